@@ -1,0 +1,371 @@
+// Inflow service worker. Every listener is registered synchronously at the top level; work waits
+// on one init promise; all state lives in chrome.storage (the worker can be stopped at any time).
+
+import { api, ApiError } from "./lib/api.js";
+import {
+  AuthError,
+  Offline,
+  SessionExpired,
+  SignedOut,
+  signIn,
+  signOut,
+  userName,
+} from "./lib/auth.js";
+import { checkMessage } from "./lib/messages.js";
+import { enqueue, prune, without } from "./lib/queue.js";
+import { compileRules, matchPage } from "./lib/rules.js";
+import {
+  K,
+  getLocal,
+  getSession,
+  removeSession,
+  restrictSession,
+  setLocal,
+  setSession,
+  updateKey,
+} from "./lib/storage.js";
+import { reduce, INITIAL } from "./lib/viewmodel.js";
+
+const EXT_ORIGIN = new URL(chrome.runtime.getURL("")).origin;
+const RULES_TTL_MS = 5 * 60 * 1000;
+const DYNAMIC_SCRIPT_ID = "inflow-mapped-apps";
+const STATIC_ORIGINS = new Set(["http://127.0.0.1/*", "http://localhost/*"]);
+
+// ---- listeners (top level, synchronous) ----------------------------------------------------
+chrome.runtime.onInstalled.addListener(() => void run(syncContentScripts));
+chrome.runtime.onStartup.addListener(() => void run(syncContentScripts));
+chrome.runtime.onMessage.addListener(dispatch);
+chrome.tabs.onActivated.addListener(({ tabId }) => void run(() => followTab(tabId)));
+chrome.tabs.onRemoved.addListener((tabId) => void run(() => forgetTab(tabId)));
+chrome.windows.onFocusChanged.addListener((windowId) => void run(() => followWindow(windowId)));
+chrome.permissions.onAdded.addListener(() => void run(syncContentScripts));
+chrome.permissions.onRemoved.addListener(() => void run(syncContentScripts));
+chrome.storage.onChanged.addListener((changes, area) => {
+  if ((area === "local" && K.settings in changes) || area === "managed") {
+    void run(onSettingsChanged);
+  }
+});
+
+// ---- init ----------------------------------------------------------------------------------
+const ready = init();
+
+async function init() {
+  await restrictSession(); // content scripts must never read the tokens
+  await chrome.sidePanel.setPanelBehavior({ openPanelOnActionClick: true });
+}
+
+async function run(fn) {
+  try {
+    await ready;
+    return await fn();
+  } catch (err) {
+    console.warn("inflow:", err);
+    return undefined;
+  }
+}
+
+// ---- the one message dispatcher ------------------------------------------------------------
+const HANDLERS = {
+  "page-changed": onPageChanged,
+  "selection-changed": onSelectionChanged,
+  "panel-hello": onPanelHello,
+  "sign-in": onSignIn,
+  "sign-out": onSignOut,
+  retry: () => refreshView({ forceRules: true }).then(() => ({})),
+  search: onSearch,
+  "get-aid": onGetAid,
+  feedback: onFeedback,
+  "settings-changed": () => onSettingsChanged().then(() => ({})),
+};
+
+function dispatch(msg, sender, sendResponse) {
+  const verdict = checkMessage(msg, sender, { runtimeId: chrome.runtime.id, extOrigin: EXT_ORIGIN });
+  if (!verdict.ok) {
+    console.warn("inflow: dropped message:", verdict.reason, msg?.type);
+    return false;
+  }
+  ready
+    .then(() => HANDLERS[msg.type](msg, sender))
+    .then(
+      (data) => sendResponse({ ok: true, data: data ?? null }),
+      async (err) => {
+        if (err instanceof SessionExpired) await emitView({ type: "expired" }).catch(() => {});
+        sendResponse({ ok: false, error: describe(err) });
+      },
+    );
+  return true; // respond asynchronously
+}
+
+function describe(err) {
+  if (err instanceof SignedOut) return { kind: "signed-out", message: "Sign in to see job aids." };
+  if (err instanceof SessionExpired)
+    return { kind: "expired", message: "Your session expired. Sign in again." };
+  if (err instanceof Offline) return { kind: "offline", message: "The Inflow server is unreachable." };
+  if (err instanceof AuthError) return { kind: "auth", message: err.message };
+  if (err instanceof ApiError) return { kind: "http", status: err.status, message: err.message };
+  return { kind: "error", message: String(err?.message ?? err) };
+}
+
+// ---- view (storage.session "view", rendered by the panel) -----------------------------------
+function emitView(event) {
+  return updateKey("session", K.view, (prev) => reduce(prev ?? INITIAL, { at: Date.now(), ...event }));
+}
+
+// ---- tabs: the panel follows the last active web tab ----------------------------------------
+const tabKey = (tabId) => `${K.tabPrefix}${tabId}`;
+const pageKeyOf = (tabId, page) => `${tabId}\n${page.url}\n${page.title}`;
+
+async function onPageChanged(msg, sender) {
+  const tab = sender.tab;
+  await setSession({ [tabKey(tab.id)]: { ...msg.page, windowId: tab.windowId } });
+  const focus = await getSession(K.focus);
+  if (tab.active || focus?.tabId === tab.id || !focus) {
+    await setFocus(tab.id, tab.windowId, true);
+    await refreshView();
+  }
+  return {};
+}
+
+async function onSelectionChanged(msg, sender) {
+  const key = tabKey(sender.tab.id);
+  const known = await getSession(key);
+  if (known) await setSession({ [key]: { ...known, selection: msg.selection } });
+  const focus = await getSession(K.focus);
+  if (focus?.tabId === sender.tab.id) await emitView({ type: "selection", selection: msg.selection });
+  return {};
+}
+
+async function collect(tabId) {
+  try {
+    const res = await chrome.tabs.sendMessage(tabId, { type: "collect" }, { frameId: 0 });
+    return res?.page ?? null;
+  } catch {
+    return null; // no content script there: a site Inflow may not read, or a browser page
+  }
+}
+
+/** A tab became active. Web pages with our content script become the panel's page; our own
+ * pages (the panel opened in a tab) are ignored; any other tab shows "nothing here". */
+async function followTab(tabId) {
+  const panelTabs = await getSession(K.panelTabs, []);
+  if (panelTabs.includes(tabId)) return;
+  const page = await collect(tabId);
+  let tab = null;
+  try {
+    tab = await chrome.tabs.get(tabId);
+  } catch {
+    return;
+  }
+  const url = tab.url || tab.pendingUrl || "";
+  if (url.startsWith(`${EXT_ORIGIN}/`)) return;
+  if (page) await setSession({ [tabKey(tabId)]: { ...page, windowId: tab.windowId } });
+  else await removeSession(tabKey(tabId));
+  await setFocus(tabId, tab.windowId, Boolean(page));
+  await refreshView();
+}
+
+/** `focus` is the tab the panel shows; `lastWeb` the last one that had a readable page. */
+async function setFocus(tabId, windowId, hasPage) {
+  const focus = { tabId, windowId };
+  await setSession(hasPage ? { [K.focus]: focus, [K.lastWeb]: focus } : { [K.focus]: focus });
+}
+
+async function followWindow(windowId) {
+  if (windowId === chrome.windows.WINDOW_ID_NONE) return;
+  const [tab] = await chrome.tabs.query({ active: true, windowId });
+  if (tab?.id !== undefined) await followTab(tab.id);
+}
+
+async function forgetTab(tabId) {
+  await removeSession(tabKey(tabId));
+  await updateKey("session", K.panelTabs, (list) => (list ?? []).filter((id) => id !== tabId), []);
+}
+
+async function onPanelHello(msg) {
+  if (msg.tabId !== null) {
+    await updateKey("session", K.panelTabs, (list) => [...new Set([...(list ?? []), msg.tabId])], []);
+  }
+  const focus = await getSession(K.focus);
+  if (focus && focus.tabId === msg.tabId) {
+    // This panel tab was activated before it said hello: go back to the last web page.
+    await setSession({ [K.focus]: await getSession(K.lastWeb) });
+  } else if (!focus) {
+    // First panel of the session: follow the active tab of the last focused normal window.
+    const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
+    if (tab?.id !== undefined && tab.id !== msg.tabId) await followTab(tab.id);
+  }
+  await refreshView();
+  return {};
+}
+
+// ---- rules ---------------------------------------------------------------------------------
+let compiled = null; // cache of the compiled rules, keyed by version (rebuilt after a restart)
+
+async function loadRules({ force = false } = {}) {
+  let cached = await getLocal(K.rules);
+  const stale = !cached || Date.now() - cached.fetchedAt > RULES_TTL_MS;
+  if (force || stale) {
+    try {
+      const doc = await api("/rules");
+      cached = { version: doc.version, fetchedAt: Date.now(), doc };
+      await setLocal({ [K.rules]: cached });
+    } catch (err) {
+      if (!(err instanceof Offline) || !cached) throw err; // offline: keep using the cache
+    }
+  }
+  if (!compiled || compiled.version !== cached.version) compiled = compileRules(cached.doc);
+  return compiled;
+}
+
+// ---- the panel's page: match locally, ask the server only for mapped pages ------------------
+async function refreshView({ forceRules = false } = {}) {
+  const tokens = await getSession(K.tokens);
+  if (!tokens) return emitView({ type: (await getSession(K.expired)) ? "expired" : "signed-out" });
+  const emit = (event) => emitView({ user: userName(tokens), ...event });
+  const focus = await getSession(K.focus);
+  const page = focus ? await getSession(tabKey(focus.tabId)) : null;
+  if (!page) return emit({ type: "no-page" });
+  const pageKey = pageKeyOf(focus.tabId, page);
+  try {
+    const rules = await loadRules({ force: forceRules });
+    const present = await probeSelectors(focus.tabId, rules, page);
+    const local = matchPage(rules, page, present);
+    if (!local.app) {
+      // Not a mapped page: its URL, title and text never leave the browser.
+      return emit({ type: "unmapped", pageKey, page });
+    }
+    await emit({ type: "loading", pageKey, page });
+    const suggestion = await api("/suggest", {
+      method: "POST",
+      body: {
+        url: page.url,
+        title: page.title,
+        headings: page.headings,
+        selection: page.selection || undefined,
+      },
+    });
+    if (!(await stillCurrent(pageKey))) return undefined;
+    await setLocal({ [K.lastResults]: { url: page.url, at: Date.now(), suggestion } });
+    await emit({ type: "loaded", pageKey, page, suggestion });
+    await flushQueue();
+  } catch (err) {
+    if (err instanceof Offline) {
+      const last = await getLocal(K.lastResults);
+      return emit({ type: "offline", pageKey, page, last: last?.url === page.url ? last : null });
+    }
+    if (err instanceof SessionExpired) return emit({ type: "expired" });
+    if (err instanceof SignedOut) return emit({ type: "signed-out" });
+    throw err;
+  }
+  return undefined;
+}
+
+async function stillCurrent(pageKey) {
+  const focus = await getSession(K.focus);
+  const page = focus ? await getSession(tabKey(focus.tabId)) : null;
+  return Boolean(page) && pageKeyOf(focus.tabId, page) === pageKey;
+}
+
+/** Ask the tab which context selectors are present (only for contexts whose URL rule matched). */
+async function probeSelectors(tabId, rules, page) {
+  const selectors = rules.selectorsFor(page.url);
+  if (!selectors.length) return {};
+  try {
+    const res = await chrome.tabs.sendMessage(tabId, { type: "probe", selectors }, { frameId: 0 });
+    return res?.url === page.url ? res.present : {};
+  } catch {
+    return {};
+  }
+}
+
+// ---- panel requests ------------------------------------------------------------------------
+async function onSignIn() {
+  const user = await signIn();
+  await loadRules({ force: true });
+  await refreshView();
+  return { user };
+}
+
+async function onSignOut() {
+  await signOut();
+  await setLocal({ [K.lastResults]: null });
+  await emitView({ type: "signed-out" });
+  return {};
+}
+
+async function onSearch(msg) {
+  const q = new URLSearchParams({ q: msg.q });
+  if (msg.app) q.set("app", msg.app);
+  if (msg.cursor) q.set("cursor", msg.cursor);
+  return api(`/search?${q}`);
+}
+
+async function onGetAid(msg) {
+  return api(`/aids/${encodeURIComponent(msg.id)}`);
+}
+
+/** Feedback carries the page URL only when the page is mapped (the server already knows it). */
+async function onFeedback(msg) {
+  const view = await getSession(K.view);
+  const focus = await getSession(K.focus);
+  const page = focus ? await getSession(tabKey(focus.tabId)) : null;
+  const mapped = view?.state === "ready" && page && view.pageKey === pageKeyOf(focus.tabId, page);
+  const body = { aid_id: msg.aid_id, helpful: msg.helpful, ...(mapped ? { url: page.url } : {}) };
+  try {
+    await api("/feedback", { method: "POST", body });
+    return { queued: false };
+  } catch (err) {
+    if (!(err instanceof Offline)) throw err;
+    await updateKey("local", K.queue, (q) =>
+      enqueue(prune(q, Date.now()), { kind: "feedback", key: msg.aid_id, body }, Date.now()),
+    );
+    return { queued: true };
+  }
+}
+
+async function flushQueue() {
+  const queue = prune(await getLocal(K.queue, []), Date.now());
+  if (!queue.length) return;
+  const sent = [];
+  for (const ev of queue) {
+    try {
+      if (ev.kind === "feedback") await api("/feedback", { method: "POST", body: ev.body });
+      sent.push(ev);
+    } catch (err) {
+      if (err instanceof Offline) break;
+      sent.push(ev); // rejected for good (e.g. aid gone): drop it
+    }
+  }
+  await updateKey("local", K.queue, (q) => without(q ?? [], sent), []);
+}
+
+// ---- settings and content-script registration ------------------------------------------------
+async function onSettingsChanged() {
+  compiled = null;
+  await removeSession([K.tokens, K.refreshLock]);
+  await setLocal({ [K.rules]: null, [K.lastResults]: null });
+  await emitView({ type: "signed-out" });
+}
+
+/** Mapped apps outside the demo hosts get the content script only on origins the user granted
+ * (optional host permissions requested from the settings page). Needs the `scripting` permission. */
+async function syncContentScripts() {
+  const granted = (await chrome.permissions.getAll()).origins ?? [];
+  const wanted = granted.filter((o) => !STATIC_ORIGINS.has(o) && /^https?:\/\//.test(o));
+  const existing = await chrome.scripting.getRegisteredContentScripts({ ids: [DYNAMIC_SCRIPT_ID] });
+  if (!wanted.length) {
+    if (existing.length) await chrome.scripting.unregisterContentScripts({ ids: [DYNAMIC_SCRIPT_ID] });
+    return;
+  }
+  const script = {
+    id: DYNAMIC_SCRIPT_ID,
+    matches: wanted,
+    js: ["src/content.js"],
+    runAt: "document_idle",
+    allFrames: false,
+    persistAcrossSessions: true,
+  };
+  if (existing.length) await chrome.scripting.updateContentScripts([script]);
+  else await chrome.scripting.registerContentScripts([script]);
+}
+

@@ -1,0 +1,56 @@
+// Calls to the Inflow API with the bearer token; one silent refresh on 401.
+
+import { Offline, SessionExpired, expireSession, getAccessToken, loadSettings, refresh } from "./auth.js";
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || problem?.title || `Server answered ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+const TIMEOUT_MS = 10_000;
+
+async function send(url, token, { method, body }) {
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    return await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch {
+    throw new Offline("The Inflow server cannot be reached.");
+  }
+}
+
+/** `path` relative to /api/v1, e.g. "/search?q=x". Resolves with the parsed JSON (or null). */
+export async function api(path, { method = "GET", body } = {}) {
+  const { ep } = await loadSettings();
+  const url = `${ep.api}${path}`;
+  let token = await getAccessToken();
+  let res = await send(url, token, { method, body });
+  if (res.status === 401) {
+    token = (await refresh(token)).access_token;
+    res = await send(url, token, { method, body });
+    if (res.status === 401) {
+      await expireSession();
+      throw new SessionExpired();
+    }
+  }
+  if (res.status >= 500 && res.status !== 501) throw new Offline(`Server error ${res.status}`);
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json;
+}

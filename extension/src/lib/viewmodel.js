@@ -1,0 +1,125 @@
+// The panel's state machine. The worker feeds it events and stores the result (storage.session
+// "view"); the panel only renders it. Pure, unit-tested.
+//
+// States: signed-out | expired | loading | no-page | unmapped | ready | offline
+// `ready` and `offline` carry aids; while new results load the old ones stay (loading: true), so a
+// tab switch or SPA navigation never flashes an empty panel.
+
+export const STATES = Object.freeze([
+  "signed-out",
+  "expired",
+  "loading",
+  "no-page",
+  "unmapped",
+  "ready",
+  "offline",
+]);
+
+const REASON_ORDER = { pinned: 0, app: 1, related: 2 };
+
+/** Pinned aids first (in the order the server gave), then app-wide, then related. Stable. */
+export function orderAids(aids) {
+  return (Array.isArray(aids) ? aids : [])
+    .map((a, i) => ({ a, i }))
+    .sort(
+      (x, y) =>
+        (REASON_ORDER[x.a.reason_code] ?? 3) - (REASON_ORDER[y.a.reason_code] ?? 3) || x.i - y.i,
+    )
+    .map(({ a }) => a);
+}
+
+/** What the panel needs from a page: never the URL (the panel doesn't show it). */
+function pageFacts(page) {
+  return page ? { title: page.title || "", selection: page.selection || "" } : null;
+}
+
+function fromSuggestion(s) {
+  return {
+    app: s?.app ?? null,
+    contexts: Array.isArray(s?.contexts) ? s.contexts : [],
+    reason: s?.match?.reason ?? "",
+    aids: orderAids(s?.aids),
+  };
+}
+
+export const INITIAL = Object.freeze({ state: "loading", loading: true, pageKey: null, aids: [] });
+
+/**
+ * Next view for an event.
+ * Events: {type: "signed-out"} | {type: "expired"} | {type: "no-page"}
+ *   | {type: "unmapped", pageKey, page} | {type: "loading", pageKey, page}
+ *   | {type: "loaded", pageKey, page, suggestion, at} | {type: "offline", pageKey, page, last, at}
+ *   | {type: "selection", selection}
+ */
+export function reduce(prev, ev) {
+  const base = { user: ev.user ?? prev?.user ?? null, updatedAt: ev.at ?? prev?.updatedAt ?? 0 };
+  switch (ev.type) {
+    case "signed-out":
+      return { ...base, user: null, state: "signed-out", pageKey: null, aids: [] };
+    case "expired":
+      return { ...base, user: null, state: "expired", pageKey: null, aids: [] };
+    case "no-page":
+      return { ...base, state: "no-page", pageKey: null, page: null, aids: [] };
+    case "unmapped":
+      return { ...base, state: "unmapped", pageKey: ev.pageKey, page: pageFacts(ev.page), aids: [] };
+    case "loading": {
+      const hasContent = prev && (prev.state === "ready" || prev.state === "offline") && prev.aids;
+      if (hasContent) return { ...prev, ...base, loading: true, page: pageFacts(ev.page) ?? prev.page };
+      return { ...base, state: "loading", loading: true, pageKey: ev.pageKey, page: pageFacts(ev.page), aids: [] };
+    }
+    case "loaded":
+      return {
+        ...base,
+        state: "ready",
+        loading: false,
+        pageKey: ev.pageKey,
+        page: pageFacts(ev.page),
+        ...fromSuggestion(ev.suggestion),
+        offlineSince: null,
+      };
+    case "offline":
+      return {
+        ...base,
+        state: "offline",
+        loading: false,
+        pageKey: ev.pageKey,
+        page: pageFacts(ev.page),
+        ...fromSuggestion(ev.last?.suggestion),
+        offlineSince: ev.last?.at ?? null,
+      };
+    case "selection":
+      if (!prev?.page) return prev;
+      return { ...prev, page: { ...prev.page, selection: ev.selection } };
+    default:
+      return prev;
+  }
+}
+
+/** "14:05" in the user's locale-independent 24h form (tests run anywhere). */
+export function hhmm(ms) {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+export function offlineNote(at) {
+  return at ? `Offline — showing results from ${hhmm(at)}` : "Offline — no saved results for this page";
+}
+
+const TYPE_LABELS = {
+  howto: "How-to",
+  checklist: "Checklist",
+  video: "Video",
+  link: "Link",
+  faq: "FAQ",
+  policy: "Policy",
+};
+export const typeLabel = (t) => TYPE_LABELS[t] ?? "Aid";
+
+/** A selection worth offering as a search chip: trimmed, collapsed, at most 60 characters shown. */
+export function selectionChip(selection) {
+  const s = (selection || "").replace(/\s+/g, " ").trim();
+  if (s.length < 2) return null;
+  const query = s.slice(0, 256);
+  const label = s.length > 60 ? `${s.slice(0, 59)}…` : s;
+  return { query, label };
+}

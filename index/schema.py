@@ -1,0 +1,38 @@
+"""The Whoosh schema. Bump SCHEMA_VERSION whenever a field changes: start-up then rebuilds."""
+
+from __future__ import annotations
+
+from whoosh.analysis import Analyzer, StandardAnalyzer, StemmingAnalyzer
+from whoosh.fields import ID, KEYWORD, TEXT, Schema
+
+SCHEMA_VERSION = 2
+EVERYONE = "_everyone"  # audience token for aids with an empty audience
+
+# Text fields: lowercase, stop words dropped, Porter-stemmed ("approvals" ~ "approving").
+TEXT_ANALYZER: Analyzer = StemmingAnalyzer()
+# Vocabulary for "did you mean": unstemmed words, so suggestions are real words.
+WORD_ANALYZER: Analyzer = StandardAnalyzer(stoplist=None, minsize=3)
+
+# Boosts applied to each field's terms when queries are built (index/query.py).
+FIELD_BOOSTS = {"title": 3.0, "tags": 2.0, "summary": 2.0, "body": 1.0}
+
+
+def build_schema() -> Schema:
+    return Schema(
+        # Stored: a hit maps back to the aid row; unique: update_document replaces by id.
+        id=ID(stored=True, unique=True),
+        # Scored text. Not stored: result metadata comes from the in-memory catalog.
+        title=TEXT(analyzer=TEXT_ANALYZER),
+        summary=TEXT(analyzer=TEXT_ANALYZER),
+        tags=KEYWORD(lowercase=True, commas=True, scorable=True),
+        # Stored (plain text, not Markdown) because highlighted snippets are cut from it.
+        body=TEXT(analyzer=TEXT_ANALYZER, stored=True),
+        # Unstemmed words of published, everyone-visible aids only: spelling suggestions never
+        # reveal vocabulary of drafts or restricted aids.
+        words=TEXT(analyzer=WORD_ANALYZER, phrase=False),
+        # Filters: never scored, never reached by user text.
+        apps=KEYWORD(commas=True),
+        audience=KEYWORD(commas=True),
+        status=ID,
+        type=ID,
+    )

@@ -1,0 +1,353 @@
+"""The index service: one writer task, a pool of searcher threads, rebuild-and-swap.
+
+Layout on disk (index_dir):
+    CURRENT            name of the live generation directory (replaced atomically)
+    gen-<n>/           a Whoosh index, plus STATE.json {schema, content_version, doc_count}
+
+* Writes go through one asyncio queue to one writer thread (`writer(timeout=...)`), batched.
+* Searches run in a thread pool; each thread keeps its own searcher and refreshes it when the
+  generation moves on.
+* A rebuild writes a fresh gen-<n+1>/ and swaps CURRENT by rename: readers never see half an index.
+* STATE.json is written after each commit. If the process dies between the database commit and the
+  index commit, the content versions disagree at start-up and the index is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh.highlight import ContextFragmenter, HtmlFormatter
+from whoosh.searching import Searcher
+
+from index.documents import aid_document
+from index.schema import SCHEMA_VERSION, build_schema
+from server.models import Aid
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class IndexUnavailable(RuntimeError):
+    """The index cannot be opened or written."""
+
+
+@dataclass(frozen=True)
+class IndexState:
+    schema: int
+    content_version: int
+    doc_count: int
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    snippet_html: str = ""
+
+
+@dataclass
+class HitPage:
+    hits: list[Hit]
+    total: int
+
+
+@dataclass
+class _WriteOp:
+    upserts: list[Aid]
+    deletes: list[str]
+    content_version: int
+    done: asyncio.Future[int] = field(repr=False)
+
+
+class IndexService:
+    def __init__(self, index_dir: Path, *, search_threads: int = 4,
+                 writer_timeout: float = 10.0) -> None:
+        self.index_dir = index_dir
+        self.writer_timeout = writer_timeout
+        self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="whoosh-search")
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="whoosh-writer")
+        self._local = threading.local()
+        self._ix: Any = None
+        self._epoch = 0  # bumps when a different index directory becomes live
+        self.generation = 0  # bumps after every commit; result caches key on it
+        self.state = IndexState(SCHEMA_VERSION, -1, 0)
+        self._queue: asyncio.Queue[_WriteOp | None] = asyncio.Queue()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._searchers: list[Searcher] = []
+        self._searchers_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def _run_search(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn, *args)
+
+    async def _run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn, *args)
+
+    async def open(self) -> IndexState:
+        """Open the live generation (if any) and start the writer task."""
+        state = await self._run_write(self._open_sync)
+        self._writer_task = asyncio.create_task(self._writer_loop(), name="index-writer")
+        return state
+
+    def open_sync(self) -> IndexState:
+        return self._open_sync()
+
+    def _open_sync(self) -> IndexState:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        current = self._current_dir()
+        if current is None:
+            self.state = IndexState(SCHEMA_VERSION, -1, 0)
+            return self.state
+        try:
+            ix = windex.open_dir(str(current))
+            state = json.loads((current / "STATE.json").read_text(encoding="utf-8"))
+            self.state = IndexState(int(state["schema"]), int(state["content_version"]),
+                                    int(state["doc_count"]))
+        except Exception as exc:  # a damaged index is rebuilt, never trusted
+            log.warning("index at %s unreadable (%s); it will be rebuilt", current, exc)
+            self.state = IndexState(SCHEMA_VERSION, -1, 0)
+            return self.state
+        self._ix = ix
+        self._epoch += 1
+        return self.state
+
+    async def close(self) -> None:
+        if self._writer_task is not None:
+            await self._queue.put(None)  # drain: the writer finishes queued work first
+            await self._writer_task
+            self._writer_task = None
+        with self._searchers_lock:
+            for s in self._searchers:
+                s.close()
+            self._searchers.clear()
+        self._search_pool.shutdown(wait=True)
+        self._write_pool.shutdown(wait=True)
+        if self._ix is not None:
+            self._ix.close()
+            self._ix = None
+
+    def agrees_with(self, content_version: int, doc_count: int) -> bool:
+        return (
+            self._ix is not None
+            and self.state.schema == SCHEMA_VERSION
+            and self.state.content_version == content_version
+            and self.state.doc_count == doc_count
+        )
+
+    # -- paths -------------------------------------------------------------------------------
+    def _current_dir(self) -> Path | None:
+        pointer = self.index_dir / "CURRENT"
+        if not pointer.exists():
+            return None
+        path = self.index_dir / pointer.read_text(encoding="utf-8").strip()
+        return path if path.is_dir() else None
+
+    def _write_state(self, directory: Path, state: IndexState) -> None:
+        tmp = directory / "STATE.json.tmp"
+        tmp.write_text(json.dumps(state.__dict__), encoding="utf-8")
+        os.replace(tmp, directory / "STATE.json")
+
+    # -- rebuild -----------------------------------------------------------------------------
+    async def rebuild(self, aids: list[Aid], content_version: int,
+                      progress: Callable[[int, int], None] | None = None) -> IndexState:
+        """Build a complete new generation from `aids` and swap it in."""
+        return await self._run_write(self.rebuild_sync, aids, content_version, progress)
+
+    def rebuild_sync(self, aids: list[Aid], content_version: int,
+                     progress: Callable[[int, int], None] | None = None) -> IndexState:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        current = self._current_dir()
+        n = int(current.name.split("-")[1]) + 1 if current is not None else 1
+        target = self.index_dir / f"gen-{n}"
+        tmp = self.index_dir / f".building-{n}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        ix = windex.create_in(str(tmp), build_schema())
+        writer = ix.writer(timeout=self.writer_timeout, procs=1, limitmb=128)
+        try:
+            for i, aid in enumerate(aids, 1):
+                writer.add_document(**aid_document(aid))
+                if progress and (i % 1000 == 0 or i == len(aids)):
+                    progress(i, len(aids))
+            writer.commit(optimize=True)
+        except BaseException:
+            writer.cancel()
+            ix.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        ix.close()
+        state = IndexState(SCHEMA_VERSION, content_version, len(aids))
+        self._write_state(tmp, state)
+        os.replace(tmp, target)
+        pointer_tmp = self.index_dir / "CURRENT.tmp"
+        pointer_tmp.write_text(target.name, encoding="utf-8")
+        os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
+        old_ix = self._ix
+        self._ix = windex.open_dir(str(target))
+        self.state = state
+        self._epoch += 1
+        self.generation += 1
+        if old_ix is not None:
+            old_ix.close()
+        for stale in self.index_dir.glob("gen-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+        return state
+
+    # -- incremental writes -----------------------------------------------------------------
+    async def apply(self, upserts: Iterable[Aid] = (), deletes: Iterable[str] = (), *,
+                    content_version: int) -> int:
+        """Queue changes for the single writer; returns the generation that includes them."""
+        if self._writer_task is None:
+            raise IndexUnavailable("index writer is not running")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_WriteOp(list(upserts), list(deletes), content_version, done))
+        return await done
+
+    async def _writer_loop(self) -> None:
+        while True:
+            op = await self._queue.get()
+            if op is None:
+                return
+            batch = [op]
+            stop = False
+            while not self._queue.empty():  # batch whatever else is already waiting
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                await self._run_write(self._write_batch, batch)
+                self.generation += 1
+                for b in batch:
+                    if not b.done.done():
+                        b.done.set_result(self.generation)
+            except Exception as exc:
+                log.exception("index write failed")
+                for b in batch:
+                    if not b.done.done():
+                        b.done.set_exception(IndexUnavailable(f"index write failed: {exc}"))
+            if stop:
+                return
+
+    def _write_batch(self, batch: list[_WriteOp]) -> None:
+        if self._ix is None:
+            raise IndexUnavailable("no index is open; run a rebuild")
+        writer = self._ix.writer(timeout=self.writer_timeout)
+        try:
+            count = self.state.doc_count
+            reader = self._ix.reader()
+            try:
+                for op in batch:
+                    for aid_id in op.deletes:
+                        if reader.first_id("id", aid_id) is not None:
+                            count -= 1
+                        writer.delete_by_term("id", aid_id)
+                    for aid in op.upserts:
+                        if reader.first_id("id", aid.id) is None:
+                            count += 1
+                        writer.update_document(**aid_document(aid))
+            finally:
+                reader.close()
+            writer.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.cancel()
+            raise
+        state = IndexState(SCHEMA_VERSION, max(b.content_version for b in batch), count)
+        current = self._current_dir()
+        if current is not None:
+            self._write_state(current, state)
+        self.state = state
+
+    # -- searching ---------------------------------------------------------------------------
+    def _searcher(self) -> Searcher:
+        local = self._local
+        ix = self._ix
+        if ix is None:
+            raise IndexUnavailable("the index is not built yet")
+        searcher: Searcher | None = getattr(local, "searcher", None)
+        if searcher is None or local.epoch != self._epoch:
+            if searcher is not None:
+                searcher.close()
+            searcher = ix.searcher()
+            local.epoch = self._epoch
+            local.generation = self.generation
+            with self._searchers_lock:
+                self._searchers.append(searcher)
+        elif local.generation != self.generation:
+            fresh = searcher.refresh()
+            if fresh is not searcher:
+                with self._searchers_lock:
+                    self._searchers.remove(searcher)
+                    self._searchers.append(fresh)
+                searcher = fresh
+            local.generation = self.generation
+        local.searcher = searcher
+        return searcher
+
+    def _top_sync(self, q: wq.Query, scope: wq.Query, limit: int,
+                  exclude: frozenset[str]) -> list[Hit]:
+        s = self._searcher()
+        mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
+        results = s.search(q, filter=scope, mask=mask, limit=limit)
+        return [Hit(r["id"], float(r.score)) for r in results]
+
+    async def top(self, q: wq.Query, scope: wq.Query, limit: int,
+                  exclude: frozenset[str] = frozenset()) -> list[Hit]:
+        return await self._run_search(self._top_sync, q, scope, limit, exclude)
+
+    def _page_sync(self, q: wq.Query, scope: wq.Query, offset: int, limit: int,
+                   snippet_terms: Any) -> HitPage:
+        s = self._searcher()
+        results = s.search(q, filter=scope, limit=offset + limit, terms=True)
+        results.fragmenter = ContextFragmenter(maxchars=180, surround=40)
+        results.formatter = HtmlFormatter(tagname="b", classname="match", termclass="")
+        hits = []
+        for r in results[offset : offset + limit]:
+            snippet = r.highlights("body", top=2) or ""
+            hits.append(Hit(r["id"], float(r.score), snippet))
+        return HitPage(hits, len(results))
+
+    async def page(self, q: wq.Query, scope: wq.Query, offset: int, limit: int) -> HitPage:
+        return await self._run_search(self._page_sync, q, scope, offset, limit, None)
+
+    def _suggest_words_sync(self, words: tuple[str, ...]) -> dict[str, str]:
+        s = self._searcher()
+        corrector = s.corrector("words")
+        reader = s.reader()
+        fixes: dict[str, str] = {}
+        for w in words:
+            if len(w) < 3 or w.isdigit() or reader.doc_frequency("words", w) > 0:
+                continue
+            options = corrector.suggest(w, limit=1, maxdist=2)
+            if options:
+                fixes[w] = options[0]
+        return fixes
+
+    async def spelling(self, words: tuple[str, ...]) -> dict[str, str]:
+        return await self._run_search(self._suggest_words_sync, words)
+
+    def doc_count_sync(self) -> int:
+        return int(self._ix.doc_count()) if self._ix is not None else 0
+
+    def timed_top_sync(self, q: wq.Query, scope: wq.Query, limit: int) -> tuple[float, int]:
+        """Benchmark helper: raw Whoosh time for one query, in the calling thread."""
+        start = time.perf_counter()
+        hits = self._top_sync(q, scope, limit, frozenset())
+        return time.perf_counter() - start, len(hits)

@@ -1,0 +1,1 @@
+"""Inflow backend: job aids for the page a learner is on."""

@@ -1,0 +1,165 @@
+"""Learner-facing API: suggest, search, aids, rules, feedback; and health checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.api.caller import audience_of, user_key
+from server.api.validation import (
+    int_field,
+    json_object,
+    page_url,
+    string_list,
+    text_field,
+)
+from server.errors import AidNotFound, ValidationFailed
+from server.models import AID_TYPES, SLUG_RE
+from server.security import public
+from server.suggest import PageSignals
+
+routes = web.RouteTableDef()
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers,
+                             dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+@routes.post("/api/v1/suggest")
+async def suggest(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    data = await json_object(
+        request, {"url", "title", "selection", "headings", "limit", "selectors"}, {"url"}
+    )
+    url = page_url(data["url"], settings.max_url_bytes)
+    selectors = data.get("selectors")
+    page = PageSignals(
+        url=url,
+        title=text_field(data, "title", 500),
+        selection=text_field(data, "selection", 2000),
+        headings=string_list(data, "headings", 50, 300),
+        selectors_present=(frozenset(string_list(data, "selectors", 100, 300))
+                           if selectors is not None else None),
+    )
+    limit = int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
+    library = request.app[keys.LIBRARY]
+    result = await request.app[keys.SUGGESTER].suggest(
+        library.catalog, page, audience_of(request), limit
+    )
+    return _json(result)
+
+
+@routes.get("/api/v1/search")
+async def search(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    q = request.query
+    unknown = sorted(set(q) - {"q", "app", "type", "limit", "cursor"})
+    if unknown:
+        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    app = q.get("app") or None
+    if app is not None and not SLUG_RE.match(app):
+        raise ValidationFailed("'app' must be an app id.", fields=["app"])
+    aid_type = q.get("type") or None
+    if aid_type is not None and aid_type not in AID_TYPES:
+        raise ValidationFailed(f"'type' must be one of {', '.join(AID_TYPES)}.", fields=["type"])
+    limit = int_field(q.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
+    library = request.app[keys.LIBRARY]
+    result = await request.app[keys.SUGGESTER].search(
+        library.catalog, q.get("q", ""), app=app, aid_type=aid_type,
+        audience=audience_of(request), limit=limit, cursor=q.get("cursor"),
+    )
+    return _json(result)
+
+
+@routes.get("/api/v1/aids/{aid_id}")
+async def get_aid(request: web.Request) -> web.StreamResponse:
+    aid_id = request.match_info["aid_id"]
+    library = request.app[keys.LIBRARY]
+    meta = library.catalog.aids.get(aid_id)
+    audience = audience_of(request)
+    # Unpublished or invisible aids are 404 to learners: their existence is not disclosed.
+    if meta is None or not meta.visible_to(audience) or (
+        meta.status != "published" and audience is not None
+    ):
+        raise AidNotFound(f"No aid with id {aid_id!r} is available to you.")
+    aid = await library.storage.get_aid(aid_id)
+    etag = '"' + hashlib.sha256(
+        f"{aid.id}:{aid.version}:{aid.updated_at}".encode()
+    ).hexdigest()[:20] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+        return web.Response(status=304, headers=headers)
+    body_html = await request.app[keys.RENDERER].render(aid.body)
+    return _json({
+        "id": aid.id, "title": aid.title, "summary": aid.summary, "type": aid.type,
+        "tags": list(aid.tags), "apps": list(aid.apps), "source": aid.source or None,
+        "owner": aid.owner, "version": aid.version, "updated_at": aid.updated_at,
+        "verified_at": aid.verified_at, "status": aid.status, "body_html": body_html,
+    }, headers=headers)
+
+
+@routes.get("/api/v1/rules")
+async def rules(request: web.Request) -> web.Response:
+    doc = request.app[keys.LIBRARY].catalog.rules_document()
+    etag = f'"rules-{doc["version"]}"'
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    return _json(doc, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+
+
+@routes.post("/api/v1/feedback")
+async def feedback(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    data = await json_object(request, {"aid_id", "helpful", "url", "comment"},
+                             {"aid_id", "helpful"})
+    aid_id = text_field(data, "aid_id", 64)
+    if not isinstance(data["helpful"], bool):
+        raise ValidationFailed("'helpful' must be true or false.", fields=["helpful"])
+    meta = request.app[keys.LIBRARY].catalog.aids.get(aid_id)
+    if meta is None or not meta.visible_to(audience_of(request)):
+        raise AidNotFound(f"No aid with id {aid_id!r} is available to you.")
+    url = data.get("url")
+    url = page_url(url, settings.max_url_bytes) if url else ""
+    comment = text_field(data, "comment", 2000)
+    storage = request.app[keys.LIBRARY].storage
+    fid = await storage.add_feedback(aid_id, data["helpful"], comment, url, user_key(request))
+    up, down = await storage.feedback_counts(aid_id)
+    return _json({"id": fid, "aid_id": aid_id, "helpful": data["helpful"],
+                  "totals": {"helpful": up, "not_helpful": down}}, status=201)
+
+
+@routes.get("/healthz")
+@public
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+@routes.get("/readyz")
+@public
+async def readyz(request: web.Request) -> web.Response:
+    library = request.app[keys.LIBRARY]
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        count = await library.storage.ping()
+        checks["database"] = {"ok": True, "detail": f"{count} aids"}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "detail": f"database unavailable: {exc}"}
+    state = library.index.state
+    index_ok = library.index.agrees_with(state.content_version, state.doc_count)
+    checks["index"] = {
+        "ok": index_ok,
+        "detail": f"generation {library.index.generation}, {state.doc_count} aids, content "
+                  f"version {state.content_version}" if index_ok else "index not built",
+    }
+    authenticator = request.app.get(keys.AUTHENTICATOR)
+    if authenticator is not None:
+        ok, detail = await authenticator.ready()
+        checks["identity"] = {"ok": ok, "detail": detail}
+    ready = all(c["ok"] for c in checks.values())
+    return _json({"status": "ready" if ready else "not ready", "checks": checks},
+                 status=200 if ready else 503)

@@ -1,0 +1,126 @@
+"""The application factory. No I/O at import time: everything opens in cleanup contexts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from index.service import IndexService
+from server import keys
+from server.api import public as public_api
+from server.cache import ResultCache
+from server.demo import add_demo_routes
+from server.errors import Handler, problem_middleware
+from server.library import Library
+from server.openapi import add_openapi_route
+from server.render import AsyncRenderer
+from server.security import auth_middleware
+from server.settings import Settings
+from server.storage import Storage
+from server.suggest import Suggester
+
+log = logging.getLogger(__name__)
+
+
+async def library_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    storage = Storage(settings.db_path)
+    await storage.open()
+    index = IndexService(settings.index_dir, search_threads=settings.search_threads,
+                         writer_timeout=settings.writer_timeout_seconds)
+    try:
+        await index.open()
+        library = Library(storage, index)
+        await library.start(settings.content_dir)
+        app[keys.LIBRARY] = library
+        app[keys.SUGGESTER] = Suggester(settings, index, app[keys.RESULT_CACHE])
+        yield
+    finally:
+        await index.close()  # drains the writer queue first
+        await storage.close()
+
+
+def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]
+    allow_headers = "Authorization, Content-Type, If-None-Match, If-Match"
+
+    @web.middleware
+    async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and origin in origins and request.path.startswith("/api/")
+        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+            if not allowed:
+                raise web.HTTPForbidden(text="This origin may not call the API.")
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": origin or "",
+                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+                "Access-Control-Allow-Headers": allow_headers,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            })
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = exc
+            if allowed:
+                exc.headers["Access-Control-Allow-Origin"] = origin or ""
+                exc.headers["Vary"] = "Origin"
+            raise
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin or ""
+            response.headers["Access-Control-Expose-Headers"] = "ETag, WWW-Authenticate"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return cors_middleware
+
+
+def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignore[valid-type]
+    """Debug aid (INFLOW_REQUEST_LOG): one JSON line per API request, with its body.
+
+    Never records the Authorization header. Used by the privacy test that proves unmapped URLs
+    never reach the server.
+    """
+
+    def _append(line: str) -> None:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    @web.middleware
+    async def request_log_middleware(request: web.Request, handler: Handler
+                                     ) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            body = (await request.read()).decode("utf-8", "replace") if request.can_read_body \
+                else ""
+            line = json.dumps({"method": request.method, "path": request.path,
+                               "query": request.query_string, "body": body})
+            await asyncio.get_running_loop().run_in_executor(None, _append, line)
+        return await handler(request)
+
+    return request_log_middleware
+
+
+def create_app(settings: Settings) -> web.Application:
+    middlewares = [problem_middleware]
+    if settings.cors_origins:
+        middlewares.append(cors_middleware_factory(frozenset(settings.cors_origins)))
+    if settings.request_log is not None:
+        middlewares.append(request_log_middleware_factory(settings.request_log))
+    middlewares.append(auth_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)
+    app[keys.RENDERER] = AsyncRenderer(settings.image_hosts)
+    app.cleanup_ctx.append(library_ctx)
+    from auth.service import authenticator_ctx
+
+    app.cleanup_ctx.append(authenticator_ctx)
+    app.router.add_routes(public_api.routes)
+    add_openapi_route(app)
+    if settings.serve_demo:
+        add_demo_routes(app)
+    return app

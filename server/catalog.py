@@ -1,0 +1,133 @@
+"""The in-memory catalog: apps, contexts, aid metadata and the compiled URL rules.
+
+Rebuilt from the database whenever content changes (an immutable snapshot swapped in one
+assignment), so the hot path never touches SQLite. Aid bodies stay in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.models import Aid, App, Context
+from server.urlrules import Match, Rule, RuleSet
+
+
+@dataclass(frozen=True)
+class AidMeta:
+    id: str
+    title: str
+    summary: str
+    type: str
+    apps: tuple[str, ...]
+    audience: tuple[str, ...]
+    status: str
+    source: str
+
+    @classmethod
+    def of(cls, aid: Aid) -> AidMeta:
+        return cls(aid.id, aid.title, aid.summary, aid.type, aid.apps, aid.audience, aid.status,
+                   aid.source)
+
+    def visible_to(self, tags: frozenset[str] | None) -> bool:
+        return tags is None or not self.audience or bool(tags.intersection(self.audience))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    app: App | None
+    contexts: tuple[Context, ...]
+    match: Match | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "app": {"id": self.app.id, "name": self.app.name} if self.app else None,
+            "contexts": [{"id": c.id, "name": c.name} for c in self.contexts],
+            "match": {"rule": self.match.pattern, "rule_id": self.match.rule_id,
+                      "reason": self.match.reason} if self.match else None,
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: int
+    apps: dict[str, App]
+    contexts: dict[str, Context]
+    aids: dict[str, AidMeta]
+    rules: RuleSet
+    app_aids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _title_res: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, version: int, apps: list[App], aids: list[Aid]) -> Catalog:
+        rules: list[Rule] = []
+        contexts: dict[str, Context] = {}
+        title_res: dict[str, re.Pattern[str]] = {}
+        for app in apps:
+            for i, spec in enumerate(app.rules):
+                rules.append(Rule(f"app:{app.id}:{i}", spec.pattern, f"app:{app.id}",
+                                  spec.priority))
+            for ctx in app.contexts:
+                contexts[ctx.id] = ctx
+                rules.append(Rule(f"ctx:{ctx.id}", ctx.rule.pattern, f"ctx:{ctx.id}",
+                                  ctx.rule.priority))
+                if ctx.title_pattern:
+                    title_res[ctx.id] = re.compile(ctx.title_pattern, re.IGNORECASE)
+        metas = {a.id: AidMeta.of(a) for a in aids}
+        app_aids: dict[str, list[str]] = {}
+        for meta in sorted(metas.values(), key=lambda m: m.title.lower()):
+            for app_id in meta.apps:
+                app_aids.setdefault(app_id, []).append(meta.id)
+        return cls(version, {a.id: a for a in apps}, contexts, metas, RuleSet(rules),
+                   {k: tuple(v) for k, v in app_aids.items()}, title_res)
+
+    def resolve(self, url: str, title: str | None = None,
+                selectors_present: frozenset[str] | None = None) -> Resolution:
+        """Which app and which of its contexts this page is. The best-ranked rule picks the app."""
+        matches = self.rules.match(url)
+        app: App | None = None
+        best: Match | None = None
+        for m in matches:
+            kind, _, ident = m.target.partition(":")
+            app_id = ident if kind == "app" else self.contexts[ident].app_id
+            if app_id in self.apps:
+                app, best = self.apps[app_id], m
+                break
+        if app is None:
+            return Resolution(None, (), None)
+        found: list[Context] = []
+        for m in matches:
+            kind, _, ident = m.target.partition(":")
+            if kind != "ctx":
+                continue
+            ctx = self.contexts[ident]
+            if ctx.app_id != app.id:
+                continue
+            if title is not None and ctx.id in self._title_res \
+                    and not self._title_res[ctx.id].search(title):
+                continue
+            if selectors_present is not None and ctx.selector \
+                    and ctx.selector not in selectors_present:
+                continue
+            found.append(ctx)
+        return Resolution(app, tuple(found), best)
+
+    def rules_document(self) -> dict[str, Any]:
+        """What the extension downloads to match URLs locally (GET /api/v1/rules)."""
+        return {
+            "version": self.version,
+            "apps": [
+                {"id": a.id, "name": a.name,
+                 "rules": [{"id": f"app:{a.id}:{i}", "pattern": r.pattern, "priority": r.priority}
+                           for i, r in enumerate(a.rules)]}
+                for a in self.apps.values()
+            ],
+            "contexts": [
+                {"id": c.id, "app": c.app_id, "name": c.name,
+                 "rule": {"id": f"ctx:{c.id}", "pattern": c.rule.pattern,
+                          "priority": c.rule.priority},
+                 "title_pattern": c.title_pattern or None, "selector": c.selector or None}
+                for c in self.contexts.values()
+            ],
+        }

@@ -1,0 +1,124 @@
+"""The `inflow` command: serve, import, reindex, check, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from index.service import IndexService
+from server.errors import ContentError
+from server.library import Library
+from server.settings import Settings, load_settings
+from server.storage import Storage
+
+
+@asynccontextmanager
+async def open_library(settings: Settings, reconcile: bool = True) -> AsyncIterator[Library]:
+    storage = Storage(settings.db_path)
+    await storage.open()
+    index = IndexService(settings.index_dir, search_threads=1,
+                         writer_timeout=settings.writer_timeout_seconds)
+    try:
+        await index.open()
+        library = Library(storage, index)
+        if reconcile:
+            await library.reconcile(_progress)
+        yield library
+    finally:
+        await index.close()
+        await storage.close()
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\r  indexing {done}/{total} aids", end="" if done < total else "\n", file=sys.stderr)
+
+
+async def _import(settings: Settings, directory: Path) -> int:
+    async with open_library(settings) as library:
+        try:
+            report = await library.import_dir(directory)
+        except ContentError as exc:
+            print(f"Nothing imported: {len(exc.errors)} problem(s) found.", file=sys.stderr)
+            for f, line, msg in exc.errors:
+                print(f"  {directory / f}:{line}: {msg}", file=sys.stderr)
+            return 2
+        summary = {k: len(v) for k, v in report.items() if isinstance(v, list)}
+        print(f"Imported {directory} (content version {report['content_version']}): "
+              + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if v))
+        return 0
+
+
+async def _reindex(settings: Settings) -> int:
+    async with open_library(settings, reconcile=False) as library:
+        start = time.perf_counter()
+        count = await library.rebuild(_progress)
+        elapsed = time.perf_counter() - start
+        print(f"Rebuilt the index: {count} aids in {elapsed:.1f} s "
+              f"({count / elapsed if elapsed else 0:.0f} aids/s)")
+    return 0
+
+
+async def _check(settings: Settings) -> int:
+    async with open_library(settings, reconcile=False) as library:
+        result = await library.check()
+    print(json.dumps(result, indent=2))
+    if not result["ok"]:
+        print("The index disagrees with the database: run `inflow reindex`.", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _export(settings: Settings, directory: Path) -> int:
+    async with open_library(settings) as library:
+        count = await library.export_dir(directory)
+    print(f"Exported {count} files to {directory}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inflow", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (else INFLOW_* env)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    imp = sub.add_parser("import", help="import a content directory (all or nothing)")
+    imp.add_argument("directory", type=Path)
+    sub.add_parser("reindex", help="rebuild the search index from the database")
+    sub.add_parser("check", help="check that the index and the database agree")
+    exp = sub.add_parser("export", help="write all content to a directory")
+    exp.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings(toml_path=args.config)
+    if args.command == "serve":
+        if args.host or args.port:
+            settings = settings.with_(host=args.host or settings.host,
+                                      port=args.port or settings.port)
+        from server.app import create_app
+
+        print(f"Inflow on http://{settings.host}:{settings.port}/  (demo apps: "
+              f"http://{settings.host}:{settings.port}/demo/)", flush=True)
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    print=None, shutdown_timeout=10.0)
+        return 0
+    if args.command == "import":
+        return asyncio.run(_import(settings, args.directory))
+    if args.command == "reindex":
+        return asyncio.run(_reindex(settings))
+    if args.command == "check":
+        return asyncio.run(_check(settings))
+    return asyncio.run(_export(settings, args.directory))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""The on-disk content format ("docs as code"): read and validate a directory, write it back.
+
+    apps/<app-id>.yaml   an app, its URL rules and its contexts (pages) with pinned aids
+    aids/<aid-id>.md     an aid: YAML front matter, then the Markdown body
+
+Reading validates everything before anything is written; every error names the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from server.errors import ContentError
+from server.models import Aid, App, FieldErrors, aid_from_mapping, app_from_mapping
+from server.urlrules import InvalidRule, Rule, compile_rule
+
+FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class ContentSet:
+    apps: list[App]
+    aids: list[Aid]
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that keeps dates as strings-or-dates (SafeLoader already does)."""
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map dotted key paths ('contexts[0].rule') to 1-based line numbers, best effort."""
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(n: Any, path: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = f"{path}.{k.value}" if path else str(k.value)
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                key = f"{path}[{i}]"
+                lines[key] = item.start_mark.line + 1
+                walk(item, key)
+
+    walk(node, "")
+    return lines
+
+
+def _line_for(field: str, lines: dict[str, int], offset: int) -> int:
+    probe = field
+    while probe:
+        if probe in lines:
+            return lines[probe] + offset
+        probe = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", probe) if re.search(r"[.\[]", probe) else ""
+    return 1 + offset
+
+
+def _parse_yaml(text: str, name: str, errors: list[tuple[str, int, str]], offset: int = 0
+                ) -> dict[str, Any] | None:
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 1 if mark else 1) + offset
+        errors.append((name, line, f"YAML syntax error: {getattr(exc, 'problem', exc)}"))
+        return None
+    if not isinstance(data, dict):
+        errors.append((name, 1 + offset, "expected a mapping of fields"))
+        return None
+    return data
+
+
+def parse_aid(text: str, name: str, errors: list[tuple[str, int, str]]) -> Aid | None:
+    m = FRONT_MATTER_RE.match(text)
+    if not m:
+        errors.append((name, 1, "missing YAML front matter (a '---' line, fields, then '---')"))
+        return None
+    data = _parse_yaml(m.group(1), name, errors, offset=1)
+    if data is None:
+        return None
+    if "body" in data:
+        errors.append((name, _line_for("body", _key_lines(m.group(1)), 1),
+                       "'body' is the Markdown after the front matter, not a field"))
+        return None
+    data["body"] = text[m.end():].strip("\n") + "\n"
+    try:
+        return aid_from_mapping(data)
+    except FieldErrors as exc:
+        lines = _key_lines(m.group(1))
+        errors.extend((name, _line_for(f, lines, 1), f"{f}: {msg}") for f, msg in exc.errors)
+        return None
+
+
+def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App | None:
+    data = _parse_yaml(text, name, errors)
+    if data is None:
+        return None
+    lines = _key_lines(text)
+    try:
+        app = app_from_mapping(data)
+    except FieldErrors as exc:
+        errors.extend((name, _line_for(f, lines, 0), f"{f}: {msg}") for f, msg in exc.errors)
+        return None
+    for i, spec in enumerate(app.rules):
+        try:
+            compile_rule(Rule(f"{app.id}#{i}", spec.pattern, app.id, spec.priority))
+        except InvalidRule as exc:
+            errors.append((name, _line_for(f"rules[{i}]", lines, 0),
+                           f"rules[{i}]: invalid URL rule {spec.pattern!r}: {exc}"))
+    for i, ctx in enumerate(app.contexts):
+        try:
+            compile_rule(Rule(ctx.id, ctx.rule.pattern, ctx.id, ctx.rule.priority))
+        except InvalidRule as exc:
+            errors.append((name, _line_for(f"contexts[{i}].rule", lines, 0),
+                           f"contexts[{i}].rule: invalid URL rule {ctx.rule.pattern!r}: {exc}"))
+    return app
+
+
+def _read(path: Path, rel: str, errors: list[tuple[str, int, str]]) -> str | None:
+    if path.is_symlink():
+        errors.append((rel, 1, "symbolic links are not allowed in content"))
+        return None
+    if path.stat().st_size > MAX_FILE_BYTES:
+        errors.append((rel, 1, f"file larger than {MAX_FILE_BYTES} bytes"))
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        errors.append((rel, 1, f"not UTF-8 text: {exc.reason}"))
+        return None
+
+
+def load_dir(root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[str] = ()
+             ) -> ContentSet:
+    """Read and validate a content directory. Raises ContentError listing every problem.
+
+    `known_aids`/`known_apps` are ids already stored, which references may also point to.
+    """
+    errors: list[tuple[str, int, str]] = []
+    if not root.is_dir():
+        raise ContentError([(str(root), 0, "not a directory")])
+    apps: list[App] = []
+    aids: list[Aid] = []
+    seen_files: dict[str, str] = {}
+    aid_dir, app_dir = root / "aids", root / "apps"
+    if not aid_dir.is_dir() and not app_dir.is_dir():
+        raise ContentError([(str(root), 0, "no 'aids/' or 'apps/' folder found")])
+    for path in sorted(aid_dir.glob("*.md")) if aid_dir.is_dir() else []:
+        rel = f"aids/{path.name}"
+        text = _read(path, rel, errors)
+        aid = parse_aid(text, rel, errors) if text is not None else None
+        if aid is None:
+            continue
+        if aid.id != path.stem:
+            errors.append((rel, 2, f"id {aid.id!r} does not match the file name {path.stem!r}"))
+        if aid.id in seen_files:
+            errors.append((rel, 2, f"duplicate aid id {aid.id!r} (also in {seen_files[aid.id]})"))
+        seen_files[aid.id] = rel
+        aids.append(aid)
+    app_files: dict[str, str] = {}
+    ctx_files: dict[str, str] = {}
+    app_paths = sorted([*app_dir.glob("*.yaml"), *app_dir.glob("*.yml")]) if app_dir.is_dir() else []
+    for path in app_paths:
+        rel = f"apps/{path.name}"
+        text = _read(path, rel, errors)
+        app = parse_app(text, rel, errors) if text is not None else None
+        if app is None:
+            continue
+        if app.id in app_files:
+            errors.append((rel, 1, f"duplicate app id {app.id!r} (also in {app_files[app.id]})"))
+        app_files[app.id] = rel
+        for ctx in app.contexts:
+            if ctx.id in ctx_files:
+                errors.append((rel, 1, f"duplicate context id {ctx.id!r} (also in "
+                                       f"{ctx_files[ctx.id]})"))
+            ctx_files[ctx.id] = rel
+        apps.append(app)
+    all_aids = set(seen_files) | set(known_aids)
+    all_apps = set(app_files) | set(known_apps)
+    for aid in aids:
+        for app_id in aid.apps:
+            if app_id not in all_apps:
+                errors.append((seen_files[aid.id], 2, f"apps: unknown app {app_id!r}"))
+    for app in apps:
+        text = (root / app_files[app.id]).read_text(encoding="utf-8")
+        lines = _key_lines(text)
+        for i, ctx in enumerate(app.contexts):
+            for j, aid_id in enumerate(ctx.aids):
+                if aid_id not in all_aids:
+                    errors.append((app_files[app.id], _line_for(f"contexts[{i}].aids[{j}]", lines, 0),
+                                   f"contexts[{i}].aids: unknown aid {aid_id!r}"))
+    if errors:
+        raise ContentError(errors)
+    return ContentSet(apps, aids)
+
+
+def _yaml_dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def aid_to_text(aid: Aid) -> str:
+    fields = aid.content_fields()
+    body = fields.pop("body")
+    front = {k: v for k, v in fields.items() if v not in (None, "", [])}
+    front.setdefault("audience", [])
+    return f"---\n{_yaml_dump(front)}---\n{body.rstrip()}\n"
+
+
+def app_to_text(app: App) -> str:
+    data: dict[str, Any] = {"id": app.id, "name": app.name}
+    if app.description:
+        data["description"] = app.description
+    data["rules"] = [
+        {"pattern": r.pattern, "priority": r.priority} if r.priority else {"pattern": r.pattern}
+        for r in app.rules
+    ]
+    contexts = []
+    for c in app.contexts:
+        item: dict[str, Any] = {"id": c.id, "name": c.name, "rule": c.rule.pattern}
+        if c.rule.priority:
+            item["priority"] = c.rule.priority
+        if c.title_pattern:
+            item["title_pattern"] = c.title_pattern
+        if c.selector:
+            item["selector"] = c.selector
+        item["aids"] = list(c.aids)
+        contexts.append(item)
+    data["contexts"] = contexts
+    return _yaml_dump(data)
+
+
+def write_dir(root: Path, apps: Iterable[App], aids: Iterable[Aid]) -> int:
+    """Write content in the same format `load_dir` reads. Returns the number of files written."""
+    (root / "aids").mkdir(parents=True, exist_ok=True)
+    (root / "apps").mkdir(parents=True, exist_ok=True)
+    count = 0
+    for aid in aids:
+        (root / "aids" / f"{aid.id}.md").write_text(aid_to_text(aid), encoding="utf-8")
+        count += 1
+    for app in apps:
+        (root / "apps" / f"{app.id}.yaml").write_text(app_to_text(app), encoding="utf-8")
+        count += 1
+    return count

@@ -1,0 +1,134 @@
+"""Domain exceptions raised by lower layers, and the one middleware that maps them to HTTP.
+
+Every 4xx/5xx the API returns is an RFC 9457 problem+json body: {type, title, status, detail, ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+class InflowError(Exception):
+    """Base for domain errors. `status` and `title` describe the HTTP mapping at the boundary."""
+
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ValidationFailed(InflowError):
+    status = 422
+    title = "Invalid input"
+    slug = "invalid-input"
+
+
+class BadRequest(InflowError):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+
+class NotFound(InflowError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class AidNotFound(NotFound):
+    slug = "aid-not-found"
+
+
+class PayloadTooLarge(InflowError):
+    status = 413
+    title = "Request body too large"
+    slug = "payload-too-large"
+
+
+class Conflict(InflowError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PreconditionFailed(InflowError):
+    status = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
+class ContentError(ValidationFailed):
+    """Content on disk (or uploaded) is invalid. `errors` lists (file, line, message)."""
+
+    title = "Invalid content"
+    slug = "invalid-content"
+
+    def __init__(self, errors: list[tuple[str, int, str]]) -> None:
+        lines = [f"{f}:{n}: {m}" for f, n, m in errors]
+        super().__init__(
+            f"{len(errors)} error(s) in content: " + "; ".join(lines[:5]),
+            errors=[{"file": f, "line": n, "message": m} for f, n, m in errors],
+        )
+        self.errors = errors
+
+
+def problem(
+    status: int, title: str, detail: str, slug: str = "", headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": f"https://inflow.example/problems/{slug or 'error'}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra)
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        content_type=PROBLEM_TYPE,
+        headers=headers,
+    )
+
+
+def _from_http_exception(exc: web.HTTPException) -> web.Response:
+    detail = exc.text or exc.reason
+    if exc.status == 404:
+        detail = "No such resource. See /api/v1/openapi.json for the routes."
+    elif exc.status == 405:
+        detail = f"Method not allowed here; allowed: {', '.join(sorted(exc.headers.get('Allow', '').split(',')))}"
+    elif exc.status == 413:
+        detail = "Request body too large."
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "www-authenticate"}}
+    return problem(exc.status, exc.reason, detail or exc.reason, headers=headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InflowError as exc:
+        return problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == PROBLEM_TYPE:
+            raise
+        return _from_http_exception(exc)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "Internal server error", "Something went wrong on our side.")

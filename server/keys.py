@@ -1,0 +1,37 @@
+"""Every typed application and request key, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from auth.service import TokenAuthenticator
+    from server.cache import ResultCache
+    from server.library import Library
+    from server.render import AsyncRenderer
+    from server.settings import Settings
+    from server.suggest import Suggester
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+# The library keeps database, index and in-memory catalog in step (server/library.py).
+LIBRARY: web.AppKey[Library] = web.AppKey("library")
+RESULT_CACHE: web.AppKey[ResultCache] = web.AppKey("result_cache")
+SUGGESTER: web.AppKey[Suggester] = web.AppKey("suggester")
+RENDERER: web.AppKey[AsyncRenderer] = web.AppKey("renderer")
+AUTHENTICATOR: web.AppKey[TokenAuthenticator] = web.AppKey("authenticator")
+
+# Request keys (aiohttp has no typed request keys; these names are the one place they are spelled).
+IDENTITY = "inflow.identity"  # auth.identity.Identity | None
+
+
+__all__ = [
+    "AUTHENTICATOR",
+    "IDENTITY",
+    "LIBRARY",
+    "RENDERER",
+    "RESULT_CACHE",
+    "SETTINGS",
+    "SUGGESTER",
+]

@@ -1,0 +1,108 @@
+"""The content library: keeps the database, the index and the in-memory catalog in step.
+
+Every write goes database first (the source of truth), then the index through its single writer,
+then a fresh catalog snapshot. A crash between the steps is healed at the next start-up, which
+rebuilds the index when its recorded content version differs from the database's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from index.service import IndexService
+from server.catalog import Catalog
+from server.content import ContentSet, load_dir, write_dir
+from server.models import Aid
+from server.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    def __init__(self, storage: Storage, index: IndexService) -> None:
+        self.storage = storage
+        self.index = index
+        self.catalog = Catalog.build(0, [], [])
+        self._lock = asyncio.Lock()  # one content change at a time keeps versions ordered
+
+    async def start(self, content_dir: Path | None = None) -> None:
+        """Import seed content into an empty database, reconcile the index, load the catalog."""
+        if content_dir is not None and await self.storage.content_version() == 0:
+            await self.import_dir(content_dir)
+            return
+        await self.reconcile()
+
+    async def reconcile(self, progress: Callable[[int, int], None] | None = None) -> bool:
+        """Rebuild the index if it disagrees with the database. Returns True if it rebuilt."""
+        aids = await self.storage.all_aids()
+        version = await self.storage.content_version()
+        rebuilt = False
+        if not self.index.agrees_with(version, len(aids)):
+            log.info("index disagrees with the database (index %s, database v%s/%s aids): "
+                     "rebuilding", self.index.state, version, len(aids))
+            await self.index.rebuild(aids, version, progress)
+            rebuilt = True
+        await self._refresh_catalog(aids, version)
+        return rebuilt
+
+    async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        aids = await self.storage.all_aids()
+        version = await self.storage.content_version()
+        await self.index.rebuild(aids, version, progress)
+        await self._refresh_catalog(aids, version)
+        return len(aids)
+
+    async def _refresh_catalog(self, aids: list[Aid] | None = None,
+                               version: int | None = None) -> None:
+        aids = aids if aids is not None else await self.storage.all_aids()
+        version = version if version is not None else await self.storage.content_version()
+        apps = await self.storage.all_apps()
+        loop = asyncio.get_running_loop()
+        self.catalog = await loop.run_in_executor(None, Catalog.build, version, apps, aids)
+
+    async def load(self, content_dir: Path) -> ContentSet:
+        known_aids = set(self.catalog.aids)
+        known_apps = set(self.catalog.apps)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, load_dir, content_dir, known_aids, known_apps)
+
+    async def import_dir(self, content_dir: Path, saved_by: str = "import") -> dict[str, Any]:
+        content = await self.load(content_dir)
+        return await self.import_content(content, saved_by)
+
+    async def import_content(self, content: ContentSet, saved_by: str = "import"
+                             ) -> dict[str, Any]:
+        async with self._lock:
+            report = await self.storage.import_content(content.apps, content.aids, saved_by)
+            changed: list[Aid] = report.pop("changed_aids")
+            if self.index.state.content_version < 0:
+                await self.reconcile()
+            else:
+                if changed:
+                    await self.index.apply(changed, content_version=report["content_version"])
+                elif self.index.state.content_version != report["content_version"]:
+                    await self.index.apply((), content_version=report["content_version"])
+                await self._refresh_catalog()
+            return report
+
+    async def export_dir(self, target: Path) -> int:
+        aids = await self.storage.all_aids()
+        apps = await self.storage.all_apps()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, write_dir, target, apps, aids)
+
+    async def check(self) -> dict[str, Any]:
+        """Do the database and the index agree? (the `inflow check` command)"""
+        aids = await self.storage.all_aids()
+        version = await self.storage.content_version()
+        state = self.index.state
+        return {
+            "ok": self.index.agrees_with(version, len(aids)),
+            "database": {"content_version": version, "aids": len(aids)},
+            "index": {"content_version": state.content_version, "aids": state.doc_count,
+                      "schema": state.schema},
+        }

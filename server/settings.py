@@ -1,0 +1,136 @@
+"""Settings: one frozen dataclass, built from the environment (or a TOML file) in one place."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the backend trusts tokens. See docs/sso.md."""
+
+    # Keycloak base URL the *backend* uses to reach Keycloak (may be an internal hostname).
+    server_url: str = "http://127.0.0.1:8081"
+    realm: str = "inflow"
+    # The exact `iss` the backend expects. Empty: derived as f"{public_url}/realms/{realm}",
+    # where public_url is the URL browsers use (Keycloak's `hostname`), which may differ from
+    # server_url behind a proxy.
+    issuer: str = ""
+    public_url: str = ""
+    audience: str = "inflow-api"
+    algorithms: tuple[str, ...] = ("RS256",)
+    leeway_seconds: int = 30
+    # JWKS cache: how long keys are fresh, the minimum gap between refetches on an unknown kid,
+    # and how long stale keys are kept while Keycloak is unreachable.
+    jwks_ttl_seconds: int = 300
+    jwks_cooldown_seconds: int = 30
+    jwks_stale_seconds: int = 3600
+    # A JWKS file instead of fetching (air-gapped deployments, and tests that forge tokens).
+    jwks_file: Path | None = None
+    extension_client_id: str = "inflow-extension"
+    admin_client_id: str = "inflow-admin"
+    admin_client_secret: str = "inflow-admin-dev-secret"  # noqa: S105 - dev default, override in prod
+    cli_client_id: str = "inflow-cli"
+
+    @property
+    def expected_issuer(self) -> str:
+        if self.issuer:
+            return self.issuer
+        base = (self.public_url or self.server_url).rstrip("/")
+        return f"{base}/realms/{self.realm}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.server_url.rstrip('/')}/realms/{self.realm}/protocol/openid-connect/certs"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Public base URL of this server (links, xAPI activity ids, CORS).
+    base_url: str = "http://127.0.0.1:8080"
+    data_dir: Path = ROOT / "var"
+    content_dir: Path | None = None  # imported at start-up when the database is empty
+    # Limits (documented in docs/api.md)
+    max_body_bytes: int = 256 * 1024
+    max_url_bytes: int = 8 * 1024
+    max_query_chars: int = 256
+    max_query_terms: int = 16
+    max_limit: int = 50
+    default_limit: int = 10
+    # Thread pool for Whoosh searches (one searcher per thread).
+    search_threads: int = 4
+    writer_timeout_seconds: float = 10.0
+    cache_entries: int = 10_000
+    # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".
+    cors_origins: tuple[str, ...] = ()
+    # Image hosts allowed in aid bodies (besides this server).
+    image_hosts: tuple[str, ...] = ()
+    serve_demo: bool = True
+    # Debug aid: append one JSON line per API request (method, path, query, body) to this file.
+    request_log: Path | None = None
+    auth: AuthSettings = field(default_factory=AuthSettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "inflow.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(value: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, tuple):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if isinstance(current, Path) or current is None:
+        return Path(value) if value else None
+    return value
+
+
+def _apply(obj: Any, values: dict[str, Any], env_prefix: str, env: dict[str, str]) -> Any:
+    changes: dict[str, Any] = {}
+    for f in fields(obj):
+        current = getattr(obj, f.name)
+        if f.name == "auth":
+            continue
+        if f.name in values:
+            v = values[f.name]
+            changes[f.name] = _coerce(str(v), current) if not isinstance(v, list) else tuple(v)
+        key = f"{env_prefix}{f.name.upper()}"
+        if key in env:
+            changes[f.name] = _coerce(env[key], current)
+    return replace(obj, **changes)
+
+
+def load_settings(
+    env: dict[str, str] | None = None, toml_path: Path | None = None
+) -> Settings:
+    """Settings from an optional TOML file, then INFLOW_* environment variables.
+
+    Auth settings use INFLOW_AUTH_* (e.g. INFLOW_AUTH_SERVER_URL) or an [auth] TOML table.
+    """
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    path = toml_path or (Path(env["INFLOW_CONFIG"]) if env.get("INFLOW_CONFIG") else None)
+    if path is not None:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    settings = _apply(Settings(), data, "INFLOW_", env)
+    auth = _apply(AuthSettings(), data.get("auth", {}), "INFLOW_AUTH_", env)
+    return replace(settings, auth=auth)

@@ -1,0 +1,339 @@
+"""SQLite storage: the source of truth for aids, apps, contexts and feedback.
+
+One connection, used only from one dedicated thread (a single-worker executor), so SQLite is never
+touched on the event loop and writes are naturally serialized. Every write transaction bumps
+`content_version`, which the index records so start-up can tell whether the two agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from server.errors import AidNotFound
+from server.models import Aid, App, Context, RuleSpec
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS aids (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL DEFAULT '',
+    type TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    apps TEXT NOT NULL DEFAULT '[]',
+    audience TEXT NOT NULL DEFAULT '[]',
+    owner TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    verified_at TEXT,
+    review_interval_days INTEGER NOT NULL DEFAULT 180,
+    source TEXT NOT NULL DEFAULT '',
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aid_versions (
+    aid_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    saved_at TEXT NOT NULL,
+    saved_by TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (aid_id, version)
+);
+CREATE TABLE IF NOT EXISTS apps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    rules TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS contexts (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    rule_pattern TEXT NOT NULL,
+    rule_priority INTEGER NOT NULL DEFAULT 0,
+    title_pattern TEXT NOT NULL DEFAULT '',
+    selector TEXT NOT NULL DEFAULT '',
+    position INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS context_aids (
+    context_id TEXT NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+    aid_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (context_id, aid_id)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    aid_id TEXT NOT NULL,
+    helpful INTEGER NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    user_key TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+"""
+
+AID_COLUMNS = (
+    "id, title, summary, body, type, tags, apps, audience, owner, status, verified_at, "
+    "review_interval_days, source, version, created_at, updated_at"
+)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _aid_from_row(row: sqlite3.Row) -> Aid:
+    return Aid(
+        id=row["id"], title=row["title"], summary=row["summary"], body=row["body"],
+        type=row["type"], tags=tuple(json.loads(row["tags"])), apps=tuple(json.loads(row["apps"])),
+        audience=tuple(json.loads(row["audience"])), owner=row["owner"], status=row["status"],
+        verified_at=row["verified_at"], review_interval_days=row["review_interval_days"],
+        source=row["source"], version=row["version"], created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class Storage:
+    """Async facade over one SQLite connection living in one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        assert self._conn is not None, "storage is not open"
+        return self._conn
+
+    # -- sync helpers (run in the storage thread, or directly by the CLI) -------------------
+    def open_sync(self) -> None:
+        self._open()
+
+    def _bump_version(self) -> int:
+        cur = self.conn.execute("SELECT value FROM meta WHERE key='content_version'")
+        row = cur.fetchone()
+        version = int(row[0]) + 1 if row else 1
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES('content_version', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (str(version),),
+        )
+        return version
+
+    def content_version_sync(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='content_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def all_aids_sync(self) -> list[Aid]:
+        rows = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids ORDER BY id").fetchall()  # noqa: S608
+        return [_aid_from_row(r) for r in rows]
+
+    def get_aid_sync(self, aid_id: str) -> Aid:
+        row = self.conn.execute(
+            f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid_id,)  # noqa: S608
+        ).fetchone()
+        if row is None:
+            raise AidNotFound(f"No aid with id {aid_id!r}.")
+        return _aid_from_row(row)
+
+    def all_apps_sync(self) -> list[App]:
+        apps = self.conn.execute("SELECT * FROM apps ORDER BY id").fetchall()
+        ctx_rows = self.conn.execute("SELECT * FROM contexts ORDER BY app_id, position, id").fetchall()
+        pins: dict[str, list[str]] = {}
+        for row in self.conn.execute(
+            "SELECT context_id, aid_id FROM context_aids ORDER BY context_id, position"
+        ):
+            pins.setdefault(row["context_id"], []).append(row["aid_id"])
+        contexts: dict[str, list[Context]] = {}
+        for c in ctx_rows:
+            contexts.setdefault(c["app_id"], []).append(
+                Context(
+                    id=c["id"], app_id=c["app_id"], name=c["name"],
+                    rule=RuleSpec(c["rule_pattern"], c["rule_priority"]),
+                    title_pattern=c["title_pattern"], selector=c["selector"],
+                    aids=tuple(pins.get(c["id"], ())),
+                )
+            )
+        return [
+            App(
+                id=a["id"], name=a["name"], description=a["description"],
+                rules=tuple(RuleSpec(r["pattern"], r.get("priority", 0))
+                            for r in json.loads(a["rules"])),
+                contexts=tuple(contexts.get(a["id"], ())),
+            )
+            for a in apps
+        ]
+
+    def _upsert_aid(self, aid: Aid, saved_by: str, stamp: str) -> tuple[Aid, str]:
+        """Insert or update; returns the stored aid and 'created' | 'updated' | 'unchanged'."""
+        row = self.conn.execute(
+            f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid.id,)  # noqa: S608
+        ).fetchone()
+        if row is not None:
+            old = _aid_from_row(row)
+            if old.content_fields() == aid.content_fields():
+                return old, "unchanged"
+            version, created, change = old.version + 1, old.created_at, "updated"
+        else:
+            version, created, change = 1, stamp, "created"
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO aids ({AID_COLUMNS}) "  # noqa: S608
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                aid.id, aid.title, aid.summary, aid.body, aid.type, json.dumps(list(aid.tags)),
+                json.dumps(list(aid.apps)), json.dumps(list(aid.audience)), aid.owner, aid.status,
+                aid.verified_at, aid.review_interval_days, aid.source, version, created, stamp,
+            ),
+        )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO aid_versions(aid_id, version, data, saved_at, saved_by) "
+            "VALUES (?,?,?,?,?)",
+            (aid.id, version, json.dumps(aid.content_fields()), stamp, saved_by),
+        )
+        stored = self.get_aid_sync(aid.id)
+        return stored, change
+
+    def _replace_app(self, app: App) -> str:
+        row = self.conn.execute("SELECT id FROM apps WHERE id=?", (app.id,)).fetchone()
+        before = self._app_snapshot(app.id) if row else None
+        self.conn.execute(
+            "INSERT OR REPLACE INTO apps(id, name, description, rules) VALUES (?,?,?,?)",
+            (app.id, app.name, app.description,
+             json.dumps([{"pattern": r.pattern, "priority": r.priority} for r in app.rules])),
+        )
+        # INSERT OR REPLACE deletes the old row, cascading to contexts: re-insert them all.
+        self.conn.execute("DELETE FROM contexts WHERE app_id=?", (app.id,))
+        for pos, ctx in enumerate(app.contexts):
+            self.conn.execute(
+                "INSERT INTO contexts(id, app_id, name, rule_pattern, rule_priority, title_pattern,"
+                " selector, position) VALUES (?,?,?,?,?,?,?,?)",
+                (ctx.id, app.id, ctx.name, ctx.rule.pattern, ctx.rule.priority, ctx.title_pattern,
+                 ctx.selector, pos),
+            )
+            for i, aid_id in enumerate(ctx.aids):
+                self.conn.execute(
+                    "INSERT INTO context_aids(context_id, aid_id, position) VALUES (?,?,?)",
+                    (ctx.id, aid_id, i),
+                )
+        if before is None:
+            return "created"
+        return "unchanged" if before == self._app_snapshot(app.id) else "updated"
+
+    def _app_snapshot(self, app_id: str) -> str:
+        rows = [tuple(r) for r in self.conn.execute("SELECT * FROM apps WHERE id=?", (app_id,))]
+        rows += [tuple(r) for r in self.conn.execute(
+            "SELECT * FROM contexts WHERE app_id=? ORDER BY id", (app_id,))]
+        rows += [tuple(r) for r in self.conn.execute(
+            "SELECT ca.* FROM context_aids ca JOIN contexts c ON c.id=ca.context_id "
+            "WHERE c.app_id=? ORDER BY ca.context_id, ca.position", (app_id,))]
+        return json.dumps(rows)
+
+    def import_sync(
+        self, apps: Iterable[App], aids: Iterable[Aid], saved_by: str = "import"
+    ) -> dict[str, Any]:
+        """Upsert everything in ONE transaction: all or nothing. Returns a change report."""
+        report: dict[str, list[str]] = {
+            "aids_created": [], "aids_updated": [], "aids_unchanged": [],
+            "apps_created": [], "apps_updated": [], "apps_unchanged": [],
+        }
+        changed_aids: list[Aid] = []
+        stamp = now_iso()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for aid in aids:
+                stored, change = self._upsert_aid(aid, saved_by, stamp)
+                report[f"aids_{change}"].append(aid.id)
+                if change != "unchanged":
+                    changed_aids.append(stored)
+            for app in apps:
+                change = self._replace_app(app)
+                report[f"apps_{change}"].append(app.id)
+            changed = bool(changed_aids) or bool(report["apps_created"] or report["apps_updated"])
+            version = self._bump_version() if changed else self.content_version_sync()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return {"content_version": version, "changed_aids": changed_aids, **report}
+
+    def add_feedback_sync(self, aid_id: str, helpful: bool, comment: str, url: str,
+                          user_key: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO feedback(aid_id, helpful, comment, url, user_key, created_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (aid_id, int(helpful), comment, url, user_key, now_iso()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def feedback_counts_sync(self, aid_id: str) -> tuple[int, int]:
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(helpful),0), COUNT(*) FROM feedback WHERE aid_id=?", (aid_id,)
+        ).fetchone()
+        return int(row[0]), int(row[1]) - int(row[0])
+
+    def ping_sync(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM aids").fetchone()[0])
+
+    # -- async API ---------------------------------------------------------------------------
+    async def all_aids(self) -> list[Aid]:
+        return await self._run(self.all_aids_sync)
+
+    async def get_aid(self, aid_id: str) -> Aid:
+        return await self._run(self.get_aid_sync, aid_id)
+
+    async def all_apps(self) -> list[App]:
+        return await self._run(self.all_apps_sync)
+
+    async def content_version(self) -> int:
+        return await self._run(self.content_version_sync)
+
+    async def import_content(self, apps: list[App], aids: list[Aid],
+                             saved_by: str = "import") -> dict[str, Any]:
+        return await self._run(self.import_sync, apps, aids, saved_by)
+
+    async def add_feedback(self, aid_id: str, helpful: bool, comment: str, url: str,
+                           user_key: str) -> int:
+        return await self._run(self.add_feedback_sync, aid_id, helpful, comment, url, user_key)
+
+    async def feedback_counts(self, aid_id: str) -> tuple[int, int]:
+        return await self._run(self.feedback_counts_sync, aid_id)
+
+    async def ping(self) -> int:
+        return await self._run(self.ping_sync)

@@ -1,0 +1,202 @@
+"""Suggestions for a page, and search: pinned aids first, then related ones from Whoosh."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from index.query import (
+    ParsedQuery,
+    QueryRejected,
+    any_of,
+    parse_user_query,
+    scope_filter,
+    signals_query,
+)
+from index.service import IndexService
+from server.cache import ResultCache
+from server.catalog import AidMeta, Catalog
+from server.errors import BadRequest
+from server.settings import Settings
+
+REASONS = {
+    "pinned": "Pinned to this page",
+    "app": "Mapped to this app",
+    "related": "Related to this page's text",
+}
+_SPACE_RE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class PageSignals:
+    url: str
+    title: str = ""
+    selection: str = ""
+    headings: tuple[str, ...] = ()
+    selectors_present: frozenset[str] | None = None
+
+
+def _norm(text: str) -> str:
+    return _SPACE_RE.sub(" ", text).strip().lower()
+
+
+def _url_words(url: str) -> str:
+    parts = urlsplit(url)
+    text = f"{parts.path} {parts.fragment}"
+    return re.sub(r"[/_\-#!?=&.]+", " ", unquote(text))
+
+
+def _item(meta: AidMeta, code: str, score: float | None, why: str = "") -> dict[str, Any]:
+    return {
+        "id": meta.id, "title": meta.title, "summary": meta.summary, "type": meta.type,
+        "score": None if score is None else round(score, 4),
+        "reason": why or REASONS[code], "reason_code": code,
+    }
+
+
+class Suggester:
+    def __init__(self, settings: Settings, index: IndexService, cache: ResultCache) -> None:
+        self.settings = settings
+        self.index = index
+        self.cache = cache
+
+    async def suggest(self, catalog: Catalog, page: PageSignals, audience: frozenset[str] | None,
+                      limit: int) -> dict[str, Any]:
+        resolution = catalog.resolve(page.url, page.title or None, page.selectors_present)
+        base = resolution.as_json()
+        if resolution.app is None:
+            return {**base, "aids": [], "generation": self.index.generation}
+        app = resolution.app
+        signals = (
+            _norm(page.title), _norm(page.selection),
+            tuple(_norm(h) for h in page.headings), _norm(_url_words(page.url)),
+        )
+        key = (
+            "suggest", app.id, tuple(c.id for c in resolution.contexts), signals,
+            None if audience is None else tuple(sorted(audience)), limit,
+            self.index.generation, catalog.version,
+        )
+        cached = self.cache.get(key)
+        if cached is not None:
+            return {**base, "aids": cached, "generation": self.index.generation}
+
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for ctx in resolution.contexts:
+            for aid_id in ctx.aids:
+                meta = catalog.aids.get(aid_id)
+                if meta is None or aid_id in seen or meta.status != "published" \
+                        or not meta.visible_to(audience):
+                    continue
+                seen.add(aid_id)
+                items.append(_item(meta, "pinned", None, f"Pinned to this page ({ctx.name})"))
+        items = items[:limit]
+        room = limit - len(items)
+        if room > 0:
+            weighted = [
+                (page.selection, 3.0), (page.title, 2.0), (" ".join(page.headings), 2.0),
+                (" ".join(c.name for c in resolution.contexts), 1.5),
+                (_url_words(page.url), 1.0),
+            ]
+            q = signals_query(weighted)
+            if q is not None:
+                scope = scope_filter(apps=[app.id], audience=audience, include_global=True)
+                for hit in await self.index.top(q, scope, room, frozenset(seen)):
+                    meta = catalog.aids.get(hit.id)
+                    if meta is None or hit.id in seen:
+                        continue
+                    seen.add(hit.id)
+                    items.append(_item(meta, "related", hit.score))
+        room = limit - len(items)
+        if room > 0:
+            for aid_id in catalog.app_aids.get(app.id, ()):
+                meta = catalog.aids[aid_id]
+                if aid_id in seen or meta.status != "published" or not meta.visible_to(audience):
+                    continue
+                seen.add(aid_id)
+                items.append(_item(meta, "app", None, f"Mapped to {app.name}"))
+                if len(items) >= limit:
+                    break
+        self.cache.put(key, items)
+        return {**base, "aids": items, "generation": self.index.generation}
+
+    async def search(self, catalog: Catalog, text: str, *, app: str | None, aid_type: str | None,
+                     audience: frozenset[str] | None, limit: int, cursor: str | None
+                     ) -> dict[str, Any]:
+        s = self.settings
+        try:
+            parsed = parse_user_query(text, max_chars=s.max_query_chars,
+                                      max_terms=s.max_query_terms)
+        except QueryRejected as exc:
+            raise BadRequest(str(exc), parameter="q") from exc
+        offset = _decode_cursor(cursor, text)
+        scope = scope_filter(apps=[app] if app else None, audience=audience,
+                             types=[aid_type] if aid_type else ())
+        results: list[dict[str, Any]] = []
+        total = 0
+        mode = "all"
+        if parsed.query is not None:
+            page = await self.index.page(parsed.query, scope, offset, limit)
+            if page.total == 0 and (fallback := any_of(parsed)) is not None:
+                page = await self.index.page(fallback, scope, offset, limit)
+                mode = "any"
+            total = page.total
+            for hit in page.hits:
+                meta = catalog.aids.get(hit.id)
+                if meta is None:
+                    continue
+                results.append({
+                    "id": meta.id, "title": meta.title, "summary": meta.summary,
+                    "type": meta.type, "score": round(hit.score, 4),
+                    "snippet_html": hit.snippet_html,
+                })
+        did_you_mean = await self._did_you_mean(parsed) if total < 3 else None
+        next_offset = offset + limit
+        return {
+            "query": text,
+            "matched": mode,
+            "total": total,
+            "results": results,
+            "did_you_mean": did_you_mean,
+            "next_cursor": _encode_cursor(next_offset, text) if next_offset < total else None,
+        }
+
+    async def _did_you_mean(self, parsed: ParsedQuery) -> str | None:
+        if not parsed.words:
+            return None
+        fixes = await self.index.spelling(parsed.words)
+        if not fixes:
+            return None
+        return " ".join(fixes.get(w, w) for w in parsed.words)
+
+
+def _encode_cursor(offset: int, text: str) -> str:
+    raw = json.dumps({"o": offset, "q": hash_text(text)}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, text: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        offset = int(data["o"])
+        same = data["q"] == hash_text(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("The cursor is not one this server issued.", parameter="cursor") from exc
+    if not same:
+        raise BadRequest("The cursor belongs to a different query.", parameter="cursor")
+    if not 0 <= offset <= 10_000:
+        raise BadRequest("The cursor is out of range.", parameter="cursor")
+    return offset
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

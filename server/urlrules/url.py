@@ -1,0 +1,219 @@
+"""URL parsing and normalisation for rule matching, after the WHATWG URL standard.
+
+`parse_url` follows what a browser's `new URL()` does for http(s) URLs in the cases that decide
+which host a URL really points at: surrounding spaces and embedded tabs/newlines dropped, any run
+of `/` or `\\` after the scheme skipped, userinfo (up to the last `@`) dropped, `\\` treated as `/`,
+host lowercased / punycoded / IPv4-canonicalised, default ports removed, dot segments resolved.
+
+Path, query and fragment are then put in one canonical percent-encoding so that Python (from the
+raw string) and JavaScript (from `URL.pathname` etc., already encoded by the browser) agree:
+escapes of unreserved characters are decoded, other escapes get uppercase hex, and every
+character outside a small always-safe set is UTF-8 percent-encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import unquote_to_bytes
+
+from server.urlrules.host import parse_host
+
+MAX_URL_BYTES = 8192
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Separates the path keys from the fragment keys in `ParsedUrl.keys` (a canonical segment can
+# never contain a NUL character: it would be `%00`).
+FRAGMENT_MARK = "\x00#"
+
+
+class InvalidUrl(ValueError):
+    """The URL is not an http(s) URL a browser would load (or is longer than 8 KiB)."""
+
+
+_UNRESERVED = "A-Za-z0-9\\-._~"
+# Characters kept as they are; all others are percent-encoded. Each set is a subset of what the
+# WHATWG parser never encodes in that component, so browser output and raw input converge.
+_PATH_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@]")
+_QUERY_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&()*+,;=:@/?]")
+_FRAGMENT_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@/?]")
+_UNRESERVED_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _canon_one(m: re.Match[str]) -> str:
+    s = m.group()
+    if len(s) == 3:
+        c = chr(int(s[1:], 16))
+        return c if c in _UNRESERVED_SET else s.upper()
+    return "".join(f"%{b:02X}" for b in s.encode("utf-8"))
+
+
+def canonical_path_segment(text: str) -> str:
+    """Canonical form of one path (or fragment path) segment."""
+    return _PATH_RE.sub(_canon_one, text)
+
+
+def canonical_query(text: str) -> str:
+    return _QUERY_RE.sub(_canon_one, text)
+
+
+def canonical_fragment(text: str) -> str:
+    return _FRAGMENT_RE.sub(_canon_one, text)
+
+
+def form_decode(text: str) -> str:
+    """application/x-www-form-urlencoded decoding of one name or value."""
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    return unquote_to_bytes(text).decode("utf-8", "replace")
+
+
+def parse_params(query: str) -> dict[str, tuple[str, ...]]:
+    """Query string (without `?`) to {name: values}, the way URLSearchParams reads it."""
+    params: dict[str, list[str]] = {}
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params.setdefault(form_decode(name), []).append(form_decode(value))
+    return {k: tuple(v) for k, v in params.items()}
+
+
+def split_fragment(fragment: str) -> tuple[str, str]:
+    """Hash-router fragment to (route path without leading `!` and `/`, route query)."""
+    if fragment.startswith("!"):
+        fragment = fragment[1:]
+    if fragment.startswith("/"):
+        fragment = fragment[1:]
+    path, _, query = fragment.partition("?")
+    return path, query
+
+
+def path_segments(path: str) -> tuple[str, ...]:
+    """Segments of a canonical path without its leading `/`, one trailing `/` ignored."""
+    if path.endswith("/"):
+        path = path[:-1]
+    return tuple(path.split("/")) if path else ()
+
+
+@dataclass(frozen=True)
+class ParsedUrl:
+    """A normalised http(s) URL. Components are canonical; query and fragment omit `?`/`#`."""
+
+    scheme: str
+    host: str
+    port: int  # effective port: the default port of the scheme when the URL has none
+    path: str  # starts with "/", trailing slash kept
+    query: str  # "" when absent or empty
+    fragment: str  # "" when absent or empty
+
+    @cached_property
+    def segments(self) -> tuple[str, ...]:
+        return path_segments(self.path[1:])
+
+    @cached_property
+    def params(self) -> dict[str, tuple[str, ...]]:
+        return parse_params(self.query)
+
+    @cached_property
+    def fragment_segments(self) -> tuple[str, ...]:
+        return path_segments(split_fragment(self.fragment)[0])
+
+    @cached_property
+    def fragment_params(self) -> dict[str, tuple[str, ...]]:
+        return parse_params(split_fragment(self.fragment)[1])
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """Path segments, FRAGMENT_MARK, fragment segments: the walk through a rule index."""
+        return (*self.segments, FRAGMENT_MARK, *self.fragment_segments)
+
+    @cached_property
+    def normalized(self) -> str:
+        """The URL as `re:` rules see it: pure ASCII, no userinfo, no default port."""
+        port = "" if DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
+        query = f"?{self.query}" if self.query else ""
+        fragment = f"#{self.fragment}" if self.fragment else ""
+        return f"{self.scheme}://{self.host}{port}{self.path}{query}{fragment}"
+
+
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
+_AUTHORITY_END_RE = re.compile(r"[/\\?#]")
+_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_C0_SPACE = "".join(chr(c) for c in range(0x21))
+_SINGLE_DOT = frozenset({".", "%2e"})
+_DOUBLE_DOT = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+
+
+def parse_url(url: str) -> ParsedUrl:
+    """Parse and normalise an http(s) URL; raise InvalidUrl when a browser would not load it."""
+    if len(url) > MAX_URL_BYTES or len(url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+        raise InvalidUrl(f"URL longer than {MAX_URL_BYTES} bytes")
+    s = _TAB_NEWLINE_RE.sub("", url.strip(_C0_SPACE))
+    s = _SURROGATE_RE.sub("\ufffd", s)
+    m = _SCHEME_RE.match(s)
+    if m is None:
+        raise InvalidUrl("not an absolute URL")
+    scheme = m.group(1).lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidUrl(f"scheme {scheme!r} is not http or https")
+    rest = s[m.end() :].lstrip("/\\")
+    end = _AUTHORITY_END_RE.search(rest)
+    cut = end.start() if end else len(rest)
+    authority, rest = rest[:cut], rest[cut:]
+    authority = authority[authority.rfind("@") + 1 :]
+    host_raw, port_raw = _split_port(authority)
+    if not host_raw:
+        raise InvalidUrl("URL has no host")
+    host = parse_host(host_raw)
+    if host is None:
+        raise InvalidUrl(f"invalid host {host_raw!r}")
+    port = DEFAULT_PORTS[scheme]
+    if port_raw:
+        if not (port_raw.isascii() and port_raw.isdigit()) or int(port_raw) > 65535:
+            raise InvalidUrl(f"invalid port {port_raw!r}")
+        port = int(port_raw)
+    rest, _, fragment = rest.partition("#")
+    path, _, query = rest.partition("?")
+    return ParsedUrl(
+        scheme=scheme,
+        host=host,
+        port=port,
+        path=_normalize_path(path),
+        query=canonical_query(query),
+        fragment=canonical_fragment(fragment),
+    )
+
+
+def _split_port(authority: str) -> tuple[str, str]:
+    in_brackets = False
+    for i, c in enumerate(authority):
+        if c == "[":
+            in_brackets = True
+        elif c == "]":
+            in_brackets = False
+        elif c == ":" and not in_brackets:
+            return authority[:i], authority[i + 1 :]
+    return authority, ""
+
+
+def _normalize_path(raw: str) -> str:
+    raw = raw.replace("\\", "/")
+    parts = (raw[1:] if raw.startswith("/") else raw).split("/")
+    out: list[str] = []
+    last = len(parts) - 1
+    for i, seg in enumerate(parts):
+        low = seg.lower() if "%" in seg else seg
+        if low in _DOUBLE_DOT:
+            if out:
+                out.pop()
+            if i == last:
+                out.append("")
+        elif low in _SINGLE_DOT:
+            if i == last:
+                out.append("")
+        else:
+            out.append(canonical_path_segment(seg))
+    return "/" + "/".join(out)
