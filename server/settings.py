@@ -37,6 +37,16 @@ class AuthSettings:
     admin_client_id: str = "inflow-admin"
     admin_client_secret: str = "inflow-admin-dev-secret"  # noqa: S105 - dev default, override in prod
     cli_client_id: str = "inflow-cli"
+    # Further clients whose tokens (`azp`) are accepted besides the three above. The default
+    # `inflow-test` exists only in the dev realm (password grant for tests); production sets
+    # INFLOW_AUTH_EXTRA_CLIENT_IDS to "" (empty) or to its own machine clients.
+    extra_client_ids: tuple[str, ...] = ("inflow-test",)
+
+    @property
+    def allowed_client_ids(self) -> frozenset[str]:
+        """Every `azp` the backend accepts (empty entries ignored)."""
+        ids = (self.extension_client_id, self.admin_client_id, self.cli_client_id)
+        return frozenset(c for c in (*ids, *self.extra_client_ids) if c)
 
     @property
     def expected_issuer(self) -> str:

@@ -41,9 +41,9 @@ chrome.windows.onFocusChanged.addListener((windowId) => void run(() => followWin
 chrome.permissions.onAdded.addListener(() => void run(syncContentScripts));
 chrome.permissions.onRemoved.addListener(() => void run(syncContentScripts));
 chrome.storage.onChanged.addListener((changes, area) => {
-  if ((area === "local" && K.settings in changes) || area === "managed") {
-    void run(onSettingsChanged);
-  }
+  const c = changes[K.settings];
+  const changed = c && JSON.stringify(c.oldValue ?? {}) !== JSON.stringify(c.newValue ?? {});
+  if ((area === "local" && changed) || area === "managed") void run(onSettingsChanged);
 });
 
 // ---- init ----------------------------------------------------------------------------------
@@ -75,11 +75,13 @@ const HANDLERS = {
   search: onSearch,
   "get-aid": onGetAid,
   feedback: onFeedback,
-  "settings-changed": () => onSettingsChanged().then(() => ({})),
 };
 
 function dispatch(msg, sender, sendResponse) {
-  const verdict = checkMessage(msg, sender, { runtimeId: chrome.runtime.id, extOrigin: EXT_ORIGIN });
+  const verdict = checkMessage(msg, sender, {
+    runtimeId: chrome.runtime.id,
+    extOrigin: EXT_ORIGIN,
+  });
   if (!verdict.ok) {
     console.warn("inflow: dropped message:", verdict.reason, msg?.type);
     return false;
@@ -100,7 +102,8 @@ function describe(err) {
   if (err instanceof SignedOut) return { kind: "signed-out", message: "Sign in to see job aids." };
   if (err instanceof SessionExpired)
     return { kind: "expired", message: "Your session expired. Sign in again." };
-  if (err instanceof Offline) return { kind: "offline", message: "The Inflow server is unreachable." };
+  if (err instanceof Offline)
+    return { kind: "offline", message: "The Inflow server is unreachable." };
   if (err instanceof AuthError) return { kind: "auth", message: err.message };
   if (err instanceof ApiError) return { kind: "http", status: err.status, message: err.message };
   return { kind: "error", message: String(err?.message ?? err) };
@@ -108,7 +111,9 @@ function describe(err) {
 
 // ---- view (storage.session "view", rendered by the panel) -----------------------------------
 function emitView(event) {
-  return updateKey("session", K.view, (prev) => reduce(prev ?? INITIAL, { at: Date.now(), ...event }));
+  return updateKey("session", K.view, (prev) =>
+    reduce(prev ?? INITIAL, { at: Date.now(), ...event }),
+  );
 }
 
 // ---- tabs: the panel follows the last active web tab ----------------------------------------
@@ -131,7 +136,8 @@ async function onSelectionChanged(msg, sender) {
   const known = await getSession(key);
   if (known) await setSession({ [key]: { ...known, selection: msg.selection } });
   const focus = await getSession(K.focus);
-  if (focus?.tabId === sender.tab.id) await emitView({ type: "selection", selection: msg.selection });
+  if (focus?.tabId === sender.tab.id)
+    await emitView({ type: "selection", selection: msg.selection });
   return {};
 }
 
@@ -150,7 +156,7 @@ async function followTab(tabId) {
   const panelTabs = await getSession(K.panelTabs, []);
   if (panelTabs.includes(tabId)) return;
   const page = await collect(tabId);
-  let tab = null;
+  let tab;
   try {
     tab = await chrome.tabs.get(tabId);
   } catch {
@@ -183,7 +189,12 @@ async function forgetTab(tabId) {
 
 async function onPanelHello(msg) {
   if (msg.tabId !== null) {
-    await updateKey("session", K.panelTabs, (list) => [...new Set([...(list ?? []), msg.tabId])], []);
+    await updateKey(
+      "session",
+      K.panelTabs,
+      (list) => [...new Set([...(list ?? []), msg.tabId])],
+      [],
+    );
   }
   const focus = await getSession(K.focus);
   if (focus && focus.tabId === msg.tabId) {
@@ -242,6 +253,7 @@ async function refreshView({ forceRules = false } = {}) {
         title: page.title,
         headings: page.headings,
         selection: page.selection || undefined,
+        ...(present ? { selectors: present } : {}),
       },
     });
     if (!(await stillCurrent(pageKey))) return undefined;
@@ -266,15 +278,17 @@ async function stillCurrent(pageKey) {
   return Boolean(page) && pageKeyOf(focus.tabId, page) === pageKey;
 }
 
-/** Ask the tab which context selectors are present (only for contexts whose URL rule matched). */
+/** Which context selectors are present in the tab (asked only for contexts whose URL rule
+ * matched); null when there are none to ask about or the tab did not answer. */
 async function probeSelectors(tabId, rules, page) {
   const selectors = rules.selectorsFor(page.url);
-  if (!selectors.length) return {};
+  if (!selectors.length) return null;
   try {
     const res = await chrome.tabs.sendMessage(tabId, { type: "probe", selectors }, { frameId: 0 });
-    return res?.url === page.url ? res.present : {};
+    if (res?.url !== page.url) return null;
+    return selectors.filter((s) => res.present?.[s] === true);
   } catch {
-    return {};
+    return null;
   }
 }
 
@@ -354,7 +368,8 @@ async function syncContentScripts() {
   const wanted = granted.filter((o) => !STATIC_ORIGINS.has(o) && /^https?:\/\//.test(o));
   const existing = await chrome.scripting.getRegisteredContentScripts({ ids: [DYNAMIC_SCRIPT_ID] });
   if (!wanted.length) {
-    if (existing.length) await chrome.scripting.unregisterContentScripts({ ids: [DYNAMIC_SCRIPT_ID] });
+    if (existing.length)
+      await chrome.scripting.unregisterContentScripts({ ids: [DYNAMIC_SCRIPT_ID] });
     return;
   }
   const script = {
@@ -368,4 +383,3 @@ async function syncContentScripts() {
   if (existing.length) await chrome.scripting.updateContentScripts([script]);
   else await chrome.scripting.registerContentScripts([script]);
 }
-

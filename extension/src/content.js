@@ -12,7 +12,11 @@
   const POLL_MS = 500; // History API changes are invisible to the isolated world: poll cheaply
   const DEBOUNCE_MS = 250;
 
-  const clean = (s, max) => String(s || "").replace(/\s+/g, " ").trim().slice(0, max);
+  const clean = (s, max) =>
+    String(s || "")
+      .replace(/\s+/g, " ")
+      .trim()
+      .slice(0, max);
 
   function selectionText() {
     return clean(String(getSelection() || ""), MAX_SELECTION);
@@ -25,7 +29,12 @@
       if (t) headings.push(t);
       if (headings.length >= MAX_HEADINGS) break;
     }
-    return { url: location.href, title: clean(document.title, 1024), headings, selection: selectionText() };
+    return {
+      url: location.href,
+      title: clean(document.title, 1024),
+      headings,
+      selection: selectionText(),
+    };
   }
 
   function post(msg) {

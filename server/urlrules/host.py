@@ -40,7 +40,7 @@ def parse_host(raw: str) -> str | None:
     ascii_domain = domain_to_ascii(domain)
     if ascii_domain is None or not ascii_domain or any(c in _FORBIDDEN for c in ascii_domain):
         return None
-    if _ends_in_number(ascii_domain):
+    if ends_in_number(ascii_domain):
         return _parse_ipv4(ascii_domain)
     if ascii_domain.endswith("."):
         ascii_domain = ascii_domain[:-1]
@@ -69,7 +69,7 @@ def domain_to_ascii(domain: str) -> str | None:
     return ".".join(labels)
 
 
-def _ends_in_number(domain: str) -> bool:
+def ends_in_number(domain: str) -> bool:
     parts = domain.split(".")
     if parts[-1] == "":
         if len(parts) == 1:
@@ -117,7 +117,7 @@ def _parse_ipv4(domain: str) -> str | None:
 
 def parse_ipv4_literal(host: str) -> str | None:
     """Canonical dotted form when `host` is (any WHATWG form of) an IPv4 address, else None."""
-    return _parse_ipv4(host) if host and _ends_in_number(host) else None
+    return _parse_ipv4(host) if host and ends_in_number(host) else None
 
 
 def _parse_ipv6(text: str) -> str | None:

@@ -1,6 +1,13 @@
 // Calls to the Inflow API with the bearer token; one silent refresh on 401.
 
-import { Offline, SessionExpired, expireSession, getAccessToken, loadSettings, refresh } from "./auth.js";
+import {
+  Offline,
+  SessionExpired,
+  expireSession,
+  getAccessToken,
+  loadSettings,
+  refresh,
+} from "./auth.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -45,7 +52,7 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   if (res.status >= 500 && res.status !== 501) throw new Offline(`Server error ${res.status}`);
   const text = await res.text();
-  let json = null;
+  let json;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {

@@ -124,7 +124,7 @@ function waitForKeyChange(key, ms) {
 
 async function doRefresh(staleAccess) {
   const owner = randomString(8);
-  for (let lock = await getSession(K.refreshLock); lockedByOther(lock, owner, Date.now()); ) {
+  for (let lock = await getSession(K.refreshLock); lockedByOther(lock, owner, Date.now());) {
     await waitForKeyChange(K.refreshLock, lock.until - Date.now());
     lock = await getSession(K.refreshLock);
   }

@@ -35,7 +35,6 @@ const PANEL = {
   search: (m) => isStr(m.q, 256) && isOptStr(m.app, 64) && isOptStr(m.cursor, 512),
   "get-aid": (m) => isStr(m.id, 128) && SLUG.test(m.id),
   feedback: (m) => isStr(m.aid_id, 128) && SLUG.test(m.aid_id) && typeof m.helpful === "boolean",
-  "settings-changed": () => true,
 };
 
 export const CONTENT_TYPES = Object.freeze(Object.keys(CONTENT));
@@ -57,7 +56,9 @@ export function checkMessage(msg, sender, { runtimeId, extOrigin }) {
     if (!sender.tab || !Number.isInteger(sender.tab.id) || sender.frameId !== 0 || fromOwnPage) {
       return { ok: false, reason: "content message not from a tab" };
     }
-    return CONTENT[msg.type](msg) ? { ok: true, from: "content" } : { ok: false, reason: "bad shape" };
+    return CONTENT[msg.type](msg)
+      ? { ok: true, from: "content" }
+      : { ok: false, reason: "bad shape" };
   }
   if (Object.hasOwn(PANEL, msg.type)) {
     if (!fromOwnPage) return { ok: false, reason: "panel message not from an extension page" };

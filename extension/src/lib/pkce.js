@@ -43,7 +43,8 @@ export function codeFromRedirect(redirected, { redirectUri, state }) {
   } catch {
     throw new AuthError("Sign-in returned no usable address.");
   }
-  if (!redirected.startsWith(redirectUri)) throw new AuthError("Sign-in returned to an unknown address.");
+  if (!redirected.startsWith(redirectUri))
+    throw new AuthError("Sign-in returned to an unknown address.");
   // Keycloak answers in the query (response_mode=query, the default for the code flow).
   const p = u.searchParams;
   if (p.get("state") !== state) throw new AuthError("Sign-in state mismatch; try again.");

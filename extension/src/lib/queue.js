@@ -21,5 +21,7 @@ export function prune(list, now, maxAge = QUEUE_MAX_AGE_MS) {
 /** Remove the events that were sent (by identity of kind+key+queued_at). */
 export function without(list, sent) {
   const gone = new Set(sent.map((e) => `${e.kind}|${e.key}|${e.queued_at}`));
-  return (Array.isArray(list) ? list : []).filter((e) => !gone.has(`${e.kind}|${e.key}|${e.queued_at}`));
+  return (Array.isArray(list) ? list : []).filter(
+    (e) => !gone.has(`${e.kind}|${e.key}|${e.queued_at}`),
+  );
 }

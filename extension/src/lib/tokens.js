@@ -7,7 +7,8 @@ export const LOCK_TTL_MS = 15_000;
 
 /** What we keep of a token endpoint response, with absolute expiry times. */
 export function tokensFromResponse(json, now) {
-  if (!json || typeof json.access_token !== "string") throw new Error("No access token in response.");
+  if (!json || typeof json.access_token !== "string")
+    throw new Error("No access token in response.");
   const exp = Number(json.expires_in);
   const rexp = Number(json.refresh_expires_in);
   return {
@@ -26,7 +27,10 @@ export function accessTokenFresh(tokens, now, skew = EXPIRY_SKEW_MS) {
 }
 
 export function canRefresh(tokens, now) {
-  return Boolean(tokens?.refresh_token) && (!tokens.refresh_expires_at || tokens.refresh_expires_at > now);
+  return (
+    Boolean(tokens?.refresh_token) &&
+    (!tokens.refresh_expires_at || tokens.refresh_expires_at > now)
+  );
 }
 
 /** The lock object a refresher writes before it spends the (rotating) refresh token. */

@@ -61,11 +61,25 @@ export function reduce(prev, ev) {
     case "no-page":
       return { ...base, state: "no-page", pageKey: null, page: null, aids: [] };
     case "unmapped":
-      return { ...base, state: "unmapped", pageKey: ev.pageKey, page: pageFacts(ev.page), aids: [] };
+      return {
+        ...base,
+        state: "unmapped",
+        pageKey: ev.pageKey,
+        page: pageFacts(ev.page),
+        aids: [],
+      };
     case "loading": {
       const hasContent = prev && (prev.state === "ready" || prev.state === "offline") && prev.aids;
-      if (hasContent) return { ...prev, ...base, loading: true, page: pageFacts(ev.page) ?? prev.page };
-      return { ...base, state: "loading", loading: true, pageKey: ev.pageKey, page: pageFacts(ev.page), aids: [] };
+      if (hasContent)
+        return { ...prev, ...base, loading: true, page: pageFacts(ev.page) ?? prev.page };
+      return {
+        ...base,
+        state: "loading",
+        loading: true,
+        pageKey: ev.pageKey,
+        page: pageFacts(ev.page),
+        aids: [],
+      };
     }
     case "loaded":
       return {
@@ -102,7 +116,9 @@ export function hhmm(ms) {
 }
 
 export function offlineNote(at) {
-  return at ? `Offline — showing results from ${hhmm(at)}` : "Offline — no saved results for this page";
+  return at
+    ? `Offline — showing results from ${hhmm(at)}`
+    : "Offline — no saved results for this page";
 }
 
 const TYPE_LABELS = {

@@ -1,0 +1,75 @@
+# Inflow: `make run` starts everything on embedded defaults; `make test` installs what tests need
+# and runs them. Other targets: lint, bench, keycloak, keycloak-stop, reindex, check, clean.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+export INFLOW_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: run test lint bench install chromium extension-deps reindex check clean help
+
+help:
+	@echo "make run        start Keycloak and the server on http://$(HOST):$(PORT)/ with demo content"
+	@echo "make test       install test dependencies, start Keycloak, run every test"
+	@echo "make lint       ruff, mypy, eslint"
+	@echo "make bench      benchmarks (figures printed)"
+	@echo "make keycloak   start the local Keycloak on 127.0.0.1:8081 (idempotent)"
+	@echo "make clean      remove the venv, data and caches"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+include Makefile.keycloak
+
+run: install keycloak
+	$(PY) -m server import content/demo
+	@echo ""
+	@echo "  Inflow API     http://$(HOST):$(PORT)/api/v1/openapi.json"
+	@echo "  Demo apps      http://$(HOST):$(PORT)/demo/"
+	@echo "  Keycloak       http://127.0.0.1:8081/  (demo users: see docs/sso.md)"
+	@echo "  Extension      load extension/ unpacked in Chrome (see docs/extension.md)"
+	@echo ""
+	INFLOW_CORS_ORIGINS=chrome-extension://$$(cat auth/extension-id.txt) \
+	  $(PY) -m server serve --host $(HOST) --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+extension-deps: extension/node_modules/.package-lock.json
+
+extension/node_modules/.package-lock.json: extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund --loglevel=error
+
+test: install chromium extension-deps keycloak
+	$(VENV)/bin/ruff check .
+	node --test extension/tests/
+	$(VENV)/bin/pytest -q
+
+lint: install extension-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check server index auth
+	$(VENV)/bin/mypy
+	cd extension && npx eslint .
+
+bench: install
+	$(PY) bench/run.py
+
+reindex: install
+	$(PY) -m server reindex
+
+check: install
+	$(PY) -m server check
+
+clean: keycloak-stop
+	rm -rf $(VENV) var .cache test-artifacts .pytest_cache .mypy_cache .ruff_cache .hypothesis

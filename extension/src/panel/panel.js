@@ -1,0 +1,511 @@
+// Side panel: renders the view the worker keeps in storage.session, plus its own search and aid
+// screens. No innerHTML anywhere: text goes in as text, server HTML through safeFragment().
+
+import { safeFragment } from "../lib/safehtml.js";
+import { effectiveSettings } from "../lib/settings.js";
+import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
+import { offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
+
+const SEARCH_DEBOUNCE_MS = 250;
+const $ = (id) => document.getElementById(id);
+
+/** Build an element: h("p", {className: "x", onclick}, "text", child, ...). */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "className") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// Panel-local UI state (this page lives as long as the panel is open; the worker owns the rest).
+const ui = {
+  mode: "home", // home | search | aid
+  view: null,
+  query: "",
+  searchSeq: 0,
+  searchTimer: 0,
+  lastSearch: null,
+  aidFrom: "home",
+  aidOpener: null,
+  authError: "",
+  serverUrl: "",
+};
+
+async function send(msg) {
+  const res = await chrome.runtime.sendMessage(msg);
+  if (!res) throw Object.assign(new Error("No answer from the extension."), { kind: "error" });
+  if (!res.ok) throw Object.assign(new Error(res.error.message), res.error);
+  return res.data;
+}
+
+// ---- top bar, search box, selection chip ----------------------------------------------------
+function signedIn(view) {
+  return Boolean(view) && view.state !== "signed-out" && view.state !== "expired";
+}
+
+function renderChrome() {
+  const view = ui.view;
+  const inSession = signedIn(view);
+  $("user").textContent = inSession && view.user ? view.user : "";
+  $("sign-out").hidden = !inSession;
+  $("search-form").hidden = !inSession;
+  renderWhere();
+  const chipRow = $("chip");
+  const chip = inSession ? selectionChip(view.page?.selection) : null;
+  chipRow.replaceChildren();
+  chipRow.hidden = !chip;
+  if (chip) {
+    chipRow.append(
+      h(
+        "button",
+        {
+          type: "button",
+          className: "chip",
+          title: chip.query,
+          onclick: () => searchNow(chip.query),
+        },
+        `Search for “${chip.label}”`,
+      ),
+    );
+  }
+}
+
+function renderWhere() {
+  const where = $("where");
+  const view = ui.view;
+  where.replaceChildren();
+  if (!view || !["ready", "offline"].includes(view.state) || !view.app) {
+    where.hidden = true;
+    return;
+  }
+  where.hidden = false;
+  const ctx = view.contexts
+    ?.map((c) => c.name)
+    .filter(Boolean)
+    .join(", ");
+  where.append(h("span", { className: "sr-only" }, "Recognised: "), h("strong", {}, view.app.name));
+  if (ctx) where.append(" · ", ctx);
+  if (view.reason) where.title = view.reason;
+}
+
+// ---- home (the worker's view) ----------------------------------------------------------------
+function stateBox(...children) {
+  return h("div", { className: "state" }, ...children);
+}
+
+function signInBox(text) {
+  return stateBox(
+    h("p", {}, text),
+    h(
+      "button",
+      { type: "button", className: "primary", id: "sign-in", onclick: doSignIn },
+      "Sign in",
+    ),
+    ui.authError ? h("p", { className: "error", role: "alert" }, ui.authError) : null,
+  );
+}
+
+function aidCard(aid, why) {
+  return h(
+    "li",
+    {},
+    h(
+      "button",
+      {
+        type: "button",
+        className: "card",
+        dataset: { aid: aid.id },
+        onclick: () => openAid(aid.id),
+      },
+      h(
+        "span",
+        { className: "title" },
+        h("span", { className: "badge" }, typeLabel(aid.type)),
+        aid.title,
+      ),
+      aid.summary ? h("span", { className: "summary" }, aid.summary) : null,
+      why ? h("span", { className: "why" }, why) : null,
+    ),
+  );
+}
+
+function aidList(aids) {
+  const pinned = aids.filter((a) => a.reason_code === "pinned");
+  const others = aids.filter((a) => a.reason_code !== "pinned");
+  const out = [];
+  if (pinned.length) {
+    out.push(h("h2", { className: "group", id: "pinned-heading" }, "For this page"));
+    out.push(
+      h(
+        "ul",
+        { className: "aids", id: "pinned", "aria-labelledby": "pinned-heading" },
+        pinned.map((a) => aidCard(a, a.reason)),
+      ),
+    );
+  }
+  if (others.length) {
+    out.push(h("h2", { className: "group", id: "related-heading" }, "Related"));
+    out.push(
+      h(
+        "ul",
+        { className: "aids", id: "related", "aria-labelledby": "related-heading" },
+        others.map((a) => aidCard(a, a.reason)),
+      ),
+    );
+  }
+  if (!out.length) out.push(stateBox(h("p", {}, "No job aids for this page yet. Try the search.")));
+  return out;
+}
+
+function homeContent(view) {
+  switch (view?.state) {
+    case "signed-out":
+      return [signInBox("Sign in to see the job aids for the page you are working on.")];
+    case "expired":
+      return [signInBox("Your session expired. Sign in again.")];
+    case "no-page":
+      return [
+        stateBox(h("p", {}, "Open a page of a work app to see its job aids, or search above.")),
+      ];
+    case "unmapped":
+      return [
+        stateBox(
+          h("p", { id: "unmapped" }, "Nothing mapped here."),
+          h(
+            "p",
+            { className: "muted" },
+            "Inflow has no job aids for this page. Search all job aids instead.",
+          ),
+          h(
+            "button",
+            { type: "button", className: "secondary", onclick: () => $("q").focus() },
+            "Search job aids",
+          ),
+        ),
+      ];
+    case "ready":
+      return [
+        view.loading
+          ? h("div", { className: "loading-bar", role: "progressbar", "aria-label": "Updating" })
+          : null,
+        ...aidList(view.aids),
+      ];
+    case "offline":
+      return [
+        h(
+          "div",
+          { className: "note", role: "status", id: "offline-note" },
+          h("span", {}, offlineNote(view.offlineSince)),
+          h(
+            "button",
+            { type: "button", className: "secondary", id: "retry", onclick: retry },
+            "Retry",
+          ),
+        ),
+        ...(view.aids?.length ? aidList(view.aids) : []),
+      ];
+    default:
+      return [
+        h(
+          "div",
+          { className: "skeletons", "aria-label": "Loading" },
+          h("div", { className: "skeleton" }),
+          h("div", { className: "skeleton" }),
+          h("div", { className: "skeleton" }),
+        ),
+      ];
+  }
+}
+
+function render() {
+  renderChrome();
+  const main = $("main");
+  main.dataset.state = ui.mode === "home" ? (ui.view?.state ?? "loading") : ui.mode;
+  main.setAttribute("aria-busy", String(ui.mode === "home" && (ui.view?.loading || !ui.view)));
+  if (ui.mode !== "home") return; // search and aid screens render themselves
+  const focusedAid = document.activeElement?.dataset?.aid;
+  main.replaceChildren(...homeContent(ui.view).filter(Boolean));
+  if (focusedAid) main.querySelector(`[data-aid="${CSS.escape(focusedAid)}"]`)?.focus();
+}
+
+function onView(view) {
+  ui.view = view ?? null;
+  if (!signedIn(ui.view)) {
+    ui.mode = "home";
+    ui.query = "";
+    $("q").value = "";
+  }
+  render();
+}
+
+// ---- actions -----------------------------------------------------------------------------------
+async function doSignIn(ev) {
+  ev.currentTarget.disabled = true;
+  ui.authError = "";
+  try {
+    await send({ type: "sign-in" });
+  } catch (err) {
+    ui.authError = err.message;
+  }
+  render();
+}
+
+async function doSignOut() {
+  await send({ type: "sign-out" }).catch(() => {});
+}
+
+async function retry(ev) {
+  ev.currentTarget.disabled = true;
+  await send({ type: "retry" }).catch(() => {});
+}
+
+function showError(err, where) {
+  if (err.kind === "expired" || err.kind === "signed-out") return; // the view switches by itself
+  const text =
+    err.kind === "offline"
+      ? "The Inflow server is unreachable. Try again in a moment."
+      : err.message;
+  where.replaceChildren(h("p", { className: "error", role: "alert" }, text));
+}
+
+// ---- search ------------------------------------------------------------------------------------
+function onQueryInput() {
+  clearTimeout(ui.searchTimer);
+  ui.searchTimer = setTimeout(() => runSearch($("q").value), SEARCH_DEBOUNCE_MS);
+}
+
+function searchNow(q) {
+  $("q").value = q;
+  clearTimeout(ui.searchTimer);
+  runSearch(q);
+}
+
+async function runSearch(raw) {
+  const q = raw.trim();
+  ui.query = q;
+  const seq = ++ui.searchSeq;
+  if (!q) {
+    ui.mode = "home";
+    render();
+    return;
+  }
+  const main = $("main");
+  if (ui.mode !== "search") {
+    ui.mode = "search";
+    main.replaceChildren(h("div", { className: "skeleton" }));
+  }
+  main.setAttribute("aria-busy", "true");
+  try {
+    const res = await send({ type: "search", q });
+    if (seq !== ui.searchSeq || ui.mode !== "search") return;
+    ui.lastSearch = res;
+    renderSearch(res);
+  } catch (err) {
+    if (seq !== ui.searchSeq) return;
+    showError(err, main);
+  } finally {
+    if (seq === ui.searchSeq) main.setAttribute("aria-busy", "false");
+  }
+}
+
+function renderSearch(res) {
+  const main = $("main");
+  main.dataset.state = "search";
+  const out = [];
+  if (res.did_you_mean) {
+    out.push(
+      h(
+        "p",
+        { className: "muted", id: "did-you-mean" },
+        "Did you mean ",
+        h(
+          "button",
+          { type: "button", className: "link", onclick: () => searchNow(res.did_you_mean) },
+          res.did_you_mean,
+        ),
+        "?",
+      ),
+    );
+  }
+  out.push(
+    h(
+      "h2",
+      { className: "group" },
+      `${res.total} result${res.total === 1 ? "" : "s"} for “${res.query}”`,
+    ),
+  );
+  if (!res.results.length) {
+    out.push(stateBox(h("p", {}, "No job aids match. Try other words.")));
+  } else {
+    out.push(
+      h(
+        "ul",
+        { className: "aids", id: "results" },
+        res.results.map((r) => {
+          const li = aidCard(r, null);
+          if (r.snippet_html) {
+            const snip = h("span", { className: "snippet" });
+            snip.append(safeFragment(r.snippet_html, { baseUrl: ui.serverUrl }));
+            li.firstChild.append(snip);
+          }
+          return li;
+        }),
+      ),
+    );
+  }
+  main.replaceChildren(...out);
+}
+
+// ---- one aid -----------------------------------------------------------------------------------
+async function openAid(id) {
+  ui.aidFrom = ui.mode;
+  ui.aidOpener = id;
+  ui.mode = "aid";
+  const main = $("main");
+  main.dataset.state = "aid";
+  main.setAttribute("aria-busy", "true");
+  const back = h(
+    "button",
+    { type: "button", className: "secondary", id: "back", onclick: goBack },
+    "← Back",
+  );
+  main.replaceChildren(
+    h("div", { className: "toolbar" }, back),
+    h("div", { className: "skeleton" }),
+  );
+  try {
+    const aid = await send({ type: "get-aid", id });
+    if (ui.mode !== "aid" || ui.aidOpener !== id) return;
+    renderAid(aid, back);
+  } catch (err) {
+    showError(err, main);
+    main.prepend(h("div", { className: "toolbar" }, back));
+  } finally {
+    main.setAttribute("aria-busy", "false");
+  }
+}
+
+function safeSource(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderAid(aid, back) {
+  const main = $("main");
+  const title = h("h1", { tabindex: "-1", id: "aid-title" }, aid.title);
+  const source = aid.source ? safeSource(aid.source) : null;
+  const body = h("div", { className: "body", id: "aid-body" });
+  body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl }));
+  const voteStatus = h("span", { className: "muted", role: "status", id: "vote-status" });
+  const vote = (helpful) => async (ev) => {
+    for (const b of ev.currentTarget.parentElement.querySelectorAll("button")) b.disabled = true;
+    try {
+      const res = await send({ type: "feedback", aid_id: aid.id, helpful });
+      voteStatus.textContent = res.queued
+        ? "Saved — it will be sent when the server is back."
+        : "Thanks for your feedback.";
+    } catch (err) {
+      voteStatus.textContent = err.message;
+    }
+  };
+  main.replaceChildren(
+    h(
+      "div",
+      { className: "toolbar" },
+      back,
+      source
+        ? h(
+            "a",
+            {
+              href: source,
+              target: "_blank",
+              rel: "noopener noreferrer",
+              className: "link",
+              id: "open-source",
+            },
+            "Open in a new tab",
+          )
+        : null,
+    ),
+    h(
+      "article",
+      { className: "aid", "aria-labelledby": "aid-title" },
+      title,
+      h(
+        "div",
+        { className: "meta" },
+        h("span", { className: "badge" }, typeLabel(aid.type)),
+        aid.summary ?? "",
+      ),
+      body,
+    ),
+    h(
+      "div",
+      { className: "vote", role: "group", "aria-label": "Was this helpful?" },
+      h("span", {}, "Was this helpful?"),
+      h(
+        "button",
+        { type: "button", className: "secondary", id: "vote-yes", onclick: vote(true) },
+        "Yes",
+      ),
+      h(
+        "button",
+        { type: "button", className: "secondary", id: "vote-no", onclick: vote(false) },
+        "No",
+      ),
+      voteStatus,
+    ),
+  );
+  title.focus();
+}
+
+function goBack() {
+  const id = ui.aidOpener;
+  ui.mode = ui.aidFrom === "search" && ui.lastSearch ? "search" : "home";
+  if (ui.mode === "search") renderSearch(ui.lastSearch);
+  render();
+  $("main")
+    .querySelector(`[data-aid="${CSS.escape(id ?? "")}"]`)
+    ?.focus();
+}
+
+// ---- start -------------------------------------------------------------------------------------
+async function start() {
+  const { values } = effectiveSettings(await getLocal(K.settings, {}), await getManaged());
+  ui.serverUrl = values.serverUrl;
+  $("q").addEventListener("input", onQueryInput);
+  $("q").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") searchNow("");
+  });
+  $("search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    searchNow($("q").value);
+  });
+  $("sign-out").addEventListener("click", doSignOut);
+  $("settings").addEventListener("click", () => chrome.runtime.openOptionsPage());
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && ui.mode === "aid") goBack();
+  });
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "session" && K.view in changes) onView(changes[K.view].newValue);
+  });
+  onView(await getSession(K.view));
+  // In a tab (tests, or "open in tab"), tell the worker so it keeps following the web page.
+  const tab = await chrome.tabs.getCurrent();
+  await send({ type: "panel-hello", tabId: tab?.id ?? null }).catch(() => {});
+}
+
+start();
