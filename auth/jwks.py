@@ -93,7 +93,9 @@ class JwksCache:
         now = self._clock()
         keys = self._keys
         wanted = (
-            keys is None or now - self._fetched_at >= self.ttl or (kid is not None and kid not in keys)
+            keys is None
+            or now - self._fetched_at >= self.ttl
+            or (kid is not None and kid not in keys)
         )
         if wanted and self._may_fetch(now):
             await self._refresh()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from server.settings import AuthSettings
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
-ACCESS_TOKEN_TYPE = "Bearer"
+ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 - a token type name, not a secret
 # Asymmetric algorithms only: with a symmetric algorithm the "public" key would be the secret.
 SUPPORTED_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -269,9 +269,7 @@ def identity_from_claims(claims: Mapping[str, Any], config: VerifierConfig) -> I
     realm_access = claims.get("realm_access")
     realm_roles = _strings(realm_access.get("roles")) if isinstance(realm_access, dict) else None
     resource_access = claims.get("resource_access")
-    api_access = (
-        resource_access.get(config.audience) if isinstance(resource_access, dict) else None
-    )
+    api_access = resource_access.get(config.audience) if isinstance(resource_access, dict) else None
     client_roles = _strings(api_access.get("roles")) if isinstance(api_access, dict) else None
     username = claims.get("preferred_username")
     azp = claims.get("azp")

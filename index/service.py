@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from whoosh import index as windex
 from whoosh import query as wq
-from whoosh.highlight import ContextFragmenter, HtmlFormatter
+from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.searching import Searcher
 
 from index.documents import aid_document
@@ -39,6 +39,18 @@ from server.models import Aid
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class MatchFormatter(Formatter):
+    """Escaped text with each matched term in <b class="match">: safe to insert as HTML."""
+
+    between = " … "
+
+    def _text(self, text: str) -> str:
+        return str(htmlescape(text, quote=False))
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return f'<b class="match">{htmlescape(get_text(text, token, replace), quote=False)}</b>'
 
 
 class IndexUnavailable(RuntimeError):
@@ -255,11 +267,11 @@ class IndexService:
             try:
                 for op in batch:
                     for aid_id in op.deletes:
-                        if reader.first_id("id", aid_id) is not None:
+                        if reader.doc_frequency("id", aid_id) > 0:
                             count -= 1
                         writer.delete_by_term("id", aid_id)
                     for aid in op.upserts:
-                        if reader.first_id("id", aid.id) is None:
+                        if reader.doc_frequency("id", aid.id) == 0:
                             count += 1
                         writer.update_document(**aid_document(aid))
             finally:
@@ -282,22 +294,18 @@ class IndexService:
         if ix is None:
             raise IndexUnavailable("the index is not built yet")
         searcher: Searcher | None = getattr(local, "searcher", None)
-        if searcher is None or local.epoch != self._epoch:
+        if searcher is None or local.epoch != self._epoch or local.generation != self.generation:
+            # A new searcher, not searcher.refresh(): Whoosh's refresh reuses segment readers
+            # and misses deletions committed since (an updated aid would match twice).
             if searcher is not None:
+                with self._searchers_lock:
+                    self._searchers.remove(searcher)
                 searcher.close()
             searcher = ix.searcher()
             local.epoch = self._epoch
             local.generation = self.generation
             with self._searchers_lock:
                 self._searchers.append(searcher)
-        elif local.generation != self.generation:
-            fresh = searcher.refresh()
-            if fresh is not searcher:
-                with self._searchers_lock:
-                    self._searchers.remove(searcher)
-                    self._searchers.append(fresh)
-                searcher = fresh
-            local.generation = self.generation
         local.searcher = searcher
         return searcher
 
@@ -317,7 +325,7 @@ class IndexService:
         s = self._searcher()
         results = s.search(q, filter=scope, limit=offset + limit, terms=True)
         results.fragmenter = ContextFragmenter(maxchars=180, surround=40)
-        results.formatter = HtmlFormatter(tagname="b", classname="match", termclass="")
+        results.formatter = MatchFormatter()
         hits = []
         for r in results[offset : offset + limit]:
             snippet = r.highlights("body", top=2) or ""

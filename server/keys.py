@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from auth.identity import Identity
     from auth.service import TokenAuthenticator
     from server.cache import ResultCache
     from server.library import Library
@@ -22,8 +23,8 @@ SUGGESTER: web.AppKey[Suggester] = web.AppKey("suggester")
 RENDERER: web.AppKey[AsyncRenderer] = web.AppKey("renderer")
 AUTHENTICATOR: web.AppKey[TokenAuthenticator] = web.AppKey("authenticator")
 
-# Request keys (aiohttp has no typed request keys; these names are the one place they are spelled).
-IDENTITY = "inflow.identity"  # auth.identity.Identity | None
+# Request keys: the verified caller, set by server.security.auth_middleware (None when anonymous).
+IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 
 
 __all__ = [

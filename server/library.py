@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from index.service import IndexService
+from index.service import IndexService, IndexUnavailable
 from server.catalog import Catalog
 from server.content import ContentSet, load_dir, write_dir
 from server.models import Aid
@@ -82,10 +82,13 @@ class Library:
             if self.index.state.content_version < 0:
                 await self.reconcile()
             else:
-                if changed:
+                try:
                     await self.index.apply(changed, content_version=report["content_version"])
-                elif self.index.state.content_version != report["content_version"]:
-                    await self.index.apply((), content_version=report["content_version"])
+                except IndexUnavailable:
+                    # The database has committed; never leave the index behind it.
+                    log.exception("incremental index update failed; rebuilding the index")
+                    await self.rebuild()
+                    return report
                 await self._refresh_catalog()
             return report
 

@@ -24,7 +24,7 @@ import {
   setSession,
   updateKey,
 } from "./lib/storage.js";
-import { reduce, INITIAL } from "./lib/viewmodel.js";
+import { INITIAL, recall, reduce, remember } from "./lib/viewmodel.js";
 
 const EXT_ORIGIN = new URL(chrome.runtime.getURL("")).origin;
 const RULES_TTL_MS = 5 * 60 * 1000;
@@ -257,13 +257,15 @@ async function refreshView({ forceRules = false } = {}) {
       },
     });
     if (!(await stillCurrent(pageKey))) return undefined;
-    await setLocal({ [K.lastResults]: { url: page.url, at: Date.now(), suggestion } });
+    await updateKey("local", K.lastResults, (list) =>
+      remember(list, { url: page.url, at: Date.now(), suggestion }),
+    );
     await emit({ type: "loaded", pageKey, page, suggestion });
     await flushQueue();
   } catch (err) {
     if (err instanceof Offline) {
-      const last = await getLocal(K.lastResults);
-      return emit({ type: "offline", pageKey, page, last: last?.url === page.url ? last : null });
+      const last = recall(await getLocal(K.lastResults), page.url);
+      return emit({ type: "offline", pageKey, page, last });
     }
     if (err instanceof SessionExpired) return emit({ type: "expired" });
     if (err instanceof SignedOut) return emit({ type: "signed-out" });

@@ -78,12 +78,20 @@ class CompiledRule:
         queries = len(self.conditions) + (len(self.fragment.conditions) if self.fragment else 0)
         labels = len(self.host.split(".")) if self.host else 0
         is_regex = self.regex is not None
-        key: SortKey = (-self.rule.priority, int(self.host_kind), -labels, -literal, -queries,
-                        wildcards, int(is_regex), self.rule.id)  # fmt: skip
+        key: SortKey = (
+            -self.rule.priority,
+            int(self.host_kind),
+            -labels,
+            -literal,
+            -queries,
+            wildcards,
+            int(is_regex),
+            self.rule.id,
+        )
         object.__setattr__(self, "sort_key", key)
         reason = self._reason(literal, queries, wildcards)
-        object.__setattr__(self, "match", Match(self.rule.id, self.rule.target,
-                                                self.rule.pattern, reason))  # fmt: skip
+        match = Match(self.rule.id, self.rule.target, self.rule.pattern, reason)
+        object.__setattr__(self, "match", match)
         keys, exact = self._index_keys()
         object.__setattr__(self, "index_keys", keys)
         object.__setattr__(self, "index_exact", exact)

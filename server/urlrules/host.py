@@ -7,9 +7,8 @@ ASCII, internationalised labels in punycode, IPv4 in dotted decimal (also from f
 
 from __future__ import annotations
 
-from urllib.parse import unquote_to_bytes
-
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 _Remap = Callable[..., str]
 _uts46_remap: _Remap | None
@@ -19,9 +18,7 @@ except ImportError:  # pragma: no cover - exercised only without idna installed
     _uts46_remap = None
 
 # WHATWG "forbidden domain code points" (forbidden host code points, C0 controls, %, DEL).
-_FORBIDDEN = frozenset(
-    [chr(c) for c in range(0x21)] + list("#/:<>?@[\\]^|%") + [chr(0x7F)]
-)
+_FORBIDDEN = frozenset([chr(c) for c in range(0x21)] + list("#/:<>?@[\\]^|%") + [chr(0x7F)])
 
 
 def parse_host(raw: str) -> str | None:

@@ -25,8 +25,8 @@ class Glob:
     def from_pieces(cls, pieces: Sequence[str], *, nonempty: bool = False) -> Glob:
         """Pieces are the literal text between the `*`s (so there are at least two)."""
         total = sum(len(p) for p in pieces)
-        return cls(pieces[0], tuple(p for p in pieces[1:-1] if p), pieces[-1],
-                   max(total, 1 if nonempty else 0))  # fmt: skip
+        middles = tuple(p for p in pieces[1:-1] if p)
+        return cls(pieces[0], middles, pieces[-1], max(total, 1 if nonempty else 0))
 
     def matches(self, text: str) -> bool:
         if len(text) < self.min_len:

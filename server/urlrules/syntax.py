@@ -25,9 +25,17 @@ MAX_PATTERN_CHARS = 2048
 MAX_SEGMENTS = 32
 MAX_CONDITIONS = 16
 
-_SCHEMES = {"http": frozenset({"http"}), "https": frozenset({"https"}),
-            "*": frozenset({"http", "https"})}  # fmt: skip
+_SCHEMES = {
+    "http": frozenset({"http"}),
+    "https": frozenset({"https"}),
+    "*": frozenset({"http", "https"}),
+}
 _HOST_CHARS_RE = re.compile(r"[a-z0-9\-_.]+")
+# Control characters, Unicode spaces and lone surrogates (the same class in urlrules.js).
+_SPACE_RE = re.compile(
+    r"[\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    r"\ud800-\udfff]"
+)
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
@@ -55,7 +63,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         except RegexError as exc:
             raise InvalidRule(str(exc)) from exc
         return CompiledRule(rule, frozenset(), HostKind.REGEX, "", None, None, regex=regex)
-    if any(c.isspace() or ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in pattern):
+    if _SPACE_RE.search(pattern):
         raise InvalidRule("whitespace or control characters in pattern (write %20 for a space)")
     if "\\" in pattern:
         raise InvalidRule("backslash in pattern (use '/')")
@@ -68,7 +76,9 @@ def compile_rule(rule: Rule) -> CompiledRule:
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, rest = rest[:cut], rest[cut:]
     if not rest.startswith("/"):
-        raise InvalidRule("missing path after the host: use '/' for the root page or '/**' for every page")  # fmt: skip
+        raise InvalidRule(
+            "missing path after the host: use '/' for the root page or '/**' for every page"
+        )
     host_kind, host, port = _parse_authority(authority)
     rest, hash_sign, fragment_text = rest.partition("#")
     path_text, question, query_text = rest.partition("?")
@@ -106,7 +116,8 @@ def _parse_authority(authority: str) -> tuple[HostKind, str, int | None]:
         host = host[2:]
     if "*" in host:
         raise InvalidRule("host wildcard only allowed as a leading '*.'")
-    return (HostKind.WILDCARD if wildcard else HostKind.EXACT), _canonical_host(host, wildcard), port
+    kind = HostKind.WILDCARD if wildcard else HostKind.EXACT
+    return kind, _canonical_host(host, wildcard), port
 
 
 def _parse_port(text: str | None) -> int | None:
@@ -136,7 +147,7 @@ def _canonical_host(host: str, wildcard: bool) -> str:
         raise InvalidRule("empty host")
     if not _HOST_CHARS_RE.fullmatch(ascii_host):
         bad = next(c for c in ascii_host if not _HOST_CHARS_RE.fullmatch(c))
-        raise InvalidRule(f"invalid character {bad!r} in host")
+        raise InvalidRule(f"invalid character '{bad}' in host")
     labels = ascii_host.split(".")
     if any(not label for label in labels):
         raise InvalidRule("empty label in host")
@@ -154,8 +165,8 @@ def _canonical_host(host: str, wildcard: bool) -> str:
 
 def _parse_route(text: str, where: str) -> SegmentPattern:
     """Segments of a path (text after its leading '/') or of a fragment route."""
-    if text.endswith("/"):
-        text = text[:-1]
+    if len(text) > 1 and text.endswith("/"):
+        text = text[:-1]  # a trailing slash is ignored, as in URLs
     if not text:
         return SegmentPattern(())
     raw = text.split("/")

@@ -3,7 +3,7 @@
 // whose rule matched, whose title_pattern is found in the title and whose selector is present.
 // The URL matcher itself is the shared one (urlrules.js, proven by tests/vectors/url_rules.json).
 
-import { RuleSet } from "./urlrules.js";
+import { RuleSet, compileRule } from "./urlrules.js";
 
 /** Compile a rules document. Rules the matcher rejects are skipped (and logged), not fatal. */
 export function compileRules(doc) {
@@ -62,7 +62,7 @@ function buildRuleSet(rules) {
   const ok = [];
   for (const r of rules) {
     try {
-      new RuleSet([r]); // validate one by one: one bad rule must not blind the whole set
+      compileRule(r); // validate one by one: one bad rule must not blind the whole set
       ok.push(r);
     } catch (err) {
       console.warn("inflow: skipping rule", r.id, err?.message ?? err);

@@ -139,3 +139,13 @@ export function selectionChip(selection) {
   const label = s.length > 60 ? `${s.slice(0, 59)}…` : s;
   return { query, label };
 }
+
+/** Last results per page URL (offline fallback), newest first, at most `max`. */
+export function remember(list, entry, max = 20) {
+  const rest = (Array.isArray(list) ? list : []).filter((e) => e.url !== entry.url);
+  return [entry, ...rest].slice(0, max);
+}
+
+export function recall(list, url) {
+  return (Array.isArray(list) ? list : []).find((e) => e.url === url) ?? null;
+}

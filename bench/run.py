@@ -1,0 +1,229 @@
+"""`make bench`: figures for the core targets, printed side by side (nothing asserted).
+
+    python bench/run.py [--sizes 10000,100000] [--queries 300]
+
+For each corpus size: index build rate and size; raw Whoosh query time vs in-process suggest vs
+HTTP suggest (p50/p99) for the same page queries; a Zipf mix of repeated pages served from the
+result cache; publish-to-visible latency; server RSS. Then the URL-rule and token benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import make_aids, make_apps, page_queries  # noqa: E402
+from index.query import scope_filter, signals_query  # noqa: E402
+from index.service import IndexService  # noqa: E402
+from server.cache import ResultCache  # noqa: E402
+from server.library import Library  # noqa: E402
+from server.settings import Settings  # noqa: E402
+from server.storage import Storage  # noqa: E402
+from server.suggest import PageSignals, Suggester, _url_words  # noqa: E402
+from tests.tokens import TokenMaker  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:7.2f} ms"
+
+
+def du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(data: Path, n: int, rng: random.Random) -> tuple[list, float]:
+    aids = list(make_aids(n, max(1, 10_000 // 50), rng))
+    by_app: dict[str, list[str]] = {}
+    for a in aids:
+        if a.status == "published" and not a.audience:
+            by_app.setdefault(a.apps[0], []).append(a.id)
+    apps = make_apps(10_000, rng, by_app)
+    storage = Storage(data / "inflow.sqlite3")
+    storage.open_sync()
+    storage.import_sync(apps, aids, "bench")
+    version = storage.content_version_sync()
+    storage.conn.close()
+    index = IndexService(data / "index", search_threads=1)
+    start = time.perf_counter()
+    index.rebuild_sync(aids, version)
+    elapsed = time.perf_counter() - start
+    return apps, elapsed
+
+
+async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
+    settings = Settings(data_dir=data, cache_entries=0, search_threads=2)
+    storage = Storage(settings.db_path)
+    await storage.open()
+    index = IndexService(settings.index_dir, search_threads=2)
+    await index.open()
+    library = Library(storage, index)
+    await library.reconcile()
+    suggester = Suggester(settings, index, ResultCache(0))
+    raw, sug = [], []
+    for q in queries:
+        page = PageSignals(url=q["url"], title=q["title"], headings=tuple(q["headings"]))
+        res = library.catalog.resolve(page.url, page.title)
+        assert res.app is not None
+        query = signals_query([(page.title, 2.0), (" ".join(page.headings), 2.0),
+                               (" ".join(c.name for c in res.contexts), 1.5),
+                               (_url_words(page.url), 1.0)])
+        scope = scope_filter(apps=[res.app.id], audience=frozenset(), include_global=True)
+        elapsed, _ = index.timed_top_sync(query, scope, 10)
+        raw.append(elapsed)
+        start = time.perf_counter()
+        await suggester.suggest(library.catalog, page, frozenset(), 10)
+        sug.append(time.perf_counter() - start)
+    # publish-to-visible: change an aid's title, import it, time until suggest shows it
+    aid = next(a for a in await storage.all_aids() if a.status == "published" and not a.audience)
+    app = library.catalog.apps[aid.apps[0]]
+    host = app.rules[0].pattern.split("/")[2]
+    changed = replace(aid, title="Quarterly zebracorn reconciliation")
+    from server.content import ContentSet
+
+    start = time.perf_counter()
+    await library.import_content(ContentSet([], [changed]))
+    page = PageSignals(url=f"https://{host}/zebracorn", title="zebracorn reconciliation")
+    result = await suggester.suggest(library.catalog, page, frozenset(), 10)
+    visible = time.perf_counter() - start
+    assert aid.id in [a["id"] for a in result["aids"]], "published change not visible"
+    await index.close()
+    await storage.close()
+    return {"raw": raw, "suggest": sug, "publish": [visible]}
+
+
+async def http_bench(port: int, token: str, queries: list[dict], zipf_total: int
+                     ) -> dict[str, list[float] | float]:
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"http://127.0.0.1:{port}/api/v1/suggest"
+    async with aiohttp.ClientSession(headers=headers) as s:
+        for q in queries[:20]:  # warm up
+            async with s.post(url, json=q) as r:
+                await r.read()
+        cold = []
+        for q in queries:
+            q = {**q, "url": q["url"] + "x"}  # not in the cache
+            start = time.perf_counter()
+            async with s.post(url, json=q) as r:
+                await r.read()
+                assert r.status == 200, await r.text()
+            cold.append(time.perf_counter() - start)
+        rng = random.Random(3)
+        pages = queries[:200]
+        weights = [1 / (i + 1) for i in range(len(pages))]
+        mix = rng.choices(pages, weights, k=zipf_total)
+        hot = []
+        t0 = time.perf_counter()
+        for q in mix:
+            start = time.perf_counter()
+            async with s.post(url, json=q) as r:
+                await r.read()
+            hot.append(time.perf_counter() - start)
+        sequential_rps = len(mix) / (time.perf_counter() - t0)
+
+        async def worker(items: list[dict]) -> None:
+            for q in items:
+                async with s.post(url, json=q) as r:
+                    await r.read()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(mix[i::8]) for i in range(8)))
+        concurrent_rps = len(mix) / (time.perf_counter() - t0)
+    return {"cold": cold, "hot": hot, "rps_seq": sequential_rps, "rps_conc": concurrent_rps}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
+    rng = random.Random(n)
+    data = workdir / f"data-{n}"
+    print(f"\n== {n:,} aids (~300 words each), 10k URL rules ==", flush=True)
+    apps, build_s = build(data, n, rng)
+    print(f"index build          {n / build_s:8.0f} aids/s  ({build_s:.1f} s, one process)")
+    print(f"index size           {du(data / 'index') / 2**20:8.1f} MiB")
+    queries = page_queries(random.Random(1), apps, n_queries)
+    res = asyncio.run(in_process(data, queries))
+    port = free_port()
+    jwks = tokens.write_jwks(workdir / "jwks.json")
+    env = {**os.environ, "INFLOW_DATA_DIR": str(data), "INFLOW_AUTH_JWKS_FILE": str(jwks),
+           "INFLOW_AUTH_ISSUER": tokens.issuer, "INFLOW_SEARCH_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(0.5)
+        http = asyncio.run(http_bench(port, tokens.token(roles=("learner",)), queries, 3000))
+        rss = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    raw, sug, cold, hot = res["raw"], res["suggest"], http["cold"], http["hot"]
+    print(f"{'':20} {'p50':>10} {'p99':>10}")
+    print(f"{'raw Whoosh query':20} {ms(pct(raw, .5))} {ms(pct(raw, .99))}")
+    print(f"{'suggest in-process':20} {ms(pct(sug, .5))} {ms(pct(sug, .99))}")
+    print(f"{'suggest over HTTP':20} {ms(pct(cold, .5))} {ms(pct(cold, .99))}   "
+          f"(x{statistics.median(cold) / statistics.median(raw):.2f} of raw Whoosh, p50)")
+    print(f"{'cached (Zipf mix)':20} {ms(pct(hot, .5))} {ms(pct(hot, .99))}   "
+          f"{http['rps_seq']:.0f} req/s one client, {http['rps_conc']:.0f} req/s 8 clients")
+    print(f"publish -> visible   {ms(res['publish'][0])}")
+    print(f"server RSS           {rss:8.0f} MB (after the HTTP runs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+    tokens = TokenMaker.create()
+    workdir = Path(tempfile.mkdtemp(prefix="inflow-bench-"))
+    try:
+        for n in (int(s) for s in args.sizes.split(",")):
+            run_size(n, args.queries, tokens, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for extra in ("bench_urlrules.py", "bench_auth.py"):
+        path = ROOT / "bench" / extra
+        if path.exists():
+            print(f"\n== {extra} ==", flush=True)
+            subprocess.run([sys.executable, str(path)], cwd=ROOT, check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { checkMessage } from "../src/lib/messages.js";
+
+const ctx = { runtimeId: "ext", extOrigin: "chrome-extension://ext" };
+const tabSender = { id: "ext", tab: { id: 7 }, frameId: 0, url: "http://127.0.0.1:8080/demo/crm/" };
+const panelSender = {
+  id: "ext",
+  url: "chrome-extension://ext/src/panel/panel.html",
+  origin: "chrome-extension://ext",
+};
+const page = {
+  url: "http://127.0.0.1:8080/demo/crm/",
+  title: "CRM",
+  headings: ["Pipeline"],
+  selection: "",
+};
+
+test("content messages only from a tab's top frame", () => {
+  assert.deepEqual(checkMessage({ type: "page-changed", page }, tabSender, ctx), {
+    ok: true,
+    from: "content",
+  });
+  assert.equal(
+    checkMessage({ type: "page-changed", page }, { ...tabSender, frameId: 3 }, ctx).ok,
+    false,
+  );
+  assert.equal(
+    checkMessage({ type: "page-changed", page }, { id: "ext", url: "x" }, ctx).ok,
+    false,
+  );
+  assert.equal(checkMessage({ type: "page-changed", page }, panelSender, ctx).ok, false);
+});
+
+test("panel messages only from the extension's own pages", () => {
+  assert.deepEqual(checkMessage({ type: "sign-in" }, panelSender, ctx), {
+    ok: true,
+    from: "panel",
+  });
+  // a panel opened in a tab still comes from our origin
+  assert.equal(checkMessage({ type: "retry" }, { ...panelSender, tab: { id: 3 } }, ctx).ok, true);
+  // a content script (web page) can't sign in, search or vote
+  assert.equal(checkMessage({ type: "sign-in" }, tabSender, ctx).ok, false);
+  assert.equal(
+    checkMessage({ type: "feedback", aid_id: "a", helpful: true }, tabSender, ctx).ok,
+    false,
+  );
+});
+
+test("other extensions and malformed messages are dropped", () => {
+  assert.equal(checkMessage({ type: "sign-in" }, { ...panelSender, id: "other" }, ctx).ok, false);
+  assert.equal(checkMessage(null, panelSender, ctx).ok, false);
+  assert.equal(checkMessage({ type: "nope" }, panelSender, ctx).ok, false);
+  assert.equal(checkMessage({ type: "toString" }, panelSender, ctx).ok, false);
+});
+
+test("shapes are validated", () => {
+  const bad = [
+    { type: "page-changed", page: { ...page, url: "javascript:alert(1)" } },
+    { type: "page-changed", page: { ...page, headings: Array(21).fill("h") } },
+    { type: "page-changed", page: { ...page, selection: "x".repeat(501) } },
+    { type: "search", q: "x".repeat(257) },
+  ];
+  for (const m of bad)
+    assert.equal(checkMessage(m, tabSender, ctx).ok && checkMessage(m, panelSender, ctx).ok, false);
+  assert.equal(checkMessage({ type: "get-aid", id: "../admin" }, panelSender, ctx).ok, false);
+  assert.equal(
+    checkMessage({ type: "get-aid", id: "crm-create-opportunity" }, panelSender, ctx).ok,
+    true,
+  );
+  assert.equal(
+    checkMessage({ type: "feedback", aid_id: "a", helpful: "yes" }, panelSender, ctx).ok,
+    false,
+  );
+  assert.equal(checkMessage({ type: "panel-hello", tabId: null }, panelSender, ctx).ok, true);
+});
