@@ -7,20 +7,114 @@ from collections.abc import Iterator
 
 from server.models import Aid, App, Context, RuleSpec
 
-DOMAIN_WORDS = (
-    "expense report receipt reimbursement approval manager invoice vendor payment travel mileage "
-    "opportunity account contact lead pipeline forecast quote discount contract renewal customer "
-    "payslip salary benefits pension leave vacation onboarding training policy compliance audit "
-    "password login access request ticket incident escalation priority workflow dashboard export "
-    "import field record owner team region quarter budget cost center purchase order requisition "
-    "timesheet overtime holiday sick parental insurance tax withholding deposit bank address "
-    "submit review reject cancel update create delete archive attach upload download share assign"
-).split()
+DOMAIN_WORDS = [
+    "expense",
+    "report",
+    "receipt",
+    "reimbursement",
+    "approval",
+    "manager",
+    "invoice",
+    "vendor",
+    "payment",
+    "travel",
+    "mileage",
+    "opportunity",
+    "account",
+    "contact",
+    "lead",
+    "pipeline",
+    "forecast",
+    "quote",
+    "discount",
+    "contract",
+    "renewal",
+    "customer",
+    "payslip",
+    "salary",
+    "benefits",
+    "pension",
+    "leave",
+    "vacation",
+    "onboarding",
+    "training",
+    "policy",
+    "compliance",
+    "audit",
+    "password",
+    "login",
+    "access",
+    "request",
+    "ticket",
+    "incident",
+    "escalation",
+    "priority",
+    "workflow",
+    "dashboard",
+    "export",
+    "import",
+    "field",
+    "record",
+    "owner",
+    "team",
+    "region",
+    "quarter",
+    "budget",
+    "cost",
+    "center",
+    "purchase",
+    "order",
+    "requisition",
+    "timesheet",
+    "overtime",
+    "holiday",
+    "sick",
+    "parental",
+    "insurance",
+    "tax",
+    "withholding",
+    "deposit",
+    "bank",
+    "address",
+    "submit",
+    "review",
+    "reject",
+    "cancel",
+    "update",
+    "create",
+    "delete",
+    "archive",
+    "attach",
+    "upload",
+    "download",
+    "share",
+    "assign",
+]
 
 
 def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
-    syllables = ["ka", "lo", "mi", "ten", "ra", "vo", "sel", "dor", "pin", "qua", "zu", "ber",
-                 "nal", "tro", "fi", "gen", "mor", "tas", "ul", "wex"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ten",
+        "ra",
+        "vo",
+        "sel",
+        "dor",
+        "pin",
+        "qua",
+        "zu",
+        "ber",
+        "nal",
+        "tro",
+        "fi",
+        "gen",
+        "mor",
+        "tas",
+        "ul",
+        "wex",
+    ]
     words = list(DOMAIN_WORDS)
     while len(words) < size:
         words.append("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
@@ -36,8 +130,7 @@ def zipf_words(rng: random.Random, vocab: list[str], n: int) -> list[str]:
     return out
 
 
-def make_apps(n_rules: int, rng: random.Random, aids_per_app: dict[str, list[str]]
-              ) -> list[App]:
+def make_apps(n_rules: int, rng: random.Random, aids_per_app: dict[str, list[str]]) -> list[App]:
     """~n_rules URL rules in total: each app gets 2 app rules and contexts with one rule each."""
     apps = []
     n_apps = max(1, n_rules // 50)
@@ -48,11 +141,15 @@ def make_apps(n_rules: int, rng: random.Random, aids_per_app: dict[str, list[str
         contexts = []
         pool = aids_per_app.get(app_id, [])
         for c in range(48):
-            pattern = (f"https://{host}/module{c % 8}/page{c}/*/view" if c % 3 else
-                       f"https://{host}/app/#/route{c}/*")
+            pattern = (
+                f"https://{host}/module{c % 8}/page{c}/*/view"
+                if c % 3
+                else f"https://{host}/app/#/route{c}/*"
+            )
             pins = tuple(rng.sample(pool, min(3, len(pool))))
-            contexts.append(Context(f"{app_id}-ctx-{c}", app_id, f"Page {c}",
-                                    RuleSpec(pattern), aids=pins))
+            contexts.append(
+                Context(f"{app_id}-ctx-{c}", app_id, f"Page {c}", RuleSpec(pattern), aids=pins)
+            )
         apps.append(App(app_id, f"App {i}", "", rules, tuple(contexts)))
     return apps
 
@@ -84,8 +181,16 @@ def page_queries(rng: random.Random, apps: list[App], n: int) -> list[dict[str, 
         app = rng.choice(apps)
         host = app.rules[0].pattern.split("/")[2]
         c = rng.randrange(48)
-        url = (f"https://{host}/module{c % 8}/page{c}/{rng.randint(1, 10**6)}/view" if c % 3 else
-               f"https://{host}/app/#/route{c}/{rng.randint(1, 999)}")
-        out.append({"url": url, "title": " ".join(zipf_words(rng, vocab, 4)),
-                    "headings": [" ".join(zipf_words(rng, vocab, 3)) for _ in range(3)]})
+        url = (
+            f"https://{host}/module{c % 8}/page{c}/{rng.randint(1, 10**6)}/view"
+            if c % 3
+            else f"https://{host}/app/#/route{c}/{rng.randint(1, 999)}"
+        )
+        out.append(
+            {
+                "url": url,
+                "title": " ".join(zipf_words(rng, vocab, 4)),
+                "headings": [" ".join(zipf_words(rng, vocab, 3)) for _ in range(3)],
+            }
+        )
     return out

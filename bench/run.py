@@ -91,9 +91,14 @@ async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
         page = PageSignals(url=q["url"], title=q["title"], headings=tuple(q["headings"]))
         res = library.catalog.resolve(page.url, page.title)
         assert res.app is not None
-        query = signals_query([(page.title, 2.0), (" ".join(page.headings), 2.0),
-                               (" ".join(c.name for c in res.contexts), 1.5),
-                               (_url_words(page.url), 1.0)])
+        query = signals_query(
+            [
+                (page.title, 2.0),
+                (" ".join(page.headings), 2.0),
+                (" ".join(c.name for c in res.contexts), 1.5),
+                (_url_words(page.url), 1.0),
+            ]
+        )
         scope = scope_filter(apps=[res.app.id], audience=frozenset(), include_global=True)
         elapsed, _ = index.timed_top_sync(query, scope, 10)
         raw.append(elapsed)
@@ -118,8 +123,9 @@ async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
     return {"raw": raw, "suggest": sug, "publish": [visible]}
 
 
-async def http_bench(port: int, token: str, queries: list[dict], zipf_total: int
-                     ) -> dict[str, list[float] | float]:
+async def http_bench(
+    port: int, token: str, queries: list[dict], zipf_total: int
+) -> dict[str, list[float] | float]:
     headers = {"Authorization": f"Bearer {token}"}
     url = f"http://127.0.0.1:{port}/api/v1/suggest"
     async with aiohttp.ClientSession(headers=headers) as s:
@@ -176,11 +182,20 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
     res = asyncio.run(in_process(data, queries))
     port = free_port()
     jwks = tokens.write_jwks(workdir / "jwks.json")
-    env = {**os.environ, "INFLOW_DATA_DIR": str(data), "INFLOW_AUTH_JWKS_FILE": str(jwks),
-           "INFLOW_AUTH_ISSUER": tokens.issuer, "INFLOW_SEARCH_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "INFLOW_DATA_DIR": str(data),
+        "INFLOW_AUTH_JWKS_FILE": str(jwks),
+        "INFLOW_AUTH_ISSUER": tokens.issuer,
+        "INFLOW_SEARCH_THREADS": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(600):
             try:
@@ -196,12 +211,16 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
         proc.wait(10)
     raw, sug, cold, hot = res["raw"], res["suggest"], http["cold"], http["hot"]
     print(f"{'':20} {'p50':>10} {'p99':>10}")
-    print(f"{'raw Whoosh query':20} {ms(pct(raw, .5))} {ms(pct(raw, .99))}")
-    print(f"{'suggest in-process':20} {ms(pct(sug, .5))} {ms(pct(sug, .99))}")
-    print(f"{'suggest over HTTP':20} {ms(pct(cold, .5))} {ms(pct(cold, .99))}   "
-          f"(x{statistics.median(cold) / statistics.median(raw):.2f} of raw Whoosh, p50)")
-    print(f"{'cached (Zipf mix)':20} {ms(pct(hot, .5))} {ms(pct(hot, .99))}   "
-          f"{http['rps_seq']:.0f} req/s one client, {http['rps_conc']:.0f} req/s 8 clients")
+    print(f"{'raw Whoosh query':20} {ms(pct(raw, 0.5))} {ms(pct(raw, 0.99))}")
+    print(f"{'suggest in-process':20} {ms(pct(sug, 0.5))} {ms(pct(sug, 0.99))}")
+    print(
+        f"{'suggest over HTTP':20} {ms(pct(cold, 0.5))} {ms(pct(cold, 0.99))}   "
+        f"(x{statistics.median(cold) / statistics.median(raw):.2f} of raw Whoosh, p50)"
+    )
+    print(
+        f"{'cached (Zipf mix)':20} {ms(pct(hot, 0.5))} {ms(pct(hot, 0.99))}   "
+        f"{http['rps_seq']:.0f} req/s one client, {http['rps_conc']:.0f} req/s 8 clients"
+    )
     print(f"publish -> visible   {ms(res['publish'][0])}")
     print(f"server RSS           {rss:8.0f} MB (after the HTTP runs)")
 

@@ -50,9 +50,9 @@ def _phrase_group(words: tuple[str, ...], boost: float = 1.0) -> wq.Query | None
         return None
     if len(stems) == 1:
         return _term_group(stems[0], boost)
-    return wq.Or([
-        wq.Phrase(f, stems, boost=b * boost) for f, b in FIELD_BOOSTS.items() if f != "tags"
-    ])
+    return wq.Or(
+        [wq.Phrase(f, stems, boost=b * boost) for f, b in FIELD_BOOSTS.items() if f != "tags"]
+    )
 
 
 def _word_groups(words: list[str]) -> list[wq.Query]:
@@ -77,8 +77,9 @@ def _word_groups(words: list[str]) -> list[wq.Query]:
     return groups
 
 
-def parse_user_query(text: str, *, max_chars: int, max_terms: int, require_all: bool = True
-                     ) -> ParsedQuery:
+def parse_user_query(
+    text: str, *, max_chars: int, max_terms: int, require_all: bool = True
+) -> ParsedQuery:
     """Turn search-box text into a query. Refuses wildcards and over-long input clearly."""
     text = text.strip()
     if not text:
@@ -86,8 +87,10 @@ def parse_user_query(text: str, *, max_chars: int, max_terms: int, require_all: 
     if len(text) > max_chars:
         raise QueryRejected(f"The query is {len(text)} characters long; the limit is {max_chars}.")
     if re.search(r"(^|\s)[*?]", text) or text.replace("*", "").strip() == "":
-        raise QueryRejected("Wildcards are not supported; type whole words (word endings are "
-                            "matched automatically).")
+        raise QueryRejected(
+            "Wildcards are not supported; type whole words (word endings are "
+            "matched automatically)."
+        )
     phrases = tuple(tuple(words_of(p)) for p in _QUOTED_RE.findall(text) if words_of(p))
     rest = _QUOTED_RE.sub(" ", text)
     words = words_of(rest.replace("*", " ").replace("?", " "))
@@ -112,8 +115,9 @@ def any_of(query: ParsedQuery) -> wq.Query | None:
     return wq.Or(list(query.query.subqueries), scale=0.9)
 
 
-def signals_query(weighted_texts: Iterable[tuple[str, float]], max_terms: int = 48
-                  ) -> wq.Query | None:
+def signals_query(
+    weighted_texts: Iterable[tuple[str, float]], max_terms: int = 48
+) -> wq.Query | None:
     """An OR query from page signals (title, headings, selection, URL words), each weighted."""
     weights: dict[str, float] = {}
     order: list[str] = []
@@ -131,9 +135,14 @@ def signals_query(weighted_texts: Iterable[tuple[str, float]], max_terms: int = 
     return wq.Or([_term_group(s, weights[s]) for s in top])
 
 
-def scope_filter(*, apps: Iterable[str] | None, audience: frozenset[str] | None,
-                 statuses: Iterable[str] = ("published",), types: Iterable[str] = (),
-                 include_global: bool = False) -> wq.Query:
+def scope_filter(
+    *,
+    apps: Iterable[str] | None,
+    audience: frozenset[str] | None,
+    statuses: Iterable[str] = ("published",),
+    types: Iterable[str] = (),
+    include_global: bool = False,
+) -> wq.Query:
     """The scope a caller may see. audience=None means no audience restriction (admin)."""
     parts: list[wq.Query] = [wq.Or([wq.Term("status", s) for s in statuses])]
     if apps is not None:

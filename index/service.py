@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class MatchFormatter(Formatter):
+class MatchFormatter(Formatter):  # type: ignore[misc]
     """Escaped text with each matched term in <b class="match">: safe to insert as HTML."""
 
     between = " … "
@@ -86,8 +86,9 @@ class _WriteOp:
 
 
 class IndexService:
-    def __init__(self, index_dir: Path, *, search_threads: int = 4,
-                 writer_timeout: float = 10.0) -> None:
+    def __init__(
+        self, index_dir: Path, *, search_threads: int = 4, writer_timeout: float = 10.0
+    ) -> None:
         self.index_dir = index_dir
         self.writer_timeout = writer_timeout
         self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="whoosh-search")
@@ -127,8 +128,9 @@ class IndexService:
         try:
             ix = windex.open_dir(str(current))
             state = json.loads((current / "STATE.json").read_text(encoding="utf-8"))
-            self.state = IndexState(int(state["schema"]), int(state["content_version"]),
-                                    int(state["doc_count"]))
+            self.state = IndexState(
+                int(state["schema"]), int(state["content_version"]), int(state["doc_count"])
+            )
         except Exception as exc:  # a damaged index is rebuilt, never trusted
             log.warning("index at %s unreadable (%s); it will be rebuilt", current, exc)
             self.state = IndexState(SCHEMA_VERSION, -1, 0)
@@ -174,13 +176,21 @@ class IndexService:
         os.replace(tmp, directory / "STATE.json")
 
     # -- rebuild -----------------------------------------------------------------------------
-    async def rebuild(self, aids: list[Aid], content_version: int,
-                      progress: Callable[[int, int], None] | None = None) -> IndexState:
+    async def rebuild(
+        self,
+        aids: list[Aid],
+        content_version: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IndexState:
         """Build a complete new generation from `aids` and swap it in."""
         return await self._run_write(self.rebuild_sync, aids, content_version, progress)
 
-    def rebuild_sync(self, aids: list[Aid], content_version: int,
-                     progress: Callable[[int, int], None] | None = None) -> IndexState:
+    def rebuild_sync(
+        self,
+        aids: list[Aid],
+        content_version: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IndexState:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         current = self._current_dir()
         n = int(current.name.split("-")[1]) + 1 if current is not None else 1
@@ -221,8 +231,9 @@ class IndexService:
         return state
 
     # -- incremental writes -----------------------------------------------------------------
-    async def apply(self, upserts: Iterable[Aid] = (), deletes: Iterable[str] = (), *,
-                    content_version: int) -> int:
+    async def apply(
+        self, upserts: Iterable[Aid] = (), deletes: Iterable[str] = (), *, content_version: int
+    ) -> int:
         """Queue changes for the single writer; returns the generation that includes them."""
         if self._writer_task is None:
             raise IndexUnavailable("index writer is not running")
@@ -309,19 +320,22 @@ class IndexService:
         local.searcher = searcher
         return searcher
 
-    def _top_sync(self, q: wq.Query, scope: wq.Query, limit: int,
-                  exclude: frozenset[str]) -> list[Hit]:
+    def _top_sync(
+        self, q: wq.Query, scope: wq.Query, limit: int, exclude: frozenset[str]
+    ) -> list[Hit]:
         s = self._searcher()
         mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
         results = s.search(q, filter=scope, mask=mask, limit=limit)
         return [Hit(r["id"], float(r.score)) for r in results]
 
-    async def top(self, q: wq.Query, scope: wq.Query, limit: int,
-                  exclude: frozenset[str] = frozenset()) -> list[Hit]:
+    async def top(
+        self, q: wq.Query, scope: wq.Query, limit: int, exclude: frozenset[str] = frozenset()
+    ) -> list[Hit]:
         return await self._run_search(self._top_sync, q, scope, limit, exclude)
 
-    def _page_sync(self, q: wq.Query, scope: wq.Query, offset: int, limit: int,
-                   snippet_terms: Any) -> HitPage:
+    def _page_sync(
+        self, q: wq.Query, scope: wq.Query, offset: int, limit: int, snippet_terms: Any
+    ) -> HitPage:
         s = self._searcher()
         results = s.search(q, filter=scope, limit=offset + limit, terms=True)
         results.fragmenter = ContextFragmenter(maxchars=180, surround=40)

@@ -31,8 +31,11 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     storage = Storage(settings.db_path)
     await storage.open()
-    index = IndexService(settings.index_dir, search_threads=settings.search_threads,
-                         writer_timeout=settings.writer_timeout_seconds)
+    index = IndexService(
+        settings.index_dir,
+        search_threads=settings.search_threads,
+        writer_timeout=settings.writer_timeout_seconds,
+    )
     try:
         await index.open()
         library = Library(storage, index)
@@ -55,13 +58,16 @@ def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type:
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             if not allowed:
                 raise web.HTTPForbidden(text="This origin may not call the API.")
-            return web.Response(status=204, headers={
-                "Access-Control-Allow-Origin": origin or "",
-                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
-                "Access-Control-Allow-Headers": allow_headers,
-                "Access-Control-Max-Age": "600",
-                "Vary": "Origin",
-            })
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin or "",
+                    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+                    "Access-Control-Allow-Headers": allow_headers,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -91,13 +97,19 @@ def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignor
             fh.write(line + "\n")
 
     @web.middleware
-    async def request_log_middleware(request: web.Request, handler: Handler
-                                     ) -> web.StreamResponse:
+    async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            body = (await request.read()).decode("utf-8", "replace") if request.can_read_body \
-                else ""
-            line = json.dumps({"method": request.method, "path": request.path,
-                               "query": request.query_string, "body": body})
+            body = (
+                (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
+            )
+            line = json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "query": request.query_string,
+                    "body": body,
+                }
+            )
             await asyncio.get_running_loop().run_in_executor(None, _append, line)
         return await handler(request)
 

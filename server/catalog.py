@@ -27,8 +27,9 @@ class AidMeta:
 
     @classmethod
     def of(cls, aid: Aid) -> AidMeta:
-        return cls(aid.id, aid.title, aid.summary, aid.type, aid.apps, aid.audience, aid.status,
-                   aid.source)
+        return cls(
+            aid.id, aid.title, aid.summary, aid.type, aid.apps, aid.audience, aid.status, aid.source
+        )
 
     def visible_to(self, tags: frozenset[str] | None) -> bool:
         return tags is None or not self.audience or bool(tags.intersection(self.audience))
@@ -44,8 +45,13 @@ class Resolution:
         return {
             "app": {"id": self.app.id, "name": self.app.name} if self.app else None,
             "contexts": [{"id": c.id, "name": c.name} for c in self.contexts],
-            "match": {"rule": self.match.pattern, "rule_id": self.match.rule_id,
-                      "reason": self.match.reason} if self.match else None,
+            "match": {
+                "rule": self.match.pattern,
+                "rule_id": self.match.rule_id,
+                "reason": self.match.reason,
+            }
+            if self.match
+            else None,
         }
 
 
@@ -66,12 +72,14 @@ class Catalog:
         title_res: dict[str, re.Pattern[str]] = {}
         for app in apps:
             for i, spec in enumerate(app.rules):
-                rules.append(Rule(f"app:{app.id}:{i}", spec.pattern, f"app:{app.id}",
-                                  spec.priority))
+                rules.append(
+                    Rule(f"app:{app.id}:{i}", spec.pattern, f"app:{app.id}", spec.priority)
+                )
             for ctx in app.contexts:
                 contexts[ctx.id] = ctx
-                rules.append(Rule(f"ctx:{ctx.id}", ctx.rule.pattern, f"ctx:{ctx.id}",
-                                  ctx.rule.priority))
+                rules.append(
+                    Rule(f"ctx:{ctx.id}", ctx.rule.pattern, f"ctx:{ctx.id}", ctx.rule.priority)
+                )
                 if ctx.title_pattern:
                     title_res[ctx.id] = re.compile(ctx.title_pattern, re.IGNORECASE)
         metas = {a.id: AidMeta.of(a) for a in aids}
@@ -79,11 +87,19 @@ class Catalog:
         for meta in sorted(metas.values(), key=lambda m: m.title.lower()):
             for app_id in meta.apps:
                 app_aids.setdefault(app_id, []).append(meta.id)
-        return cls(version, {a.id: a for a in apps}, contexts, metas, RuleSet(rules),
-                   {k: tuple(v) for k, v in app_aids.items()}, title_res)
+        return cls(
+            version,
+            {a.id: a for a in apps},
+            contexts,
+            metas,
+            RuleSet(rules),
+            {k: tuple(v) for k, v in app_aids.items()},
+            title_res,
+        )
 
-    def resolve(self, url: str, title: str | None = None,
-                selectors_present: frozenset[str] | None = None) -> Resolution:
+    def resolve(
+        self, url: str, title: str | None = None, selectors_present: frozenset[str] | None = None
+    ) -> Resolution:
         """Which app and which of its contexts this page is. The best-ranked rule picks the app."""
         matches = self.rules.match(url)
         app: App | None = None
@@ -104,11 +120,17 @@ class Catalog:
             ctx = self.contexts[ident]
             if ctx.app_id != app.id:
                 continue
-            if title is not None and ctx.id in self._title_res \
-                    and not self._title_res[ctx.id].search(title):
+            if (
+                title is not None
+                and ctx.id in self._title_res
+                and not self._title_res[ctx.id].search(title)
+            ):
                 continue
-            if selectors_present is not None and ctx.selector \
-                    and ctx.selector not in selectors_present:
+            if (
+                selectors_present is not None
+                and ctx.selector
+                and ctx.selector not in selectors_present
+            ):
                 continue
             found.append(ctx)
         return Resolution(app, tuple(found), best)
@@ -118,16 +140,29 @@ class Catalog:
         return {
             "version": self.version,
             "apps": [
-                {"id": a.id, "name": a.name,
-                 "rules": [{"id": f"app:{a.id}:{i}", "pattern": r.pattern, "priority": r.priority}
-                           for i, r in enumerate(a.rules)]}
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "rules": [
+                        {"id": f"app:{a.id}:{i}", "pattern": r.pattern, "priority": r.priority}
+                        for i, r in enumerate(a.rules)
+                    ],
+                }
                 for a in self.apps.values()
             ],
             "contexts": [
-                {"id": c.id, "app": c.app_id, "name": c.name,
-                 "rule": {"id": f"ctx:{c.id}", "pattern": c.rule.pattern,
-                          "priority": c.rule.priority},
-                 "title_pattern": c.title_pattern or None, "selector": c.selector or None}
+                {
+                    "id": c.id,
+                    "app": c.app_id,
+                    "name": c.name,
+                    "rule": {
+                        "id": f"ctx:{c.id}",
+                        "pattern": c.rule.pattern,
+                        "priority": c.rule.priority,
+                    },
+                    "title_pattern": c.title_pattern or None,
+                    "selector": c.selector or None,
+                }
                 for c in self.contexts.values()
             ],
         }

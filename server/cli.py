@@ -25,8 +25,9 @@ from server.storage import Storage
 async def open_library(settings: Settings, reconcile: bool = True) -> AsyncIterator[Library]:
     storage = Storage(settings.db_path)
     await storage.open()
-    index = IndexService(settings.index_dir, search_threads=1,
-                         writer_timeout=settings.writer_timeout_seconds)
+    index = IndexService(
+        settings.index_dir, search_threads=1, writer_timeout=settings.writer_timeout_seconds
+    )
     try:
         await index.open()
         library = Library(storage, index)
@@ -52,8 +53,10 @@ async def _import(settings: Settings, directory: Path) -> int:
                 print(f"  {directory / f}:{line}: {msg}", file=sys.stderr)
             return 2
         summary = {k: len(v) for k, v in report.items() if isinstance(v, list)}
-        print(f"Imported {directory} (content version {report['content_version']}): "
-              + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if v))
+        print(
+            f"Imported {directory} (content version {report['content_version']}): "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if v)
+        )
         return 0
 
 
@@ -62,8 +65,10 @@ async def _reindex(settings: Settings) -> int:
         start = time.perf_counter()
         count = await library.rebuild(_progress)
         elapsed = time.perf_counter() - start
-        print(f"Rebuilt the index: {count} aids in {elapsed:.1f} s "
-              f"({count / elapsed if elapsed else 0:.0f} aids/s)")
+        print(
+            f"Rebuilt the index: {count} aids in {elapsed:.1f} s "
+            f"({count / elapsed if elapsed else 0:.0f} aids/s)"
+        )
     return 0
 
 
@@ -102,14 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(toml_path=args.config)
     if args.command == "serve":
         if args.host or args.port:
-            settings = settings.with_(host=args.host or settings.host,
-                                      port=args.port or settings.port)
+            settings = settings.with_(
+                host=args.host or settings.host, port=args.port or settings.port
+            )
         from server.app import create_app
 
-        print(f"Inflow on http://{settings.host}:{settings.port}/  (demo apps: "
-              f"http://{settings.host}:{settings.port}/demo/)", flush=True)
-        web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                    print=None, shutdown_timeout=10.0)
+        print(
+            f"Inflow on http://{settings.host}:{settings.port}/  (demo apps: "
+            f"http://{settings.host}:{settings.port}/demo/)",
+            flush=True,
+        )
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            shutdown_timeout=10.0,
+        )
         return 0
     if args.command == "import":
         return asyncio.run(_import(settings, args.directory))

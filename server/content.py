@@ -67,8 +67,9 @@ def _line_for(field: str, lines: dict[str, int], offset: int) -> int:
     return 1 + offset
 
 
-def _parse_yaml(text: str, name: str, errors: list[tuple[str, int, str]], offset: int = 0
-                ) -> dict[str, Any] | None:
+def _parse_yaml(
+    text: str, name: str, errors: list[tuple[str, int, str]], offset: int = 0
+) -> dict[str, Any] | None:
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -91,10 +92,15 @@ def parse_aid(text: str, name: str, errors: list[tuple[str, int, str]]) -> Aid |
     if data is None:
         return None
     if "body" in data:
-        errors.append((name, _line_for("body", _key_lines(m.group(1)), 1),
-                       "'body' is the Markdown after the front matter, not a field"))
+        errors.append(
+            (
+                name,
+                _line_for("body", _key_lines(m.group(1)), 1),
+                "'body' is the Markdown after the front matter, not a field",
+            )
+        )
         return None
-    data["body"] = text[m.end():].strip("\n") + "\n"
+    data["body"] = text[m.end() :].strip("\n") + "\n"
     try:
         return aid_from_mapping(data)
     except FieldErrors as exc:
@@ -117,14 +123,24 @@ def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App |
         try:
             compile_rule(Rule(f"{app.id}#{i}", spec.pattern, app.id, spec.priority))
         except InvalidRule as exc:
-            errors.append((name, _line_for(f"rules[{i}]", lines, 0),
-                           f"rules[{i}]: invalid URL rule {spec.pattern!r}: {exc}"))
+            errors.append(
+                (
+                    name,
+                    _line_for(f"rules[{i}]", lines, 0),
+                    f"rules[{i}]: invalid URL rule {spec.pattern!r}: {exc}",
+                )
+            )
     for i, ctx in enumerate(app.contexts):
         try:
             compile_rule(Rule(ctx.id, ctx.rule.pattern, ctx.id, ctx.rule.priority))
         except InvalidRule as exc:
-            errors.append((name, _line_for(f"contexts[{i}].rule", lines, 0),
-                           f"contexts[{i}].rule: invalid URL rule {ctx.rule.pattern!r}: {exc}"))
+            errors.append(
+                (
+                    name,
+                    _line_for(f"contexts[{i}].rule", lines, 0),
+                    f"contexts[{i}].rule: invalid URL rule {ctx.rule.pattern!r}: {exc}",
+                )
+            )
     return app
 
 
@@ -142,8 +158,9 @@ def _read(path: Path, rel: str, errors: list[tuple[str, int, str]]) -> str | Non
         return None
 
 
-def load_dir(root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[str] = ()
-             ) -> ContentSet:
+def load_dir(
+    root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[str] = ()
+) -> ContentSet:
     """Read and validate a content directory. Raises ContentError listing every problem.
 
     `known_aids`/`known_apps` are ids already stored, which references may also point to.
@@ -171,7 +188,9 @@ def load_dir(root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[st
         aids.append(aid)
     app_files: dict[str, str] = {}
     ctx_files: dict[str, str] = {}
-    app_paths = sorted([*app_dir.glob("*.yaml"), *app_dir.glob("*.yml")]) if app_dir.is_dir() else []
+    app_paths = (
+        sorted([*app_dir.glob("*.yaml"), *app_dir.glob("*.yml")]) if app_dir.is_dir() else []
+    )
     for path in app_paths:
         rel = f"apps/{path.name}"
         text = _read(path, rel, errors)
@@ -183,8 +202,9 @@ def load_dir(root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[st
         app_files[app.id] = rel
         for ctx in app.contexts:
             if ctx.id in ctx_files:
-                errors.append((rel, 1, f"duplicate context id {ctx.id!r} (also in "
-                                       f"{ctx_files[ctx.id]})"))
+                errors.append(
+                    (rel, 1, f"duplicate context id {ctx.id!r} (also in {ctx_files[ctx.id]})")
+                )
             ctx_files[ctx.id] = rel
         apps.append(app)
     all_aids = set(seen_files) | set(known_aids)
@@ -199,8 +219,13 @@ def load_dir(root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[st
         for i, ctx in enumerate(app.contexts):
             for j, aid_id in enumerate(ctx.aids):
                 if aid_id not in all_aids:
-                    errors.append((app_files[app.id], _line_for(f"contexts[{i}].aids[{j}]", lines, 0),
-                                   f"contexts[{i}].aids: unknown aid {aid_id!r}"))
+                    errors.append(
+                        (
+                            app_files[app.id],
+                            _line_for(f"contexts[{i}].aids[{j}]", lines, 0),
+                            f"contexts[{i}].aids: unknown aid {aid_id!r}",
+                        )
+                    )
     if errors:
         raise ContentError(errors)
     return ContentSet(apps, aids)

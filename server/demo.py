@@ -36,10 +36,13 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
     target = _resolve(rel)
     if target is None:
         raise web.HTTPNotFound(text="No such demo page.")
-    return web.FileResponse(target, headers={
-        "Cache-Control": "no-cache",
-        "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'",
-    })
+    return web.FileResponse(
+        target,
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'",
+        },
+    )
 
 
 @public

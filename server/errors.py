@@ -86,7 +86,11 @@ class ContentError(ValidationFailed):
 
 
 def problem(
-    status: int, title: str, detail: str, slug: str = "", headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str = "",
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> web.Response:
     body: dict[str, Any] = {
@@ -109,7 +113,8 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
     if exc.status == 404:
         detail = "No such resource. See /api/v1/openapi.json for the routes."
     elif exc.status == 405:
-        detail = f"Method not allowed here; allowed: {', '.join(sorted(exc.headers.get('Allow', '').split(',')))}"
+        allowed = sorted(m.strip() for m in exc.headers.get("Allow", "").split(","))
+        detail = f"Method not allowed here; allowed: {', '.join(allowed)}"
     elif exc.status == 413:
         detail = "Request body too large."
     headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "www-authenticate"}}

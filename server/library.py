@@ -42,8 +42,12 @@ class Library:
         version = await self.storage.content_version()
         rebuilt = False
         if not self.index.agrees_with(version, len(aids)):
-            log.info("index disagrees with the database (index %s, database v%s/%s aids): "
-                     "rebuilding", self.index.state, version, len(aids))
+            log.info(
+                "index disagrees with the database (index %s, database v%s/%s aids): rebuilding",
+                self.index.state,
+                version,
+                len(aids),
+            )
             await self.index.rebuild(aids, version, progress)
             rebuilt = True
         await self._refresh_catalog(aids, version)
@@ -56,8 +60,9 @@ class Library:
         await self._refresh_catalog(aids, version)
         return len(aids)
 
-    async def _refresh_catalog(self, aids: list[Aid] | None = None,
-                               version: int | None = None) -> None:
+    async def _refresh_catalog(
+        self, aids: list[Aid] | None = None, version: int | None = None
+    ) -> None:
         aids = aids if aids is not None else await self.storage.all_aids()
         version = version if version is not None else await self.storage.content_version()
         apps = await self.storage.all_apps()
@@ -74,8 +79,7 @@ class Library:
         content = await self.load(content_dir)
         return await self.import_content(content, saved_by)
 
-    async def import_content(self, content: ContentSet, saved_by: str = "import"
-                             ) -> dict[str, Any]:
+    async def import_content(self, content: ContentSet, saved_by: str = "import") -> dict[str, Any]:
         async with self._lock:
             report = await self.storage.import_content(content.apps, content.aids, saved_by)
             changed: list[Aid] = report.pop("changed_aids")
@@ -106,6 +110,9 @@ class Library:
         return {
             "ok": self.index.agrees_with(version, len(aids)),
             "database": {"content_version": version, "aids": len(aids)},
-            "index": {"content_version": state.content_version, "aids": state.doc_count,
-                      "schema": state.schema},
+            "index": {
+                "content_version": state.content_version,
+                "aids": state.doc_count,
+                "schema": state.schema,
+            },
         }

@@ -109,8 +109,14 @@ def _str_list(value: Any, name: str, errors: list[tuple[str, str]]) -> tuple[str
     return out
 
 
-def _text(data: dict[str, Any], name: str, errors: list[tuple[str, str]], *, required: bool = False,
-          max_len: int = 500) -> str:
+def _text(
+    data: dict[str, Any],
+    name: str,
+    errors: list[tuple[str, str]],
+    *,
+    required: bool = False,
+    max_len: int = 500,
+) -> str:
     value = data.get(name)
     if value is None:
         if required:
@@ -128,13 +134,25 @@ def _text(data: dict[str, Any], name: str, errors: list[tuple[str, str]], *, req
 
 
 AID_FIELDS = {
-    "id", "title", "summary", "body", "type", "tags", "apps", "audience", "owner", "status",
-    "verified_at", "review_interval_days", "source",
+    "id",
+    "title",
+    "summary",
+    "body",
+    "type",
+    "tags",
+    "apps",
+    "audience",
+    "owner",
+    "status",
+    "verified_at",
+    "review_interval_days",
+    "source",
 }
 
 
-def aid_from_mapping(data: dict[str, Any], *, version: int = 1, created_at: str = "",
-                     updated_at: str = "") -> Aid:
+def aid_from_mapping(
+    data: dict[str, Any], *, version: int = 1, created_at: str = "", updated_at: str = ""
+) -> Aid:
     """Validate an aid's fields; raises FieldErrors listing every problem at once."""
     errors: list[tuple[str, str]] = []
     unknown = sorted(set(data) - AID_FIELDS)
@@ -186,10 +204,22 @@ def aid_from_mapping(data: dict[str, Any], *, version: int = 1, created_at: str 
     if errors:
         raise FieldErrors(errors)
     return Aid(
-        id=aid_id, title=title, summary=summary, body=body, type=aid_type, tags=tags, apps=apps,
-        audience=audience, owner=_text(data, "owner", errors, max_len=200), status=status,
-        verified_at=verified_at, review_interval_days=interval, source=source, version=version,
-        created_at=created_at, updated_at=updated_at,
+        id=aid_id,
+        title=title,
+        summary=summary,
+        body=body,
+        type=aid_type,
+        tags=tags,
+        apps=apps,
+        audience=audience,
+        owner=_text(data, "owner", errors, max_len=200),
+        status=status,
+        verified_at=verified_at,
+        review_interval_days=interval,
+        source=source,
+        version=version,
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
@@ -205,7 +235,11 @@ def _rule(value: Any, name: str, errors: list[tuple[str, str]]) -> RuleSpec | No
         if not isinstance(pattern, str) or not pattern.strip():
             errors.append((name, "needs a 'pattern'"))
             return None
-        if not isinstance(priority, int) or isinstance(priority, bool) or not -1000 <= priority <= 1000:
+        if (
+            not isinstance(priority, int)
+            or isinstance(priority, bool)
+            or not -1000 <= priority <= 1000
+        ):
             errors.append((name, "priority must be a whole number from -1000 to 1000"))
             return None
         return RuleSpec(pattern.strip(), priority)
@@ -272,5 +306,10 @@ def app_from_mapping(data: dict[str, Any]) -> App:
             contexts.append(Context(cid, app_id, cname, spec, title_pattern, selector, aids))
     if errors:
         raise FieldErrors(errors)
-    return App(app_id, name, _text(data, "description", errors, max_len=2000), tuple(rules),
-               tuple(contexts))
+    return App(
+        app_id,
+        name,
+        _text(data, "description", errors, max_len=2000),
+        tuple(rules),
+        tuple(contexts),
+    )

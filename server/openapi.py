@@ -9,14 +9,17 @@ from aiohttp import web
 from server.security import public
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 AID_ITEM = {
     "type": "object",
     "required": ["id", "title", "summary", "type", "score", "reason", "reason_code"],
     "properties": {
-        "id": {"type": "string"}, "title": {"type": "string"}, "summary": {"type": "string"},
-        "type": {"type": "string"}, "score": {"type": ["number", "null"]},
+        "id": {"type": "string"},
+        "title": {"type": "string"},
+        "summary": {"type": "string"},
+        "type": {"type": "string"},
+        "score": {"type": ["number", "null"]},
         "reason": {"type": "string"},
         "reason_code": {"type": "string", "enum": ["pinned", "app", "related"]},
     },
@@ -34,106 +37,229 @@ def _errors(*codes: int) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Inflow API", "version": "1.0.0",
-                 "description": "Job aids for the page a learner is on. Errors are RFC 9457 "
-                                "problem+json bodies."},
+        "info": {
+            "title": "Inflow API",
+            "version": "1.0.0",
+            "description": "Job aids for the page a learner is on. Errors are RFC 9457 "
+            "problem+json bodies.",
+        },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT (Keycloak access token)"}},
-            "responses": {"Problem": {"description": "Problem", "content": {
-                "application/problem+json": {"schema": {
-                    "type": "object", "required": ["type", "title", "status", "detail"],
-                    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                                   "status": {"type": "integer"},
-                                   "detail": {"type": "string"}}}}}}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT (Keycloak access token)",
+                }
+            },
+            "responses": {
+                "Problem": {
+                    "description": "Problem",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["type", "title", "status", "detail"],
+                                "properties": {
+                                    "type": {"type": "string"},
+                                    "title": {"type": "string"},
+                                    "status": {"type": "integer"},
+                                    "detail": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                }
+            },
         },
         "security": BEARER,
         "paths": {
-            "/api/v1/suggest": {"post": {
-                "summary": "Aids for a page: pinned first, then related, then mapped to the app",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "additionalProperties": False, "required": ["url"],
-                    "properties": {
-                        "url": {"type": "string", "maxLength": 8192,
-                                "description": "Absolute http(s) URL of the page"},
-                        "title": {"type": "string", "maxLength": 500},
-                        "selection": {"type": "string", "maxLength": 2000},
-                        "headings": {"type": "array", "maxItems": 50,
-                                     "items": {"type": "string", "maxLength": 300}},
-                        "selectors": {"type": "array", "maxItems": 100,
-                                      "items": {"type": "string", "maxLength": 300},
-                                      "description": "CSS selectors of contexts found present "
-                                                     "on the page; omit to ignore selectors"},
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
-                    }}}}},
-                "responses": {"200": _json({
-                    "type": "object", "required": ["app", "contexts", "aids", "match"],
-                    "properties": {"app": {"type": ["object", "null"]},
-                                   "contexts": {"type": "array"},
-                                   "match": {"type": ["object", "null"]},
-                                   "generation": {"type": "integer"},
-                                   "aids": {"type": "array", "items": AID_ITEM}}}),
-                              **_errors(400, 401, 403, 413, 422)},
-            }},
-            "/api/v1/search": {"get": {
-                "summary": "Full-text search over the aids the caller may see",
-                "parameters": [
-                    {"name": "q", "in": "query", "required": True,
-                     "schema": {"type": "string", "minLength": 1, "maxLength": 256}},
-                    {"name": "app", "in": "query", "schema": {"type": "string"}},
-                    {"name": "type", "in": "query", "schema": {
-                        "type": "string",
-                        "enum": ["howto", "checklist", "video", "link", "faq", "policy"]}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 50}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {"200": _json({
-                    "type": "object",
-                    "required": ["query", "total", "results", "did_you_mean", "next_cursor"],
-                    "properties": {"query": {"type": "string"}, "total": {"type": "integer"},
-                                   "matched": {"type": "string", "enum": ["all", "any"]},
-                                   "results": {"type": "array"},
-                                   "did_you_mean": {"type": ["string", "null"]},
-                                   "next_cursor": {"type": ["string", "null"]}}}),
-                              **_errors(400, 401, 403, 422)},
-            }},
-            "/api/v1/aids/{aid_id}": {"get": {
-                "summary": "One aid with its body as sanitized HTML (ETag, 304)",
-                "parameters": [{"name": "aid_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "object",
-                                            "required": ["id", "title", "body_html"]}),
-                              "304": {"description": "Not modified"},
-                              **_errors(401, 403, 404)},
-            }},
-            "/api/v1/rules": {"get": {
-                "summary": "Compiled app and context URL rules, for matching in the browser",
-                "responses": {"200": _json({"type": "object",
-                                            "required": ["version", "apps", "contexts"]}),
-                              "304": {"description": "Not modified"},
-                              **_errors(401, 403)},
-            }},
-            "/api/v1/feedback": {"post": {
-                "summary": "Was this aid helpful?",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "additionalProperties": False,
-                    "required": ["aid_id", "helpful"],
-                    "properties": {"aid_id": {"type": "string", "maxLength": 64},
-                                   "helpful": {"type": "boolean"},
-                                   "url": {"type": "string", "maxLength": 8192},
-                                   "comment": {"type": "string", "maxLength": 2000}}}}}},
-                "responses": {"201": _json({"type": "object"}, "Recorded"),
-                              **_errors(400, 401, 403, 404, 413, 422)},
-            }},
-            "/healthz": {"get": {"summary": "Alive", "security": [],
-                                 "responses": {"200": _json({"type": "object"})}}},
-            "/readyz": {"get": {"summary": "Database, index and identity keys ready",
-                                "security": [],
-                                "responses": {"200": _json({"type": "object"}),
-                                              "503": _json({"type": "object"}, "Not ready")}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
-                                             "responses": {"200": _json({"type": "object"})}}},
+            "/api/v1/suggest": {
+                "post": {
+                    "summary": "Aids for a page: pinned, then related, then mapped to the app",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["url"],
+                                    "properties": {
+                                        "url": {
+                                            "type": "string",
+                                            "maxLength": 8192,
+                                            "description": "Absolute http(s) URL of the page",
+                                        },
+                                        "title": {"type": "string", "maxLength": 500},
+                                        "selection": {"type": "string", "maxLength": 2000},
+                                        "headings": {
+                                            "type": "array",
+                                            "maxItems": 50,
+                                            "items": {"type": "string", "maxLength": 300},
+                                        },
+                                        "selectors": {
+                                            "type": "array",
+                                            "maxItems": 100,
+                                            "items": {"type": "string", "maxLength": 300},
+                                            "description": "CSS selectors of contexts present "
+                                            "on the page; omit to ignore selectors",
+                                        },
+                                        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["app", "contexts", "aids", "match"],
+                                "properties": {
+                                    "app": {"type": ["object", "null"]},
+                                    "contexts": {"type": "array"},
+                                    "match": {"type": ["object", "null"]},
+                                    "generation": {"type": "integer"},
+                                    "aids": {"type": "array", "items": AID_ITEM},
+                                },
+                            }
+                        ),
+                        **_errors(400, 401, 403, 413, 422),
+                    },
+                }
+            },
+            "/api/v1/search": {
+                "get": {
+                    "summary": "Full-text search over the aids the caller may see",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                        },
+                        {"name": "app", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "type",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["howto", "checklist", "video", "link", "faq", "policy"],
+                            },
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 50},
+                        },
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": [
+                                    "query",
+                                    "total",
+                                    "results",
+                                    "did_you_mean",
+                                    "next_cursor",
+                                ],
+                                "properties": {
+                                    "query": {"type": "string"},
+                                    "total": {"type": "integer"},
+                                    "matched": {"type": "string", "enum": ["all", "any"]},
+                                    "results": {"type": "array"},
+                                    "did_you_mean": {"type": ["string", "null"]},
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        ),
+                        **_errors(400, 401, 403, 422),
+                    },
+                }
+            },
+            "/api/v1/aids/{aid_id}": {
+                "get": {
+                    "summary": "One aid with its body as sanitized HTML (ETag, 304)",
+                    "parameters": [
+                        {
+                            "name": "aid_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["id", "title", "body_html"]}),
+                        "304": {"description": "Not modified"},
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
+            "/api/v1/rules": {
+                "get": {
+                    "summary": "Compiled app and context URL rules, for matching in the browser",
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "required": ["version", "apps", "contexts"]}
+                        ),
+                        "304": {"description": "Not modified"},
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/api/v1/feedback": {
+                "post": {
+                    "summary": "Was this aid helpful?",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["aid_id", "helpful"],
+                                    "properties": {
+                                        "aid_id": {"type": "string", "maxLength": 64},
+                                        "helpful": {"type": "boolean"},
+                                        "url": {"type": "string", "maxLength": 8192},
+                                        "comment": {"type": "string", "maxLength": 2000},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"type": "object"}, "Recorded"),
+                        **_errors(400, 401, 403, 404, 413, 422),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Alive",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Database, index and identity keys ready",
+                    "security": [],
+                    "responses": {
+                        "200": _json({"type": "object"}),
+                        "503": _json({"type": "object"}, "Not ready"),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
         },
     }
 

@@ -129,9 +129,7 @@ def _apply(obj: Any, values: dict[str, Any], env_prefix: str, env: dict[str, str
     return replace(obj, **changes)
 
 
-def load_settings(
-    env: dict[str, str] | None = None, toml_path: Path | None = None
-) -> Settings:
+def load_settings(env: dict[str, str] | None = None, toml_path: Path | None = None) -> Settings:
     """Settings from an optional TOML file, then INFLOW_* environment variables.
 
     Auth settings use INFLOW_AUTH_* (e.g. INFLOW_AUTH_SERVER_URL) or an [auth] TOML table.
@@ -141,6 +139,6 @@ def load_settings(
     path = toml_path or (Path(env["INFLOW_CONFIG"]) if env.get("INFLOW_CONFIG") else None)
     if path is not None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    settings = _apply(Settings(), data, "INFLOW_", env)
-    auth = _apply(AuthSettings(), data.get("auth", {}), "INFLOW_AUTH_", env)
+    settings: Settings = _apply(Settings(), data, "INFLOW_", env)
+    auth: AuthSettings = _apply(AuthSettings(), data.get("auth", {}), "INFLOW_AUTH_", env)
     return replace(settings, auth=auth)

@@ -94,11 +94,21 @@ def now_iso() -> str:
 
 def _aid_from_row(row: sqlite3.Row) -> Aid:
     return Aid(
-        id=row["id"], title=row["title"], summary=row["summary"], body=row["body"],
-        type=row["type"], tags=tuple(json.loads(row["tags"])), apps=tuple(json.loads(row["apps"])),
-        audience=tuple(json.loads(row["audience"])), owner=row["owner"], status=row["status"],
-        verified_at=row["verified_at"], review_interval_days=row["review_interval_days"],
-        source=row["source"], version=row["version"], created_at=row["created_at"],
+        id=row["id"],
+        title=row["title"],
+        summary=row["summary"],
+        body=row["body"],
+        type=row["type"],
+        tags=tuple(json.loads(row["tags"])),
+        apps=tuple(json.loads(row["apps"])),
+        audience=tuple(json.loads(row["audience"])),
+        owner=row["owner"],
+        status=row["status"],
+        verified_at=row["verified_at"],
+        review_interval_days=row["review_interval_days"],
+        source=row["source"],
+        version=row["version"],
+        created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
 
@@ -161,20 +171,20 @@ class Storage:
         return int(row[0]) if row else 0
 
     def all_aids_sync(self) -> list[Aid]:
-        rows = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids ORDER BY id").fetchall()  # noqa: S608
+        rows = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids ORDER BY id").fetchall()
         return [_aid_from_row(r) for r in rows]
 
     def get_aid_sync(self, aid_id: str) -> Aid:
-        row = self.conn.execute(
-            f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid_id,)  # noqa: S608
-        ).fetchone()
+        row = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid_id,)).fetchone()
         if row is None:
             raise AidNotFound(f"No aid with id {aid_id!r}.")
         return _aid_from_row(row)
 
     def all_apps_sync(self) -> list[App]:
         apps = self.conn.execute("SELECT * FROM apps ORDER BY id").fetchall()
-        ctx_rows = self.conn.execute("SELECT * FROM contexts ORDER BY app_id, position, id").fetchall()
+        ctx_rows = self.conn.execute(
+            "SELECT * FROM contexts ORDER BY app_id, position, id"
+        ).fetchall()
         pins: dict[str, list[str]] = {}
         for row in self.conn.execute(
             "SELECT context_id, aid_id FROM context_aids ORDER BY context_id, position"
@@ -184,17 +194,23 @@ class Storage:
         for c in ctx_rows:
             contexts.setdefault(c["app_id"], []).append(
                 Context(
-                    id=c["id"], app_id=c["app_id"], name=c["name"],
+                    id=c["id"],
+                    app_id=c["app_id"],
+                    name=c["name"],
                     rule=RuleSpec(c["rule_pattern"], c["rule_priority"]),
-                    title_pattern=c["title_pattern"], selector=c["selector"],
+                    title_pattern=c["title_pattern"],
+                    selector=c["selector"],
                     aids=tuple(pins.get(c["id"], ())),
                 )
             )
         return [
             App(
-                id=a["id"], name=a["name"], description=a["description"],
-                rules=tuple(RuleSpec(r["pattern"], r.get("priority", 0))
-                            for r in json.loads(a["rules"])),
+                id=a["id"],
+                name=a["name"],
+                description=a["description"],
+                rules=tuple(
+                    RuleSpec(r["pattern"], r.get("priority", 0)) for r in json.loads(a["rules"])
+                ),
                 contexts=tuple(contexts.get(a["id"], ())),
             )
             for a in apps
@@ -202,9 +218,7 @@ class Storage:
 
     def _upsert_aid(self, aid: Aid, saved_by: str, stamp: str) -> tuple[Aid, str]:
         """Insert or update; returns the stored aid and 'created' | 'updated' | 'unchanged'."""
-        row = self.conn.execute(
-            f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid.id,)  # noqa: S608
-        ).fetchone()
+        row = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid.id,)).fetchone()
         if row is not None:
             old = _aid_from_row(row)
             if old.content_fields() == aid.content_fields():
@@ -213,12 +227,24 @@ class Storage:
         else:
             version, created, change = 1, stamp, "created"
         self.conn.execute(
-            f"INSERT OR REPLACE INTO aids ({AID_COLUMNS}) "  # noqa: S608
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO aids ({AID_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                aid.id, aid.title, aid.summary, aid.body, aid.type, json.dumps(list(aid.tags)),
-                json.dumps(list(aid.apps)), json.dumps(list(aid.audience)), aid.owner, aid.status,
-                aid.verified_at, aid.review_interval_days, aid.source, version, created, stamp,
+                aid.id,
+                aid.title,
+                aid.summary,
+                aid.body,
+                aid.type,
+                json.dumps(list(aid.tags)),
+                json.dumps(list(aid.apps)),
+                json.dumps(list(aid.audience)),
+                aid.owner,
+                aid.status,
+                aid.verified_at,
+                aid.review_interval_days,
+                aid.source,
+                version,
+                created,
+                stamp,
             ),
         )
         self.conn.execute(
@@ -234,8 +260,12 @@ class Storage:
         before = self._app_snapshot(app.id) if row else None
         self.conn.execute(
             "INSERT OR REPLACE INTO apps(id, name, description, rules) VALUES (?,?,?,?)",
-            (app.id, app.name, app.description,
-             json.dumps([{"pattern": r.pattern, "priority": r.priority} for r in app.rules])),
+            (
+                app.id,
+                app.name,
+                app.description,
+                json.dumps([{"pattern": r.pattern, "priority": r.priority} for r in app.rules]),
+            ),
         )
         # INSERT OR REPLACE deletes the old row, cascading to contexts: re-insert them all.
         self.conn.execute("DELETE FROM contexts WHERE app_id=?", (app.id,))
@@ -243,8 +273,16 @@ class Storage:
             self.conn.execute(
                 "INSERT INTO contexts(id, app_id, name, rule_pattern, rule_priority, title_pattern,"
                 " selector, position) VALUES (?,?,?,?,?,?,?,?)",
-                (ctx.id, app.id, ctx.name, ctx.rule.pattern, ctx.rule.priority, ctx.title_pattern,
-                 ctx.selector, pos),
+                (
+                    ctx.id,
+                    app.id,
+                    ctx.name,
+                    ctx.rule.pattern,
+                    ctx.rule.priority,
+                    ctx.title_pattern,
+                    ctx.selector,
+                    pos,
+                ),
             )
             for i, aid_id in enumerate(ctx.aids):
                 self.conn.execute(
@@ -257,11 +295,20 @@ class Storage:
 
     def _app_snapshot(self, app_id: str) -> str:
         rows = [tuple(r) for r in self.conn.execute("SELECT * FROM apps WHERE id=?", (app_id,))]
-        rows += [tuple(r) for r in self.conn.execute(
-            "SELECT * FROM contexts WHERE app_id=? ORDER BY id", (app_id,))]
-        rows += [tuple(r) for r in self.conn.execute(
-            "SELECT ca.* FROM context_aids ca JOIN contexts c ON c.id=ca.context_id "
-            "WHERE c.app_id=? ORDER BY ca.context_id, ca.position", (app_id,))]
+        rows += [
+            tuple(r)
+            for r in self.conn.execute(
+                "SELECT * FROM contexts WHERE app_id=? ORDER BY id", (app_id,)
+            )
+        ]
+        rows += [
+            tuple(r)
+            for r in self.conn.execute(
+                "SELECT ca.* FROM context_aids ca JOIN contexts c ON c.id=ca.context_id "
+                "WHERE c.app_id=? ORDER BY ca.context_id, ca.position",
+                (app_id,),
+            )
+        ]
         return json.dumps(rows)
 
     def import_sync(
@@ -269,8 +316,12 @@ class Storage:
     ) -> dict[str, Any]:
         """Upsert everything in ONE transaction: all or nothing. Returns a change report."""
         report: dict[str, list[str]] = {
-            "aids_created": [], "aids_updated": [], "aids_unchanged": [],
-            "apps_created": [], "apps_updated": [], "apps_unchanged": [],
+            "aids_created": [],
+            "aids_updated": [],
+            "aids_unchanged": [],
+            "apps_created": [],
+            "apps_updated": [],
+            "apps_unchanged": [],
         }
         changed_aids: list[Aid] = []
         stamp = now_iso()
@@ -293,8 +344,9 @@ class Storage:
             raise
         return {"content_version": version, "changed_aids": changed_aids, **report}
 
-    def add_feedback_sync(self, aid_id: str, helpful: bool, comment: str, url: str,
-                          user_key: str) -> int:
+    def add_feedback_sync(
+        self, aid_id: str, helpful: bool, comment: str, url: str, user_key: str
+    ) -> int:
         cur = self.conn.execute(
             "INSERT INTO feedback(aid_id, helpful, comment, url, user_key, created_at) "
             "VALUES (?,?,?,?,?,?)",
@@ -324,12 +376,14 @@ class Storage:
     async def content_version(self) -> int:
         return await self._run(self.content_version_sync)
 
-    async def import_content(self, apps: list[App], aids: list[Aid],
-                             saved_by: str = "import") -> dict[str, Any]:
+    async def import_content(
+        self, apps: list[App], aids: list[Aid], saved_by: str = "import"
+    ) -> dict[str, Any]:
         return await self._run(self.import_sync, apps, aids, saved_by)
 
-    async def add_feedback(self, aid_id: str, helpful: bool, comment: str, url: str,
-                           user_key: str) -> int:
+    async def add_feedback(
+        self, aid_id: str, helpful: bool, comment: str, url: str, user_key: str
+    ) -> int:
         return await self._run(self.add_feedback_sync, aid_id, helpful, comment, url, user_key)
 
     async def feedback_counts(self, aid_id: str) -> tuple[int, int]:

@@ -52,9 +52,13 @@ def _url_words(url: str) -> str:
 
 def _item(meta: AidMeta, code: str, score: float | None, why: str = "") -> dict[str, Any]:
     return {
-        "id": meta.id, "title": meta.title, "summary": meta.summary, "type": meta.type,
+        "id": meta.id,
+        "title": meta.title,
+        "summary": meta.summary,
+        "type": meta.type,
         "score": None if score is None else round(score, 4),
-        "reason": why or REASONS[code], "reason_code": code,
+        "reason": why or REASONS[code],
+        "reason_code": code,
     }
 
 
@@ -64,21 +68,29 @@ class Suggester:
         self.index = index
         self.cache = cache
 
-    async def suggest(self, catalog: Catalog, page: PageSignals, audience: frozenset[str] | None,
-                      limit: int) -> dict[str, Any]:
+    async def suggest(
+        self, catalog: Catalog, page: PageSignals, audience: frozenset[str] | None, limit: int
+    ) -> dict[str, Any]:
         resolution = catalog.resolve(page.url, page.title or None, page.selectors_present)
         base = resolution.as_json()
         if resolution.app is None:
             return {**base, "aids": [], "generation": self.index.generation}
         app = resolution.app
         signals = (
-            _norm(page.title), _norm(page.selection),
-            tuple(_norm(h) for h in page.headings), _norm(_url_words(page.url)),
+            _norm(page.title),
+            _norm(page.selection),
+            tuple(_norm(h) for h in page.headings),
+            _norm(_url_words(page.url)),
         )
         key = (
-            "suggest", app.id, tuple(c.id for c in resolution.contexts), signals,
-            None if audience is None else tuple(sorted(audience)), limit,
-            self.index.generation, catalog.version,
+            "suggest",
+            app.id,
+            tuple(c.id for c in resolution.contexts),
+            signals,
+            None if audience is None else tuple(sorted(audience)),
+            limit,
+            self.index.generation,
+            catalog.version,
         )
         cached = self.cache.get(key)
         if cached is not None:
@@ -89,8 +101,12 @@ class Suggester:
         for ctx in resolution.contexts:
             for aid_id in ctx.aids:
                 meta = catalog.aids.get(aid_id)
-                if meta is None or aid_id in seen or meta.status != "published" \
-                        or not meta.visible_to(audience):
+                if (
+                    meta is None
+                    or aid_id in seen
+                    or meta.status != "published"
+                    or not meta.visible_to(audience)
+                ):
                     continue
                 seen.add(aid_id)
                 items.append(_item(meta, "pinned", None, f"Pinned to this page ({ctx.name})"))
@@ -98,7 +114,9 @@ class Suggester:
         room = limit - len(items)
         if room > 0:
             weighted = [
-                (page.selection, 3.0), (page.title, 2.0), (" ".join(page.headings), 2.0),
+                (page.selection, 3.0),
+                (page.title, 2.0),
+                (" ".join(page.headings), 2.0),
                 (" ".join(c.name for c in resolution.contexts), 1.5),
                 (_url_words(page.url), 1.0),
             ]
@@ -124,18 +142,28 @@ class Suggester:
         self.cache.put(key, items)
         return {**base, "aids": items, "generation": self.index.generation}
 
-    async def search(self, catalog: Catalog, text: str, *, app: str | None, aid_type: str | None,
-                     audience: frozenset[str] | None, limit: int, cursor: str | None
-                     ) -> dict[str, Any]:
+    async def search(
+        self,
+        catalog: Catalog,
+        text: str,
+        *,
+        app: str | None,
+        aid_type: str | None,
+        audience: frozenset[str] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[str, Any]:
         s = self.settings
         try:
-            parsed = parse_user_query(text, max_chars=s.max_query_chars,
-                                      max_terms=s.max_query_terms)
+            parsed = parse_user_query(
+                text, max_chars=s.max_query_chars, max_terms=s.max_query_terms
+            )
         except QueryRejected as exc:
             raise BadRequest(str(exc), parameter="q") from exc
         offset = _decode_cursor(cursor, text)
-        scope = scope_filter(apps=[app] if app else None, audience=audience,
-                             types=[aid_type] if aid_type else ())
+        scope = scope_filter(
+            apps=[app] if app else None, audience=audience, types=[aid_type] if aid_type else ()
+        )
         results: list[dict[str, Any]] = []
         total = 0
         mode = "all"
@@ -149,11 +177,16 @@ class Suggester:
                 meta = catalog.aids.get(hit.id)
                 if meta is None:
                     continue
-                results.append({
-                    "id": meta.id, "title": meta.title, "summary": meta.summary,
-                    "type": meta.type, "score": round(hit.score, 4),
-                    "snippet_html": hit.snippet_html,
-                })
+                results.append(
+                    {
+                        "id": meta.id,
+                        "title": meta.title,
+                        "summary": meta.summary,
+                        "type": meta.type,
+                        "score": round(hit.score, 4),
+                        "snippet_html": hit.snippet_html,
+                    }
+                )
         did_you_mean = await self._did_you_mean(parsed) if total < 3 else None
         next_offset = offset + limit
         return {

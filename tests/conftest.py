@@ -28,8 +28,7 @@ def make_settings(tmp_path: Path, tokens: TokenMaker) -> Callable[..., Settings]
 
     def make(**changes: Any) -> Settings:
         auth = AuthSettings(jwks_file=jwks, issuer=ISSUER)
-        base = Settings(data_dir=tmp_path / "data", content_dir=DEMO, auth=auth,
-                        search_threads=2)
+        base = Settings(data_dir=tmp_path / "data", content_dir=DEMO, auth=auth, search_threads=2)
         return base.with_(**changes)
 
     return make

@@ -36,8 +36,18 @@ contexts:
 """
 
 
-def aid(aid_id: str, title: str, body: str, *, apps: str = "[payroll]", status: str = "published",
-        audience: str = "[]", type_: str = "howto", summary: str = "", tags: str = "[]") -> str:
+def aid(
+    aid_id: str,
+    title: str,
+    body: str,
+    *,
+    apps: str = "[payroll]",
+    status: str = "published",
+    audience: str = "[]",
+    type_: str = "howto",
+    summary: str = "",
+    tags: str = "[]",
+) -> str:
     return f"""---
 id: {aid_id}
 title: {title}
@@ -56,37 +66,61 @@ verified_at: 2026-09-01
 
 AIDS = {
     "change-bank-details": aid(
-        "change-bank-details", "Change your bank details",
+        "change-bank-details",
+        "Change your bank details",
         "Open **Bank details**, enter the new IBAN and confirm with your second factor.\n\n"
-        "Changes made after the 20th apply to next month's salary.", tags="[iban, salary]"),
+        "Changes made after the 20th apply to next month's salary.",
+        tags="[iban, salary]",
+    ),
     "payroll-fraud-warning": aid(
-        "payroll-fraud-warning", "Spot payroll diversion fraud",
+        "payroll-fraud-warning",
+        "Spot payroll diversion fraud",
         "Never change bank details because an email asked you to. Call the payroll team.",
-        type_="policy"),
+        type_="policy",
+    ),
     "read-your-payslip": aid(
-        "read-your-payslip", "Read your payslip",
-        "Gross pay, deductions, net pay: what each line on the payslip means."),
+        "read-your-payslip",
+        "Read your payslip",
+        "Gross pay, deductions, net pay: what each line on the payslip means.",
+    ),
     "approve-overtime": aid(
-        "approve-overtime", "Approving overtime claims",
+        "approve-overtime",
+        "Approving overtime claims",
         "Managers approve overtime claims weekly. Check the hours against the rota before you "
-        "approve.", audience="[managers]"),
+        "approve.",
+        audience="[managers]",
+    ),
     "payroll-calendar": aid(
-        "payroll-calendar", "Payroll calendar",
-        "Salaries are paid on the 25th. Cut-off for changes is the 20th.", type_="faq"),
+        "payroll-calendar",
+        "Payroll calendar",
+        "Salaries are paid on the 25th. Cut-off for changes is the 20th.",
+        type_="faq",
+    ),
     "draft-pension": aid(
-        "draft-pension", "Pension contributions (draft)",
-        "Draft text about pension contributions and salary sacrifice.", status="draft"),
+        "draft-pension",
+        "Pension contributions (draft)",
+        "Draft text about pension contributions and salary sacrifice.",
+        status="draft",
+    ),
     "holiday-pay": aid(
-        "holiday-pay", "Holiday pay and vacation days",
-        "How vacation days are paid out and how unused holiday carries over.", apps="[]"),
+        "holiday-pay",
+        "Holiday pay and vacation days",
+        "How vacation days are paid out and how unused holiday carries over.",
+        apps="[]",
+    ),
     "book-a-trip": aid(
-        "book-a-trip", "Book a business trip",
+        "book-a-trip",
+        "Book a business trip",
         "Request approval before booking flights and hotels. Use the preferred agency.",
-        apps="[travel]"),
+        apps="[travel]",
+    ),
     "expense-receipts": aid(
-        "expense-receipts", "Submitting receipts for reimbursement",
+        "expense-receipts",
+        "Submitting receipts for reimbursement",
         "Photograph each receipt. Reimbursements are paid with the next salary run.",
-        apps="[travel]", tags="[receipts, refund]"),
+        apps="[travel]",
+        tags="[receipts, refund]",
+    ),
 }
 
 

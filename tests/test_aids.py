@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlsplit
 
 from server.render import Renderer
 
-SAFE_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "dl", "dt",
-             "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "mark", "ol",
-             "p", "pre", "s", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
-             "thead", "tr", "ul"}
+SAFE_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
 
 
 class Inventory(HTMLParser):
@@ -61,7 +97,7 @@ def test_sanitizer_allows_only_safe_links_and_images() -> None:
         "[ok](https://intranet.example.com/a) [mail](mailto:help@example.com) "
         "[bad](javascript:alert(1)) [vb](vbscript:x)\n\n"
         "![a](https://cdn.example.com/a.png) ![b](https://evil.example/b.png) "
-        "![c](/static/c.png)\n\n<a href=\"data:text/html,x\">d</a> <svg onload=alert(1)></svg>"
+        '![c](/static/c.png)\n\n<a href="data:text/html,x">d</a> <svg onload=alert(1)></svg>'
     )
     assert 'href="https://intranet.example.com/a"' in out
     assert 'href="mailto:help@example.com"' in out
@@ -79,13 +115,15 @@ async def test_etag_and_304(client: Any, learner: Any) -> None:
     resp = await client.get("/api/v1/aids/crm-create-opportunity", headers=learner)
     assert resp.status == 200
     etag = resp.headers["ETag"]
-    again = await client.get("/api/v1/aids/crm-create-opportunity",
-                             headers={**learner, "If-None-Match": etag})
+    again = await client.get(
+        "/api/v1/aids/crm-create-opportunity", headers={**learner, "If-None-Match": etag}
+    )
     assert again.status == 304
 
 
-async def test_unknown_and_unpublished_aids_are_404_problems(client: Any, learner: Any,
-                                                             admin: Any) -> None:
+async def test_unknown_and_unpublished_aids_are_404_problems(
+    client: Any, learner: Any, admin: Any
+) -> None:
     resp = await client.get("/api/v1/aids/no-such-aid", headers=learner)
     assert resp.status == 404
     assert resp.content_type == "application/problem+json"

@@ -29,8 +29,9 @@ def test_import_check_reindex_export(env: Path, capsys: pytest.CaptureFixture[st
     assert (env / "out" / "aids" / "read-your-payslip.md").read_text().startswith("---\nid: ")
 
 
-def test_import_with_errors_exits_2_and_lists_them(env: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_with_errors_exits_2_and_lists_them(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     content = write_sample(env / "content")
     (content / "aids" / "book-a-trip.md").write_text("no front matter")
     assert main(["import", str(content)]) == 2
@@ -43,6 +44,7 @@ def test_check_fails_when_index_lags(env: Path, capsys: pytest.CaptureFixture[st
     content = write_sample(env / "content")
     assert main(["import", str(content)]) == 0
     import shutil
+
     shutil.rmtree(env / "data" / "index")
     capsys.readouterr()
     assert main(["check"]) == 1

@@ -45,21 +45,27 @@ async def test_import_is_idempotent(library: Library, tmp_path: Path) -> None:
     assert second["content_version"] == first["content_version"]
 
 
-async def test_errors_name_file_and_line_and_nothing_is_written(library: Library,
-                                                                tmp_path: Path) -> None:
+async def test_errors_name_file_and_line_and_nothing_is_written(
+    library: Library, tmp_path: Path
+) -> None:
     content = write_sample(tmp_path / "c")
     bad_aid = content / "aids" / "payroll-calendar.md"
     bad_aid.write_text(bad_aid.read_text().replace("type: faq", "type: poster"))
     bad_app = content / "apps" / "travel.yaml"
-    bad_app.write_text(bad_app.read_text().replace("aids: [book-a-trip]",
-                                                   "aids: [book-a-trip, ghost-aid]"))
+    bad_app.write_text(
+        bad_app.read_text().replace("aids: [book-a-trip]", "aids: [book-a-trip, ghost-aid]")
+    )
     with pytest.raises(ContentError) as info:
         await library.import_dir(content)
     errors = info.value.errors
-    assert ("aids/payroll-calendar.md", 5, "type: 'poster' is not one of howto, checklist, "
-            "video, link, faq, policy") in errors
-    assert any(f == "apps/travel.yaml" and line == 9 and "ghost-aid" in msg
-               for f, line, msg in errors), errors
+    assert (
+        "aids/payroll-calendar.md",
+        5,
+        "type: 'poster' is not one of howto, checklist, video, link, faq, policy",
+    ) in errors
+    assert any(
+        f == "apps/travel.yaml" and line == 9 and "ghost-aid" in msg for f, line, msg in errors
+    ), errors
     assert await library.storage.all_aids() == []  # all or nothing
     assert library.catalog.aids == {}
 
@@ -67,7 +73,8 @@ async def test_errors_name_file_and_line_and_nothing_is_written(library: Library
 async def test_yaml_syntax_and_bad_rules_are_reported(tmp_path: Path) -> None:
     content = write_sample(tmp_path / "c")
     (content / "apps" / "travel.yaml").write_text(
-        "id: travel\nname: TripDesk\nrules:\n  - pattern: 'https://trips.example.org/a**b'\n")
+        "id: travel\nname: TripDesk\nrules:\n  - pattern: 'https://trips.example.org/a**b'\n"
+    )
     (content / "aids" / "book-a-trip.md").write_text("---\nid: book-a-trip\ntitle: [oops\n---\n")
     with pytest.raises(ContentError) as info:
         load_dir(content)
@@ -83,7 +90,8 @@ async def test_export_round_trips(library: Library, tmp_path: Path) -> None:
     again = load_dir(out)
     original = load_dir(DEMO)
     assert {a.id: a.content_fields() for a in again.aids} == {
-        a.id: a.content_fields() for a in original.aids}
+        a.id: a.content_fields() for a in original.aids
+    }
     assert {a.id: a for a in again.apps} == {a.id: a for a in original.apps}
 
 
@@ -102,6 +110,7 @@ async def test_crash_between_database_and_index_is_healed_at_start(tmp_path: Pat
     edited = load_dir(content)
     changed = [a for a in edited.aids if a.id == "payroll-calendar"]
     from dataclasses import replace
+
     await storage.import_content([], [replace(changed[0], title="Payroll calendar 2027")])
     await index.close()
     await storage.close()
@@ -115,6 +124,7 @@ async def test_crash_between_database_and_index_is_healed_at_start(tmp_path: Pat
     assert await lib.reconcile() is True
     assert (await lib.check())["ok"]
     from index.query import parse_user_query, scope_filter
+
     q = parse_user_query("2027", max_chars=100, max_terms=5).query
     assert q is not None
     hits = await index.top(q, scope_filter(apps=None, audience=None), 5)
@@ -123,8 +133,9 @@ async def test_crash_between_database_and_index_is_healed_at_start(tmp_path: Pat
     await storage.close()
 
 
-async def test_interrupted_rebuild_leaves_the_live_index_serving(library: Library,
-                                                                 tmp_path: Path) -> None:
+async def test_interrupted_rebuild_leaves_the_live_index_serving(
+    library: Library, tmp_path: Path
+) -> None:
     await library.import_dir(write_sample(tmp_path / "c"))
     index = library.index
     live = (index.index_dir / "CURRENT").read_text()

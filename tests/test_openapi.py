@@ -25,9 +25,13 @@ async def test_every_route_is_documented_and_every_documented_route_exists(clien
 async def test_open_routes_are_exactly_health_readiness_and_the_document(client: Any) -> None:
     for path in ("/healthz", "/readyz", "/api/v1/openapi.json"):
         assert (await client.get(path)).status in {200, 503}
-    for method, path in [("POST", "/api/v1/suggest"), ("GET", "/api/v1/search?q=x"),
-                         ("GET", "/api/v1/aids/crm-create-opportunity"),
-                         ("GET", "/api/v1/rules"), ("POST", "/api/v1/feedback")]:
+    for method, path in [
+        ("POST", "/api/v1/suggest"),
+        ("GET", "/api/v1/search?q=x"),
+        ("GET", "/api/v1/aids/crm-create-opportunity"),
+        ("GET", "/api/v1/rules"),
+        ("POST", "/api/v1/feedback"),
+    ]:
         resp = await client.request(method, path)
         assert resp.status == 401, path
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")

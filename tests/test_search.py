@@ -59,13 +59,15 @@ async def test_all_words_first_then_any(sample: Any, learner: Any) -> None:
 async def test_pagination_with_cursor(sample: Any, admin: Any) -> None:
     first = await search(sample, admin, q="salary payslip bank", limit=2)
     assert len(first["results"]) == 2 and first["next_cursor"]
-    second = await search(sample, admin, q="salary payslip bank", limit=2,
-                          cursor=first["next_cursor"])
+    second = await search(
+        sample, admin, q="salary payslip bank", limit=2, cursor=first["next_cursor"]
+    )
     ids1 = {r["id"] for r in first["results"]}
     ids2 = {r["id"] for r in second["results"]}
     assert ids2 and not ids1 & ids2
-    wrong = await sample.get("/api/v1/search", params={"q": "other", "cursor":
-                                                        first["next_cursor"]}, headers=admin)
+    wrong = await sample.get(
+        "/api/v1/search", params={"q": "other", "cursor": first["next_cursor"]}, headers=admin
+    )
     assert wrong.status == 400
     assert "different query" in (await wrong.json())["detail"]
 
@@ -73,7 +75,8 @@ async def test_pagination_with_cursor(sample: Any, admin: Any) -> None:
 async def test_scope_never_widens(sample: Any, learner: Any, manager: Any) -> None:
     assert (await search(sample, learner, q="overtime"))["results"] == []
     assert [r["id"] for r in (await search(sample, manager, q="overtime"))["results"]] == [
-        "approve-overtime"]
+        "approve-overtime"
+    ]
     # field syntax in the text is just words, never a field query
     assert (await search(sample, learner, q="status:draft pension"))["results"] == []
     travel = await search(sample, learner, q="receipts salary", app="travel")
@@ -82,8 +85,14 @@ async def test_scope_never_widens(sample: Any, learner: Any, manager: Any) -> No
 
 @pytest.mark.parametrize(
     ("q", "needle"),
-    [("*", "Wildcards"), ("*bank", "Wildcards"), ("?ank", "Wildcards"), ("", "empty"),
-     ("x" * 300, "limit is 256"), (" ".join(["word"] * 20), "limit is 16")],
+    [
+        ("*", "Wildcards"),
+        ("*bank", "Wildcards"),
+        ("?ank", "Wildcards"),
+        ("", "empty"),
+        ("x" * 300, "limit is 256"),
+        (" ".join(["word"] * 20), "limit is 16"),
+    ],
 )
 async def test_refused_queries(sample: Any, learner: Any, q: str, needle: str) -> None:
     resp = await sample.get("/api/v1/search", params={"q": q}, headers=learner)
@@ -93,7 +102,8 @@ async def test_refused_queries(sample: Any, learner: Any, q: str, needle: str) -
 
 
 async def test_unknown_parameter_is_refused(sample: Any, learner: Any) -> None:
-    resp = await sample.get("/api/v1/search", params={"q": "bank", "status": "draft"},
-                            headers=learner)
+    resp = await sample.get(
+        "/api/v1/search", params={"q": "bank", "status": "draft"}, headers=learner
+    )
     assert resp.status == 422
     assert "status" in (await resp.json())["detail"]

@@ -23,11 +23,15 @@ async def suggest(client: Any, headers: dict[str, str], **body: Any) -> dict[str
     return await resp.json()
 
 
-async def test_pinned_aids_come_first_in_their_order_with_reasons(sample: Any, learner: Any
-                                                                  ) -> None:
-    data = await suggest(sample, learner,
-                         url="https://acme.payroll.example.com/#/employee/42/bank",
-                         title="Bank details - Payroll Cloud")
+async def test_pinned_aids_come_first_in_their_order_with_reasons(
+    sample: Any, learner: Any
+) -> None:
+    data = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/#/employee/42/bank",
+        title="Bank details - Payroll Cloud",
+    )
     assert data["app"] == {"id": "payroll", "name": "Payroll Cloud"}
     assert [c["id"] for c in data["contexts"]] == ["payroll-bank"]
     ids = [a["id"] for a in data["aids"]]
@@ -40,8 +44,13 @@ async def test_pinned_aids_come_first_in_their_order_with_reasons(sample: Any, l
 
 
 async def test_related_aids_come_from_page_text(sample: Any, learner: Any) -> None:
-    data = await suggest(sample, learner, url="https://acme.payroll.example.com/home",
-                         title="Payroll Cloud", headings=["When is salary paid?"])
+    data = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/home",
+        title="Payroll Cloud",
+        headings=["When is salary paid?"],
+    )
     assert data["contexts"] == []
     related = [a for a in data["aids"] if a["reason_code"] == "related"]
     assert related, data
@@ -50,19 +59,31 @@ async def test_related_aids_come_from_page_text(sample: Any, learner: Any) -> No
 
 
 async def test_title_pattern_limits_a_context(sample: Any, learner: Any) -> None:
-    ok = await suggest(sample, learner, url="https://acme.payroll.example.com/payslips/2026-10",
-                       title="Payslip October")
+    ok = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/payslips/2026-10",
+        title="Payslip October",
+    )
     assert [c["id"] for c in ok["contexts"]] == ["payroll-payslip"]
-    other = await suggest(sample, learner,
-                          url="https://acme.payroll.example.com/payslips/2026-10",
-                          title="Tax documents")
+    other = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/payslips/2026-10",
+        title="Tax documents",
+    )
     assert other["contexts"] == []
 
 
 async def test_drafts_and_restricted_aids_are_never_suggested_to_learners(
-        sample: Any, learner: Any, manager: Any) -> None:
-    body = {"url": "https://acme.payroll.example.com/overtime", "title": "Overtime approval",
-            "headings": ["Approve overtime claims", "Pension contributions"], "limit": 50}
+    sample: Any, learner: Any, manager: Any
+) -> None:
+    body = {
+        "url": "https://acme.payroll.example.com/overtime",
+        "title": "Overtime approval",
+        "headings": ["Approve overtime claims", "Pension contributions"],
+        "limit": 50,
+    }
     as_learner = [a["id"] for a in (await suggest(sample, learner, **body))["aids"]]
     as_manager = [a["id"] for a in (await suggest(sample, manager, **body))["aids"]]
     assert "approve-overtime" not in as_learner
@@ -71,8 +92,13 @@ async def test_drafts_and_restricted_aids_are_never_suggested_to_learners(
 
 
 async def test_global_aids_are_related_anywhere_but_not_mapped(sample: Any, learner: Any) -> None:
-    data = await suggest(sample, learner, url="https://acme.payroll.example.com/leave",
-                         title="Vacation days", limit=50)
+    data = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/leave",
+        title="Vacation days",
+        limit=50,
+    )
     by_id = {a["id"]: a for a in data["aids"]}
     assert by_id["holiday-pay"]["reason_code"] == "related"
 
@@ -91,7 +117,8 @@ async def test_unmapped_and_lookalike_pages_get_nothing(sample: Any, learner: An
 
 
 async def test_repeated_contexts_are_served_from_cache_and_commits_invalidate(
-        sample: Any, learner: Any, tmp_path: Path) -> None:
+    sample: Any, learner: Any, tmp_path: Path
+) -> None:
     from server import keys
 
     app = sample.server.app
@@ -105,8 +132,10 @@ async def test_repeated_contexts_are_served_from_cache_and_commits_invalidate(
     # a commit bumps the generation: the next answer reflects the change, not the cache
     content = tmp_path / "content"
     (content / "aids" / "payroll-calendar.md").write_text(
-        (content / "aids" / "payroll-calendar.md").read_text().replace(
-            "status: published", "status: archived"))
+        (content / "aids" / "payroll-calendar.md")
+        .read_text()
+        .replace("status: published", "status: archived")
+    )
     await app[keys.LIBRARY].import_dir(content)
     third = await suggest(sample, learner, **body)
     assert "payroll-calendar" not in [a["id"] for a in third["aids"]]
@@ -125,8 +154,9 @@ async def test_repeated_contexts_are_served_from_cache_and_commits_invalidate(
         ({"url": "https://a.example/", "headings": "not a list"}, 422, "'headings'"),
     ],
 )
-async def test_bad_input_gets_a_clear_problem(sample: Any, learner: Any, body: dict[str, Any],
-                                              status: int, needle: str) -> None:
+async def test_bad_input_gets_a_clear_problem(
+    sample: Any, learner: Any, body: dict[str, Any], status: int, needle: str
+) -> None:
     resp = await sample.post("/api/v1/suggest", json=body, headers=learner)
     assert resp.status == status
     assert resp.content_type == "application/problem+json"
@@ -136,15 +166,19 @@ async def test_bad_input_gets_a_clear_problem(sample: Any, learner: Any, body: d
 
 
 async def test_oversized_body_is_413_with_a_message(sample: Any, learner: Any) -> None:
-    resp = await sample.post("/api/v1/suggest", data=b"{" + b" " * 300_000 + b"}",
-                             headers={**learner, "Content-Type": "application/json"})
+    resp = await sample.post(
+        "/api/v1/suggest",
+        data=b"{" + b" " * 300_000 + b"}",
+        headers={**learner, "Content-Type": "application/json"},
+    )
     assert resp.status == 413
     assert resp.content_type == "application/problem+json"
     assert "too large" in (await resp.json())["detail"].lower()
 
 
 async def test_non_json_body_is_refused(sample: Any, learner: Any) -> None:
-    resp = await sample.post("/api/v1/suggest", data="url=x",
-                             headers={**learner, "Content-Type": "text/plain"})
+    resp = await sample.post(
+        "/api/v1/suggest", data="url=x", headers={**learner, "Content-Type": "text/plain"}
+    )
     assert resp.status == 400
     assert "JSON" in (await resp.json())["detail"]

@@ -28,8 +28,10 @@ class TokenMaker:
 
     @classmethod
     def create(cls) -> TokenMaker:
-        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                   f"test-{uuid.uuid4().hex[:8]}")
+        return cls(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            f"test-{uuid.uuid4().hex[:8]}",
+        )
 
     def jwks(self) -> dict[str, Any]:
         jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -40,13 +42,24 @@ class TokenMaker:
         path.write_text(json.dumps(self.jwks()), encoding="utf-8")
         return path
 
-    def token(self, sub: str = "user-1", roles: tuple[str, ...] = ("learner",),
-              groups: tuple[str, ...] = (), **extra: Any) -> str:
+    def token(
+        self,
+        sub: str = "user-1",
+        roles: tuple[str, ...] = ("learner",),
+        groups: tuple[str, ...] = (),
+        **extra: Any,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": ["inflow-api", "account"], "sub": sub, "typ": "Bearer",
-            "azp": "inflow-extension", "iat": now, "exp": now + 300,
-            "preferred_username": sub, "realm_access": {"roles": list(roles)},
+            "iss": self.issuer,
+            "aud": ["inflow-api", "account"],
+            "sub": sub,
+            "typ": "Bearer",
+            "azp": "inflow-extension",
+            "iat": now,
+            "exp": now + 300,
+            "preferred_username": sub,
+            "realm_access": {"roles": list(roles)},
             "groups": list(groups),
         }
         claims.update(extra)

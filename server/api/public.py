@@ -26,8 +26,9 @@ routes = web.RouteTableDef()
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(data, status=status, headers=headers,
-                             dumps=lambda d: json.dumps(d, ensure_ascii=False))
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda d: json.dumps(d, ensure_ascii=False)
+    )
 
 
 @routes.post("/api/v1/suggest")
@@ -43,8 +44,9 @@ async def suggest(request: web.Request) -> web.Response:
         title=text_field(data, "title", 500),
         selection=text_field(data, "selection", 2000),
         headings=string_list(data, "headings", 50, 300),
-        selectors_present=(frozenset(string_list(data, "selectors", 100, 300))
-                           if selectors is not None else None),
+        selectors_present=(
+            frozenset(string_list(data, "selectors", 100, 300)) if selectors is not None else None
+        ),
     )
     limit = int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
     library = request.app[keys.LIBRARY]
@@ -70,8 +72,13 @@ async def search(request: web.Request) -> web.Response:
     limit = int_field(q.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
     library = request.app[keys.LIBRARY]
     result = await request.app[keys.SUGGESTER].search(
-        library.catalog, q.get("q", ""), app=app, aid_type=aid_type,
-        audience=audience_of(request), limit=limit, cursor=q.get("cursor"),
+        library.catalog,
+        q.get("q", ""),
+        app=app,
+        aid_type=aid_type,
+        audience=audience_of(request),
+        limit=limit,
+        cursor=q.get("cursor"),
     )
     return _json(result)
 
@@ -83,24 +90,40 @@ async def get_aid(request: web.Request) -> web.StreamResponse:
     meta = library.catalog.aids.get(aid_id)
     audience = audience_of(request)
     # Unpublished or invisible aids are 404 to learners: their existence is not disclosed.
-    if meta is None or not meta.visible_to(audience) or (
-        meta.status != "published" and audience is not None
+    if (
+        meta is None
+        or not meta.visible_to(audience)
+        or (meta.status != "published" and audience is not None)
     ):
         raise AidNotFound(f"No aid with id {aid_id!r} is available to you.")
     aid = await library.storage.get_aid(aid_id)
-    etag = '"' + hashlib.sha256(
-        f"{aid.id}:{aid.version}:{aid.updated_at}".encode()
-    ).hexdigest()[:20] + '"'
+    etag = (
+        '"'
+        + hashlib.sha256(f"{aid.id}:{aid.version}:{aid.updated_at}".encode()).hexdigest()[:20]
+        + '"'
+    )
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
     body_html = await request.app[keys.RENDERER].render(aid.body)
-    return _json({
-        "id": aid.id, "title": aid.title, "summary": aid.summary, "type": aid.type,
-        "tags": list(aid.tags), "apps": list(aid.apps), "source": aid.source or None,
-        "owner": aid.owner, "version": aid.version, "updated_at": aid.updated_at,
-        "verified_at": aid.verified_at, "status": aid.status, "body_html": body_html,
-    }, headers=headers)
+    return _json(
+        {
+            "id": aid.id,
+            "title": aid.title,
+            "summary": aid.summary,
+            "type": aid.type,
+            "tags": list(aid.tags),
+            "apps": list(aid.apps),
+            "source": aid.source or None,
+            "owner": aid.owner,
+            "version": aid.version,
+            "updated_at": aid.updated_at,
+            "verified_at": aid.verified_at,
+            "status": aid.status,
+            "body_html": body_html,
+        },
+        headers=headers,
+    )
 
 
 @routes.get("/api/v1/rules")
@@ -115,8 +138,9 @@ async def rules(request: web.Request) -> web.Response:
 @routes.post("/api/v1/feedback")
 async def feedback(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    data = await json_object(request, {"aid_id", "helpful", "url", "comment"},
-                             {"aid_id", "helpful"})
+    data = await json_object(
+        request, {"aid_id", "helpful", "url", "comment"}, {"aid_id", "helpful"}
+    )
     aid_id = text_field(data, "aid_id", 64)
     if not isinstance(data["helpful"], bool):
         raise ValidationFailed("'helpful' must be true or false.", fields=["helpful"])
@@ -129,8 +153,15 @@ async def feedback(request: web.Request) -> web.Response:
     storage = request.app[keys.LIBRARY].storage
     fid = await storage.add_feedback(aid_id, data["helpful"], comment, url, user_key(request))
     up, down = await storage.feedback_counts(aid_id)
-    return _json({"id": fid, "aid_id": aid_id, "helpful": data["helpful"],
-                  "totals": {"helpful": up, "not_helpful": down}}, status=201)
+    return _json(
+        {
+            "id": fid,
+            "aid_id": aid_id,
+            "helpful": data["helpful"],
+            "totals": {"helpful": up, "not_helpful": down},
+        },
+        status=201,
+    )
 
 
 @routes.get("/healthz")
@@ -154,12 +185,16 @@ async def readyz(request: web.Request) -> web.Response:
     checks["index"] = {
         "ok": index_ok,
         "detail": f"generation {library.index.generation}, {state.doc_count} aids, content "
-                  f"version {state.content_version}" if index_ok else "index not built",
+        f"version {state.content_version}"
+        if index_ok
+        else "index not built",
     }
     authenticator = request.app.get(keys.AUTHENTICATOR)
     if authenticator is not None:
         ok, detail = await authenticator.ready()
         checks["identity"] = {"ok": ok, "detail": detail}
     ready = all(c["ok"] for c in checks.values())
-    return _json({"status": "ready" if ready else "not ready", "checks": checks},
-                 status=200 if ready else 503)
+    return _json(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )

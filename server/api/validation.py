@@ -11,8 +11,9 @@ from aiohttp import web
 from server.errors import BadRequest, ValidationFailed
 
 
-async def json_object(request: web.Request, allowed: set[str], required: set[str]
-                      ) -> dict[str, Any]:
+async def json_object(
+    request: web.Request, allowed: set[str], required: set[str]
+) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise BadRequest("Send the body as JSON with Content-Type: application/json.")
     raw = await request.read()  # aiohttp enforces client_max_size (413)
@@ -41,8 +42,9 @@ def text_field(data: dict[str, Any], name: str, max_len: int, default: str = "")
     if not isinstance(value, str):
         raise ValidationFailed(f"'{name}' must be a string.", fields=[name])
     if len(value) > max_len:
-        raise ValidationFailed(f"'{name}' is {len(value)} characters; the limit is {max_len}.",
-                               fields=[name])
+        raise ValidationFailed(
+            f"'{name}' is {len(value)} characters; the limit is {max_len}.", fields=[name]
+        )
     return value
 
 
@@ -55,8 +57,7 @@ def int_field(value: Any, name: str, lo: int, hi: int, default: int) -> int:
         except ValueError:
             raise ValidationFailed(f"'{name}' must be a whole number.", fields=[name]) from None
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ValidationFailed(f"'{name}' must be a whole number from {lo} to {hi}.",
-                               fields=[name])
+        raise ValidationFailed(f"'{name}' must be a whole number from {lo} to {hi}.", fields=[name])
     return value
 
 
@@ -81,10 +82,12 @@ def string_list(data: dict[str, Any], name: str, max_items: int, max_len: int) -
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationFailed(f"'{name}' must be a list of strings.", fields=[name])
     if len(value) > max_items:
-        raise ValidationFailed(f"'{name}' has {len(value)} entries; the limit is {max_items}.",
-                               fields=[name])
+        raise ValidationFailed(
+            f"'{name}' has {len(value)} entries; the limit is {max_items}.", fields=[name]
+        )
     for v in value:
         if len(v) > max_len:
-            raise ValidationFailed(f"An entry of '{name}' is over {max_len} characters.",
-                                   fields=[name])
+            raise ValidationFailed(
+                f"An entry of '{name}' is over {max_len} characters.", fields=[name]
+            )
     return tuple(value)
