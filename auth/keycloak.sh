@@ -200,7 +200,7 @@ do_start() {
       --http-port "${PORT}" --http-host 127.0.0.1 \
       --hostname "${HOSTNAME_URL}" \
       --import-realm --cache=local \
-      >"${LOG}" 2>&1 </dev/null
+      >"${LOG}" 2>&1 </dev/null 9>&-
   ) &
   for _ in $(seq 1 50); do
     [[ -s "${PID_FILE}" ]] && break
@@ -230,6 +230,11 @@ do_status() {
 }
 
 mkdir -p "${CACHE}"
+if [[ "${1:-}" != status ]]; then
+  # One start/stop at a time (parallel test sessions may all try to start Keycloak).
+  exec 9>"${CACHE}/lock"
+  flock -w 900 9 || die "another auth/keycloak.sh holds ${CACHE}/lock"
+fi
 case "${1:-}" in
   start) do_start ;;
   stop) do_stop ;;

@@ -20,7 +20,7 @@ def aid_document(aid: Aid) -> dict[str, Any]:
         "summary": aid.summary,
         "tags": ",".join(t.lower() for t in aid.tags),
         "body": text,
-        "words": " ".join([aid.title, aid.summary, " ".join(aid.tags), text]) if public else "",
+        "words": " ".join([aid.title, aid.summary, " ".join(aid.tags)]) if public else "",
         "apps": ",".join(aid.apps) or GLOBAL_APP,
         "audience": ",".join(aid.audience) or EVERYONE,
         "status": aid.status,

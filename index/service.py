@@ -34,7 +34,7 @@ from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.searching import Searcher
 
 from index.documents import aid_document
-from index.schema import SCHEMA_VERSION, build_schema
+from index.schema import SCHEMA_VERSION, TEXT_ANALYZER, build_schema
 from server.models import Aid
 
 log = logging.getLogger(__name__)
@@ -357,6 +357,9 @@ class IndexService:
         for w in words:
             if len(w) < 3 or w.isdigit() or reader.doc_frequency("words", w) > 0:
                 continue
+            stems = [t.text for t in TEXT_ANALYZER(w)]
+            if stems and any(reader.doc_frequency(f, stems[0]) > 0 for f in ("body", "title")):
+                continue  # a real word of some aid: nothing to correct
             options = corrector.suggest(w, limit=1, maxdist=2)
             if options:
                 fixes[w] = options[0]

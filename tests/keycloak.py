@@ -107,6 +107,7 @@ def _library() -> ModuleType:
 _kc = _library()
 KeycloakAdmin = _kc.KeycloakAdmin
 KeycloakOpenID = _kc.KeycloakOpenID
+KeycloakError = _kc.exceptions.KeycloakError
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def realm_copy(name: str) -> dict[str, Any]:
 def temporary_realm(name: str) -> Iterator[KeycloakInfo]:
     """A fresh copy of the inflow realm, deleted afterwards (for tests that rotate keys)."""
     kc = admin("master")
-    with suppress(_kc.exceptions.KeycloakError):
+    with suppress(KeycloakError):
         kc.delete_realm(name)  # left over from an interrupted run
     kc.create_realm(realm_copy(name))
     try:

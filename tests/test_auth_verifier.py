@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -81,7 +83,9 @@ def test_valid_token_gives_claims_and_identity(forge, keys, config):
 
 def test_identity_ignores_roles_of_other_clients(forge, keys, config):
     claims = forge.claims(now=NOW, resource_access={"account": {"roles": ["manage-account"]}})
-    identity = identity_from_claims(verify_access_token(forge.sign(claims), keys, config, NOW), config)
+    identity = identity_from_claims(
+        verify_access_token(forge.sign(claims), keys, config, NOW), config
+    )
     assert identity.roles == {"learner"}
 
 
@@ -94,9 +98,6 @@ def test_hs256_signed_with_the_public_key_is_refused(forge, keys, config):
     claims = forge.claims(now=NOW)
     header = {"alg": "HS256", "typ": "JWT", "kid": forge.kid}
     signing_input = unsigned(header, claims).rsplit(".", 1)[0]
-    import hashlib
-    import hmac
-
     mac = hmac.new(forge.public_pem, signing_input.encode(), hashlib.sha256).digest()
     token = signing_input + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
     assert refused(token, keys, config).startswith("algorithm not allowed: 'HS256'")

@@ -122,9 +122,10 @@ const pageKeyOf = (tabId, page) => `${tabId}\n${page.url}\n${page.title}`;
 
 async function onPageChanged(msg, sender) {
   const tab = sender.tab;
-  await setSession({ [tabKey(tab.id)]: { ...msg.page, windowId: tab.windowId } });
+  await setSession({ [tabKey(tab.id)]: { ...msg.page, windowId: tab.windowId, at: Date.now() } });
   const focus = await getSession(K.focus);
-  if (tab.active || focus?.tabId === tab.id || !focus) {
+  const panelTabs = await getSession(K.panelTabs, []);
+  if (tab.active || !focus || focus.tabId === tab.id || panelTabs.includes(focus.tabId)) {
     await setFocus(tab.id, tab.windowId, true);
     await refreshView();
   }
@@ -164,7 +165,10 @@ async function followTab(tabId) {
   }
   const url = tab.url || tab.pendingUrl || "";
   if (url.startsWith(`${EXT_ORIGIN}/`)) return;
-  if (page) await setSession({ [tabKey(tabId)]: { ...page, windowId: tab.windowId } });
+  // Only tabs of normal windows: not the sign-in popup of launchWebAuthFlow, not devtools.
+  const win = await chrome.windows.get(tab.windowId).catch(() => null);
+  if (win?.type !== "normal") return;
+  if (page) await setSession({ [tabKey(tabId)]: { ...page, windowId: tab.windowId, at: Date.now() } });
   else await removeSession(tabKey(tabId));
   await setFocus(tabId, tab.windowId, Boolean(page));
   await refreshView();
@@ -185,28 +189,43 @@ async function followWindow(windowId) {
 async function forgetTab(tabId) {
   await removeSession(tabKey(tabId));
   await updateKey("session", K.panelTabs, (list) => (list ?? []).filter((id) => id !== tabId), []);
+  const [focus, lastWeb] = [await getSession(K.focus), await getSession(K.lastWeb)];
+  if (focus?.tabId === tabId) {
+    await setSession({ [K.focus]: lastWeb?.tabId === tabId ? null : lastWeb });
+    await refreshView();
+  }
 }
 
 async function onPanelHello(msg) {
   if (msg.tabId !== null) {
-    await updateKey(
-      "session",
-      K.panelTabs,
-      (list) => [...new Set([...(list ?? []), msg.tabId])],
-      [],
-    );
+    await updateKey("session", K.panelTabs, (list) => [...new Set([...(list ?? []), msg.tabId])], []);
   }
   const focus = await getSession(K.focus);
-  if (focus && focus.tabId === msg.tabId) {
-    // This panel tab was activated before it said hello: go back to the last web page.
-    await setSession({ [K.focus]: await getSession(K.lastWeb) });
-  } else if (!focus) {
-    // First panel of the session: follow the active tab of the last focused normal window.
-    const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
-    if (tab?.id !== undefined && tab.id !== msg.tabId) await followTab(tab.id);
+  if (!focus || focus.tabId === msg.tabId) {
+    // No page yet, or this panel tab got activated before it said hello: show the last web page
+    // seen (or, on a fresh start, the active tab of the last focused window).
+    const fallback = (await getSession(K.lastWeb)) ?? (await newestPageTab());
+    if (fallback) await setSession({ [K.focus]: fallback });
+    else {
+      const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
+      if (tab?.id !== undefined && tab.id !== msg.tabId) await followTab(tab.id);
+    }
   }
   await refreshView();
   return {};
+}
+
+/** The tab whose content script reported most recently. */
+async function newestPageTab() {
+  const all = await chrome.storage.session.get(null);
+  let best = null;
+  for (const [key, value] of Object.entries(all)) {
+    if (!key.startsWith(K.tabPrefix) || !value) continue;
+    if (!best || (value.at ?? 0) > best.at) {
+      best = { tabId: Number(key.slice(K.tabPrefix.length)), windowId: value.windowId, at: value.at ?? 0 };
+    }
+  }
+  return best && { tabId: best.tabId, windowId: best.windowId };
 }
 
 // ---- rules ---------------------------------------------------------------------------------

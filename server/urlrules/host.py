@@ -1,12 +1,13 @@
 """Host parsing after the WHATWG URL standard (the parts a browser applies to http(s) hosts).
 
-The result is what `new URL(u).hostname` gives in a browser, minus one trailing dot: lowercase
+The result is what `new URL(u).hostname` gives in a browser, minus trailing dots: lowercase
 ASCII, internationalised labels in punycode, IPv4 in dotted decimal (also from forms like
 `0x7f.1`), IPv6 in brackets and compressed. `None` means the browser would reject the URL.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
@@ -21,10 +22,17 @@ except ImportError:  # pragma: no cover - exercised only without idna installed
 _FORBIDDEN = frozenset([chr(c) for c in range(0x21)] + list("#/:<>?@[\\]^|%") + [chr(0x7F)])
 
 
+# Letters, digits, '-' and '_' labels whose last label starts with a letter: cannot be an IPv4
+# address and needs no IDNA mapping.
+_PLAIN_HOST_RE = re.compile(r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*\.?")
+
+
 def parse_host(raw: str) -> str | None:
     """Return the canonical host for the authority's host part, or None when it is invalid."""
     if not raw:
         return None
+    if _PLAIN_HOST_RE.fullmatch(raw):  # the common case: nothing to decode, map or parse
+        return raw.lower().rstrip(".")
     if raw.startswith("["):
         if not raw.endswith("]"):
             return None
@@ -39,9 +47,7 @@ def parse_host(raw: str) -> str | None:
         return None
     if ends_in_number(ascii_domain):
         return _parse_ipv4(ascii_domain)
-    if ascii_domain.endswith("."):
-        ascii_domain = ascii_domain[:-1]
-    return ascii_domain or None
+    return ascii_domain.rstrip(".") or None  # "crm.example.com." is crm.example.com
 
 
 def domain_to_ascii(domain: str) -> str | None:

@@ -14,8 +14,6 @@ character outside a small always-safe set is UTF-8 percent-encoded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
 from urllib.parse import unquote_to_bytes
 
 from server.urlrules.host import parse_host
@@ -35,6 +33,7 @@ _UNRESERVED = "A-Za-z0-9\\-._~"
 # Characters kept as they are; all others are percent-encoded. Each set is a subset of what the
 # WHATWG parser never encodes in that component, so browser output and raw input converge.
 _PATH_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@]")
+_WHOLE_PATH_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@/]")
 _QUERY_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&()*+,;=:@/?]")
 _FRAGMENT_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@/?]")
 _UNRESERVED_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -97,45 +96,83 @@ def path_segments(path: str) -> tuple[str, ...]:
     return tuple(path.split("/")) if path else ()
 
 
-@dataclass(frozen=True)
 class ParsedUrl:
-    """A normalised http(s) URL. Components are canonical; query and fragment omit `?`/`#`."""
+    """A normalised http(s) URL. Components are canonical; query and fragment omit `?`/`#`.
 
-    scheme: str
-    host: str
-    port: int  # effective port: the default port of the scheme when the URL has none
-    path: str  # starts with "/", trailing slash kept
-    query: str  # "" when absent or empty
-    fragment: str  # "" when absent or empty
+    Treat it as immutable. It is a plain slotted class rather than a frozen dataclass because
+    it is built once per matched URL and the derived views (segments, params, ...) are computed
+    lazily: that keeps `RuleSet.match` within its time budget.
+    """
 
-    @cached_property
+    __slots__ = ("_fparams", "_fsegs", "_keys", "_normalized", "_params", "_segments",
+                 "fragment", "host", "path", "port", "query", "scheme")  # fmt: skip
+
+    def __init__(self, scheme: str, host: str, port: int, path: str, query: str, fragment: str):
+        self.scheme = scheme
+        self.host = host
+        self.port = port  # effective port: the scheme's default port when the URL has none
+        self.path = path  # starts with "/", trailing slash kept
+        self.query = query  # "" when absent or empty
+        self.fragment = fragment  # "" when absent or empty
+        self._segments: tuple[str, ...] | None = None
+        self._params: dict[str, tuple[str, ...]] | None = None
+        self._fsegs: tuple[str, ...] | None = None
+        self._fparams: dict[str, tuple[str, ...]] | None = None
+        self._keys: tuple[str, ...] | None = None
+        self._normalized: str | None = None
+
+    def _fields(self) -> tuple[str, str, int, str, str, str]:
+        return (self.scheme, self.host, self.port, self.path, self.query, self.fragment)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParsedUrl) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"ParsedUrl({self.normalized!r})"
+
+    @property
     def segments(self) -> tuple[str, ...]:
-        return path_segments(self.path[1:])
+        if self._segments is None:
+            self._segments = path_segments(self.path[1:])
+        return self._segments
 
-    @cached_property
+    @property
     def params(self) -> dict[str, tuple[str, ...]]:
-        return parse_params(self.query)
+        if self._params is None:
+            self._params = parse_params(self.query)
+        return self._params
 
-    @cached_property
+    @property
     def fragment_segments(self) -> tuple[str, ...]:
-        return path_segments(split_fragment(self.fragment)[0])
+        if self._fsegs is None:
+            self._fsegs = path_segments(split_fragment(self.fragment)[0]) if self.fragment else ()
+        return self._fsegs
 
-    @cached_property
+    @property
     def fragment_params(self) -> dict[str, tuple[str, ...]]:
-        return parse_params(split_fragment(self.fragment)[1])
+        if self._fparams is None:
+            self._fparams = parse_params(split_fragment(self.fragment)[1])
+        return self._fparams
 
-    @cached_property
+    @property
     def keys(self) -> tuple[str, ...]:
         """Path segments, FRAGMENT_MARK, fragment segments: the walk through a rule index."""
-        return (*self.segments, FRAGMENT_MARK, *self.fragment_segments)
+        if self._keys is None:
+            self._keys = (*self.segments, FRAGMENT_MARK, *self.fragment_segments)
+        return self._keys
 
-    @cached_property
+    @property
     def normalized(self) -> str:
         """The URL as `re:` rules see it: pure ASCII, no userinfo, no default port."""
-        port = "" if DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
-        query = f"?{self.query}" if self.query else ""
-        fragment = f"#{self.fragment}" if self.fragment else ""
-        return f"{self.scheme}://{self.host}{port}{self.path}{query}{fragment}"
+        if self._normalized is None:
+            port = "" if DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
+            query = f"?{self.query}" if self.query else ""
+            fragment = f"#{self.fragment}" if self.fragment else ""
+            self._normalized = f"{self.scheme}://{self.host}{port}{self.path}{query}{fragment}"
+        return self._normalized
 
 
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
@@ -149,10 +186,15 @@ _DOUBLE_DOT = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
 
 def parse_url(url: str) -> ParsedUrl:
     """Parse and normalise an http(s) URL; raise InvalidUrl when a browser would not load it."""
-    if len(url) > MAX_URL_BYTES or len(url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+    if len(url) > MAX_URL_BYTES // 4 and (
+        len(url) > MAX_URL_BYTES or len(url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES
+    ):
         raise InvalidUrl(f"URL longer than {MAX_URL_BYTES} bytes")
-    s = _TAB_NEWLINE_RE.sub("", url.strip(_C0_SPACE))
-    s = _SURROGATE_RE.sub("\ufffd", s)
+    s = url.strip(_C0_SPACE)
+    if "\t" in s or "\n" in s or "\r" in s:
+        s = _TAB_NEWLINE_RE.sub("", s)
+    if not s.isascii():
+        s = _SURROGATE_RE.sub("\ufffd", s)
     m = _SCHEME_RE.match(s)
     if m is None:
         raise InvalidUrl("not an absolute URL")
@@ -200,6 +242,14 @@ def _split_port(authority: str) -> tuple[str, str]:
 
 
 def _normalize_path(raw: str) -> str:
+    if (
+        raw.startswith("/")
+        and "\\" not in raw
+        and "/." not in raw
+        and "/%2e" not in raw
+        and "/%2E" not in raw
+    ):
+        return _WHOLE_PATH_RE.sub(_canon_one, raw)  # no dot segments: one pass will do
     raw = raw.replace("\\", "/")
     parts = (raw[1:] if raw.startswith("/") else raw).split("/")
     out: list[str] = []

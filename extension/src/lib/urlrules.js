@@ -167,8 +167,7 @@ export function parseUrl(url) {
   }
   const defaultPort = DEFAULT_PORTS[u.protocol];
   if (defaultPort === undefined) throw new InvalidUrl(`scheme '${u.protocol.slice(0, -1)}' is not http or https`);
-  let host = u.hostname;
-  if (host.endsWith(".")) host = host.slice(0, -1);
+  const host = u.hostname.replace(/\.+$/, ""); // "crm.example.com." is crm.example.com
   if (!host) throw new InvalidUrl("URL has no host");
   return new ParsedUrl(
     u.protocol.slice(0, -1),
