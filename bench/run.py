@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import make_aids, make_apps, page_queries  # noqa: E402
-from index.query import scope_filter, signals_query  # noqa: E402
+from index.query import scope_filter  # noqa: E402
 from index.service import IndexService  # noqa: E402
 from server.cache import ResultCache  # noqa: E402
 from server.library import Library  # noqa: E402
@@ -91,7 +91,7 @@ async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
         page = PageSignals(url=q["url"], title=q["title"], headings=tuple(q["headings"]))
         res = library.catalog.resolve(page.url, page.title)
         assert res.app is not None
-        query = signals_query(
+        query = index.related_query_sync(
             [
                 (page.title, 2.0),
                 (" ".join(page.headings), 2.0),

@@ -21,8 +21,14 @@ _MAX_MEMO = 200_000
 
 
 class FastAnalyzer(Analyzer):  # type: ignore[misc]
-    def __init__(self, *, stem: bool, stoplist: frozenset[str] = frozenset(STOP_WORDS),
-                 minsize: int = 2, maxsize: int = 40) -> None:
+    def __init__(
+        self,
+        *,
+        stem: bool,
+        stoplist: frozenset[str] = frozenset(STOP_WORDS),
+        minsize: int = 2,
+        maxsize: int = 40,
+    ) -> None:
         self.stem = stem
         self.stoplist = frozenset(stoplist)
         self.minsize = minsize
@@ -52,10 +58,19 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
                 memo[word] = out
         return out
 
-    def __call__(self, value: str, positions: bool = False, chars: bool = False,
-                 keeporiginal: bool = False, removestops: bool = True, start_pos: int = 0,
-                 start_char: int = 0, tokenize: bool = True, mode: str = "",
-                 **kwargs: Any) -> Iterator[Token]:
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         if not tokenize:
             t.original = t.text = value

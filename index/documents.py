@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from index.schema import EVERYONE
+from index.schema import EVERYONE, GLOBAL_APP
 from server.models import Aid
 from server.render import to_text
-
-GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
 
 
 def aid_document(aid: Aid) -> dict[str, Any]:

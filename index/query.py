@@ -7,18 +7,20 @@ filter the user's text cannot widen.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from whoosh import query as wq
 
 from index import synonyms
-from index.schema import EVERYONE, FIELD_BOOSTS, TEXT_ANALYZER
+from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, TEXT_ANALYZER
 
 _WORD_RE = re.compile(r"[\w][\w'.-]*", re.UNICODE)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
 SYNONYM_WEIGHT = 0.5
+COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped
 
 
 class QueryRejected(ValueError):
@@ -116,9 +118,17 @@ def any_of(query: ParsedQuery) -> wq.Query | None:
 
 
 def signals_query(
-    weighted_texts: Iterable[tuple[str, float]], max_terms: int = 48
+    weighted_texts: Iterable[tuple[str, float]],
+    max_terms: int = 10,
+    doc_frequency: Callable[[str], int] | None = None,
+    doc_count: int = 0,
 ) -> wq.Query | None:
-    """An OR query from page signals (title, headings, selection, URL words), each weighted."""
+    """An OR query from page signals (title, headings, selection, URL words), each weighted.
+
+    Only the `max_terms` most telling stems are kept: weight x inverse document frequency when
+    `doc_frequency` is given. Page text is noisy and a union over dozens of common terms would
+    score most of the index (hundreds of milliseconds); ten good terms rank as well, fast.
+    """
     weights: dict[str, float] = {}
     order: list[str] = []
     for text, weight in weighted_texts:
@@ -131,8 +141,57 @@ def signals_query(
             weights[stem] = max(weights[stem], weight)
     if not order:
         return None
-    top = sorted(order, key=lambda s: -weights[s])[:max_terms]
+    rank = dict(weights)
+    if doc_frequency is not None and doc_count > 0:
+        common: dict[str, int] = {}
+        for stem in order:
+            df = doc_frequency(stem)
+            if df == 0:
+                del rank[stem]  # in no aid: costs a lookup per field, finds nothing
+            elif df > COMMON_FRACTION * doc_count:
+                # In most aids: it barely changes the ranking but costs a score per posting.
+                common[stem] = df
+                del rank[stem]
+            else:
+                rank[stem] = weights[stem] * math.log(1 + doc_count / df)
+        if not rank and common:  # only common words on the page: use the two least common
+            for stem in sorted(common, key=common.__getitem__)[:2]:
+                rank[stem] = weights[stem]
+    top = sorted(rank, key=lambda s: -rank[s])[:max_terms]
+    if not top:
+        return None
     return wq.Or([_term_group(s, weights[s]) for s in top])
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see: never widened by the user's text.
+
+    `apps` narrows the query itself (an AND with a zero-score clause, so Whoosh skips straight to
+    the app's few aids instead of scoring the whole index); status, audience and type become a
+    filter whose document set the searcher caches per generation.
+    """
+
+    apps: tuple[str, ...] | None
+    audience: tuple[str, ...] | None  # None: every audience (admins)
+    statuses: tuple[str, ...] = ("published",)
+    types: tuple[str, ...] = ()
+
+    def narrow(self, q: wq.Query) -> wq.Query:
+        if self.apps is None:
+            return q
+        if not self.apps:
+            return wq.NullQuery
+        apps = wq.Or([wq.Term("apps", a) for a in self.apps])
+        return wq.And([wq.ConstantScoreQuery(apps, 0.0), q])
+
+    def filter_query(self) -> wq.Query:
+        parts: list[wq.Query] = [wq.Or([wq.Term("status", s) for s in self.statuses])]
+        if self.audience is not None:
+            parts.append(wq.Or([wq.Term("audience", t) for t in (EVERYONE, *self.audience)]))
+        if self.types:
+            parts.append(wq.Or([wq.Term("type", t) for t in self.types]))
+        return wq.And(parts)
 
 
 def scope_filter(
@@ -142,17 +201,12 @@ def scope_filter(
     statuses: Iterable[str] = ("published",),
     types: Iterable[str] = (),
     include_global: bool = False,
-) -> wq.Query:
-    """The scope a caller may see. audience=None means no audience restriction (admin)."""
-    parts: list[wq.Query] = [wq.Or([wq.Term("status", s) for s in statuses])]
-    if apps is not None:
-        app_terms: list[wq.Query] = [wq.Term("apps", a) for a in apps]
-        if include_global:
-            app_terms.append(wq.Term("apps", "_global"))
-        parts.append(wq.Or(app_terms) if app_terms else wq.NullQuery)
-    if audience is not None:
-        parts.append(wq.Or([wq.Term("audience", t) for t in {EVERYONE, *audience}]))
-    type_list = list(types)
-    if type_list:
-        parts.append(wq.Or([wq.Term("type", t) for t in type_list]))
-    return wq.And(parts)
+) -> Scope:
+    """The scope a caller may see. audience=None means no audience restriction (admins)."""
+    app_list = None if apps is None else tuple(apps) + ((GLOBAL_APP,) if include_global else ())
+    return Scope(
+        apps=app_list,
+        audience=None if audience is None else tuple(sorted(audience)),
+        statuses=tuple(statuses),
+        types=tuple(types),
+    )

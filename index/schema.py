@@ -9,6 +9,7 @@ from index.analysis import FastAnalyzer
 
 SCHEMA_VERSION = 4
 EVERYONE = "_everyone"  # audience token for aids with an empty audience
+GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
 
 # Text fields: lowercase, stop words dropped, Porter-stemmed ("approvals" ~ "approving").
 TEXT_ANALYZER: Analyzer = FastAnalyzer(stem=True)

@@ -34,6 +34,7 @@ from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.searching import Searcher
 
 from index.documents import aid_document
+from index.query import Scope, signals_query
 from index.schema import SCHEMA_VERSION, TEXT_ANALYZER, build_schema
 from server.models import Aid
 
@@ -313,6 +314,7 @@ class IndexService:
                     self._searchers.remove(searcher)
                 searcher.close()
             searcher = ix.searcher()
+            local.filters = {}
             local.epoch = self._epoch
             local.generation = self.generation
             with self._searchers_lock:
@@ -320,24 +322,66 @@ class IndexService:
         local.searcher = searcher
         return searcher
 
+    def _filter(self, scope: Scope) -> Any:
+        """The filter's document set, cached with this thread's searcher (same generation)."""
+        searcher = self._searcher()
+        cache: dict[Scope, Any] = self._local.filters
+        docs = cache.get(scope)
+        if docs is None:
+            if len(cache) >= 256:
+                cache.clear()
+            docs = searcher._filter_to_comb(scope.filter_query())
+            cache[scope] = docs
+        return docs
+
     def _top_sync(
-        self, q: wq.Query, scope: wq.Query, limit: int, exclude: frozenset[str]
+        self, q: wq.Query, scope: Scope, limit: int, exclude: frozenset[str]
     ) -> list[Hit]:
         s = self._searcher()
         mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
-        results = s.search(q, filter=scope, mask=mask, limit=limit)
+        results = s.search(scope.narrow(q), filter=self._filter(scope), mask=mask, limit=limit)
         return [Hit(r["id"], float(r.score)) for r in results]
 
     async def top(
-        self, q: wq.Query, scope: wq.Query, limit: int, exclude: frozenset[str] = frozenset()
+        self, q: wq.Query, scope: Scope, limit: int, exclude: frozenset[str] = frozenset()
     ) -> list[Hit]:
         return await self._run_search(self._top_sync, q, scope, limit, exclude)
 
+    def _related_sync(
+        self,
+        weighted: list[tuple[str, float]],
+        scope: Scope,
+        limit: int,
+        exclude: frozenset[str],
+    ) -> list[Hit]:
+        q = self.related_query_sync(weighted)
+        return [] if q is None else self._top_sync(q, scope, limit, exclude)
+
+    def related_query_sync(self, weighted: list[tuple[str, float]]) -> wq.Query | None:
+        reader = self._searcher().reader()
+
+        def df(stem: str) -> int:
+            return int(reader.doc_frequency("body", stem) + reader.doc_frequency("title", stem))
+
+        return signals_query(weighted, doc_frequency=df, doc_count=reader.doc_count())
+
+    async def related(
+        self,
+        weighted: list[tuple[str, float]],
+        scope: Scope,
+        limit: int,
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Hit]:
+        """Aids related to page text: the query is built where the reader is (term stats)."""
+        return await self._run_search(self._related_sync, weighted, scope, limit, exclude)
+
     def _page_sync(
-        self, q: wq.Query, scope: wq.Query, offset: int, limit: int, snippet_terms: Any
+        self, q: wq.Query, scope: Scope, offset: int, limit: int, snippet_terms: Any
     ) -> HitPage:
         s = self._searcher()
-        results = s.search(q, filter=scope, limit=offset + limit, terms=True)
+        results = s.search(
+            scope.narrow(q), filter=self._filter(scope), limit=offset + limit, terms=True
+        )
         results.fragmenter = ContextFragmenter(maxchars=180, surround=40)
         results.formatter = MatchFormatter()
         hits = []
@@ -346,7 +390,7 @@ class IndexService:
             hits.append(Hit(r["id"], float(r.score), snippet))
         return HitPage(hits, len(results))
 
-    async def page(self, q: wq.Query, scope: wq.Query, offset: int, limit: int) -> HitPage:
+    async def page(self, q: wq.Query, scope: Scope, offset: int, limit: int) -> HitPage:
         return await self._run_search(self._page_sync, q, scope, offset, limit, None)
 
     def _suggest_words_sync(self, words: tuple[str, ...]) -> dict[str, str]:
@@ -371,7 +415,7 @@ class IndexService:
     def doc_count_sync(self) -> int:
         return int(self._ix.doc_count()) if self._ix is not None else 0
 
-    def timed_top_sync(self, q: wq.Query, scope: wq.Query, limit: int) -> tuple[float, int]:
+    def timed_top_sync(self, q: wq.Query, scope: Scope, limit: int) -> tuple[float, int]:
         """Benchmark helper: raw Whoosh time for one query, in the calling thread."""
         start = time.perf_counter()
         hits = self._top_sync(q, scope, limit, frozenset())

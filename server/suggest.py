@@ -15,7 +15,6 @@ from index.query import (
     any_of,
     parse_user_query,
     scope_filter,
-    signals_query,
 )
 from index.service import IndexService
 from server.cache import ResultCache
@@ -120,10 +119,9 @@ class Suggester:
                 (" ".join(c.name for c in resolution.contexts), 1.5),
                 (_url_words(page.url), 1.0),
             ]
-            q = signals_query(weighted)
-            if q is not None:
-                scope = scope_filter(apps=[app.id], audience=audience, include_global=True)
-                for hit in await self.index.top(q, scope, room, frozenset(seen)):
+            scope = scope_filter(apps=[app.id], audience=audience, include_global=True)
+            if any(text.strip() for text, _ in weighted):
+                for hit in await self.index.related(weighted, scope, room, frozenset(seen)):
                     meta = catalog.aids.get(hit.id)
                     if meta is None or hit.id in seen:
                         continue

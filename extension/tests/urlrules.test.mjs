@@ -12,10 +12,17 @@ import {
   parseUrl,
 } from "../src/lib/urlrules.js";
 
-const VECTORS = JSON.parse(readFileSync(new URL("../../tests/vectors/url_rules.json", import.meta.url), "utf8"));
+const VECTORS = JSON.parse(
+  readFileSync(new URL("../../tests/vectors/url_rules.json", import.meta.url), "utf8"),
+);
 
 const rulesOf = (c) =>
-  c.rules.map((r) => ({ id: r.id, pattern: r.pattern, target: `target-${r.id}`, priority: r.priority ?? 0 }));
+  c.rules.map((r) => ({
+    id: r.id,
+    pattern: r.pattern,
+    target: `target-${r.id}`,
+    priority: r.priority ?? 0,
+  }));
 
 test("vectors file is big enough", () => {
   assert.ok(VECTORS.cases.length >= 80);
@@ -53,7 +60,10 @@ for (const item of VECTORS.urls) {
   test(`url: ${item.url.slice(0, 60)}`, () => {
     if (item.normalized === null) {
       assert.throws(() => parseUrl(item.url), InvalidUrl);
-      assert.deepEqual(new RuleSet([{ id: "any", pattern: "*://*/**", target: "t" }]).match(item.url), []);
+      assert.deepEqual(
+        new RuleSet([{ id: "any", pattern: "*://*/**", target: "t" }]).match(item.url),
+        [],
+      );
     } else {
       assert.equal(parseUrl(item.url).normalized, item.normalized);
       assert.equal(parseUrl(item.normalized).normalized, item.normalized);

@@ -43,11 +43,16 @@ def parse_host(raw: str) -> str | None:
     except UnicodeDecodeError:
         return None
     ascii_domain = domain_to_ascii(domain)
-    if ascii_domain is None or not ascii_domain or any(c in _FORBIDDEN for c in ascii_domain):
+    if ascii_domain is None or any(c in _FORBIDDEN for c in ascii_domain):
+        return None
+    # "crm.example.com." is crm.example.com. Dropping the dots first also makes "127.1.." an
+    # IPv4 address (a browser would look it up as a name), so that normalising is idempotent.
+    ascii_domain = ascii_domain.rstrip(".")
+    if not ascii_domain:
         return None
     if ends_in_number(ascii_domain):
         return _parse_ipv4(ascii_domain)
-    return ascii_domain.rstrip(".") or None  # "crm.example.com." is crm.example.com
+    return ascii_domain
 
 
 def domain_to_ascii(domain: str) -> str | None:

@@ -12,7 +12,7 @@ are the only ones tested on every URL. Every candidate is then checked with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from server.urlrules.compiled import CompiledRule, HostKind
 from server.urlrules.model import Match, Rule
@@ -35,7 +35,7 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule]) -> None:
         self._exact: dict[str, _Node] = {}
         self._wildcard: dict[str, _Node] = {}
-        self._regex: list[CompiledRule] = []
+        self._regex: list[tuple[CompiledRule, Callable[[str], object]]] = []
         self._compiled: list[CompiledRule] = []
         seen: set[str] = set()
         for rule in rules:
@@ -50,8 +50,8 @@ class RuleSet:
 
     def _add(self, rule: CompiledRule) -> None:
         self._compiled.append(rule)
-        if rule.host_kind is HostKind.REGEX:
-            self._regex.append(rule)
+        if rule.regex is not None:
+            self._regex.append((rule, rule.regex.search))
             return
         hosts = self._exact if rule.host_kind is HostKind.EXACT else self._wildcard
         node = hosts.get(rule.host)
@@ -99,8 +99,10 @@ class RuleSet:
             root = wildcard.get("")
             if root is not None:
                 _collect(root, keys, candidates)
-        candidates.extend(self._regex)
         hits = [r for r in candidates if r.matches(url)]
+        if self._regex:
+            normalized = url.normalized
+            hits.extend(r for r, search in self._regex if search(normalized))
         if len(hits) > 1:
             hits.sort(key=_sort_key)
         return [r.match for r in hits]

@@ -104,8 +104,20 @@ class ParsedUrl:
     lazily: that keeps `RuleSet.match` within its time budget.
     """
 
-    __slots__ = ("_fparams", "_fsegs", "_keys", "_normalized", "_params", "_segments",
-                 "fragment", "host", "path", "port", "query", "scheme")  # fmt: skip
+    __slots__ = (
+        "_fparams",
+        "_fsegs",
+        "_keys",
+        "_normalized",
+        "_params",
+        "_segments",
+        "fragment",
+        "host",
+        "path",
+        "port",
+        "query",
+        "scheme",
+    )
 
     def __init__(self, scheme: str, host: str, port: int, path: str, query: str, fragment: str):
         self.scheme = scheme

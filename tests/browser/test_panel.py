@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
 import pytest
 
 from tests.browser.conftest import Browser
+from tests.keycloak import access_token_lifespan
 
 pytestmark = pytest.mark.browser
 
@@ -50,10 +55,7 @@ def test_panel_follows_spa_navigation(browser: Browser) -> None:
 
     demo.click("#new-opportunity-link")
     demo.wait_for_url("**/demo/crm/opportunities/new")
-    panel.wait_for_function(
-        "document.querySelector('#where')?.textContent.includes('New opportunity')",
-        timeout=15_000,
-    )
+    panel.wait_for_selector("#where:has-text('New opportunity')", timeout=15_000)
     browser.state(panel, "ready")
     browser.shot(panel, "03-ready-new-opportunity")
     first = panel.locator("#pinned .card").first.get_attribute("data-aid")
@@ -63,7 +65,223 @@ def test_panel_follows_spa_navigation(browser: Browser) -> None:
 
     # And back (popstate).
     demo.go_back()
-    panel.wait_for_function(
-        "document.querySelector('#where')?.textContent.includes('Pipeline dashboard')",
-        timeout=15_000,
+    panel.wait_for_selector("#where:has-text('Pipeline dashboard')", timeout=15_000)
+
+
+def test_search_open_aid_and_vote(browser: Browser) -> None:
+    """Search as you type, open a result, vote helpful: the vote reaches the backend's database."""
+    demo = browser.open_demo("/demo/crm/opportunities/1042")
+    panel = browser.open_panel()
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+
+    # Text selected on the page becomes a one-click search chip.
+    demo.evaluate(
+        """() => {
+            const r = document.createRange();
+            r.selectNodeContents(document.querySelector('h1'));
+            getSelection().removeAllRanges();
+            getSelection().addRange(r);
+        }"""
     )
+    chip = panel.wait_for_selector("#chip .chip", timeout=10_000)
+    assert chip.inner_text().startswith("Search for “")
+
+    panel.fill("#q", "discount approval")  # debounced, no Enter needed
+    browser.state(panel, "search")
+    panel.wait_for_selector('#results .card[data-aid="crm-discount-approval"]')
+    assert panel.locator("#results .snippet b.match").count() >= 1
+    browser.shot(panel, "04-search-results")
+
+    panel.click('#results .card[data-aid="crm-discount-approval"]')
+    browser.state(panel, "aid")
+    panel.wait_for_selector("#aid-body p")
+    assert panel.inner_text("#aid-title")
+    browser.shot(panel, "05-aid")
+
+    panel.click("#vote-yes")
+    panel.wait_for_selector("#vote-status:has-text('Thanks')")
+    rows = browser.backend.feedback_rows()
+    assert ("crm-discount-approval", 1, f"{browser.backend.url}/demo/crm/opportunities/1042") in rows
+    assert any(
+        r["path"] == "/api/v1/feedback" and '"crm-discount-approval"' in r["body"]
+        for r in browser.backend.requests()
+    )
+
+    panel.click("#back")
+    browser.state(panel, "search")
+    assert panel.evaluate("document.activeElement.dataset.aid") == "crm-discount-approval"
+
+    # Did you mean …? for a misspelling.
+    panel.fill("#q", "discuont")
+    panel.wait_for_selector("#did-you-mean button", timeout=10_000)
+    browser.shot(panel, "06-did-you-mean")
+    panel.click("#did-you-mean button")
+    panel.wait_for_selector('#results .card[data-aid="crm-discount-approval"]')
+
+
+def test_unmapped_page_never_reaches_the_server(browser: Browser) -> None:
+    """Privacy: the URL, title and text of a page no app maps stay in the browser.
+
+    Asserted on the server side, from the backend's request log (every API request with its body).
+    """
+    crm = browser.open_demo("/demo/crm/")
+    panel = browser.open_panel()
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+
+    unmapped = browser.open_demo("/demo/unmapped/?secret=lunch-order-42")
+    unmapped.bring_to_front()
+    unmapped.evaluate(
+        """() => {
+            const r = document.createRange();
+            r.selectNodeContents(document.querySelector('h1'));
+            getSelection().removeAllRanges();
+            getSelection().addRange(r);
+        }"""
+    )
+    browser.state(panel, "unmapped")
+    panel.wait_for_selector("#unmapped")
+    assert panel.locator(".card").count() == 0
+    unmapped.wait_for_timeout(1500)  # debounce windows of the content script and the worker
+    browser.shot(panel, "07-unmapped")
+
+    # Tab switch back to the CRM: the panel follows.
+    crm.bring_to_front()
+    browser.state(panel, "ready")
+    panel.wait_for_selector("#where:has-text('Pipeline dashboard')")
+
+    logged = [json.dumps(r) for r in browser.backend.requests()]
+    assert logged, "the request log is empty: is INFLOW_REQUEST_LOG honoured?"
+    assert any("/demo/crm/" in line for line in logged)  # mapped pages are sent...
+    for line in logged:  # ... unmapped ones never
+        assert "unmapped" not in line
+        assert "lunch" not in line.lower()
+
+
+def test_worker_restart_and_silent_token_refresh(browser: Browser) -> None:
+    """The worker can be stopped at any time; expired or rejected access tokens are refreshed
+    silently, and concurrent callers share one refresh (refresh tokens rotate in the realm)."""
+    with access_token_lifespan(30):
+        browser.open_demo("/demo/crm/")
+        panel = browser.open_panel()
+        browser.sign_in(panel)
+        browser.state(panel, "ready")
+    first = browser.session_storage("tokens")
+    assert first["expires_at"] - first["obtained_at"] <= 31_000
+
+    # 1. Stop the service worker; the next request wakes a fresh one with state from storage.
+    browser.worker.evaluate("globalThis.__beforeStop = true")
+    browser.stop_worker(panel)
+    panel.wait_for_timeout(500)
+    search(panel, browser, "expense report")
+    assert browser.worker.evaluate("globalThis.__beforeStop ?? null") is None, "worker not restarted"
+
+    # 2. Let the access token expire (30 s lifespan, refreshed 20 s early): silent refresh.
+    wait_ms = first["expires_at"] - 20_000 - int(time.time() * 1000) + 500
+    panel.wait_for_timeout(max(wait_ms, 0))
+    search(panel, browser, "pipeline stages")
+    second = browser.session_storage("tokens")
+    assert second["access_token"] != first["access_token"]
+    assert second["refresh_token"] != first["refresh_token"]  # rotated
+
+    # 3. The server rejects the access token (401): one silent refresh, then the retry works.
+    browser.worker.evaluate(
+        """async () => {
+            const {tokens} = await chrome.storage.session.get('tokens');
+            tokens.access_token = 'not-a-token';
+            tokens.expires_at = Date.now() + 600000;
+            await chrome.storage.session.set({tokens});
+        }"""
+    )
+    search(panel, browser, "forecast categories")
+    third = browser.session_storage("tokens")
+    assert third["access_token"] not in ("not-a-token", second["access_token"])
+
+    # 4. Three requests at once with a stale token: one refresh serves them all (a second refresh
+    # would spend an already-rotated refresh token and end the session).
+    browser.worker.evaluate(
+        """async () => {
+            const {tokens} = await chrome.storage.session.get('tokens');
+            tokens.expires_at = 0;
+            await chrome.storage.session.set({tokens});
+        }"""
+    )
+    answers = panel.evaluate(
+        """() => Promise.all(['travel', 'receipts', 'benefits'].map(
+            (q) => chrome.runtime.sendMessage({type: 'search', q})))"""
+    )
+    assert [a["ok"] for a in answers] == [True, True, True], answers
+    assert browser.session_storage("expired") is not True
+    assert browser.session_storage("tokens")["refresh_token"] != third["refresh_token"]
+
+
+def search(panel: Any, browser: Browser, q: str) -> None:
+    panel.fill("#q", q)
+    browser.state(panel, "search")
+    panel.wait_for_selector("#results .card", timeout=15_000)
+    panel.fill("#q", "")
+    browser.state(panel, "ready")
+
+
+def test_injection_aid_renders_inert(browser: Browser) -> None:
+    """The aid `security-test-injection` holds script, handlers, javascript: links and an iframe:
+    in the panel they are inert (no dialog fires) and absent from the DOM."""
+    browser.open_demo("/demo/crm/")
+    panel = browser.open_panel()
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+    panel.fill("#q", "formatting tips for notes")
+    panel.wait_for_selector('#results .card[data-aid="security-test-injection"]', timeout=15_000)
+    panel.click('#results .card[data-aid="security-test-injection"]')
+    browser.state(panel, "aid")
+    panel.wait_for_selector("#aid-body:has-text('bold with a handler')")
+    panel.wait_for_timeout(1000)
+    browser.shot(panel, "08-injection-inert")
+
+    assert browser.dialogs == []
+    found = panel.evaluate(
+        """() => {
+            const body = document.querySelector('main');
+            const bad = [];
+            for (const el of body.querySelectorAll('*')) {
+                if (['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'FORM', 'STYLE'].includes(el.tagName))
+                    bad.push(el.tagName);
+                for (const a of el.attributes) {
+                    if (a.name.startsWith('on') || a.name === 'style' || a.name === 'srcdoc')
+                        bad.push(`${el.tagName}[${a.name}]`);
+                    if (['href', 'src'].includes(a.name) && !/^(https?:|mailto:)/i.test(a.value))
+                        bad.push(`${el.tagName}[${a.name}=${a.value}]`);
+                }
+            }
+            return bad;
+        }"""
+    )
+    assert found == []
+    # The harmless parts survive.
+    assert panel.locator('#aid-body a[href="https://intranet.example.com/sales/proposals/acme"]').count() == 1
+
+
+def test_session_expired_then_sign_in_again_and_sign_out(browser: Browser) -> None:
+    """A dead refresh token ends in "session expired, sign in again"; sign-out clears tokens."""
+    browser.open_demo("/demo/crm/")
+    panel = browser.open_panel()
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+    browser.worker.evaluate(
+        """async () => {
+            const {tokens} = await chrome.storage.session.get('tokens');
+            tokens.access_token = 'dead'; tokens.refresh_token = 'dead'; tokens.expires_at = 0;
+            await chrome.storage.session.set({tokens});
+        }"""
+    )
+    panel.fill("#q", "expenses")
+    browser.state(panel, "expired")
+    assert "session expired" in panel.inner_text("main").lower()
+    browser.shot(panel, "09-session-expired")
+
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+    panel.click("#sign-out")
+    browser.state(panel, "signed-out")
+    assert browser.session_storage("tokens") is None

@@ -58,7 +58,7 @@ function formDecode(s) {
   if (s.includes("+")) s = s.replaceAll("+", " ");
   if (!s.includes("%")) return s;
   const bytes = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     if (s[i] === "%" && isHex(s[i + 1]) && isHex(s[i + 2])) {
       bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
       i += 3;
@@ -166,9 +166,15 @@ export function parseUrl(url) {
     throw new InvalidUrl("not a valid absolute URL");
   }
   const defaultPort = DEFAULT_PORTS[u.protocol];
-  if (defaultPort === undefined) throw new InvalidUrl(`scheme '${u.protocol.slice(0, -1)}' is not http or https`);
-  const host = u.hostname.replace(/\.+$/, ""); // "crm.example.com." is crm.example.com
-  if (!host) throw new InvalidUrl("URL has no host");
+  if (defaultPort === undefined)
+    throw new InvalidUrl(`scheme '${u.protocol.slice(0, -1)}' is not http or https`);
+  // "crm.example.com." is crm.example.com; "127.1.." becomes an IPv4 address as in host.py.
+  let host = u.hostname;
+  if (host.endsWith(".")) {
+    host = host.replace(/\.+$/, "");
+    if (host && endsInNumber(host)) host = urlHostname(host) ?? "";
+  }
+  if (!host) throw new InvalidUrl(`invalid host '${u.hostname}'`);
   return new ParsedUrl(
     u.protocol.slice(0, -1),
     host,
@@ -276,9 +282,10 @@ const PORTABLE_LETTER_ESCAPES = new Set("bBdDfnrsStvwWxu");
 
 function checkPortable(src) {
   if (!src) throw new InvalidRule("empty regex after 're:'");
-  if (src.length > MAX_REGEX_CHARS) throw new InvalidRule(`regex longer than ${MAX_REGEX_CHARS} characters`);
+  if (src.length > MAX_REGEX_CHARS)
+    throw new InvalidRule(`regex longer than ${MAX_REGEX_CHARS} characters`);
   let inClass = false;
-  for (let i = 0; i < src.length; ) {
+  for (let i = 0; i < src.length;) {
     const c = src[i];
     const next = src[i + 1];
     if (c === "\\") {
@@ -299,7 +306,8 @@ function checkPortable(src) {
     }
     if (inClass) {
       if (c === "]") inClass = false;
-      else if (c === "[") throw new InvalidRule("'[' inside a character class is not portable; escape it as '\\['");
+      else if (c === "[")
+        throw new InvalidRule("'[' inside a character class is not portable; escape it as '\\['");
       else if ("-&~|".includes(c) && next === c) {
         throw new InvalidRule(`'${c}${c}' inside a character class is not portable`);
       }
@@ -316,7 +324,8 @@ function checkPortable(src) {
       continue;
     }
     if (c === "(" && next === "?") checkGroup(src.slice(i + 2, i + 4));
-    else if (c === "{" && next === ",") throw new InvalidRule("'{,n}' quantifiers are not portable; write '{0,n}'");
+    else if (c === "{" && next === ",")
+      throw new InvalidRule("'{,n}' quantifiers are not portable; write '{0,n}'");
     else if ("*+?}".includes(c) && next === "+" && i > 0) {
       throw new InvalidRule("possessive quantifiers ('*+', '++', '?+', '}+') are not portable");
     }
@@ -325,14 +334,17 @@ function checkPortable(src) {
 }
 
 function checkGroup(nxt) {
-  if (nxt.startsWith("P")) throw new InvalidRule("named groups '(?P<name>...)' are Python-only; use a plain group");
+  if (nxt.startsWith("P"))
+    throw new InvalidRule("named groups '(?P<name>...)' are Python-only; use a plain group");
   if (nxt.startsWith("<") && nxt[1] !== "=" && nxt[1] !== "!") {
     throw new InvalidRule("named groups '(?<name>...)' are not portable; use a plain group");
   }
   if (nxt.startsWith("#")) throw new InvalidRule("comments '(?#...)' are not portable");
   if (nxt.startsWith(">")) throw new InvalidRule("atomic groups '(?>...)' are not portable");
-  if (nxt.startsWith("(")) throw new InvalidRule("conditional groups '(?(...)...)' are not portable");
-  if (!":=!<".includes(nxt[0] ?? "x")) throw new InvalidRule("inline flags like '(?i)' are not portable");
+  if (nxt.startsWith("("))
+    throw new InvalidRule("conditional groups '(?(...)...)' are not portable");
+  if (!":=!<".includes(nxt[0] ?? "x"))
+    throw new InvalidRule("inline flags like '(?i)' are not portable");
 }
 
 function compilePortable(src) {
@@ -363,7 +375,13 @@ const COND_EQUALS = 2;
 const SCHEMES = { http: ["http"], https: ["https"], "*": ["http", "https"] };
 const HOST_CHARS_RE = /^[a-z0-9\-_.]+$/;
 const BAD_ESCAPE_RE = /%(?![0-9A-Fa-f]{2})/;
-const SPACE_RE = /[\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\ud800-\udfff]/u;
+const isAscii = (s) => [...s].every((c) => c.charCodeAt(0) < 0x80);
+// Control characters, Unicode spaces and lone surrogates (the same class as syntax.py).
+const SPACE_RE = new RegExp(
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+  "[\\x00-\\x20\\x7f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff\\ud800-\\udfff]",
+  "u",
+);
 
 function endsInNumber(domain) {
   const parts = domain.split(".");
@@ -391,8 +409,7 @@ function canonicalHost(host, wildcard) {
     return parsed;
   }
   if (host.includes("%")) throw new InvalidRule("percent-escapes are not allowed in a rule host");
-  // eslint-disable-next-line no-control-regex
-  let ascii = /^[\x00-\x7f]*$/.test(host) ? host.toLowerCase() : urlHostname(host);
+  let ascii = isAscii(host) ? host.toLowerCase() : urlHostname(host);
   if (ascii === null) throw new InvalidRule("invalid internationalised host name");
   if (ascii.endsWith(".")) ascii = ascii.slice(0, -1);
   if (!ascii) throw new InvalidRule("empty host");
@@ -402,7 +419,8 @@ function canonicalHost(host, wildcard) {
   }
   const labels = ascii.split(".");
   if (labels.some((l) => !l)) throw new InvalidRule("empty label in host");
-  if (labels.some((l) => l.length > 63)) throw new InvalidRule("host label longer than 63 characters");
+  if (labels.some((l) => l.length > 63))
+    throw new InvalidRule("host label longer than 63 characters");
   if (endsInNumber(ascii)) {
     if (wildcard) throw new InvalidRule("host wildcard not allowed on an IP address");
     const ipv4 = urlHostname(ascii);
@@ -421,7 +439,8 @@ function parsePort(text) {
 }
 
 function parseAuthority(authority) {
-  if (authority.includes("@")) throw new InvalidRule("userinfo ('user@') is not allowed in a rule host");
+  if (authority.includes("@"))
+    throw new InvalidRule("userinfo ('user@') is not allowed in a rule host");
   let host = authority;
   let portText = null;
   if (authority.startsWith("[")) {
@@ -448,7 +467,8 @@ function parseAuthority(authority) {
 }
 
 function literal(text, where) {
-  if (BAD_ESCAPE_RE.test(text)) throw new InvalidRule(`invalid percent-escape in the ${where} (write %25 for '%')`);
+  if (BAD_ESCAPE_RE.test(text))
+    throw new InvalidRule(`invalid percent-escape in the ${where} (write %25 for '%')`);
   return canonicalPathSegment(text);
 }
 
@@ -456,7 +476,8 @@ function parseRoute(text, where) {
   if (text.length > 1 && text.endsWith("/")) text = text.slice(0, -1);
   if (!text) return new SegmentPattern([]);
   const raw = text.split("/");
-  if (raw.length > MAX_SEGMENTS) throw new InvalidRule(`more than ${MAX_SEGMENTS} segments in the ${where}`);
+  if (raw.length > MAX_SEGMENTS)
+    throw new InvalidRule(`more than ${MAX_SEGMENTS} segments in the ${where}`);
   const tokens = [];
   for (const seg of raw) {
     if (!seg) throw new InvalidRule(`empty segment ('//') in the ${where}`);
@@ -464,7 +485,8 @@ function parseRoute(text, where) {
       throw new InvalidRule(`dot segments ('.' or '..') are not allowed in the ${where}`);
     }
     if (seg === "**") tokens.push(DEEP);
-    else if (seg.includes("**")) throw new InvalidRule(`'**' must be a whole segment in the ${where}`);
+    else if (seg.includes("**"))
+      throw new InvalidRule(`'**' must be a whole segment in the ${where}`);
     else if (seg === "*") tokens.push(ANY_SEGMENT);
     else if (seg.includes("*")) {
       tokens.push(
@@ -479,8 +501,10 @@ function parseRoute(text, where) {
 }
 
 function parseConditions(text, where) {
-  if (!text) throw new InvalidRule(`empty ${where}: omit '?' or give conditions like '?a=1&b=*&!c'`);
-  if (BAD_ESCAPE_RE.test(text)) throw new InvalidRule(`invalid percent-escape in the ${where} (write %25 for '%')`);
+  if (!text)
+    throw new InvalidRule(`empty ${where}: omit '?' or give conditions like '?a=1&b=*&!c'`);
+  if (BAD_ESCAPE_RE.test(text))
+    throw new InvalidRule(`invalid percent-escape in the ${where} (write %25 for '%')`);
   const conditions = [];
   for (const item of text.split("&")) {
     if (!item) throw new InvalidRule(`empty condition ('&&') in the ${where}`);
@@ -489,14 +513,19 @@ function parseConditions(text, where) {
     const value = eqAt < 0 ? "" : item.slice(eqAt + 1);
     const negate = name.startsWith("!");
     if (negate) {
-      if (eqAt >= 0) throw new InvalidRule(`'!${name.slice(1)}' means absent and takes no value in the ${where}`);
+      if (eqAt >= 0)
+        throw new InvalidRule(
+          `'!${name.slice(1)}' means absent and takes no value in the ${where}`,
+        );
       name = name.slice(1);
     }
     if (!name) throw new InvalidRule(`empty parameter name in the ${where}`);
-    if (name.includes("*")) throw new InvalidRule(`wildcard not allowed in a parameter name in the ${where}`);
+    if (name.includes("*"))
+      throw new InvalidRule(`wildcard not allowed in a parameter name in the ${where}`);
     const decoded = formDecode(name);
     if (negate) conditions.push({ name: decoded, kind: COND_ABSENT, value: "" });
-    else if (eqAt < 0 || value === "*") conditions.push({ name: decoded, kind: COND_PRESENT, value: "" });
+    else if (eqAt < 0 || value === "*")
+      conditions.push({ name: decoded, kind: COND_PRESENT, value: "" });
     else if (value.includes("*")) {
       const glob = new Glob(value.split("*").map(formDecode));
       conditions.push({ name: decoded, kind: COND_EQUALS, value: glob });
@@ -510,7 +539,9 @@ function conditionHolds(c, params) {
   if (c.kind === COND_PRESENT) return values !== undefined;
   if (c.kind === COND_ABSENT) return values === undefined;
   if (values === undefined) return false;
-  return typeof c.value === "string" ? values.includes(c.value) : values.some((v) => c.value.matches(v));
+  return typeof c.value === "string"
+    ? values.includes(c.value)
+    : values.some((v) => c.value.matches(v));
 }
 
 function parseFragment(text) {
@@ -547,7 +578,10 @@ function compareKeys(a, b) {
 
 /** A compiled rule: its checks, its index keys, its sort key and its Match. */
 export class CompiledRule {
-  constructor(rule, { schemes, hostKind, host, port, path, conditions = [], fragment = null, regex = null }) {
+  constructor(
+    rule,
+    { schemes, hostKind, host, port, path, conditions = [], fragment = null, regex = null },
+  ) {
     Object.assign(this, { rule, schemes, hostKind, host, port, path, conditions, fragment, regex });
     let literal = 0;
     let wildcards = 0;
@@ -559,7 +593,16 @@ export class CompiledRule {
     const queries = conditions.length + (fragment ? fragment.conditions.length : 0);
     const labels = host ? host.split(".").length : 0;
     const priority = rule.priority ?? 0;
-    this.sortKey = [-priority, hostKind, -labels, -literal, -queries, wildcards, regex ? 1 : 0, rule.id];
+    this.sortKey = [
+      -priority,
+      hostKind,
+      -labels,
+      -literal,
+      -queries,
+      wildcards,
+      regex ? 1 : 0,
+      rule.id,
+    ];
     this.match = Object.freeze({
       rule_id: rule.id,
       target: rule.target,
@@ -570,7 +613,8 @@ export class CompiledRule {
   }
 
   _reason(literal, queries, wildcards, priority) {
-    if (this.hostKind === HOST_REGEX) return `regular expression (ranks after pattern rules), priority ${priority}`;
+    if (this.hostKind === HOST_REGEX)
+      return `regular expression (ranks after pattern rules), priority ${priority}`;
     let host;
     if (this.hostKind === HOST_EXACT) host = `exact host ${this.host}`;
     else host = this.host ? `wildcard host *.${this.host}` : "any host";
@@ -598,7 +642,8 @@ export class CompiledRule {
     if (!this.schemes.includes(url.scheme)) return false;
     if (this.hostKind === HOST_EXACT) {
       if (url.host !== this.host) return false;
-    } else if (this.host && url.host !== this.host && !url.host.endsWith("." + this.host)) return false;
+    } else if (this.host && url.host !== this.host && !url.host.endsWith("." + this.host))
+      return false;
     if (this.port !== null && url.port !== this.port) return false;
     if (!this.path.matches(url.segments)) return false;
     if (this.conditions.length) {
@@ -621,10 +666,18 @@ export class CompiledRule {
 export function compileRule(rule) {
   const pattern = rule.pattern;
   if (typeof pattern !== "string" || !pattern) throw new InvalidRule("empty pattern");
-  if (pattern.length > MAX_PATTERN_CHARS) throw new InvalidRule(`pattern longer than ${MAX_PATTERN_CHARS} characters`);
+  if (pattern.length > MAX_PATTERN_CHARS)
+    throw new InvalidRule(`pattern longer than ${MAX_PATTERN_CHARS} characters`);
   if (pattern.startsWith("re:")) {
     const regex = compilePortable(pattern.slice(3));
-    return new CompiledRule(rule, { schemes: [], hostKind: HOST_REGEX, host: "", port: null, path: null, regex });
+    return new CompiledRule(rule, {
+      schemes: [],
+      hostKind: HOST_REGEX,
+      host: "",
+      port: null,
+      path: null,
+      regex,
+    });
   }
   if (SPACE_RE.test(pattern)) {
     throw new InvalidRule("whitespace or control characters in pattern (write %20 for a space)");
@@ -642,7 +695,9 @@ export function compileRule(rule) {
   const authority = rest.slice(0, cut);
   rest = rest.slice(cut);
   if (!rest.startsWith("/")) {
-    throw new InvalidRule("missing path after the host: use '/' for the root page or '/**' for every page");
+    throw new InvalidRule(
+      "missing path after the host: use '/' for the root page or '/**' for every page",
+    );
   }
   const [hostKind, host, port] = parseAuthority(authority);
   const hashAt = rest.indexOf("#");
@@ -706,7 +761,8 @@ export class RuleSet {
       try {
         compiled = compileRule(rule);
       } catch (e) {
-        if (e instanceof InvalidRule) throw new InvalidRule(`rule '${rule.id}': ${e.message}`, rule.id);
+        if (e instanceof InvalidRule)
+          throw new InvalidRule(`rule '${rule.id}': ${e.message}`, rule.id);
         throw e;
       }
       this._add(compiled);
