@@ -93,7 +93,11 @@ class Library:
                     log.exception("incremental index update failed; rebuilding the index")
                     await self.rebuild()
                     return report
-                await self._refresh_catalog()
+                apps_changed = bool(report["apps_created"] or report["apps_updated"])
+                if apps_changed:
+                    await self._refresh_catalog()
+                else:  # aids only: keep the compiled rules, swap in the changed aids' metadata
+                    self.catalog = self.catalog.with_aids(report["content_version"], changed)
             return report
 
     async def export_dir(self, target: Path) -> int:

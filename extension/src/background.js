@@ -51,7 +51,10 @@ const ready = init();
 
 async function init() {
   await restrictSession(); // content scripts must never read the tokens
-  await chrome.sidePanel.setPanelBehavior({ openPanelOnActionClick: true });
+  // The toolbar button (and its _execute_action shortcut) opens the panel.
+  await chrome.sidePanel
+    .setPanelBehavior({ openPanelOnActionClick: true })
+    .catch((err) => console.warn("inflow: side panel behaviour:", err));
 }
 
 async function run(fn) {
