@@ -137,3 +137,46 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "Internal server error", "Something went wrong on our side.")
+
+
+# -- Learning analytics (server/analytics) ----------------------------------------------------
+
+
+class InvalidEvents(ValidationFailed):
+    """A batch of analytics events was refused whole; `errors` names each bad event."""
+
+    title = "Invalid events"
+    slug = "invalid-events"
+
+
+# -- added for the admin API and console (server/admin, server/console) ----------------------
+
+
+class Forbidden(InflowError):
+    """Signed in, but not allowed (a missing role, a workflow step the role may not take, CSRF)."""
+
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class PreconditionRequired(InflowError):
+    """A write without `If-Match`: the caller must say which version it read (RFC 6585)."""
+
+    status = 428
+    title = "Precondition required"
+    slug = "precondition-required"
+
+
+class UnsupportedMediaType(InflowError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class ArchiveRefused(InflowError):
+    """An uploaded archive is unsafe or too big; refused before anything is extracted."""
+
+    status = 422
+    title = "Archive refused"
+    slug = "archive-refused"

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from server.analytics.service import Analytics
     from auth.identity import Identity
     from auth.service import TokenAuthenticator
     from server.cache import ResultCache
+    from server.console.oidc import AdminOidc
+    from server.console.session import SessionStore
     from server.library import Library
     from server.render import AsyncRenderer
     from server.settings import Settings
@@ -26,8 +29,11 @@ AUTHENTICATOR: web.AppKey[TokenAuthenticator] = web.AppKey("authenticator")
 # Request keys: the verified caller, set by server.security.auth_middleware (None when anonymous).
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
 
+# Learning analytics: the events store, the pseudonymizer and the xAPI forwarder (server/analytics).
+ANALYTICS: web.AppKey[Analytics] = web.AppKey("analytics")
 
 __all__ = [
+    "ANALYTICS",
     "AUTHENTICATOR",
     "IDENTITY",
     "LIBRARY",
@@ -36,3 +42,8 @@ __all__ = [
     "SETTINGS",
     "SUGGESTER",
 ]
+
+# Admin console (server/console): server-side sessions, and the Keycloak client for sign-in.
+ADMIN_SESSIONS: web.AppKey[SessionStore] = web.AppKey("admin_sessions")
+ADMIN_OIDC: web.AppKey[AdminOidc] = web.AppKey("admin_oidc")
+__all__ += ["ADMIN_OIDC", "ADMIN_SESSIONS"]

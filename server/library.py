@@ -11,13 +11,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from index.service import IndexService, IndexUnavailable
 from server.catalog import Catalog
 from server.content import ContentSet, load_dir, write_dir
 from server.models import Aid
-from server.storage import Storage
+from server.storage import Changes, Storage
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +122,23 @@ class Library:
                 "schema": state.schema,
             },
         }
+
+    async def write(self, fn: Callable[[Changes], T]) -> T:
+        """The admin write path: `fn(changes)` runs in one database transaction (storage thread),
+        then the index gets the changed aids through its single writer and the catalog is
+        rebuilt, so a publish, unpublish or remap reaches suggest as soon as this returns."""
+        async with self._lock:
+            result, changes, version = await self.storage.write(fn)
+            if not changes.any:
+                return result
+            if self.index.state.content_version < 0:
+                await self.reconcile()
+                return result
+            try:
+                await self.index.apply(changes.upserts, changes.deletes, content_version=version)
+            except IndexUnavailable:
+                log.exception("incremental index update failed; rebuilding the index")
+                await self.rebuild()
+                return result
+            await self._refresh_catalog()
+            return result

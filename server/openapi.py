@@ -88,6 +88,7 @@ def document() -> dict[str, Any]:
                                         "url": {
                                             "type": "string",
                                             "maxLength": 8192,
+                                            "pattern": "^https?://[a-z0-9.-]+(:[0-9]{2,5})?/",
                                             "description": "Absolute http(s) URL of the page",
                                         },
                                         "title": {"type": "string", "maxLength": 500},

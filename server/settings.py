@@ -87,6 +87,55 @@ class Settings:
     # Debug aid: append one JSON line per API request (method, path, query, body) to this file.
     request_log: Path | None = None
     auth: AuthSettings = field(default_factory=AuthSettings)
+    # Admin console and admin API (docs/admin.md).
+    # Session cookie: "auto" = Secure with the `__Host-inflow_session` name when base_url is https,
+    # else plain-http development (`inflow_session`, not Secure); "true"/"false" force it.
+    admin_cookie_secure: str = "auto"
+    admin_session_hours: int = 8
+    # Uploaded archives (import): compressed size, decompressed total and number of entries.
+    admin_max_upload_bytes: int = 10 * 1024 * 1024
+    admin_max_archive_bytes: int = 50 * 1024 * 1024
+    admin_max_archive_files: int = 5000
+    admin_page_size: int = 50
+
+    @property
+    def admin_cookie_is_secure(self) -> bool:
+        value = self.admin_cookie_secure.strip().lower()
+        if value in {"true", "1", "yes", "on"}:
+            return True
+        if value in {"false", "0", "no", "off"}:
+            return False
+        return self.base_url.lower().startswith("https://")
+    # -- Learning analytics (docs/analytics.md) -------------------------------------------------
+    # Key of the pseudonyms (HMAC of issuer|subject). Empty: a random key is made once and kept in
+    # data_dir/analytics.key, so pseudonyms stay stable across restarts.
+    analytics_secret: str = ""
+    analytics_retention_days: int = 395
+    # Dashboards never show a row aggregating fewer distinct people than this.
+    analytics_min_group: int = 5
+    analytics_max_events: int = 500  # per POST /api/v1/events
+    analytics_max_body_bytes: int = 1024 * 1024  # that route only; the rest keep max_body_bytes
+    analytics_max_age_days: int = 7  # events older than this are refused
+    analytics_max_future_seconds: int = 300  # clock skew allowed for events "from the future"
+    analytics_purge_interval_seconds: float = 6 * 3600
+    # xAPI forwarding (docs/xapi-profile.md): off when lrs_endpoint is empty. The endpoint is the
+    # LRS's xAPI base, e.g. "http://lrs.example/xAPI" (statements go to <endpoint>/statements).
+    lrs_endpoint: str = ""
+    lrs_username: str = ""  # HTTP basic auth...
+    lrs_password: str = ""
+    lrs_token_url: str = ""  # ...or OAuth2 client credentials when this is set
+    lrs_client_id: str = ""
+    lrs_client_secret: str = ""
+    lrs_scope: str = ""
+    lrs_batch_size: int = 100
+    lrs_timeout_seconds: float = 15.0
+    lrs_backoff_initial_seconds: float = 1.0
+    lrs_backoff_max_seconds: float = 300.0
+    lrs_poll_seconds: float = 5.0
+
+    @property
+    def events_db_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
 
     @property
     def db_path(self) -> Path:

@@ -13,10 +13,11 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from server.errors import AidNotFound
+from server.errors import AidNotFound, NotFound
 from server.models import Aid, App, Context, RuleSpec
 
 T = TypeVar("T")
@@ -70,6 +71,24 @@ CREATE TABLE IF NOT EXISTS context_aids (
     aid_id TEXT NOT NULL,
     position INTEGER NOT NULL,
     PRIMARY KEY (context_id, aid_id)
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    issuer TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    username TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL,
+    target_type TEXT NOT NULL DEFAULT '',
+    target_id TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log(target_type, target_id);
+CREATE TABLE IF NOT EXISTS admin_sessions (
+    key_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -391,3 +410,175 @@ class Storage:
 
     async def ping(self) -> int:
         return await self._run(self.ping_sync)
+
+    # -- admin API and console (server/admin, server/console) ---------------------------------
+    # Writes run `fn(changes)` inside ONE transaction in the storage thread; `fn` records what it
+    # changed so the Library can update the index and the catalog afterwards.
+
+    def write_sync(self, fn: Callable[[Changes], T]) -> tuple[T, Changes, int]:
+        changes = Changes()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(changes)
+            version = self._bump_version() if changes.any else self.content_version_sync()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return result, changes, version
+
+    async def write(self, fn: Callable[[Changes], T]) -> tuple[T, Changes, int]:
+        return await self._run(self.write_sync, fn)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only sync helper of this class in the storage thread."""
+        return await self._run(fn, *args)
+
+    def get_app_sync(self, app_id: str) -> App:
+        for app in self.all_apps_sync():
+            if app.id == app_id:
+                return app
+        raise NotFound(f"No app with id {app_id!r}.")
+
+    def save_aid_tx(self, aid: Aid, saved_by: str, changes: Changes) -> tuple[Aid, str]:
+        """Within write_sync: insert or update an aid (a new version when anything changed)."""
+        stored, change = self._upsert_aid(aid, saved_by, now_iso())
+        if change != "unchanged":
+            changes.upserts.append(stored)
+        return stored, change
+
+    def delete_aid_tx(self, aid_id: str, changes: Changes) -> None:
+        self.conn.execute("DELETE FROM aids WHERE id=?", (aid_id,))
+        self.conn.execute("DELETE FROM aid_versions WHERE aid_id=?", (aid_id,))
+        cur = self.conn.execute("DELETE FROM context_aids WHERE aid_id=?", (aid_id,))
+        changes.deletes.append(aid_id)
+        changes.catalog = changes.catalog or cur.rowcount > 0
+
+    def save_app_tx(self, app: App, changes: Changes) -> str:
+        change = self._replace_app(app)
+        if change != "unchanged":
+            changes.catalog = True
+        return change
+
+    def delete_app_tx(self, app_id: str, changes: Changes) -> None:
+        self.conn.execute("DELETE FROM apps WHERE id=?", (app_id,))  # contexts and pins cascade
+        changes.catalog = True
+
+    def aid_versions_sync(self, aid_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT version, data, saved_at, saved_by FROM aid_versions WHERE aid_id=? "
+            "ORDER BY version DESC",
+            (aid_id,),
+        ).fetchall()
+        out = []
+        for r in rows:
+            data = json.loads(r["data"])
+            out.append(
+                {
+                    "version": r["version"],
+                    "saved_at": r["saved_at"],
+                    "saved_by": r["saved_by"],
+                    "status": data.get("status", ""),
+                    "title": data.get("title", ""),
+                }
+            )
+        return out
+
+    def aid_version_sync(self, aid_id: str, version: int) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT data FROM aid_versions WHERE aid_id=? AND version=?", (aid_id, version)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"Aid {aid_id!r} has no version {version}.")
+        data: dict[str, Any] = json.loads(row["data"])
+        return data
+
+    def audit_add_tx(
+        self,
+        who: tuple[str, str, str],
+        action: str,
+        target_type: str,
+        target_id: str,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO audit_log(at, issuer, subject, username, action, target_type, target_id,"
+            " detail) VALUES (?,?,?,?,?,?,?,?)",
+            (now_iso(), *who, action, target_type, target_id, json.dumps(detail or {})),
+        )
+        return int(cur.lastrowid or 0)
+
+    def audit_page_sync(
+        self, filters: dict[str, str], before_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Newest first. Filters: actor (username or subject), action, target_type, target_id,
+        since / until (ISO timestamps, inclusive)."""
+        where, args = [], []
+        if filters.get("actor"):
+            where.append("(username=? OR subject=?)")
+            args += [filters["actor"], filters["actor"]]
+        for name in ("action", "target_type", "target_id"):
+            if filters.get(name):
+                where.append(f"{name}=?")
+                args.append(filters[name])
+        if filters.get("since"):
+            where.append("at>=?")
+            args.append(filters["since"])
+        if filters.get("until"):
+            where.append("at<=?")
+            args.append(filters["until"])
+        if before_id is not None:
+            where.append("id<?")
+            args.append(before_id)
+        sql = "SELECT * FROM audit_log"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        rows = self.conn.execute(sql, (*args, limit)).fetchall()
+        return [
+            {
+                "id": r["id"],
+                "at": r["at"],
+                "who": {"issuer": r["issuer"], "subject": r["subject"], "username": r["username"]},
+                "action": r["action"],
+                "target_type": r["target_type"],
+                "target_id": r["target_id"],
+                "detail": json.loads(r["detail"]),
+            }
+            for r in rows
+        ]
+
+    def kv_put_sync(self, key_hash: str, kind: str, data: str, expires_at: float) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO admin_sessions(key_hash, kind, data, expires_at) "
+            "VALUES (?,?,?,?)",
+            (key_hash, kind, data, expires_at),
+        )
+
+    def kv_get_sync(self, key_hash: str, kind: str, now: float) -> str | None:
+        row = self.conn.execute(
+            "SELECT data FROM admin_sessions WHERE key_hash=? AND kind=? AND expires_at>?",
+            (key_hash, kind, now),
+        ).fetchone()
+        return None if row is None else str(row["data"])
+
+    def kv_pop_sync(self, key_hash: str, kind: str, now: float) -> str | None:
+        data = self.kv_get_sync(key_hash, kind, now)
+        self.conn.execute("DELETE FROM admin_sessions WHERE key_hash=?", (key_hash,))
+        return data
+
+    def kv_purge_sync(self, now: float) -> int:
+        return self.conn.execute("DELETE FROM admin_sessions WHERE expires_at<=?", (now,)).rowcount
+
+
+@dataclass
+class Changes:
+    """What one admin write changed: aids to re-index, aids to drop, and apps/contexts/pins."""
+
+    upserts: list[Aid] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    catalog: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.upserts or self.deletes or self.catalog)

@@ -171,7 +171,8 @@ async function followTab(tabId) {
   // Only tabs of normal windows: not the sign-in popup of launchWebAuthFlow, not devtools.
   const win = await chrome.windows.get(tab.windowId).catch(() => null);
   if (win?.type !== "normal") return;
-  if (page) await setSession({ [tabKey(tabId)]: { ...page, windowId: tab.windowId, at: Date.now() } });
+  if (page)
+    await setSession({ [tabKey(tabId)]: { ...page, windowId: tab.windowId, at: Date.now() } });
   else await removeSession(tabKey(tabId));
   await setFocus(tabId, tab.windowId, Boolean(page));
   await refreshView();
@@ -201,7 +202,12 @@ async function forgetTab(tabId) {
 
 async function onPanelHello(msg) {
   if (msg.tabId !== null) {
-    await updateKey("session", K.panelTabs, (list) => [...new Set([...(list ?? []), msg.tabId])], []);
+    await updateKey(
+      "session",
+      K.panelTabs,
+      (list) => [...new Set([...(list ?? []), msg.tabId])],
+      [],
+    );
   }
   const focus = await getSession(K.focus);
   if (!focus || focus.tabId === msg.tabId) {
@@ -225,7 +231,11 @@ async function newestPageTab() {
   for (const [key, value] of Object.entries(all)) {
     if (!key.startsWith(K.tabPrefix) || !value) continue;
     if (!best || (value.at ?? 0) > best.at) {
-      best = { tabId: Number(key.slice(K.tabPrefix.length)), windowId: value.windowId, at: value.at ?? 0 };
+      best = {
+        tabId: Number(key.slice(K.tabPrefix.length)),
+        windowId: value.windowId,
+        at: value.at ?? 0,
+      };
     }
   }
   return best && { tabId: best.tabId, windowId: best.windowId };

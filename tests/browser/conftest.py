@@ -25,12 +25,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = Path(os.environ.get("INFLOW_TEST_EXTENSION_DIR", ROOT / "extension"))
@@ -88,9 +89,20 @@ class Backend:
         }
         self.out = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port",
-             str(self.port)],
-            cwd=ROOT, env=env, stdout=self.out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_http(f"{self.url}/readyz", 90)
@@ -163,7 +175,8 @@ class Browser:
             if sw.url.startswith(f"chrome-extension://{EXT_ID}/"):
                 return sw
         return self.context.wait_for_event(
-            "serviceworker", predicate=lambda w: w.url.startswith(f"chrome-extension://{EXT_ID}/"),
+            "serviceworker",
+            predicate=lambda w: w.url.startswith(f"chrome-extension://{EXT_ID}/"),
             timeout=20_000,
         )
 
@@ -200,14 +213,13 @@ class Browser:
                 return
             for page in self.context.pages:
                 if page.url.startswith(login) and id(page) not in filled:
-                    try:
+                    # The window may close under us (flow done): that is fine.
+                    with suppress(PlaywrightError):
                         page.wait_for_selector("#username", timeout=10_000)
                         page.fill("#username", user[0])
                         page.fill("#password", user[1])
                         page.click("#kc-login")
                         filled.add(id(page))
-                    except Exception:  # noqa: BLE001 - the window closed under us: flow done
-                        pass
             panel.wait_for_timeout(200)
         raise AssertionError(f"sign-in did not complete; panel says: {panel.inner_text('main')}")
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_sign_in_and_pinned_aids_first(browser: Browser) -> None:
-    """Open the demo CRM, sign in through the Keycloak form: pinned aids come first, with reasons."""
+    """Open the demo CRM, sign in through the Keycloak form: pinned aids first, with reasons."""
     demo = browser.open_demo("/demo/crm/")
     demo.wait_for_selector("h1:has-text('Pipeline dashboard')")
     panel = browser.open_panel()
@@ -38,7 +38,9 @@ def test_sign_in_and_pinned_aids_first(browser: Browser) -> None:
     cards = panel.locator("main .card")
     ids = [cards.nth(i).get_attribute("data-aid") for i in range(cards.count())]
     assert ids[:3] == [
-        "crm-pipeline-review-checklist", "crm-stage-definitions", "crm-forecast-categories",
+        "crm-pipeline-review-checklist",
+        "crm-stage-definitions",
+        "crm-forecast-categories",
     ]
     related = panel.locator("#related .why")
     assert related.count() >= 1
@@ -102,7 +104,8 @@ def test_search_open_aid_and_vote(browser: Browser) -> None:
     panel.click("#vote-yes")
     panel.wait_for_selector("#vote-status:has-text('Thanks')")
     rows = browser.backend.feedback_rows()
-    assert ("crm-discount-approval", 1, f"{browser.backend.url}/demo/crm/opportunities/1042") in rows
+    page_url = f"{browser.backend.url}/demo/crm/opportunities/1042"
+    assert ("crm-discount-approval", 1, page_url) in rows
     assert any(
         r["path"] == "/api/v1/feedback" and '"crm-discount-approval"' in r["body"]
         for r in browser.backend.requests()
@@ -175,7 +178,8 @@ def test_worker_restart_and_silent_token_refresh(browser: Browser) -> None:
     browser.stop_worker(panel)
     panel.wait_for_timeout(500)
     search(panel, browser, "expense report")
-    assert browser.worker.evaluate("globalThis.__beforeStop ?? null") is None, "worker not restarted"
+    restarted = browser.worker.evaluate("globalThis.__beforeStop ?? null") is None
+    assert restarted, "the worker kept its globals: it was not stopped"
 
     # 2. Let the access token expire (30 s lifespan, refreshed 20 s early): silent refresh.
     wait_ms = first["expires_at"] - 20_000 - int(time.time() * 1000) + 500
@@ -259,7 +263,8 @@ def test_injection_aid_renders_inert(browser: Browser) -> None:
     )
     assert found == []
     # The harmless parts survive.
-    assert panel.locator('#aid-body a[href="https://intranet.example.com/sales/proposals/acme"]').count() == 1
+    link = '#aid-body a[href="https://intranet.example.com/sales/proposals/acme"]'
+    assert panel.locator(link).count() == 1
 
 
 def test_session_expired_then_sign_in_again_and_sign_out(browser: Browser) -> None:

@@ -1,0 +1,117 @@
+"""The analytics service hung off the app: store, pseudonyms, statements, forwarder, purge task.
+
+Opened and closed in `analytics_ctx` (a cleanup context); the forwarder and the purge run as
+background tasks that are cancelled there, after which the store's threads are drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import aiohttp
+from aiohttp import web
+
+from server import keys
+from server.analytics.events import Event
+from server.analytics.outbox import Forwarder, LrsClient
+from server.analytics.pseudonym import Pseudonymizer, load_key
+from server.analytics.store import EventStore, IngestResult, cutoff_day
+from server.analytics.xapi import StatementBuilder
+from server.settings import Settings
+
+log = logging.getLogger("inflow.analytics")
+
+
+class Analytics:
+    def __init__(self, settings: Settings, store: EventStore, pseudonym: Pseudonymizer) -> None:
+        self.settings = settings
+        self.store = store
+        self.pseudonym = pseudonym
+        self.builder: StatementBuilder | None = None
+        self.forwarder: Forwarder | None = None
+
+    async def ingest(self, events: Sequence[Event], issuer: str, subject: str) -> IngestResult:
+        user = self.pseudonym(issuer, subject)
+        builder = self.builder
+        statement_for = None
+        if builder is not None:
+
+            def statement_for(e: Event) -> str:
+                return builder.statement_json(e, user)
+
+        result = await self.store.ingest(events, user, statement_for)
+        if result.queued and self.forwarder is not None:
+            self.forwarder.notify()
+        return result
+
+    async def purge(self, today: dt.date | None = None) -> dict[str, int]:
+        return await self.store.purge(cutoff_day(self.settings.analytics_retention_days, today))
+
+
+async def _purge_loop(analytics: Analytics, interval: float) -> None:
+    while True:
+        try:
+            removed = await analytics.purge()
+            if any(removed.values()):
+                log.info("analytics retention purge: %s", removed)
+        except Exception:
+            log.exception("analytics purge failed")
+        await asyncio.sleep(interval)
+
+
+async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    key = await asyncio.get_running_loop().run_in_executor(
+        None, load_key, settings.analytics_secret, settings.data_dir
+    )
+    store = EventStore(settings.events_db_path)
+    await store.open()
+    analytics = Analytics(settings, store, Pseudonymizer(key))
+    app[keys.ANALYTICS] = analytics
+    tasks: list[asyncio.Task[None]] = []
+    session: aiohttp.ClientSession | None = None
+    try:
+        if settings.lrs_endpoint:
+            library = app[keys.LIBRARY]
+
+            def app_name(i: str) -> str | None:
+                a = library.catalog.apps.get(i)
+                return a.name if a else None
+
+            def context_name(i: str) -> str | None:
+                c = library.catalog.contexts.get(i)
+                return c.name if c else None
+
+            def aid_title(i: str) -> str | None:
+                m = library.catalog.aids.get(i)
+                return m.title if m else None
+
+            analytics.builder = StatementBuilder(
+                settings.base_url, app_name, context_name, aid_title
+            )
+            session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=settings.lrs_timeout_seconds)
+            )
+            analytics.forwarder = Forwarder(settings, store, LrsClient(settings, session))
+            tasks.append(asyncio.create_task(analytics.forwarder.run(), name="xapi-forwarder"))
+        if settings.analytics_purge_interval_seconds > 0:
+            tasks.append(
+                asyncio.create_task(
+                    _purge_loop(analytics, settings.analytics_purge_interval_seconds),
+                    name="analytics-purge",
+                )
+            )
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if session is not None:
+            await session.close()
+        await store.close()
