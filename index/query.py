@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from whoosh import query as wq
 
@@ -20,7 +21,8 @@ from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, TEXT_ANALYZER
 _WORD_RE = re.compile(r"[\w][\w'.-]*", re.UNICODE)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
 SYNONYM_WEIGHT = 0.5
-COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped
+COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped...
+COMMON_MIN_DOCS = 2000  # ...once the index is this large (small corpora: every word counts)
 
 
 class QueryRejected(ValueError):
@@ -143,20 +145,16 @@ def signals_query(
         return None
     rank = dict(weights)
     if doc_frequency is not None and doc_count > 0:
-        common: dict[str, int] = {}
         for stem in order:
             df = doc_frequency(stem)
             if df == 0:
                 del rank[stem]  # in no aid: costs a lookup per field, finds nothing
-            elif df > COMMON_FRACTION * doc_count:
-                # In most aids: it barely changes the ranking but costs a score per posting.
-                common[stem] = df
+            elif doc_count >= COMMON_MIN_DOCS and df > COMMON_FRACTION * doc_count:
+                # In a large share of a large index: a corpus stop word. It barely changes the
+                # ranking but costs a score for every posting (tens of ms at 10k aids).
                 del rank[stem]
             else:
                 rank[stem] = weights[stem] * math.log(1 + doc_count / df)
-        if not rank and common:  # only common words on the page: use the two least common
-            for stem in sorted(common, key=common.__getitem__)[:2]:
-                rank[stem] = weights[stem]
     top = sorted(rank, key=lambda s: -rank[s])[:max_terms]
     if not top:
         return None
@@ -184,6 +182,10 @@ class Scope:
             return wq.NullQuery
         apps = wq.Or([wq.Term("apps", a) for a in self.apps])
         return wq.And([wq.ConstantScoreQuery(apps, 0.0), q])
+
+    def filter_key(self) -> tuple[Any, ...]:
+        """What the filter depends on (not the apps, which narrow the query instead)."""
+        return (self.audience, self.statuses, self.types)
 
     def filter_query(self) -> wq.Query:
         parts: list[wq.Query] = [wq.Or([wq.Term("status", s) for s in self.statuses])]

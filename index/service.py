@@ -325,13 +325,14 @@ class IndexService:
     def _filter(self, scope: Scope) -> Any:
         """The filter's document set, cached with this thread's searcher (same generation)."""
         searcher = self._searcher()
-        cache: dict[Scope, Any] = self._local.filters
-        docs = cache.get(scope)
+        cache: dict[tuple[Any, ...], Any] = self._local.filters
+        key = scope.filter_key()
+        docs = cache.get(key)
         if docs is None:
             if len(cache) >= 256:
                 cache.clear()
             docs = searcher._filter_to_comb(scope.filter_query())
-            cache[scope] = docs
+            cache[key] = docs
         return docs
 
     def _top_sync(

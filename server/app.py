@@ -12,6 +12,8 @@ from aiohttp import web
 
 from index.service import IndexService
 from server import keys
+from server.admin import api as admin_api
+from server.analytics import setup_analytics
 from server.api import public as public_api
 from server.cache import ResultCache
 from server.demo import add_demo_routes
@@ -132,6 +134,8 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
+    app.router.add_routes(admin_api.routes)
+    setup_analytics(app)  # after library_ctx: event validation reads the catalog
     add_openapi_route(app)
     if settings.serve_demo:
         add_demo_routes(app)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from server.analytics.service import Analytics
     from auth.identity import Identity
     from auth.service import TokenAuthenticator
+    from server.analytics.service import Analytics
     from server.cache import ResultCache
     from server.console.oidc import AdminOidc
     from server.console.session import SessionStore

@@ -140,5 +140,8 @@ class Library:
                 log.exception("incremental index update failed; rebuilding the index")
                 await self.rebuild()
                 return result
-            await self._refresh_catalog()
+            if changes.catalog or changes.deletes:
+                await self._refresh_catalog()
+            else:  # aids only: keep the compiled rules
+                self.catalog = self.catalog.with_aids(version, changes.upserts)
             return result

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server.admin.openapi import admin_paths
+from server.analytics.openapi_paths import analytics_paths
 from server.security import public
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -73,6 +75,7 @@ def document() -> dict[str, Any]:
         },
         "security": BEARER,
         "paths": {
+            **admin_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related, then mapped to the app",
@@ -261,6 +264,7 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"})},
                 }
             },
+            **analytics_paths(),
         },
     }
 

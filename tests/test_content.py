@@ -148,3 +148,36 @@ async def test_interrupted_rebuild_leaves_the_live_index_serving(
     assert (index.index_dir / "CURRENT").read_text() == live
     assert not list(index.index_dir.glob(".building-*"))
     assert (await library.check())["ok"]
+
+
+async def test_shutdown_drains_queued_index_writes(tmp_path: Path) -> None:
+    """Incident guarded: shutting down while edits were queued lost them from the index (the
+    database had them); close() must let the single writer finish everything queued first."""
+    from dataclasses import replace
+
+    storage = Storage(tmp_path / "db.sqlite3")
+    await storage.open()
+    index = IndexService(tmp_path / "index", search_threads=1)
+    await index.open()
+    lib = Library(storage, index)
+    await lib.reconcile()
+    await lib.import_dir(write_sample(tmp_path / "c"))
+    base = next(a for a in await storage.all_aids() if a.id == "payroll-calendar")
+    version = index.state.content_version
+    import asyncio
+
+    writes = [
+        asyncio.create_task(index.apply([replace(base, id=f"extra-{i}")],
+                                        content_version=version + i + 1))
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)  # all queued
+    await index.close()
+    generations = [await w for w in writes]
+    assert all(w.done() for w in writes) and len(generations) == 5
+    reopened = IndexService(tmp_path / "index", search_threads=1)
+    state = await reopened.open()
+    assert state.doc_count == 9 + 5
+    assert state.content_version == version + 5
+    await reopened.close()
+    await storage.close()

@@ -19,7 +19,9 @@ from typing import Any
 from server.errors import InvalidEvents
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$")
+HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$"
+)
 MAX_QUERY_CHARS = 256
 MAX_COMMENT_CHARS = 1000
 MAX_SHOWN = 50
@@ -88,7 +90,9 @@ def _slug(data: dict[str, Any], name: str) -> str:
     return value
 
 
-def _timestamp(value: Any, now: dt.datetime, max_age: dt.timedelta, skew: dt.timedelta) -> dt.datetime:
+def _timestamp(
+    value: Any, now: dt.datetime, max_age: dt.timedelta, skew: dt.timedelta
+) -> dt.datetime:
     if not isinstance(value, str) or len(value) > 40:
         raise _Bad("at", "'at' must be an ISO-8601 timestamp string with a time zone")
     try:
@@ -185,7 +189,8 @@ def parse_event(
         if c is not None:
             if not isinstance(c, str) or len(c) > MAX_COMMENT_CHARS:
                 raise _Bad(
-                    "comment", f"'comment' must be a string of at most {MAX_COMMENT_CHARS} characters"
+                    "comment",
+                    f"'comment' must be a string of at most {MAX_COMMENT_CHARS} characters",
                 )
             comment = c.strip()
     url_host = ""
@@ -226,7 +231,7 @@ def parse_batch(
     counts the repeats as duplicates), so a client that enqueued twice is not refused.
     """
     if not isinstance(body, dict):
-        raise InvalidEvents("The body must be a JSON object {\"events\": [...]}.", errors=[])
+        raise InvalidEvents('The body must be a JSON object {"events": [...]}.', errors=[])
     unknown = sorted(set(body) - {"events"})
     if unknown:
         raise InvalidEvents(f"Unknown field(s): {', '.join(unknown)}. Allowed: events.", errors=[])

@@ -11,6 +11,7 @@ find the statements at fault, which go to `outbox_dead` instead of blocking the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -66,9 +67,7 @@ class LrsClient:
                 await self._fetch_token()
             return {"Authorization": f"Bearer {self._token}"}
         if s.lrs_username:
-            return {
-                "Authorization": aiohttp.BasicAuth(s.lrs_username, s.lrs_password).encode()
-            }
+            return {"Authorization": aiohttp.BasicAuth(s.lrs_username, s.lrs_password).encode()}
         return {}
 
     async def _fetch_token(self) -> None:
@@ -151,10 +150,8 @@ class Forwarder:
             if sent:
                 continue
             self.wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), self.settings.lrs_poll_seconds)
-            except TimeoutError:
-                pass
 
     async def drain_once(self) -> int:
         """Send one batch from the outbox; the number of statements it took off the outbox."""
@@ -174,7 +171,9 @@ class Forwarder:
         except LrsRefused as exc:
             if len(items) == 1:
                 log.error("LRS refused statement %s: %s", items[0].event_id, exc)
-                await self.store.write(self.store.outbox_dead_sync, items[0], exc.status, exc.reason)
+                await self.store.write(
+                    self.store.outbox_dead_sync, items[0], exc.status, exc.reason
+                )
                 self.stats.dead += 1
                 return
             mid = len(items) // 2  # find the bad statements; the good ones still go

@@ -213,7 +213,8 @@ class EventStore:
                 chunk = ids[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 existing.update(
-                    r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+                    r[0]
+                    for r in conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
                 )
             fresh: list[Event] = []
             seen = set(existing)
@@ -296,7 +297,9 @@ class EventStore:
         for table in ROLLUP_TABLES:
             total = 0
             for dim in ("app", "aid", "ctx", "query", "zero"):
-                cur = conn.execute(f"DELETE FROM {table} WHERE dim = ? AND day < ?", (dim, before_day))
+                cur = conn.execute(
+                    f"DELETE FROM {table} WHERE dim = ? AND day < ?", (dim, before_day)
+                )
                 total += cur.rowcount
             removed[table] = total
         return removed

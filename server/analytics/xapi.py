@@ -97,8 +97,12 @@ class StatementBuilder:
         if e.type == "aid_rated":
             result = {
                 "success": bool(e.helpful),
-                "score": {"scaled": 1 if e.helpful else 0, "raw": 1 if e.helpful else 0,
-                          "min": 0, "max": 1},
+                "score": {
+                    "scaled": 1 if e.helpful else 0,
+                    "raw": 1 if e.helpful else 0,
+                    "min": 0,
+                    "max": 1,
+                },
             }
             if e.comment:
                 result["response"] = e.comment

@@ -1,0 +1,426 @@
+"""The admin JSON API under /api/v1/admin/ (docs/admin.md). Handlers stay short: parse, call the
+service, answer with an ETag where there is one. Errors come up as domain exceptions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from auth.identity import Identity
+from server import keys
+from server.admin.service import (
+    AdminService,
+    aid_etag,
+    aid_json,
+    app_etag,
+    app_json,
+    context_etag,
+    context_json,
+    page_by_id,
+)
+from server.api.validation import int_field, json_object, page_url, string_list, text_field
+from server.errors import (
+    Forbidden,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from server.security import requires
+
+routes = web.RouteTableDef()
+PREFIX = "/api/v1/admin"
+ARCHIVE_TYPES = frozenset(
+    {
+        "application/zip",
+        "application/x-zip-compressed",
+        "application/x-tar",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-xz",
+        "application/x-bzip2",
+        "application/octet-stream",
+    }
+)
+AID_WRITE_FIELDS = {
+    "id",
+    "title",
+    "summary",
+    "body",
+    "type",
+    "tags",
+    "apps",
+    "audience",
+    "owner",
+    "status",
+    "verified_at",
+    "review_interval_days",
+    "source",
+}
+APP_FIELDS = {"id", "name", "description", "rules", "contexts"}
+CONTEXT_FIELDS = {"id", "name", "rule", "priority", "title_pattern", "selector", "aids"}
+
+
+def service(request: web.Request) -> AdminService:
+    app = request.app
+    return AdminService(app[keys.SETTINGS], app[keys.LIBRARY], app[keys.SUGGESTER])
+
+
+def caller(request: web.Request) -> Identity:
+    identity = request[keys.IDENTITY]
+    if identity is None:  # the middleware never lets an anonymous caller this far
+        raise Forbidden("Sign in first.")
+    return identity
+
+
+def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response:
+    headers = {"Cache-Control": "no-store"}
+    if etag:
+        headers["ETag"] = etag
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda d: json.dumps(d, ensure_ascii=False)
+    )
+
+
+def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    return {k: request.query[k] for k in request.query}
+
+
+def _limit(request: web.Request) -> int:
+    default = request.app[keys.SETTINGS].admin_page_size
+    return int_field(request.query.get("limit"), "limit", 1, 200, default)
+
+
+def _if_match(request: web.Request) -> str | None:
+    return request.headers.get("If-Match")
+
+
+# -- apps --------------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/apps")
+@requires("author", "reviewer", "api-write")
+async def list_apps(request: web.Request) -> web.Response:
+    _query(request, {"limit", "cursor"})
+    apps = await service(request).list_apps()
+    page, nxt = page_by_id(apps, lambda a: a.id, request.query.get("cursor"), _limit(request))
+    return _json({"apps": [app_json(a) for a in page], "next_cursor": nxt})
+
+
+@routes.post(f"{PREFIX}/apps")
+@requires("admin")
+async def create_app(request: web.Request) -> web.Response:
+    data = await json_object(request, APP_FIELDS, {"id", "name"})
+    app, warnings = await service(request).create_app(caller(request), data)
+    return _json({**app_json(app), "warnings": warnings}, 201, app_etag(app))
+
+
+@routes.get(PREFIX + "/apps/{app_id}")
+@requires("author", "reviewer", "api-write")
+async def get_app(request: web.Request) -> web.Response:
+    svc = service(request)
+    app = await svc.get_app(request.match_info["app_id"])
+    return _json({**app_json(app), "warnings": svc.warnings_for(app)}, etag=app_etag(app))
+
+
+@routes.put(PREFIX + "/apps/{app_id}")
+@requires("admin")
+async def put_app(request: web.Request) -> web.Response:
+    data = await json_object(request, APP_FIELDS, {"name"})
+    app, warnings = await service(request).update_app(
+        caller(request), request.match_info["app_id"], data, _if_match(request)
+    )
+    return _json({**app_json(app), "warnings": warnings}, etag=app_etag(app))
+
+
+@routes.delete(PREFIX + "/apps/{app_id}")
+@requires("admin")
+async def delete_app(request: web.Request) -> web.Response:
+    unmapped = await service(request).delete_app(
+        caller(request), request.match_info["app_id"], _if_match(request)
+    )
+    return _json({"deleted": request.match_info["app_id"], "unmapped_aids": unmapped})
+
+
+@routes.post(PREFIX + "/apps/{app_id}/contexts")
+@requires("admin")
+async def create_context(request: web.Request) -> web.Response:
+    data = await json_object(request, CONTEXT_FIELDS, {"id", "name", "rule"})
+    ctx, warnings = await service(request).create_context(
+        caller(request), request.match_info["app_id"], data
+    )
+    return _json({**context_json(ctx), "warnings": warnings}, 201, context_etag(ctx))
+
+
+# -- contexts ----------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/contexts")
+@requires("author", "reviewer", "api-write")
+async def list_contexts(request: web.Request) -> web.Response:
+    q = _query(request, {"app", "limit", "cursor"})
+    contexts = sorted(request.app[keys.LIBRARY].catalog.contexts.values(), key=lambda c: c.id)
+    if q.get("app"):
+        contexts = [c for c in contexts if c.app_id == q["app"]]
+    page, nxt = page_by_id(contexts, lambda c: c.id, q.get("cursor"), _limit(request))
+    return _json({"contexts": [context_json(c) for c in page], "next_cursor": nxt})
+
+
+@routes.get(PREFIX + "/contexts/{ctx_id}")
+@requires("author", "reviewer", "api-write")
+async def get_context(request: web.Request) -> web.Response:
+    ctx = await service(request).get_context(request.match_info["ctx_id"])
+    return _json(context_json(ctx), etag=context_etag(ctx))
+
+
+@routes.patch(PREFIX + "/contexts/{ctx_id}")
+@requires("admin")
+async def patch_context(request: web.Request) -> web.Response:
+    data = await json_object(request, CONTEXT_FIELDS, set())
+    ctx, warnings = await service(request).update_context(
+        caller(request), request.match_info["ctx_id"], data, _if_match(request)
+    )
+    return _json({**context_json(ctx), "warnings": warnings}, etag=context_etag(ctx))
+
+
+@routes.delete(PREFIX + "/contexts/{ctx_id}")
+@requires("admin")
+async def delete_context(request: web.Request) -> web.Response:
+    await service(request).delete_context(
+        caller(request), request.match_info["ctx_id"], _if_match(request)
+    )
+    return _json({"deleted": request.match_info["ctx_id"]})
+
+
+@routes.put(PREFIX + "/contexts/{ctx_id}/aids")
+@requires("admin")
+async def put_pins(request: web.Request) -> web.Response:
+    data = await json_object(request, {"aids"}, {"aids"})
+    aids = list(string_list(data, "aids", 100, 64))
+    ctx = await service(request).set_pins(
+        caller(request), request.match_info["ctx_id"], aids, _if_match(request)
+    )
+    return _json(context_json(ctx), etag=context_etag(ctx))
+
+
+# -- aids --------------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/aids")
+@requires("author", "reviewer", "api-write")
+async def list_aids(request: web.Request) -> web.Response:
+    svc = service(request)
+    q = _query(request, {"app", "type", "status", "owner", "stale", "q", "limit", "cursor"})
+    aids = await svc.list_aids(svc.validate_aid_filters(q))
+    page, nxt = page_by_id(aids, lambda a: a.id, q.get("cursor"), _limit(request))
+    return _json({"aids": [aid_json(a, body=False) for a in page], "next_cursor": nxt})
+
+
+@routes.post(f"{PREFIX}/aids")
+@requires("author", "api-write")
+async def create_aid(request: web.Request) -> web.Response:
+    data = await json_object(request, AID_WRITE_FIELDS, {"id", "title"})
+    aid = await service(request).create_aid(caller(request), data)
+    return _json(aid_json(aid), 201, aid_etag(aid))
+
+
+@routes.get(PREFIX + "/aids/{aid_id}")
+@requires("author", "reviewer", "api-write")
+async def get_aid(request: web.Request) -> web.Response:
+    aid = await service(request).get_aid(request.match_info["aid_id"])
+    return _json(aid_json(aid), etag=aid_etag(aid))
+
+
+async def _write_aid(request: web.Request, partial: bool) -> web.Response:
+    required = set() if partial else {"title"}
+    data = await json_object(request, AID_WRITE_FIELDS, required)
+    aid = await service(request).update_aid(
+        caller(request), request.match_info["aid_id"], data, _if_match(request), partial=partial
+    )
+    return _json(aid_json(aid), etag=aid_etag(aid))
+
+
+@routes.put(PREFIX + "/aids/{aid_id}")
+@requires("author", "reviewer", "api-write")
+async def put_aid(request: web.Request) -> web.Response:
+    return await _write_aid(request, partial=False)
+
+
+@routes.patch(PREFIX + "/aids/{aid_id}")
+@requires("author", "reviewer", "api-write")
+async def patch_aid(request: web.Request) -> web.Response:
+    return await _write_aid(request, partial=True)
+
+
+@routes.delete(PREFIX + "/aids/{aid_id}")
+@requires("admin")
+async def delete_aid(request: web.Request) -> web.Response:
+    await service(request).delete_aid(
+        caller(request), request.match_info["aid_id"], _if_match(request)
+    )
+    return _json({"deleted": request.match_info["aid_id"]})
+
+
+@routes.post(PREFIX + "/aids/{aid_id}/transitions")
+@requires("author", "reviewer", "api-write")
+async def transition(request: web.Request) -> web.Response:
+    data = await json_object(request, {"to", "comment"}, {"to"})
+    to = text_field(data, "to", 20)
+    aid = await service(request).transition(
+        caller(request),
+        request.match_info["aid_id"],
+        to,
+        _if_match(request),
+        text_field(data, "comment", 2000),
+    )
+    return _json(aid_json(aid), etag=aid_etag(aid))
+
+
+@routes.get(PREFIX + "/aids/{aid_id}/versions")
+@requires("author", "reviewer", "api-write")
+async def versions(request: web.Request) -> web.Response:
+    aid_id = request.match_info["aid_id"]
+    return _json({"aid": aid_id, "versions": await service(request).versions(aid_id)})
+
+
+@routes.get(PREFIX + "/aids/{aid_id}/versions/{version}")
+@requires("author", "reviewer", "api-write")
+async def version(request: web.Request) -> web.Response:
+    n = int_field(request.match_info["version"], "version", 1, 10**9, 1)
+    data = await service(request).version(request.match_info["aid_id"], n)
+    return _json({"version": n, **data})
+
+
+@routes.get(PREFIX + "/aids/{aid_id}/diff")
+@requires("author", "reviewer", "api-write")
+async def diff(request: web.Request) -> web.Response:
+    q = _query(request, {"from", "to"})
+    if "from" not in q or "to" not in q:
+        raise ValidationFailed("Give both 'from' and 'to' versions.", fields=["from", "to"])
+    a = int_field(q["from"], "from", 1, 10**9, 1)
+    b = int_field(q["to"], "to", 1, 10**9, 1)
+    return _json(await service(request).diff(request.match_info["aid_id"], a, b))
+
+
+@routes.post(PREFIX + "/aids/{aid_id}/rollback")
+@requires("author", "reviewer", "api-write")
+async def rollback(request: web.Request) -> web.Response:
+    data = await json_object(request, {"version"}, {"version"})
+    n = int_field(data["version"], "version", 1, 10**9, 1)
+    aid = await service(request).rollback(
+        caller(request), request.match_info["aid_id"], n, _if_match(request)
+    )
+    return _json(aid_json(aid), etag=aid_etag(aid))
+
+
+# -- mappings ----------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/mappings")
+@requires("author", "reviewer", "api-write")
+async def mappings(request: web.Request) -> web.Response:
+    return _json(service(request).mappings())
+
+
+@routes.put(PREFIX + "/mappings/{aid_id}")
+@requires("admin")
+async def put_mapping(request: web.Request) -> web.Response:
+    data = await json_object(request, {"apps", "contexts"}, {"apps", "contexts"})
+    result = await service(request).set_mapping(
+        caller(request),
+        request.match_info["aid_id"],
+        list(string_list(data, "apps", 50, 64)),
+        list(string_list(data, "contexts", 200, 64)),
+        _if_match(request),
+    )
+    aid = await service(request).get_aid(request.match_info["aid_id"])
+    return _json(result, etag=aid_etag(aid))
+
+
+# -- rule tester, preview ----------------------------------------------------------------------
+
+
+@routes.post(f"{PREFIX}/rules/test")
+@requires("author", "reviewer", "api-write")
+async def rules_test(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    data = await json_object(request, {"url", "title", "role", "groups", "limit"}, {"url"})
+    url = page_url(data["url"], settings.max_url_bytes)
+    result = await service(request).test_rules(
+        url,
+        text_field(data, "title", 500),
+        text_field(data, "role", 64),
+        string_list(data, "groups", 20, 64),
+        int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit),
+    )
+    return _json(result)
+
+
+@routes.post(f"{PREFIX}/preview")
+@requires("author", "reviewer", "api-write")
+async def preview(request: web.Request) -> web.Response:
+    data = await json_object(request, {"markdown"}, {"markdown"})
+    markdown = text_field(data, "markdown", 200_000)
+    html = await request.app[keys.RENDERER].render(markdown)
+    return _json({"html": html})
+
+
+# -- import, export, audit ---------------------------------------------------------------------
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes (the app-wide body limit is smaller)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The upload is over the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The upload is over the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.post(f"{PREFIX}/import")
+@requires("api-write")
+async def import_archive(request: web.Request) -> web.Response:
+    if request.content_type not in ARCHIVE_TYPES:
+        raise UnsupportedMediaType(
+            "Send the archive as the raw body with Content-Type application/zip, "
+            "application/x-tar or application/gzip."
+        )
+    data = await read_limited(request, request.app[keys.SETTINGS].admin_max_upload_bytes)
+    name = request.query.get("filename", "upload")
+    report = await service(request).import_archive(caller(request), data, name)
+    return _json(report)
+
+
+@routes.get(f"{PREFIX}/export")
+@requires("author", "api-write")
+async def export_archive(request: web.Request) -> web.Response:
+    data = await service(request).export_archive(caller(request))
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="inflow-content.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@routes.get(f"{PREFIX}/audit")
+@requires("admin")
+async def audit(request: web.Request) -> web.Response:
+    q = _query(
+        request,
+        {"actor", "action", "target_type", "target_id", "since", "until", "limit", "cursor"},
+    )
+    filters = {k: v for k, v in q.items() if k not in {"limit", "cursor"}}
+    entries, nxt = await service(request).audit(filters, q.get("cursor"), _limit(request))
+    return _json({"entries": entries, "next_cursor": nxt})

@@ -1,0 +1,365 @@
+"""OpenAPI entries for the admin API (merged into server/openapi.py's document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+P = "/api/v1/admin"
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _ok(
+    desc: str = "OK", schema: dict[str, Any] | None = None, etag: bool = False
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": desc,
+        "content": {"application/json": {"schema": schema or OBJ}},
+    }
+    if etag:
+        out["headers"] = {"ETag": {"schema": {"type": "string"}}}
+    return out
+
+
+def _param(
+    name: str, where: str = "path", required: bool = True, kind: str = "string"
+) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": {"type": kind}}
+
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag you read; missing: 428, stale: 412",
+}
+PAGE = [_param("limit", "query", False, "integer"), _param("cursor", "query", False)]
+
+
+def _op(
+    summary: str,
+    roles: str,
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    body_type: str = "application/json",
+    ok: str = "200",
+    etag: bool = False,
+    write: bool = False,
+    errors: tuple[int, ...] = (400, 401, 403, 404, 422),
+    response: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Roles: {roles}.",
+        "tags": ["admin"],
+        "parameters": list(params or []) + ([IF_MATCH] if write else []),
+        "responses": {ok: response or _ok(etag=etag)},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
+    codes = set(errors) | ({412, 428} if write else set())
+    op["responses"].update({str(c): PROBLEM for c in sorted(codes)})
+    return op
+
+
+APP_BODY = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+        "name": {"type": "string", "maxLength": 200},
+        "description": {"type": "string", "maxLength": 2000},
+        "rules": {"type": "array", "items": OBJ},
+        "contexts": {"type": "array", "items": OBJ},
+    },
+}
+CONTEXT_BODY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "rule": {"type": ["string", "object"]},
+        "priority": {"type": "integer"},
+        "title_pattern": {"type": "string"},
+        "selector": {"type": "string"},
+        "aids": {"type": "array", "items": {"type": "string"}},
+    },
+}
+AID_BODY = {
+    "type": "object",
+    "description": "The aid's front-matter fields plus `body` (Markdown); see docs/admin.md",
+    "properties": {
+        k: {"type": t}
+        for k, t in {
+            "id": "string",
+            "title": "string",
+            "summary": "string",
+            "body": "string",
+            "type": "string",
+            "tags": "array",
+            "apps": "array",
+            "audience": "array",
+            "owner": "string",
+            "status": "string",
+            "verified_at": ["string", "null"],
+            "review_interval_days": "integer",
+            "source": "string",
+        }.items()
+    },
+}
+APP_ID = _param("app_id")
+CTX_ID = _param("ctx_id")
+AID_ID = _param("aid_id")
+WRITER = "author, reviewer or admin (api-write too)"
+READER = "author, reviewer, admin or api-write"
+
+
+def admin_paths() -> dict[str, Any]:
+    return {
+        f"{P}/apps": {
+            "get": _op("List apps with rules and contexts", READER, params=PAGE),
+            "post": _op(
+                "Create an app (answer lists rule warnings)",
+                "admin",
+                body=APP_BODY,
+                ok="201",
+                etag=True,
+                errors=(400, 401, 403, 409, 422),
+            ),
+        },
+        f"{P}/apps/{{app_id}}": {
+            "get": _op("One app (ETag) with rule warnings", READER, params=[APP_ID], etag=True),
+            "put": _op(
+                "Replace name, description, rules (and contexts when sent)",
+                "admin",
+                params=[APP_ID],
+                body=APP_BODY,
+                etag=True,
+                write=True,
+            ),
+            "delete": _op(
+                "Delete an app and its contexts; mapped aids are unmapped",
+                "admin",
+                params=[APP_ID],
+                write=True,
+            ),
+        },
+        f"{P}/apps/{{app_id}}/contexts": {
+            "post": _op(
+                "Add a context (page) to an app",
+                "admin",
+                params=[APP_ID],
+                body=CONTEXT_BODY,
+                ok="201",
+                etag=True,
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        f"{P}/contexts": {
+            "get": _op("List contexts", READER, params=[_param("app", "query", False), *PAGE])
+        },
+        f"{P}/contexts/{{ctx_id}}": {
+            "get": _op("One context (ETag)", READER, params=[CTX_ID], etag=True),
+            "patch": _op(
+                "Change a context (fields not sent keep their values)",
+                "admin",
+                params=[CTX_ID],
+                body=CONTEXT_BODY,
+                etag=True,
+                write=True,
+            ),
+            "delete": _op("Delete a context", "admin", params=[CTX_ID], write=True),
+        },
+        f"{P}/contexts/{{ctx_id}}/aids": {
+            "put": _op(
+                "Set the ordered list of pinned aids",
+                "admin",
+                params=[CTX_ID],
+                body={
+                    "type": "object",
+                    "required": ["aids"],
+                    "properties": {"aids": {"type": "array", "items": {"type": "string"}}},
+                },
+                etag=True,
+                write=True,
+            )
+        },
+        f"{P}/aids": {
+            "get": _op(
+                "List aids (filters: app, type, status, owner, stale, q)",
+                READER,
+                params=[
+                    *(
+                        _param(n, "query", False)
+                        for n in ("app", "type", "status", "owner", "stale", "q")
+                    ),
+                    *PAGE,
+                ],
+            ),
+            "post": _op(
+                "Create an aid (draft unless a publisher says otherwise)",
+                WRITER,
+                body=AID_BODY,
+                ok="201",
+                etag=True,
+                errors=(400, 401, 403, 409, 422),
+            ),
+        },
+        f"{P}/aids/{{aid_id}}": {
+            "get": _op("One aid with its body (ETag)", READER, params=[AID_ID], etag=True),
+            "put": _op(
+                "Replace an aid (a new version)",
+                WRITER,
+                params=[AID_ID],
+                body=AID_BODY,
+                etag=True,
+                write=True,
+            ),
+            "patch": _op(
+                "Change some fields of an aid (a new version)",
+                WRITER,
+                params=[AID_ID],
+                body=AID_BODY,
+                etag=True,
+                write=True,
+            ),
+            "delete": _op("Delete an aid", "admin", params=[AID_ID], write=True),
+        },
+        f"{P}/aids/{{aid_id}}/transitions": {
+            "post": _op(
+                "Workflow step: draft, review, published, archived",
+                "author (submit, withdraw); reviewer or admin (publish, unpublish, archive)",
+                params=[AID_ID],
+                body={
+                    "type": "object",
+                    "required": ["to"],
+                    "properties": {
+                        "to": {
+                            "type": "string",
+                            "enum": ["draft", "review", "published", "archived"],
+                        },
+                        "comment": {"type": "string", "maxLength": 2000},
+                    },
+                },
+                etag=True,
+                write=True,
+                errors=(400, 401, 403, 404, 409, 422),
+            )
+        },
+        f"{P}/aids/{{aid_id}}/versions": {
+            "get": _op("Every saved version, newest first", READER, params=[AID_ID])
+        },
+        f"{P}/aids/{{aid_id}}/versions/{{version}}": {
+            "get": _op(
+                "One version's fields", READER, params=[AID_ID, _param("version", kind="integer")]
+            )
+        },
+        f"{P}/aids/{{aid_id}}/diff": {
+            "get": _op(
+                "Unified diff between two versions",
+                READER,
+                params=[
+                    AID_ID,
+                    _param("from", "query", True, "integer"),
+                    _param("to", "query", True, "integer"),
+                ],
+            )
+        },
+        f"{P}/aids/{{aid_id}}/rollback": {
+            "post": _op(
+                "Save an old version's content as a new version (status unchanged)",
+                WRITER,
+                params=[AID_ID],
+                body={
+                    "type": "object",
+                    "required": ["version"],
+                    "properties": {"version": {"type": "integer", "minimum": 1}},
+                },
+                etag=True,
+                write=True,
+            )
+        },
+        f"{P}/mappings": {"get": _op("Aids per app and pinned aids per context", READER)},
+        f"{P}/mappings/{{aid_id}}": {
+            "put": _op(
+                "Where an aid shows: its apps and the contexts it is pinned in",
+                "admin",
+                params=[AID_ID],
+                body={
+                    "type": "object",
+                    "required": ["apps", "contexts"],
+                    "properties": {
+                        "apps": {"type": "array", "items": {"type": "string"}},
+                        "contexts": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                etag=True,
+                write=True,
+            )
+        },
+        f"{P}/rules/test": {
+            "post": _op(
+                "Rule tester: the matching app, contexts, winning rule and the sidebar's aids "
+                "for a role",
+                READER,
+                body={
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "title": {"type": "string"},
+                        "role": {"type": "string"},
+                        "groups": {"type": "array", "items": {"type": "string"}},
+                        "limit": {"type": "integer"},
+                    },
+                },
+            )
+        },
+        f"{P}/preview": {
+            "post": _op(
+                "Markdown to sanitized HTML",
+                READER,
+                body={
+                    "type": "object",
+                    "required": ["markdown"],
+                    "properties": {"markdown": {"type": "string"}},
+                },
+            )
+        },
+        f"{P}/import": {
+            "post": _op(
+                "Import a zip or tar of the content format: checked, validated, all or nothing",
+                "admin or api-write",
+                params=[_param("filename", "query", False)],
+                body={"type": "string", "format": "binary"},
+                body_type="application/zip",
+                errors=(400, 401, 403, 409, 413, 415, 422),
+            )
+        },
+        f"{P}/export": {
+            "get": _op(
+                "All content as a zip in the content format",
+                "author, admin or api-write",
+                response={
+                    "description": "Zip archive",
+                    "content": {"application/zip": {"schema": {"type": "string"}}},
+                },
+                errors=(401, 403),
+            )
+        },
+        f"{P}/audit": {
+            "get": _op(
+                "Audit log, newest first",
+                "admin",
+                params=[
+                    *(
+                        _param(n, "query", False)
+                        for n in ("actor", "action", "target_type", "target_id", "since", "until")
+                    ),
+                    *PAGE,
+                ],
+            )
+        },
+    }

@@ -1,0 +1,334 @@
+"""HTTP handlers: event ingestion, the admin dashboard page, its JSON and CSV.
+
+POST /api/v1/events                                  any signed-in user
+GET  /api/v1/admin/analytics/{report}                admin: JSON (adoption | content | gaps)
+GET  /api/v1/admin/analytics/{report}/{table}.csv    admin: one table as CSV
+GET  /admin/analytics                                admin: the dashboard page
+GET  /admin/analytics/{report}/{table}.csv           admin: CSV links of the page
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import hdrs, web
+from markupsafe import Markup
+
+from server import keys
+from server.analytics.charts import bar_chart, line_chart
+from server.analytics.events import parse_batch
+from server.analytics.reports import REPORTS, AidInfo, CatalogView, ContextInfo, Filters, Table
+from server.api.caller import identity_of
+from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from server.security import ADMIN_ROLE, requires
+
+routes = web.RouteTableDef()
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, with this route's own size limit (the app-wide client_max_size is smaller)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"The body is {length} bytes; this route takes at most {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(64 * 1024)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is over {limit} bytes. Send smaller batches.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.post("/api/v1/events")
+async def post_events(request: web.Request) -> web.Response:
+    """Store a batch of the caller's events; committed before the answer."""
+    settings = request.app[keys.SETTINGS]
+    if request.content_type != "application/json":
+        raise BadRequest("Send the body as JSON with Content-Type: application/json.")
+    raw = await _read_limited(request, settings.analytics_max_body_bytes)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    catalog = request.app[keys.LIBRARY].catalog
+    events = parse_batch(
+        body,
+        now=dt.datetime.now(dt.UTC),
+        apps=catalog.apps.keys(),
+        contexts={c.id: c.app_id for c in catalog.contexts.values()},
+        max_events=settings.analytics_max_events,
+        max_age_days=settings.analytics_max_age_days,
+        max_future_seconds=settings.analytics_max_future_seconds,
+    )
+    ident = identity_of(request)
+    assert ident is not None  # the auth middleware let only signed-in callers through
+    result = await request.app[keys.ANALYTICS].ingest(events, ident.issuer, ident.subject)
+    return _json(
+        {"received": len(events), "accepted": result.accepted, "duplicates": result.duplicates}
+    )
+
+
+# -- filters and figures -----------------------------------------------------------------------
+
+
+def _date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"'{name}' must be a date (YYYY-MM-DD).", fields=[name]) from None
+
+
+def filters_of(request: web.Request) -> Filters:
+    q = request.query
+    unknown = sorted(set(q) - {"from", "to", "app"})
+    if unknown:
+        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    today = dt.datetime.now(dt.UTC).date()
+    end = _date(q["to"], "to") if q.get("to") else today
+    start = (
+        _date(q["from"], "from")
+        if q.get("from")
+        else end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    )
+    if start > end:
+        raise ValidationFailed("'from' is after 'to'.", fields=["from", "to"])
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed(
+            f"The range is longer than {MAX_RANGE_DAYS} days.", fields=["from", "to"]
+        )
+    app = q.get("app") or None
+    if app is not None and app not in request.app[keys.LIBRARY].catalog.apps:
+        raise ValidationFailed(f"'app' {app!r} is not an app of the catalog.", fields=["app"])
+    return Filters(start, end, app)
+
+
+async def catalog_view(request: web.Request, with_stale: bool) -> CatalogView:
+    library = request.app[keys.LIBRARY]
+    catalog = library.catalog
+    today = dt.datetime.now(dt.UTC).date()
+    full = {a.id: a for a in await library.storage.all_aids()} if with_stale else {}
+    aids: dict[str, AidInfo] = {}
+    for meta in catalog.aids.values():
+        aid = full.get(meta.id)
+        aids[meta.id] = AidInfo(
+            id=meta.id,
+            title=meta.title,
+            apps=meta.apps,
+            published=meta.status == "published",
+            owner=aid.owner if aid else "",
+            verified_at=aid.verified_at if aid else None,
+            review_interval_days=aid.review_interval_days if aid else 180,
+            stale=aid.is_stale(today) if aid else False,
+        )
+    contexts = {
+        c.id: ContextInfo(c.id, c.app_id, c.name, len(c.aids)) for c in catalog.contexts.values()
+    }
+    return CatalogView({a.id: a.name for a in catalog.apps.values()}, aids, contexts)
+
+
+async def compute(request: web.Request, report: str, f: Filters) -> dict[str, Table]:
+    fn = REPORTS.get(report)
+    if fn is None:
+        raise NotFound(f"No report {report!r}; reports: {', '.join(REPORTS)}.")
+    cat = await catalog_view(request, with_stale=report == "content")
+    analytics = request.app[keys.ANALYTICS]
+    store = analytics.store
+    k = request.app[keys.SETTINGS].analytics_min_group
+    return await store.read(lambda: fn(store.rconn, f, k, cat))
+
+
+def _filters_json(f: Filters, min_group: int) -> dict[str, Any]:
+    return {
+        "from": f.start.isoformat(),
+        "to": f.end.isoformat(),
+        "app": f.app,
+        "min_group": min_group,
+    }
+
+
+@routes.get("/api/v1/admin/analytics/{report}")
+@requires("admin")
+async def api_report(request: web.Request) -> web.Response:
+    f = filters_of(request)
+    report = request.match_info["report"]
+    tables = await compute(request, report, f)
+    k = request.app[keys.SETTINGS].analytics_min_group
+    return _json(
+        {
+            "report": report,
+            "filters": _filters_json(f, k),
+            "tables": {name: t.as_json() for name, t in tables.items()},
+        }
+    )
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = "; ".join(
+            f"[{'helpful' if c.get('helpful') else 'not helpful'} {c.get('day')}] "
+            f"{c.get('comment')}"
+            if isinstance(c, dict)
+            else str(c)
+            for c in value
+        )
+    text = str(value)
+    # Spreadsheets run cells that start like a formula: user text (queries, comments) is quoted.
+    if text.startswith(_FORMULA) and not isinstance(value, int | float):
+        text = "'" + text
+    return text
+
+
+def to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([label for _, label in table.columns])
+    for row in table.rows:
+        writer.writerow([_cell(row.get(key)) for key, _ in table.columns])
+    return buf.getvalue()
+
+
+async def _csv_response(request: web.Request) -> web.Response:
+    f = filters_of(request)
+    report, name = request.match_info["report"], request.match_info["table"]
+    tables = await compute(request, report, f)
+    table = tables.get(name)
+    if table is None:
+        raise NotFound(f"No table {name!r} in {report}; tables: {', '.join(tables)}.")
+    filename = f"inflow-{report}-{name}-{f.start}-{f.end}{'-' + f.app if f.app else ''}.csv"
+    return web.Response(
+        text=to_csv(table),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@routes.get("/api/v1/admin/analytics/{report}/{table}.csv")
+@requires("admin")
+async def api_csv(request: web.Request) -> web.Response:
+    return await _csv_response(request)
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+async def require_admin_page(request: web.Request) -> None:
+    """/admin pages: the console's session sets the identity; a bearer token also works.
+
+    The auth middleware leaves /admin paths alone (the admin console has its own session login),
+    so this checks here: a session identity if the console set one, else the bearer token.
+    """
+    ident = identity_of(request)
+    if ident is None:
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            from auth.service import AuthUnavailable
+            from auth.verifier import InvalidToken
+
+            try:
+                ident = await request.config_dict[keys.AUTHENTICATOR].authenticate(token.strip())
+            except (InvalidToken, AuthUnavailable):
+                ident = None
+            request[keys.IDENTITY] = ident
+    if ident is None:
+        raise web.HTTPUnauthorized(
+            text="Sign in to the admin console first.",
+            headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="inflow"'},
+        )
+    if ADMIN_ROLE not in ident.roles:
+        raise web.HTTPForbidden(text="The analytics dashboard needs the role 'admin'.")
+
+
+@routes.get("/admin/analytics")
+@requires("admin")
+async def page(request: web.Request) -> web.Response:
+    await require_admin_page(request)
+    f = filters_of(request)
+    settings = request.app[keys.SETTINGS]
+    reports = {name: await compute(request, name, f) for name in REPORTS}
+    adoption, content, gaps = reports["adoption"], reports["content"], reports["gaps"]
+    daily = adoption["daily"].rows
+    days = [r["day"] for r in daily]
+    charts = {
+        "daily": line_chart(
+            "chart-daily",
+            "Active learners and panel opens by day",
+            days,
+            {
+                "Active learners": [r["active_learners"] for r in daily],
+                "Panel opens": [r["panel_opens"] for r in daily],
+                "Aids opened": [r["aids_opened"] for r in daily],
+            },
+        ),
+        "by_app": bar_chart(
+            "chart-apps",
+            "Panel opens and aids opened by app",
+            [r["name"] or r["app"] for r in adoption["by_app"].rows],
+            {
+                "Panel opens": [r["panel_opens"] for r in adoption["by_app"].rows],
+                "Aids opened": [r["aids_opened"] for r in adoption["by_app"].rows],
+            },
+        ),
+        "top_aids": bar_chart(
+            "chart-top-aids",
+            "Most opened aids",
+            [r["title"] or r["aid"] for r in content["top_aids"].rows[:12]],
+            {"Opened": [r["opened"] for r in content["top_aids"].rows[:12]]},
+        ),
+        "no_results": bar_chart(
+            "chart-no-results",
+            "Searches with no results",
+            [r["query"] for r in gaps["no_results"].rows[:12]],
+            {"Searches without results": [r["zero_results"] for r in gaps["no_results"].rows[:12]]},
+        ),
+    }
+    query = {"from": f.start.isoformat(), "to": f.end.isoformat()}
+    if f.app:
+        query["app"] = f.app
+    context = {
+        "filters": f,
+        "query_string": "&".join(f"{k}={v}" for k, v in query.items()),
+        "apps": sorted(
+            ((a.id, a.name) for a in request.app[keys.LIBRARY].catalog.apps.values()),
+            key=lambda p: p[1].lower(),
+        ),
+        "reports": reports,
+        "charts": {k: Markup(v) for k, v in charts.items()},  # noqa: S704 - built escaped
+        "min_group": settings.analytics_min_group,
+        "retention_days": settings.analytics_retention_days,
+    }
+    response = aiohttp_jinja2.render_template("analytics/dashboard.html", request, context)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@routes.get("/admin/analytics/{report}/{table}.csv")
+@requires("admin")
+async def page_csv(request: web.Request) -> web.Response:
+    await require_admin_page(request)
+    return await _csv_response(request)

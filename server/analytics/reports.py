@@ -1,0 +1,468 @@
+"""Dashboard figures, read from the daily rollups only (never a scan of raw events).
+
+Every row that aggregates people is checked against the minimum group size: a row with fewer
+distinct pseudonyms than `min_group` is merged into an "other" row, or its figures are withheld
+(None, `suppressed: true`) when merging is not meaningful (a day) or the "other" row is itself too
+small. Groups with no people at all have nothing to hide and show zeros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+OTHER = "(other)"
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: dt.date
+    end: dt.date  # inclusive
+    app: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        sql = "day BETWEEN ? AND ?"
+        args: list[Any] = [self.start.isoformat(), self.end.isoformat()]
+        if self.app is not None:
+            sql += " AND app = ?"
+            args.append(self.app)
+        return sql, args
+
+    def days(self) -> list[str]:
+        n = (self.end - self.start).days + 1
+        return [(self.start + dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+@dataclass(frozen=True)
+class AidInfo:
+    id: str
+    title: str
+    apps: tuple[str, ...]
+    published: bool
+    owner: str = ""
+    verified_at: str | None = None
+    review_interval_days: int = 180
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    id: str
+    app: str
+    name: str
+    pinned: int
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """What the reports need from the content catalog, copied on the event loop."""
+
+    apps: dict[str, str]  # id -> name
+    aids: dict[str, AidInfo]
+    contexts: dict[str, ContextInfo]
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[tuple[str, str]]  # (key, label)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "columns": [{"key": k, "label": label} for k, label in self.columns],
+            "rows": self.rows,
+            "note": self.note,
+        }
+
+
+def _counts(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str, dict[str, int]]:
+    """{group: {metric: n}} where group is the `by` column (key, app or day)."""
+    where, args = f.where()
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for group, metric, n in conn.execute(
+        f"SELECT {by}, metric, SUM(n) FROM counts WHERE dim = ? AND {where} GROUP BY {by}, metric",
+        [dim, *args],
+    ):
+        out[group][metric] += int(n)
+    return out
+
+
+def _people(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str, int]:
+    where, args = f.where()
+    return {
+        g: int(n)
+        for g, n in conn.execute(
+            f"SELECT {by}, COUNT(DISTINCT user) FROM users WHERE dim = ? AND {where} GROUP BY {by}",
+            [dim, *args],
+        )
+    }
+
+
+def _people_among(
+    conn: sqlite3.Connection, dim: str, f: Filters, by: str, groups: Sequence[str]
+) -> int:
+    if not groups:
+        return 0
+    where, args = f.where()
+    n = 0
+    # one query per chunk would double-count people present in two chunks: one query it is
+    marks = ",".join("?" * len(groups))
+    row = conn.execute(
+        f"SELECT COUNT(DISTINCT user) FROM users WHERE dim = ? AND {where} AND {by} IN ({marks})",
+        [dim, *args, *groups],
+    ).fetchone()
+    n = int(row[0])
+    return n
+
+
+def _merge(
+    rows: list[dict[str, Any]],
+    min_group: int,
+    label_key: str,
+    figures: Sequence[str],
+    other_people: int,
+    other_label: str,
+    others: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Append one "other" row for the groups too small to show (if any)."""
+    if not others:
+        return rows
+    row: dict[str, Any] = {label_key: f"{other_label} ({len(others)})", "people": other_people}
+    if other_people >= min_group:
+        for fig in figures:
+            row[fig] = sum(o.get(fig) or 0 for o in others)
+        row["suppressed"] = False
+    else:
+        for fig in figures:
+            row[fig] = None
+        row["people"] = None
+        row["suppressed"] = True
+    rows.append(row)
+    return rows
+
+
+def adoption(
+    conn: sqlite3.Connection, f: Filters, min_group: int, cat: CatalogView
+) -> dict[str, Table]:
+    figures = ["active_learners", "panel_opens", "aids_opened", "searches", "ratings"]
+    metric_of = {
+        "panel_opens": "panel_opened",
+        "aids_opened": "aid_opened",
+        "searches": "search",
+        "ratings": "aid_rated",
+    }
+    people = _people(conn, "app", f, "day")
+    counts = _counts(conn, "app", f, "day")
+    daily = Table(
+        "Adoption by day",
+        [
+            ("day", "Day"),
+            ("active_learners", "Active learners"),
+            ("panel_opens", "Panel opens"),
+            ("aids_opened", "Aids opened"),
+            ("searches", "Searches"),
+            ("ratings", "Ratings"),
+        ],
+    )
+    for day in f.days():
+        n = people.get(day, 0)
+        row: dict[str, Any] = {"day": day}
+        if 0 < n < min_group:
+            row.update({fig: None for fig in figures})
+            row["suppressed"] = True
+        else:
+            row["active_learners"] = n
+            for fig, metric in metric_of.items():
+                row[fig] = counts.get(day, {}).get(metric, 0)
+            row["suppressed"] = False
+        daily.rows.append(row)
+
+    app_people = _people(conn, "app", f, "app")
+    app_counts = _counts(conn, "app", f, "app")
+    by_app = Table(
+        "Adoption by app",
+        [
+            ("app", "App"),
+            ("name", "Name"),
+            ("active_learners", "Active learners"),
+            ("panel_opens", "Panel opens"),
+            ("aids_opened", "Aids opened"),
+            ("searches", "Searches"),
+            ("ratings", "Ratings"),
+        ],
+    )
+    small: list[dict[str, Any]] = []
+    small_keys: list[str] = []
+    for app_id in sorted(app_people, key=lambda a: -app_people[a]):
+        row = {
+            "app": app_id,
+            "name": cat.apps.get(app_id, app_id or "(no app)"),
+            "active_learners": app_people[app_id],
+            **{fig: app_counts.get(app_id, {}).get(m, 0) for fig, m in metric_of.items()},
+        }
+        if app_people[app_id] < min_group:
+            small.append(row)
+            small_keys.append(app_id)
+        else:
+            row["suppressed"] = False
+            by_app.rows.append(row)
+    if small:
+        other_people = _people_among(conn, "app", f, "app", small_keys)
+        _merge(by_app.rows, min_group, "app", figures[1:], other_people, OTHER, small)
+        by_app.rows[-1]["name"] = ""
+        by_app.rows[-1]["active_learners"] = by_app.rows[-1].pop("people")
+
+    total_people = _people_among(conn, "app", f, "app", list(app_people))
+    totals = Table("Totals", [("figure", "Figure"), ("value", "Value")])
+    hide = 0 < total_people < min_group
+    sums = {fig: sum(c.get(m, 0) for c in app_counts.values()) for fig, m in metric_of.items()}
+    totals.rows = [
+        {"figure": "active_learners", "value": None if hide else total_people},
+        *({"figure": fig, "value": None if hide else v} for fig, v in sums.items()),
+    ]
+    if hide:
+        totals.note = f"Fewer than {min_group} people in this selection: figures withheld."
+    return {"totals": totals, "daily": daily, "by_app": by_app}
+
+
+def _aid_rows(
+    conn: sqlite3.Connection, f: Filters, cat: CatalogView
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    counts = _counts(conn, "aid", f, "key")
+    people = _people(conn, "aid", f, "key")
+    rows: dict[str, dict[str, Any]] = {}
+    for aid, c in counts.items():
+        helpful, not_helpful = c.get("helpful", 0), c.get("not_helpful", 0)
+        rated = helpful + not_helpful
+        info = cat.aids.get(aid)
+        rows[aid] = {
+            "aid": aid,
+            "title": info.title if info else "(deleted aid)",
+            "opened": c.get("aid_opened", 0),
+            "shown": c.get("shown", 0),
+            "links": c.get("link_followed", 0),
+            "helpful": helpful,
+            "not_helpful": not_helpful,
+            "helpful_ratio": round(helpful / rated, 3) if rated else None,
+            "people": people.get(aid, 0),
+        }
+    return rows, people
+
+
+def content(
+    conn: sqlite3.Connection, f: Filters, min_group: int, cat: CatalogView, limit: int = 25
+) -> dict[str, Table]:
+    rows, _ = _aid_rows(conn, f, cat)
+    engaged = [r for r in rows.values() if r["people"] > 0]
+    big = [r for r in engaged if r["people"] >= min_group]
+    small = [r for r in engaged if r["people"] < min_group]
+    figures = ["opened", "links", "helpful", "not_helpful"]
+    top = Table(
+        "Top aids",
+        [
+            ("aid", "Aid"),
+            ("title", "Title"),
+            ("opened", "Opened"),
+            ("people", "People"),
+            ("shown", "Shown"),
+            ("links", "Links followed"),
+            ("helpful", "Helpful"),
+            ("not_helpful", "Not helpful"),
+            ("helpful_ratio", "Helpful ratio"),
+        ],
+    )
+    top.rows = [
+        dict(r, suppressed=False) for r in sorted(big, key=lambda r: (-r["opened"], r["aid"]))
+    ]
+    top.rows = top.rows[:limit]
+    if small:
+        other_people = _people_among(conn, "aid", f, "key", [r["aid"] for r in small])
+        _merge(top.rows, min_group, "aid", figures, other_people, OTHER, small)
+        top.rows[-1].update({"title": "", "shown": None, "helpful_ratio": None})
+
+    helpfulness = Table(
+        "Helpfulness",
+        [
+            ("aid", "Aid"),
+            ("title", "Title"),
+            ("helpful", "Helpful"),
+            ("not_helpful", "Not helpful"),
+            ("helpful_ratio", "Helpful ratio"),
+            ("comments", "Comments"),
+        ],
+    )
+    rated = [r for r in big if r["helpful"] + r["not_helpful"] > 0]
+    rated.sort(key=lambda r: (-(r["helpful"] + r["not_helpful"]), r["aid"]))
+    comments = _comments(conn, f, [r["aid"] for r in rated])
+    for r in rated:
+        helpfulness.rows.append(
+            {k: r[k] for k in ("aid", "title", "helpful", "not_helpful", "helpful_ratio")}
+            | {"comments": comments.get(r["aid"], [])}
+        )
+    helpfulness.note = f"Aids with fewer than {min_group} people are left out, with their comments."
+
+    never = Table(
+        "Aids never opened",
+        [("aid", "Aid"), ("title", "Title"), ("apps", "Apps"), ("shown", "Times suggested")],
+    )
+    for info in sorted(cat.aids.values(), key=lambda a: a.id):
+        if not info.published or (f.app is not None and f.app not in info.apps):
+            continue
+        got = rows.get(info.id)
+        if got is None or got["opened"] == 0:
+            never.rows.append(
+                {
+                    "aid": info.id,
+                    "title": info.title,
+                    "apps": " ".join(info.apps),
+                    "shown": got["shown"] if got else 0,
+                }
+            )
+    never.rows.sort(key=lambda r: (-r["shown"], r["aid"]))
+
+    stale = Table(
+        "Stale aids",
+        [
+            ("aid", "Aid"),
+            ("title", "Title"),
+            ("owner", "Owner"),
+            ("verified_at", "Last verified"),
+            ("review_interval_days", "Review every (days)"),
+            ("opened", "Opened in range"),
+        ],
+    )
+    for info in sorted(cat.aids.values(), key=lambda a: (a.verified_at or "", a.id)):
+        if not info.stale or not info.published:
+            continue
+        if f.app is not None and f.app not in info.apps:
+            continue
+        got = rows.get(info.id)
+        opened: int | None = got["opened"] if got else 0
+        if got and 0 < got["people"] < min_group:
+            opened = None
+        stale.rows.append(
+            {
+                "aid": info.id,
+                "title": info.title,
+                "owner": info.owner,
+                "verified_at": info.verified_at,
+                "review_interval_days": info.review_interval_days,
+                "opened": opened,
+            }
+        )
+    return {"top_aids": top, "helpfulness": helpfulness, "never_opened": never, "stale": stale}
+
+
+def _comments(
+    conn: sqlite3.Connection, f: Filters, aids: Sequence[str], per_aid: int = 5
+) -> dict[str, list[dict[str, Any]]]:
+    if not aids:
+        return {}
+    where, args = f.where()
+    marks = ",".join("?" * len(aids))
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for aid, day, helpful, text in conn.execute(
+        f"SELECT aid, day, helpful, comment FROM comments WHERE {where} AND aid IN ({marks}) "
+        "ORDER BY day DESC",
+        [*args, *aids],
+    ):
+        if len(out[aid]) < per_aid:
+            out[aid].append({"day": day, "helpful": bool(helpful), "comment": text})
+    return out
+
+
+def gaps(
+    conn: sqlite3.Connection, f: Filters, min_group: int, cat: CatalogView, limit: int = 50
+) -> dict[str, Table]:
+    qcounts = _counts(conn, "query", f, "key")
+    qpeople = _people(conn, "zero", f, "key")
+    zero = Table(
+        "Searches with no results",
+        [
+            ("query", "Query (normalized)"),
+            ("zero_results", "Searches without results"),
+            ("searches", "Searches"),
+            ("people", "People"),
+        ],
+    )
+    small: list[dict[str, Any]] = []
+    for q, c in qcounts.items():
+        if not c.get("zero_results"):
+            continue
+        row: dict[str, Any] = {
+            "query": q,
+            "zero_results": c["zero_results"],
+            "searches": c.get("search", 0),
+            "people": qpeople.get(q, 0),
+        }
+        (zero.rows if row["people"] >= min_group else small).append(row)
+    zero.rows.sort(key=lambda r: (-r["zero_results"], r["query"]))
+    zero.rows = [dict(r, suppressed=False) for r in zero.rows[:limit]]
+    if small:
+        other = _people_among(conn, "zero", f, "key", [r["query"] for r in small])
+        _merge(zero.rows, min_group, "query", ["zero_results", "searches"], other, OTHER, small)
+
+    ccounts = _counts(conn, "ctx", f, "app || '/' || key")
+    cpeople = _people(conn, "ctx", f, "app || '/' || key")
+    unpinned = Table(
+        "Mapped pages with no pinned aids",
+        [
+            ("app", "App"),
+            ("context", "Context"),
+            ("name", "Page"),
+            ("panel_opens", "Panel opens"),
+            ("people", "People"),
+        ],
+    )
+    small = []
+    for group, c in ccounts.items():
+        app_id, _, ctx_id = group.partition("/")
+        info = cat.contexts.get(ctx_id)
+        if ctx_id and (info is None or info.pinned > 0):
+            continue  # a context with pinned aids (or gone from the catalog)
+        row = {
+            "app": app_id,
+            "context": ctx_id,
+            "name": info.name if info else "(pages of the app outside any context)",
+            "panel_opens": c.get("panel_opened", 0),
+            "people": cpeople.get(group, 0),
+        }
+        (unpinned.rows if row["people"] >= min_group else small).append(row)
+    unpinned.rows.sort(key=lambda r: (-r["panel_opens"], r["app"], r["context"]))
+    unpinned.rows = [dict(r, suppressed=False) for r in unpinned.rows[:limit]]
+    if small:
+        other = _people_among(
+            conn, "ctx", f, "app || '/' || key", [f"{r['app']}/{r['context']}" for r in small]
+        )
+        _merge(unpinned.rows, min_group, "app", ["panel_opens"], other, OTHER, small)
+        unpinned.rows[-1].update({"context": "", "name": ""})
+
+    rows, _ = _aid_rows(conn, f, cat)
+    bad = Table(
+        'Aids with many "not helpful" votes',
+        [
+            ("aid", "Aid"),
+            ("title", "Title"),
+            ("not_helpful", "Not helpful"),
+            ("helpful", "Helpful"),
+            ("helpful_ratio", "Helpful ratio"),
+            ("people", "People"),
+        ],
+    )
+    cand = [r for r in rows.values() if r["not_helpful"] > 0 and r["people"] >= min_group]
+    cand.sort(key=lambda r: (-r["not_helpful"], r["aid"]))
+    bad.rows = [
+        {k: r[k] for k in ("aid", "title", "not_helpful", "helpful", "helpful_ratio", "people")}
+        for r in cand[:limit]
+    ]
+    return {"no_results": zero, "unpinned_pages": unpinned, "not_helpful": bad}
+
+
+REPORTS = {"adoption": adoption, "content": content, "gaps": gaps}
