@@ -133,14 +133,26 @@ def signals_query(
     """
     weights: dict[str, float] = {}
     order: list[str] = []
+
+    def add(stem: str, weight: float) -> None:
+        if stem.isdigit() or len(stem) < 3:
+            return
+        if stem not in weights:
+            order.append(stem)
+            weights[stem] = 0.0
+        weights[stem] = max(weights[stem], weight)
+
     for text, weight in weighted_texts:
-        for stem in _stems(words_of(text)):
-            if stem.isdigit() or len(stem) < 3:
-                continue
-            if stem not in weights:
-                order.append(stem)
-                weights[stem] = 0.0
-            weights[stem] = max(weights[stem], weight)
+        words = words_of(text)
+        for stem in _stems(words):
+            add(stem, weight)
+        # Workplace synonyms ("time off" on the page also finds aids that say "vacation"),
+        # single words only, at a lower weight so the page's own words rank first.
+        for _, _, alternatives in synonyms.expand(words):
+            for alt in alternatives:
+                if len(alt) == 1:
+                    for stem in _stems(alt):
+                        add(stem, weight * SYNONYM_WEIGHT)
     if not order:
         return None
     rank = dict(weights)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from server.analytics.service import Analytics
     from server.cache import ResultCache
     from server.console.oidc import AdminOidc
-    from server.console.session import SessionStore
+    from server.console.session import ConsoleSession, SessionStore
     from server.library import Library
     from server.render import AsyncRenderer
     from server.settings import Settings
@@ -47,3 +47,6 @@ __all__ = [
 ADMIN_SESSIONS: web.AppKey[SessionStore] = web.AppKey("admin_sessions")
 ADMIN_OIDC: web.AppKey[AdminOidc] = web.AppKey("admin_oidc")
 __all__ += ["ADMIN_OIDC", "ADMIN_SESSIONS"]
+# Request key: the admin console session of this request (server/console/session.py), if any.
+CONSOLE_SESSION: web.RequestKey[ConsoleSession | None] = web.RequestKey("console_session")
+__all__ += ["CONSOLE_SESSION"]
