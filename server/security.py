@@ -27,6 +27,7 @@ from auth.identity import Identity
 from auth.service import AuthUnavailable, TokenAuthenticator
 from auth.verifier import InvalidToken
 from server import keys
+from server.errors import problem
 
 log = logging.getLogger("inflow.auth")
 
@@ -197,13 +198,8 @@ def _problem(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> web.Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    body["detail"] = detail
-    if extra:
-        body.update(extra)
-    return web.json_response(
-        body, status=status, headers=headers, content_type="application/problem+json"
-    )
+    slug = {401: "unauthorized", 403: "forbidden", 503: "auth-unavailable"}.get(status, "")
+    return problem(status, title, detail, slug, headers=headers, **(extra or {}))
 
 
 __all__ = [

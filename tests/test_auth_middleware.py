@@ -84,7 +84,7 @@ async def test_no_token_is_401_with_a_bare_challenge(client):
     assert resp.headers["WWW-Authenticate"] == 'Bearer realm="inflow"'
     assert resp.content_type == "application/problem+json"
     body = await resp.json(content_type=None)
-    assert body["type"] == "about:blank" and body["status"] == 401
+    assert body["type"] == "https://inflow.example/problems/unauthorized" and body["status"] == 401
     assert body["title"] == "Unauthorized" and "bearer token" in body["detail"]
 
 

@@ -1,0 +1,79 @@
+"""Sign-in to the console: Keycloak authorization code flow with PKCE for `inflow-admin`.
+
+python-keycloak's `KeycloakOpenID` builds the authorization URL, redeems the code, refreshes and
+ends sessions. Its calls block (requests), so they run in a small thread pool owned by the
+console's cleanup context, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote
+
+from server.settings import Settings
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(verifier, S256 challenge), RFC 7636."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    challenge = base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return verifier, challenge
+
+
+class AdminOidc:
+    def __init__(self, settings: Settings) -> None:
+        from keycloak import KeycloakOpenID  # python-keycloak
+
+        auth = settings.auth
+        self.redirect_uri = f"{settings.base_url.rstrip('/')}/admin/callback"
+        self._client = KeycloakOpenID(
+            server_url=auth.server_url,
+            realm_name=auth.realm,
+            client_id=auth.admin_client_id,
+            client_secret_key=auth.admin_client_secret,
+            timeout=10,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keycloak")
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def auth_url(self, state: str, nonce: str, challenge: str) -> str:
+        url: str = await self._run(
+            self._client.auth_url,
+            redirect_uri=quote(self.redirect_uri, safe=""),
+            scope="openid",
+            state=state,
+            nonce=nonce,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+        return url
+
+    async def exchange(self, code: str, verifier: str) -> dict[str, Any]:
+        tokens: dict[str, Any] = await self._run(
+            self._client.token,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=verifier,
+        )
+        return tokens
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        tokens: dict[str, Any] = await self._run(self._client.refresh_token, refresh_token)
+        return tokens
+
+    async def logout(self, refresh_token: str) -> None:
+        """Ends the Keycloak session (back channel), so the next sign-in asks for a password."""
+        await self._run(self._client.logout, refresh_token)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
