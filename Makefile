@@ -52,9 +52,9 @@ extension/node_modules/.package-lock.json: extension/package.json extension/pack
 	cd extension && npm ci --no-audit --no-fund --loglevel=error
 
 test: install chromium extension-deps keycloak
-	$(VENV)/bin/ruff check .
 	node --test extension/tests/
 	$(VENV)/bin/pytest -q
+	$(VENV)/bin/ruff check .
 
 lint: install extension-deps
 	$(VENV)/bin/ruff check .
