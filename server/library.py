@@ -40,32 +40,32 @@ class Library:
 
     async def reconcile(self, progress: Callable[[int, int], None] | None = None) -> bool:
         """Rebuild the index if it disagrees with the database. Returns True if it rebuilt."""
-        aids = await self.storage.all_aids()
         version = await self.storage.content_version()
-        rebuilt = False
-        if not self.index.agrees_with(version, len(aids)):
-            log.info(
-                "index disagrees with the database (index %s, database v%s/%s aids): rebuilding",
-                self.index.state,
-                version,
-                len(aids),
-            )
-            await self.index.rebuild(aids, version, progress)
-            rebuilt = True
-        await self._refresh_catalog(aids, version)
-        return rebuilt
+        count = await self.storage.count_aids()
+        if self.index.agrees_with(version, count):
+            await self._refresh_catalog(version=version)
+            return False
+        log.info(
+            "index disagrees with the database (index %s, database v%s/%s aids): rebuilding",
+            self.index.state,
+            version,
+            count,
+        )
+        await self.rebuild(progress)
+        return True
 
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         aids = await self.storage.all_aids()
         version = await self.storage.content_version()
         await self.index.rebuild(aids, version, progress)
-        await self._refresh_catalog(aids, version)
-        return len(aids)
+        count = len(aids)
+        del aids  # bodies are not kept: the catalog holds metadata only
+        await self._refresh_catalog(version=version)
+        return count
 
-    async def _refresh_catalog(
-        self, aids: list[Aid] | None = None, version: int | None = None
-    ) -> None:
-        aids = aids if aids is not None else await self.storage.all_aids()
+    async def _refresh_catalog(self, version: int | None = None) -> None:
+        # Metadata only: loading every body would cost tens of MB the allocator never returns.
+        aids = await self.storage.all_aid_metas()
         version = version if version is not None else await self.storage.content_version()
         apps = await self.storage.all_apps()
         loop = asyncio.get_running_loop()

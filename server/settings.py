@@ -76,7 +76,7 @@ class Settings:
     max_limit: int = 50
     default_limit: int = 10
     # Thread pool for Whoosh searches (one searcher per thread).
-    search_threads: int = 4
+    search_threads: int = 2
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
     # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".

@@ -193,6 +193,15 @@ class Storage:
         rows = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids ORDER BY id").fetchall()
         return [_aid_from_row(r) for r in rows]
 
+    def all_aid_metas_sync(self) -> list[Aid]:
+        """Every aid without its body (the catalog's needs)."""
+        cols = AID_COLUMNS.replace("body, ", "'' AS body, ")
+        rows = self.conn.execute(f"SELECT {cols} FROM aids ORDER BY id").fetchall()
+        return [_aid_from_row(r) for r in rows]
+
+    def count_aids_sync(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM aids").fetchone()[0])
+
     def get_aid_sync(self, aid_id: str) -> Aid:
         row = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid_id,)).fetchone()
         if row is None:
@@ -383,6 +392,12 @@ class Storage:
         return int(self.conn.execute("SELECT COUNT(*) FROM aids").fetchone()[0])
 
     # -- async API ---------------------------------------------------------------------------
+    async def all_aid_metas(self) -> list[Aid]:
+        return await self._run(self.all_aid_metas_sync)
+
+    async def count_aids(self) -> int:
+        return await self._run(self.count_aids_sync)
+
     async def all_aids(self) -> list[Aid]:
         return await self._run(self.all_aids_sync)
 

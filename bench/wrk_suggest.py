@@ -1,0 +1,28 @@
+"""Write a wrk Lua script that POSTs a Zipf mix of page contexts to /api/v1/suggest."""
+
+from __future__ import annotations
+
+import json
+import random
+
+
+def lua_script(pages: list[dict[str, object]], token: str, n: int = 2000, seed: int = 3) -> str:
+    rng = random.Random(seed)
+    weights = [1 / (i + 1) for i in range(len(pages))]
+    order = rng.choices(range(len(pages)), weights, k=n)
+    bodies = ",\n".join(json.dumps(json.dumps(p)) for p in pages)
+    seq = ",".join(str(i + 1) for i in order)
+    return f"""
+local bodies = {{
+{bodies}
+}}
+local order = {{{seq}}}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+request = function()
+  i = i % #order + 1
+  return wrk.format(nil, "/api/v1/suggest", nil, bodies[order[i]])
+end
+"""
