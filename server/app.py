@@ -16,6 +16,7 @@ from server.admin import api as admin_api
 from server.analytics import setup_analytics
 from server.api import public as public_api
 from server.cache import ResultCache
+from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem_middleware
 from server.library import Library
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)
+    setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     add_openapi_route(app)
     if settings.serve_demo:

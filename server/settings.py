@@ -106,6 +106,7 @@ class Settings:
         if value in {"false", "0", "no", "off"}:
             return False
         return self.base_url.lower().startswith("https://")
+
     # -- Learning analytics (docs/analytics.md) -------------------------------------------------
     # Key of the pseudonyms (HMAC of issuer|subject). Empty: a random key is made once and kept in
     # data_dir/analytics.key, so pseudonyms stay stable across restarts.

@@ -528,7 +528,8 @@ class Storage:
     ) -> list[dict[str, Any]]:
         """Newest first. Filters: actor (username or subject), action, target_type, target_id,
         since / until (ISO timestamps, inclusive)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if filters.get("actor"):
             where.append("(username=? OR subject=?)")
             args += [filters["actor"], filters["actor"]]

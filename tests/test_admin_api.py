@@ -100,9 +100,7 @@ async def test_aid_workflow_concurrency_history_and_suggest(
     etag = resp.headers["ETag"]
 
     # Workflow: author submits; author may not publish; reviewer publishes.
-    resp = await client.post(
-        f"{url}/transitions", json={"to": "review"}, headers=h(author, etag)
-    )
+    resp = await client.post(f"{url}/transitions", json={"to": "review"}, headers=h(author, etag))
     assert resp.status == 200, await resp.text()
     etag = resp.headers["ETag"]
     resp = await client.post(
@@ -234,7 +232,9 @@ async def test_apps_contexts_rules_and_tester(
 
     # The rule tester: winning rule, contexts and the learner's sidebar, like suggest.
     page = "https://wiki.example.com/page/holidays"
-    resp = await client.post(f"{A}/rules/test", json={"url": page, "role": "learner"}, headers=author)
+    resp = await client.post(
+        f"{A}/rules/test", json={"url": page, "role": "learner"}, headers=author
+    )
     result = await resp.json()
     assert result["app"]["id"] == "wiki"
     assert [c["id"] for c in result["contexts"]] == ["wiki-page"]
@@ -247,7 +247,8 @@ async def test_apps_contexts_rules_and_tester(
     )
     learner_view = [a["id"] for a in (await resp.json())["aids"]]
     resp = await client.post(
-        f"{A}/rules/test", json={"url": HR_TIMEOFF, "role": "learner", "groups": ["managers"]},
+        f"{A}/rules/test",
+        json={"url": HR_TIMEOFF, "role": "learner", "groups": ["managers"]},
         headers=author,
     )
     manager_view = [a["id"] for a in (await resp.json())["aids"]]
@@ -308,7 +309,7 @@ def _zip_symlink() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         info = zipfile.ZipInfo("aids/link.md")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     return buf.getvalue()
 
@@ -333,11 +334,13 @@ def _tar_link(kind: bytes) -> bytes:
 def _zip_bomb() -> bytes:
     """60 MB of zeros, a few dozen KB compressed: over the 50 MB decompressed limit."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("aids/bomb.md", "w", force_zip64=True) as out:
-            chunk = b"\0" * (1 << 20)
-            for _ in range(60):
-                out.write(chunk)
+    with (
+        zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("aids/bomb.md", "w", force_zip64=True) as out,
+    ):
+        chunk = b"\0" * (1 << 20)
+        for _ in range(60):
+            out.write(chunk)
     return buf.getvalue()
 
 
@@ -359,8 +362,12 @@ AID = b"---\nid: evil\ntitle: Evil\napps: [hr]\nstatus: published\n---\nBody\n"
     ],
 )
 async def test_malicious_or_invalid_archives_are_refused_with_nothing_written(
-    client: TestClient, admin: dict[str, str], learner: dict[str, str], tmp_path: Path,
-    name: str, archive: Any,
+    client: TestClient,
+    admin: dict[str, str],
+    learner: dict[str, str],
+    tmp_path: Path,
+    name: str,
+    archive: Any,
 ) -> None:
     before = await client.get(f"{A}/mappings", headers=admin)
     version = (await before.json())["version"]
@@ -422,5 +429,7 @@ async def test_export_then_import_round_trip_by_the_pipeline(
         f"{A}/import", data=b"x", headers={**learner, "Content-Type": "application/zip"}
     )
     assert resp.status == 403
-    resp = await client.post(f"{A}/import", data=b"x", headers={**pipeline, "Content-Type": "text/plain"})
+    resp = await client.post(
+        f"{A}/import", data=b"x", headers={**pipeline, "Content-Type": "text/plain"}
+    )
     assert resp.status == 415

@@ -20,8 +20,8 @@ from tests.tokens import TokenMaker
 
 
 def now_iso(delta: dt.timedelta = dt.timedelta()) -> str:
-    return (dt.datetime.now(dt.UTC) + delta).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        (dt.datetime.now(dt.UTC) + delta).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
 
 
@@ -42,7 +42,9 @@ async def test_good_batch_is_committed_and_duplicates_are_ignored(
 ) -> None:
     batch = [
         ev("panel_opened", app="crm", context="crm-opportunity-new"),
-        ev("suggestions_shown", app="crm", aids=["crm-create-opportunity", "crm-stage-definitions"]),
+        ev(
+            "suggestions_shown", app="crm", aids=["crm-create-opportunity", "crm-stage-definitions"]
+        ),
         ev("aid_opened", app="crm", aid="crm-create-opportunity"),
         ev("aid_rated", aid="crm-create-opportunity", helpful=False, comment="Step 3 is wrong"),
         ev("search", query="  Discount  APPROVAL ", result_count=0),
@@ -137,7 +139,9 @@ async def test_users_are_pseudonymous(
     client: TestClient, tokens: TokenMaker, settings: Settings
 ) -> None:
     headers = tokens.auth(sub="3f1c9a52-subject-of-alice", roles=("learner",))
-    assert (await post(client, headers, [ev("signed_in"), ev("panel_opened", app="crm")])).status == 200
+    assert (
+        await post(client, headers, [ev("signed_in"), ev("panel_opened", app="crm")])
+    ).status == 200
     other = tokens.auth(sub="someone-else", roles=("learner",))
     assert (await post(client, other, [ev("signed_in")])).status == 200
     dump = b"".join(
@@ -182,7 +186,9 @@ async def test_dashboard_json_enforces_the_minimum_group_size(
     assert top[-1]["aid"].startswith("(other)") and top[-1]["suppressed"] is True
     assert top[-1]["opened"] is None  # 2 people: withheld
 
-    gaps = (await (await client.get("/api/v1/admin/analytics/gaps", headers=admin)).json())["tables"]
+    gaps = (await (await client.get("/api/v1/admin/analytics/gaps", headers=admin)).json())[
+        "tables"
+    ]
     queries = [r["query"] for r in gaps["no_results"]["rows"]]
     assert queries[0] == "expense gizmo"
     assert "my secret project" not in queries
@@ -251,8 +257,12 @@ async def test_rollups_match_raw_counts(
         lambda: ev("panel_opened", app="hr"),
         lambda: ev("aid_opened", app="crm", aid="crm-log-activity"),
         lambda: ev("aid_rated", aid="crm-log-activity", helpful=rng.random() < 0.5),
-        lambda: ev("search", app="hr", query=rng.choice(["pto", "PTO ", "leave"]),
-                   result_count=rng.choice([0, 3])),
+        lambda: ev(
+            "search",
+            app="hr",
+            query=rng.choice(["pto", "PTO ", "leave"]),
+            result_count=rng.choice([0, 3]),
+        ),
         lambda: ev("suggestions_shown", app="crm", aids=["crm-log-activity", "crm-build-report"]),
         lambda: ev("signed_in"),
     ]
@@ -264,13 +274,14 @@ async def test_rollups_match_raw_counts(
         sent.extend(batch)
         assert (await post(client, h, batch)).status == 200
     with raw_db(settings) as db:
-        raw = Counter(
-            (t, a) for t, a in db.execute("SELECT type, app FROM events")
-        )
+        raw = Counter((t, a) for t, a in db.execute("SELECT type, app FROM events"))
         rolled = Counter(
-            {(m, a): n for m, a, n in db.execute(
-                "SELECT metric, app, SUM(n) FROM counts WHERE dim='app' GROUP BY metric, app"
-            )}
+            {
+                (m, a): n
+                for m, a, n in db.execute(
+                    "SELECT metric, app, SUM(n) FROM counts WHERE dim='app' GROUP BY metric, app"
+                )
+            }
         )
         assert raw == rolled
         assert sum(raw.values()) == len({e["id"] for e in sent})
@@ -285,19 +296,24 @@ async def test_rollups_match_raw_counts(
             "SELECT SUM(json_extract(data, '$.helpful')), COUNT(*) FROM events "
             "WHERE type='aid_rated'"
         ).fetchone()
-        got = dict(db.execute(
-            "SELECT metric, SUM(n) FROM counts WHERE dim='aid' AND metric IN "
-            "('helpful','not_helpful') GROUP BY metric"
-        ).fetchall())
+        got = dict(
+            db.execute(
+                "SELECT metric, SUM(n) FROM counts WHERE dim='aid' AND metric IN "
+                "('helpful','not_helpful') GROUP BY metric"
+            ).fetchall()
+        )
         assert got.get("helpful", 0) == helpful[0] or 0
         assert got.get("helpful", 0) + got.get("not_helpful", 0) == helpful[1]
         zero = db.execute(
             "SELECT COUNT(*) FROM events WHERE type='search' "
             "AND json_extract(data, '$.result_count') = 0"
         ).fetchone()[0]
-        assert db.execute(
-            "SELECT COALESCE(SUM(n), 0) FROM counts WHERE dim='query' AND metric='zero_results'"
-        ).fetchone()[0] == zero
+        assert (
+            db.execute(
+                "SELECT COALESCE(SUM(n), 0) FROM counts WHERE dim='query' AND metric='zero_results'"
+            ).fetchone()[0]
+            == zero
+        )
 
 
 async def test_retention_purge(
@@ -312,8 +328,14 @@ async def test_retention_purge(
 
         old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
         events = [
-            Event(str(uuid.uuid4()), "aid_rated", old, aid="crm-log-activity", helpful=True,
-                  comment="old"),
+            Event(
+                str(uuid.uuid4()),
+                "aid_rated",
+                old,
+                aid="crm-log-activity",
+                helpful=True,
+                comment="old",
+            ),
             Event(str(uuid.uuid4()), "panel_opened", old, app="crm"),
         ]
         store.ingest_sync(events, "pseudo", lambda e: "{}")

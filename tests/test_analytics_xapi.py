@@ -38,6 +38,17 @@ RALPH_VENV = ROOT / ".cache" / "ralph-venv"
 USER, PASSWORD = "inflow-test", "lrs-secret"
 HEADERS = {"X-Experience-API-Version": "1.0.3"}
 IGNORED = {"stored", "authority", "version"}  # set by the LRS
+# `ralph runserver -b fs` as the issue describes, minus its auto-reloader, plus one fix: ralph
+# 5.1's fs LRS backend writes each POST with operation type "create" into its single
+# fs_lrs.jsonl, so the second POST of a run fails (500, "already exists and overwrite is not
+# allowed"). An LRS has to take more than one POST: we make the backend append.
+LAUNCH = """
+import sys, uvicorn
+from ralph.backends.data.base import BaseOperationType
+from ralph.backends.lrs.fs import FSLRSBackend
+FSLRSBackend.default_operation_type = BaseOperationType.APPEND
+uvicorn.run("ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
+"""
 
 
 def _free_port() -> int:
@@ -70,13 +81,24 @@ class Ralph:
                 out.extend(json.loads(line) for line in path.read_text().splitlines() if line)
         return out
 
-    def get(self, statement_id: str) -> dict[str, Any]:
-        req = urllib.request.Request(
-            f"{self.url}/statements?statementId={statement_id}", headers=HEADERS
-        )
-        req.add_header("Authorization", aiohttp.BasicAuth(USER, PASSWORD).encode())
+    def _get(self, url: str) -> dict[str, Any]:
+        req = urllib.request.Request(url, headers=HEADERS)
+        req.add_header("Authorization", aiohttp.encode_basic_auth(USER, PASSWORD))
         with urllib.request.urlopen(req, timeout=10) as resp:
             return dict(json.loads(resp.read()))
+
+    def statements(self) -> dict[str, dict[str, Any]]:
+        """Every statement, read back through the LRS's own xAPI API (following `more`)."""
+        out: dict[str, dict[str, Any]] = {}
+        url = f"{self.url}/statements?limit=500"
+        while url:
+            page = self._get(url)
+            for st in page["statements"]:
+                assert st["id"] not in out, f"the LRS returned {st['id']} twice"
+                out[st["id"]] = st
+            more = page.get("more") or ""
+            url = (self.url.rsplit("/xAPI", 1)[0] + more) if more else ""
+        return out
 
 
 @pytest.fixture(scope="session")
@@ -92,15 +114,31 @@ def ralph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ralph]:
         "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(data),
     }
     subprocess.run(
-        [str(ralph_bin), "auth", "-u", USER, "-p", PASSWORD, "-s", "all",
-         "-M", f"mailto:{USER}@example.com", "-w"],
-        env=env, check=True, capture_output=True,
+        [
+            str(ralph_bin),
+            "auth",
+            "-u",
+            USER,
+            "-p",
+            PASSWORD,
+            "-s",
+            "all",
+            "-M",
+            f"mailto:{USER}@example.com",
+            "-w",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     port = _free_port()
     log = (home / "ralph.log").open("wb")
     proc = subprocess.Popen(
-        [str(ralph_bin), "runserver", "-b", "fs", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [str(RALPH_VENV / "bin" / "python"), "-c", LAUNCH, str(port)],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -189,8 +227,9 @@ async def test_every_event_type_becomes_a_statement_the_lrs_stores(
         max_future_seconds=300,
     )
     pseudonym = analytics.pseudonym(tokens.issuer, "xapi-learner")
+    lrs = await asyncio.to_thread(ralph.statements)
     for event in events:
-        stored = await asyncio.to_thread(ralph.get, event.id)
+        stored = lrs[event.id]
         expected = builder.statement(event, pseudonym)
         assert {k: v for k, v in stored.items() if k not in IGNORED} == expected
         assert stored["actor"]["account"] == {"homePage": settings.base_url, "name": pseudonym}
@@ -227,12 +266,18 @@ async def test_nothing_lost_or_doubled_across_restarts_and_lrs_outages(
 
     # 2. a crash after the LRS accepted a batch but before the outbox forgot it: resent later
     body = "[" + ",".join(p.statement for p in pending[:10]) + "]"
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{ralph.url}/statements",
-        data=body,
-        headers={**HEADERS, "Content-Type": "application/json"},
-        auth=aiohttp.BasicAuth(USER, PASSWORD),
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{ralph.url}/statements",
+            data=body,
+            headers={
+                **HEADERS,
+                "Content-Type": "application/json",
+                "Authorization": aiohttp.encode_basic_auth(USER, PASSWORD),
+            },
+        ) as r,
+    ):
         assert r.status == 200, await r.text()
 
     # 3. the app starts again, the LRS is up: everything arrives, once
@@ -264,12 +309,18 @@ async def test_lrs_outage_while_running_is_retried_with_backoff(
         calls["n"] += 1
         if calls["n"] <= 3:
             return web.Response(status=503, text="maintenance")
-        async with aiohttp.ClientSession() as s, s.post(
-            f"{ralph.url}/statements", data=await request.read(), headers={
-                **HEADERS, "Content-Type": "application/json",
-                "Authorization": request.headers["Authorization"],
-            },
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                f"{ralph.url}/statements",
+                data=await request.read(),
+                headers={
+                    **HEADERS,
+                    "Content-Type": "application/json",
+                    "Authorization": request.headers["Authorization"],
+                },
+            ) as r,
+        ):
             return web.Response(status=r.status, body=await r.read())
 
     proxy = web.Application()
@@ -279,7 +330,9 @@ async def test_lrs_outage_while_running_is_retried_with_backoff(
     client = await aiohttp_client(create_app(settings))
     headers = tokens.auth(sub="flaky-learner", roles=("learner",))
     batch = [_ev("search", query=f"q{i}", result_count=i) for i in range(15)]
-    assert (await client.post("/api/v1/events", json={"events": batch}, headers=headers)).status == 200
+    assert (
+        await client.post("/api/v1/events", json={"events": batch}, headers=headers)
+    ).status == 200
     await wait_drained(client.server.app)
     forwarder = client.server.app[keys.ANALYTICS].forwarder
     assert forwarder is not None and forwarder.stats.failures == 3

@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from server.errors import ArchiveRefused
 
@@ -206,11 +207,11 @@ def inspect_archive(data: bytes, limits: Limits) -> Plan:
     return _tar_plan(data, limits)
 
 
-def _copy(src: io.BufferedIOBase | object, dest: Path, budget: int, name: str) -> int:
+def _copy(src: IO[bytes], dest: Path, budget: int, name: str) -> int:
     written = 0
     with dest.open("xb") as out:
         while True:
-            chunk = src.read(_CHUNK)  # type: ignore[attr-defined]
+            chunk = src.read(_CHUNK)
             if not chunk:
                 break
             written += len(chunk)
@@ -243,14 +244,16 @@ def extract(data: bytes, plan: Plan, target: Path, limits: Limits) -> int:
         return count
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         for member in tf:
-            rel = plan.files.get(_check_name(member.name, []) or "")
-            if rel is None or not member.isfile():
+            rel_name = plan.files.get(_check_name(member.name, []) or "")
+            if rel_name is None or not member.isfile():
                 continue
-            src = tf.extractfile(member)
-            if src is None:
+            stream = tf.extractfile(member)
+            if stream is None:
                 continue
-            with src:
-                budget -= _copy(src, dest_for(rel), min(budget, limits.max_file_bytes), rel)
+            with stream:
+                budget -= _copy(
+                    stream, dest_for(rel_name), min(budget, limits.max_file_bytes), rel_name
+                )
             count += 1
     return count
 

@@ -330,11 +330,12 @@ def admin_paths() -> dict[str, Any]:
         },
         f"{P}/import": {
             "post": _op(
-                "Import a zip or tar of the content format: checked, validated, all or nothing",
+                "Import a zip or tar (raw body; application/zip, application/x-tar, "
+                "application/gzip or application/octet-stream): checked, validated, all or nothing",
                 "admin or api-write",
                 params=[_param("filename", "query", False)],
                 body={"type": "string", "format": "binary"},
-                body_type="application/zip",
+                body_type="application/octet-stream",
                 errors=(400, 401, 403, 409, 413, 415, 422),
             )
         },

@@ -67,7 +67,7 @@ class LrsClient:
                 await self._fetch_token()
             return {"Authorization": f"Bearer {self._token}"}
         if s.lrs_username:
-            return {"Authorization": aiohttp.BasicAuth(s.lrs_username, s.lrs_password).encode()}
+            return {"Authorization": aiohttp.encode_basic_auth(s.lrs_username, s.lrs_password)}
         return {}
 
     async def _fetch_token(self) -> None:
@@ -79,7 +79,9 @@ class LrsClient:
             async with self.session.post(
                 s.lrs_token_url,
                 data=form,
-                auth=aiohttp.BasicAuth(s.lrs_client_id, s.lrs_client_secret),
+                headers={
+                    "Authorization": aiohttp.encode_basic_auth(s.lrs_client_id, s.lrs_client_secret)
+                },
             ) as resp:
                 if resp.status != 200:
                     raise LrsUnavailable(f"token endpoint answered {resp.status}")

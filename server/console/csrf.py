@@ -18,11 +18,15 @@ DEFAULT_NEXT = "/admin"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class CsrfFailed(Forbidden):
+    slug = "csrf-failed"
+
+
 def check_csrf(expected: str, sent: str | None) -> None:
     if not sent:
-        raise Forbidden("The form has no CSRF token: reload the page and try again.")
+        raise CsrfFailed("The form has no CSRF token: reload the page and try again.")
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
-        raise Forbidden("The form's CSRF token is wrong or stale: reload the page and try again.")
+        raise CsrfFailed("The form's CSRF token is wrong or stale: reload the page and try again.")
 
 
 def safe_next(raw: str | None, default: str = DEFAULT_NEXT) -> str:

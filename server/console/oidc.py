@@ -27,19 +27,28 @@ def pkce_pair() -> tuple[str, str]:
 
 
 class AdminOidc:
-    def __init__(self, settings: Settings) -> None:
-        from keycloak import KeycloakOpenID  # python-keycloak
+    """Created with the app; the Keycloak client itself is made on first use (sign-in)."""
 
-        auth = settings.auth
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.redirect_uri = f"{settings.base_url.rstrip('/')}/admin/callback"
-        self._client = KeycloakOpenID(
-            server_url=auth.server_url,
-            realm_name=auth.realm,
-            client_id=auth.admin_client_id,
-            client_secret_key=auth.admin_client_secret,
-            timeout=10,
-        )
+        self._kc: Any = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keycloak")
+
+    @property
+    def _client(self) -> Any:
+        if self._kc is None:
+            from keycloak import KeycloakOpenID  # python-keycloak
+
+            auth = self.settings.auth
+            self._kc = KeycloakOpenID(
+                server_url=auth.server_url,
+                realm_name=auth.realm,
+                client_id=auth.admin_client_id,
+                client_secret_key=auth.admin_client_secret,
+                timeout=10,
+            )
+        return self._kc
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -75,5 +84,9 @@ class AdminOidc:
         """Ends the Keycloak session (back channel), so the next sign-in asks for a password."""
         await self._run(self._client.logout, refresh_token)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        if self._kc is not None:
+            await self._kc.connection.aclose()
+            self._kc.connection._s.close()
+            self._kc = None
         self._executor.shutdown(wait=True)

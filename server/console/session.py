@@ -89,7 +89,9 @@ class SessionStore:
     def lifetime(self) -> float:
         return self.settings.admin_session_hours * 3600.0
 
-    async def create(self, identity: Identity, tokens: dict[str, Any]) -> tuple[str, ConsoleSession]:
+    async def create(
+        self, identity: Identity, tokens: dict[str, Any]
+    ) -> tuple[str, ConsoleSession]:
         sid = secrets.token_urlsafe(32)
         now = time.time()
         session = ConsoleSession(
@@ -124,9 +126,7 @@ class SessionStore:
     async def get(self, sid: str | None) -> ConsoleSession | None:
         if not sid or len(sid) > 100:
             return None
-        raw = await self.storage.call(
-            self.storage.kv_get_sync, _hash(sid), "session", time.time()
-        )
+        raw = await self.storage.call(self.storage.kv_get_sync, _hash(sid), "session", time.time())
         if raw is None:
             return None
         try:
@@ -135,9 +135,7 @@ class SessionStore:
             return None
 
     async def delete(self, session: ConsoleSession) -> None:
-        await self.storage.call(
-            self.storage.kv_pop_sync, session.key_hash, "session", time.time()
-        )
+        await self.storage.call(self.storage.kv_pop_sync, session.key_hash, "session", time.time())
 
     # -- pending sign-ins: state -> PKCE verifier, nonce, next --------------------------------
     async def start_login(self, data: dict[str, str]) -> str:
