@@ -35,6 +35,7 @@ run: install keycloak
 	@echo ""
 	@echo "  Inflow API     http://$(HOST):$(PORT)/api/v1/openapi.json"
 	@echo "  Demo apps      http://$(HOST):$(PORT)/demo/"
+	@echo "  Admin console  http://$(HOST):$(PORT)/admin  (admin/admin; analytics at /admin/analytics)"
 	@echo "  Keycloak       http://127.0.0.1:8081/  (demo users: see docs/sso.md)"
 	@echo "  Extension      load extension/ unpacked in Chrome (see docs/extension.md)"
 	@echo ""

@@ -262,3 +262,22 @@ async def test_session_cookie_flags(
         assert "HttpOnly" in header and "SameSite=Lax" in header and "Path=/" in header
         assert ("Secure" in header) is secure
         await client.close()
+
+
+async def test_sign_in_starts_on_the_configured_host(
+    aiohttp_client: Any, make_settings: Any
+) -> None:
+    """Opened on another host name than base_url (localhost vs 127.0.0.1), the state cookie
+    would be set on a host the Keycloak callback never reaches: start over on base_url's host."""
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(make_settings(base_url="http://localhost:8080")))
+    resp = await client.get("/admin/login", params={"next": "/admin/aids"}, allow_redirects=False)
+    assert resp.status == 303
+    location = urlsplit(resp.headers["Location"])
+    assert (location.scheme, location.netloc, location.path) == (
+        "http",
+        "localhost:8080",
+        "/admin/login",
+    )
+    assert parse_qs(location.query) == {"next": ["/admin/aids"], "moved": ["1"]}

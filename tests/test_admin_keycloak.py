@@ -7,6 +7,7 @@ import html
 import io
 import re
 import socket
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from server import keys
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import DEMO
@@ -218,8 +220,33 @@ async def test_console_sign_in_through_keycloak_and_sign_out(
             urlsplit(back).path + "?" + urlsplit(back).query, allow_redirects=False
         )
         assert resp.status == 400
-        # Sign out ends the Keycloak session too: the next sign-in shows the login form again.
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        # With the real session: CSRF missing or wrong is a 403 problem; a <script> name is
+        # escaped on every page that shows it.
+        evil = {"id": "kc-evil", "name": "<script>alert(1)</script>", "rules": "https://kc.test/**"}
+        for token in (None, "not-the-token"):
+            data = evil if token is None else {**evil, "csrf_token": token}
+            resp = await client.post("/admin/apps", data=data, allow_redirects=False)
+            assert resp.status == 403
+            assert resp.content_type == "application/problem+json"
+        resp = await client.post("/admin/apps", data={**evil, "csrf_token": csrf})
+        assert resp.status == 200
+        for path in ("/admin/apps", "/admin/apps/kc-evil"):
+            body = await (await client.get(path)).text()
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in body
+        # An access token about to expire is refreshed with the (rotating) refresh token.
+        app = client.server.app
+        store = app[keys.ADMIN_SESSIONS]
+        sid = next(c.value for c in client.session.cookie_jar if c.key == store.cookie_name)
+        session = await store.get(sid)
+        assert session is not None
+        old_refresh, session.access_expires_at = session.refresh_token, 0.0
+        await store.save(session)
+        assert (await client.get("/admin")).status == 200
+        refreshed = await store.get(sid)
+        assert refreshed is not None and refreshed.refresh_token != old_refresh
+        assert refreshed.access_expires_at > time.time() + 60
+        # Sign out ends the Keycloak session too: the next sign-in shows the login form again.
         resp = await client.post("/admin/logout", data={"csrf_token": csrf}, allow_redirects=False)
         assert resp.status == 303
         assert (await client.get("/admin", allow_redirects=False)).status == 303

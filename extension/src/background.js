@@ -1,16 +1,29 @@
 // Inflow service worker. Every listener is registered synchronously at the top level; work waits
 // on one init promise; all state lives in chrome.storage (the worker can be stopped at any time).
 
+import {
+  FLUSH_DELAY_MS,
+  PENDING_SEARCH_KEY,
+  nextDue,
+  scopeOf,
+  searchAnswered,
+  searchSettle,
+  shownEvents,
+} from "./lib/analytics.js";
 import { api, ApiError } from "./lib/api.js";
 import {
   AuthError,
   Offline,
   SessionExpired,
   SignedOut,
+  getAccessToken,
+  loadSettings,
+  refresh,
   signIn,
   signOut,
   userName,
 } from "./lib/auth.js";
+import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
 import { enqueue, prune, without } from "./lib/queue.js";
 import { compileRules, matchPage } from "./lib/rules.js";
@@ -30,6 +43,24 @@ const EXT_ORIGIN = new URL(chrome.runtime.getURL("")).origin;
 const RULES_TTL_MS = 5 * 60 * 1000;
 const DYNAMIC_SCRIPT_ID = "inflow-mapped-apps";
 const STATIC_ORIGINS = new Set(["http://127.0.0.1/*", "http://localhost/*"]);
+const EVENTS_TIMEOUT_MS = 10_000;
+const TOKEN_RETRY_MS = 30_000;
+
+// ---- analytics queue (state in storage.local; see src/lib/events.js) --------------------------
+let lastEventToken = null; // the token of the last batch sent, for a refresh after a 401
+const events = createEventQueue({
+  storage: chromeLocal(),
+  fetch: (url, init) =>
+    fetch(url, {
+      ...init,
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(EVENTS_TIMEOUT_MS),
+    }),
+  getToken: eventToken,
+  // Read at each send: the server URL is a setting (tests set it per run, after start-up).
+  apiBase: async () => (await loadSettings()).values.serverUrl,
+});
 
 // ---- listeners (top level, synchronous) ----------------------------------------------------
 chrome.runtime.onInstalled.addListener(() => void run(syncContentScripts));
@@ -44,10 +75,13 @@ chrome.storage.onChanged.addListener((changes, area) => {
   const c = changes[K.settings];
   const changed = c && JSON.stringify(c.oldValue ?? {}) !== JSON.stringify(c.newValue ?? {});
   if ((area === "local" && changed) || area === "managed") void run(onSettingsChanged);
+  // Signed in or tokens refreshed: send what waited for a token.
+  if (area === "session" && changes[K.tokens]?.newValue) scheduleFlush(0);
 });
 
 // ---- init ----------------------------------------------------------------------------------
 const ready = init();
+void run(resumeAnalytics); // a (re)started worker sends what an earlier one left queued
 
 async function init() {
   await restrictSession(); // content scripts must never read the tokens
@@ -78,6 +112,8 @@ const HANDLERS = {
   search: onSearch,
   "get-aid": onGetAid,
   feedback: onFeedback,
+  shown: onShown,
+  "link-followed": onLinkFollowed,
 };
 
 function dispatch(msg, sender, sendResponse) {
@@ -329,12 +365,16 @@ async function probeSelectors(tabId, rules, page) {
 // ---- panel requests ------------------------------------------------------------------------
 async function onSignIn() {
   const user = await signIn();
+  await track("signed_in");
+  scheduleFlush(0);
   await loadRules({ force: true });
   await refreshView();
   return { user };
 }
 
 async function onSignOut() {
+  // Best effort: what this user did leaves with this user's token (a short wait at most).
+  await Promise.race([flushEvents(), new Promise((resolve) => setTimeout(resolve, 3000))]);
   await signOut();
   await setLocal({ [K.lastResults]: null });
   await emitView({ type: "signed-out" });
@@ -345,11 +385,22 @@ async function onSearch(msg) {
   const q = new URLSearchParams({ q: msg.q });
   if (msg.app) q.set("app", msg.app);
   if (msg.cursor) q.set("cursor", msg.cursor);
-  return api(`/search?${q}`);
+  const res = await api(`/search?${q}`);
+  const query = msg.q.trim();
+  if (!msg.cursor && query) {
+    // One event per settled query, not one per keystroke (see src/lib/analytics.js).
+    const scope = scopeOf(await getSession(K.view));
+    const count = Number.isInteger(res?.total) ? res.total : (res?.results?.length ?? 0);
+    await noteSearch({ query, result_count: count, ...(scope ? { app: scope.app } : {}) });
+  }
+  return res;
 }
 
 async function onGetAid(msg) {
-  return api(`/aids/${encodeURIComponent(msg.id)}`);
+  const aid = await api(`/aids/${encodeURIComponent(msg.id)}`);
+  await settleSearch({ force: true }); // an aid opened from the results: that search settled
+  await track("aid_opened", { aid: msg.id, ...scopeOf(await getSession(K.view)) });
+  return aid;
 }
 
 /** Feedback carries the page URL only when the page is mapped (the server already knows it). */
@@ -358,7 +409,20 @@ async function onFeedback(msg) {
   const focus = await getSession(K.focus);
   const page = focus ? await getSession(tabKey(focus.tabId)) : null;
   const mapped = view?.state === "ready" && page && view.pageKey === pageKeyOf(focus.tabId, page);
-  const body = { aid_id: msg.aid_id, helpful: msg.helpful, ...(mapped ? { url: page.url } : {}) };
+  const comment = msg.comment?.trim() || undefined;
+  const body = {
+    aid_id: msg.aid_id,
+    helpful: msg.helpful,
+    ...(mapped ? { url: page.url } : {}),
+    ...(comment ? { comment } : {}),
+  };
+  const scope = scopeOf(view);
+  await track("aid_rated", {
+    aid: msg.aid_id,
+    helpful: msg.helpful,
+    comment,
+    ...(scope ? { app: scope.app } : {}),
+  });
   try {
     await api("/feedback", { method: "POST", body });
     return { queued: false };
@@ -385,6 +449,116 @@ async function flushQueue() {
     }
   }
   await updateKey("local", K.queue, (q) => without(q ?? [], sent), []);
+}
+
+// ---- analytics: what is recorded, and sending it ----------------------------------------------
+/** Record one event (never about an unmapped page: callers pass only `scopeOf(view)`) and send
+ * it with whatever else comes within FLUSH_DELAY_MS. Never fails the user's action. */
+async function track(type, fields = {}) {
+  try {
+    await events.record(type, fields);
+    scheduleFlush(FLUSH_DELAY_MS);
+  } catch (err) {
+    console.warn("inflow: analytics:", err);
+  }
+}
+
+/** The panel rendered the mapped page `pageKey` (it says so once per page it shows). */
+async function onShown(msg) {
+  for (const [type, fields] of shownEvents(await getSession(K.view), msg.pageKey)) {
+    await track(type, fields);
+  }
+  return {};
+}
+
+async function onLinkFollowed(msg) {
+  const host = hostOf(msg.url); // the host only: no path, no query
+  const scope = scopeOf(await getSession(K.view));
+  if (host) {
+    await track("link_followed", {
+      url_host: host,
+      aid: msg.aid_id,
+      ...(scope ? { app: scope.app } : {}),
+    });
+  }
+  return {};
+}
+
+async function eventToken() {
+  try {
+    lastEventToken = await getAccessToken(); // refreshes (serialized) when nearly expired
+    return lastEventToken;
+  } catch (err) {
+    if (err instanceof SignedOut || err instanceof SessionExpired) return null; // after sign-in
+    throw err;
+  }
+}
+
+// One timer, earliest deadline wins; lost when the worker stops, so start-up flushes again.
+let flushTimer = 0;
+let flushDue = null;
+function scheduleFlush(delayMs) {
+  const due = nextDue(flushDue, Date.now(), delayMs);
+  if (flushTimer && due === flushDue) return;
+  clearTimeout(flushTimer);
+  flushDue = due;
+  flushTimer = setTimeout(
+    () => {
+      flushTimer = 0;
+      flushDue = null;
+      void run(flushEvents);
+    },
+    Math.max(0, due - Date.now()),
+  );
+}
+
+async function flushEvents() {
+  let res;
+  try {
+    res = await events.flush();
+  } catch (err) {
+    console.warn("inflow: analytics: no token:", err); // e.g. Keycloak unreachable for a refresh
+    scheduleFlush(TOKEN_RETRY_MS);
+    return;
+  }
+  if (res.status === 401 && lastEventToken) await refresh(lastEventToken).catch(() => {});
+  if (typeof res.retryInMs === "number") scheduleFlush(res.retryInMs);
+}
+
+let searchTimer = 0;
+function armSearchTimer(state) {
+  clearTimeout(searchTimer);
+  if (state?.pending) {
+    const wait = Math.max(0, state.pending.due - Date.now()) + 20;
+    searchTimer = setTimeout(() => void run(settleSearch), wait);
+  }
+}
+
+async function noteSearch(search) {
+  let commit = null;
+  const state = await updateKey("local", PENDING_SEARCH_KEY, (prev) => {
+    const step = searchAnswered(prev, search, Date.now());
+    commit = step.commit;
+    return step.state;
+  });
+  if (commit) await track("search", commit);
+  armSearchTimer(state);
+}
+
+async function settleSearch({ force = false } = {}) {
+  let commit = null;
+  const state = await updateKey("local", PENDING_SEARCH_KEY, (prev) => {
+    const step = searchSettle(prev, Date.now(), { force });
+    commit = step.commit;
+    return step.state;
+  });
+  if (commit) await track("search", commit);
+  armSearchTimer(state);
+}
+
+async function resumeAnalytics() {
+  await settleSearch();
+  await flushEvents();
 }
 
 // ---- settings and content-script registration ------------------------------------------------

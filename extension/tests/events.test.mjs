@@ -171,3 +171,24 @@ test("concurrent flushes share one run; records during a flush are kept", async 
   );
   assert.deepEqual(storage.data.get(QUEUE_KEY), []);
 });
+
+test("apiBase may be a function, read at each send (the server URL is a setting)", async () => {
+  const storage = memoryStorage();
+  const server = fakeServer([]);
+  let base = "http://127.0.0.1:1111";
+  const q = createEventQueue({
+    storage,
+    fetch: server.fetch,
+    getToken: async () => "tok",
+    apiBase: async () => base,
+  });
+  await q.record("signed_in");
+  await q.flush();
+  base = "http://127.0.0.1:2222/";
+  await q.record("signed_in");
+  await q.flush();
+  assert.deepEqual(
+    server.calls.map((c) => c.url),
+    ["http://127.0.0.1:1111/api/v1/events", "http://127.0.0.1:2222/api/v1/events"],
+  );
+});

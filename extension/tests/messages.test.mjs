@@ -75,3 +75,19 @@ test("shapes are validated", () => {
   );
   assert.equal(checkMessage({ type: "panel-hello", tabId: null }, panelSender, ctx).ok, true);
 });
+
+test("analytics messages: panel only, shapes checked", () => {
+  const ok = (m, s = panelSender) => checkMessage(m, s, ctx).ok;
+  assert.equal(ok({ type: "shown", pageKey: "7\nhttp://127.0.0.1/demo/crm/\nCRM" }), true);
+  assert.equal(ok({ type: "shown", pageKey: 7 }), false);
+  assert.equal(ok({ type: "shown", pageKey: "k" }, tabSender), false);
+  const link = { type: "link-followed", aid_id: "crm-x", url: "https://wiki.example.com/a?b=1" };
+  assert.equal(ok(link), true);
+  assert.equal(ok(link, tabSender), false);
+  assert.equal(ok({ ...link, url: "javascript:alert(1)" }), false);
+  assert.equal(ok({ ...link, aid_id: "../x" }), false);
+  const vote = { type: "feedback", aid_id: "a", helpful: false };
+  assert.equal(ok({ ...vote, comment: "Step 3 is out of date." }), true);
+  assert.equal(ok({ ...vote, comment: "x".repeat(1001) }), false);
+  assert.equal(ok({ ...vote, comment: 5 }), false);
+});

@@ -188,6 +188,15 @@ def _review_due(aid: Aid) -> str | None:
     return due.isoformat()
 
 
+def _diff(aid_id: str, a: int, b: int, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Unified diff of two versions as aid files (front matter + body); bodies can be long."""
+    old_text = aid_to_text(aid_from_mapping(old)).splitlines(keepends=True)
+    new_text = aid_to_text(aid_from_mapping(new)).splitlines(keepends=True)
+    lines = list(difflib.unified_diff(old_text, new_text, f"{aid_id} v{a}", f"{aid_id} v{b}", n=3))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return {"aid": aid_id, "from": a, "to": b, "fields": changed, "diff": "".join(lines)}
+
+
 # -- cursors ---------------------------------------------------------------------------------
 
 
@@ -329,13 +338,8 @@ class AdminService:
 
     async def diff(self, aid_id: str, a: int, b: int) -> dict[str, Any]:
         old, new = await self.version(aid_id, a), await self.version(aid_id, b)
-        old_text = aid_to_text(aid_from_mapping(old)).splitlines(keepends=True)
-        new_text = aid_to_text(aid_from_mapping(new)).splitlines(keepends=True)
-        lines = list(
-            difflib.unified_diff(old_text, new_text, f"{aid_id} v{a}", f"{aid_id} v{b}", n=3)
-        )
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        return {"aid": aid_id, "from": a, "to": b, "fields": changed, "diff": "".join(lines)}
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, _diff, aid_id, a, b, old, new)
 
     async def audit(
         self, filters: dict[str, str], cursor: str | None, limit: int

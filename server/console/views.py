@@ -18,6 +18,7 @@ import aiohttp_jinja2
 import jwt
 from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
+from yarl import URL
 
 from auth.service import AuthUnavailable
 from auth.verifier import InvalidToken
@@ -169,6 +170,14 @@ async def login(request: web.Request) -> web.Response:
     target = safe_next(request.query.get("next"))
     if session_of(request) is not None:
         raise web.HTTPSeeOther(target)
+    base = URL(request.app[keys.SETTINGS].base_url)
+    if request.url.host != base.host and "moved" not in request.query:
+        # Keycloak sends the browser back to base_url: start on that host, so the state cookie
+        # set below is sent to the callback (e.g. opened on localhost, base_url on 127.0.0.1).
+        # Hosts only (cookies ignore ports and TLS may end at a proxy); `moved` stops a loop
+        # behind a proxy that rewrites Host.
+        there = base.origin().with_path("/admin/login").with_query(next=target, moved="1")
+        raise web.HTTPSeeOther(str(there))
     verifier, challenge = pkce_pair()
     nonce = secrets.token_urlsafe(24)
     store = request.app[keys.ADMIN_SESSIONS]
@@ -206,7 +215,12 @@ async def callback(request: web.Request) -> web.Response:
         tokens = await oidc.exchange(code, pending["verifier"])
     except Exception as exc:  # python-keycloak raises many kinds
         raise Denied(f"The sign-in could not be completed ({type(exc).__name__}).", 400) from exc
-    id_claims = jwt.decode(tokens.get("id_token", ""), options={"verify_signature": False})
+    try:
+        # Straight from the token endpoint over the back channel: the nonce is what matters here
+        # (OIDC Core 3.1.3.7); the access token is fully verified below.
+        id_claims = jwt.decode(tokens.get("id_token", ""), options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise Denied("Keycloak sent no usable ID token.", 400) from exc
     if id_claims.get("nonce") != pending["nonce"]:
         raise Denied("The sign-in answer does not belong to this request.", 400)
     try:

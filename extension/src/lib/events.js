@@ -8,6 +8,7 @@
 //
 // Storage and fetch are injected, so this module runs under `node --test` as well:
 //   const q = createEventQueue({ storage: chromeLocal(), fetch, getToken, apiBase });
+// `apiBase` is the server URL, or an (async) function returning it (read at each send).
 //   await q.record("panel_opened", { app: "crm", context: "crm-accounts" });
 //   const { retryInMs } = await q.flush();
 
@@ -137,7 +138,9 @@ export function createEventQueue({
       const batch = list.slice(0, size);
       let resp;
       try {
-        resp = await fetch(`${apiBase.replace(/\/$/, "")}/api/v1/events`, {
+        // A function when the server URL is a setting that may change while the worker lives.
+        const base = typeof apiBase === "function" ? await apiBase() : apiBase;
+        resp = await fetch(`${String(base).replace(/\/$/, "")}/api/v1/events`, {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
           body: JSON.stringify({ events: batch }),

@@ -34,7 +34,15 @@ const PANEL = {
   retry: () => true,
   search: (m) => isStr(m.q, 256) && isOptStr(m.app, 64) && isOptStr(m.cursor, 512),
   "get-aid": (m) => isStr(m.id, 128) && SLUG.test(m.id),
-  feedback: (m) => isStr(m.aid_id, 128) && SLUG.test(m.aid_id) && typeof m.helpful === "boolean",
+  feedback: (m) =>
+    isStr(m.aid_id, 128) &&
+    SLUG.test(m.aid_id) &&
+    typeof m.helpful === "boolean" &&
+    isOptStr(m.comment, 1000),
+  // The panel displayed the mapped page `pageKey` (analytics: panel_opened, suggestions_shown).
+  shown: (m) => isStr(m.pageKey, 2 * MAX_URL),
+  // "Open in a new tab" of an aid (analytics: link_followed; only the host is recorded).
+  "link-followed": (m) => isStr(m.aid_id, 128) && SLUG.test(m.aid_id) && isHttpUrl(m.url),
 };
 
 export const CONTENT_TYPES = Object.freeze(Object.keys(CONTENT));

@@ -7,6 +7,7 @@ import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
 import { offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
+const SHOWN_MAX = 200;
 const $ = (id) => document.getElementById(id);
 
 /** Build an element: h("p", {className: "x", onclick}, "text", child, ...). */
@@ -38,6 +39,7 @@ const ui = {
   aidOpener: null,
   authError: "",
   serverUrl: "",
+  shown: new Set(), // mapped pages (pageKey) this panel reported as displayed, for analytics
 };
 
 async function send(msg) {
@@ -235,6 +237,19 @@ function render() {
   const focusedAid = document.activeElement?.dataset?.aid;
   main.replaceChildren(...homeContent(ui.view).filter(Boolean));
   if (focusedAid) main.querySelector(`[data-aid="${CSS.escape(focusedAid)}"]`)?.focus();
+  reportShown(ui.view);
+}
+
+/** Tell the worker the first time this panel displays a mapped page (it records panel_opened
+ * and suggestions_shown, after checking the page is still the one it has). Only the panel knows
+ * it is open and showing the list. Once per page while the panel stays open: switching tabs back
+ * and forth, a retry or a reload of the same results count once. */
+function reportShown(view) {
+  if (view?.state !== "ready" || view.loading || !view.pageKey) return;
+  if (ui.shown.has(view.pageKey)) return;
+  ui.shown.add(view.pageKey);
+  if (ui.shown.size > SHOWN_MAX) ui.shown.delete(ui.shown.values().next().value);
+  send({ type: "shown", pageKey: view.pageKey }).catch(() => {});
 }
 
 function onView(view) {
@@ -435,6 +450,8 @@ function renderAid(aid, back) {
               rel: "noopener noreferrer",
               className: "link",
               id: "open-source",
+              onclick: () => linkFollowed(aid.id, source),
+              onauxclick: (ev) => ev.button === 1 && linkFollowed(aid.id, source),
             },
             "Open in a new tab",
           )
@@ -470,6 +487,10 @@ function renderAid(aid, back) {
     ),
   );
   title.focus();
+}
+
+function linkFollowed(aidId, url) {
+  send({ type: "link-followed", aid_id: aidId, url }).catch(() => {});
 }
 
 function goBack() {
