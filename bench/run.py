@@ -164,23 +164,30 @@ async def http_bench(
     return {"cold": cold, "hot": hot, "rps_seq": sequential_rps, "rps_conc": concurrent_rps}
 
 
-def wrk_cached(port: int, token: str, pages: list[dict], workdir: Path) -> str:
-    """Throughput of repeated contexts with wrk (a C load generator on the other core)."""
+def wrk_run(
+    port: int, token: str, pages: list[dict], workdir: Path, *, unique: bool, connections: int
+) -> str:
+    """Latency and throughput with wrk, a C load generator, on the other core."""
     if not shutil.which("wrk"):
         return "(install wrk for this figure: apt-get install wrk)"
     from bench.wrk_suggest import lua_script
 
     script = workdir / "suggest.lua"
-    script.write_text(lua_script(pages, token))
+    script.write_text(lua_script(pages, token, unique=unique))
     url = f"http://127.0.0.1:{port}"
-    subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", str(script), url],
-                   capture_output=True, check=False)  # warm the cache
-    out = subprocess.run(["wrk", "-t1", "-c8", "-d10s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=False).stdout
+    subprocess.run(
+        ["wrk", "-t1", "-c4", "-d3s", "-s", str(script), url], capture_output=True, check=False
+    )  # warm up (and the cache, when not unique)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", "-d10s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     rps = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec")), "?")
     p50 = next((ln.split()[1] for ln in out.splitlines() if ln.strip().startswith("50%")), "?")
     p99 = next((ln.split()[1] for ln in out.splitlines() if ln.strip().startswith("99%")), "?")
-    return f"{rps} req/s on the server's one core (8 connections), p50 {p50}, p99 {p99}"
+    return f"{rps} req/s ({connections} connections), p50 {p50}, p99 {p99}"
 
 
 def rss_mb(pid: int) -> float:
@@ -225,7 +232,8 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
         time.sleep(0.5)
         token = tokens.token(roles=("learner",))
         http = asyncio.run(http_bench(port, token, queries, 3000))
-        wrk_rps = wrk_cached(port, token, queries[:200], workdir)
+        wrk_hot = wrk_run(port, token, queries[:200], workdir, unique=False, connections=8)
+        wrk_cold = wrk_run(port, token, queries[:200], workdir, unique=True, connections=1)
         rss = rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -242,8 +250,8 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
         f"{'cached (Zipf mix)':20} {ms(pct(hot, 0.5))} {ms(pct(hot, 0.99))}   "
         f"{http['rps_seq']:.0f} req/s one client, {http['rps_conc']:.0f} req/s 8 clients"
     )
-    if wrk_rps:
-        print(f"cached, wrk          {wrk_rps}")
+    print(f"uncached, wrk        {wrk_cold}")
+    print(f"cached, wrk          {wrk_hot}")
     print(f"publish -> visible   {ms(res['publish'][0])}")
     print(f"server RSS           {rss:8.0f} MB (after the HTTP runs)")
 

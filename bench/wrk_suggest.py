@@ -6,10 +6,16 @@ import json
 import random
 
 
-def lua_script(pages: list[dict[str, object]], token: str, n: int = 2000, seed: int = 3) -> str:
+def lua_script(
+    pages: list[dict[str, object]], token: str, n: int = 2000, seed: int = 3, unique: bool = False
+) -> str:
+    """Zipf mix of `pages`; with `unique`, each request's URL gets a fresh suffix, so no request
+    is answered from the result cache (the uncached latency)."""
     rng = random.Random(seed)
     weights = [1 / (i + 1) for i in range(len(pages))]
     order = rng.choices(range(len(pages)), weights, k=n)
+    if unique:
+        pages = [{**p, "url": f"{p['url']}{{SUFFIX}}"} for p in pages]
     bodies = ",\n".join(json.dumps(json.dumps(p)) for p in pages)
     seq = ",".join(str(i + 1) for i in order)
     return f"""
@@ -21,8 +27,11 @@ local i = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
+local n = 0
 request = function()
   i = i % #order + 1
-  return wrk.format(nil, "/api/v1/suggest", nil, bodies[order[i]])
+  n = n + 1
+  local body = string.gsub(bodies[order[i]], "{{SUFFIX}}", "q" .. n .. "x" .. math.random(1, 1e9))
+  return wrk.format(nil, "/api/v1/suggest", nil, body)
 end
 """
