@@ -1,4 +1,4 @@
-"""The in-memory catalog: apps, contexts, aid metadata and the compiled URL rules.
+"""The in-memory catalog: apps, contexts, aid metadata, mentors and the compiled URL rules.
 
 Rebuilt from the database whenever content changes (an immutable snapshot swapped in one
 assignment), so the hot path never touches SQLite. Aid bodies stay in the database.
@@ -7,10 +7,10 @@ assignment), so the hot path never touches SQLite. Aid bodies stay in the databa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from server.models import Aid, App, Context
+from server.models import Aid, App, Context, Mentor
 from server.urlrules import Match, Rule, RuleSet
 
 
@@ -24,11 +24,20 @@ class AidMeta:
     audience: tuple[str, ...]
     status: str
     source: str
+    tags: tuple[str, ...] = ()  # what the page is about, for ranking mentors (server/suggest.py)
 
     @classmethod
     def of(cls, aid: Aid) -> AidMeta:
         return cls(
-            aid.id, aid.title, aid.summary, aid.type, aid.apps, aid.audience, aid.status, aid.source
+            aid.id,
+            aid.title,
+            aid.summary,
+            aid.type,
+            aid.apps,
+            aid.audience,
+            aid.status,
+            aid.source,
+            aid.tags,
         )
 
     def visible_to(self, tags: frozenset[str] | None) -> bool:
@@ -42,6 +51,16 @@ def _app_aids(metas: dict[str, AidMeta]) -> dict[str, tuple[str, ...]]:
         for app_id in meta.apps:
             app_aids.setdefault(app_id, []).append(meta.id)
     return {k: tuple(v) for k, v in app_aids.items()}
+
+
+def _app_mentors(mentors: tuple[Mentor, ...]) -> dict[str, tuple[Mentor, ...]]:
+    """Mentors learners may see (vetted and active) per app, by name: suggest's candidates."""
+    out: dict[str, list[Mentor]] = {}
+    for m in sorted(mentors, key=lambda m: (m.name.lower(), m.id)):
+        if m.listed:
+            for app_id in m.apps:
+                out.setdefault(app_id, []).append(m)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -73,9 +92,13 @@ class Catalog:
     rules: RuleSet
     app_aids: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _title_res: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    mentors: tuple[Mentor, ...] = ()  # every mentor, vetted or not (the admin side reads them)
+    app_mentors: dict[str, tuple[Mentor, ...]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, version: int, apps: list[App], aids: list[Aid]) -> Catalog:
+    def build(
+        cls, version: int, apps: list[App], aids: list[Aid], mentors: list[Mentor] | None = None
+    ) -> Catalog:
         rules: list[Rule] = []
         contexts: dict[str, Context] = {}
         title_res: dict[str, re.Pattern[str]] = {}
@@ -92,6 +115,7 @@ class Catalog:
                 if ctx.title_pattern:
                     title_res[ctx.id] = re.compile(ctx.title_pattern, re.IGNORECASE)
         metas = {a.id: AidMeta.of(a) for a in aids}
+        all_mentors = tuple(mentors or ())
         return cls(
             version,
             {a.id: a for a in apps},
@@ -100,6 +124,8 @@ class Catalog:
             RuleSet(rules),
             _app_aids(metas),
             title_res,
+            all_mentors,
+            _app_mentors(all_mentors),
         )
 
     def with_aids(self, version: int, changed: list[Aid]) -> Catalog:
@@ -107,9 +133,12 @@ class Catalog:
         (compiling 10k rules takes most of a second, and aid edits are the common change)."""
         metas = dict(self.aids)
         metas.update((a.id, AidMeta.of(a)) for a in changed)
-        return Catalog(
-            version, self.apps, self.contexts, metas, self.rules, _app_aids(metas), self._title_res
-        )
+        return replace(self, version=version, aids=metas, app_aids=_app_aids(metas))
+
+    def with_mentors(self, version: int, mentors: list[Mentor]) -> Catalog:
+        """A new snapshot with a new set of mentors; everything else is shared."""
+        every = tuple(mentors)
+        return replace(self, version=version, mentors=every, app_mentors=_app_mentors(every))
 
     def resolve(
         self, url: str, title: str | None = None, selectors_present: frozenset[str] | None = None

@@ -1,7 +1,8 @@
 """The on-disk content format ("docs as code"): read and validate a directory, write it back.
 
-    apps/<app-id>.yaml   an app, its URL rules and its contexts (pages) with pinned aids
-    aids/<aid-id>.md     an aid: YAML front matter, then the Markdown body
+    apps/<app-id>.yaml        an app, its URL rules and its contexts (pages) with pinned aids
+    aids/<aid-id>.md          an aid: YAML front matter, then the Markdown body
+    mentors/<mentor-id>.yaml  a peer mentor: contact, apps, topics, vetting (optional folder)
 
 Reading validates everything before anything is written; every error names the file and line.
 """
@@ -10,14 +11,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from server.errors import ContentError
-from server.models import Aid, App, FieldErrors, aid_from_mapping, app_from_mapping
+from server.models import (
+    Aid,
+    App,
+    FieldErrors,
+    Mentor,
+    aid_from_mapping,
+    app_from_mapping,
+    mentor_from_mapping,
+)
 from server.urlrules import InvalidRule, Rule, compile_rule
 
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -28,6 +37,7 @@ MAX_FILE_BYTES = 1_000_000
 class ContentSet:
     apps: list[App]
     aids: list[Aid]
+    mentors: list[Mentor] = field(default_factory=list)
 
 
 class _Loader(yaml.SafeLoader):
@@ -144,6 +154,18 @@ def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App |
     return app
 
 
+def parse_mentor(text: str, name: str, errors: list[tuple[str, int, str]]) -> Mentor | None:
+    data = _parse_yaml(text, name, errors)
+    if data is None:
+        return None
+    try:
+        return mentor_from_mapping(data)
+    except FieldErrors as exc:
+        lines = _key_lines(text)
+        errors.extend((name, _line_for(f, lines, 0), f"{f}: {msg}") for f, msg in exc.errors)
+        return None
+
+
 def _read(path: Path, rel: str, errors: list[tuple[str, int, str]]) -> str | None:
     if path.is_symlink():
         errors.append((rel, 1, "symbolic links are not allowed in content"))
@@ -171,9 +193,9 @@ def load_dir(
     apps: list[App] = []
     aids: list[Aid] = []
     seen_files: dict[str, str] = {}
-    aid_dir, app_dir = root / "aids", root / "apps"
-    if not aid_dir.is_dir() and not app_dir.is_dir():
-        raise ContentError([(str(root), 0, "no 'aids/' or 'apps/' folder found")])
+    aid_dir, app_dir, mentor_dir = root / "aids", root / "apps", root / "mentors"
+    if not aid_dir.is_dir() and not app_dir.is_dir() and not mentor_dir.is_dir():
+        raise ContentError([(str(root), 0, "no 'aids/', 'apps/' or 'mentors/' folder found")])
     for path in sorted(aid_dir.glob("*.md")) if aid_dir.is_dir() else []:
         rel = f"aids/{path.name}"
         text = _read(path, rel, errors)
@@ -207,12 +229,40 @@ def load_dir(
                 )
             ctx_files[ctx.id] = rel
         apps.append(app)
+    mentors: list[Mentor] = []
+    mentor_files: dict[str, str] = {}
+    mentor_paths = (
+        sorted([*mentor_dir.glob("*.yaml"), *mentor_dir.glob("*.yml")])
+        if mentor_dir.is_dir()
+        else []
+    )
+    for path in mentor_paths:
+        rel = f"mentors/{path.name}"
+        text = _read(path, rel, errors)
+        mentor = parse_mentor(text, rel, errors) if text is not None else None
+        if mentor is None:
+            continue
+        line = _line_for("id", _key_lines(text or ""), 0)
+        if mentor.id != path.stem:
+            errors.append((rel, line, f"id {mentor.id!r} does not match the file name"))
+        if mentor.id in mentor_files:
+            also = mentor_files[mentor.id]
+            errors.append((rel, line, f"duplicate mentor id {mentor.id!r} (also in {also})"))
+        mentor_files[mentor.id] = rel
+        mentors.append(mentor)
     all_aids = set(seen_files) | set(known_aids)
     all_apps = set(app_files) | set(known_apps)
     for aid in aids:
         for app_id in aid.apps:
             if app_id not in all_apps:
                 errors.append((seen_files[aid.id], 2, f"apps: unknown app {app_id!r}"))
+    for mentor in mentors:
+        rel = mentor_files[mentor.id]
+        lines = _key_lines((root / rel).read_text(encoding="utf-8"))
+        for j, app_id in enumerate(mentor.apps):
+            if app_id not in all_apps:
+                where = _line_for(f"apps[{j}]", lines, 0)
+                errors.append((rel, where, f"apps: unknown app {app_id!r}"))
     for app in apps:
         text = (root / app_files[app.id]).read_text(encoding="utf-8")
         lines = _key_lines(text)
@@ -228,7 +278,7 @@ def load_dir(
                     )
     if errors:
         raise ContentError(errors)
-    return ContentSet(apps, aids)
+    return ContentSet(apps, aids, mentors)
 
 
 def _yaml_dump(data: dict[str, Any]) -> str:
@@ -266,11 +316,25 @@ def app_to_text(app: App) -> str:
     return _yaml_dump(data)
 
 
-def write_dir(root: Path, apps: Iterable[App], aids: Iterable[Aid]) -> int:
+def mentor_to_text(mentor: Mentor) -> str:
+    fields = mentor.content_fields()
+    keep = {"id", "name", "contact", "apps", "topics", "audience", "vetted", "active"}
+    return _yaml_dump({k: v for k, v in fields.items() if k in keep or v not in (None, "", [])})
+
+
+def write_dir(
+    root: Path, apps: Iterable[App], aids: Iterable[Aid], mentors: Iterable[Mentor] = ()
+) -> int:
     """Write content in the same format `load_dir` reads. Returns the number of files written."""
     (root / "aids").mkdir(parents=True, exist_ok=True)
     (root / "apps").mkdir(parents=True, exist_ok=True)
     count = 0
+    for mentor in mentors:
+        (root / "mentors").mkdir(exist_ok=True)
+        (root / "mentors" / f"{mentor.id}.yaml").write_text(
+            mentor_to_text(mentor), encoding="utf-8"
+        )
+        count += 1
     for aid in aids:
         (root / "aids" / f"{aid.id}.md").write_text(aid_to_text(aid), encoding="utf-8")
         count += 1

@@ -68,12 +68,17 @@ class Library:
         aids = await self.storage.all_aid_metas()
         version = version if version is not None else await self.storage.content_version()
         apps = await self.storage.all_apps()
+        mentors = await self.storage.all_mentors()
         loop = asyncio.get_running_loop()
-        self.catalog = await loop.run_in_executor(None, Catalog.build, version, apps, aids)
+        self.catalog = await loop.run_in_executor(None, Catalog.build, version, apps, aids, mentors)
+
+    async def _refresh_mentors(self, version: int) -> None:
+        """Mentors changed, nothing else: keep the compiled rules, swap in the mentors."""
+        self.catalog = self.catalog.with_mentors(version, await self.storage.all_mentors())
 
     async def load(self, content_dir: Path) -> ContentSet:
         known_aids = set(self.catalog.aids)
-        known_apps = set(self.catalog.apps)
+        known_apps = set(self.catalog.apps)  # mentors may name these apps too
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, load_dir, content_dir, known_aids, known_apps)
 
@@ -83,7 +88,9 @@ class Library:
 
     async def import_content(self, content: ContentSet, saved_by: str = "import") -> dict[str, Any]:
         async with self._lock:
-            report = await self.storage.import_content(content.apps, content.aids, saved_by)
+            report = await self.storage.import_content(
+                content.apps, content.aids, saved_by, content.mentors
+            )
             changed: list[Aid] = report.pop("changed_aids")
             if self.index.state.content_version < 0:
                 await self.reconcile()
@@ -96,17 +103,21 @@ class Library:
                     await self.rebuild()
                     return report
                 apps_changed = bool(report["apps_created"] or report["apps_updated"])
+                mentors_changed = bool(report["mentors_created"] or report["mentors_updated"])
                 if apps_changed:
                     await self._refresh_catalog()
                 else:  # aids only: keep the compiled rules, swap in the changed aids' metadata
                     self.catalog = self.catalog.with_aids(report["content_version"], changed)
+                    if mentors_changed:
+                        await self._refresh_mentors(report["content_version"])
             return report
 
     async def export_dir(self, target: Path) -> int:
         aids = await self.storage.all_aids()
         apps = await self.storage.all_apps()
+        mentors = await self.storage.all_mentors()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, write_dir, target, apps, aids)
+        return await loop.run_in_executor(None, write_dir, target, apps, aids, mentors)
 
     async def check(self) -> dict[str, Any]:
         """Do the database and the index agree? (the `inflow check` command)"""
@@ -126,7 +137,11 @@ class Library:
     async def write(self, fn: Callable[[Changes], T]) -> T:
         """The admin write path: `fn(changes)` runs in one database transaction (storage thread),
         then the index gets the changed aids through its single writer and the catalog is
-        rebuilt, so a publish, unpublish or remap reaches suggest as soon as this returns."""
+        rebuilt, so a publish, unpublish or remap reaches suggest as soon as this returns.
+
+        Mentor changes touch no aid, but they still go through the index's writer (an empty
+        commit) so the index records the new content version: the database and the index agree
+        at the next start, and suggest's cache, keyed on the catalog version, moves on."""
         async with self._lock:
             result, changes, version = await self.storage.write(fn)
             if not changes.any:
@@ -142,6 +157,8 @@ class Library:
                 return result
             if changes.catalog or changes.deletes:
                 await self._refresh_catalog()
-            else:  # aids only: keep the compiled rules
+            else:  # aids (and mentors) only: keep the compiled rules
                 self.catalog = self.catalog.with_aids(version, changes.upserts)
+                if changes.mentors:
+                    await self._refresh_mentors(version)
             return result

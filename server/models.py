@@ -313,3 +313,161 @@ def app_from_mapping(data: dict[str, Any]) -> App:
         tuple(rules),
         tuple(contexts),
     )
+
+
+# -- mentors -----------------------------------------------------------------------------------
+
+# A contact is an email address or a chat handle (`@maria.lopez`): nothing a client could mistake
+# for a link to somewhere else (no URLs, no `javascript:`), so the sidebar can show it as text.
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$"
+)
+HANDLE_RE = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$")
+SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@|-]{0,254}$")
+RESERVED_IDS = frozenset({"new"})  # /admin/mentors/new is the console's editor
+
+
+@dataclass(frozen=True)
+class Mentor:
+    """A vetted peer mentor learners may contact. Shown in suggest only when vetted and active,
+    mapped to the page's app and visible to the caller (`audience`, like aids)."""
+
+    id: str
+    name: str
+    contact: str
+    can_help_with: str = ""
+    apps: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    username: str = ""  # optional Keycloak link: the account's username (for people to read)
+    subject: str = ""  # optional Keycloak link: the account's subject (what identifies it)
+    vetted: bool = False
+    vetted_by: str = ""
+    vetted_at: str | None = None  # ISO date
+    active: bool = True
+    audience: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+
+    def content_fields(self) -> dict[str, Any]:
+        """Everything but timestamps: what a mentor file holds."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "contact": self.contact,
+            "can_help_with": self.can_help_with,
+            "apps": list(self.apps),
+            "topics": list(self.topics),
+            "username": self.username,
+            "subject": self.subject,
+            "vetted": self.vetted,
+            "vetted_by": self.vetted_by,
+            "vetted_at": self.vetted_at,
+            "active": self.active,
+            "audience": list(self.audience),
+        }
+
+    def visible_to(self, tags: frozenset[str] | None) -> bool:
+        return tags is None or not self.audience or bool(tags.intersection(self.audience))
+
+    @property
+    def listed(self) -> bool:
+        """May learners see this mentor at all (before app and audience)?"""
+        return self.vetted and self.active
+
+
+MENTOR_FIELDS = set(Mentor("x", "x", "x").content_fields())
+
+
+def _date(value: Any, name: str, errors: list[tuple[str, str]]) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and value.strip():
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            errors.append((name, f"{value!r} is not a date (YYYY-MM-DD)"))
+            return None
+    if value not in (None, ""):
+        errors.append((name, "must be a date (YYYY-MM-DD)"))
+    return None
+
+
+def _flag(data: dict[str, Any], name: str, default: bool, errors: list[tuple[str, str]]) -> bool:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        errors.append((name, "must be true or false"))
+        return default
+    return value
+
+
+def mentor_from_mapping(
+    data: dict[str, Any], *, created_at: str = "", updated_at: str = ""
+) -> Mentor:
+    """Validate a mentor's fields; raises FieldErrors listing every problem at once."""
+    errors: list[tuple[str, str]] = []
+    unknown = sorted(set(data) - MENTOR_FIELDS)
+    if unknown:
+        errors.append((unknown[0], f"unknown field(s): {', '.join(unknown)}"))
+    mentor_id = _text(data, "id", errors, required=True, max_len=64)
+    if mentor_id and not SLUG_RE.match(mentor_id):
+        errors.append(("id", f"{mentor_id!r} is not a slug (lowercase letters, digits, '-')"))
+    elif mentor_id in RESERVED_IDS:
+        errors.append(("id", f"{mentor_id!r} is reserved"))
+    name = _text(data, "name", errors, required=True, max_len=120)
+    contact = _text(data, "contact", errors, required=True, max_len=200)
+    if contact and not (EMAIL_RE.match(contact) or HANDLE_RE.match(contact)):
+        errors.append(
+            ("contact", f"{contact!r} is neither an email address nor a chat handle (@name)")
+        )
+    can_help_with = _text(data, "can_help_with", errors, max_len=200)
+    if "\n" in can_help_with:
+        errors.append(("can_help_with", "must be one line"))
+    apps = _str_list(data.get("apps"), "apps", errors)
+    for app in apps:
+        if not SLUG_RE.match(app):
+            errors.append(("apps", f"{app!r} is not an app id"))
+    raw_topics = _str_list(data.get("topics"), "topics", errors)
+    topics = tuple(dict.fromkeys(t.lower() for t in raw_topics))
+    for topic in topics:
+        if len(topic) > 60:
+            errors.append(("topics", f"{topic[:20]!r}...: at most 60 characters a topic"))
+    username = _text(data, "username", errors, max_len=255)
+    if username and not USERNAME_RE.match(username):
+        errors.append(("username", f"{username!r} is not a Keycloak username"))
+    subject = _text(data, "subject", errors, max_len=255)
+    if subject and not SUBJECT_RE.match(subject):
+        errors.append(("subject", f"{subject!r} is not a Keycloak subject (the user's id)"))
+    vetted = _flag(data, "vetted", False, errors)
+    active = _flag(data, "active", True, errors)
+    vetted_by = _text(data, "vetted_by", errors, max_len=255)
+    vetted_at = _date(data.get("vetted_at"), "vetted_at", errors)
+    if vetted and not vetted_by:
+        errors.append(("vetted", "a vetted mentor needs 'vetted_by': who vetted them"))
+    if not vetted and (vetted_by or vetted_at):
+        which = "vetted_by" if vetted_by else "vetted_at"
+        errors.append((which, "only a vetted mentor (vetted: true) has it"))
+    audience = _str_list(data.get("audience"), "audience", errors)
+    if errors:
+        raise FieldErrors(errors)
+    return Mentor(
+        id=mentor_id,
+        name=name,
+        contact=contact,
+        can_help_with=can_help_with,
+        apps=tuple(dict.fromkeys(apps)),
+        topics=topics,
+        username=username,
+        subject=subject,
+        vetted=vetted,
+        vetted_by=vetted_by,
+        vetted_at=vetted_at,
+        active=active,
+        audience=audience,
+        created_at=created_at,
+        updated_at=updated_at,
+    )

@@ -28,6 +28,24 @@ AID_ITEM = {
 }
 
 
+MENTOR_ITEM = {
+    "type": "object",
+    "description": "A vetted, active peer mentor of the page's app whom the caller may see",
+    "required": ["id", "name", "contact", "can_help_with", "reason"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string", "description": "Display name (plain text)"},
+        "contact": {
+            "type": "string",
+            "description": "An email address, or a chat handle starting with '@' (plain text)",
+        },
+        "can_help_with": {"type": "string", "description": "One line; may be empty"},
+        "reason": {"type": "string", "description": "Why this mentor is shown"},
+    },
+}
+
+
 def _json(schema: dict[str, Any], desc: str = "OK") -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": schema}}}
 
@@ -78,7 +96,8 @@ def document() -> dict[str, Any]:
             **admin_paths(),
             "/api/v1/suggest": {
                 "post": {
-                    "summary": "Aids for a page: pinned, then related, then mapped to the app",
+                    "summary": "Aids for a page: pinned, then related, then mapped to the app; "
+                    "and up to three vetted peer mentors for the app",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -118,13 +137,18 @@ def document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["app", "contexts", "aids", "match"],
+                                "required": ["app", "contexts", "aids", "mentors", "match"],
                                 "properties": {
                                     "app": {"type": ["object", "null"]},
                                     "contexts": {"type": "array"},
                                     "match": {"type": ["object", "null"]},
                                     "generation": {"type": "integer"},
                                     "aids": {"type": "array", "items": AID_ITEM},
+                                    "mentors": {
+                                        "type": "array",
+                                        "maxItems": 3,
+                                        "items": MENTOR_ITEM,
+                                    },
                                 },
                             }
                         ),

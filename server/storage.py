@@ -1,4 +1,4 @@
-"""SQLite storage: the source of truth for aids, apps, contexts and feedback.
+"""SQLite storage: the source of truth for aids, apps, contexts, mentors and feedback.
 
 One connection, used only from one dedicated thread (a single-worker executor), so SQLite is never
 touched on the event loop and writes are naturally serialized. Every write transaction bumps
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from server.errors import AidNotFound, NotFound
-from server.models import Aid, App, Context, RuleSpec
+from server.models import Aid, App, Context, Mentor, RuleSpec
 
 T = TypeVar("T")
 
@@ -90,6 +90,23 @@ CREATE TABLE IF NOT EXISTS admin_sessions (
     data TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mentors (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    can_help_with TEXT NOT NULL DEFAULT '',
+    apps TEXT NOT NULL DEFAULT '[]',
+    topics TEXT NOT NULL DEFAULT '[]',
+    username TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    vetted INTEGER NOT NULL DEFAULT 0,
+    vetted_by TEXT NOT NULL DEFAULT '',
+    vetted_at TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    audience TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     aid_id TEXT NOT NULL,
@@ -104,6 +121,12 @@ CREATE TABLE IF NOT EXISTS feedback (
 AID_COLUMNS = (
     "id, title, summary, body, type, tags, apps, audience, owner, status, verified_at, "
     "review_interval_days, source, version, created_at, updated_at"
+)
+
+
+MENTOR_COLUMNS = (
+    "id, name, contact, can_help_with, apps, topics, username, subject, vetted, vetted_by, "
+    "vetted_at, active, audience, created_at, updated_at"
 )
 
 
@@ -127,6 +150,26 @@ def _aid_from_row(row: sqlite3.Row) -> Aid:
         review_interval_days=row["review_interval_days"],
         source=row["source"],
         version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _mentor_from_row(row: sqlite3.Row) -> Mentor:
+    return Mentor(
+        id=row["id"],
+        name=row["name"],
+        contact=row["contact"],
+        can_help_with=row["can_help_with"],
+        apps=tuple(json.loads(row["apps"])),
+        topics=tuple(json.loads(row["topics"])),
+        username=row["username"],
+        subject=row["subject"],
+        vetted=bool(row["vetted"]),
+        vetted_by=row["vetted_by"],
+        vetted_at=row["vetted_at"],
+        active=bool(row["active"]),
+        audience=tuple(json.loads(row["audience"])),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -340,7 +383,11 @@ class Storage:
         return json.dumps(rows)
 
     def import_sync(
-        self, apps: Iterable[App], aids: Iterable[Aid], saved_by: str = "import"
+        self,
+        apps: Iterable[App],
+        aids: Iterable[Aid],
+        saved_by: str = "import",
+        mentors: Iterable[Mentor] = (),
     ) -> dict[str, Any]:
         """Upsert everything in ONE transaction: all or nothing. Returns a change report."""
         report: dict[str, list[str]] = {
@@ -350,6 +397,9 @@ class Storage:
             "apps_created": [],
             "apps_updated": [],
             "apps_unchanged": [],
+            "mentors_created": [],
+            "mentors_updated": [],
+            "mentors_unchanged": [],
         }
         changed_aids: list[Aid] = []
         stamp = now_iso()
@@ -364,7 +414,14 @@ class Storage:
             for app in apps:
                 change = self._replace_app(app)
                 report[f"apps_{change}"].append(app.id)
-            changed = bool(changed_aids) or bool(report["apps_created"] or report["apps_updated"])
+            for mentor in mentors:
+                _, change = self._upsert_mentor(mentor, stamp)
+                report[f"mentors_{change}"].append(mentor.id)
+            changed = bool(changed_aids) or any(
+                report[f"{kind}_{change}"]
+                for kind in ("apps", "mentors")
+                for change in ("created", "updated")
+            )
             version = self._bump_version() if changed else self.content_version_sync()
             conn.execute("COMMIT")
         except BaseException:
@@ -411,9 +468,16 @@ class Storage:
         return await self._run(self.content_version_sync)
 
     async def import_content(
-        self, apps: list[App], aids: list[Aid], saved_by: str = "import"
+        self,
+        apps: list[App],
+        aids: list[Aid],
+        saved_by: str = "import",
+        mentors: list[Mentor] | None = None,
     ) -> dict[str, Any]:
-        return await self._run(self.import_sync, apps, aids, saved_by)
+        return await self._run(self.import_sync, apps, aids, saved_by, mentors or [])
+
+    async def all_mentors(self) -> list[Mentor]:
+        return await self._run(self.all_mentors_sync)
 
     async def add_feedback(
         self, aid_id: str, helpful: bool, comment: str, url: str, user_key: str
@@ -478,6 +542,61 @@ class Storage:
     def delete_app_tx(self, app_id: str, changes: Changes) -> None:
         self.conn.execute("DELETE FROM apps WHERE id=?", (app_id,))  # contexts and pins cascade
         changes.catalog = True
+
+    # -- mentors -------------------------------------------------------------------------------
+    def all_mentors_sync(self) -> list[Mentor]:
+        rows = self.conn.execute(f"SELECT {MENTOR_COLUMNS} FROM mentors ORDER BY id").fetchall()
+        return [_mentor_from_row(r) for r in rows]
+
+    def get_mentor_sync(self, mentor_id: str) -> Mentor:
+        row = self.conn.execute(
+            f"SELECT {MENTOR_COLUMNS} FROM mentors WHERE id=?", (mentor_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"No mentor with id {mentor_id!r}.")
+        return _mentor_from_row(row)
+
+    def _upsert_mentor(self, mentor: Mentor, stamp: str) -> tuple[Mentor, str]:
+        """Insert or update; returns the stored mentor and 'created' | 'updated' | 'unchanged'."""
+        try:
+            old: Mentor | None = self.get_mentor_sync(mentor.id)
+        except NotFound:
+            old = None
+        if old is not None and old.content_fields() == mentor.content_fields():
+            return old, "unchanged"
+        created, change = (old.created_at, "updated") if old else (stamp, "created")
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO mentors ({MENTOR_COLUMNS}) VALUES ({','.join('?' * 15)})",
+            (
+                mentor.id,
+                mentor.name,
+                mentor.contact,
+                mentor.can_help_with,
+                json.dumps(list(mentor.apps)),
+                json.dumps(list(mentor.topics)),
+                mentor.username,
+                mentor.subject,
+                int(mentor.vetted),
+                mentor.vetted_by,
+                mentor.vetted_at,
+                int(mentor.active),
+                json.dumps(list(mentor.audience)),
+                created,
+                stamp,
+            ),
+        )
+        return self.get_mentor_sync(mentor.id), change
+
+    def save_mentor_tx(self, mentor: Mentor, changes: Changes) -> tuple[Mentor, str]:
+        """Within write_sync: insert or update a mentor."""
+        stored, change = self._upsert_mentor(mentor, now_iso())
+        if change != "unchanged":
+            changes.mentors = True
+        return stored, change
+
+    def delete_mentor_tx(self, mentor_id: str, changes: Changes) -> None:
+        if self.conn.execute("DELETE FROM mentors WHERE id=?", (mentor_id,)).rowcount:
+            changes.mentors = True
 
     def aid_versions_sync(self, aid_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -589,12 +708,14 @@ class Storage:
 
 @dataclass
 class Changes:
-    """What one admin write changed: aids to re-index, aids to drop, and apps/contexts/pins."""
+    """What one admin write changed: aids to re-index, aids to drop, apps/contexts/pins, and
+    mentors (which live in the catalog, not the index, but still move the content version on)."""
 
     upserts: list[Aid] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     catalog: bool = False
+    mentors: bool = False
 
     @property
     def any(self) -> bool:
-        return bool(self.upserts or self.deletes or self.catalog)
+        return bool(self.upserts or self.deletes or self.catalog or self.mentors)

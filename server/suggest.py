@@ -1,13 +1,18 @@
-"""Suggestions for a page, and search: pinned aids first, then related ones from Whoosh."""
+"""Suggestions for a page, and search: pinned aids first, then related ones from Whoosh; and up to
+three vetted peer mentors for the page's app, ranked by how well their topics fit the page."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from whoosh.lang.porter import stem as porter_stem
 
 from index.query import (
     ParsedQuery,
@@ -18,8 +23,9 @@ from index.query import (
 )
 from index.service import IndexService
 from server.cache import ResultCache
-from server.catalog import AidMeta, Catalog
+from server.catalog import AidMeta, Catalog, Resolution
 from server.errors import BadRequest
+from server.models import App, Mentor
 from server.settings import Settings
 
 REASONS = {
@@ -28,6 +34,8 @@ REASONS = {
     "related": "Related to this page's text",
 }
 _SPACE_RE = re.compile(r"\s+")
+_WORD_RE = re.compile(r"[^\W_]+")  # letters and digits, any script
+MAX_MENTORS = 3
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,72 @@ def _item(meta: AidMeta, code: str, score: float | None, why: str = "") -> dict[
     }
 
 
+@functools.lru_cache(maxsize=20_000)
+def _stem(word: str) -> str:
+    return str(porter_stem(word))
+
+
+def _stems(texts: Iterable[str]) -> frozenset[str]:
+    return frozenset(_stem(w) for t in texts for w in _WORD_RE.findall(t.lower()))
+
+
+def _topic_stems(topic: str) -> frozenset[str]:
+    return _stems([topic])  # "deal-desk" -> {"deal", "desk"}
+
+
+def rank_mentors(
+    catalog: Catalog,
+    resolution: Resolution,
+    page: PageSignals,
+    audience: frozenset[str] | None,
+    limit: int = MAX_MENTORS,
+) -> list[dict[str, Any]]:
+    """Vetted, active mentors of the page's app the caller may see, best fit first.
+
+    A topic fits when all its words (stemmed) occur in the page's signals: the matched contexts
+    (their names, ids and the tags of the aids pinned to them) count 2, the page's own text
+    (title, selection, headings, URL words) counts 1. Mentors with no fitting topic still show,
+    after those with one, by name: they know the app."""
+    app = resolution.app
+    if app is None:
+        return []
+    context_texts: list[str] = []
+    for ctx in resolution.contexts:
+        context_texts += [ctx.name, ctx.id]
+        for aid_id in ctx.aids:
+            meta = catalog.aids.get(aid_id)
+            if meta is not None:
+                context_texts += meta.tags
+    in_context = _stems(context_texts)
+    in_text = _stems([page.title, page.selection, *page.headings, _url_words(page.url)])
+    ranked: list[tuple[int, int, Mentor, list[str]]] = []
+    for pos, mentor in enumerate(catalog.app_mentors.get(app.id, ())):
+        if not mentor.listed or not mentor.visible_to(audience):
+            continue
+        score = 0
+        fits: list[str] = []
+        for topic in mentor.topics:
+            words = _topic_stems(topic)
+            weight = 2 if words and words <= in_context else 1 if words and words <= in_text else 0
+            if weight:
+                score += weight
+                fits.append(topic)
+        ranked.append((-score, pos, mentor, fits))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [_mentor_item(m, app, fits) for _, _, m, fits in ranked[:limit]]
+
+
+def _mentor_item(mentor: Mentor, app: App, fits: list[str]) -> dict[str, Any]:
+    reason = f"Knows about {', '.join(fits[:3])}" if fits else f"Mentor for {app.name}"
+    return {
+        "id": mentor.id,
+        "name": mentor.name,
+        "contact": mentor.contact,
+        "can_help_with": mentor.can_help_with,
+        "reason": reason,
+    }
+
+
 class Suggester:
     def __init__(self, settings: Settings, index: IndexService, cache: ResultCache) -> None:
         self.settings = settings
@@ -68,12 +142,31 @@ class Suggester:
         self.cache = cache
 
     async def suggest(
+        self,
+        catalog: Catalog,
+        page: PageSignals,
+        audience: frozenset[str] | None,
+        limit: int,
+        *,
+        subject: str | None = None,
+    ) -> dict[str, Any]:
+        """`subject` is the caller's Keycloak subject: a mentor linked to it is not suggested to
+        themselves (filtered after the cache, which is shared by everyone with that audience)."""
+        result = await self._suggest(catalog, page, audience, limit)
+        if subject:
+            me = {m.id for m in catalog.mentors if m.subject == subject}
+            if me:
+                result["mentors"] = [m for m in result["mentors"] if m["id"] not in me]
+        result["mentors"] = result["mentors"][:MAX_MENTORS]
+        return result
+
+    async def _suggest(
         self, catalog: Catalog, page: PageSignals, audience: frozenset[str] | None, limit: int
     ) -> dict[str, Any]:
         resolution = catalog.resolve(page.url, page.title or None, page.selectors_present)
         base = resolution.as_json()
         if resolution.app is None:
-            return {**base, "aids": [], "generation": self.index.generation}
+            return {**base, "aids": [], "mentors": [], "generation": self.index.generation}
         app = resolution.app
         signals = (
             _norm(page.title),
@@ -93,7 +186,8 @@ class Suggester:
         )
         cached = self.cache.get(key)
         if cached is not None:
-            return {**base, "aids": cached, "generation": self.index.generation}
+            aids, mentors = cached
+            return {**base, "aids": aids, "mentors": mentors, "generation": self.index.generation}
 
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -137,8 +231,10 @@ class Suggester:
                 items.append(_item(meta, "app", None, f"Mapped to {app.name}"))
                 if len(items) >= limit:
                     break
-        self.cache.put(key, items)
-        return {**base, "aids": items, "generation": self.index.generation}
+        # Mentors are in the catalog: the key's catalog version moves on when one changes.
+        mentors = rank_mentors(catalog, resolution, page, audience, MAX_MENTORS + 1)
+        self.cache.put(key, (items, mentors))
+        return {**base, "aids": items, "mentors": mentors, "generation": self.index.generation}
 
     async def search(
         self,

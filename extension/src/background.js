@@ -385,11 +385,11 @@ async function onSearch(msg) {
   const q = new URLSearchParams({ q: msg.q });
   if (msg.app) q.set("app", msg.app);
   if (msg.cursor) q.set("cursor", msg.cursor);
+  const scope = scopeOf(await getSession(K.view)); // the page the user searched from
   const res = await api(`/search?${q}`);
   const query = msg.q.trim();
   if (!msg.cursor && query) {
     // One event per settled query, not one per keystroke (see src/lib/analytics.js).
-    const scope = scopeOf(await getSession(K.view));
     const count = Number.isInteger(res?.total) ? res.total : (res?.results?.length ?? 0);
     await noteSearch({ query, result_count: count, ...(scope ? { app: scope.app } : {}) });
   }

@@ -18,6 +18,8 @@ from server.admin.service import (
     app_json,
     context_etag,
     context_json,
+    mentor_etag,
+    mentor_json,
     page_by_id,
 )
 from server.api.validation import int_field, json_object, page_url, string_list, text_field
@@ -60,6 +62,21 @@ AID_WRITE_FIELDS = {
 }
 APP_FIELDS = {"id", "name", "description", "rules", "contexts"}
 CONTEXT_FIELDS = {"id", "name", "rule", "priority", "title_pattern", "selector", "aids"}
+# `vetted_by` and `vetted_at` are not written by clients: the server sets them when `vetted` turns
+# true (the caller, today) and clears them when it turns false.
+MENTOR_WRITE_FIELDS = {
+    "id",
+    "name",
+    "contact",
+    "can_help_with",
+    "apps",
+    "topics",
+    "username",
+    "subject",
+    "vetted",
+    "active",
+    "audience",
+}
 
 
 def service(request: web.Request) -> AdminService:
@@ -339,6 +356,68 @@ async def put_mapping(request: web.Request) -> web.Response:
     )
     aid = await service(request).get_aid(request.match_info["aid_id"])
     return _json(result, etag=aid_etag(aid))
+
+
+# -- mentors -----------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/mentors")
+@requires("author", "reviewer", "api-write")
+async def list_mentors(request: web.Request) -> web.Response:
+    svc = service(request)
+    q = _query(request, {"app", "vetted", "active", "q", "limit", "cursor"})
+    mentors = await svc.list_mentors(svc.validate_mentor_filters(q))
+    page, nxt = page_by_id(mentors, lambda m: m.id, q.get("cursor"), _limit(request))
+    return _json({"mentors": [mentor_json(m) for m in page], "next_cursor": nxt})
+
+
+@routes.post(f"{PREFIX}/mentors")
+@requires("admin")
+async def create_mentor(request: web.Request) -> web.Response:
+    data = await json_object(request, MENTOR_WRITE_FIELDS, {"id", "name", "contact"})
+    mentor = await service(request).create_mentor(caller(request), data)
+    return _json(mentor_json(mentor), 201, mentor_etag(mentor))
+
+
+@routes.get(PREFIX + "/mentors/{mentor_id}")
+@requires("author", "reviewer", "api-write")
+async def get_mentor(request: web.Request) -> web.Response:
+    mentor = await service(request).get_mentor(request.match_info["mentor_id"])
+    return _json(mentor_json(mentor), etag=mentor_etag(mentor))
+
+
+async def _write_mentor(request: web.Request, partial: bool) -> web.Response:
+    required = set() if partial else {"name", "contact"}
+    data = await json_object(request, MENTOR_WRITE_FIELDS, required)
+    mentor = await service(request).update_mentor(
+        caller(request),
+        request.match_info["mentor_id"],
+        data,
+        _if_match(request),
+        partial=partial,
+    )
+    return _json(mentor_json(mentor), etag=mentor_etag(mentor))
+
+
+@routes.put(PREFIX + "/mentors/{mentor_id}")
+@requires("admin")
+async def put_mentor(request: web.Request) -> web.Response:
+    return await _write_mentor(request, partial=False)
+
+
+@routes.patch(PREFIX + "/mentors/{mentor_id}")
+@requires("admin")
+async def patch_mentor(request: web.Request) -> web.Response:
+    return await _write_mentor(request, partial=True)
+
+
+@routes.delete(PREFIX + "/mentors/{mentor_id}")
+@requires("admin")
+async def delete_mentor(request: web.Request) -> web.Response:
+    await service(request).delete_mentor(
+        caller(request), request.match_info["mentor_id"], _if_match(request)
+    )
+    return _json({"deleted": request.match_info["mentor_id"]})
 
 
 # -- rule tester, preview ----------------------------------------------------------------------

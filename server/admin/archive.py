@@ -10,9 +10,10 @@ extracted, anything that could write outside the target or exhaust the disk:
   `max_file_bytes`. Tar headers are read one at a time and reading stops at the first header past
   a limit, so a compressed tar bomb is never decompressed beyond that point.
 
-`extract` then writes only the accepted content files (`aids/*.md`, `apps/*.yaml|yml`, optionally
-under one top folder) with exclusive creates, counting real bytes as it goes. Other entries are
-ignored and reported. Everything here is blocking: call it in an executor.
+`extract` then writes only the accepted content files (`aids/*.md`, `apps/*.yaml|yml`,
+`mentors/*.yaml|yml`, optionally under one top folder) with exclusive creates, counting real bytes
+as it goes. Other entries are ignored and reported. Everything here is blocking: call it in an
+executor.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import IO
 from server.errors import ArchiveRefused
 
 CONTENT_RE = re.compile(
-    r"^(aids/[A-Za-z0-9][A-Za-z0-9._-]*\.md|apps/[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml)$"
+    r"^(aids/[A-Za-z0-9][A-Za-z0-9._-]*\.md|(apps|mentors)/[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml)$"
 )
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 64 * 1024
@@ -88,7 +89,7 @@ def _plan(kind: str, entries: list[tuple[str, int]], problems: list[str]) -> Pla
     prefix = ""
     if len(tops) == 1 and all("/" in n for n in names):
         top = next(iter(tops))
-        if top not in {"aids", "apps"}:
+        if top not in {"aids", "apps", "mentors"}:
             prefix = top + "/"
     plan = Plan(kind)
     seen: set[str] = set()
@@ -224,12 +225,13 @@ def _copy(src: IO[bytes], dest: Path, budget: int, name: str) -> int:
 def extract(data: bytes, plan: Plan, target: Path, limits: Limits) -> int:
     """Write the planned content files under `target` (which must be empty). Returns a count."""
     root = target.resolve()
-    (root / "aids").mkdir(parents=True, exist_ok=True)
-    (root / "apps").mkdir(parents=True, exist_ok=True)
+    folders = {root / "aids", root / "apps", root / "mentors"}
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
 
     def dest_for(rel: str) -> Path:
         dest = (root / PurePosixPath(rel)).resolve()
-        if dest.parent not in {root / "aids", root / "apps"}:
+        if dest.parent not in folders:
             raise _refuse([f"{rel!r}: outside the content folders"])
         return dest
 
@@ -259,7 +261,7 @@ def extract(data: bytes, plan: Plan, target: Path, limits: Limits) -> int:
 
 
 def zip_dir(root: Path) -> bytes:
-    """A zip of a content folder (export), entries under `aids/` and `apps/`, sorted."""
+    """A zip of a content folder (export), entries under `aids/`, `apps/`, `mentors/`, sorted."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(root.rglob("*")):

@@ -109,9 +109,47 @@ AID_BODY = {
         }.items()
     },
 }
+MENTOR_BODY: dict[str, Any] = {
+    "type": "object",
+    "description": "A peer mentor; `vetted_by` and `vetted_at` are set by the server when "
+    "`vetted` turns true (the caller, today) and cleared when it turns false",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+        "name": {"type": "string", "maxLength": 120},
+        "contact": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "An email address or a chat handle (@name)",
+        },
+        "can_help_with": {"type": "string", "maxLength": 200, "description": "One line"},
+        "apps": {"type": "array", "items": {"type": "string"}},
+        "topics": {"type": "array", "items": {"type": "string"}},
+        "username": {"type": "string", "description": "Optional Keycloak username"},
+        "subject": {"type": "string", "description": "Optional Keycloak subject (user id)"},
+        "vetted": {"type": "boolean"},
+        "active": {"type": "boolean"},
+        "audience": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Roles or groups that may see the mentor; empty: everyone",
+        },
+    },
+}
+MENTOR = {
+    "type": "object",
+    "required": ["id", "name", "contact", "vetted", "active"],
+    "properties": {
+        **MENTOR_BODY["properties"],
+        "vetted_by": {"type": "string"},
+        "vetted_at": {"type": ["string", "null"], "description": "ISO date"},
+        "created_at": {"type": "string"},
+        "updated_at": {"type": "string"},
+    },
+}
 APP_ID = _param("app_id")
 CTX_ID = _param("ctx_id")
 AID_ID = _param("aid_id")
+MENTOR_ID = _param("mentor_id")
 WRITER = "author, reviewer or admin (api-write too)"
 READER = "author, reviewer, admin or api-write"
 
@@ -298,6 +336,50 @@ def admin_paths() -> dict[str, Any]:
                 etag=True,
                 write=True,
             )
+        },
+        f"{P}/mentors": {
+            "get": _op(
+                "List mentors (filters: app, vetted, active, q)",
+                READER,
+                params=[
+                    *(_param(n, "query", False) for n in ("app", "vetted", "active", "q")),
+                    *PAGE,
+                ],
+            ),
+            "post": _op(
+                "Create a mentor (vetted: true vets them as the caller, today)",
+                "admin",
+                body={**MENTOR_BODY, "required": ["id", "name", "contact"]},
+                ok="201",
+                etag=True,
+                errors=(400, 401, 403, 409, 422),
+                response=_ok("Created", MENTOR, etag=True),
+            ),
+        },
+        f"{P}/mentors/{{mentor_id}}": {
+            "get": _op(
+                "One mentor (ETag)",
+                READER,
+                params=[MENTOR_ID],
+                response=_ok(schema=MENTOR, etag=True),
+            ),
+            "put": _op(
+                "Replace a mentor (fields not sent take their defaults; vetting stays unless sent)",
+                "admin",
+                params=[MENTOR_ID],
+                body={**MENTOR_BODY, "required": ["name", "contact"]},
+                write=True,
+                response=_ok(schema=MENTOR, etag=True),
+            ),
+            "patch": _op(
+                'Change some fields of a mentor; {"vetted": true|false} vets or unvets',
+                "admin",
+                params=[MENTOR_ID],
+                body=MENTOR_BODY,
+                write=True,
+                response=_ok(schema=MENTOR, etag=True),
+            ),
+            "delete": _op("Delete a mentor", "admin", params=[MENTOR_ID], write=True),
         },
         f"{P}/rules/test": {
             "post": _op(

@@ -9,7 +9,8 @@ Roles (docs/admin.md):
 - `author` (and `admin`): create and edit aids, submit for review, withdraw, archive drafts;
 - `reviewer` or `admin` ("publishers"): publish, unpublish, archive published aids, and edit aids
   that are published (an author must not change what learners see without review);
-- `admin`: apps, rules, contexts, pinned aids and mappings; deleting aids; the audit log;
+- `admin`: apps, rules, contexts, pinned aids and mappings; deleting aids; mentors (and vetting
+  them); the audit log;
 - `api-write` (client role of `inflow-api`, held by the `inflow-cli` service account): import and
   export of the content format. An import applies the files as they are, statuses included: the
   reviewed artefact is the archive (a docs-as-code pipeline reviews it before it is uploaded).
@@ -54,9 +55,11 @@ from server.models import (
     App,
     Context,
     FieldErrors,
+    Mentor,
     RuleSpec,
     aid_from_mapping,
     app_from_mapping,
+    mentor_from_mapping,
 )
 from server.settings import Settings
 from server.storage import Changes, Storage
@@ -148,6 +151,18 @@ def app_etag(app: App) -> str:
 
 def context_etag(ctx: Context) -> str:
     return f'"ctx-{_digest(context_json(ctx))}"'
+
+
+def mentor_json(mentor: Mentor) -> dict[str, Any]:
+    return {
+        **mentor.content_fields(),
+        "created_at": mentor.created_at,
+        "updated_at": mentor.updated_at,
+    }
+
+
+def mentor_etag(mentor: Mentor) -> str:
+    return f'"mentor-{_digest(mentor_json(mentor))}"'
 
 
 def check_if_match(if_match: str | None, current: str) -> None:
@@ -791,6 +806,156 @@ class AdminService:
             detail={"context": ctx_id},
         )
 
+    # -- mentors -------------------------------------------------------------------------------
+    # Admins manage mentors; vetting is a field of the mentor (PATCH {"vetted": true}) whose
+    # `vetted_by` and `vetted_at` the server sets from the caller and today's date.
+    MENTOR_ADMIN = frozenset({"admin"})
+
+    async def list_mentors(self, filters: dict[str, str]) -> list[Mentor]:
+        q = filters.get("q", "").strip().lower()
+        out = []
+        for m in self.library.catalog.mentors:
+            if filters.get("app") and filters["app"] not in m.apps:
+                continue
+            if filters.get("vetted") and m.vetted != (filters["vetted"] in {"1", "true", "yes"}):
+                continue
+            if filters.get("active") and m.active != (filters["active"] in {"1", "true", "yes"}):
+                continue
+            if q and q not in m.name.lower() and q not in m.id and q not in " ".join(m.topics):
+                continue
+            out.append(m)
+        return sorted(out, key=lambda m: m.id)
+
+    @staticmethod
+    def validate_mentor_filters(filters: dict[str, str]) -> dict[str, str]:
+        clean = {
+            k: v.strip()
+            for k, v in filters.items()
+            if k in {"app", "vetted", "active", "q"} and v.strip()
+        }
+        for name in ("vetted", "active"):
+            if clean.get(name) and clean[name] not in {"0", "1", "true", "false", "yes", "no"}:
+                raise ValidationFailed(f"'{name}' must be true or false.", fields=[name])
+        if clean.get("app") and not SLUG_RE.match(clean["app"]):
+            raise ValidationFailed("'app' must be an app id.", fields=["app"])
+        return clean
+
+    async def get_mentor(self, mentor_id: str) -> Mentor:
+        return await self.storage.call(self.storage.get_mentor_sync, mentor_id)
+
+    def _parse_mentor(
+        self, identity: Identity, data: dict[str, Any], current: Mentor | None
+    ) -> Mentor:
+        """Validate `data` over `current`; vetting sets who and when, unvetting clears them."""
+        merged = current.content_fields() if current is not None else {}
+        merged.update(data)
+        was_vetted = current is not None and current.vetted
+        if merged.get("vetted") is True and not was_vetted:
+            merged["vetted_by"] = saved_by(identity)
+            merged["vetted_at"] = dt.date.today().isoformat()
+        elif merged.get("vetted") is not True:
+            merged["vetted_by"], merged["vetted_at"] = "", None
+        try:
+            mentor = mentor_from_mapping(merged)
+        except FieldErrors as exc:
+            raise _field_errors(exc) from exc
+        unknown = [a for a in mentor.apps if a not in self.library.catalog.apps]
+        if unknown:
+            raise ValidationFailed(f"Unknown app(s): {', '.join(unknown)}.", fields=["apps"])
+        return mentor
+
+    async def create_mentor(self, identity: Identity, data: dict[str, Any]) -> Mentor:
+        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+        mentor = self._parse_mentor(identity, data, None)
+
+        def op(changes: Changes) -> Mentor:
+            try:
+                self.storage.get_mentor_sync(mentor.id)
+            except NotFound:
+                pass
+            else:
+                raise Conflict(f"A mentor with id {mentor.id!r} exists already.")
+            stored, _ = self.storage.save_mentor_tx(mentor, changes)
+            self.storage.audit_add_tx(
+                who(identity),
+                "mentor.create",
+                "mentor",
+                mentor.id,
+                {"vetted": mentor.vetted, "active": mentor.active, "apps": list(mentor.apps)},
+            )
+            return stored
+
+        return await self.library.write(op)
+
+    async def update_mentor(
+        self,
+        identity: Identity,
+        mentor_id: str,
+        data: dict[str, Any],
+        if_match: str | None,
+        *,
+        partial: bool,
+    ) -> Mentor:
+        """PUT (`partial=False`: fields not sent take their defaults) or PATCH. A change of
+        `vetted` is audited as `mentor.vetted` / `mentor.unvetted`."""
+        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+        if "id" in data and data["id"] != mentor_id:
+            raise ValidationFailed(
+                "The id in the body differs from the one in the URL.", fields=["id"]
+            )
+
+        def op(changes: Changes) -> Mentor:
+            current = self.storage.get_mentor_sync(mentor_id)
+            check_if_match(if_match, mentor_etag(current))
+            base = current
+            if not partial:  # a replacement: unsent fields take their defaults, vetting stays
+                base = Mentor(
+                    mentor_id,
+                    current.name,
+                    current.contact,
+                    vetted=current.vetted,
+                    vetted_by=current.vetted_by,
+                    vetted_at=current.vetted_at,
+                )
+            new = self._parse_mentor(identity, {"id": mentor_id, **data}, base)
+            stored, change = self.storage.save_mentor_tx(new, changes)
+            if change != "unchanged":
+                before, after = current.content_fields(), new.content_fields()
+                fields = sorted(k for k, v in after.items() if before.get(k) != v)
+                action = "mentor.update"
+                if current.vetted != new.vetted:
+                    action = "mentor.vetted" if new.vetted else "mentor.unvetted"
+                self.storage.audit_add_tx(
+                    who(identity),
+                    action,
+                    "mentor",
+                    mentor_id,
+                    {"fields": fields, "vetted": new.vetted, "active": new.active},
+                )
+            return stored
+
+        return await self.library.write(op)
+
+    async def set_vetted(
+        self, identity: Identity, mentor_id: str, vetted: bool, if_match: str | None
+    ) -> Mentor:
+        return await self.update_mentor(
+            identity, mentor_id, {"vetted": vetted}, if_match, partial=True
+        )
+
+    async def delete_mentor(self, identity: Identity, mentor_id: str, if_match: str | None) -> None:
+        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+
+        def op(changes: Changes) -> None:
+            current = self.storage.get_mentor_sync(mentor_id)
+            check_if_match(if_match, mentor_etag(current))
+            self.storage.delete_mentor_tx(mentor_id, changes)
+            self.storage.audit_add_tx(
+                who(identity), "mentor.delete", "mentor", mentor_id, {"name": current.name}
+            )
+
+        await self.library.write(op)
+
     # -- rule tester ---------------------------------------------------------------------------
     async def test_rules(
         self, url: str, title: str, role: str, groups: tuple[str, ...], limit: int
@@ -842,7 +1007,7 @@ class AdminService:
         plan = await loop.run_in_executor(None, inspect_archive, data, limits)
         if not plan.files:
             raise ValidationFailed(
-                "The archive holds no content files (aids/*.md, apps/*.yaml).",
+                "The archive holds no content files (aids/*.md, apps/*.yaml, mentors/*.yaml).",
                 ignored=plan.ignored[:50],
             )
         catalog = self.library.catalog
@@ -899,4 +1064,13 @@ def slugify(text: str) -> str:
     return slug[:64] or "item"
 
 
-__all__ = ["AdminService", "RuleSpec", "aid_etag", "app_etag", "check_if_match", "context_etag"]
+__all__ = [
+    "AdminService",
+    "RuleSpec",
+    "aid_etag",
+    "app_etag",
+    "check_if_match",
+    "context_etag",
+    "mentor_etag",
+    "mentor_json",
+]

@@ -1,4 +1,7 @@
-"""Dashboard figures, read from the daily rollups only (never a scan of raw events).
+"""Dashboard figures, read from the rollups only (never a scan of raw events).
+
+A range is read as blocks (`periods.plan`): whole months, whole weeks at the edges, single days.
+Counts are sums of blocks; distinct people are unions of the blocks' bitmaps: exact, any range.
 
 Every row that aggregates people is checked against the minimum group size: a row with fewer
 distinct pseudonyms than `min_group` is merged into an "other" row, or its figures are withheld
@@ -11,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from server.analytics.periods import Plan, decode, get_meta, plan
 
 OTHER = "(other)"
 
@@ -82,44 +87,96 @@ class Table:
         }
 
 
+# how a query groups its rows: a column (or two) of the rollups
+BY_SQL = {"key": "key", "app": "app", "day": "day", "app/key": "app || '/' || key"}
+
+
+def _plan(conn: sqlite3.Connection, f: Filters) -> Plan:
+    return plan(f.start, f.end, get_meta(conn, "blocks_from"))
+
+
 def _counts(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str, dict[str, int]]:
-    """{group: {metric: n}} where group is the `by` column (key, app or day)."""
-    where, args = f.where()
+    """{group: {metric: n}} where group is `by` (key, app, day or app/key); sums of blocks."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for group, metric, n in conn.execute(
-        f"SELECT {by}, metric, SUM(n) FROM counts WHERE dim = ? AND {where} GROUP BY {by}, metric",
-        [dim, *args],
-    ):
+    if by == "day":  # one figure per day: the daily rows are the ones to read
+        where, args = f.where()
+        sql = f"SELECT day, metric, SUM(n) FROM counts WHERE dim = ? AND {where} GROUP BY day, metric"
+        rows = conn.execute(sql, [dim, *args])
+    else:
+        app_sql = " AND app = ?" if f.app is not None else ""
+        app_arg = [f.app] if f.app is not None else []
+        parts: list[str] = []
+        params: list[Any] = []
+        for level, periods in _plan(conn, f).levels():
+            marks = ",".join("?" * len(periods))
+            if level == "d":
+                parts.append(
+                    f"SELECT key, app, metric, n FROM counts WHERE dim = ? AND day IN ({marks})"
+                    + app_sql
+                )
+                params += [dim, *periods, *app_arg]
+            else:
+                parts.append(
+                    "SELECT key, app, metric, n FROM period_counts WHERE dim = ? AND level = ? "
+                    f"AND period IN ({marks}){app_sql}"
+                )
+                params += [dim, level, *periods, *app_arg]
+        g = BY_SQL[by]
+        rows = conn.execute(
+            f"SELECT {g}, metric, SUM(n) FROM ({' UNION ALL '.join(parts)}) GROUP BY {g}, metric",
+            params,
+        )
+    for group, metric, n in rows:
         out[group][metric] += int(n)
     return out
 
 
 def _people(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str, int]:
-    where, args = f.where()
-    return {
-        g: int(n)
-        for g, n in conn.execute(
-            f"SELECT {by}, COUNT(DISTINCT user) FROM users WHERE dim = ? AND {where} GROUP BY {by}",
-            [dim, *args],
+    """{group: bitmap of its distinct people in the range}: the OR of the blocks' bitmaps.
+
+    Exact for any range; `n.bit_count()` is the number of people, the OR of several groups'
+    bitmaps the people of their union (what an "(other)" row shows)."""
+    app_sql = " AND app = ?" if f.app is not None else ""
+    app_arg = [f.app] if f.app is not None else []
+    out: dict[str, int] = defaultdict(int)
+    if by == "day":
+        sql = (
+            "SELECT period, app, key, bits FROM people WHERE dim = ? AND level = 'd' "
+            "AND period BETWEEN ? AND ?" + app_sql
         )
-    }
+        queries = [(sql, [dim, f.start.isoformat(), f.end.isoformat(), *app_arg])]
+    else:
+        queries = []
+        for level, periods in _plan(conn, f).levels():
+            marks = ",".join("?" * len(periods))
+            sql = (
+                "SELECT period, app, key, bits FROM people WHERE dim = ? AND level = ? "
+                f"AND period IN ({marks}){app_sql}"
+            )
+            queries.append((sql, [dim, level, *periods, *app_arg]))
+    pick = {
+        "day": lambda p, a, k: p,
+        "app": lambda p, a, k: a,
+        "key": lambda p, a, k: k,
+        "app/key": lambda p, a, k: f"{a}/{k}",
+    }[by]
+    for sql, params in queries:
+        for period, app, key, bits in conn.execute(sql, params):
+            g = pick(period, app, key)
+            out[g] |= decode(bits)
+    return dict(out)
 
 
-def _people_among(
-    conn: sqlite3.Connection, dim: str, f: Filters, by: str, groups: Sequence[str]
-) -> int:
-    if not groups:
-        return 0
-    where, args = f.where()
-    n = 0
-    # one query per chunk would double-count people present in two chunks: one query it is
-    marks = ",".join("?" * len(groups))
-    row = conn.execute(
-        f"SELECT COUNT(DISTINCT user) FROM users WHERE dim = ? AND {where} AND {by} IN ({marks})",
-        [dim, *args, *groups],
-    ).fetchone()
-    n = int(row[0])
-    return n
+def _count(people: dict[str, int]) -> dict[str, int]:
+    return {g: bits.bit_count() for g, bits in people.items()}
+
+
+def _people_among(people: dict[str, int], groups: Iterable[str]) -> int:
+    """Distinct people of the union of `groups` (each person once, however many groups)."""
+    bits = 0
+    for g in groups:
+        bits |= people.get(g, 0)
+    return bits.bit_count()
 
 
 def _merge(
@@ -158,7 +215,7 @@ def adoption(
         "searches": "search",
         "ratings": "aid_rated",
     }
-    people = _people(conn, "app", f, "day")
+    people = _count(_people(conn, "app", f, "day"))
     counts = _counts(conn, "app", f, "day")
     daily = Table(
         "Adoption by day",
@@ -184,7 +241,8 @@ def adoption(
             row["suppressed"] = False
         daily.rows.append(row)
 
-    app_people = _people(conn, "app", f, "app")
+    app_sets = _people(conn, "app", f, "app")
+    app_people = _count(app_sets)
     app_counts = _counts(conn, "app", f, "app")
     by_app = Table(
         "Adoption by app",
@@ -214,12 +272,12 @@ def adoption(
             row["suppressed"] = False
             by_app.rows.append(row)
     if small:
-        other_people = _people_among(conn, "app", f, "app", small_keys)
+        other_people = _people_among(app_sets, small_keys)
         _merge(by_app.rows, min_group, "app", figures[1:], other_people, OTHER, small)
         by_app.rows[-1]["name"] = ""
         by_app.rows[-1]["active_learners"] = by_app.rows[-1].pop("people")
 
-    total_people = _people_among(conn, "app", f, "app", list(app_people))
+    total_people = _people_among(app_sets, app_sets)
     totals = Table("Totals", [("figure", "Figure"), ("value", "Value")])
     hide = 0 < total_people < min_group
     sums = {fig: sum(c.get(m, 0) for c in app_counts.values()) for fig, m in metric_of.items()}
@@ -236,7 +294,8 @@ def _aid_rows(
     conn: sqlite3.Connection, f: Filters, cat: CatalogView
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     counts = _counts(conn, "aid", f, "key")
-    people = _people(conn, "aid", f, "key")
+    sets = _people(conn, "aid", f, "key")
+    people = _count(sets)
     rows: dict[str, dict[str, Any]] = {}
     for aid, c in counts.items():
         helpful, not_helpful = c.get("helpful", 0), c.get("not_helpful", 0)
@@ -253,13 +312,13 @@ def _aid_rows(
             "helpful_ratio": round(helpful / rated, 3) if rated else None,
             "people": people.get(aid, 0),
         }
-    return rows, people
+    return rows, sets
 
 
 def content(
     conn: sqlite3.Connection, f: Filters, min_group: int, cat: CatalogView, limit: int = 25
 ) -> dict[str, Table]:
-    rows, _ = _aid_rows(conn, f, cat)
+    rows, sets = _aid_rows(conn, f, cat)
     engaged = [r for r in rows.values() if r["people"] > 0]
     big = [r for r in engaged if r["people"] >= min_group]
     small = [r for r in engaged if r["people"] < min_group]
@@ -283,7 +342,7 @@ def content(
     ]
     top.rows = top.rows[:limit]
     if small:
-        other_people = _people_among(conn, "aid", f, "key", [r["aid"] for r in small])
+        other_people = _people_among(sets, (r["aid"] for r in small))
         _merge(top.rows, min_group, "aid", figures, other_people, OTHER, small)
         top.rows[-1].update({"title": "", "shown": None, "helpful_ratio": None})
 
@@ -382,7 +441,8 @@ def gaps(
     conn: sqlite3.Connection, f: Filters, min_group: int, cat: CatalogView, limit: int = 50
 ) -> dict[str, Table]:
     qcounts = _counts(conn, "query", f, "key")
-    qpeople = _people(conn, "zero", f, "key")
+    qsets = _people(conn, "zero", f, "key")
+    qpeople = _count(qsets)
     zero = Table(
         "Searches with no results",
         [
@@ -406,11 +466,12 @@ def gaps(
     zero.rows.sort(key=lambda r: (-r["zero_results"], r["query"]))
     zero.rows = [dict(r, suppressed=False) for r in zero.rows[:limit]]
     if small:
-        other = _people_among(conn, "zero", f, "key", [r["query"] for r in small])
+        other = _people_among(qsets, (r["query"] for r in small))
         _merge(zero.rows, min_group, "query", ["zero_results", "searches"], other, OTHER, small)
 
-    ccounts = _counts(conn, "ctx", f, "app || '/' || key")
-    cpeople = _people(conn, "ctx", f, "app || '/' || key")
+    ccounts = _counts(conn, "ctx", f, "app/key")
+    csets = _people(conn, "ctx", f, "app/key")
+    cpeople = _count(csets)
     unpinned = Table(
         "Mapped pages with no pinned aids",
         [
@@ -438,9 +499,7 @@ def gaps(
     unpinned.rows.sort(key=lambda r: (-r["panel_opens"], r["app"], r["context"]))
     unpinned.rows = [dict(r, suppressed=False) for r in unpinned.rows[:limit]]
     if small:
-        other = _people_among(
-            conn, "ctx", f, "app || '/' || key", [f"{r['app']}/{r['context']}" for r in small]
-        )
+        other = _people_among(csets, (f"{r['app']}/{r['context']}" for r in small))
         _merge(unpinned.rows, min_group, "app", ["panel_opens"], other, OTHER, small)
         unpinned.rows[-1].update({"context": "", "name": ""})
 

@@ -6,9 +6,9 @@ serialized there, one transaction each) and one reader connection in another thr
 dashboards read a consistent snapshot without waiting behind ingestion.
 
 A batch is inserted in one transaction: the ids already stored are looked up first, the new events
-are inserted, and the rollups (counts and distinct-people tables per day) and the outbox are
-updated in the same transaction, so rollups always agree with the raw events and a retried batch
-changes nothing.
+are inserted, and the rollups (counts and distinct-people tables per day, and per week and month
+in `periods`) and the outbox are updated in the same transaction, so rollups always agree with the
+raw events and a retried batch changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from server.analytics import periods
 from server.analytics.events import Event
 
 T = TypeVar("T")
@@ -161,6 +162,16 @@ class EventStore:
         # answering" guards against); FULL also survives power loss, at one fsync per batch.
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.executescript(SCHEMA)
+        conn.executescript(periods.SCHEMA)
+        if periods.get_meta(conn, "rollup_version") != periods.ROLLUP_VERSION:
+            # a database from before the period rollups (or a new one): build them once
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                periods.rebuild(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         self._wconn = conn
         self._rconn = self._connect()
         self._rconn.execute("PRAGMA query_only=ON")
@@ -302,6 +313,13 @@ class EventStore:
                 )
                 total += cur.rowcount
             removed[table] = total
+        conn.execute("BEGIN IMMEDIATE")  # blocks and `blocks_from` change together
+        try:
+            removed.update(periods.purge(conn, before_day))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return removed
 
     async def purge(self, before_day: str) -> dict[str, int]:
@@ -366,15 +384,21 @@ def add_rollups(
     counts: Counter[tuple[str, str, str, str, str]],
     users: Iterable[tuple[str, str, str, str, str]],
 ) -> None:
-    """Add to the rollup tables (inside the caller's transaction)."""
+    """Add to the daily and period rollup tables (inside the caller's transaction)."""
     conn.executemany(
         "INSERT INTO counts (dim, day, key, app, metric, n) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (dim, day, key, app, metric) DO UPDATE SET n = n + excluded.n",
         [(*k, n) for k, n in counts.items()],
     )
-    conn.executemany(
-        "INSERT OR IGNORE INTO users (dim, day, key, app, user) VALUES (?, ?, ?, ?, ?)", users
-    )
+    # only a person new to a group's day can be new to its week and month
+    fresh = [
+        row
+        for row in users
+        if conn.execute(
+            "INSERT OR IGNORE INTO users (dim, day, key, app, user) VALUES (?, ?, ?, ?, ?)", row
+        ).rowcount
+    ]
+    periods.add_period_rollups(conn, counts, fresh)
 
 
 def cutoff_day(retention_days: int, today: dt.date | None = None) -> str:

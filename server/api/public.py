@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.api.caller import audience_of, user_key
+from server.api.caller import audience_of, identity_of, user_key
 from server.api.validation import (
     int_field,
     json_object,
@@ -50,8 +50,13 @@ async def suggest(request: web.Request) -> web.Response:
     )
     limit = int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
     library = request.app[keys.LIBRARY]
+    identity = identity_of(request)
     result = await request.app[keys.SUGGESTER].suggest(
-        library.catalog, page, audience_of(request), limit
+        library.catalog,
+        page,
+        audience_of(request),
+        limit,
+        subject=identity.subject if identity else None,
     )
     return _json(result)
 

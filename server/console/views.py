@@ -30,6 +30,7 @@ from server.admin.service import (
     aid_etag,
     app_etag,
     context_etag,
+    mentor_etag,
     page_by_id,
 )
 from server.console import Denied
@@ -55,6 +56,8 @@ NOTICES = {
     "draft": "Moved back to draft.",
     "rolled-back": "Rolled back: the old content is now the newest version.",
     "signed-out": "You are signed out.",
+    "vetted": "Vetted: learners on the mentor's apps see them now (when active).",
+    "unvetted": "No longer vetted: learners do not see this mentor.",
 }
 TEST_ROLES = ("learner", "author", "mentor", "reviewer", "admin")
 
@@ -772,6 +775,146 @@ async def preview(request: web.Request) -> web.Response:
         raise ValidationFailed("Send the Markdown (at most 200000 characters).")
     html = await request.app[keys.RENDERER].render(markdown)
     return web.json_response({"html": html}, headers={"Cache-Control": "no-store"})
+
+
+# -- mentors -----------------------------------------------------------------------------------
+
+
+@routes.get("/admin/mentors")
+async def mentors_page(request: web.Request) -> web.Response:
+    need(request)
+    service = svc(request)
+    raw = {k: request.query.get(k, "")[:200] for k in ("app", "vetted", "active", "q")}
+    try:
+        filters = service.validate_mentor_filters(raw)
+    except InflowError as exc:
+        filters, error = {}, exc.detail
+    else:
+        error = ""
+    mentors = await service.list_mentors(filters)
+    catalog = request.app[keys.LIBRARY].catalog
+    return render(
+        request,
+        "mentors.html",
+        {
+            "mentors": [(m, mentor_etag(m)) for m in mentors],
+            "apps": await service.list_apps(),
+            "app_names": {a.id: a.name for a in catalog.apps.values()},
+            "filters": raw,
+            "error": error,
+        },
+    )
+
+
+def _mentor_form_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": text(form, "name"),
+        "contact": text(form, "contact"),
+        "can_help_with": text(form, "can_help_with"),
+        "apps": [a for a in form.getall("apps", []) if isinstance(a, str)],
+        "topics": csv_list(text(form, "topics")),
+        "audience": csv_list(text(form, "audience")),
+        "username": text(form, "username"),
+        "subject": text(form, "subject"),
+        "active": text(form, "active") == "1",
+    }
+    if new:  # an existing mentor is vetted or unvetted with its own button
+        data["id"] = text(form, "id")
+        data["vetted"] = text(form, "vetted") == "1"
+    return data
+
+
+async def _mentor_editor(
+    request: web.Request,
+    mentor: Any,
+    *,
+    form: dict[str, Any] | None = None,
+    error: str = "",
+    status: int = 200,
+) -> web.Response:
+    fields = form if form is not None else (mentor.content_fields() if mentor else {"active": True})
+    return render(
+        request,
+        "mentor_edit.html",
+        {
+            "mentor": mentor,
+            "f": fields,
+            "etag": mentor_etag(mentor) if mentor else "",
+            "apps": await svc(request).list_apps(),
+            "error": error,
+        },
+        status,
+    )
+
+
+@routes.get("/admin/mentors/new")
+async def mentor_new(request: web.Request) -> web.Response:
+    need(request, "admin")
+    return await _mentor_editor(request, None)
+
+
+@routes.post("/admin/mentors/new")
+async def mentor_create(request: web.Request) -> web.Response:
+    session = need(request, "admin")
+    data = _mentor_form_data(await form_of(request), new=True)
+    try:
+        mentor = await svc(request).create_mentor(session.identity(), data)
+    except InflowError as exc:
+        return await _mentor_editor(request, None, form=data, error=exc.detail, status=exc.status)
+    raise see_other(f"/admin/mentors/{quote(mentor.id)}", "created")
+
+
+@routes.get("/admin/mentors/{mentor_id}")
+async def mentor_page(request: web.Request) -> web.Response:
+    need(request)
+    mentor = await svc(request).get_mentor(request.match_info["mentor_id"])
+    return await _mentor_editor(request, mentor)
+
+
+@routes.post("/admin/mentors/{mentor_id}")
+async def mentor_save(request: web.Request) -> web.Response:
+    session = need(request, "admin")
+    mentor_id = request.match_info["mentor_id"]
+    service = svc(request)
+    form = await form_of(request)
+    data = _mentor_form_data(form, new=False)
+    try:
+        await service.update_mentor(
+            session.identity(), mentor_id, data, text(form, "etag"), partial=True
+        )
+    except InflowError as exc:
+        current = await service.get_mentor(mentor_id)
+        return await _mentor_editor(
+            request,
+            current,
+            form={**current.content_fields(), **data},
+            error=exc.detail,
+            status=exc.status,
+        )
+    raise see_other(f"/admin/mentors/{quote(mentor_id)}", "saved")
+
+
+@routes.post("/admin/mentors/{mentor_id}/vetting")
+async def mentor_vetting(request: web.Request) -> web.Response:
+    """The vetting toggle (list and editor): `vetted` is 1 or 0, checked against the ETag."""
+    session = need(request, "admin")
+    mentor_id = request.match_info["mentor_id"]
+    form = await form_of(request)
+    vetted = text(form, "vetted") == "1"
+    await svc(request).set_vetted(session.identity(), mentor_id, vetted, text(form, "etag"))
+    editor = f"/admin/mentors/{quote(mentor_id)}"
+    back = "/admin/mentors" if text(form, "back") == "list" else editor
+    raise see_other(back, "vetted" if vetted else "unvetted")
+
+
+@routes.post("/admin/mentors/{mentor_id}/delete")
+async def mentor_delete(request: web.Request) -> web.Response:
+    session = need(request, "admin")
+    form = await form_of(request)
+    await svc(request).delete_mentor(
+        session.identity(), request.match_info["mentor_id"], text(form, "etag")
+    )
+    raise see_other("/admin/mentors", "deleted")
 
 
 # -- import, export, audit ---------------------------------------------------------------------

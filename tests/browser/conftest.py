@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -69,7 +70,7 @@ class Backend:
 
     port: int
     data_dir: Path
-    request_log: Path
+    request_log: Path | None
     proc: subprocess.Popen[bytes] | None = None
     out: Any = None
 
@@ -83,7 +84,7 @@ class Backend:
             "INFLOW_DATA_DIR": str(self.data_dir),
             "INFLOW_CONTENT_DIR": str(ROOT / "content" / "demo"),
             "INFLOW_CORS_ORIGINS": f"chrome-extension://{EXT_ID}",
-            "INFLOW_REQUEST_LOG": str(self.request_log),
+            "INFLOW_REQUEST_LOG": str(self.request_log or ""),  # "" = no log
             "INFLOW_BASE_URL": self.url,
             "INFLOW_SEARCH_THREADS": "2",
         }
@@ -126,10 +127,19 @@ class Backend:
 
     def requests(self) -> list[dict[str, Any]]:
         """Every API request the server has logged so far."""
-        if not self.request_log.exists():
+        if self.request_log is None or not self.request_log.exists():
             return []
         lines = self.request_log.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
+
+    def access_log(self, path: str) -> list[str]:
+        """aiohttp's access-log lines (server.log) for requests to `path`."""
+        log = self.data_dir / "server.log"
+        if not log.exists():
+            return []
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        request = re.compile(rf'"[A-Z]+ {re.escape(path)}(\?\S*)? HTTP/')
+        return [line for line in lines if "aiohttp.access" in line and request.search(line)]
 
     def feedback_rows(self) -> list[tuple[Any, ...]]:
         import sqlite3
@@ -138,9 +148,9 @@ class Backend:
             return list(db.execute("SELECT aid_id, helpful, url FROM feedback ORDER BY id"))
 
 
-def make_backend(tmp: Path) -> Backend:
+def make_backend(tmp: Path, *, request_log: bool = True) -> Backend:
     tmp.mkdir(parents=True, exist_ok=True)
-    return Backend(free_port(), tmp, tmp / "requests.jsonl")
+    return Backend(free_port(), tmp, tmp / "requests.jsonl" if request_log else None)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ hide groups under five people) exactly once, nothing is recorded about an unmapp
 events recorded while the server is down arrive once it is back.
 
 Uses a backend of its own (module scope), so the other browser tests' events do not mix in;
-each test looks only at the events that arrived since it started.
+each test looks only at the events that arrived since it started. That backend runs without
+INFLOW_REQUEST_LOG: the log middleware reads the body before the handler, and POST
+/api/v1/events reads the request stream itself (its own size limit), so with the log on it finds
+an empty body and answers 400. Requests are counted from aiohttp's access log instead.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def events_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
-    b = make_backend(tmp_path_factory.mktemp("inflow-events-backend"))
+    b = make_backend(tmp_path_factory.mktemp("inflow-events-backend"), request_log=False)
     b.start()
     yield b
     if b.proc is not None:
@@ -89,6 +92,16 @@ def local_storage(browser: Browser, key: str) -> Any:
     )
 
 
+def search(panel: Any, q: str, expect: str | None = None, *, typed: bool = False) -> None:
+    """Search in the panel and wait for the answer to *this* query (not an earlier list)."""
+    if not typed:
+        panel.fill("#q", q)
+    panel.wait_for_selector(f"#main h2.group:has-text('“{q}”')", timeout=15_000)
+    panel.wait_for_selector('main[data-state="search"][aria-busy="false"]')
+    if expect:
+        assert panel.locator(f'#results .card[data-aid="{expect}"]').count() == 1
+
+
 def assert_no_urls(events: list[Row]) -> None:
     for e in events:
         text = json.dumps(e)
@@ -110,11 +123,10 @@ def test_events_arrive_once_each(browser: Browser) -> None:
     ]
 
     # Typed slowly (each key after the panel's 250 ms debounce): several search requests...
-    searches_before = sum(r["path"] == "/api/v1/search" for r in backend.requests())
+    searches_before = len(backend.access_log("/api/v1/search"))
     panel.locator("#q").press_sequentially("discount", delay=400)
-    panel.wait_for_selector('#results .card[data-aid="crm-discount-approval"]', timeout=15_000)
-    browser.state(panel, "search")
-    requests = sum(r["path"] == "/api/v1/search" for r in backend.requests())
+    search(panel, "discount", "crm-discount-approval", typed=True)
+    requests = len(backend.access_log("/api/v1/search"))
     assert requests - searches_before >= 3, "typing did not produce several search requests"
     total = int(panel.inner_text("#main h2.group").split()[0])
 
@@ -126,8 +138,7 @@ def test_events_arrive_once_each(browser: Browser) -> None:
     panel.click("#back")
     browser.state(panel, "search")
 
-    panel.fill("#q", "sales playbook")
-    panel.wait_for_selector('#results .card[data-aid="crm-sales-playbook"]', timeout=15_000)
+    search(panel, "sales playbook", "crm-sales-playbook")
     panel.click('#results .card[data-aid="crm-sales-playbook"]')
     browser.state(panel, "aid")
     with browser.context.expect_page() as popup:
@@ -166,7 +177,7 @@ def test_events_arrive_once_each(browser: Browser) -> None:
     searches = [e for e in got if e["type"] == "search"]
     assert [s["data"]["query"] for s in searches] == ["discount", "sales playbook"]
     assert searches[0]["data"]["result_count"] == total
-    assert all(s["app"] == "crm" for s in searches)
+    assert [s["app"] for s in searches] == ["crm", "crm"], searches
     opened = [(e["aid"], e["app"], e["context"]) for e in got if e["type"] == "aid_opened"]
     assert opened == [("crm-discount-approval", *scope), ("crm-sales-playbook", *scope)]
     rated = by_type["aid_rated"]
@@ -186,6 +197,7 @@ def test_events_arrive_once_each(browser: Browser) -> None:
 
     # An unmapped page: the panel says so, and no event about it is recorded or sent.
     seen |= {e["id"] for e in got}
+    posts = len(backend.access_log("/api/v1/events"))
     panel.click("#back")
     panel.fill("#q", "")
     unmapped = browser.open_demo("/demo/unmapped/?secret=lunch-order-42")
@@ -195,9 +207,7 @@ def test_events_arrive_once_each(browser: Browser) -> None:
     panel.wait_for_timeout(5000)  # the content script's, the worker's and the flush's delays
     assert new_events(backend, seen) == []
     assert local_storage(browser, "analyticsQueue") == []
-    for r in backend.requests():
-        if r["path"] == "/api/v1/events":
-            assert "unmapped" not in r["body"] and "lunch" not in r["body"], r
+    assert len(backend.access_log("/api/v1/events")) == posts  # nothing was even sent
 
 
 def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) -> None:
@@ -212,8 +222,7 @@ def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) 
     panel = browser.open_panel()
     browser.sign_in(panel)
     browser.state(panel, "ready")
-    panel.fill("#q", "sales playbook")
-    panel.wait_for_selector('#results .card[data-aid="crm-sales-playbook"]', timeout=15_000)
+    search(panel, "sales playbook", "crm-sales-playbook")
     panel.click('#results .card[data-aid="crm-sales-playbook"]')
     browser.state(panel, "aid")
     before = wait_for_events(
@@ -247,8 +256,7 @@ def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) 
 
     # Any message wakes a new worker; its start-up flush sends what the old one left queued.
     panel.click("#back")
-    panel.fill("#q", "benefits")
-    browser.state(panel, "search")
+    search(panel, "benefits")
     assert browser.worker.evaluate("globalThis.__beforeStop ?? null") is None
     got = wait_for_events(backend, seen, Counter(aid_rated=1, link_followed=1, search=1))
     assert types(got) == {"aid_rated": 1, "link_followed": 1, "search": 1}
@@ -259,9 +267,3 @@ def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) 
     assert (rated["aid"], rated["data"]) == ("crm-sales-playbook", {"helpful": False})
     assert local_storage(browser, "analyticsQueue") == []
     assert local_storage(browser, "analyticsBackoff") is None
-    sends = [
-        r
-        for r in backend.requests()
-        if r["path"] == "/api/v1/events" and queued[0]["id"] in (r.get("body") or "")
-    ]
-    assert sends, "the queued batch never reached the server"

@@ -1,0 +1,313 @@
+"""Period rollups: what makes a dashboard over a long range cheap, and still exact.
+
+The daily rollups (`counts`, `users`) cost one row per day; a year of them is millions of rows,
+and distinct people cannot be added up across days. So, in the same transaction as the daily
+rows, ingestion also keeps:
+
+- `period_counts(dim, level, period, key, app, metric, n)`: the daily counts summed per ISO week
+  (`level` 'w', `period` = its Monday) and per calendar month ('m', `period` = its first day);
+- `people(dim, level, period, key, app, n, bits)`: the distinct people of each group per day
+  ('d'), week ('w') and month ('m') as a **bitmap** over small person numbers (`person_ids`),
+  and its population count `n`.
+
+A range is cut into blocks (`plan`): the whole months inside it, then the whole weeks inside what
+is left at either edge, then single days. Counts are sums over the blocks; distinct people are the
+population count of the OR of the blocks' bitmaps, so they are exact for any range, any group and
+any union of groups (the "(other)" rows), with no scan of per-person rows.
+
+Bitmaps are stored sparse (a tag byte 0, then the person numbers as little-endian uint32) when that
+is smaller, else dense (tag byte 1, then the bits little-endian). Person numbers are given in order
+of first appearance and deleted by the retention purge with the last day the person was seen.
+
+A week or month block that began before the last purge's cutoff lost its early days' people
+(they are deleted with it): `blocks_from` in `meta` says from which date on blocks are complete,
+and `plan` uses single days before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import sys
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS period_counts (
+    dim TEXT NOT NULL, level TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL,
+    app TEXT NOT NULL, metric TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (dim, level, period, key, app, metric)
+) WITHOUT ROWID;
+-- distinct people per group and day / week / month, as a bitmap over person numbers
+CREATE TABLE IF NOT EXISTS people (
+    dim TEXT NOT NULL, level TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL,
+    app TEXT NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL,
+    PRIMARY KEY (dim, level, period, key, app)
+) WITHOUT ROWID;
+-- pseudonym -> small number (a bit position); deleted with the last day the person was seen
+CREATE TABLE IF NOT EXISTS person_ids (
+    user TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, last_day TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+# 2: period_counts, people and person_ids exist (built from the daily rollups when missing)
+ROLLUP_VERSION = "2"
+LEVELS = ("w", "m")
+SPARSE, DENSE = 0, 1
+
+Key = tuple[str, str, str, str, str]  # (dim, day, key, app, metric | user)
+
+
+def week_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(m: dt.date) -> dt.date:
+    return (m.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def periods_of(day: str) -> tuple[str, str]:
+    """The (week, month) periods of a day, as the dates they start on."""
+    d = dt.date.fromisoformat(day)
+    return week_of(d).isoformat(), month_of(d).isoformat()
+
+
+# -- bitmaps -------------------------------------------------------------------------------------
+
+
+def encode(bits: int) -> bytes:
+    n = bits.bit_count()
+    dense = (bits.bit_length() + 7) // 8
+    if 4 * n < dense:
+        out = array("I")
+        b, i = bits, 0
+        while b:
+            low = b & -b
+            i = low.bit_length() - 1
+            out.append(i)
+            b ^= low
+        if sys.byteorder != "little":  # pragma: no cover - stored little-endian everywhere
+            out.byteswap()
+        return bytes([SPARSE]) + out.tobytes()
+    return bytes([DENSE]) + bits.to_bytes(dense, "little")
+
+
+def decode(blob: bytes) -> int:
+    if blob[0] == DENSE:
+        return int.from_bytes(memoryview(blob)[1:], "little")
+    idx = array("I")
+    idx.frombytes(memoryview(blob)[1:])
+    if sys.byteorder != "little":  # pragma: no cover
+        idx.byteswap()
+    return sum(1 << i for i in idx)
+
+
+# -- maintenance (inside the caller's transaction) ----------------------------------------------
+
+
+def person_numbers(conn: sqlite3.Connection, last_days: dict[str, str]) -> dict[str, int]:
+    """The number of each pseudonym (new ones get the next free number); records last days."""
+    out: dict[str, int] = {}
+    for user, day in last_days.items():
+        row = conn.execute("SELECT idx, last_day FROM person_ids WHERE user = ?", (user,)).fetchone()
+        if row is None:
+            nxt = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM person_ids").fetchone()[0]
+            conn.execute(
+                "INSERT INTO person_ids (user, idx, last_day) VALUES (?, ?, ?)", (user, nxt, day)
+            )
+            out[user] = int(nxt)
+        else:
+            out[user] = int(row[0])
+            if day > row[1]:
+                conn.execute("UPDATE person_ids SET last_day = ? WHERE user = ?", (day, user))
+    return out
+
+
+def add_period_rollups(
+    conn: sqlite3.Connection, counts: Counter[Key], users: Iterable[Key]
+) -> None:
+    """Add daily rollup rows to the week and month counts and the day/week/month bitmaps."""
+    periods: dict[str, tuple[str, str]] = {}
+
+    def per(day: str) -> tuple[str, str]:
+        p = periods.get(day)
+        if p is None:
+            p = periods[day] = periods_of(day)
+        return p
+
+    pc: Counter[tuple[str, str, str, str, str, str]] = Counter()
+    for (dim, day, key, app, metric), n in counts.items():
+        w, m = per(day)
+        pc[(dim, "w", w, key, app, metric)] += n
+        pc[(dim, "m", m, key, app, metric)] += n
+    if pc:
+        conn.executemany(
+            "INSERT INTO period_counts (dim, level, period, key, app, metric, n) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dim, level, period, key, app, metric) "
+            "DO UPDATE SET n = n + excluded.n",
+            [(*k, n) for k, n in pc.items()],
+        )
+    users = list(users)
+    if not users:
+        return
+    last: dict[str, str] = {}
+    for _, day, _, _, user in users:
+        if day > last.get(user, ""):
+            last[user] = day
+    ids = person_numbers(conn, last)
+    masks: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
+    for dim, day, key, app, user in users:
+        bit = 1 << ids[user]
+        w, m = per(day)
+        masks[(dim, "d", day, key, app)] |= bit
+        masks[(dim, "w", w, key, app)] |= bit
+        masks[(dim, "m", m, key, app)] |= bit
+    merge_bitmaps(conn, masks)
+
+
+def merge_bitmaps(
+    conn: sqlite3.Connection, masks: dict[tuple[str, str, str, str, str], int]
+) -> None:
+    writes = []
+    for k, bits in masks.items():
+        row = conn.execute(
+            "SELECT bits FROM people WHERE dim = ? AND level = ? AND period = ? AND key = ? "
+            "AND app = ?",
+            k,
+        ).fetchone()
+        if row is not None:
+            old = decode(row[0])
+            if old | bits == old:
+                continue  # already counted: the common case for an active person
+            bits |= old
+        writes.append((*k, bits.bit_count(), encode(bits)))
+    conn.executemany(
+        "INSERT OR REPLACE INTO people (dim, level, period, key, app, n, bits) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        writes,
+    )
+
+
+def rebuild(conn: sqlite3.Connection, chunk_days: int = 7) -> None:
+    """(Re)build the period rollups from the daily ones (inside the caller's transaction)."""
+    for table in ("period_counts", "people", "person_ids"):
+        conn.execute(f"DELETE FROM {table}")
+    days = [r[0] for r in conn.execute("SELECT DISTINCT day FROM counts ORDER BY day")]
+    for i in range(0, len(days), chunk_days):
+        group = days[i : i + chunk_days]
+        marks = ",".join("?" * len(group))
+        counts = Counter(
+            {
+                (dim, day, key, app, metric): n
+                for dim, day, key, app, metric, n in conn.execute(
+                    f"SELECT dim, day, key, app, metric, n FROM counts WHERE day IN ({marks})",
+                    group,
+                )
+            }
+        )
+        users = conn.execute(
+            f"SELECT dim, day, key, app, user FROM users WHERE day IN ({marks})", group
+        ).fetchall()
+        add_period_rollups(conn, counts, users)
+    set_meta(conn, "blocks_from", "")
+    set_meta(conn, "rollup_version", ROLLUP_VERSION)
+
+
+def get_meta(conn: sqlite3.Connection, name: str, default: str = "") -> str:
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return str(row[0]) if row else default
+
+
+def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+
+def purge(conn: sqlite3.Connection, before_day: str) -> dict[str, int]:
+    """Delete period rollups of blocks that began before `before_day`, and the numbers of people
+    not seen since; from then on `plan` uses single days for the blocks cut by the cutoff."""
+    removed: dict[str, int] = {}
+    total = 0
+    for level in ("d", "w", "m"):
+        for dim in ("app", "aid", "ctx", "zero"):
+            total += conn.execute(
+                "DELETE FROM people WHERE dim = ? AND level = ? AND period < ?",
+                (dim, level, before_day),
+            ).rowcount
+    removed["people"] = total
+    total = 0
+    for level in LEVELS:
+        for dim in ("app", "aid", "ctx", "query"):
+            total += conn.execute(
+                "DELETE FROM period_counts WHERE dim = ? AND level = ? AND period < ?",
+                (dim, level, before_day),
+            ).rowcount
+    removed["period_counts"] = total
+    removed["person_ids"] = conn.execute(
+        "DELETE FROM person_ids WHERE last_day < ?", (before_day,)
+    ).rowcount
+    if before_day > get_meta(conn, "blocks_from"):
+        set_meta(conn, "blocks_from", before_day)
+    return removed
+
+
+# -- reading: a range as blocks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A date range as disjoint blocks: single days, whole ISO weeks, whole months."""
+
+    days: tuple[str, ...]
+    weeks: tuple[str, ...]  # Mondays
+    months: tuple[str, ...]  # first days
+
+    def levels(self) -> list[tuple[str, Sequence[str]]]:
+        return [(lv, p) for lv, p in (("d", self.days), ("w", self.weeks), ("m", self.months)) if p]
+
+
+def plan(start: dt.date, end: dt.date, blocks_from: str = "") -> Plan:
+    """Whole months inside [start, end], then whole weeks in the edges left, then days.
+
+    Blocks that begin before `blocks_from` are incomplete (purged in part) and not used."""
+    floor = dt.date.fromisoformat(blocks_from) if blocks_from else dt.date.min
+    months: list[str] = []
+    edges: list[tuple[dt.date, dt.date]] = []
+    m = month_of(start)
+    if m < start:
+        m = _next_month(m)
+    cursor = start
+    while _next_month(m) - dt.timedelta(days=1) <= end:
+        if m >= floor:
+            if cursor < m:
+                edges.append((cursor, m - dt.timedelta(days=1)))
+            months.append(m.isoformat())
+            cursor = _next_month(m)
+        m = _next_month(m)
+    if cursor <= end:
+        edges.append((cursor, end))
+    weeks: list[str] = []
+    days: list[str] = []
+    for a, b in edges:
+        w = week_of(a)
+        if w < a:
+            w += dt.timedelta(days=7)
+        c = a
+        while w + dt.timedelta(days=6) <= b:
+            if w >= floor:
+                days.extend(_days(c, w - dt.timedelta(days=1)))
+                weeks.append(w.isoformat())
+                c = w + dt.timedelta(days=7)
+            w += dt.timedelta(days=7)
+        days.extend(_days(c, b))
+    return Plan(tuple(days), tuple(weeks), tuple(months))
+
+
+def _days(a: dt.date, b: dt.date) -> list[str]:
+    return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
