@@ -268,11 +268,17 @@ def main() -> None:
             run_size(n, args.queries, tokens, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    for extra in ("bench_urlrules.py", "bench_auth.py"):
+    extras: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("bench_urlrules.py", ()),
+        ("bench_auth.py", ()),
+        # 2M events' rollups instead of 10M, to stay under ~2 minutes (docs/analytics.md has both)
+        ("bench_events.py", ("--events", "50000", "--http-events", "20000", "--total", "2000000")),
+    )
+    for extra, extra_args in extras:
         path = ROOT / "bench" / extra
         if path.exists():
-            print(f"\n== {extra} ==", flush=True)
-            subprocess.run([sys.executable, str(path)], cwd=ROOT, check=False)
+            print(f"\n== {' '.join((extra, *extra_args))} ==", flush=True)
+            subprocess.run([sys.executable, str(path), *extra_args], cwd=ROOT, check=False)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,13 @@ def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignor
     @web.middleware
     async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            body = (
-                (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
-            )
+            length = request.content_length or 0
+            if not request.can_read_body:
+                body = ""
+            elif length <= request.client_max_size:
+                body = (await request.read()).decode("utf-8", "replace")
+            else:  # routes with their own, larger limit read it themselves
+                body = f"<{length} bytes, not logged>"
             line = json.dumps(
                 {
                     "method": request.method,

@@ -352,3 +352,54 @@ async def test_retention_purge(
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     removed = purge_path(settings.events_db_path, 0, today=tomorrow)
     assert removed["events"] == 1
+
+
+async def test_dashboard_page_without_a_session(
+    client: TestClient, tokens: TokenMaker, admin: dict[str, str]
+) -> None:
+    """Browsers go to the console's sign-in and come back; API clients get 401 problem+json."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from server import keys
+
+    async def sign_in(token: str) -> None:
+        """A console session, as the console's sign-in callback makes it."""
+        app = client.server.app
+        identity = await app[keys.AUTHENTICATOR].authenticate(token)
+        store = app[keys.ADMIN_SESSIONS]
+        sid, _ = await store.create(identity, {"access_token": token, "refresh_token": ""})
+        client.session.cookie_jar.update_cookies({store.cookie_name: sid})
+
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path in ("/admin/analytics?from=2026-01-01&app=crm", "/admin/analytics/gaps/x.csv"):
+        resp = await client.get(path, headers=browser, allow_redirects=False)
+        assert resp.status == 303, path
+        location = urlsplit(resp.headers["Location"])
+        assert location.path == "/admin/login"
+        assert parse_qs(location.query) == {"next": [path]}
+    # an API client (no HTML asked for) and a refused bearer token: 401 problem+json
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-token"},
+        {**browser, **{"Authorization": "Bearer x"}},
+    ):
+        resp = await client.get("/admin/analytics", headers=headers, allow_redirects=False)
+        assert resp.status == 401, headers
+        assert resp.content_type == "application/problem+json"
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        body = await resp.json()
+        assert body["status"] == 401 and "admin" in body["detail"]
+    resp = await client.get("/admin/analytics", headers={"Accept": "application/json"})
+    assert (await resp.json())["login"] == "/admin/login?next=%2Fadmin%2Fanalytics"
+    # a valid token without the role: 403 problem+json
+    learner = tokens.auth(sub="l-1", roles=("learner",))
+    resp = await client.get("/admin/analytics", headers=learner)
+    assert resp.status == 403 and resp.content_type == "application/problem+json"
+    assert (await client.get("/admin/analytics", headers=admin)).status == 200
+    # a console session: an author sees the console's 403 page, an admin the dashboard
+    await sign_in(tokens.token(sub="author-1", roles=("author",)))
+    resp = await client.get("/admin/analytics", headers=browser)
+    assert resp.status == 403 and resp.content_type == "text/html"
+    await sign_in(tokens.token(sub="admin-1", roles=("admin",)))
+    resp = await client.get("/admin/analytics", headers=browser, allow_redirects=False)
+    assert resp.status == 200 and "<svg" in await resp.text()

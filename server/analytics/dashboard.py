@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import hdrs, web
@@ -24,7 +25,8 @@ from server.analytics.charts import bar_chart, line_chart
 from server.analytics.events import parse_batch
 from server.analytics.reports import REPORTS, AidInfo, CatalogView, ContextInfo, Filters, Table
 from server.api.caller import identity_of
-from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from server.console import Denied
+from server.errors import PROBLEM_TYPE, BadRequest, NotFound, PayloadTooLarge, ValidationFailed
 from server.security import ADMIN_ROLE, requires
 
 routes = web.RouteTableDef()
@@ -41,6 +43,8 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"The body is {length} bytes; this route takes at most {limit}.")
+    if request.body_exists and not request.can_read_body:
+        return await request.read()  # a middleware read it already: aiohttp kept the bytes
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -232,15 +236,40 @@ async def api_csv(request: web.Request) -> web.Response:
 # -- the page ----------------------------------------------------------------------------------
 
 
+LOGIN_PATH = "/admin/login"  # the console's sign-in (server/console/views.py)
+
+
+def _wants_html(request: web.Request) -> bool:
+    """A browser navigating: it asks for HTML by name (API clients send */* or JSON)."""
+    accept = request.headers.get(hdrs.ACCEPT, "")
+    return "text/html" in accept or "application/xhtml+xml" in accept
+
+
+def _problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> web.HTTPException:
+    body = {
+        "type": f"https://inflow.example/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    cls = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
+    headers = {hdrs.WWW_AUTHENTICATE: 'Bearer realm="inflow"'} if status == 401 else None
+    # raised as an HTTPException so that the console's HTML error pages leave it alone
+    return cls(text=json.dumps(body), content_type=PROBLEM_TYPE, headers=headers)
+
+
 async def require_admin_page(request: web.Request) -> None:
     """/admin pages: the console's session sets the identity; a bearer token also works.
 
     The auth middleware leaves /admin paths alone (the admin console has its own session login),
     so this checks here: a session identity if the console set one, else the bearer token.
+    Without either, a browser is sent to the console's sign-in (coming back here after it);
+    API clients, and a bearer token that is refused, get 401 problem+json.
     """
     ident = identity_of(request)
-    if ident is None:
-        header = request.headers.get(hdrs.AUTHORIZATION, "")
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if ident is None and header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             from auth.service import AuthUnavailable
@@ -251,13 +280,31 @@ async def require_admin_page(request: web.Request) -> None:
             except (InvalidToken, AuthUnavailable):
                 ident = None
             request[keys.IDENTITY] = ident
+        if ident is None:
+            raise _problem(
+                401,
+                "Unauthorized",
+                "The bearer token was refused (expired, malformed or not for Inflow). Send a valid "
+                "token of a user with the role 'admin', or sign in to the admin console.",
+                "unauthorized",
+            )
     if ident is None:
-        raise web.HTTPUnauthorized(
-            text="Sign in to the admin console first.",
-            headers={hdrs.WWW_AUTHENTICATE: 'Bearer realm="inflow"'},
+        if _wants_html(request) and request.method in {"GET", "HEAD"}:
+            raise web.HTTPSeeOther(f"{LOGIN_PATH}?{urlencode({'next': request.path_qs})}")
+        raise _problem(
+            401,
+            "Unauthorized",
+            f"The analytics dashboard needs the role 'admin'. Sign in to the admin console "
+            f"({LOGIN_PATH}) in a browser, or send 'Authorization: Bearer <token>'.",
+            "unauthorized",
+            login=f"{LOGIN_PATH}?{urlencode({'next': request.path_qs})}",
         )
     if ADMIN_ROLE not in ident.roles:
-        raise web.HTTPForbidden(text="The analytics dashboard needs the role 'admin'.")
+        if request.get(keys.CONSOLE_SESSION) is not None:
+            raise Denied("The analytics dashboard needs the role 'admin'.")  # the console's page
+        raise _problem(
+            403, "Forbidden", "The analytics dashboard needs the role 'admin'.", "forbidden"
+        )
 
 
 @routes.get("/admin/analytics")

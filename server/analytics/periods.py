@@ -116,7 +116,9 @@ def person_numbers(conn: sqlite3.Connection, last_days: dict[str, str]) -> dict[
     """The number of each pseudonym (new ones get the next free number); records last days."""
     out: dict[str, int] = {}
     for user, day in last_days.items():
-        row = conn.execute("SELECT idx, last_day FROM person_ids WHERE user = ?", (user,)).fetchone()
+        row = conn.execute(
+            "SELECT idx, last_day FROM person_ids WHERE user = ?", (user,)
+        ).fetchone()
         if row is None:
             nxt = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM person_ids").fetchone()[0]
             conn.execute(

@@ -100,7 +100,9 @@ def _counts(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if by == "day":  # one figure per day: the daily rows are the ones to read
         where, args = f.where()
-        sql = f"SELECT day, metric, SUM(n) FROM counts WHERE dim = ? AND {where} GROUP BY day, metric"
+        sql = (
+            f"SELECT day, metric, SUM(n) FROM counts WHERE dim = ? AND {where} GROUP BY day, metric"
+        )
         rows = conn.execute(sql, [dim, *args])
     else:
         app_sql = " AND app = ?" if f.app is not None else ""
@@ -134,14 +136,14 @@ def _counts(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str
 def _people(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str, int]:
     """{group: bitmap of its distinct people in the range}: the OR of the blocks' bitmaps.
 
-    Exact for any range; `n.bit_count()` is the number of people, the OR of several groups'
+    Exact for any range; `bits.bit_count()` is the number of people, the OR of several groups'
     bitmaps the people of their union (what an "(other)" row shows)."""
     app_sql = " AND app = ?" if f.app is not None else ""
     app_arg = [f.app] if f.app is not None else []
     out: dict[str, int] = defaultdict(int)
     if by == "day":
         sql = (
-            "SELECT period, app, key, bits FROM people WHERE dim = ? AND level = 'd' "
+            "SELECT period, bits FROM people WHERE dim = ? AND level = 'd' "
             "AND period BETWEEN ? AND ?" + app_sql
         )
         queries = [(sql, [dim, f.start.isoformat(), f.end.isoformat(), *app_arg])]
@@ -150,20 +152,13 @@ def _people(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str
         for level, periods in _plan(conn, f).levels():
             marks = ",".join("?" * len(periods))
             sql = (
-                "SELECT period, app, key, bits FROM people WHERE dim = ? AND level = ? "
+                f"SELECT {BY_SQL[by]}, bits FROM people WHERE dim = ? AND level = ? "
                 f"AND period IN ({marks}){app_sql}"
             )
             queries.append((sql, [dim, level, *periods, *app_arg]))
-    pick = {
-        "day": lambda p, a, k: p,
-        "app": lambda p, a, k: a,
-        "key": lambda p, a, k: k,
-        "app/key": lambda p, a, k: f"{a}/{k}",
-    }[by]
     for sql, params in queries:
-        for period, app, key, bits in conn.execute(sql, params):
-            g = pick(period, app, key)
-            out[g] |= decode(bits)
+        for group, bits in conn.execute(sql, params):
+            out[group] |= decode(bits)
     return dict(out)
 
 
