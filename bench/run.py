@@ -271,8 +271,8 @@ def main() -> None:
     extras: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("bench_urlrules.py", ()),
         ("bench_auth.py", ()),
-        # 2M events' rollups instead of 10M, to stay under ~2 minutes (docs/analytics.md has both)
-        ("bench_events.py", ("--events", "50000", "--http-events", "20000", "--total", "2000000")),
+        # 3M events' rollups instead of 10M, to stay under ~2 minutes (docs/analytics.md has both)
+        ("bench_events.py", ("--events", "50000", "--http-events", "20000", "--total", "3000000")),
     )
     for extra, extra_args in extras:
         path = ROOT / "bench" / extra

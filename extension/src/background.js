@@ -25,7 +25,15 @@ import {
 } from "./lib/auth.js";
 import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
-import { enqueue, prune, without } from "./lib/queue.js";
+import {
+  VOTE_HOLD_MS,
+  dueVotes,
+  enqueue,
+  holdVote,
+  prune,
+  takeVote,
+  without,
+} from "./lib/queue.js";
 import { compileRules, matchPage } from "./lib/rules.js";
 import {
   K,
@@ -37,7 +45,7 @@ import {
   setSession,
   updateKey,
 } from "./lib/storage.js";
-import { INITIAL, recall, reduce, remember } from "./lib/viewmodel.js";
+import { INITIAL, keptSuggestion, recall, reduce, remember } from "./lib/viewmodel.js";
 
 const EXT_ORIGIN = new URL(chrome.runtime.getURL("")).origin;
 const RULES_TTL_MS = 5 * 60 * 1000;
@@ -326,9 +334,10 @@ async function refreshView({ forceRules = false } = {}) {
     });
     if (!(await stillCurrent(pageKey))) return undefined;
     await updateKey("local", K.lastResults, (list) =>
-      remember(list, { url: page.url, at: Date.now(), suggestion }),
+      remember(list, { url: page.url, at: Date.now(), suggestion: keptSuggestion(suggestion) }),
     );
     await emit({ type: "loaded", pageKey, page, suggestion });
+    await sendHeldVotes();
     await flushQueue();
   } catch (err) {
     if (err instanceof Offline) {
@@ -374,7 +383,11 @@ async function onSignIn() {
 
 async function onSignOut() {
   // Best effort: what this user did leaves with this user's token (a short wait at most).
-  await Promise.race([flushEvents(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+  const leave = async () => {
+    await sendHeldVotes({ holdMs: 0 }); // a vote waiting for a comment goes now, without one
+    await flushEvents();
+  };
+  await Promise.race([leave(), new Promise((resolve) => setTimeout(resolve, 3000))]);
   await signOut();
   await setLocal({ [K.lastResults]: null });
   await emitView({ type: "signed-out" });
@@ -403,25 +416,62 @@ async function onGetAid(msg) {
   return aid;
 }
 
-/** Feedback carries the page URL only when the page is mapped (the server already knows it). */
+/** A vote: held while the panel offers a comment (`mode: "hold"`), sent with the comment (no
+ * mode), or sent as it is if still held (`mode: "release"`: Skip, leaving the aid, panel closed).
+ * One vote makes one feedback row and one `aid_rated` event, comment or not. */
 async function onFeedback(msg) {
+  if (msg.mode === "hold") {
+    const vote = await voteHere(msg.aid_id, msg.helpful);
+    await updateKey("local", K.heldVotes, (list) => holdVote(list, vote, Date.now()), []);
+    void armVoteTimer();
+    return { held: true };
+  }
+  let held = null;
+  await updateKey(
+    "local",
+    K.heldVotes,
+    (list) => {
+      const taken = takeVote(list, msg.aid_id);
+      held = taken.vote;
+      return taken.rest;
+    },
+    [],
+  );
+  if (msg.mode === "release") return held ? sendVote(held) : { sent: false };
+  // Sent with a comment: the URL and app are those of the page the vote was made on.
+  const vote = held ?? (await voteHere(msg.aid_id, msg.helpful));
+  return sendVote({ ...vote, helpful: msg.helpful }, msg.comment);
+}
+
+/** The vote's facts as of now. Feedback carries the page URL only when the page is mapped (the
+ * server already knows it); `app` only from a mapped page's view (never an unmapped one). */
+async function voteHere(aidId, helpful) {
   const view = await getSession(K.view);
   const focus = await getSession(K.focus);
   const page = focus ? await getSession(tabKey(focus.tabId)) : null;
   const mapped = view?.state === "ready" && page && view.pageKey === pageKeyOf(focus.tabId, page);
-  const comment = msg.comment?.trim() || undefined;
-  const body = {
-    aid_id: msg.aid_id,
-    helpful: msg.helpful,
+  const scope = scopeOf(view);
+  return {
+    aid_id: aidId,
+    helpful,
     ...(mapped ? { url: page.url } : {}),
+    ...(scope ? { app: scope.app } : {}),
+  };
+}
+
+async function sendVote(vote, rawComment) {
+  const comment = rawComment?.trim() || undefined;
+  const body = {
+    aid_id: vote.aid_id,
+    helpful: vote.helpful,
+    ...(vote.url ? { url: vote.url } : {}),
     ...(comment ? { comment } : {}),
   };
-  const scope = scopeOf(view);
   await track("aid_rated", {
-    aid: msg.aid_id,
-    helpful: msg.helpful,
+    aid: vote.aid_id,
+    helpful: vote.helpful,
     comment,
-    ...(scope ? { app: scope.app } : {}),
+    ...(vote.app ? { app: vote.app } : {}),
   });
   try {
     await api("/feedback", { method: "POST", body });
@@ -429,10 +479,45 @@ async function onFeedback(msg) {
   } catch (err) {
     if (!(err instanceof Offline)) throw err;
     await updateKey("local", K.queue, (q) =>
-      enqueue(prune(q, Date.now()), { kind: "feedback", key: msg.aid_id, body }, Date.now()),
+      enqueue(prune(q, Date.now()), { kind: "feedback", key: vote.aid_id, body }, Date.now()),
     );
     return { queued: true };
   }
+}
+
+/** Send the votes held for VOTE_HOLD_MS (or all, `holdMs: 0`) without a comment: the panel that
+ * held them closed, or the worker stopped before their timer. Needs a signed-in user. */
+async function sendHeldVotes({ holdMs = VOTE_HOLD_MS } = {}) {
+  if (!(await getSession(K.tokens))) return;
+  let due = [];
+  await updateKey(
+    "local",
+    K.heldVotes,
+    (list) => {
+      const split = dueVotes(list, Date.now(), holdMs);
+      due = split.due;
+      return split.rest;
+    },
+    [],
+  );
+  for (const vote of due) {
+    try {
+      await sendVote(vote);
+    } catch (err) {
+      console.warn("inflow: held vote dropped:", err); // e.g. the aid is gone (404)
+    }
+  }
+  await armVoteTimer();
+}
+
+let voteTimer = 0;
+async function armVoteTimer() {
+  clearTimeout(voteTimer);
+  const held = await getLocal(K.heldVotes, []);
+  if (!held.length) return;
+  const first = Math.min(...held.map((v) => v.held_at));
+  const wait = Math.max(0, first + VOTE_HOLD_MS - Date.now()) + 50;
+  voteTimer = setTimeout(() => void run(sendHeldVotes), wait);
 }
 
 async function flushQueue() {
@@ -557,6 +642,7 @@ async function settleSearch({ force = false } = {}) {
 }
 
 async function resumeAnalytics() {
+  await sendHeldVotes(); // votes a stopped worker held past their time
   await settleSearch();
   await flushEvents();
 }

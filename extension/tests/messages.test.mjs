@@ -90,4 +90,10 @@ test("analytics messages: panel only, shapes checked", () => {
   assert.equal(ok({ ...vote, comment: "Step 3 is out of date." }), true);
   assert.equal(ok({ ...vote, comment: "x".repeat(1001) }), false);
   assert.equal(ok({ ...vote, comment: 5 }), false);
+  // a vote held for its comment, then sent with the comment or released without one
+  assert.equal(ok({ ...vote, mode: "hold" }), true);
+  assert.equal(ok({ ...vote, mode: "release" }), true);
+  assert.equal(ok({ ...vote, mode: "hold", comment: "x" }), false, "a held vote has no comment");
+  assert.equal(ok({ ...vote, mode: "now" }), false);
+  assert.equal(ok({ ...vote, mode: "hold" }, tabSender), false);
 });

@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,16 @@ class Backend:
 
         with sqlite3.connect(self.data_dir / "inflow.sqlite3") as db:
             return list(db.execute("SELECT aid_id, helpful, url FROM feedback ORDER BY id"))
+
+    def feedback_comments(self, aid_id: str) -> list[tuple[int, str, str]]:
+        """(helpful, comment, url) of every feedback row for `aid_id`, oldest first."""
+        import sqlite3
+
+        with closing(sqlite3.connect(self.data_dir / "inflow.sqlite3")) as db:
+            rows = db.execute(
+                "SELECT helpful, comment, url FROM feedback WHERE aid_id=? ORDER BY id", (aid_id,)
+            ).fetchall()
+        return [(int(h), str(c), str(u)) for h, c, u in rows]
 
 
 def make_backend(tmp: Path, *, request_log: bool = True) -> Backend:

@@ -212,9 +212,10 @@ def test_events_arrive_once_each(browser: Browser) -> None:
 
 def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) -> None:
     """The backend freezes (SIGSTOP: requests hang until the client's timeout) while the learner
-    rates an aid and follows its link, and the worker is stopped meanwhile. Once the backend is
-    back, the next worker sends the queued events: each arrives once, even though the batch that
-    timed out reached the server too and is sent again (the server stores each UUID once)."""
+    rates an aid (with a comment) and follows its link, and the worker is stopped meanwhile.
+    Once the backend is back, the next worker sends the queued events: each arrives once, even
+    though the batch that timed out reached the server too and is sent again (the server stores
+    each UUID once)."""
     backend = browser.backend
     assert backend.proc is not None
     seen = {e["id"] for e in stored_events(backend)}
@@ -233,8 +234,11 @@ def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) 
     seen |= {e["id"] for e in before}
 
     os.kill(backend.proc.pid, signal.SIGSTOP)
+    comment = "Where do I find the playbook for renewals?"
     try:
         panel.click("#vote-no")
+        panel.fill("#comment", comment)  # the vote waits for this optional comment
+        panel.click("#comment-send")
         with browser.context.expect_page() as popup:
             panel.click("#open-source")
         popup.value.close()
@@ -264,6 +268,9 @@ def test_events_recorded_while_the_server_is_down_arrive_once(browser: Browser) 
     assert len(ids) == len(set(ids))
     assert {e["id"] for e in queued} <= set(ids)
     rated = next(e for e in got if e["type"] == "aid_rated")
-    assert (rated["aid"], rated["data"]) == ("crm-sales-playbook", {"helpful": False})
+    assert (rated["aid"], rated["data"]) == (
+        "crm-sales-playbook",
+        {"helpful": False, "comment": comment},
+    )
     assert local_storage(browser, "analyticsQueue") == []
     assert local_storage(browser, "analyticsBackoff") is None

@@ -103,17 +103,21 @@ def test_search_open_aid_and_vote(browser: Browser) -> None:
 
     panel.click("#vote-yes")
     panel.wait_for_selector("#vote-status:has-text('Thanks')")
-    rows = browser.backend.feedback_rows()
-    page_url = f"{browser.backend.url}/demo/crm/opportunities/1042"
-    assert ("crm-discount-approval", 1, page_url) in rows
-    assert any(
-        r["path"] == "/api/v1/feedback" and '"crm-discount-approval"' in r["body"]
-        for r in browser.backend.requests()
-    )
+    # The vote waits for an optional comment ("What was missing?"); Back sends it without one.
+    panel.wait_for_selector("#comment-form:not([hidden])")
 
     panel.click("#back")
     browser.state(panel, "search")
     assert panel.evaluate("document.activeElement.dataset.aid") == "crm-discount-approval"
+    page_url = f"{browser.backend.url}/demo/crm/opportunities/1042"
+    deadline = time.monotonic() + 15
+    while ("crm-discount-approval", 1, page_url) not in browser.backend.feedback_rows():
+        assert time.monotonic() < deadline, "the vote did not reach the feedback table"
+        time.sleep(0.2)
+    assert any(
+        r["path"] == "/api/v1/feedback" and '"crm-discount-approval"' in r["body"]
+        for r in browser.backend.requests()
+    )
 
     # Did you mean …? for a misspelling.
     panel.fill("#q", "discuont")

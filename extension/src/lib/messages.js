@@ -3,6 +3,8 @@
 const MAX_URL = 8 * 1024;
 const SLUG = /^[a-z0-9][a-z0-9-]{0,127}$/;
 
+const FEEDBACK_MODES = new Set(["hold", "release"]);
+
 const isStr = (v, max) => typeof v === "string" && v.length <= max;
 const isOptStr = (v, max) => v === undefined || v === null || isStr(v, max);
 const isHttpUrl = (v) => isStr(v, MAX_URL) && /^https?:\/\//i.test(v);
@@ -34,11 +36,15 @@ const PANEL = {
   retry: () => true,
   search: (m) => isStr(m.q, 256) && isOptStr(m.app, 64) && isOptStr(m.cursor, 512),
   "get-aid": (m) => isStr(m.id, 128) && SLUG.test(m.id),
+  // mode "hold": a vote, held while the panel offers a comment; "release": send the held vote
+  // (if still held) without a comment; none: send now, with the comment if given.
   feedback: (m) =>
     isStr(m.aid_id, 128) &&
     SLUG.test(m.aid_id) &&
     typeof m.helpful === "boolean" &&
-    isOptStr(m.comment, 1000),
+    isOptStr(m.comment, 1000) &&
+    (m.mode === undefined || FEEDBACK_MODES.has(m.mode)) &&
+    (m.mode === undefined || !m.comment),
   // The panel displayed the mapped page `pageKey` (analytics: panel_opened, suggestions_shown).
   shown: (m) => isStr(m.pageKey, 2 * MAX_URL),
   // "Open in a new tab" of an aid (analytics: link_followed; only the host is recorded).

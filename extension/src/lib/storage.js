@@ -1,7 +1,8 @@
 // Small wrappers around chrome.storage. Where each thing lives:
 //   session (memory only, cleared when the browser closes, trusted contexts only): tokens, the
 //     refresh lock, per-tab page facts, the tab the panel follows, the panel's view;
-//   local (disk): user settings, cached rules, last results (offline fallback), queued events;
+//   local (disk): user settings, cached rules, last results (offline fallback), queued events,
+//     votes held for a comment;
 //   managed (read-only, pushed by enterprise policy): presets that override settings.
 // The service worker can be stopped at any moment, so every piece of state goes through here.
 
@@ -21,6 +22,7 @@ export const K = Object.freeze({
   rules: "rules",
   lastResults: "lastResults",
   queue: "queue",
+  heldVotes: "heldVotes",
 });
 
 /** Make chrome.storage.session unreadable from content scripts (tokens live there). */

@@ -2,8 +2,8 @@
 // "view"); the panel only renders it. Pure, unit-tested.
 //
 // States: signed-out | expired | loading | no-page | unmapped | ready | offline
-// `ready` and `offline` carry aids; while new results load the old ones stay (loading: true), so a
-// tab switch or SPA navigation never flashes an empty panel.
+// `ready` and `offline` carry aids and mentors; while new results load the old ones stay
+// (loading: true), so a tab switch or SPA navigation never flashes an empty panel.
 
 export const STATES = Object.freeze([
   "signed-out",
@@ -33,16 +33,70 @@ function pageFacts(page) {
   return page ? { title: page.title || "", selection: page.selection || "" } : null;
 }
 
+export const MENTORS_MAX = 3;
+const MENTOR_FIELDS = { id: 128, name: 200, contact: 320, can_help_with: 500, reason: 300 };
+
+/** The mentors the panel shows: at most three, in the server's order (best fit first), each with
+ * only the five plain-text fields (anything else the server adds is dropped). Entries without a
+ * name or contact, or with a field that is not a string, are skipped. Render as text only. */
+export function pickMentors(mentors) {
+  const out = [];
+  for (const m of Array.isArray(mentors) ? mentors : []) {
+    if (!m || typeof m !== "object") continue;
+    const picked = {};
+    let ok = true;
+    for (const [key, max] of Object.entries(MENTOR_FIELDS)) {
+      const v = m[key] ?? "";
+      if (typeof v !== "string") ok = false;
+      else picked[key] = v.trim().slice(0, max);
+    }
+    if (!ok || !picked.name || !picked.contact) continue;
+    out.push(picked);
+    if (out.length === MENTORS_MAX) break;
+  }
+  return out;
+}
+
+// Deliberately narrow: ASCII addresses only, so the mailto: link needs no guessing. Anything
+// else is shown as plain text (with Copy), never turned into a link.
+const EMAIL =
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$/;
+
+/**
+ * How to offer a mentor's contact:
+ *   {kind: "email", text, href: "mailto:…"} for an address (local part and domain percent-encoded,
+ *     so `?`, `&`, `#` cannot add headers or a body to the mail);
+ *   {kind: "handle", text} for a chat handle starting with "@" (shown, with a Copy button);
+ *   {kind: "text", text} for anything else (shown as is, with Copy; never a link).
+ */
+export function contactOf(contact) {
+  const text = typeof contact === "string" ? contact.trim() : "";
+  if (text.length <= 254 && EMAIL.test(text) && !text.includes("..")) {
+    const at = text.lastIndexOf("@");
+    const href = `mailto:${encodeURIComponent(text.slice(0, at))}@${text.slice(at + 1).toLowerCase()}`;
+    return { kind: "email", text, href };
+  }
+  if (/^@[^\s@]+$/.test(text)) return { kind: "handle", text };
+  return { kind: "text", text };
+}
+
 function fromSuggestion(s) {
   return {
     app: s?.app ?? null,
     contexts: Array.isArray(s?.contexts) ? s.contexts : [],
     reason: s?.match?.reason ?? "",
     aids: orderAids(s?.aids),
+    mentors: pickMentors(s?.mentors),
   };
 }
 
-export const INITIAL = Object.freeze({ state: "loading", loading: true, pageKey: null, aids: [] });
+export const INITIAL = Object.freeze({
+  state: "loading",
+  loading: true,
+  pageKey: null,
+  aids: [],
+  mentors: [],
+});
 
 /**
  * Next view for an event.
@@ -55,11 +109,11 @@ export function reduce(prev, ev) {
   const base = { user: ev.user ?? prev?.user ?? null, updatedAt: ev.at ?? prev?.updatedAt ?? 0 };
   switch (ev.type) {
     case "signed-out":
-      return { ...base, user: null, state: "signed-out", pageKey: null, aids: [] };
+      return { ...base, user: null, state: "signed-out", pageKey: null, aids: [], mentors: [] };
     case "expired":
-      return { ...base, user: null, state: "expired", pageKey: null, aids: [] };
+      return { ...base, user: null, state: "expired", pageKey: null, aids: [], mentors: [] };
     case "no-page":
-      return { ...base, state: "no-page", pageKey: null, page: null, aids: [] };
+      return { ...base, state: "no-page", pageKey: null, page: null, aids: [], mentors: [] };
     case "unmapped":
       return {
         ...base,
@@ -67,6 +121,7 @@ export function reduce(prev, ev) {
         pageKey: ev.pageKey,
         page: pageFacts(ev.page),
         aids: [],
+        mentors: [],
       };
     case "loading": {
       const hasContent = prev && (prev.state === "ready" || prev.state === "offline") && prev.aids;
@@ -79,6 +134,7 @@ export function reduce(prev, ev) {
         pageKey: ev.pageKey,
         page: pageFacts(ev.page),
         aids: [],
+        mentors: [],
       };
     }
     case "loaded":
@@ -138,6 +194,18 @@ export function selectionChip(selection) {
   const query = s.slice(0, 256);
   const label = s.length > 60 ? `${s.slice(0, 59)}…` : s;
   return { query, label };
+}
+
+/** What of a suggest answer is kept for the offline view: the fields the view is built from
+ * (mentors included), not whatever else the server sends. */
+export function keptSuggestion(s) {
+  return {
+    app: s?.app ?? null,
+    contexts: Array.isArray(s?.contexts) ? s.contexts : [],
+    match: { reason: s?.match?.reason ?? "" },
+    aids: Array.isArray(s?.aids) ? s.aids : [],
+    mentors: pickMentors(s?.mentors),
+  };
 }
 
 /** Last results per page URL (offline fallback), newest first, at most `max`. */

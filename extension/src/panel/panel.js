@@ -4,10 +4,11 @@
 import { safeFragment } from "../lib/safehtml.js";
 import { effectiveSettings } from "../lib/settings.js";
 import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
-import { offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
+import { contactOf, offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
 const SHOWN_MAX = 200;
+const COMMENT_MAX = 1000;
 const $ = (id) => document.getElementById(id);
 
 /** Build an element: h("p", {className: "x", onclick}, "text", child, ...). */
@@ -37,6 +38,7 @@ const ui = {
   lastSearch: null,
   aidFrom: "home",
   aidOpener: null,
+  heldVote: null, // {aid_id, helpful}: voted, comment box open, not sent yet (the worker holds it)
   authError: "",
   serverUrl: "",
   shown: new Set(), // mapped pages (pageKey) this panel reported as displayed, for analytics
@@ -168,6 +170,79 @@ function aidList(aids) {
   return out;
 }
 
+// ---- people who can help (vetted peer mentors) --------------------------------------------------
+/** Every mentor field is plain text from the server: it goes in as text nodes, never as HTML. */
+function mentorCard(m) {
+  const contact = contactOf(m.contact);
+  const nameId = `mentor-${m.id}-name`;
+  const status = h("span", { className: "copied muted", role: "status" });
+  let how;
+  if (contact.kind === "email") {
+    how = h(
+      "a",
+      {
+        className: "link",
+        href: contact.href,
+        dataset: { focus: `mail:${m.id}` },
+        "aria-describedby": nameId,
+      },
+      contact.text,
+    );
+  } else {
+    const text = h("code", { className: "handle" }, contact.text);
+    how = [
+      text,
+      h(
+        "button",
+        {
+          type: "button",
+          className: "secondary small",
+          dataset: { focus: `copy:${m.id}` },
+          "aria-label": `Copy ${contact.text} (${m.name})`,
+          onclick: () => copyText(contact.text, text, status),
+        },
+        "Copy",
+      ),
+      status,
+    ];
+  }
+  return h(
+    "li",
+    { className: "mentor", dataset: { mentor: m.id }, "aria-labelledby": nameId },
+    h("h3", { className: "name", id: nameId }, m.name),
+    m.can_help_with ? h("p", { className: "helps" }, m.can_help_with) : null,
+    m.reason ? h("p", { className: "why" }, m.reason) : null,
+    h("p", { className: "contact" }, h("span", { className: "sr-only" }, "Contact: "), how),
+  );
+}
+
+function mentorList(mentors) {
+  if (!mentors?.length) return [];
+  return [
+    h("h2", { className: "group", id: "mentors-heading" }, "People who can help"),
+    h(
+      "ul",
+      { className: "mentors", id: "mentors", "aria-labelledby": "mentors-heading" },
+      mentors.map(mentorCard),
+    ),
+  ];
+}
+
+/** Copy to the clipboard; where that is refused, select the text so Ctrl+C copies it. */
+async function copyText(text, el, status) {
+  try {
+    await navigator.clipboard.writeText(text);
+    status.textContent = "Copied.";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const sel = getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    status.textContent = "Selected: press Ctrl+C (⌘C on a Mac) to copy.";
+  }
+}
+
 function homeContent(view) {
   switch (view?.state) {
     case "signed-out":
@@ -200,6 +275,7 @@ function homeContent(view) {
           ? h("div", { className: "loading-bar", role: "progressbar", "aria-label": "Updating" })
           : null,
         ...aidList(view.aids),
+        ...mentorList(view.mentors),
       ];
     case "offline":
       return [
@@ -214,6 +290,7 @@ function homeContent(view) {
           ),
         ),
         ...(view.aids?.length ? aidList(view.aids) : []),
+        ...mentorList(view.mentors),
       ];
     default:
       return [
@@ -235,8 +312,10 @@ function render() {
   main.setAttribute("aria-busy", String(ui.mode === "home" && (ui.view?.loading || !ui.view)));
   if (ui.mode !== "home") return; // search and aid screens render themselves
   const focusedAid = document.activeElement?.dataset?.aid;
+  const focusedKey = document.activeElement?.dataset?.focus;
   main.replaceChildren(...homeContent(ui.view).filter(Boolean));
   if (focusedAid) main.querySelector(`[data-aid="${CSS.escape(focusedAid)}"]`)?.focus();
+  else if (focusedKey) main.querySelector(`[data-focus="${CSS.escape(focusedKey)}"]`)?.focus();
   reportShown(ui.view);
 }
 
@@ -255,6 +334,7 @@ function reportShown(view) {
 function onView(view) {
   ui.view = view ?? null;
   if (!signedIn(ui.view)) {
+    ui.heldVote = null; // the worker sent it at sign-out
     ui.mode = "home";
     ui.query = "";
     $("q").value = "";
@@ -315,6 +395,7 @@ async function runSearch(raw) {
   }
   const main = $("main");
   if (ui.mode !== "search") {
+    releaseVote(); // typing a search while on an aid leaves it
     ui.mode = "search";
     main.replaceChildren(h("div", { className: "skeleton" }));
   }
@@ -424,18 +505,7 @@ function renderAid(aid, back) {
   const source = aid.source ? safeSource(aid.source) : null;
   const body = h("div", { className: "body", id: "aid-body" });
   body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl }));
-  const voteStatus = h("span", { className: "muted", role: "status", id: "vote-status" });
-  const vote = (helpful) => async (ev) => {
-    for (const b of ev.currentTarget.parentElement.querySelectorAll("button")) b.disabled = true;
-    try {
-      const res = await send({ type: "feedback", aid_id: aid.id, helpful });
-      voteStatus.textContent = res.queued
-        ? "Saved — it will be sent when the server is back."
-        : "Thanks for your feedback.";
-    } catch (err) {
-      voteStatus.textContent = err.message;
-    }
-  };
+  const vote = voteBox(aid.id);
   main.replaceChildren(
     h(
       "div",
@@ -469,24 +539,117 @@ function renderAid(aid, back) {
       ),
       body,
     ),
+    ...vote,
+  );
+  title.focus();
+}
+
+/** "Was this helpful? Yes / No", then an optional "What was missing?" with Send and Skip. The
+ * vote is held by the worker until Send or Skip (or leaving the aid, or closing the panel), so
+ * vote and comment make one feedback row. */
+function voteBox(aidId) {
+  const status = h("span", { className: "muted", role: "status", id: "vote-status" });
+  const thanks = (res) =>
+    res?.queued ? "Saved — it will be sent when the server is back." : "Thanks for your feedback.";
+  const count = h("span", { className: "muted count", id: "comment-count" }, `0/${COMMENT_MAX}`);
+  const text = h("textarea", {
+    id: "comment",
+    rows: "3",
+    maxlength: String(COMMENT_MAX),
+    "aria-describedby": "comment-count",
+    oninput: () => (count.textContent = `${text.value.length}/${COMMENT_MAX}`),
+    onkeydown: (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
+    },
+  });
+  const sendBtn = h("button", { type: "submit", className: "primary", id: "comment-send" }, "Send");
+  const skip = h(
+    "button",
+    { type: "button", className: "secondary", id: "comment-skip", onclick: () => finish(null) },
+    "Skip",
+  );
+  const form = h(
+    "form",
+    {
+      className: "comment",
+      id: "comment-form",
+      hidden: true,
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        finish(text.value.trim().slice(0, COMMENT_MAX));
+      },
+    },
+    h(
+      "label",
+      { for: "comment" },
+      "What was missing? ",
+      h("span", { className: "muted" }, "(optional)"),
+    ),
+    text,
+    h("div", { className: "comment-actions" }, count, sendBtn, skip),
+  );
+  const buttons = [];
+  const cast = (helpful) => async (ev) => {
+    for (const b of buttons) b.disabled = true;
+    ev.currentTarget.setAttribute("aria-pressed", "true");
+    try {
+      await send({ type: "feedback", aid_id: aidId, helpful, mode: "hold" });
+      ui.heldVote = { aid_id: aidId, helpful };
+      status.textContent = "Thanks!";
+      form.hidden = false;
+      text.focus();
+    } catch (err) {
+      status.textContent = err.message;
+      for (const b of buttons) b.disabled = false;
+    }
+  };
+  /** Send the held vote: with the comment (non-empty), or as it is (Skip, empty comment). */
+  async function finish(comment) {
+    const held = ui.heldVote;
+    if (!held || held.aid_id !== aidId) return;
+    for (const el of [text, sendBtn, skip]) el.disabled = true;
+    status.textContent = "Sending…";
+    try {
+      const res = comment
+        ? await send({ type: "feedback", aid_id: aidId, helpful: held.helpful, comment })
+        : await send({ type: "feedback", aid_id: aidId, helpful: held.helpful, mode: "release" });
+      ui.heldVote = null;
+      form.hidden = true;
+      status.textContent = thanks(res);
+      status.focus();
+    } catch (err) {
+      status.textContent = err.message;
+      for (const el of [text, sendBtn, skip]) el.disabled = false;
+    }
+  }
+  status.tabIndex = -1;
+  const yes = h("button", { type: "button", className: "secondary", id: "vote-yes" }, "Yes");
+  const no = h("button", { type: "button", className: "secondary", id: "vote-no" }, "No");
+  yes.addEventListener("click", cast(true));
+  no.addEventListener("click", cast(false));
+  buttons.push(yes, no);
+  return [
     h(
       "div",
       { className: "vote", role: "group", "aria-label": "Was this helpful?" },
       h("span", {}, "Was this helpful?"),
-      h(
-        "button",
-        { type: "button", className: "secondary", id: "vote-yes", onclick: vote(true) },
-        "Yes",
-      ),
-      h(
-        "button",
-        { type: "button", className: "secondary", id: "vote-no", onclick: vote(false) },
-        "No",
-      ),
-      voteStatus,
+      yes,
+      no,
+      status,
     ),
+    form,
+  ];
+}
+
+/** Leaving an aid (Back, a search, sign-out) or closing the panel: a vote still waiting for its
+ * comment is sent as it is. Fire and forget; the worker sends it later anyway if this is lost. */
+function releaseVote() {
+  const held = ui.heldVote;
+  if (!held) return;
+  ui.heldVote = null;
+  send({ type: "feedback", aid_id: held.aid_id, helpful: held.helpful, mode: "release" }).catch(
+    () => {},
   );
-  title.focus();
 }
 
 function linkFollowed(aidId, url) {
@@ -494,6 +657,7 @@ function linkFollowed(aidId, url) {
 }
 
 function goBack() {
+  releaseVote();
   const id = ui.aidOpener;
   ui.mode = ui.aidFrom === "search" && ui.lastSearch ? "search" : "home";
   if (ui.mode === "search") renderSearch(ui.lastSearch);
@@ -517,6 +681,8 @@ async function start() {
   });
   $("sign-out").addEventListener("click", doSignOut);
   $("settings").addEventListener("click", () => chrome.runtime.openOptionsPage());
+  // The panel closes (or reloads): a vote still waiting for its comment goes now.
+  window.addEventListener("pagehide", releaseVote);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && ui.mode === "aid") goBack();
   });
