@@ -36,10 +36,13 @@ run: install keycloak
 	@echo "  Inflow API     http://$(HOST):$(PORT)/api/v1/openapi.json"
 	@echo "  Demo apps      http://$(HOST):$(PORT)/demo/"
 	@echo "  Admin console  http://$(HOST):$(PORT)/admin  (admin/admin; analytics at /admin/analytics)"
+	@echo "  (demo only: the analytics privacy threshold is 1 person so your own clicks show;"
+	@echo "   the default, and what production should keep, is 5: INFLOW_ANALYTICS_MIN_GROUP)"
 	@echo "  Keycloak       http://127.0.0.1:8081/  (demo users: see docs/sso.md)"
 	@echo "  Extension      load extension/ unpacked in Chrome (see docs/extension.md)"
 	@echo ""
 	INFLOW_CORS_ORIGINS=chrome-extension://$$(cat auth/extension-id.txt) \
+	INFLOW_ANALYTICS_MIN_GROUP=$${INFLOW_ANALYTICS_MIN_GROUP:-1} \
 	  $(PY) -m server serve --host $(HOST) --port $(PORT)
 
 chromium:
