@@ -96,7 +96,7 @@ def test_mentors_listed_with_contact_and_reason(browser: Browser) -> None:
     panel.set_viewport_size({"width": 280, "height": 900})
     panel.locator("#mentors").scroll_into_view_if_needed()
     assert panel.evaluate("document.documentElement.scrollWidth") <= 280
-    browser.shot(panel, "16-mentors-280px")
+    browser.shot(panel, "21-mentors-280px")
     panel.set_viewport_size({"width": 360, "height": 720})
 
     # Expensely: Ana Costa for everyone; Tom Becker (managers only) not for the learner.
@@ -105,7 +105,7 @@ def test_mentors_listed_with_contact_and_reason(browser: Browser) -> None:
     panel.wait_for_selector('#mentors li[data-mentor="ana-costa"]', timeout=15_000)
     browser.state(panel, "ready")
     assert mentor_ids(panel) == ["ana-costa"]
-    browser.shot(panel, "17-mentors-learner-expenses")
+    browser.shot(panel, "22-mentors-learner-expenses")
 
     # ... while a manager sees him (so the learner's list above is the audience at work).
     panel.click("#sign-out")
@@ -113,7 +113,7 @@ def test_mentors_listed_with_contact_and_reason(browser: Browser) -> None:
     browser.sign_in(panel, ("manager", "manager"))
     panel.wait_for_selector('#mentors li[data-mentor="tom-becker"]', timeout=15_000)
     assert sorted(mentor_ids(panel)) == ["ana-costa", "tom-becker"]
-    browser.shot(panel, "18-mentors-manager-expenses")
+    browser.shot(panel, "23-mentors-manager-expenses")
     panel.click("#sign-out")
     browser.state(panel, "signed-out")
 
@@ -121,7 +121,7 @@ def test_mentors_listed_with_contact_and_reason(browser: Browser) -> None:
 def test_comment_sent_with_the_vote(browser: Browser) -> None:
     """Vote, then "What was missing?": vote and comment reach the backend's feedback table as
     one row (not a vote row plus a comment row, which would count the vote twice). All by
-    keyboard."""
+    keyboard. A vote left without a comment (Escape back, or the panel closed) is one row too."""
     aid = "crm-close-won-checklist"
     before = len(browser.backend.feedback_comments(aid))
     browser.open_demo(OPPORTUNITY)
@@ -141,13 +141,13 @@ def test_comment_sent_with_the_vote(browser: Browser) -> None:
     comment = "Step 3 says <b>Finance</b> but the button is now in Legal's queue."
     panel.keyboard.type(comment)
     assert panel.inner_text("#comment-count") == f"{len(comment)}/1000"
-    browser.shot(panel, "19-vote-comment")
+    browser.shot(panel, "24-vote-comment")
     panel.keyboard.press("Tab")
     assert panel.evaluate("document.activeElement.id") == "comment-send"
     panel.keyboard.press("Enter")
     panel.wait_for_selector("#vote-status:has-text('Thanks for your feedback')")
     assert panel.locator("#comment-form").is_hidden()
-    browser.shot(panel, "20-vote-comment-sent")
+    browser.shot(panel, "25-vote-comment-sent")
 
     page_url = f"{browser.backend.url}{OPPORTUNITY}"
     rows = wait_rows(browser, aid, before + 1)
@@ -166,6 +166,23 @@ def test_comment_sent_with_the_vote(browser: Browser) -> None:
     panel.keyboard.press("Escape")  # back, by keyboard
     browser.state(panel, "ready")
     assert wait_rows(browser, other, others + 1)[others:] == [(1, "", page_url)]
-    panel.wait_for_timeout(1000)
+    # Closing the panel while the comment box is open (pagehide) sends the vote too.
+    third = "crm-closed-lost-reasons"
+    thirds = len(browser.backend.feedback_comments(third))
+    panel.click(f'#pinned .card[data-aid="{third}"]')
+    browser.state(panel, "aid")
+    panel.click("#vote-no")
+    panel.wait_for_selector("#comment-form:not([hidden])")
+    panel.close()
+    assert wait_rows(browser, third, thirds + 1)[thirds:] == [(0, "", page_url)]
+
+    time.sleep(1)
     assert len(browser.backend.feedback_comments(aid)) == before + 1
     assert len(browser.backend.feedback_comments(other)) == others + 1
+    assert len(browser.backend.feedback_comments(third)) == thirds + 1
+    assert (
+        browser.worker.evaluate(
+            "async () => (await chrome.storage.local.get('heldVotes')).heldVotes"
+        )
+        == []
+    )
