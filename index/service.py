@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _storage(path: Path) -> FileStorage:
-    """Index files read with plain file I/O, not mmap: every reader would map the segment again
-    and each mapping's pages count towards the server's resident memory (79 MB at 10k aids);
-    the OS page cache serves the reads just as fast."""
-    return FileStorage(str(path), supports_mmap=False)
+def _storage(path: Path, mmap: bool) -> FileStorage:
+    """Index files memory-mapped (fast: about 20% of search time went to read() calls without it)
+    or read with plain file I/O. Every open reader maps the segment again and mapped pages count
+    towards resident memory (about 2-3x the index size), which is what `mmap=False` saves."""
+    return FileStorage(str(path), supports_mmap=mmap)
 
 
 class MatchFormatter(Formatter):  # type: ignore[misc]
@@ -95,9 +95,15 @@ class _WriteOp:
 
 class IndexService:
     def __init__(
-        self, index_dir: Path, *, search_threads: int = 4, writer_timeout: float = 10.0
+        self,
+        index_dir: Path,
+        *,
+        search_threads: int = 2,
+        writer_timeout: float = 10.0,
+        mmap: bool = True,
     ) -> None:
         self.index_dir = index_dir
+        self.mmap = mmap
         self.writer_timeout = writer_timeout
         self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="whoosh-search")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="whoosh-writer")
@@ -134,7 +140,7 @@ class IndexService:
             self.state = IndexState(SCHEMA_VERSION, -1, 0)
             return self.state
         try:
-            ix = _storage(current).open_index()
+            ix = _storage(current, self.mmap).open_index()
             state = json.loads((current / "STATE.json").read_text(encoding="utf-8"))
             self.state = IndexState(
                 int(state["schema"]), int(state["content_version"]), int(state["doc_count"])
@@ -206,7 +212,7 @@ class IndexService:
         tmp = self.index_dir / f".building-{n}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        ix = _storage(tmp).create_index(build_schema())
+        ix = _storage(tmp, self.mmap).create_index(build_schema())
         writer = ix.writer(timeout=self.writer_timeout, procs=1, limitmb=128)
         try:
             for i, aid in enumerate(aids, 1):
@@ -227,7 +233,7 @@ class IndexService:
         pointer_tmp.write_text(target.name, encoding="utf-8")
         os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
         old_ix = self._ix
-        self._ix = _storage(target).open_index()
+        self._ix = _storage(target, self.mmap).open_index()
         self.state = state
         self._epoch += 1
         self.generation += 1

@@ -38,6 +38,7 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.index_dir,
         search_threads=settings.search_threads,
         writer_timeout=settings.writer_timeout_seconds,
+        mmap=settings.index_mmap,
     )
     try:
         await index.open()

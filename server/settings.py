@@ -77,6 +77,8 @@ class Settings:
     default_limit: int = 10
     # Thread pool for Whoosh searches (one searcher per thread).
     search_threads: int = 2
+    # Memory-map index files: faster searches, more resident memory (see index/service.py).
+    index_mmap: bool = True
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
     # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".
