@@ -6,6 +6,8 @@ images only from this server (relative URLs) or from configured hosts over https
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import html
 import re
 from collections.abc import Iterable
@@ -139,9 +141,6 @@ class AsyncRenderer(Renderer):
         self._cache_size = cache_size
 
     async def render(self, markdown: str) -> str:
-        import asyncio
-        import hashlib
-
         key = hashlib.sha256(markdown.encode()).hexdigest()
         cached = self._cache.get(key)
         if cached is not None:

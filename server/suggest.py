@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -324,6 +325,4 @@ def _decode_cursor(cursor: str | None, text: str) -> int:
 
 
 def hash_text(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:12]
