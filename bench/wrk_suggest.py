@@ -9,13 +9,14 @@ import random
 def lua_script(
     pages: list[dict[str, object]], token: str, n: int = 2000, seed: int = 3, unique: bool = False
 ) -> str:
-    """Zipf mix of `pages`; with `unique`, each request's URL gets a fresh suffix, so no request
+    """Zipf mix of `pages`; with `unique`, each request's title gets a fresh word, so no request
     is answered from the result cache (the uncached latency)."""
     rng = random.Random(seed)
     weights = [1 / (i + 1) for i in range(len(pages))]
     order = rng.choices(range(len(pages)), weights, k=n)
     if unique:
-        pages = [{**p, "url": f"{p['url']}{{SUFFIX}}"} for p in pages]
+        # a title word no aid has: a new cache key, the same app, contexts and Whoosh query
+        pages = [{**p, "title": f"{p['title']} ZQSUFFIX"} for p in pages]
     bodies = ",\n".join(json.dumps(json.dumps(p)) for p in pages)
     seq = ",".join(str(i + 1) for i in order)
     return f"""
@@ -31,7 +32,7 @@ local n = 0
 request = function()
   i = i % #order + 1
   n = n + 1
-  local body = string.gsub(bodies[order[i]], "{{SUFFIX}}", "q" .. n .. "x" .. math.random(1, 1e9))
+  local body = string.gsub(bodies[order[i]], "ZQSUFFIX", "zq" .. n .. "x" .. math.random(1, 1e9))
   return wrk.format(nil, "/api/v1/suggest", nil, body)
 end
 """
