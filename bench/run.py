@@ -192,6 +192,25 @@ def wrk_run(
     return f"{rps} req/s ({connections} connections), p50 {p50}, p99 {p99}"
 
 
+def wait_for_one_segment(port: int, timeout: float = 120.0) -> float:
+    """The publish above left a second index segment; the server merges it once writes are
+    quiet (index_merge_delay_seconds). Measure the steady state: wait for that merge."""
+    import json
+    import urllib.request
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                detail = json.load(resp)["checks"]["index"]["detail"]
+                if " 1 segment(s)" in detail:
+                    return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return -1.0
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -231,7 +250,7 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
                     break
             except OSError:
                 time.sleep(0.1)
-        time.sleep(0.5)
+        merged_after = wait_for_one_segment(port)
         token = tokens.token(roles=("learner",))
         http = asyncio.run(http_bench(port, token, queries, 3000))
         wrk_hot = wrk_run(port, token, queries[:200], workdir, unique=False, connections=8)
@@ -254,7 +273,10 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
     )
     print(f"uncached, wrk        {wrk_cold}")
     print(f"cached, wrk          {wrk_hot}")
-    print(f"publish -> visible   {ms(res['publish'][0])}")
+    print(
+        f"publish -> visible   {ms(res['publish'][0])}   (segments merged {merged_after:.0f} s "
+        "after start-up; figures above are after the merge)"
+    )
     print(f"server RSS           {rss:8.0f} MB (after the HTTP runs)")
 
 

@@ -39,6 +39,7 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         search_threads=settings.search_threads,
         writer_timeout=settings.writer_timeout_seconds,
         mmap=settings.index_mmap,
+        merge_delay=settings.index_merge_delay_seconds,
     )
     try:
         await index.open()

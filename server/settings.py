@@ -79,6 +79,9 @@ class Settings:
     search_threads: int = 2
     # Memory-map index files: faster searches, more resident memory (see index/service.py).
     index_mmap: bool = True
+    # Quiet seconds after the last index write before its segments are merged into one
+    # (each extra segment costs every search a few ms); negative: never merge.
+    index_merge_delay_seconds: float = 10.0
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
     # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".

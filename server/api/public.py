@@ -189,7 +189,8 @@ async def readyz(request: web.Request) -> web.Response:
     index_ok = library.index.agrees_with(state.content_version, state.doc_count)
     checks["index"] = {
         "ok": index_ok,
-        "detail": f"generation {library.index.generation}, {state.doc_count} aids, content "
+        "detail": f"generation {library.index.generation}, {library.index.segments} segment(s), "
+        f"{state.doc_count} aids, content "
         f"version {state.content_version}"
         if index_ok
         else "index not built",
