@@ -109,7 +109,7 @@ class IndexService:
         *,
         search_threads: int = 2,
         writer_timeout: float = 10.0,
-        mmap: bool = True,
+        mmap: bool = False,
         merge_delay: float = 10.0,
     ) -> None:
         self.index_dir = index_dir
