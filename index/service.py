@@ -111,6 +111,7 @@ class IndexService:
         writer_timeout: float = 10.0,
         mmap: bool = False,
         merge_delay: float = 10.0,
+        merge_max_docs: int = 25_000,
     ) -> None:
         self.index_dir = index_dir
         self.mmap = mmap
@@ -118,6 +119,10 @@ class IndexService:
         # (about 3 ms at 10k aids: matchers for every query term). So once writes have been quiet
         # for `merge_delay` seconds, the writer merges the segments back into one. Negative: never.
         self.merge_delay = merge_delay
+        # A merge rewrites the whole index in the writer thread and, through the GIL, slows
+        # searches while it runs: seconds at 10k aids, minutes at 100k. Above this size the extra
+        # segment's few ms are the smaller cost (Whoosh still merges small segments together).
+        self.merge_max_docs = merge_max_docs
         self.segments = 0
         self._merge_timer: asyncio.TimerHandle | None = None
         self.writer_timeout = writer_timeout
@@ -342,7 +347,12 @@ class IndexService:
         if self._merge_timer is not None:
             self._merge_timer.cancel()
             self._merge_timer = None
-        if self.merge_delay < 0 or self.segments <= 1 or self._writer_task is None:
+        if (
+            self.merge_delay < 0
+            or self.segments <= 1
+            or self.state.doc_count > self.merge_max_docs
+            or self._writer_task is None
+        ):
             return
         loop = asyncio.get_running_loop()
         self._merge_timer = loop.call_later(self.merge_delay, self._queue_merge)

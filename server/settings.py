@@ -84,6 +84,8 @@ class Settings:
     # Quiet seconds after the last index write before its segments are merged into one
     # (each extra segment costs every search a few ms); negative: never merge.
     index_merge_delay_seconds: float = 10.0
+    # ...but only for indexes up to this many aids (a merge of 100k takes minutes of CPU).
+    index_merge_max_docs: int = 25_000
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
     # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".
