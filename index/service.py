@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from whoosh import query as wq
 from whoosh.filedb.filestore import FileStorage
@@ -125,6 +126,7 @@ class IndexService:
         self.merge_max_docs = merge_max_docs
         self.segments = 0
         self._merge_timer: asyncio.TimerHandle | None = None
+        self._lock_file: TextIO | None = None
         self.writer_timeout = writer_timeout
         self._search_pool = ThreadPoolExecutor(search_threads, thread_name_prefix="whoosh-search")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="whoosh-writer")
@@ -157,6 +159,7 @@ class IndexService:
 
     def _open_sync(self) -> IndexState:
         self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         current = self._current_dir()
         if current is None:
             self.state = IndexState(SCHEMA_VERSION, -1, 0)
@@ -193,6 +196,31 @@ class IndexService:
         if self._ix is not None:
             self._ix.close()
             self._ix = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def _take_lock(self) -> None:
+        """One process per index: a server and `inflow reindex` writing to it at once would lose
+        writes (the server's writer keeps the generation the rebuild swaps out and deletes)."""
+        if self._lock_file is not None:
+            return
+        handle = (self.index_dir / ".inflow.lock").open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise IndexUnavailable(
+                f"the index in {self.index_dir} is in use by {holder}; stop it first (or use the "
+                "admin API while the server runs)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
 
     def agrees_with(self, content_version: int, doc_count: int) -> bool:
         return (

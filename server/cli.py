@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from index.service import IndexService
+from index.service import IndexService, IndexUnavailable
 from server.errors import ContentError
 from server.library import Library
 from server.settings import Settings, load_settings
@@ -125,13 +125,17 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=10.0,
         )
         return 0
-    if args.command == "import":
-        return asyncio.run(_import(settings, args.directory))
-    if args.command == "reindex":
-        return asyncio.run(_reindex(settings))
-    if args.command == "check":
-        return asyncio.run(_check(settings))
-    return asyncio.run(_export(settings, args.directory))
+    try:
+        if args.command == "import":
+            return asyncio.run(_import(settings, args.directory))
+        if args.command == "reindex":
+            return asyncio.run(_reindex(settings))
+        if args.command == "check":
+            return asyncio.run(_check(settings))
+        return asyncio.run(_export(settings, args.directory))
+    except IndexUnavailable as exc:
+        print(f"inflow {args.command}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

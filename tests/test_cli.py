@@ -49,3 +49,31 @@ def test_check_fails_when_index_lags(env: Path, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert main(["check"]) == 1
     assert "disagrees" in capsys.readouterr().err
+
+
+def test_a_second_process_cannot_write_the_same_index(env: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Incident guarded: `inflow reindex` while the server ran swapped in a new generation and
+    deleted the one the server's writer kept writing to, losing the server's later edits."""
+    import subprocess
+    import sys
+
+    content = write_sample(env / "content")
+    assert main(["import", str(content)]) == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import asyncio, sys, time\n"
+         "from pathlib import Path\nfrom index.service import IndexService\n"
+         "ix = IndexService(Path(sys.argv[1]))\nix.open_sync()\nprint('held', flush=True)\n"
+         "time.sleep(30)\n", str(env / "data" / "index")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert main(["reindex"]) == 3
+        assert f"in use by pid {holder.pid}" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert main(["reindex"]) == 0  # free again once the other process is gone
