@@ -1,0 +1,1 @@
+"""Database plumbing shared by the content and events stores: engines, tables, migrations."""

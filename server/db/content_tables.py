@@ -1,0 +1,157 @@
+"""The content database's tables, declared once (SQLAlchemy Core).
+
+Portable on purpose: plain Text/Integer/Float types, server defaults as literals, no SQLite-only
+SQL, so the same declarations (and the Alembic revisions made from them) run on PostgreSQL later.
+Lists (tags, apps, audience, rules) are JSON text, as they always were. Timestamps are ISO-8601
+UTC text ("2026-01-31T12:00:00Z"), which sorts as time does.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+_EMPTY = sa.text("''")
+_LIST = sa.text("'[]'")
+
+# key/value settings of the content; `content_version` moves on with every content write
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+aids = sa.Table(
+    "aids",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("body", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("apps", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("audience", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("owner", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("verified_at", sa.Text),
+    sa.Column("review_interval_days", sa.Integer, nullable=False, server_default=sa.text("180")),
+    sa.Column("source", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+# every saved version of an aid (its content fields as JSON): the history and the diff source
+aid_versions = sa.Table(
+    "aid_versions",
+    metadata,
+    sa.Column("aid_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("saved_at", sa.Text, nullable=False),
+    sa.Column("saved_by", sa.Text, nullable=False, server_default=_EMPTY),
+)
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("rules", sa.Text, nullable=False, server_default=_LIST),
+)
+
+contexts = sa.Table(
+    "contexts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("app_id", sa.Text, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("rule_pattern", sa.Text, nullable=False),
+    sa.Column("rule_priority", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("title_pattern", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("selector", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("position", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+
+# aids pinned to a context, in order (aid ids are not foreign keys: a pin may name an aid that an
+# import brings later)
+context_aids = sa.Table(
+    "context_aids",
+    metadata,
+    sa.Column(
+        "context_id",
+        sa.Text,
+        sa.ForeignKey("contexts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("aid_id", sa.Text, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("issuer", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("subject", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("username", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target_type", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("target_id", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("detail", sa.Text, nullable=False, server_default=sa.text("'{}'")),
+    sa.Index("audit_log_target", "target_type", "target_id"),
+    sqlite_autoincrement=True,  # ids are never reused: the audit page cursor relies on it
+)
+
+# console sessions and one-time login states (keyed by a hash of the cookie / state value)
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    sa.Column("key_hash", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+mentors = sa.Table(
+    "mentors",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("contact", sa.Text, nullable=False),
+    sa.Column("can_help_with", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("apps", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("topics", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("username", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("subject", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("vetted", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("vetted_by", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("vetted_at", sa.Text),
+    sa.Column("active", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("audience", sa.Text, nullable=False, server_default=_LIST),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+# "was this aid helpful?" Under the analytics privacy rules (docs/analytics.md): `user_key` is the
+# analytics pseudonym of the person, never who they are; no page URL, only the app and context the
+# page matched; rows older than the analytics retention are purged with the events.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("aid_id", sa.Text, nullable=False),
+    sa.Column("helpful", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("app_id", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("context_id", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("user_key", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Index("feedback_created_at", "created_at"),
+    sqlite_autoincrement=True,
+)

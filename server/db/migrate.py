@@ -1,0 +1,117 @@
+"""Schema migrations with Alembic, run from code (no alembic.ini).
+
+Each database has its own revision history under `server/migrations/<database>/` ("content" or
+"events"). `upgrade` brings a database to the newest revision the code knows, in one transaction:
+
+- a database made before migrations existed (its tables are there, `alembic_version` is not) is
+  first stamped at the baseline revision, which creates exactly that schema, then upgraded;
+- a database whose revision the code does not know (made by a newer Inflow) is refused with
+  `DatabaseTooNew`: running old code on a newer schema would silently lose data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from server.db.engine import MANUAL, begin_immediate, commit, rollback
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+DATABASES = ("content", "events")
+
+
+class MigrationError(Exception):
+    """The database cannot be brought to the code's schema."""
+
+
+class DatabaseTooNew(MigrationError):
+    """The database was migrated by a newer Inflow than this one."""
+
+
+def _config(database: str) -> Config:
+    if database not in DATABASES:
+        raise ValueError(f"unknown database {database!r} (expected one of {DATABASES})")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS / database))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def _script(database: str) -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config(database))
+
+
+def head(database: str) -> str:
+    """The newest revision the code knows for `database`."""
+    rev = _script(database).get_current_head()
+    assert rev is not None, f"no revisions for {database}"
+    return rev
+
+
+def baseline(database: str) -> str:
+    """The first revision: the schema as it was before migrations existed."""
+    bases = _script(database).get_bases()
+    assert len(bases) == 1, f"{database} must have exactly one base revision"
+    return bases[0]
+
+
+def _current(conn: sa.Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def current(engine: sa.Engine, database: str) -> str | None:
+    """The database's revision (None for an empty or never-migrated database)."""
+    _config(database)
+    with engine.connect() as conn:
+        return _current(conn)
+
+
+def _check_known(database: str, rev: str | None) -> None:
+    if rev is None:
+        return
+    script = _script(database)
+    try:
+        known = script.get_revision(rev)
+    except Exception:  # alembic raises ResolutionError / CommandError variants
+        known = None
+    if known is None:
+        raise DatabaseTooNew(
+            f"The {database} database is at revision {rev!r}, which this version of Inflow does "
+            f"not know (its newest is {head(database)!r}): it was upgraded by a newer Inflow. "
+            "Run that version, or restore a backup made before the upgrade."
+        )
+
+
+def upgrade(engine: sa.Engine, database: str) -> list[str]:
+    """Upgrade `database` on `engine` to head in one transaction; returns the revisions applied,
+    oldest first (empty when it was already at head)."""
+    cfg = _config(database)
+    applied: list[str] = []
+    with engine.connect() as conn:
+        conn.execution_options(**{MANUAL: True})
+        begin_immediate(conn)
+        try:
+            rev = _current(conn)
+            _check_known(database, rev)
+            if rev is None and _has_legacy_tables(conn):
+                base = baseline(database)
+                cfg.attributes["connection"] = conn
+                command.stamp(cfg, base)
+            cfg.attributes["connection"] = conn
+            cfg.attributes["applied"] = applied
+            command.upgrade(cfg, "head")
+            commit(conn)
+        except BaseException:
+            rollback(conn)
+            raise
+    return applied
+
+
+def _has_legacy_tables(conn: sa.Connection) -> bool:
+    names = set(sa.inspect(conn).get_table_names())
+    return bool(names - {"alembic_version"})
