@@ -15,6 +15,7 @@ from server import keys
 from server.admin import api as admin_api
 from server.analytics import setup_analytics
 from server.api import public as public_api
+from server.body import read_body
 from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
@@ -105,13 +106,14 @@ def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignor
     @web.middleware
     async def request_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            length = request.content_length or 0
-            if not request.can_read_body:
+            length = request.content_length
+            if not request.body_exists:
                 body = ""
-            elif length <= request.client_max_size:
-                body = (await request.read()).decode("utf-8", "replace")
-            else:  # routes with their own, larger limit read it themselves
-                body = f"<{length} bytes, not logged>"
+            elif length is not None and length <= request.client_max_size:
+                # read_body keeps the bytes on the request: the handler reads the same ones.
+                body = (await read_body(request)).decode("utf-8", "replace")
+            else:  # chunked, or bigger than the app's limit: the route reads it with its own limit
+                body = f"<{'chunked' if length is None else length} bytes, not logged>"
             line = json.dumps(
                 {
                     "method": request.method,
@@ -136,7 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)
-    app[keys.RENDERER] = AsyncRenderer(settings.image_hosts)
+    app[keys.RENDERER] = AsyncRenderer(settings.image_hosts, base_url=settings.base_url)
     app.cleanup_ctx.append(library_ctx)
     from auth.service import authenticator_ctx
 

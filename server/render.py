@@ -1,7 +1,10 @@
 """Markdown to safe HTML (markdown-it-py, then nh3), and to plain text for the index.
 
 Only http, https and mailto links survive; no scripts, event handlers, iframes, forms or styles;
-images only from this server (relative URLs) or from configured hosts over https.
+images only from this server (relative URLs) or from configured hosts over https. Which host an
+image comes from is decided the way a browser resolves `src` against the page (the WHATWG parser
+in server/urlrules), and the kept `src` is rewritten to that resolved form, so a browser cannot
+read it differently (`/\\evil.example/t.png` is `https://evil.example/t.png` to a browser).
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import html
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
+
+from server.urlrules.url import DEFAULT_PORTS, InvalidUrl, ParsedUrl, parse_url
 
 ALLOWED_TAGS = {
     "a",
@@ -78,20 +82,91 @@ def _markdown() -> MarkdownIt:
     )
 
 
-class Renderer:
-    """Renders aid bodies; image hosts come from settings."""
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
+_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
+_C0_SPACE = "".join(chr(c) for c in range(0x21))
+_SLASHES = "/\\"
 
-    def __init__(self, image_hosts: Iterable[str] = ()) -> None:
-        self.image_hosts = frozenset(h.lower() for h in image_hosts)
+
+def resolve_url(src: str, base: ParsedUrl) -> ParsedUrl | None:
+    """The http(s) URL a browser loads for `src` on a page at `base` (`new URL(src, base)`), or
+    None when that is not an http(s) URL (data:, javascript:, invalid host...).
+
+    Follows the WHATWG parser where it decides the host: leading/trailing C0 and spaces dropped,
+    tabs and newlines dropped anywhere, `\\` is `/`, two slashes of either kind start an authority,
+    and `https:x` is relative when the page is https itself but names host `x` when it is not.
+    """
+    s = _TAB_NEWLINE_RE.sub("", src.strip(_C0_SPACE))
+    scheme = base.scheme
+    m = _SCHEME_RE.match(s)
+    if m is not None:
+        scheme = m.group(1).lower()
+        if scheme not in DEFAULT_PORTS:
+            return None
+        rest = s[m.end() :]
+        if scheme != base.scheme:  # another special scheme: always an authority follows
+            rest = "//" + rest.lstrip(_SLASHES)
+    else:
+        rest = s
+    try:
+        if len(rest) >= 2 and rest[0] in _SLASHES and rest[1] in _SLASHES:
+            return parse_url(f"{scheme}:{rest}")
+        if rest[:1] in ("/", "\\"):
+            path = rest
+        elif rest[:1] == "?":
+            path = base.path + rest
+        elif rest[:1] == "#" or not rest:
+            path = base.path + (f"?{base.query}" if base.query else "") + rest
+        else:
+            path = base.path[: base.path.rfind("/") + 1] + rest
+        return parse_url(f"{base.scheme}://{base.host}:{base.port}{path}")
+    except InvalidUrl:
+        return None
+
+
+def _host_port(entry: str) -> tuple[str, int] | None:
+    """An image host setting ("cdn.example.com" or "cdn.example.com:8443") as (host, port)."""
+    try:
+        u = parse_url(f"https://{entry.strip()}/")
+    except InvalidUrl:
+        return None
+    return u.host, u.port
+
+
+def image_src(
+    src: str, base: ParsedUrl, image_hosts: frozenset[tuple[str, int]]
+) -> tuple[ParsedUrl | None, str | None]:
+    """(the URL a browser would load, the `src` to emit or None to drop the image).
+
+    Allowed: this server's own origin (emitted as a path, so it means the same under any base),
+    or an https URL on one of `image_hosts` (emitted normalised: no userinfo, no default port).
+    """
+    url = resolve_url(src, base)
+    if url is None:
+        return None, None
+    if (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port):
+        query = f"?{url.query}" if url.query else ""
+        fragment = f"#{url.fragment}" if url.fragment else ""
+        return url, f"{url.path}{query}{fragment}"
+    if url.scheme == "https" and (url.host, url.port) in image_hosts:
+        return url, url.normalized
+    return url, None
+
+
+class Renderer:
+    """Renders aid bodies; image hosts come from settings, `base_url` is this server's public URL
+    (the page the panel resolves relative image URLs against)."""
+
+    def __init__(
+        self, image_hosts: Iterable[str] = (), base_url: str = "http://127.0.0.1:8080"
+    ) -> None:
+        hosts = (_host_port(h) for h in image_hosts)
+        self.image_hosts = frozenset(h for h in hosts if h is not None)
+        self.base = parse_url(base_url)
 
     def _filter(self, tag: str, attr: str, value: str) -> str | None:
         if tag == "img" and attr == "src":
-            parts = urlsplit(value)
-            if not parts.scheme and not parts.netloc and value.startswith("/"):
-                return value  # served by this server
-            if parts.scheme == "https" and (parts.hostname or "").lower() in self.image_hosts:
-                return value
-            return None
+            return image_src(value, self.base, self.image_hosts)[1]
         return value
 
     def to_html(self, markdown: str) -> str:
@@ -135,8 +210,13 @@ class AsyncRenderer(Renderer):
     """Renders in a worker thread (big documents must not stall the event loop), with a small
     cache keyed by the body's hash."""
 
-    def __init__(self, image_hosts: Iterable[str] = (), cache_size: int = 512) -> None:
-        super().__init__(image_hosts)
+    def __init__(
+        self,
+        image_hosts: Iterable[str] = (),
+        cache_size: int = 512,
+        base_url: str = "http://127.0.0.1:8080",
+    ) -> None:
+        super().__init__(image_hosts, base_url)
         self._cache: dict[str, str] = {}
         self._cache_size = cache_size
 
