@@ -50,6 +50,7 @@ test("managed storage schema is shipped and declares the settings", () => {
   const schema = JSON.parse(readFileSync(join(EXT, manifest.storage.managed_schema), "utf8"));
   assert.deepEqual(Object.keys(schema.properties).sort(), [
     "clientId",
+    "imageHosts",
     "keycloakUrl",
     "realm",
     "serverUrl",

@@ -1,9 +1,11 @@
 // The safe-HTML walker, fed a plain-object tree (what DOMParser would give) and a tiny fake
 // document, so it runs in Node without a DOM.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { rebuildInto, safeAttr } from "../src/lib/safehtml.js";
+import { imageSrc, rebuildInto, safeAttr } from "../src/lib/safehtml.js";
+import { imageHostsFrom } from "../src/lib/settings.js";
 
 const el = (tag, attrs = {}, ...children) => ({
   nodeType: 1,
@@ -110,4 +112,49 @@ test("very deep nesting is cut off instead of overflowing the stack", () => {
   let tree = "x";
   for (let i = 0; i < 5000; i++) tree = el("div", {}, tree);
   assert.doesNotThrow(() => clean(tree));
+});
+
+// ---- image hosts: the shared vectors (also run by tests/test_render_images.py) ----------------
+const VECTORS = JSON.parse(
+  readFileSync(new URL("../../tests/vectors/image_urls.json", import.meta.url), "utf8"),
+).cases;
+
+test("image URL vectors: the host a browser loads from, and whether it is kept", () => {
+  assert.ok(VECTORS.length >= 50);
+  for (const c of VECTORS) {
+    const { url, src } = imageSrc(c.src, c.base, c.hosts);
+    assert.equal(url ? url.hostname : null, c.host, c.name);
+    assert.equal(src !== null, c.allowed, c.name);
+    if (src !== null) assert.equal(new URL(src).hostname, c.host, c.name);
+  }
+});
+
+test("the probe's tracking pixel /\\evil is dropped from an aid body", () => {
+  // Incident (issue 9): `<img src="/\evil.example/t.png">` looked like a path on the server,
+  // but the browser loads https://evil.example/t.png: a tracking pixel in every panel.
+  const root = new FakeEl("#root");
+  const body = el(
+    "body",
+    {},
+    el("img", { src: "/\\evil.example/t.png", alt: "x" }),
+    el("img", { src: "https://cdn.example.com/a.png" }),
+    el("img", { src: "/static/c.png" }),
+  );
+  rebuildInto(root, body, fakeDoc, {
+    baseUrl: "https://inflow.example.com",
+    imageHosts: ["cdn.example.com"],
+  });
+  const out = serialize(root);
+  assert.ok(!out.includes("evil"), out);
+  assert.ok(out.includes('src="https://cdn.example.com/a.png"'), out);
+  assert.ok(out.includes('src="https://inflow.example.com/static/c.png"'), out);
+});
+
+test("image hosts come from policy only, and only well-formed ones", () => {
+  assert.deepEqual(
+    imageHostsFrom({ imageHosts: ["cdn.example.com", "a.example:8443", "x/y", "@e", 3, " "] }),
+    ["cdn.example.com", "a.example:8443"],
+  );
+  assert.deepEqual(imageHostsFrom({}), []);
+  assert.deepEqual(imageHostsFrom({ imageHosts: "cdn.example.com" }), []);
 });

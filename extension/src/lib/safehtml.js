@@ -93,9 +93,41 @@ const MAX_DEPTH = 64;
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 const NUMBER = /^\d{1,5}$/;
 
+/** "host" or "host:port" from settings as URL.host would spell it, or null when invalid. */
+function hostKey(entry) {
+  try {
+    return new URL(`https://${String(entry).trim()}/`).host;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where an image would really load from, decided by the browser's own parser (the same rule
+ * as server/render.py, checked by tests/vectors/image_urls.json): this server's origin, or https
+ * on one of `imageHosts` ("host" or "host:port"). Returns {url, src}: `url` the resolved URL (null
+ * when not http(s)), `src` the value to set, or null to drop it. `/\evil.example/x` is
+ * https://evil.example/x to a browser, so it is judged (and refused) as that.
+ */
+export function imageSrc(value, baseUrl, imageHosts = []) {
+  let url;
+  let base;
+  try {
+    base = new URL(baseUrl);
+    url = new URL(String(value), base);
+  } catch {
+    return { url: null, src: null };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return { url: null, src: null };
+  const sameOrigin = url.origin === base.origin;
+  const allowedHost = url.protocol === "https:" && imageHosts.some((h) => hostKey(h) === url.host);
+  return { url, src: sameOrigin || allowedHost ? url.href : null };
+}
+
 /** A safe value for an allowed attribute, or null to drop it. */
-export function safeAttr(tag, name, value, baseUrl) {
+export function safeAttr(tag, name, value, baseUrl, imageHosts = []) {
   const v = String(value);
+  if (tag === "img" && name === "src") return imageSrc(v, baseUrl, imageHosts).src;
   switch (name) {
     case "href":
     case "src": {
@@ -131,7 +163,7 @@ export function safeAttr(tag, name, value, baseUrl) {
  * Copy the allowed part of `src`'s children into `dest` (a DOM node of the live document).
  * @param doc an object with createElement(tag) and createTextNode(text) (the live document)
  */
-export function rebuildInto(dest, src, doc, { baseUrl }, depth = 0) {
+export function rebuildInto(dest, src, doc, { baseUrl, imageHosts = [] }, depth = 0) {
   if (depth > MAX_DEPTH) return;
   for (const node of Array.from(src.childNodes ?? [])) {
     if (node.nodeType === 3) {
@@ -142,14 +174,14 @@ export function rebuildInto(dest, src, doc, { baseUrl }, depth = 0) {
     const tag = String(node.localName ?? node.nodeName ?? "").toLowerCase();
     if (DROP.has(tag)) continue;
     if (!Object.hasOwn(ALLOWED, tag)) {
-      rebuildInto(dest, node, doc, { baseUrl }, depth + 1); // unknown wrapper: keep its content
+      rebuildInto(dest, node, doc, { baseUrl, imageHosts }, depth + 1); // unknown wrapper: keep its content
       continue;
     }
     const el = doc.createElement(tag);
     for (const attr of Array.from(node.attributes ?? [])) {
       const name = String(attr.name).toLowerCase();
       if (!ALLOWED[tag].includes(name)) continue; // drops on*, style, srcdoc, formaction, ...
-      const value = safeAttr(tag, name, attr.value, baseUrl);
+      const value = safeAttr(tag, name, attr.value, baseUrl, imageHosts);
       if (value !== null) el.setAttribute(name, value);
     }
     if (tag === "a" && el.getAttribute?.("href")) {
@@ -158,14 +190,17 @@ export function rebuildInto(dest, src, doc, { baseUrl }, depth = 0) {
     }
     if (tag === "img") el.setAttribute("referrerpolicy", "no-referrer");
     dest.appendChild(el);
-    rebuildInto(el, node, doc, { baseUrl }, depth + 1);
+    rebuildInto(el, node, doc, { baseUrl, imageHosts }, depth + 1);
   }
 }
 
-/** Parse `html` inertly and return a DocumentFragment of its allowlisted copy. Browser only. */
-export function safeFragment(html, { baseUrl = "about:blank" } = {}) {
+/**
+ * Parse `html` inertly and return a DocumentFragment of its allowlisted copy. Browser only.
+ * Images load only from `baseUrl`'s origin (the Inflow server) or https `imageHosts`.
+ */
+export function safeFragment(html, { baseUrl = "about:blank", imageHosts = [] } = {}) {
   const inert = new DOMParser().parseFromString(String(html ?? ""), "text/html");
   const frag = document.createDocumentFragment();
-  rebuildInto(frag, inert.body, document, { baseUrl });
+  rebuildInto(frag, inert.body, document, { baseUrl, imageHosts });
   return frag;
 }

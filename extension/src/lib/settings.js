@@ -51,6 +51,22 @@ export function effectiveSettings(user = {}, managed = {}) {
   return { values, locked };
 }
 
+/**
+ * Image hosts besides the Inflow server, from enterprise policy only (`imageHosts`: the same list
+ * as the server's INFLOW_IMAGE_HOSTS). Each "host" or "host:port"; anything else is ignored.
+ */
+export function imageHostsFrom(managed = {}) {
+  const list = Array.isArray(managed?.imageHosts) ? managed.imageHosts : [];
+  return list.filter((h) => {
+    if (typeof h !== "string" || !h.trim() || /[/?#@\\\s]/.test(h.trim())) return false;
+    try {
+      return Boolean(new URL(`https://${h.trim()}/`).host);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The OpenID Connect endpoints and the API base for a settings object. */
 export function endpoints(values) {
   const oidc = `${values.keycloakUrl}/realms/${encodeURIComponent(values.realm)}/protocol/openid-connect`;

@@ -2,7 +2,7 @@
 // screens. No innerHTML anywhere: text goes in as text, server HTML through safeFragment().
 
 import { safeFragment } from "../lib/safehtml.js";
-import { effectiveSettings } from "../lib/settings.js";
+import { effectiveSettings, imageHostsFrom } from "../lib/settings.js";
 import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
 import { contactOf, offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
 
@@ -41,6 +41,7 @@ const ui = {
   heldVote: null, // {aid_id, helpful}: voted, comment box open, not sent yet (the worker holds it)
   authError: "",
   serverUrl: "",
+  imageHosts: [],
   shown: new Set(), // mapped pages (pageKey) this panel reported as displayed, for analytics
 };
 
@@ -450,7 +451,9 @@ function renderSearch(res) {
           const li = aidCard(r, null);
           if (r.snippet_html) {
             const snip = h("span", { className: "snippet" });
-            snip.append(safeFragment(r.snippet_html, { baseUrl: ui.serverUrl }));
+            snip.append(
+              safeFragment(r.snippet_html, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }),
+            );
             li.firstChild.append(snip);
           }
           return li;
@@ -504,7 +507,7 @@ function renderAid(aid, back) {
   const title = h("h1", { tabindex: "-1", id: "aid-title" }, aid.title);
   const source = aid.source ? safeSource(aid.source) : null;
   const body = h("div", { className: "body", id: "aid-body" });
-  body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl }));
+  body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }));
   const vote = voteBox(aid.id);
   main.replaceChildren(
     h(
@@ -669,8 +672,10 @@ function goBack() {
 
 // ---- start -------------------------------------------------------------------------------------
 async function start() {
-  const { values } = effectiveSettings(await getLocal(K.settings, {}), await getManaged());
+  const managed = await getManaged();
+  const { values } = effectiveSettings(await getLocal(K.settings, {}), managed);
   ui.serverUrl = values.serverUrl;
+  ui.imageHosts = imageHostsFrom(managed);
   $("q").addEventListener("input", onQueryInput);
   $("q").addEventListener("keydown", (e) => {
     if (e.key === "Escape") searchNow("");
