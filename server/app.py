@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from index.service import IndexService
 from server import keys
@@ -19,9 +20,10 @@ from server.body import read_body
 from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
-from server.errors import Handler, problem_middleware
+from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
 from server.settings import Settings
@@ -33,7 +35,11 @@ log = logging.getLogger(__name__)
 
 async def library_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    storage = Storage(settings.db_path)
+    storage = Storage(
+        settings.db_path,
+        analytics_secret=settings.analytics_secret,
+        key_dir=settings.data_dir,
+    )
     await storage.open()
     index = IndexService(
         settings.index_dir,
@@ -55,6 +61,9 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         await storage.close()
 
 
+EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After"
+
+
 def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]
     allow_headers = "Authorization, Content-Type, If-None-Match, If-Match"
 
@@ -64,7 +73,7 @@ def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type:
         allowed = origin is not None and origin in origins and request.path.startswith("/api/")
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             if not allowed:
-                raise web.HTTPForbidden(text="This origin may not call the API.")
+                return problem(403, "Forbidden", "This origin may not call the API.", "cors")
             return web.Response(
                 status=204,
                 headers={
@@ -77,15 +86,15 @@ def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type:
             )
         try:
             response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+        except web.HTTPException as exc:  # redirects; the problem middleware answers the rest
             if allowed:
                 exc.headers["Access-Control-Allow-Origin"] = origin or ""
+                exc.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
                 exc.headers["Vary"] = "Origin"
             raise
         if allowed:
             response.headers["Access-Control-Allow-Origin"] = origin or ""
-            response.headers["Access-Control-Expose-Headers"] = "ETag, WWW-Authenticate"
+            response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
             response.headers["Vary"] = "Origin"
         return response
 
@@ -129,12 +138,20 @@ def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignor
 
 
 def create_app(settings: Settings) -> web.Application:
-    middlewares = [problem_middleware]
+    # CORS outermost: problem answers (401, 404, 422, 429...) carry its headers too, or the
+    # extension sees an opaque network error instead of the problem.
+    middlewares: list[Middleware] = []
     if settings.cors_origins:
         middlewares.append(cors_middleware_factory(frozenset(settings.cors_origins)))
+    middlewares.append(problem_middleware)
+    by_address, by_subject = rate_limit_middlewares(settings)
+    if by_address is not None:  # before the token is checked: floods of bad tokens stop here
+        middlewares.append(by_address)
     if settings.request_log is not None:
         middlewares.append(request_log_middleware_factory(settings.request_log))
     middlewares.append(auth_middleware)
+    if by_subject is not None:
+        middlewares.append(by_subject)
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)

@@ -180,3 +180,13 @@ class ArchiveRefused(InflowError):
     status = 422
     title = "Archive refused"
     slug = "archive-refused"
+
+
+# -- the HTTP edge (server/body.py) -----------------------------------------------------------
+
+
+class InvalidJson(BadRequest):
+    """A JSON body we refuse: bad syntax, nested too deep, a lone surrogate, NaN or Infinity."""
+
+    title = "Invalid JSON"
+    slug = "invalid-json"

@@ -95,6 +95,16 @@ class Settings:
     serve_demo: bool = True
     # Debug aid: append one JSON line per API request (method, path, query, body) to this file.
     request_log: Path | None = None
+    # Rate limits on /api/ (server/ratelimit.py, docs/api.md): token buckets in each node's memory.
+    # Per signed-in user (issuer, subject): requests a second, and how many may come at once.
+    # A busy person plus the extension stays far below. 0 turns a limit off.
+    rate_limit_subject_per_second: float = 10.0
+    rate_limit_subject_burst: int = 60
+    # Per client address, checked before the token is: higher, as offices share an address (NAT).
+    rate_limit_address_per_second: float = 100.0
+    rate_limit_address_burst: int = 600
+    # Reverse proxies whose X-Forwarded-For names the client (exact addresses); none by default.
+    rate_limit_trusted_proxies: tuple[str, ...] = ()
     auth: AuthSettings = field(default_factory=AuthSettings)
     # Admin console and admin API (docs/admin.md).
     # Session cookie: "auto" = Secure with the `__Host-inflow_session` name when base_url is https,

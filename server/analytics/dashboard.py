@@ -25,8 +25,9 @@ from server.analytics.charts import bar_chart, line_chart
 from server.analytics.events import parse_batch
 from server.analytics.reports import REPORTS, AidInfo, CatalogView, ContextInfo, Filters, Table
 from server.api.caller import identity_of
+from server.body import read_json
 from server.console import Denied
-from server.errors import PROBLEM_TYPE, BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from server.errors import PROBLEM_TYPE, NotFound, ValidationFailed
 from server.security import ADMIN_ROLE, requires
 
 routes = web.RouteTableDef()
@@ -38,37 +39,11 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, with this route's own size limit (the app-wide client_max_size is smaller)."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"The body is {length} bytes; this route takes at most {limit}.")
-    if request.body_exists and not request.can_read_body:
-        return await request.read()  # a middleware read it already: aiohttp kept the bytes
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is over {limit} bytes. Send smaller batches.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @routes.post("/api/v1/events")
 async def post_events(request: web.Request) -> web.Response:
     """Store a batch of the caller's events; committed before the answer."""
     settings = request.app[keys.SETTINGS]
-    if request.content_type != "application/json":
-        raise BadRequest("Send the body as JSON with Content-Type: application/json.")
-    raw = await _read_limited(request, settings.analytics_max_body_bytes)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    body = await read_json(request, settings.analytics_max_body_bytes)  # this route's own limit
     catalog = request.app[keys.LIBRARY].catalog
     events = parse_batch(
         body,

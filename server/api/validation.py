@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.errors import BadRequest, ValidationFailed
+from server.body import read_json
+from server.errors import ValidationFailed
 
 
 async def json_object(
     request: web.Request, allowed: set[str], required: set[str]
 ) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise BadRequest("Send the body as JSON with Content-Type: application/json.")
-    raw = await request.read()  # aiohttp enforces client_max_size (413)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    data = await read_json(request)  # the app's body limit (413), depth, lone surrogates
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
     unknown = sorted(set(data) - allowed)
