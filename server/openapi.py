@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.admin.openapi import admin_paths
 from server.analytics.openapi_paths import analytics_paths
+from server.permissions import describe, roles_for
 from server.security import public
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -54,7 +55,47 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): PROBLEM for c in codes}
 
 
+# Routes outside the admin API and the operation of server/permissions.py each performs (the admin
+# entries name theirs in server/admin/openapi.py). tests/test_permissions.py checks both against
+# the handlers' own marks.
+OPERATIONS: dict[tuple[str, str], str] = {
+    ("/api/v1/suggest", "post"): "suggest",
+    ("/api/v1/search", "get"): "search",
+    ("/api/v1/aids/{aid_id}", "get"): "aid.view",
+    ("/api/v1/rules", "get"): "rules.read",
+    ("/api/v1/feedback", "post"): "feedback",
+    ("/api/v1/events", "post"): "events",
+    ("/api/v1/admin/analytics/{report}", "get"): "analytics.read",
+    ("/api/v1/admin/analytics/{report}/{table}.csv", "get"): "analytics.read",
+    ("/admin/analytics", "get"): "analytics.read",
+    ("/admin/analytics/{report}/{table}.csv", "get"): "analytics.read",
+}
+
+
+def with_permissions(paths: dict[str, Any]) -> dict[str, Any]:
+    """Write each operation's roles from the permission table: `x-operation`,
+    `x-required-roles` and a "Roles: ..." sentence in the description."""
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            name = op.get("x-operation") or OPERATIONS.get((path, method))
+            if name is None:
+                continue
+            op["x-operation"] = name
+            op["x-required-roles"] = sorted(roles_for(name))
+            sentence = f"Roles: {describe(name)}."
+            description = op.get("description", "")
+            if not description.startswith("Roles:"):
+                op["description"] = f"{sentence} {description}".strip()
+    return paths
+
+
 def document() -> dict[str, Any]:
+    doc = _document()
+    with_permissions(doc["paths"])
+    return doc
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,6 +5,7 @@ Secure by default: every handler under `/api/` needs a signed-in caller with an 
 unless it says otherwise:
 
     @public                      no token needed (a valid token is still identified)
+    @requires_op("aid.create")   the roles server/permissions.py gives the operation
     @requires("author")          any of the roles named; `admin` always passes
 
 The middleware only identifies the caller (`request[keys.IDENTITY]`) and enforces those marks;
@@ -28,13 +29,13 @@ from auth.service import AuthUnavailable, TokenAuthenticator
 from auth.verifier import InvalidToken
 from server import keys
 from server.errors import problem
+from server.permissions import ADMIN_ROLE, INFLOW_ROLES, roles_for
 
 log = logging.getLogger("inflow.auth")
 
 ACCESS_ATTR = "__inflow_access__"
-ADMIN_ROLE = "admin"
-# Any one of these lets a caller use undecorated API handlers.
-INFLOW_ROLES = frozenset({"learner", "author", "admin", "mentor", "reviewer", "api", "api-write"})
+# INFLOW_ROLES (any one lets a caller use undecorated API handlers) and ADMIN_ROLE live in
+# server/permissions.py with the operation table.
 # Handlers without a mark (class-based views, web.static) are public only under these paths.
 PUBLIC_PREFIXES = ("/demo/", "/static/")
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/openapi.json"})
@@ -50,6 +51,7 @@ class Access:
 
     public: bool = False
     roles: frozenset[str] = frozenset()  # empty: any Inflow role
+    operation: str = ""  # the server/permissions.py operation, when marked with requires_op
 
 
 PUBLIC = Access(public=True)
@@ -67,6 +69,17 @@ def requires(*roles: str) -> Callable[[_T], _T]:
     if not roles or not all(isinstance(r, str) and r for r in roles):
         raise ValueError("requires() needs at least one role name")
     access = Access(roles=frozenset(roles))
+
+    def mark(handler: _T) -> _T:
+        setattr(handler, ACCESS_ATTR, access)
+        return handler
+
+    return mark
+
+
+def requires_op(operation: str) -> Callable[[_T], _T]:
+    """Mark a handler as performing `operation`: the roles come from server/permissions.py."""
+    access = Access(roles=roles_for(operation), operation=operation)
 
     def mark(handler: _T) -> _T:
         setattr(handler, ACCESS_ATTR, access)
@@ -204,6 +217,7 @@ def _problem(
 
 __all__ = [
     "ACCESS_ATTR",
+    "ADMIN_ROLE",
     "INFLOW_ROLES",
     "Access",
     "access_of",
@@ -211,4 +225,5 @@ __all__ = [
     "auth_middleware",
     "public",
     "requires",
+    "requires_op",
 ]

@@ -23,13 +23,13 @@ from server.admin.service import (
     page_by_id,
 )
 from server.api.validation import int_field, json_object, page_url, string_list, text_field
+from server.body import read_body
 from server.errors import (
     Forbidden,
-    PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from server.security import requires
+from server.security import requires_op
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/admin"
@@ -120,7 +120,7 @@ def _if_match(request: web.Request) -> str | None:
 
 
 @routes.get(f"{PREFIX}/apps")
-@requires("author", "reviewer", "api-write")
+@requires_op("app.read")
 async def list_apps(request: web.Request) -> web.Response:
     _query(request, {"limit", "cursor"})
     apps = await service(request).list_apps()
@@ -129,7 +129,7 @@ async def list_apps(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/apps")
-@requires("admin")
+@requires_op("app.write")
 async def create_app(request: web.Request) -> web.Response:
     data = await json_object(request, APP_FIELDS, {"id", "name"})
     app, warnings = await service(request).create_app(caller(request), data)
@@ -137,7 +137,7 @@ async def create_app(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/apps/{app_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("app.read")
 async def get_app(request: web.Request) -> web.Response:
     svc = service(request)
     app = await svc.get_app(request.match_info["app_id"])
@@ -145,7 +145,7 @@ async def get_app(request: web.Request) -> web.Response:
 
 
 @routes.put(PREFIX + "/apps/{app_id}")
-@requires("admin")
+@requires_op("app.write")
 async def put_app(request: web.Request) -> web.Response:
     data = await json_object(request, APP_FIELDS, {"name"})
     app, warnings = await service(request).update_app(
@@ -155,7 +155,7 @@ async def put_app(request: web.Request) -> web.Response:
 
 
 @routes.delete(PREFIX + "/apps/{app_id}")
-@requires("admin")
+@requires_op("app.write")
 async def delete_app(request: web.Request) -> web.Response:
     unmapped = await service(request).delete_app(
         caller(request), request.match_info["app_id"], _if_match(request)
@@ -164,7 +164,7 @@ async def delete_app(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/apps/{app_id}/contexts")
-@requires("admin")
+@requires_op("context.write")
 async def create_context(request: web.Request) -> web.Response:
     data = await json_object(request, CONTEXT_FIELDS, {"id", "name", "rule"})
     ctx, warnings = await service(request).create_context(
@@ -177,7 +177,7 @@ async def create_context(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/contexts")
-@requires("author", "reviewer", "api-write")
+@requires_op("app.read")
 async def list_contexts(request: web.Request) -> web.Response:
     q = _query(request, {"app", "limit", "cursor"})
     contexts = sorted(request.app[keys.LIBRARY].catalog.contexts.values(), key=lambda c: c.id)
@@ -188,14 +188,14 @@ async def list_contexts(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/contexts/{ctx_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("app.read")
 async def get_context(request: web.Request) -> web.Response:
     ctx = await service(request).get_context(request.match_info["ctx_id"])
     return _json(context_json(ctx), etag=context_etag(ctx))
 
 
 @routes.patch(PREFIX + "/contexts/{ctx_id}")
-@requires("admin")
+@requires_op("context.write")
 async def patch_context(request: web.Request) -> web.Response:
     data = await json_object(request, CONTEXT_FIELDS, set())
     ctx, warnings = await service(request).update_context(
@@ -205,7 +205,7 @@ async def patch_context(request: web.Request) -> web.Response:
 
 
 @routes.delete(PREFIX + "/contexts/{ctx_id}")
-@requires("admin")
+@requires_op("context.write")
 async def delete_context(request: web.Request) -> web.Response:
     await service(request).delete_context(
         caller(request), request.match_info["ctx_id"], _if_match(request)
@@ -214,7 +214,7 @@ async def delete_context(request: web.Request) -> web.Response:
 
 
 @routes.put(PREFIX + "/contexts/{ctx_id}/aids")
-@requires("admin")
+@requires_op("context.write")
 async def put_pins(request: web.Request) -> web.Response:
     data = await json_object(request, {"aids"}, {"aids"})
     aids = list(string_list(data, "aids", 100, 64))
@@ -228,7 +228,7 @@ async def put_pins(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/aids")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.read")
 async def list_aids(request: web.Request) -> web.Response:
     svc = service(request)
     q = _query(request, {"app", "type", "status", "owner", "stale", "q", "limit", "cursor"})
@@ -238,7 +238,7 @@ async def list_aids(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/aids")
-@requires("author", "api-write")
+@requires_op("aid.create")
 async def create_aid(request: web.Request) -> web.Response:
     data = await json_object(request, AID_WRITE_FIELDS, {"id", "title"})
     aid = await service(request).create_aid(caller(request), data)
@@ -246,7 +246,7 @@ async def create_aid(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/aids/{aid_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.read")
 async def get_aid(request: web.Request) -> web.Response:
     aid = await service(request).get_aid(request.match_info["aid_id"])
     return _json(aid_json(aid), etag=aid_etag(aid))
@@ -262,19 +262,19 @@ async def _write_aid(request: web.Request, partial: bool) -> web.Response:
 
 
 @routes.put(PREFIX + "/aids/{aid_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.update")
 async def put_aid(request: web.Request) -> web.Response:
     return await _write_aid(request, partial=False)
 
 
 @routes.patch(PREFIX + "/aids/{aid_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.update")
 async def patch_aid(request: web.Request) -> web.Response:
     return await _write_aid(request, partial=True)
 
 
 @routes.delete(PREFIX + "/aids/{aid_id}")
-@requires("admin")
+@requires_op("aid.delete")
 async def delete_aid(request: web.Request) -> web.Response:
     await service(request).delete_aid(
         caller(request), request.match_info["aid_id"], _if_match(request)
@@ -283,7 +283,7 @@ async def delete_aid(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/aids/{aid_id}/transitions")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.transition")
 async def transition(request: web.Request) -> web.Response:
     data = await json_object(request, {"to", "comment"}, {"to"})
     to = text_field(data, "to", 20)
@@ -298,14 +298,14 @@ async def transition(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/aids/{aid_id}/versions")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.read")
 async def versions(request: web.Request) -> web.Response:
     aid_id = request.match_info["aid_id"]
     return _json({"aid": aid_id, "versions": await service(request).versions(aid_id)})
 
 
 @routes.get(PREFIX + "/aids/{aid_id}/versions/{version}")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.read")
 async def version(request: web.Request) -> web.Response:
     n = int_field(request.match_info["version"], "version", 1, 10**9, 1)
     data = await service(request).version(request.match_info["aid_id"], n)
@@ -313,7 +313,7 @@ async def version(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/aids/{aid_id}/diff")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.read")
 async def diff(request: web.Request) -> web.Response:
     q = _query(request, {"from", "to"})
     if "from" not in q or "to" not in q:
@@ -324,7 +324,7 @@ async def diff(request: web.Request) -> web.Response:
 
 
 @routes.post(PREFIX + "/aids/{aid_id}/rollback")
-@requires("author", "reviewer", "api-write")
+@requires_op("aid.update")
 async def rollback(request: web.Request) -> web.Response:
     data = await json_object(request, {"version"}, {"version"})
     n = int_field(data["version"], "version", 1, 10**9, 1)
@@ -338,13 +338,13 @@ async def rollback(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/mappings")
-@requires("author", "reviewer", "api-write")
+@requires_op("app.read")
 async def mappings(request: web.Request) -> web.Response:
     return _json(service(request).mappings())
 
 
 @routes.put(PREFIX + "/mappings/{aid_id}")
-@requires("admin")
+@requires_op("mapping.write")
 async def put_mapping(request: web.Request) -> web.Response:
     data = await json_object(request, {"apps", "contexts"}, {"apps", "contexts"})
     result = await service(request).set_mapping(
@@ -362,7 +362,7 @@ async def put_mapping(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/mentors")
-@requires("author", "reviewer", "api-write")
+@requires_op("mentor.read")
 async def list_mentors(request: web.Request) -> web.Response:
     svc = service(request)
     q = _query(request, {"app", "vetted", "active", "q", "limit", "cursor"})
@@ -372,7 +372,7 @@ async def list_mentors(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/mentors")
-@requires("admin")
+@requires_op("mentor.write")
 async def create_mentor(request: web.Request) -> web.Response:
     data = await json_object(request, MENTOR_WRITE_FIELDS, {"id", "name", "contact"})
     mentor = await service(request).create_mentor(caller(request), data)
@@ -380,7 +380,7 @@ async def create_mentor(request: web.Request) -> web.Response:
 
 
 @routes.get(PREFIX + "/mentors/{mentor_id}")
-@requires("author", "reviewer", "api-write")
+@requires_op("mentor.read")
 async def get_mentor(request: web.Request) -> web.Response:
     mentor = await service(request).get_mentor(request.match_info["mentor_id"])
     return _json(mentor_json(mentor), etag=mentor_etag(mentor))
@@ -400,19 +400,19 @@ async def _write_mentor(request: web.Request, partial: bool) -> web.Response:
 
 
 @routes.put(PREFIX + "/mentors/{mentor_id}")
-@requires("admin")
+@requires_op("mentor.write")
 async def put_mentor(request: web.Request) -> web.Response:
     return await _write_mentor(request, partial=False)
 
 
 @routes.patch(PREFIX + "/mentors/{mentor_id}")
-@requires("admin")
+@requires_op("mentor.write")
 async def patch_mentor(request: web.Request) -> web.Response:
     return await _write_mentor(request, partial=True)
 
 
 @routes.delete(PREFIX + "/mentors/{mentor_id}")
-@requires("admin")
+@requires_op("mentor.write")
 async def delete_mentor(request: web.Request) -> web.Response:
     await service(request).delete_mentor(
         caller(request), request.match_info["mentor_id"], _if_match(request)
@@ -424,7 +424,7 @@ async def delete_mentor(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/rules/test")
-@requires("author", "reviewer", "api-write")
+@requires_op("rules.test")
 async def rules_test(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     data = await json_object(request, {"url", "title", "role", "groups", "limit"}, {"url"})
@@ -440,7 +440,7 @@ async def rules_test(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/preview")
-@requires("author", "reviewer", "api-write")
+@requires_op("preview")
 async def preview(request: web.Request) -> web.Response:
     data = await json_object(request, {"markdown"}, {"markdown"})
     markdown = text_field(data, "markdown", 200_000)
@@ -451,36 +451,22 @@ async def preview(request: web.Request) -> web.Response:
 # -- import, export, audit ---------------------------------------------------------------------
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The raw body, refusing more than `limit` bytes (the app-wide body limit is smaller)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The upload is over the limit of {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The upload is over the limit of {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @routes.post(f"{PREFIX}/import")
-@requires("api-write")
+@requires_op("import")
 async def import_archive(request: web.Request) -> web.Response:
     if request.content_type not in ARCHIVE_TYPES:
         raise UnsupportedMediaType(
             "Send the archive as the raw body with Content-Type application/zip, "
             "application/x-tar or application/gzip."
         )
-    data = await read_limited(request, request.app[keys.SETTINGS].admin_max_upload_bytes)
+    data = await read_body(request, request.app[keys.SETTINGS].admin_max_upload_bytes)
     name = request.query.get("filename", "upload")
     report = await service(request).import_archive(caller(request), data, name)
     return _json(report)
 
 
 @routes.get(f"{PREFIX}/export")
-@requires("author", "api-write")
+@requires_op("export")
 async def export_archive(request: web.Request) -> web.Response:
     data = await service(request).export_archive(caller(request))
     return web.Response(
@@ -494,7 +480,7 @@ async def export_archive(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/audit")
-@requires("admin")
+@requires_op("audit.read")
 async def audit(request: web.Request) -> web.Response:
     q = _query(
         request,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.permissions import describe, roles_for
+
 P = "/api/v1/admin"
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 OBJ: dict[str, Any] = {"type": "object"}
@@ -39,7 +41,7 @@ PAGE = [_param("limit", "query", False, "integer"), _param("cursor", "query", Fa
 
 def _op(
     summary: str,
-    roles: str,
+    operation: str,
     *,
     params: list[dict[str, Any]] | None = None,
     body: dict[str, Any] | None = None,
@@ -49,11 +51,15 @@ def _op(
     write: bool = False,
     errors: tuple[int, ...] = (400, 401, 403, 404, 422),
     response: dict[str, Any] | None = None,
+    note: str = "",
 ) -> dict[str, Any]:
+    """One operation; its roles come from the permission table (server/permissions.py)."""
     op: dict[str, Any] = {
         "summary": summary,
-        "description": f"Roles: {roles}.",
+        "description": f"Roles: {describe(operation)}.{note}",
         "tags": ["admin"],
+        "x-operation": operation,
+        "x-required-roles": sorted(roles_for(operation)),
         "parameters": list(params or []) + ([IF_MATCH] if write else []),
         "responses": {ok: response or _ok(etag=etag)},
     }
@@ -150,17 +156,15 @@ APP_ID = _param("app_id")
 CTX_ID = _param("ctx_id")
 AID_ID = _param("aid_id")
 MENTOR_ID = _param("mentor_id")
-WRITER = "author, reviewer or admin (api-write too)"
-READER = "author, reviewer, admin or api-write"
 
 
 def admin_paths() -> dict[str, Any]:
     return {
         f"{P}/apps": {
-            "get": _op("List apps with rules and contexts", READER, params=PAGE),
+            "get": _op("List apps with rules and contexts", "app.read", params=PAGE),
             "post": _op(
                 "Create an app (answer lists rule warnings)",
-                "admin",
+                "app.write",
                 body=APP_BODY,
                 ok="201",
                 etag=True,
@@ -168,10 +172,10 @@ def admin_paths() -> dict[str, Any]:
             ),
         },
         f"{P}/apps/{{app_id}}": {
-            "get": _op("One app (ETag) with rule warnings", READER, params=[APP_ID], etag=True),
+            "get": _op("One app (ETag) with rule warnings", "app.read", params=[APP_ID], etag=True),
             "put": _op(
                 "Replace name, description, rules (and contexts when sent)",
-                "admin",
+                "app.write",
                 params=[APP_ID],
                 body=APP_BODY,
                 etag=True,
@@ -179,7 +183,7 @@ def admin_paths() -> dict[str, Any]:
             ),
             "delete": _op(
                 "Delete an app and its contexts; mapped aids are unmapped",
-                "admin",
+                "app.write",
                 params=[APP_ID],
                 write=True,
             ),
@@ -187,7 +191,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/apps/{{app_id}}/contexts": {
             "post": _op(
                 "Add a context (page) to an app",
-                "admin",
+                "context.write",
                 params=[APP_ID],
                 body=CONTEXT_BODY,
                 ok="201",
@@ -196,24 +200,24 @@ def admin_paths() -> dict[str, Any]:
             )
         },
         f"{P}/contexts": {
-            "get": _op("List contexts", READER, params=[_param("app", "query", False), *PAGE])
+            "get": _op("List contexts", "app.read", params=[_param("app", "query", False), *PAGE])
         },
         f"{P}/contexts/{{ctx_id}}": {
-            "get": _op("One context (ETag)", READER, params=[CTX_ID], etag=True),
+            "get": _op("One context (ETag)", "app.read", params=[CTX_ID], etag=True),
             "patch": _op(
                 "Change a context (fields not sent keep their values)",
-                "admin",
+                "context.write",
                 params=[CTX_ID],
                 body=CONTEXT_BODY,
                 etag=True,
                 write=True,
             ),
-            "delete": _op("Delete a context", "admin", params=[CTX_ID], write=True),
+            "delete": _op("Delete a context", "context.write", params=[CTX_ID], write=True),
         },
         f"{P}/contexts/{{ctx_id}}/aids": {
             "put": _op(
                 "Set the ordered list of pinned aids",
-                "admin",
+                "context.write",
                 params=[CTX_ID],
                 body={
                     "type": "object",
@@ -227,7 +231,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/aids": {
             "get": _op(
                 "List aids (filters: app, type, status, owner, stale, q)",
-                READER,
+                "aid.read",
                 params=[
                     *(
                         _param(n, "query", False)
@@ -238,7 +242,7 @@ def admin_paths() -> dict[str, Any]:
             ),
             "post": _op(
                 "Create an aid (draft unless a publisher says otherwise)",
-                WRITER,
+                "aid.create",
                 body=AID_BODY,
                 ok="201",
                 etag=True,
@@ -246,10 +250,10 @@ def admin_paths() -> dict[str, Any]:
             ),
         },
         f"{P}/aids/{{aid_id}}": {
-            "get": _op("One aid with its body (ETag)", READER, params=[AID_ID], etag=True),
+            "get": _op("One aid with its body (ETag)", "aid.read", params=[AID_ID], etag=True),
             "put": _op(
                 "Replace an aid (a new version)",
-                WRITER,
+                "aid.update",
                 params=[AID_ID],
                 body=AID_BODY,
                 etag=True,
@@ -257,18 +261,20 @@ def admin_paths() -> dict[str, Any]:
             ),
             "patch": _op(
                 "Change some fields of an aid (a new version)",
-                WRITER,
+                "aid.update",
                 params=[AID_ID],
                 body=AID_BODY,
                 etag=True,
                 write=True,
             ),
-            "delete": _op("Delete an aid", "admin", params=[AID_ID], write=True),
+            "delete": _op("Delete an aid", "aid.delete", params=[AID_ID], write=True),
         },
         f"{P}/aids/{{aid_id}}/transitions": {
             "post": _op(
                 "Workflow step: draft, review, published, archived",
-                "author (submit, withdraw); reviewer or admin (publish, unpublish, archive)",
+                "aid.transition",
+                note=" Publishing steps (to or from published, archiving from review) also need "
+                "the operation aid.publish (" + describe("aid.publish") + ").",
                 params=[AID_ID],
                 body={
                     "type": "object",
@@ -287,17 +293,19 @@ def admin_paths() -> dict[str, Any]:
             )
         },
         f"{P}/aids/{{aid_id}}/versions": {
-            "get": _op("Every saved version, newest first", READER, params=[AID_ID])
+            "get": _op("Every saved version, newest first", "aid.read", params=[AID_ID])
         },
         f"{P}/aids/{{aid_id}}/versions/{{version}}": {
             "get": _op(
-                "One version's fields", READER, params=[AID_ID, _param("version", kind="integer")]
+                "One version's fields",
+                "aid.read",
+                params=[AID_ID, _param("version", kind="integer")],
             )
         },
         f"{P}/aids/{{aid_id}}/diff": {
             "get": _op(
                 "Unified diff between two versions",
-                READER,
+                "aid.read",
                 params=[
                     AID_ID,
                     _param("from", "query", True, "integer"),
@@ -308,7 +316,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/aids/{{aid_id}}/rollback": {
             "post": _op(
                 "Save an old version's content as a new version (status unchanged)",
-                WRITER,
+                "aid.update",
                 params=[AID_ID],
                 body={
                     "type": "object",
@@ -319,11 +327,11 @@ def admin_paths() -> dict[str, Any]:
                 write=True,
             )
         },
-        f"{P}/mappings": {"get": _op("Aids per app and pinned aids per context", READER)},
+        f"{P}/mappings": {"get": _op("Aids per app and pinned aids per context", "app.read")},
         f"{P}/mappings/{{aid_id}}": {
             "put": _op(
                 "Where an aid shows: its apps and the contexts it is pinned in",
-                "admin",
+                "mapping.write",
                 params=[AID_ID],
                 body={
                     "type": "object",
@@ -340,7 +348,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/mentors": {
             "get": _op(
                 "List mentors (filters: app, vetted, active, q)",
-                READER,
+                "mentor.read",
                 params=[
                     *(_param(n, "query", False) for n in ("app", "vetted", "active", "q")),
                     *PAGE,
@@ -348,7 +356,7 @@ def admin_paths() -> dict[str, Any]:
             ),
             "post": _op(
                 "Create a mentor (vetted: true vets them as the caller, today)",
-                "admin",
+                "mentor.write",
                 body={**MENTOR_BODY, "required": ["id", "name", "contact"]},
                 ok="201",
                 etag=True,
@@ -359,13 +367,13 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/mentors/{{mentor_id}}": {
             "get": _op(
                 "One mentor (ETag)",
-                READER,
+                "mentor.read",
                 params=[MENTOR_ID],
                 response=_ok(schema=MENTOR, etag=True),
             ),
             "put": _op(
                 "Replace a mentor (fields not sent take their defaults; vetting stays unless sent)",
-                "admin",
+                "mentor.write",
                 params=[MENTOR_ID],
                 body={**MENTOR_BODY, "required": ["name", "contact"]},
                 write=True,
@@ -373,19 +381,20 @@ def admin_paths() -> dict[str, Any]:
             ),
             "patch": _op(
                 'Change some fields of a mentor; {"vetted": true|false} vets or unvets',
-                "admin",
+                "mentor.write",
+                note=" Changing `vetted` also needs the operation mentor.vet.",
                 params=[MENTOR_ID],
                 body=MENTOR_BODY,
                 write=True,
                 response=_ok(schema=MENTOR, etag=True),
             ),
-            "delete": _op("Delete a mentor", "admin", params=[MENTOR_ID], write=True),
+            "delete": _op("Delete a mentor", "mentor.write", params=[MENTOR_ID], write=True),
         },
         f"{P}/rules/test": {
             "post": _op(
                 "Rule tester: the matching app, contexts, winning rule and the sidebar's aids "
                 "for a role",
-                READER,
+                "rules.test",
                 body={
                     "type": "object",
                     "required": ["url"],
@@ -402,7 +411,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/preview": {
             "post": _op(
                 "Markdown to sanitized HTML",
-                READER,
+                "preview",
                 body={
                     "type": "object",
                     "required": ["markdown"],
@@ -414,7 +423,7 @@ def admin_paths() -> dict[str, Any]:
             "post": _op(
                 "Import a zip or tar (raw body; application/zip, application/x-tar, "
                 "application/gzip or application/octet-stream): checked, validated, all or nothing",
-                "admin or api-write",
+                "import",
                 params=[_param("filename", "query", False)],
                 body={"type": "string", "format": "binary"},
                 body_type="application/octet-stream",
@@ -424,7 +433,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/export": {
             "get": _op(
                 "All content as a zip in the content format",
-                "author, admin or api-write",
+                "export",
                 response={
                     "description": "Zip archive",
                     "content": {"application/zip": {"schema": {"type": "string"}}},
@@ -435,7 +444,7 @@ def admin_paths() -> dict[str, Any]:
         f"{P}/audit": {
             "get": _op(
                 "Audit log, newest first",
-                "admin",
+                "audit.read",
                 params=[
                     *(
                         _param(n, "query", False)

@@ -5,15 +5,11 @@ log, then the index and the catalog), checks the caller's roles for the workflow
 compares the caller's `If-Match` with the current ETag inside that same transaction, so a stale
 write gets 412 and never overwrites silently.
 
-Roles (docs/admin.md):
-- `author` (and `admin`): create and edit aids, submit for review, withdraw, archive drafts;
-- `reviewer` or `admin` ("publishers"): publish, unpublish, archive published aids, and edit aids
-  that are published (an author must not change what learners see without review);
-- `admin`: apps, rules, contexts, pinned aids and mappings; deleting aids; mentors (and vetting
-  them); the audit log;
-- `api-write` (client role of `inflow-api`, held by the `inflow-cli` service account): import and
-  export of the content format. An import applies the files as they are, statuses included: the
-  reviewed artefact is the archive (a docs-as-code pipeline reviews it before it is uploaded).
+Who may do what is server/permissions.py (one table, read by the routes, the console and the
+OpenAPI document); the service asks it again for each operation (the console calls the service
+directly) and keeps only the checks that depend on an aid's state: publishing steps and edits of a
+published aid need the operation `aid.publish`. An import applies the files as they are, statuses
+included: the reviewed artefact is the archive (a docs-as-code pipeline reviews it before upload).
 """
 
 from __future__ import annotations
@@ -61,6 +57,7 @@ from server.models import (
     app_from_mapping,
     mentor_from_mapping,
 )
+from server.permissions import describe, may, roles_for
 from server.settings import Settings
 from server.storage import Changes, Storage
 from server.suggest import PageSignals, Suggester
@@ -68,10 +65,8 @@ from server.urlrules import InvalidRule, Rule, compile_rule
 
 log = logging.getLogger(__name__)
 
-PUBLISHERS = frozenset({"admin", "reviewer"})
-AUTHORS = frozenset({"author", "admin"})
-IMPORTERS = frozenset({"admin", "api-write"})
-EXPORTERS = frozenset({"admin", "author", "api-write"})
+# Kept for callers that show or hide publishing actions; derived from the permission table.
+PUBLISHERS = roles_for("aid.publish")
 
 # (from, to) -> who may take the step: "author" (authors and publishers) or "publish".
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -99,18 +94,16 @@ def saved_by(identity: Identity) -> str:
 
 
 def is_publisher(identity: Identity) -> bool:
-    return not identity.roles.isdisjoint(PUBLISHERS)
+    return may(identity.roles, "aid.publish")
 
 
-def is_author(identity: Identity) -> bool:
-    return not identity.roles.isdisjoint(AUTHORS)
-
-
-def require(identity: Identity, roles: frozenset[str], what: str) -> None:
-    if identity.roles.isdisjoint(roles):
+def require(identity: Identity, operation: str, what: str) -> None:
+    """Forbidden unless the permission table lets the caller perform `operation`."""
+    if not may(identity.roles, operation):
         raise Forbidden(
-            f"{what} needs the role {' or '.join(repr(r) for r in sorted(roles))}.",
-            required_roles=sorted(roles),
+            f"{what} needs the role {describe(operation)}.",
+            required_roles=sorted(roles_for(operation)),
+            operation=operation,
         )
 
 
@@ -397,7 +390,7 @@ class AdminService:
             return
         if old is None:
             if new in {"published", "archived"}:
-                require(identity, PUBLISHERS, f"Creating an aid as {new!r}")
+                require(identity, "aid.publish", f"Creating an aid as {new!r}")
             return
         step = TRANSITIONS.get((old, new))
         if step is None:
@@ -406,10 +399,10 @@ class AdminService:
                 allowed=sorted(t for (f, t) in TRANSITIONS if f == old),
             )
         if step == "publish":
-            require(identity, PUBLISHERS, f"Moving an aid from {old!r} to {new!r}")
+            require(identity, "aid.publish", f"Moving an aid from {old!r} to {new!r}")
 
     async def create_aid(self, identity: Identity, data: dict[str, Any]) -> Aid:
-        require(identity, AUTHORS | PUBLISHERS, "Writing aids")
+        require(identity, "aid.create", "Creating aids")
         data = {"owner": identity.username or "", **data}
         aid = self._parse_aid(data)
         self._check_status_change(identity, None, aid.status)
@@ -439,7 +432,7 @@ class AdminService:
         partial: bool,
         action: str = "aid.update",
     ) -> Aid:
-        require(identity, AUTHORS | PUBLISHERS, "Writing aids")
+        require(identity, "aid.update", "Writing aids")
         if "id" in data and data["id"] != aid_id:
             raise ValidationFailed(
                 "The id in the body differs from the one in the URL.", fields=["id"]
@@ -481,7 +474,7 @@ class AdminService:
     async def transition(
         self, identity: Identity, aid_id: str, to: str, if_match: str | None, comment: str = ""
     ) -> Aid:
-        require(identity, AUTHORS | PUBLISHERS, "Workflow steps")
+        require(identity, "aid.transition", "Workflow steps")
         if to not in AID_STATUSES:
             raise ValidationFailed(f"'to' must be one of {', '.join(AID_STATUSES)}.", fields=["to"])
 
@@ -518,7 +511,7 @@ class AdminService:
         )
 
     async def delete_aid(self, identity: Identity, aid_id: str, if_match: str | None) -> None:
-        require(identity, frozenset({"admin"}), "Deleting aids (authors archive them)")
+        require(identity, "aid.delete", "Deleting aids (authors archive them)")
 
         def op(changes: Changes) -> None:
             current = self.storage.get_aid_sync(aid_id)
@@ -540,7 +533,7 @@ class AdminService:
     ) -> dict[str, Any]:
         """Where an aid shows: the apps it is mapped to and the contexts it is pinned in (pins
         are added at the end of a context's list, or removed; other pins keep their order)."""
-        require(identity, frozenset({"admin"}), "Mapping aids")
+        require(identity, "mapping.write", "Mapping aids")
         catalog = self.library.catalog
         unknown_apps = [a for a in apps if a not in catalog.apps]
         unknown_ctx = [c for c in contexts if c not in catalog.contexts]
@@ -618,7 +611,8 @@ class AdminService:
         detail: dict[str, Any] | None = None,
     ) -> tuple[App, list[dict[str, Any]]]:
         """Write an app (with its contexts). `expect` is the ETag to check (None: must be new)."""
-        require(identity, frozenset({"admin"}), "Managing apps, rules and contexts")
+        operation = "context.write" if action.startswith("context.") else "app.write"
+        require(identity, operation, "Managing apps, rules and contexts")
         self._check_context_ids(app)
         loop = asyncio.get_running_loop()
         warnings = await loop.run_in_executor(None, self.warnings_for, app)
@@ -683,7 +677,7 @@ class AdminService:
 
     async def delete_app(self, identity: Identity, app_id: str, if_match: str | None) -> list[str]:
         """Delete an app with its contexts; aids mapped to it are unmapped (a new version each)."""
-        require(identity, frozenset({"admin"}), "Managing apps, rules and contexts")
+        require(identity, "app.write", "Managing apps, rules and contexts")
 
         def op(changes: Changes) -> list[str]:
             current = self.storage.get_app_sync(app_id)
@@ -809,8 +803,6 @@ class AdminService:
     # -- mentors -------------------------------------------------------------------------------
     # Admins manage mentors; vetting is a field of the mentor (PATCH {"vetted": true}) whose
     # `vetted_by` and `vetted_at` the server sets from the caller and today's date.
-    MENTOR_ADMIN = frozenset({"admin"})
-
     async def list_mentors(self, filters: dict[str, str]) -> list[Mentor]:
         q = filters.get("q", "").strip().lower()
         out = []
@@ -865,8 +857,10 @@ class AdminService:
         return mentor
 
     async def create_mentor(self, identity: Identity, data: dict[str, Any]) -> Mentor:
-        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+        require(identity, "mentor.write", "Managing mentors")
         mentor = self._parse_mentor(identity, data, None)
+        if mentor.vetted:
+            require(identity, "mentor.vet", "Vetting mentors")
 
         def op(changes: Changes) -> Mentor:
             try:
@@ -898,7 +892,7 @@ class AdminService:
     ) -> Mentor:
         """PUT (`partial=False`: fields not sent take their defaults) or PATCH. A change of
         `vetted` is audited as `mentor.vetted` / `mentor.unvetted`."""
-        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+        require(identity, "mentor.write", "Managing mentors")
         if "id" in data and data["id"] != mentor_id:
             raise ValidationFailed(
                 "The id in the body differs from the one in the URL.", fields=["id"]
@@ -918,6 +912,8 @@ class AdminService:
                     vetted_at=current.vetted_at,
                 )
             new = self._parse_mentor(identity, {"id": mentor_id, **data}, base)
+            if new.vetted != current.vetted:
+                require(identity, "mentor.vet", "Vetting or unvetting mentors")
             stored, change = self.storage.save_mentor_tx(new, changes)
             if change != "unchanged":
                 before, after = current.content_fields(), new.content_fields()
@@ -944,7 +940,7 @@ class AdminService:
         )
 
     async def delete_mentor(self, identity: Identity, mentor_id: str, if_match: str | None) -> None:
-        require(identity, self.MENTOR_ADMIN, "Managing mentors")
+        require(identity, "mentor.write", "Managing mentors")
 
         def op(changes: Changes) -> None:
             current = self.storage.get_mentor_sync(mentor_id)
@@ -1001,7 +997,7 @@ class AdminService:
     async def import_archive(
         self, identity: Identity, data: bytes, filename: str = ""
     ) -> dict[str, Any]:
-        require(identity, IMPORTERS, "Importing content")
+        require(identity, "import", "Importing content")
         loop = asyncio.get_running_loop()
         limits = self._limits()
         plan = await loop.run_in_executor(None, inspect_archive, data, limits)
@@ -1046,7 +1042,7 @@ class AdminService:
         return {**report, "ignored": plan.ignored[:200]}
 
     async def export_archive(self, identity: Identity) -> bytes:
-        require(identity, EXPORTERS, "Exporting content")
+        require(identity, "export", "Exporting content")
         loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory(prefix="inflow-export-") as tmp:
             await self.library.export_dir(Path(tmp))

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.api.caller import audience_of, identity_of, user_key
+from server.api.caller import audience_of, identity_of
 from server.api.validation import (
     int_field,
     json_object,
@@ -19,7 +19,7 @@ from server.api.validation import (
 )
 from server.errors import AidNotFound, ValidationFailed
 from server.models import AID_TYPES, SLUG_RE
-from server.security import public
+from server.security import public, requires_op
 from server.suggest import PageSignals
 
 routes = web.RouteTableDef()
@@ -32,6 +32,7 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 @routes.post("/api/v1/suggest")
+@requires_op("suggest")
 async def suggest(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     data = await json_object(
@@ -62,6 +63,7 @@ async def suggest(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/search")
+@requires_op("search")
 async def search(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     q = request.query
@@ -89,6 +91,7 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/aids/{aid_id}")
+@requires_op("aid.view")
 async def get_aid(request: web.Request) -> web.StreamResponse:
     aid_id = request.match_info["aid_id"]
     library = request.app[keys.LIBRARY]
@@ -132,6 +135,7 @@ async def get_aid(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/v1/rules")
+@requires_op("rules.read")
 async def rules(request: web.Request) -> web.Response:
     doc = request.app[keys.LIBRARY].catalog.rules_document()
     etag = f'"rules-{doc["version"]}"'
@@ -155,8 +159,17 @@ async def feedback(request: web.Request) -> web.Response:
     url = data.get("url")
     url = page_url(url, settings.max_url_bytes) if url else ""
     comment = text_field(data, "comment", 2000)
+    # Privacy (docs/analytics.md): the person is stored as the analytics pseudonym, never as
+    # issuer|subject, and the page only as the app and context it matched, never its URL.
+    app_id = context_id = ""
+    if url:
+        place = request.app[keys.LIBRARY].catalog.resolve(url)
+        app_id = place.app.id if place.app else ""
+        context_id = place.contexts[0].id if place.contexts else ""
+    ident = identity_of(request)
+    user = request.app[keys.ANALYTICS].pseudonym(ident.issuer, ident.subject) if ident else ""
     storage = request.app[keys.LIBRARY].storage
-    fid = await storage.add_feedback(aid_id, data["helpful"], comment, url, user_key(request))
+    fid = await storage.add_feedback(aid_id, data["helpful"], comment, user, app_id, context_id)
     up, down = await storage.feedback_counts(aid_id)
     return _json(
         {

@@ -1,0 +1,103 @@
+"""Who may do what: one table, operation -> roles.
+
+The route decorator (`server.security.requires_op`), the service's state-dependent checks, the
+console (which actions it shows) and the OpenAPI generator (`x-required-roles` and the "Roles:"
+sentence of each operation) all read this table, so they cannot disagree. `admin` passes every
+operation. docs/admin.md ("Roles: who may do what") is the human-readable form of this table;
+tests/test_permissions.py checks the two against each other and every route against the table.
+
+Roles: `learner`, `author`, `reviewer` (an author flagged as publisher), `admin`, `mentor`, and the
+API client roles `api` / `api-write`. `api-write` (the `inflow-cli` service account's client role)
+adds exactly import and export; through the per-aid routes the service account is an author
+because it also holds the realm role `author`.
+
+This module imports nothing from the rest of `server/` so any layer (console, OpenAPI, service)
+may read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+ADMIN_ROLE: Final = "admin"
+# Any one of these makes a caller "signed in to Inflow" (the learner-facing operations).
+INFLOW_ROLES: Final = frozenset(
+    {"learner", "author", "admin", "mentor", "reviewer", "api", "api-write"}
+)
+
+_EDITORS = frozenset({"author", "reviewer"})
+_ADMIN_ONLY = frozenset({ADMIN_ROLE})
+
+# operation -> the roles that may perform it (`admin` is always added).
+PERMISSIONS: Final[dict[str, frozenset[str]]] = {
+    # -- learner-facing API -------------------------------------------------------------------
+    "suggest": INFLOW_ROLES,
+    "search": INFLOW_ROLES,
+    "aid.view": INFLOW_ROLES,  # one published aid, rendered (learner API)
+    "rules.read": INFLOW_ROLES,  # the URL rules document for the extension
+    "feedback": INFLOW_ROLES,
+    "events": INFLOW_ROLES,
+    # -- admin: reads -------------------------------------------------------------------------
+    "app.read": _EDITORS,  # apps, contexts and mappings
+    "aid.read": _EDITORS,  # aids, versions, diffs
+    "mentor.read": _EDITORS,
+    "rules.test": _EDITORS,
+    "preview": _EDITORS,
+    # -- admin: aids ----------------------------------------------------------------------------
+    "aid.create": _EDITORS,
+    "aid.update": _EDITORS,  # edit, roll back (a published aid also needs aid.publish)
+    "aid.transition": _EDITORS,  # the route; publishing steps also need aid.publish
+    # State-dependent, asked by the service: publish, unpublish, archive a published aid, edit a
+    # published aid, create an aid as published or archived.
+    "aid.publish": frozenset({"reviewer"}),
+    "aid.delete": _ADMIN_ONLY,
+    # -- admin: apps, contexts, mappings ------------------------------------------------------
+    "app.write": _ADMIN_ONLY,
+    "context.write": _ADMIN_ONLY,  # contexts and their pinned aids
+    "mapping.write": _ADMIN_ONLY,
+    # -- admin: mentors -----------------------------------------------------------------------
+    "mentor.write": _ADMIN_ONLY,
+    "mentor.vet": _ADMIN_ONLY,
+    # -- admin: content format, audit, analytics ---------------------------------------------
+    "import": frozenset({"api-write"}),
+    "export": frozenset({"author", "reviewer", "api-write"}),
+    "audit.read": _ADMIN_ONLY,
+    "analytics.read": _ADMIN_ONLY,
+}
+
+
+class UnknownOperation(KeyError):
+    """A name that is not in PERMISSIONS: a typo must fail loudly, never allow or deny silently."""
+
+
+def roles_for(operation: str) -> frozenset[str]:
+    """Every role that may perform `operation`, `admin` included."""
+    try:
+        return PERMISSIONS[operation] | {ADMIN_ROLE}
+    except KeyError:
+        raise UnknownOperation(operation) from None
+
+
+def may(identity_roles: Iterable[str], operation: str) -> bool:
+    """Does a caller holding `identity_roles` pass `operation`? (`admin` always does.)"""
+    return not roles_for(operation).isdisjoint(identity_roles)
+
+
+def describe(operation: str) -> str:
+    """The roles in words, for problem details and the OpenAPI description."""
+    roles = roles_for(operation)
+    if roles == INFLOW_ROLES:
+        return "any Inflow role"
+    return " or ".join(sorted(roles))
+
+
+__all__ = [
+    "ADMIN_ROLE",
+    "INFLOW_ROLES",
+    "PERMISSIONS",
+    "UnknownOperation",
+    "describe",
+    "may",
+    "roles_for",
+]
