@@ -44,6 +44,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, tokens: TokenMaker) ->
         "INFLOW_CONTENT_DIR": str(DEMO),
         "INFLOW_AUTH_JWKS_FILE": str(tokens.write_jwks(tmp / "jwks.json")),
         "INFLOW_AUTH_ISSUER": tokens.issuer,
+        # Hundreds of requests a second from one token and address: rate limits off here
+        # (tests/test_ratelimit.py tests them).
+        "INFLOW_RATE_LIMIT_SUBJECT_PER_SECOND": "0",
+        "INFLOW_RATE_LIMIT_ADDRESS_PER_SECOND": "0",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "serve", "--port", str(port)],
