@@ -119,6 +119,8 @@ async def bench_http(workdir: Path, n: int) -> None:
         search_threads=1,
         auth=AuthSettings(jwks_file=jwks, issuer=tokens.issuer),
         serve_demo=False,
+        rate_limit_subject_per_second=0,  # one token posts as fast as it can: no rate limits
+        rate_limit_address_per_second=0,
     )
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
