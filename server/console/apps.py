@@ -1,0 +1,294 @@
+"""Apps, their URL rules, their contexts (pages) with pinned aids, and the rule tester."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from server import keys
+from server.admin.service import AdminService, app_etag, context_etag
+from server.api.validation import page_url
+from server.console.common import (
+    FormState,
+    add_delete,
+    csv_list,
+    need,
+    render,
+    render_form,
+    see_other,
+    submit_form,
+    svc,
+    text,
+    whole_number,
+)
+from server.console.session import ConsoleSession
+from server.errors import InflowError
+
+routes = web.RouteTableDef()
+TEST_ROLES = ("learner", "author", "mentor", "reviewer", "admin")
+
+
+def parse_rules(raw: str) -> list[dict[str, Any]]:
+    """One rule per line; an optional priority after the last space: `*://h/p/** 10`."""
+    rules = []
+    for line in raw.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern, _, last = line.rpartition(" ")
+        if pattern and last.lstrip("-").isdigit():
+            rules.append({"pattern": pattern.strip(), "priority": int(last)})
+        else:
+            rules.append({"pattern": line, "priority": 0})
+    return rules
+
+
+def rules_text(rules: Any) -> str:
+    return "\n".join(f"{r.pattern} {r.priority}" if r.priority else r.pattern for r in rules)
+
+
+def _app_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": text(form, "name"),
+        "description": text(form, "description"),
+        "rules": parse_rules(text(form, "rules")),
+    }
+    if new:
+        data["id"] = text(form, "id")
+    return data
+
+
+def _context_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
+    priority = whole_number(form, "priority", "0", "Priority must be a whole number.")
+    data: dict[str, Any] = {
+        "name": text(form, "name"),
+        "rule": {"pattern": text(form, "rule"), "priority": priority},
+        "title_pattern": text(form, "title_pattern"),
+        "selector": text(form, "selector"),
+    }
+    if new:
+        data["id"] = text(form, "id")
+    return data
+
+
+# -- apps ----------------------------------------------------------------------------------------
+
+
+async def _apps_page(request: web.Request, state: FormState | None = None) -> web.Response:
+    catalog = request.config_dict[keys.LIBRARY].catalog
+    context = {"apps": await svc(request).list_apps(), "app_aids": catalog.app_aids, "f": {}}
+    return render_form(request, "apps.html", context, state)
+
+
+async def _app_page(
+    request: web.Request,
+    state: FormState | None = None,
+    *,
+    key: str = "f",
+    app_id: str = "",
+    warnings: list[dict[str, Any]] | None = None,
+    notice: str = "",
+) -> web.Response:
+    """The app editor and its "new context" form (`key` "cf" when that form was refused)."""
+    service = svc(request)
+    app = await service.get_app(app_id or request.match_info["id"])
+    context = {
+        "app": app,
+        "etag": app_etag(app),
+        "f": {"name": app.name, "description": app.description, "rules": rules_text(app.rules)},
+        "cf": {"priority": 0},
+        "warnings": warnings if warnings is not None else service.warnings_for(app),
+        "saved_notice": notice,
+        "mapped": request.config_dict[keys.LIBRARY].catalog.app_aids.get(app.id, ()),
+    }
+    return render_form(request, "app_edit.html", context, state, key=key)
+
+
+@routes.get("/admin/apps")
+async def apps_page(request: web.Request) -> web.Response:
+    need(request, "app.read")
+    return await _apps_page(request)
+
+
+@routes.post("/admin/apps")
+async def apps_create(request: web.Request) -> web.StreamResponse:
+    async def create(
+        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+    ) -> web.StreamResponse:
+        app, warnings = await svc(request).create_app(session.identity(), _app_data(form, new=True))
+        if warnings:
+            return await _app_page(
+                request, app_id=app.id, warnings=warnings, notice="Created, with warnings."
+            )
+        raise see_other(f"/admin/apps/{quote(app.id)}", "created")
+
+    return await submit_form(request, "app.write", create, _apps_page)
+
+
+@routes.get("/admin/apps/{id}")
+async def app_page(request: web.Request) -> web.Response:
+    need(request, "app.read")
+    return await _app_page(request)
+
+
+@routes.post("/admin/apps/{id}")
+async def app_save(request: web.Request) -> web.StreamResponse:
+    async def save(
+        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+    ) -> web.StreamResponse:
+        _, warnings = await svc(request).update_app(
+            session.identity(),
+            request.match_info["id"],
+            _app_data(form, new=False),
+            text(form, "etag"),
+        )
+        return await _app_page(request, warnings=warnings, notice="Saved.")
+
+    return await submit_form(request, "app.write", save, _app_page)
+
+
+add_delete(routes, "/admin/apps", "app.write", AdminService.delete_app, "/admin/apps")
+
+
+# -- contexts ------------------------------------------------------------------------------------
+
+
+async def _context_page(
+    request: web.Request,
+    state: FormState | None = None,
+    *,
+    key: str = "f",
+    warnings: list[dict[str, Any]] | None = None,
+) -> web.Response:
+    ctx = await svc(request).get_context(request.match_info["id"])
+    catalog = request.config_dict[keys.LIBRARY].catalog
+    pinned = [catalog.aids.get(a) for a in ctx.aids]
+    others = sorted(
+        (m for m in catalog.aids.values() if m.id not in ctx.aids), key=lambda m: m.title.lower()
+    )
+    stored = {
+        "name": ctx.name,
+        "rule": ctx.rule.pattern,
+        "priority": ctx.rule.priority,
+        "title_pattern": ctx.title_pattern,
+        "selector": ctx.selector,
+    }
+    context = {
+        "ctx": ctx,
+        "app": catalog.apps.get(ctx.app_id),
+        "etag": context_etag(ctx),
+        "f": stored,
+        "pinned": list(zip(ctx.aids, pinned, strict=True)),
+        "others": others,
+        "warnings": warnings or [],
+    }
+    return render_form(request, "context_edit.html", context, state, key=key)
+
+
+@routes.post("/admin/apps/{id}/contexts")
+async def context_create(request: web.Request) -> web.StreamResponse:
+    async def create(
+        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+    ) -> web.StreamResponse:
+        ctx, warnings = await svc(request).create_context(
+            session.identity(), request.match_info["id"], _context_data(form, new=True)
+        )
+        if warnings:
+            return await _app_page(request, warnings=warnings, notice="Context added.")
+        raise see_other(f"/admin/contexts/{quote(ctx.id)}", "created")
+
+    async def again(request: web.Request, state: FormState | None) -> web.Response:
+        return await _app_page(request, state, key="cf")
+
+    return await submit_form(request, "context.write", create, again)
+
+
+@routes.get("/admin/contexts/{id}")
+async def context_page(request: web.Request) -> web.Response:
+    need(request, "app.read")
+    return await _context_page(request)
+
+
+@routes.post("/admin/contexts/{id}")
+async def context_save(request: web.Request) -> web.StreamResponse:
+    ctx_id = request.match_info["id"]
+
+    async def save(
+        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+    ) -> web.StreamResponse:
+        _, warnings = await svc(request).update_context(
+            session.identity(), ctx_id, _context_data(form, new=False), text(form, "etag")
+        )
+        if warnings:
+            return await _context_page(request, warnings=warnings)
+        raise see_other(f"/admin/contexts/{quote(ctx_id)}", "saved")
+
+    return await submit_form(request, "context.write", save, _context_page)
+
+
+@routes.post("/admin/contexts/{id}/pins")
+async def context_pins(request: web.Request) -> web.StreamResponse:
+    ctx_id = request.match_info["id"]
+
+    async def move(
+        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+    ) -> web.StreamResponse:
+        await svc(request).move_pin(
+            session.identity(), ctx_id, text(form, "aid"), text(form, "move"), text(form, "etag")
+        )
+        raise web.HTTPSeeOther(f"/admin/contexts/{quote(ctx_id)}?notice=moved#pins")
+
+    async def again(request: web.Request, state: FormState | None) -> web.Response:
+        # The pin buttons keep no typed text: the editor's own form stays as stored.
+        return await _context_page(request, state, key="pins")
+
+    return await submit_form(request, "context.write", move, again)
+
+
+async def _app_of_context(request: web.Request, ctx_id: str) -> str:
+    ctx = await svc(request).get_context(ctx_id)
+    return f"/admin/apps/{quote(ctx.app_id)}"
+
+
+add_delete(routes, "/admin/contexts", "context.write", AdminService.delete_context, _app_of_context)
+
+
+# -- the rule tester -----------------------------------------------------------------------------
+
+
+@routes.get("/admin/tester")
+async def tester(request: web.Request) -> web.Response:
+    need(request, "rules.test")
+    q = request.query
+    url, title, role = (
+        q.get("url", "").strip(),
+        q.get("title", "").strip(),
+        q.get("role", "learner"),
+    )
+    groups = tuple(csv_list(q.get("groups", "")))
+    result: dict[str, Any] | None = None
+    error = ""
+    if url:
+        try:
+            checked = page_url(url, request.config_dict[keys.SETTINGS].max_url_bytes)
+            result = await svc(request).test_rules(
+                checked, title[:500], role if role in TEST_ROLES else "learner", groups[:20], 10
+            )
+        except InflowError as exc:
+            error = exc.detail
+    return render(
+        request,
+        "tester.html",
+        {
+            "url": url,
+            "title": title,
+            "role": role,
+            "groups": ", ".join(groups),
+            "roles": TEST_ROLES,
+            "result": result,
+            "error": error,
+        },
+    )
