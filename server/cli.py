@@ -23,7 +23,11 @@ from server.storage import Storage
 
 @asynccontextmanager
 async def open_library(settings: Settings, reconcile: bool = True) -> AsyncIterator[Library]:
-    storage = Storage(settings.db_path)
+    storage = Storage(
+        settings.db_path,
+        analytics_secret=settings.analytics_secret,
+        key_dir=settings.data_dir,
+    )
     await storage.open()
     index = IndexService(
         settings.index_dir, search_threads=1, writer_timeout=settings.writer_timeout_seconds
