@@ -69,7 +69,7 @@ def build(data: Path, n: int, rng: random.Random) -> tuple[list, float]:
     storage.open_sync()
     storage.import_sync(apps, aids, "bench")
     version = storage.content_version_sync()
-    storage.conn.close()
+    storage.close_sync()
     index = IndexService(data / "index", search_threads=1)
     start = time.perf_counter()
     index.rebuild_sync(aids, version)

@@ -1,8 +1,14 @@
-"""SQLite storage: the source of truth for aids, apps, contexts, mentors and feedback.
+"""The content database: the source of truth for aids, apps, contexts, mentors and feedback.
 
-One connection, used only from one dedicated thread (a single-worker executor), so SQLite is never
-touched on the event loop and writes are naturally serialized. Every write transaction bumps
-`content_version`, which the index records so start-up can tell whether the two agree.
+Tables are declared once in `server/db/content_tables.py` (SQLAlchemy Core) and changed only by
+Alembic revisions (`server/migrations/content/`); opening the store upgrades the database to the
+newest revision (and refuses one made by a newer Inflow).
+
+One connection, used only from one dedicated thread (a single-worker executor), so the database is
+never touched on the event loop and writes are naturally serialized. Reads run outside any
+transaction (each statement sees the latest commit); writes are explicit `BEGIN IMMEDIATE` ...
+`COMMIT` transactions, all or nothing. Every write transaction bumps `content_version`, which the
+index records so start-up can tell whether the two agree.
 """
 
 from __future__ import annotations
@@ -10,136 +16,50 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from server.analytics.pseudonym import Pseudonymizer, load_key
+from server.db import migrate
+from server.db.content_tables import (
+    admin_sessions,
+    aid_versions,
+    aids,
+    apps,
+    audit_log,
+    context_aids,
+    contexts,
+    feedback,
+    mentors,
+    meta,
+)
+from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
 from server.errors import AidNotFound, NotFound
 from server.models import Aid, App, Context, Mentor, RuleSpec
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS aids (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT '',
-    body TEXT NOT NULL DEFAULT '',
-    type TEXT NOT NULL,
-    tags TEXT NOT NULL DEFAULT '[]',
-    apps TEXT NOT NULL DEFAULT '[]',
-    audience TEXT NOT NULL DEFAULT '[]',
-    owner TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    verified_at TEXT,
-    review_interval_days INTEGER NOT NULL DEFAULT 180,
-    source TEXT NOT NULL DEFAULT '',
-    version INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aid_versions (
-    aid_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    saved_at TEXT NOT NULL,
-    saved_by TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (aid_id, version)
-);
-CREATE TABLE IF NOT EXISTS apps (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    rules TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS contexts (
-    id TEXT PRIMARY KEY,
-    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    rule_pattern TEXT NOT NULL,
-    rule_priority INTEGER NOT NULL DEFAULT 0,
-    title_pattern TEXT NOT NULL DEFAULT '',
-    selector TEXT NOT NULL DEFAULT '',
-    position INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS context_aids (
-    context_id TEXT NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
-    aid_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (context_id, aid_id)
-);
-CREATE TABLE IF NOT EXISTS audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    issuer TEXT NOT NULL DEFAULT '',
-    subject TEXT NOT NULL DEFAULT '',
-    username TEXT NOT NULL DEFAULT '',
-    action TEXT NOT NULL,
-    target_type TEXT NOT NULL DEFAULT '',
-    target_id TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log(target_type, target_id);
-CREATE TABLE IF NOT EXISTS admin_sessions (
-    key_hash TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    data TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS mentors (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    contact TEXT NOT NULL,
-    can_help_with TEXT NOT NULL DEFAULT '',
-    apps TEXT NOT NULL DEFAULT '[]',
-    topics TEXT NOT NULL DEFAULT '[]',
-    username TEXT NOT NULL DEFAULT '',
-    subject TEXT NOT NULL DEFAULT '',
-    vetted INTEGER NOT NULL DEFAULT 0,
-    vetted_by TEXT NOT NULL DEFAULT '',
-    vetted_at TEXT,
-    active INTEGER NOT NULL DEFAULT 1,
-    audience TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    aid_id TEXT NOT NULL,
-    helpful INTEGER NOT NULL,
-    comment TEXT NOT NULL DEFAULT '',
-    url TEXT NOT NULL DEFAULT '',
-    user_key TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
-);
-"""
-
-AID_COLUMNS = (
-    "id, title, summary, body, type, tags, apps, audience, owner, status, verified_at, "
-    "review_interval_days, source, version, created_at, updated_at"
-)
-
-
-MENTOR_COLUMNS = (
-    "id, name, contact, can_help_with, apps, topics, username, subject, vetted, vetted_by, "
-    "vetted_at, active, audience, created_at, updated_at"
-)
+AID_COLUMNS = tuple(c.name for c in aids.columns)
+MENTOR_COLUMNS = tuple(c.name for c in mentors.columns)
+_AID_META_COLUMNS = [c for c in aids.columns if c.name != "body"]
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _aid_from_row(row: sqlite3.Row) -> Aid:
+def _aid_from_row(row: sa.RowMapping) -> Aid:
     return Aid(
         id=row["id"],
         title=row["title"],
         summary=row["summary"],
-        body=row["body"],
+        body=row.get("body", ""),
         type=row["type"],
         tags=tuple(json.loads(row["tags"])),
         apps=tuple(json.loads(row["apps"])),
@@ -155,7 +75,7 @@ def _aid_from_row(row: sqlite3.Row) -> Aid:
     )
 
 
-def _mentor_from_row(row: sqlite3.Row) -> Mentor:
+def _mentor_from_row(row: sa.RowMapping) -> Mentor:
     return Mentor(
         id=row["id"],
         name=row["name"],
@@ -175,33 +95,102 @@ def _mentor_from_row(row: sqlite3.Row) -> Mentor:
     )
 
 
-class Storage:
-    """Async facade over one SQLite connection living in one thread."""
+def _aid_values(aid: Aid, version: int, created: str, stamp: str) -> dict[str, Any]:
+    return {
+        "id": aid.id,
+        "title": aid.title,
+        "summary": aid.summary,
+        "body": aid.body,
+        "type": aid.type,
+        "tags": json.dumps(list(aid.tags)),
+        "apps": json.dumps(list(aid.apps)),
+        "audience": json.dumps(list(aid.audience)),
+        "owner": aid.owner,
+        "status": aid.status,
+        "verified_at": aid.verified_at,
+        "review_interval_days": aid.review_interval_days,
+        "source": aid.source,
+        "version": version,
+        "created_at": created,
+        "updated_at": stamp,
+    }
 
-    def __init__(self, path: Path) -> None:
+
+def _mentor_values(mentor: Mentor, created: str, stamp: str) -> dict[str, Any]:
+    return {
+        "id": mentor.id,
+        "name": mentor.name,
+        "contact": mentor.contact,
+        "can_help_with": mentor.can_help_with,
+        "apps": json.dumps(list(mentor.apps)),
+        "topics": json.dumps(list(mentor.topics)),
+        "username": mentor.username,
+        "subject": mentor.subject,
+        "vetted": int(mentor.vetted),
+        "vetted_by": mentor.vetted_by,
+        "vetted_at": mentor.vetted_at,
+        "active": int(mentor.active),
+        "audience": json.dumps(list(mentor.audience)),
+        "created_at": created,
+        "updated_at": stamp,
+    }
+
+
+class Storage:
+    """Async facade over one database connection living in one thread.
+
+    `analytics_secret` and `key_dir` (default: the database's folder, which is the data directory)
+    locate the analytics key, the same one analytics events are pseudonymized with: a migration
+    that pseudonymizes stored people needs it.
+    """
+
+    def __init__(self, path: Path, *, analytics_secret: str = "", key_dir: Path | None = None):
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._conn: sqlite3.Connection | None = None
+        self._engine: sa.Engine | None = None
+        self._conn: sa.Connection | None = None
+        self._analytics_secret = analytics_secret
+        self._key_dir = key_dir if key_dir is not None else path.parent
+        self._pseudonymizer: Pseudonymizer | None = None
+        self.applied_revisions: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(SCHEMA)
-        self._conn = conn
+        engine = sqlite_engine(self.path)
+        try:
+            self.applied_revisions = migrate.upgrade(
+                engine, "content", pseudonymize=self.pseudonymize
+            )
+            conn = engine.connect()
+        except BaseException:
+            engine.dispose()
+            raise
+        conn.execution_options(**{MANUAL: True})
+        self._engine, self._conn = engine, conn
+
+    def pseudonymize(self, issuer: str, subject: str) -> str:
+        """The analytics pseudonym of (issuer, subject); loads the analytics key on first use."""
+        if self._pseudonymizer is None:
+            self._pseudonymizer = Pseudonymizer(load_key(self._analytics_secret, self._key_dir))
+        return self._pseudonymizer(issuer, subject)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def close_sync(self) -> None:
+        self._close()
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._run(self._conn.close)
-            self._conn = None
+        if self._conn is not None or self._engine is not None:
+            await self._run(self._close)
         self._executor.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -209,66 +198,100 @@ class Storage:
         return await loop.run_in_executor(self._executor, fn, *args)
 
     @property
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> sa.Connection:
         assert self._conn is not None, "storage is not open"
         return self._conn
+
+    def _x(self, stmt: sa.Executable, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
+        return self.conn.execute(stmt, params)
+
+    def _insert(self, table: sa.Table) -> Any:
+        """INSERT that can say ON CONFLICT DO UPDATE (SQLite and PostgreSQL both can)."""
+        if self.conn.dialect.name == "postgresql":  # pragma: no cover - PostgreSQL later
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _upsert(self, table: sa.Table, values: dict[str, Any]) -> None:
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = self._insert(table).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={k: stmt.excluded[k] for k in values if k not in keys},
+        )
+        self._x(stmt)
+
+    def _transaction(self, fn: Callable[[], T]) -> T:
+        """Run `fn` in one write transaction: all or nothing."""
+        begin_immediate(self.conn)
+        try:
+            result = fn()
+            commit(self.conn)
+        except BaseException:
+            rollback(self.conn)
+            raise
+        return result
 
     # -- sync helpers (run in the storage thread, or directly by the CLI) -------------------
     def open_sync(self) -> None:
         self._open()
 
     def _bump_version(self) -> int:
-        cur = self.conn.execute("SELECT value FROM meta WHERE key='content_version'")
-        row = cur.fetchone()
-        version = int(row[0]) + 1 if row else 1
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES('content_version', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (str(version),),
-        )
+        version = self.content_version_sync() + 1
+        self._upsert(meta, {"key": "content_version", "value": str(version)})
         return version
 
     def content_version_sync(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key='content_version'").fetchone()
-        return int(row[0]) if row else 0
+        value = self._x(
+            sa.select(meta.c.value).where(meta.c.key == "content_version")
+        ).scalar_one_or_none()
+        return int(value) if value is not None else 0
 
     def all_aids_sync(self) -> list[Aid]:
-        rows = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids ORDER BY id").fetchall()
+        rows = self._x(sa.select(aids).order_by(aids.c.id)).mappings()
         return [_aid_from_row(r) for r in rows]
 
     def all_aid_metas_sync(self) -> list[Aid]:
         """Every aid without its body (the catalog's needs)."""
-        cols = AID_COLUMNS.replace("body, ", "'' AS body, ")
-        rows = self.conn.execute(f"SELECT {cols} FROM aids ORDER BY id").fetchall()
+        rows = self._x(sa.select(*_AID_META_COLUMNS).order_by(aids.c.id)).mappings()
         return [_aid_from_row(r) for r in rows]
 
     def count_aids_sync(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM aids").fetchone()[0])
+        return int(self._x(sa.select(sa.func.count()).select_from(aids)).scalar_one())
+
+    def _find_aid(self, aid_id: str) -> Aid | None:
+        row = self._x(sa.select(aids).where(aids.c.id == aid_id)).mappings().first()
+        return None if row is None else _aid_from_row(row)
 
     def get_aid_sync(self, aid_id: str) -> Aid:
-        row = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid_id,)).fetchone()
-        if row is None:
+        aid = self._find_aid(aid_id)
+        if aid is None:
             raise AidNotFound(f"No aid with id {aid_id!r}.")
-        return _aid_from_row(row)
+        return aid
 
     def all_apps_sync(self) -> list[App]:
-        apps = self.conn.execute("SELECT * FROM apps ORDER BY id").fetchall()
-        ctx_rows = self.conn.execute(
-            "SELECT * FROM contexts ORDER BY app_id, position, id"
-        ).fetchall()
+        app_rows = self._x(sa.select(apps).order_by(apps.c.id)).mappings().all()
+        ctx_rows = (
+            self._x(
+                sa.select(contexts).order_by(contexts.c.app_id, contexts.c.position, contexts.c.id)
+            )
+            .mappings()
+            .all()
+        )
         pins: dict[str, list[str]] = {}
-        for row in self.conn.execute(
-            "SELECT context_id, aid_id FROM context_aids ORDER BY context_id, position"
+        for pin in self._x(
+            sa.select(context_aids.c.context_id, context_aids.c.aid_id).order_by(
+                context_aids.c.context_id, context_aids.c.position
+            )
         ):
-            pins.setdefault(row["context_id"], []).append(row["aid_id"])
-        contexts: dict[str, list[Context]] = {}
+            pins.setdefault(pin[0], []).append(pin[1])
+        by_app: dict[str, list[Context]] = {}
         for c in ctx_rows:
-            contexts.setdefault(c["app_id"], []).append(
+            by_app.setdefault(c["app_id"], []).append(
                 Context(
                     id=c["id"],
                     app_id=c["app_id"],
                     name=c["name"],
-                    rule=RuleSpec(c["rule_pattern"], c["rule_priority"]),
+                    rule=RuleSpec(pattern=c["rule_pattern"], priority=c["rule_priority"]),
                     title_pattern=c["title_pattern"],
                     selector=c["selector"],
                     aids=tuple(pins.get(c["id"], ())),
@@ -280,104 +303,93 @@ class Storage:
                 name=a["name"],
                 description=a["description"],
                 rules=tuple(
-                    RuleSpec(r["pattern"], r.get("priority", 0)) for r in json.loads(a["rules"])
+                    RuleSpec(pattern=r["pattern"], priority=r.get("priority", 0))
+                    for r in json.loads(a["rules"])
                 ),
-                contexts=tuple(contexts.get(a["id"], ())),
+                contexts=tuple(by_app.get(a["id"], ())),
             )
-            for a in apps
+            for a in app_rows
         ]
 
     def _upsert_aid(self, aid: Aid, saved_by: str, stamp: str) -> tuple[Aid, str]:
         """Insert or update; returns the stored aid and 'created' | 'updated' | 'unchanged'."""
-        row = self.conn.execute(f"SELECT {AID_COLUMNS} FROM aids WHERE id=?", (aid.id,)).fetchone()
-        if row is not None:
-            old = _aid_from_row(row)
+        old = self._find_aid(aid.id)
+        if old is not None:
             if old.content_fields() == aid.content_fields():
                 return old, "unchanged"
             version, created, change = old.version + 1, old.created_at, "updated"
         else:
             version, created, change = 1, stamp, "created"
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO aids ({AID_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                aid.id,
-                aid.title,
-                aid.summary,
-                aid.body,
-                aid.type,
-                json.dumps(list(aid.tags)),
-                json.dumps(list(aid.apps)),
-                json.dumps(list(aid.audience)),
-                aid.owner,
-                aid.status,
-                aid.verified_at,
-                aid.review_interval_days,
-                aid.source,
-                version,
-                created,
-                stamp,
-            ),
+        self._upsert(aids, _aid_values(aid, version, created, stamp))
+        self._upsert(
+            aid_versions,
+            {
+                "aid_id": aid.id,
+                "version": version,
+                "data": json.dumps(aid.content_fields()),
+                "saved_at": stamp,
+                "saved_by": saved_by,
+            },
         )
-        self.conn.execute(
-            "INSERT OR REPLACE INTO aid_versions(aid_id, version, data, saved_at, saved_by) "
-            "VALUES (?,?,?,?,?)",
-            (aid.id, version, json.dumps(aid.content_fields()), stamp, saved_by),
-        )
-        stored = self.get_aid_sync(aid.id)
-        return stored, change
+        return self.get_aid_sync(aid.id), change
 
     def _replace_app(self, app: App) -> str:
-        row = self.conn.execute("SELECT id FROM apps WHERE id=?", (app.id,)).fetchone()
-        before = self._app_snapshot(app.id) if row else None
-        self.conn.execute(
-            "INSERT OR REPLACE INTO apps(id, name, description, rules) VALUES (?,?,?,?)",
-            (
-                app.id,
-                app.name,
-                app.description,
-                json.dumps([{"pattern": r.pattern, "priority": r.priority} for r in app.rules]),
-            ),
-        )
-        # INSERT OR REPLACE deletes the old row, cascading to contexts: re-insert them all.
-        self.conn.execute("DELETE FROM contexts WHERE app_id=?", (app.id,))
-        for pos, ctx in enumerate(app.contexts):
-            self.conn.execute(
-                "INSERT INTO contexts(id, app_id, name, rule_pattern, rule_priority, title_pattern,"
-                " selector, position) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    ctx.id,
-                    app.id,
-                    ctx.name,
-                    ctx.rule.pattern,
-                    ctx.rule.priority,
-                    ctx.title_pattern,
-                    ctx.selector,
-                    pos,
+        exists = self._x(sa.select(apps.c.id).where(apps.c.id == app.id)).first() is not None
+        before = self._app_snapshot(app.id) if exists else None
+        self._upsert(
+            apps,
+            {
+                "id": app.id,
+                "name": app.name,
+                "description": app.description,
+                "rules": json.dumps(
+                    [{"pattern": r.pattern, "priority": r.priority} for r in app.rules]
                 ),
-            )
-            for i, aid_id in enumerate(ctx.aids):
-                self.conn.execute(
-                    "INSERT INTO context_aids(context_id, aid_id, position) VALUES (?,?,?)",
-                    (ctx.id, aid_id, i),
-                )
+            },
+        )
+        # The contexts are replaced whole (their pins go with them: ON DELETE CASCADE).
+        self._x(sa.delete(contexts).where(contexts.c.app_id == app.id))
+        ctx_rows = [
+            {
+                "id": ctx.id,
+                "app_id": app.id,
+                "name": ctx.name,
+                "rule_pattern": ctx.rule.pattern,
+                "rule_priority": ctx.rule.priority,
+                "title_pattern": ctx.title_pattern,
+                "selector": ctx.selector,
+                "position": pos,
+            }
+            for pos, ctx in enumerate(app.contexts)
+        ]
+        if ctx_rows:
+            self._x(sa.insert(contexts), ctx_rows)
+        pin_rows = [
+            {"context_id": ctx.id, "aid_id": aid_id, "position": i}
+            for ctx in app.contexts
+            for i, aid_id in enumerate(ctx.aids)
+        ]
+        if pin_rows:
+            self._x(sa.insert(context_aids), pin_rows)
         if before is None:
             return "created"
         return "unchanged" if before == self._app_snapshot(app.id) else "updated"
 
     def _app_snapshot(self, app_id: str) -> str:
-        rows = [tuple(r) for r in self.conn.execute("SELECT * FROM apps WHERE id=?", (app_id,))]
+        rows: list[Any] = [tuple(r) for r in self._x(sa.select(apps).where(apps.c.id == app_id))]
         rows += [
             tuple(r)
-            for r in self.conn.execute(
-                "SELECT * FROM contexts WHERE app_id=? ORDER BY id", (app_id,)
+            for r in self._x(
+                sa.select(contexts).where(contexts.c.app_id == app_id).order_by(contexts.c.id)
             )
         ]
         rows += [
             tuple(r)
-            for r in self.conn.execute(
-                "SELECT ca.* FROM context_aids ca JOIN contexts c ON c.id=ca.context_id "
-                "WHERE c.app_id=? ORDER BY ca.context_id, ca.position",
-                (app_id,),
+            for r in self._x(
+                sa.select(context_aids)
+                .join(contexts, contexts.c.id == context_aids.c.context_id)
+                .where(contexts.c.app_id == app_id)
+                .order_by(context_aids.c.context_id, context_aids.c.position)
             )
         ]
         return json.dumps(rows)
@@ -403,9 +415,8 @@ class Storage:
         }
         changed_aids: list[Aid] = []
         stamp = now_iso()
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+
+        def run() -> int:
             for aid in aids:
                 stored, change = self._upsert_aid(aid, saved_by, stamp)
                 report[f"aids_{change}"].append(aid.id)
@@ -422,31 +433,53 @@ class Storage:
                 for kind in ("apps", "mentors")
                 for change in ("created", "updated")
             )
-            version = self._bump_version() if changed else self.content_version_sync()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            return self._bump_version() if changed else self.content_version_sync()
+
+        version = self._transaction(run)
         return {"content_version": version, "changed_aids": changed_aids, **report}
 
+    # -- feedback (under the analytics privacy rules: docs/analytics.md) ---------------------
     def add_feedback_sync(
-        self, aid_id: str, helpful: bool, comment: str, url: str, user_key: str
+        self,
+        aid_id: str,
+        helpful: bool,
+        comment: str,
+        user_key: str,
+        app_id: str = "",
+        context_id: str = "",
     ) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO feedback(aid_id, helpful, comment, url, user_key, created_at) "
-            "VALUES (?,?,?,?,?,?)",
-            (aid_id, int(helpful), comment, url, user_key, now_iso()),
+        """Store one feedback row. `user_key` is the analytics pseudonym (never who someone is);
+        no page URL is kept, only the app and context the page matched."""
+        result = self._x(
+            sa.insert(feedback).values(
+                aid_id=aid_id,
+                helpful=int(helpful),
+                comment=comment,
+                app_id=app_id,
+                context_id=context_id,
+                user_key=user_key,
+                created_at=now_iso(),
+            )
         )
-        return int(cur.lastrowid or 0)
+        pk = result.inserted_primary_key
+        return int(pk[0]) if pk else 0
 
     def feedback_counts_sync(self, aid_id: str) -> tuple[int, int]:
-        row = self.conn.execute(
-            "SELECT COALESCE(SUM(helpful),0), COUNT(*) FROM feedback WHERE aid_id=?", (aid_id,)
-        ).fetchone()
-        return int(row[0]), int(row[1]) - int(row[0])
+        row = self._x(
+            sa.select(sa.func.coalesce(sa.func.sum(feedback.c.helpful), 0), sa.func.count()).where(
+                feedback.c.aid_id == aid_id
+            )
+        ).one()
+        up, total = int(row[0]), int(row[1])
+        return up, total - up
+
+    def purge_feedback_sync(self, before_day: str) -> int:
+        """Delete feedback given before the day `before_day` (YYYY-MM-DD, UTC): the analytics
+        retention, applied by the same purge as the events."""
+        return int(self._x(sa.delete(feedback).where(feedback.c.created_at < before_day)).rowcount)
 
     def ping_sync(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM aids").fetchone()[0])
+        return self.count_aids_sync()
 
     # -- async API ---------------------------------------------------------------------------
     async def all_aid_metas(self) -> list[Aid]:
@@ -480,12 +513,23 @@ class Storage:
         return await self._run(self.all_mentors_sync)
 
     async def add_feedback(
-        self, aid_id: str, helpful: bool, comment: str, url: str, user_key: str
+        self,
+        aid_id: str,
+        helpful: bool,
+        comment: str,
+        user_key: str,
+        app_id: str = "",
+        context_id: str = "",
     ) -> int:
-        return await self._run(self.add_feedback_sync, aid_id, helpful, comment, url, user_key)
+        return await self._run(
+            self.add_feedback_sync, aid_id, helpful, comment, user_key, app_id, context_id
+        )
 
     async def feedback_counts(self, aid_id: str) -> tuple[int, int]:
         return await self._run(self.feedback_counts_sync, aid_id)
+
+    async def purge_feedback(self, before_day: str) -> int:
+        return await self._run(self.purge_feedback_sync, before_day)
 
     async def ping(self) -> int:
         return await self._run(self.ping_sync)
@@ -496,14 +540,13 @@ class Storage:
 
     def write_sync(self, fn: Callable[[Changes], T]) -> tuple[T, Changes, int]:
         changes = Changes()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+
+        def run() -> tuple[T, int]:
             result = fn(changes)
             version = self._bump_version() if changes.any else self.content_version_sync()
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+            return result, version
+
+        result, version = self._transaction(run)
         return result, changes, version
 
     async def write(self, fn: Callable[[Changes], T]) -> tuple[T, Changes, int]:
@@ -527,11 +570,11 @@ class Storage:
         return stored, change
 
     def delete_aid_tx(self, aid_id: str, changes: Changes) -> None:
-        self.conn.execute("DELETE FROM aids WHERE id=?", (aid_id,))
-        self.conn.execute("DELETE FROM aid_versions WHERE aid_id=?", (aid_id,))
-        cur = self.conn.execute("DELETE FROM context_aids WHERE aid_id=?", (aid_id,))
+        self._x(sa.delete(aids).where(aids.c.id == aid_id))
+        self._x(sa.delete(aid_versions).where(aid_versions.c.aid_id == aid_id))
+        unpinned = self._x(sa.delete(context_aids).where(context_aids.c.aid_id == aid_id))
         changes.deletes.append(aid_id)
-        changes.catalog = changes.catalog or cur.rowcount > 0
+        changes.catalog = changes.catalog or unpinned.rowcount > 0
 
     def save_app_tx(self, app: App, changes: Changes) -> str:
         change = self._replace_app(app)
@@ -540,18 +583,16 @@ class Storage:
         return change
 
     def delete_app_tx(self, app_id: str, changes: Changes) -> None:
-        self.conn.execute("DELETE FROM apps WHERE id=?", (app_id,))  # contexts and pins cascade
+        self._x(sa.delete(apps).where(apps.c.id == app_id))  # contexts and pins cascade
         changes.catalog = True
 
     # -- mentors -------------------------------------------------------------------------------
     def all_mentors_sync(self) -> list[Mentor]:
-        rows = self.conn.execute(f"SELECT {MENTOR_COLUMNS} FROM mentors ORDER BY id").fetchall()
+        rows = self._x(sa.select(mentors).order_by(mentors.c.id)).mappings()
         return [_mentor_from_row(r) for r in rows]
 
     def get_mentor_sync(self, mentor_id: str) -> Mentor:
-        row = self.conn.execute(
-            f"SELECT {MENTOR_COLUMNS} FROM mentors WHERE id=?", (mentor_id,)
-        ).fetchone()
+        row = self._x(sa.select(mentors).where(mentors.c.id == mentor_id)).mappings().first()
         if row is None:
             raise NotFound(f"No mentor with id {mentor_id!r}.")
         return _mentor_from_row(row)
@@ -565,26 +606,7 @@ class Storage:
         if old is not None and old.content_fields() == mentor.content_fields():
             return old, "unchanged"
         created, change = (old.created_at, "updated") if old else (stamp, "created")
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO mentors ({MENTOR_COLUMNS}) VALUES ({','.join('?' * 15)})",
-            (
-                mentor.id,
-                mentor.name,
-                mentor.contact,
-                mentor.can_help_with,
-                json.dumps(list(mentor.apps)),
-                json.dumps(list(mentor.topics)),
-                mentor.username,
-                mentor.subject,
-                int(mentor.vetted),
-                mentor.vetted_by,
-                mentor.vetted_at,
-                int(mentor.active),
-                json.dumps(list(mentor.audience)),
-                created,
-                stamp,
-            ),
-        )
+        self._upsert(mentors, _mentor_values(mentor, created, stamp))
         return self.get_mentor_sync(mentor.id), change
 
     def save_mentor_tx(self, mentor: Mentor, changes: Changes) -> tuple[Mentor, str]:
@@ -595,15 +617,20 @@ class Storage:
         return stored, change
 
     def delete_mentor_tx(self, mentor_id: str, changes: Changes) -> None:
-        if self.conn.execute("DELETE FROM mentors WHERE id=?", (mentor_id,)).rowcount:
+        if self._x(sa.delete(mentors).where(mentors.c.id == mentor_id)).rowcount:
             changes.mentors = True
 
     def aid_versions_sync(self, aid_id: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT version, data, saved_at, saved_by FROM aid_versions WHERE aid_id=? "
-            "ORDER BY version DESC",
-            (aid_id,),
-        ).fetchall()
+        rows = self._x(
+            sa.select(
+                aid_versions.c.version,
+                aid_versions.c.data,
+                aid_versions.c.saved_at,
+                aid_versions.c.saved_by,
+            )
+            .where(aid_versions.c.aid_id == aid_id)
+            .order_by(aid_versions.c.version.desc())
+        ).mappings()
         out = []
         for r in rows:
             data = json.loads(r["data"])
@@ -619,12 +646,14 @@ class Storage:
         return out
 
     def aid_version_sync(self, aid_id: str, version: int) -> dict[str, Any]:
-        row = self.conn.execute(
-            "SELECT data FROM aid_versions WHERE aid_id=? AND version=?", (aid_id, version)
-        ).fetchone()
-        if row is None:
+        raw = self._x(
+            sa.select(aid_versions.c.data).where(
+                aid_versions.c.aid_id == aid_id, aid_versions.c.version == version
+            )
+        ).scalar_one_or_none()
+        if raw is None:
             raise NotFound(f"Aid {aid_id!r} has no version {version}.")
-        data: dict[str, Any] = json.loads(row["data"])
+        data: dict[str, Any] = json.loads(raw)
         return data
 
     def audit_add_tx(
@@ -635,41 +664,41 @@ class Storage:
         target_id: str,
         detail: dict[str, Any] | None = None,
     ) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO audit_log(at, issuer, subject, username, action, target_type, target_id,"
-            " detail) VALUES (?,?,?,?,?,?,?,?)",
-            (now_iso(), *who, action, target_type, target_id, json.dumps(detail or {})),
+        issuer, subject, username = who
+        result = self._x(
+            sa.insert(audit_log).values(
+                at=now_iso(),
+                issuer=issuer,
+                subject=subject,
+                username=username,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                detail=json.dumps(detail or {}),
+            )
         )
-        return int(cur.lastrowid or 0)
+        pk = result.inserted_primary_key
+        return int(pk[0]) if pk else 0
 
     def audit_page_sync(
         self, filters: dict[str, str], before_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
         """Newest first. Filters: actor (username or subject), action, target_type, target_id,
         since / until (ISO timestamps, inclusive)."""
-        where: list[str] = []
-        args: list[Any] = []
+        t = audit_log.c
+        where: list[sa.ColumnElement[bool]] = []
         if filters.get("actor"):
-            where.append("(username=? OR subject=?)")
-            args += [filters["actor"], filters["actor"]]
+            where.append(sa.or_(t.username == filters["actor"], t.subject == filters["actor"]))
         for name in ("action", "target_type", "target_id"):
             if filters.get(name):
-                where.append(f"{name}=?")
-                args.append(filters[name])
+                where.append(audit_log.c[name] == filters[name])
         if filters.get("since"):
-            where.append("at>=?")
-            args.append(filters["since"])
+            where.append(t.at >= filters["since"])
         if filters.get("until"):
-            where.append("at<=?")
-            args.append(filters["until"])
+            where.append(t.at <= filters["until"])
         if before_id is not None:
-            where.append("id<?")
-            args.append(before_id)
-        sql = "SELECT * FROM audit_log"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        rows = self.conn.execute(sql, (*args, limit)).fetchall()
+            where.append(t.id < before_id)
+        stmt = sa.select(audit_log).where(*where).order_by(t.id.desc()).limit(limit)
         return [
             {
                 "id": r["id"],
@@ -680,30 +709,31 @@ class Storage:
                 "target_id": r["target_id"],
                 "detail": json.loads(r["detail"]),
             }
-            for r in rows
+            for r in self._x(stmt).mappings()
         ]
 
     def kv_put_sync(self, key_hash: str, kind: str, data: str, expires_at: float) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO admin_sessions(key_hash, kind, data, expires_at) "
-            "VALUES (?,?,?,?)",
-            (key_hash, kind, data, expires_at),
+        self._upsert(
+            admin_sessions,
+            {"key_hash": key_hash, "kind": kind, "data": data, "expires_at": expires_at},
         )
 
     def kv_get_sync(self, key_hash: str, kind: str, now: float) -> str | None:
-        row = self.conn.execute(
-            "SELECT data FROM admin_sessions WHERE key_hash=? AND kind=? AND expires_at>?",
-            (key_hash, kind, now),
-        ).fetchone()
-        return None if row is None else str(row["data"])
+        t = admin_sessions.c
+        data = self._x(
+            sa.select(t.data).where(t.key_hash == key_hash, t.kind == kind, t.expires_at > now)
+        ).scalar_one_or_none()
+        return None if data is None else str(data)
 
     def kv_pop_sync(self, key_hash: str, kind: str, now: float) -> str | None:
         data = self.kv_get_sync(key_hash, kind, now)
-        self.conn.execute("DELETE FROM admin_sessions WHERE key_hash=?", (key_hash,))
+        self._x(sa.delete(admin_sessions).where(admin_sessions.c.key_hash == key_hash))
         return data
 
     def kv_purge_sync(self, now: float) -> int:
-        return self.conn.execute("DELETE FROM admin_sessions WHERE expires_at<=?", (now,)).rowcount
+        return int(
+            self._x(sa.delete(admin_sessions).where(admin_sessions.c.expires_at <= now)).rowcount
+        )
 
 
 @dataclass

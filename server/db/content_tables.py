@@ -148,10 +148,10 @@ feedback = sa.Table(
     sa.Column("aid_id", sa.Text, nullable=False),
     sa.Column("helpful", sa.Integer, nullable=False),
     sa.Column("comment", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("app_id", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("context_id", sa.Text, nullable=False, server_default=_EMPTY),
     sa.Column("user_key", sa.Text, nullable=False, server_default=_EMPTY),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("app_id", sa.Text, nullable=False, server_default=_EMPTY),
+    sa.Column("context_id", sa.Text, nullable=False, server_default=_EMPTY),
     sa.Index("feedback_created_at", "created_at"),
     sqlite_autoincrement=True,
 )

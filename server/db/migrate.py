@@ -11,6 +11,7 @@ Each database has its own revision history under `server/migrations/<database>/`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -87,10 +88,14 @@ def _check_known(database: str, rev: str | None) -> None:
         )
 
 
-def upgrade(engine: sa.Engine, database: str) -> list[str]:
+def upgrade(
+    engine: sa.Engine, database: str, *, pseudonymize: Callable[[str, str], str] | None = None
+) -> list[str]:
     """Upgrade `database` on `engine` to head in one transaction; returns the revisions applied,
-    oldest first (empty when it was already at head)."""
+    oldest first (empty when it was already at head). `pseudonymize(issuer, subject)` is the
+    analytics pseudonym, for revisions that must replace who someone is with it."""
     cfg = _config(database)
+    cfg.attributes["pseudonymize"] = pseudonymize
     applied: list[str] = []
     with engine.connect() as conn:
         conn.execution_options(**{MANUAL: True})
