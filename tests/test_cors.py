@@ -39,3 +39,44 @@ async def test_no_cors_at_all_without_configured_origins(client: Any, learner: A
     resp = await client.get("/api/v1/rules", headers={**learner, "Origin": EXTENSION})
     assert resp.status == 200
     assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_problem_answers_carry_cors_headers_for_the_extension_only(
+    aiohttp_client: Any, make_settings: Any, learner: Any, tokens: Any
+) -> None:
+    """Incident guarded (issue 9): 404 and 422 problems had no CORS headers (the CORS middleware
+    sat inside the problem middleware, which built those answers), so the extension saw an opaque
+    network error instead of the problem. Now 401, 404, 422 and 429 all carry them."""
+    settings = make_settings(
+        cors_origins=(EXTENSION,), rate_limit_subject_per_second=0.01, rate_limit_subject_burst=10
+    )
+    client = await aiohttp_client(create_app(settings))
+    hasty = tokens.auth(sub="hasty", roles=("learner",))
+    calls = [
+        (401, "GET", "/api/v1/rules", {}, None),
+        (404, "GET", "/api/v1/no-such-route", learner, None),
+        (404, "GET", "/api/v1/aids/no-such-aid", learner, None),
+        (422, "POST", "/api/v1/suggest", learner, {"url": "not a url"}),
+        (400, "POST", "/api/v1/suggest", learner, {"url": "[" * 100}),
+    ]
+    for origin, expected_acao in ((EXTENSION, EXTENSION), ("https://evil.example", None)):
+        for status, method, path, who, body in calls:
+            if body is not None and body["url"].startswith("["):
+                kwargs: dict[str, Any] = {"data": "[" * 100 + "]" * 100}
+                who = {**who, "Content-Type": "application/json"}
+            else:
+                kwargs = {"json": body} if body is not None else {}
+            resp = await client.request(method, path, headers={**who, "Origin": origin}, **kwargs)
+            assert resp.status == status, (path, await resp.text())
+            assert resp.content_type == "application/problem+json"
+            assert resp.headers.get("Access-Control-Allow-Origin") == expected_acao, (origin, path)
+    statuses = []
+    for origin in [EXTENSION] * 11 + ["https://evil.example"]:
+        resp = await client.get("/api/v1/rules", headers={**hasty, "Origin": origin})
+        statuses.append(resp.status)
+    assert statuses == [200] * 10 + [429, 429]
+    assert "Access-Control-Allow-Origin" not in resp.headers  # the evil origin's 429
+    resp = await client.get("/api/v1/rules", headers={**hasty, "Origin": EXTENSION})
+    assert resp.status == 429 and resp.headers["Access-Control-Allow-Origin"] == EXTENSION
+    # the extension may read Retry-After to back off
+    assert "Retry-After" in resp.headers["Access-Control-Expose-Headers"]
