@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,3 +58,52 @@ def manager(tokens: TokenMaker) -> dict[str, str]:
 @pytest.fixture
 def admin(tokens: TokenMaker) -> dict[str, str]:
     return tokens.auth(sub="admin-1", roles=("learner", "author", "admin"))
+
+
+# -- CI guards (make test, .ci/run) ----------------------------------------------------------------
+# Under CI=true a skipped test fails the run: a browser or Keycloak test that skips because its
+# Chromium or Keycloak is missing would otherwise let CI pass without testing the extension or SSO.
+# Every test also has a timeout (pyproject: `timeout`); browser tests get a longer one here.
+
+BROWSER_TIMEOUT_SECONDS = 300
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        browser = item.get_closest_marker("browser") is not None
+        if browser and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(BROWSER_TIMEOUT_SECONDS))
+        # `make test` runs pytest-xdist with --dist loadgroup: tests sharing the real Keycloak
+        # (its users, sessions, realm settings) or a Chromium run on one worker, one at a time;
+        # tests using the ralph LRS share one worker so it starts once.
+        fixtures = getattr(item, "fixturenames", ())
+        if browser or item.get_closest_marker("keycloak") or "keycloak" in fixtures:
+            item.add_marker(pytest.mark.xdist_group("keycloak"))
+        elif "ralph" in fixtures:
+            item.add_marker(pytest.mark.xdist_group("ralph"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Called in the main process for every test, also for reports coming from xdist workers.
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        _SKIPPED.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _in_ci() and _SKIPPED:
+        terminalreporter.section("CI=true: skipped tests fail the run", sep="=", red=True)
+        for line in _SKIPPED:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _in_ci() and _SKIPPED and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

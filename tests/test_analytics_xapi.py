@@ -1,7 +1,8 @@
 """xAPI forwarding against a real Learning Record Store (ralph-malph, file-system backend).
 
 Ralph pins an old FastAPI, so it lives in a virtual environment of its own (.cache/ralph-venv),
-made on first use. Statements are read back through ralph's xAPI API and compared with what
+made by `make ralph` from the pinned tests/ralph/requirements.txt.
+Statements are read back through ralph's xAPI API and compared with what
 Inflow built; a statement ralph refuses lands in the dead-letter table and fails the test.
 """
 
@@ -58,14 +59,11 @@ def _free_port() -> int:
 
 
 def _ralph_bin() -> Path:
+    """The pinned ralph (tests/ralph/requirements.txt) that `make ralph` installs: the test never
+    installs it itself (an unpinned install made every CI run test a different LRS)."""
     ralph = RALPH_VENV / "bin" / "ralph"
-    if not ralph.exists():
-        py = os.environ.get("INFLOW_RALPH_PYTHON", "python3.11")
-        subprocess.run([py, "-m", "venv", str(RALPH_VENV)], check=True)
-        subprocess.run(
-            [str(RALPH_VENV / "bin" / "pip"), "install", "-q", "ralph-malph[lrs,cli]", "requests"],
-            check=True,
-        )
+    if not (RALPH_VENV / ".installed").exists() or not ralph.exists():
+        pytest.fail(f"ralph is not installed in {RALPH_VENV}: run `make ralph` (make test does)")
     return ralph
 
 
