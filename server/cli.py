@@ -1,4 +1,4 @@
-"""The `inflow` command: serve, import, reindex, check, export."""
+"""The `inflow` command: serve, import, reindex, check, export, migrate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from pathlib import Path
 from aiohttp import web
 
 from index.service import IndexService, IndexUnavailable
+from server.analytics.pseudonym import Pseudonymizer, load_key
+from server.db.engine import sqlite_engine
+from server.db.migrate import MIGRATIONS, MigrationError, current, upgrade
 from server.errors import ContentError
 from server.library import Library
 from server.settings import Settings, load_settings
@@ -86,6 +89,34 @@ async def _check(settings: Settings) -> int:
     return 0
 
 
+def _migrate(settings: Settings) -> int:
+    """Upgrade the databases to the newest schema revisions (start-up does it too, on SQLite)."""
+    targets = [("content", settings.db_path)]
+    if (MIGRATIONS / "events" / "env.py").exists():
+        targets.append(("events", settings.events_db_path))
+    for database, path in targets:
+        engine = sqlite_engine(path)
+        try:
+            before = current(engine, database)
+            if database == "content":
+                pseudonym = Pseudonymizer(load_key(settings.analytics_secret, settings.data_dir))
+                applied = upgrade(engine, database, pseudonymize=pseudonym)
+            else:
+                applied = upgrade(engine, database)
+            now = current(engine, database)
+        except MigrationError as exc:
+            print(f"inflow migrate: {exc}", file=sys.stderr)
+            return 4
+        finally:
+            engine.dispose()
+        if applied:
+            done = " ".join(applied)
+            print(f"{database} ({path}): {before or 'no revision'} -> {now}: applied {done}")
+        else:
+            print(f"{database} ({path}): at {now}, nothing to apply")
+    return 0
+
+
 async def _export(settings: Settings, directory: Path) -> int:
     async with open_library(settings) as library:
         count = await library.export_dir(directory)
@@ -104,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("directory", type=Path)
     sub.add_parser("reindex", help="rebuild the search index from the database")
     sub.add_parser("check", help="check that the index and the database agree")
+    sub.add_parser("migrate", help="upgrade the databases to the newest schema")
     exp = sub.add_parser("export", help="write all content to a directory")
     exp.add_argument("directory", type=Path)
     args = parser.parse_args(argv)
@@ -129,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=10.0,
         )
         return 0
+    if args.command == "migrate":
+        return _migrate(settings)
     try:
         if args.command == "import":
             return asyncio.run(_import(settings, args.directory))
@@ -137,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return asyncio.run(_check(settings))
         return asyncio.run(_export(settings, args.directory))
-    except IndexUnavailable as exc:
+    except (IndexUnavailable, MigrationError) as exc:
         print(f"inflow {args.command}: {exc}", file=sys.stderr)
         return 3
 

@@ -1,12 +1,14 @@
-"""`python -m server.analytics purge`: apply the retention period to the events database now."""
+"""`python -m server.analytics purge`: apply the retention period now (the events database, and
+the feedback rows of the content database)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from server.analytics.store import purge_path
+from server.analytics.store import cutoff_day, purge_path
 from server.settings import load_settings
+from server.storage import Storage
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +20,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     days = settings.analytics_retention_days if args.days is None else args.days
     removed = purge_path(settings.events_db_path, days)
+    storage = Storage(
+        settings.db_path, analytics_secret=settings.analytics_secret, key_dir=settings.data_dir
+    )
+    storage.open_sync()
+    try:
+        removed["feedback"] = storage.purge_feedback_sync(cutoff_day(days))
+    finally:
+        storage.close_sync()
     print(json.dumps({"retention_days": days, "removed": removed}))
 
 

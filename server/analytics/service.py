@@ -22,6 +22,7 @@ from server.analytics.pseudonym import Pseudonymizer, load_key
 from server.analytics.store import EventStore, IngestResult, cutoff_day
 from server.analytics.xapi import StatementBuilder
 from server.settings import Settings
+from server.storage import Storage
 
 log = logging.getLogger("inflow.analytics")
 
@@ -33,6 +34,7 @@ class Analytics:
         self.pseudonym = pseudonym
         self.builder: StatementBuilder | None = None
         self.forwarder: Forwarder | None = None
+        self.content: Storage | None = None  # the content database, for its feedback purge
 
     async def ingest(self, events: Sequence[Event], issuer: str, subject: str) -> IngestResult:
         user = self.pseudonym(issuer, subject)
@@ -49,7 +51,13 @@ class Analytics:
         return result
 
     async def purge(self, today: dt.date | None = None) -> dict[str, int]:
-        return await self.store.purge(cutoff_day(self.settings.analytics_retention_days, today))
+        """Apply the retention: events, rollups and comments, and the content database's
+        feedback rows (same privacy rules, same cutoff)."""
+        cutoff = cutoff_day(self.settings.analytics_retention_days, today)
+        removed = await self.store.purge(cutoff)
+        if self.content is not None:
+            removed["feedback"] = await self.content.purge_feedback(cutoff)
+        return removed
 
 
 async def _purge_loop(analytics: Analytics, interval: float) -> None:
@@ -71,6 +79,7 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     store = EventStore(settings.events_db_path)
     await store.open()
     analytics = Analytics(settings, store, Pseudonymizer(key))
+    analytics.content = app[keys.LIBRARY].storage
     app[keys.ANALYTICS] = analytics
     tasks: list[asyncio.Task[None]] = []
     session: aiohttp.ClientSession | None = None

@@ -9,8 +9,11 @@ UTC text ("2026-01-31T12:00:00Z"), which sorts as time does.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 metadata = sa.MetaData()
+# seconds since the epoch: REAL on SQLite (as it always was), DOUBLE PRECISION elsewhere
+EPOCH_SECONDS: sa.types.TypeEngine[float] = sa.Double().with_variant(sqlite.REAL(), "sqlite")
 
 _EMPTY = sa.text("''")
 _LIST = sa.text("'[]'")
@@ -115,7 +118,7 @@ admin_sessions = sa.Table(
     sa.Column("key_hash", sa.Text, primary_key=True),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("expires_at", EPOCH_SECONDS, nullable=False),
 )
 
 mentors = sa.Table(

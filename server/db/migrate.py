@@ -89,11 +89,16 @@ def _check_known(database: str, rev: str | None) -> None:
 
 
 def upgrade(
-    engine: sa.Engine, database: str, *, pseudonymize: Callable[[str, str], str] | None = None
+    engine: sa.Engine,
+    database: str,
+    *,
+    pseudonymize: Callable[[str, str], str] | None = None,
+    to: str = "head",
 ) -> list[str]:
     """Upgrade `database` on `engine` to head in one transaction; returns the revisions applied,
     oldest first (empty when it was already at head). `pseudonymize(issuer, subject)` is the
-    analytics pseudonym, for revisions that must replace who someone is with it."""
+    analytics pseudonym, for revisions that must replace who someone is with it; `to` stops at an
+    earlier revision (tests build databases of a past revision with it)."""
     cfg = _config(database)
     cfg.attributes["pseudonymize"] = pseudonymize
     applied: list[str] = []
@@ -109,7 +114,7 @@ def upgrade(
                 command.stamp(cfg, base)
             cfg.attributes["connection"] = conn
             cfg.attributes["applied"] = applied
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, to)
             commit(conn)
         except BaseException:
             rollback(conn)

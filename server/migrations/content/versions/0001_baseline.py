@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import sqlite
 
 revision = "0001"
 down_revision = None
@@ -18,6 +19,8 @@ branch_labels = None
 depends_on = None
 
 E = sa.text("''")
+# seconds since the epoch: REAL on SQLite (as it always was), DOUBLE PRECISION elsewhere
+EPOCH_SECONDS: sa.types.TypeEngine[float] = sa.Double().with_variant(sqlite.REAL(), "sqlite")
 L = sa.text("'[]'")
 
 
@@ -104,7 +107,7 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.Text, primary_key=True),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
-        sa.Column("expires_at", sa.Float, nullable=False),
+        sa.Column("expires_at", EPOCH_SECONDS, nullable=False),
     )
     op.create_table(
         "mentors",

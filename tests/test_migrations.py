@@ -1,0 +1,216 @@
+"""Schema migrations: a database made by the code before migrations upgrades without losing
+anything, the revisions match the table declarations, and `inflow migrate` says what it did."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from server.analytics.pseudonym import Pseudonymizer, load_key
+from server.app import create_app
+from server.cli import main as inflow
+from server.db import migrate
+from server.db.content_tables import metadata
+from server.db.engine import sqlite_engine
+from server.storage import Storage
+from tests.fixtures.content_db import CONTENT_V0, V0_ISSUER, load_dump, table_rows
+
+UNCHANGED_TABLES = (
+    "meta",
+    "aids",
+    "aid_versions",
+    "apps",
+    "contexts",
+    "context_aids",
+    "mentors",
+    "audit_log",
+    "admin_sessions",
+)
+
+
+def _schema(db_path: Path) -> dict[str, Any]:
+    """Tables as SQLite itself describes them (PRAGMA table_info, foreign_key_list, index_list):
+    column names, types, defaults, NOT NULL (implied for primary keys), primary keys, foreign keys
+    with their ON DELETE, indexes; and AUTOINCREMENT."""
+    conn = sqlite3.connect(db_path)
+    try:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "AND name != 'alembic_version' ORDER BY name"
+            )
+        ]
+        out: dict[str, Any] = {}
+        for t in names:
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name=?", (t,)).fetchone()[0]
+            out[t] = {
+                "columns": [
+                    (name, ctype, dflt, bool(notnull or pk), pk)
+                    for _, name, ctype, notnull, dflt, pk in conn.execute(f"PRAGMA table_info({t})")
+                ],
+                "fks": sorted(
+                    (r[2], r[3], r[4], r[5], r[6])
+                    for r in conn.execute(f"PRAGMA foreign_key_list({t})")
+                ),
+                "indexes": sorted(
+                    (
+                        r[1],
+                        r[2],
+                        [c[2] for c in conn.execute(f"PRAGMA index_info('{r[1]}')")],
+                    )
+                    for r in conn.execute(f"PRAGMA index_list({t})")
+                    if r[3] == "c"  # made by CREATE INDEX (automatic ones differ in name only)
+                ),
+                "autoincrement": "AUTOINCREMENT" in sql.upper(),
+            }
+        return out
+    finally:
+        conn.close()
+
+
+def test_revision_0001_is_the_schema_the_old_code_made(tmp_path: Path) -> None:
+    """Databases made before migrations are stamped at 0001, never run through it: if 0001 did not
+    create exactly the old schema, every later revision would act on tables that differ."""
+    old = load_dump(CONTENT_V0, tmp_path / "old.sqlite3")
+    new = tmp_path / "new.sqlite3"
+    engine = sqlite_engine(new)
+    try:
+        assert migrate.upgrade(engine, "content", to="0001") == ["0001"]
+    finally:
+        engine.dispose()
+    assert _schema(new) == _schema(old)
+
+
+def test_head_matches_the_table_declarations(tmp_path: Path) -> None:
+    """The tables declared in server/db/content_tables.py are what the revisions build: a column
+    added to one and not the other would pass every other test on a fresh database only."""
+    engine = sqlite_engine(tmp_path / "db.sqlite3")
+    try:
+        assert migrate.upgrade(engine, "content") == ["0001", "0002"]
+        assert migrate.current(engine, "content") == migrate.head("content") == "0002"
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+async def test_upgrading_a_database_made_by_the_old_code_loses_nothing(tmp_path: Path) -> None:
+    db = load_dump(CONTENT_V0, tmp_path / "data" / "inflow.sqlite3")
+    before = {t: table_rows(db, t) for t in UNCHANGED_TABLES}
+    assert len(before["aids"]) == 59 and len(before["aid_versions"]) == 60
+
+    storage = Storage(db, key_dir=tmp_path / "data")
+    await storage.open()  # the start-up path: upgrades automatically
+    try:
+        assert storage.applied_revisions == ["0002"]  # stamped at 0001, then upgraded
+        for table in UNCHANGED_TABLES:
+            assert table_rows(db, table) == before[table], table
+        aids = await storage.all_aids()
+        assert len(aids) == 59
+        edited = await storage.get_aid("crm-create-opportunity")
+        assert edited.version == 2 and edited.summary.endswith("(edited)")
+        versions = await storage.call(storage.aid_versions_sync, "crm-create-opportunity")
+        assert [v["version"] for v in versions] == [2, 1]
+        apps = {a.id: a for a in await storage.all_apps()}
+        assert sorted(apps) == ["crm", "expenses", "hr"]
+        assert sum(len(a.contexts) for a in apps.values()) == 18
+        new_opp = next(c for c in apps["crm"].contexts if c.id == "crm-opportunity-new")
+        assert new_opp.aids == (
+            "crm-create-opportunity",
+            "crm-stage-definitions",
+            "crm-lead-conversion",
+        )
+        assert len(await storage.all_mentors()) == 6
+        audit = await storage.call(storage.audit_page_sync, {}, None, 10)
+        assert [(a["action"], a["target_id"], a["who"]["username"]) for a in audit] == [
+            ("aid.update", "crm-create-opportunity", "admin")
+        ]
+        assert await storage.content_version() == 2
+        assert await storage.call(storage.kv_get_sync, "a" * 64, "session", 0.0) == (
+            '{"username": "admin"}'
+        )
+        assert await storage.feedback_counts("crm-create-opportunity") == (1, 1)
+    finally:
+        await storage.close()
+
+    key = load_key("", tmp_path / "data")
+    pseudonym = Pseudonymizer(key)
+    rows = sqlite3.connect(db).execute("SELECT id, user_key FROM feedback ORDER BY id").fetchall()
+    assert rows == [
+        (1, pseudonym(V0_ISSUER, "sub-learner-1")),
+        (2, pseudonym(V0_ISSUER, "sub-learner-2")),
+        (3, pseudonym(V0_ISSUER, "sub-learner-1")),
+    ]
+
+    # A second start-up finds nothing to do and changes nothing.
+    again = Storage(db, key_dir=tmp_path / "data")
+    await again.open()
+    try:
+        assert again.applied_revisions == []
+        assert await again.content_version() == 2
+    finally:
+        await again.close()
+
+
+async def test_the_server_starts_on_an_old_database_and_suggests_from_it(
+    aiohttp_client: Any, make_settings: Any, tmp_path: Path, learner: dict[str, str]
+) -> None:
+    settings = make_settings()
+    load_dump(CONTENT_V0, settings.db_path)
+    client = await aiohttp_client(create_app(settings))
+    resp = await client.post(
+        "/api/v1/suggest",
+        json={
+            "url": "http://127.0.0.1:8080/demo/crm/opportunities/new",
+            "title": "New Opportunity",
+        },
+        headers=learner,
+    )
+    assert resp.status == 200, await resp.text()
+    data = await resp.json()
+    assert [c["id"] for c in data["contexts"]] == ["crm-opportunity-new"]
+    first = data["aids"][0]
+    assert (first["id"], first["reason_code"]) == ("crm-create-opportunity", "pinned")
+    assert first["summary"].endswith("(edited)")  # the edit made by the old code survived
+
+
+def test_a_database_from_a_newer_inflow_is_refused(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    """Old code on a newer schema would write rows the newer code cannot read back: refuse, and say
+    why, instead of starting."""
+    data = tmp_path / "data"
+    engine = sqlite_engine(data / "inflow.sqlite3")
+    try:
+        migrate.upgrade(engine, "content")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num='0999'"))
+    finally:
+        engine.dispose()
+    storage = Storage(data / "inflow.sqlite3")
+    with pytest.raises(migrate.DatabaseTooNew, match="newer Inflow"):
+        storage.open_sync()
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(data))
+    assert inflow(["migrate"]) == 4
+    err = capsys.readouterr().err
+    assert "revision '0999'" in err and "newer Inflow" in err
+
+
+def test_inflow_migrate_prints_what_it_applied(
+    tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    data = tmp_path / "data"
+    load_dump(CONTENT_V0, data / "inflow.sqlite3")
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(data))
+    assert inflow(["migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "content (" in out and "no revision -> 0002: applied 0002" in out
+    assert inflow(["migrate"]) == 0
+    assert "content (" in (out := capsys.readouterr().out) and "at 0002, nothing to apply" in out
