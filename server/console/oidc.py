@@ -1,17 +1,15 @@
 """Sign-in to the console: Keycloak authorization code flow with PKCE for `inflow-admin`.
 
 python-keycloak's `KeycloakOpenID` builds the authorization URL, redeems the code, refreshes and
-ends sessions. Its calls block (requests), so they run in a small thread pool owned by the
-console's cleanup context, never on the event loop.
+ends sessions through its asynchronous `a_*` methods (httpx), on the event loop: no thread pool.
+The client is closed by the console's cleanup context.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +31,6 @@ class AdminOidc:
         self.settings = settings
         self.redirect_uri = f"{settings.base_url.rstrip('/')}/admin/callback"
         self._kc: Any = None
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keycloak")
 
     @property
     def _client(self) -> Any:
@@ -50,13 +47,8 @@ class AdminOidc:
             )
         return self._kc
 
-    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
-
     async def auth_url(self, state: str, nonce: str, challenge: str) -> str:
-        url: str = await self._run(
-            self._client.auth_url,
+        url: str = await self._client.a_auth_url(
             redirect_uri=quote(self.redirect_uri, safe=""),
             scope="openid",
             state=state,
@@ -67,8 +59,7 @@ class AdminOidc:
         return url
 
     async def exchange(self, code: str, verifier: str) -> dict[str, Any]:
-        tokens: dict[str, Any] = await self._run(
-            self._client.token,
+        tokens: dict[str, Any] = await self._client.a_token(
             grant_type="authorization_code",
             code=code,
             redirect_uri=self.redirect_uri,
@@ -77,16 +68,15 @@ class AdminOidc:
         return tokens
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        tokens: dict[str, Any] = await self._run(self._client.refresh_token, refresh_token)
+        tokens: dict[str, Any] = await self._client.a_refresh_token(refresh_token)
         return tokens
 
     async def logout(self, refresh_token: str) -> None:
         """Ends the Keycloak session (back channel), so the next sign-in asks for a password."""
-        await self._run(self._client.logout, refresh_token)
+        await self._client.a_logout(refresh_token)
 
     async def aclose(self) -> None:
         if self._kc is not None:
-            await self._kc.connection.aclose()
-            self._kc.connection._s.close()
+            await self._kc.connection.aclose()  # the httpx client of the a_* methods
+            self._kc.connection._s.close()  # the requests session it also opens, unused
             self._kc = None
-        self._executor.shutdown(wait=True)
