@@ -5,15 +5,19 @@ tests/test_admin_keycloak.py, the real browser in tests/browser/test_admin_conso
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
+from pydantic import TypeAdapter
 
 from server import keys
 from server.console.csrf import safe_next
+from server.models import Aid, App, Mentor
+from server.permissions import may
 from tests.tokens import TokenMaker
 
 EVIL_NEXT = [
@@ -281,3 +285,229 @@ async def test_sign_in_starts_on_the_configured_host(
         "/admin/login",
     )
     assert parse_qs(location.query) == {"next": ["/admin/aids"], "moved": ["1"]}
+
+
+# -- what each role sees and may do: the permission table, never the console's own role lists --
+
+DRAFT = "/admin/aids/exp-per-diem-2027"  # a draft aid of the demo content
+# operation -> (page, what on that page shows the action to a user who may take it)
+ACTIONS: list[tuple[str, str, str]] = [
+    ("aid.create", "/admin/aids", 'href="/admin/aids/new"'),
+    ("aid.update", DRAFT, 'value="save"'),
+    ("aid.transition", DRAFT, 'class="step-review"'),
+    ("aid.publish", DRAFT, 'class="step-published"'),
+    ("aid.delete", DRAFT, f'action="{DRAFT}/delete"'),
+    ("app.write", "/admin/apps", 'action="/admin/apps"'),
+    ("app.write", "/admin/apps/hr", ">Save app<"),
+    ("app.write", "/admin/apps/hr", 'action="/admin/apps/hr/delete"'),
+    ("context.write", "/admin/apps/hr", 'action="/admin/apps/hr/contexts"'),
+    ("context.write", "/admin/contexts/hr-timeoff", ">Save context<"),
+    ("context.write", "/admin/contexts/hr-timeoff", 'action="/admin/contexts/hr-timeoff/pins"'),
+    ("mentor.write", "/admin/mentors", 'href="/admin/mentors/new"'),
+    ("mentor.write", "/admin/mentors/ana-costa", ">Save mentor<"),
+    ("mentor.vet", "/admin/mentors", 'action="/admin/mentors/ana-costa/vetting"'),
+    ("mentor.vet", "/admin/mentors/ana-costa", 'action="/admin/mentors/ana-costa/vetting"'),
+    ("import", "/admin/import", 'action="/admin/import"'),
+    ("export", "/admin/import", 'href="/admin/export"'),
+    ("audit.read", "/admin", 'href="/admin/audit"'),
+    ("analytics.read", "/admin", 'href="/admin/analytics"'),
+]
+ROLES = {
+    "author": ("learner", "author"),
+    "reviewer": ("learner", "reviewer"),
+    "admin": ("learner", "admin"),
+}
+
+
+@pytest.mark.parametrize("who", sorted(ROLES))
+async def test_each_role_sees_exactly_the_actions_the_permission_table_allows(
+    client: TestClient, tokens: TokenMaker, who: str
+) -> None:
+    """The console decided its buttons from role lists of its own, which had drifted from the
+    routes and the service: a reviewer-only user was shown the export link the service then
+    refused with 403. Every button now follows server/permissions.py."""
+    roles = ROLES[who]
+    await sign_in(client, tokens.token(sub=f"{who}-1", roles=roles))
+    pages: dict[str, str] = {}
+    for operation, path, marker in ACTIONS:
+        if path not in pages:
+            resp = await client.get(path)
+            assert resp.status == 200, (who, path)
+            pages[path] = await resp.text()
+        assert (marker in pages[path]) is may(roles, operation), (who, operation, path, marker)
+    # What the workflow promises, in words: only reviewers and admins publish, only admins delete.
+    assert ('class="step-published"' in pages[DRAFT]) is (who != "author")
+    assert (f'action="{DRAFT}/delete"' in pages[DRAFT]) is (who == "admin")
+
+
+def _upload(csrf: str) -> FormData:
+    upload = FormData()
+    upload.add_field("csrf_token", csrf)
+    upload.add_field("archive", b"PK\x05\x06" + b"\0" * 18, filename="x.zip")
+    return upload
+
+
+async def test_a_post_the_table_forbids_is_refused_even_without_its_button(
+    client: TestClient, tokens: TokenMaker
+) -> None:
+    """Hiding a button is no protection: a POST crafted by hand (or from a page opened before
+    the roles changed) must be refused with the 403 page and change nothing."""
+    app = client.server.app
+    library = app[keys.LIBRARY]
+    for who in ("author", "reviewer"):
+        csrf = await sign_in(client, tokens.token(sub=f"{who}-2", roles=ROLES[who]))
+        refused: list[tuple[str, Any]] = [
+            ("/admin/apps", {"id": "sneaky", "name": "Sneaky", "rules": "https://s.example/**"}),
+            ("/admin/apps/hr", {"name": "Renamed", "rules": "https://s.example/**"}),
+            ("/admin/apps/hr/delete", {}),
+            ("/admin/apps/hr/contexts", {"id": "sneaky-ctx", "name": "S", "rule": "*://s/**"}),
+            ("/admin/contexts/hr-timeoff/pins", {"aid": "exp-per-diem-2027", "move": "add"}),
+            ("/admin/contexts/hr-timeoff/delete", {}),
+            (f"{DRAFT}/delete", {}),
+            ("/admin/mentors/new", {"id": "sneaky-mentor", "name": "S", "contact": "@s"}),
+            ("/admin/mentors/ana-costa", {"name": "Renamed", "contact": "@s", "active": "1"}),
+            ("/admin/mentors/ana-costa/vetting", {"vetted": "0"}),
+            ("/admin/mentors/ana-costa/delete", {}),
+            ("/admin/import", _upload(csrf)),
+        ]
+        for path, data in refused:
+            if isinstance(data, dict):
+                data = {**data, "csrf_token": csrf}
+            resp = await client.post(path, data=data, allow_redirects=False)
+            assert resp.status == 403, (who, path, resp.status)
+            assert resp.content_type == "text/html", (who, path)
+            assert "Not allowed" in await resp.text(), (who, path)
+        resp = await client.get("/admin/audit", allow_redirects=False)
+        assert resp.status == 403, who
+    catalog = library.catalog
+    assert "sneaky" not in catalog.apps and catalog.apps["hr"].name != "Renamed"
+    assert "hr-timeoff" in catalog.contexts and "sneaky-ctx" not in catalog.contexts
+    assert "exp-per-diem-2027" not in catalog.contexts["hr-timeoff"].aids
+    assert "exp-per-diem-2027" in catalog.aids
+    mentor_page = await (await client.get("/admin/mentors/ana-costa")).text()
+    assert '<span class="badge published">vetted</span>' in mentor_page
+    assert "Renamed" not in mentor_page
+
+    # An author sending the publish step by hand: refused by the table's aid.publish.
+    csrf = await sign_in(client, tokens.token(sub="author-3", roles=ROLES["author"]))
+    page = await (await client.get(DRAFT)).text()
+    etag = re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
+    resp = await client.post(
+        f"{DRAFT}/transition",
+        data={"csrf_token": csrf, "etag": etag, "to": "published"},
+        allow_redirects=False,
+    )
+    assert resp.status == 403
+    assert library.catalog.aids["exp-per-diem-2027"].status == "draft"
+
+
+# -- a refused form comes back as typed, with a message beside each field ------------------------
+
+
+def _field_error(html: str, name: str) -> str:
+    found = re.search(rf'<span class="field-error" id="{name}-error">([^<]*)</span>', html)
+    assert found, f"no message beside {name!r}"
+    return found.group(1)
+
+
+async def test_a_refused_form_comes_back_with_what_was_typed_and_each_fields_message(
+    client: TestClient, admin_token: str
+) -> None:
+    """Every console form is shown again by one helper after a refusal: status 422, the values
+    the user typed (never the stored ones, never lost), and the message beside its field."""
+    csrf = await sign_in(client, admin_token)
+    typed = "Payroll <b>bold</b>"
+    resp = await client.post(
+        "/admin/apps",
+        data={"csrf_token": csrf, "id": "Not A Slug!", "name": typed, "rules": "https://p.ex/**"},
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert 'value="Payroll &lt;b&gt;bold&lt;/b&gt;"' in html and "<b>bold" not in html
+    assert "https://p.ex/**</textarea>" in html
+    assert _field_error(html, "id")
+    assert 'name="id" type="text" value="Not A Slug!"' in html
+
+    resp = await client.post(
+        "/admin/aids/new",
+        data={
+            "csrf_token": csrf,
+            "id": "typed-aid",
+            "title": "",
+            "summary": "Kept summary",
+            "apps": ["hr", "crm"],
+            "tags": "one, two",
+            "body": "Words I do not want to type again.",
+        },
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert _field_error(html, "title")
+    assert "Words I do not want to type again.</textarea>" in html
+    assert 'value="Kept summary"' in html and 'value="one, two"' in html
+    assert html.count("checked") >= 2  # both apps stay ticked
+
+    # The context form on the app page: its own values and messages, the app form untouched.
+    resp = await client.post(
+        "/admin/apps/hr/contexts",
+        data={
+            "csrf_token": csrf,
+            "id": "typed-ctx",
+            "name": "Typed",
+            "rule": "*://x/**",
+            "priority": "high",
+        },
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert "whole number" in _field_error(html, "priority")
+    assert 'value="typed-ctx"' in html and 'value="high"' in html
+    hr_name = client.server.app[keys.LIBRARY].catalog.apps["hr"].name
+    assert f'name="name" type="text" value="{hr_name}"' in html
+
+    # Stale ETag: 412, and the text stays.
+    resp = await client.post(
+        "/admin/mentors/ana-costa",
+        data={"csrf_token": csrf, "etag": '"stale"', "name": "New name", "contact": "@ana"},
+    )
+    assert resp.status == 412
+    assert 'value="New name"' in await resp.text()
+
+
+# -- limits: declared once, in server/models.py ---------------------------------------------------
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "templates" / "admin"
+
+
+async def test_form_limits_come_from_the_resource_declarations(
+    client: TestClient, admin_token: str
+) -> None:
+    """The templates typed their own limits, which drifted from the validators (the app
+    description allowed 2,000 characters in the form while the service stored 9,000). Forms
+    now take maxlength, min, max, pattern and required from the declarations; none is typed."""
+    for template in sorted(TEMPLATES.glob("*.html")):
+        typed = re.findall(r'(?:maxlength|minlength|pattern|min|max)="', template.read_text())
+        assert not typed, f"{template.name} types a limit: {typed}"
+
+    def declared(cls: type, name: str) -> dict[str, Any]:
+        schema = TypeAdapter(cls).json_schema(ref_template="#/components/schemas/{model}")
+        return dict(schema["properties"][name])
+
+    await sign_in(client, admin_token)
+    checks = [
+        ("/admin/aids/new", Aid, "title", "maxLength", "maxlength"),
+        ("/admin/aids/new", Aid, "summary", "maxLength", "maxlength"),
+        ("/admin/aids/new", Aid, "review_interval_days", "maximum", "max"),
+        ("/admin/apps", App, "description", "maxLength", "maxlength"),
+        ("/admin/mentors/new", Mentor, "name", "maxLength", "maxlength"),
+    ]
+    for path, cls, name, key, attr in checks:
+        html = await (await client.get(path)).text()
+        tag = re.search(rf'<input name="{name}"[^>]*>', html)
+        assert tag, (path, name)
+        assert f'{attr}="{declared(cls, name)[key]}"' in tag.group(0), (path, name, tag.group(0))
+    html = await (await client.get("/admin/aids/new")).text()
+    title = re.search(r'<input name="title"[^>]*>', html)
+    assert title and " required" in title.group(0)  # required in the declaration
+    summary = re.search(r'<input name="summary"[^>]*>', html)
+    assert summary and " required" not in summary.group(0)

@@ -1,96 +1,132 @@
-"""Form field limits (required, maxlength, min, max, pattern) taken from the resource
+"""Form field limits (required, maxlength, minlength, min, max, pattern) taken from the resource
 declarations in server/models.py, so that no limit is typed in a template and again in a model.
 
-Templates write `{{ limits.aid.title }}` inside an `<input>`: the attributes of that field. A
-field the declaration does not know (or a model that is not a pydantic model) gets none, and the
-server still checks everything.
+The declarations are read through the JSON Schema pydantic makes of them (the same one the
+OpenAPI document shows), so this works for pydantic models and for dataclasses with pydantic
+metadata alike. Templates write `{{ limits.aid.title }}` inside an `<input>`: the attributes of
+that field. A field the declaration does not know gets none, and the server still checks all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import types
+import typing
 from collections.abc import Mapping
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 from markupsafe import Markup
+from pydantic import PydanticUserError, TypeAdapter
 
 from server import models
 
-# resource name in templates -> the declaration's class name(s) in server/models.py, first found.
-RESOURCES: Mapping[str, tuple[str, ...]] = {
-    "aid": ("AidWrite", "AidIn", "Aid"),
-    "app": ("AppWrite", "AppIn", "App"),
-    "context": ("ContextWrite", "ContextIn", "Context"),
-    "mentor": ("MentorWrite", "MentorIn", "Mentor"),
-}
-# An HTML pattern is a JavaScript regex (v flag), anchored: only simple Python ones carry over.
+# An HTML pattern is a JavaScript regex with the v flag, anchored: only simple ones carry over.
 _SIMPLE_PATTERN = re.compile(r"\^?[\[\]a-zA-Z0-9\\\-{},*+?().|_]+\$?")
 
 
 class FieldLimits(dict[str, Markup]):
-    """field -> its attributes; an unknown field has none (never a KeyError in a template)."""
+    """field -> its attributes; an unknown field has none (never an error in a template)."""
 
     def __missing__(self, key: str) -> Markup:
         return Markup("")
 
 
-def _is_str(annotation: Any) -> bool:
-    if annotation is str:
-        return True
-    if get_origin(annotation) in (Union, types.UnionType):
-        return any(_is_str(a) for a in get_args(annotation) if a is not type(None))
-    return False
+def _html_pattern(pattern: str) -> str | None:
+    """A Python regex as an HTML `pattern`: anchors dropped, a `-` at either end of a character
+    class escaped (the v flag refuses it bare); None when it is not simple enough to carry."""
+    if not _SIMPLE_PATTERN.fullmatch(pattern):
+        return None
+    body = pattern.removeprefix("^").removesuffix("$")
+    return body.replace("[-", "[\\-").replace("-]", "\\-]").replace("\\\\-", "\\-")
 
 
-def _attrs(info: Any) -> Markup:
-    """The HTML attributes of one pydantic FieldInfo."""
-    found: dict[str, Any] = {}
-    for item in getattr(info, "metadata", ()):
-        for name in ("max_length", "min_length", "ge", "le", "pattern"):
-            value = getattr(item, name, None)
-            if value is not None:
-                found.setdefault(name, value)
-    parts: list[Markup] = []
-    if info.is_required():
-        parts.append(Markup("required"))
-    is_text = _is_str(info.annotation)
-    for key, attr, low in (
-        ("max_length", "maxlength", 0),
-        ("min_length", "minlength", 1),
-        ("ge", "min", None),
-        ("le", "max", None),
-    ):
-        value = found.get(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            continue
-        if key.endswith("length") and (not is_text or value < (low or 0)):
-            continue
-        parts.append(Markup('{}="{}"').format(attr, value))
-    pattern = found.get("pattern")
-    if is_text and isinstance(pattern, str) and _SIMPLE_PATTERN.fullmatch(pattern):
-        parts.append(Markup('pattern="{}"').format(pattern.removeprefix("^").removesuffix("$")))
+def _types(prop: Mapping[str, Any]) -> set[str]:
+    kind = prop.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    found: set[str] = set()
+    for option in prop.get("anyOf", ()):
+        if isinstance(option, Mapping):
+            found |= _types(option)
+    return found
+
+
+def _attrs(prop: Mapping[str, Any], required: bool) -> Markup:
+    """The HTML attributes of one JSON Schema property."""
+    parts: list[Markup] = [Markup("required")] if required else []
+    kinds = _types(prop)
+    if "string" in kinds:
+        if isinstance(prop.get("maxLength"), int):
+            parts.append(Markup('maxlength="{}"').format(prop["maxLength"]))
+        if isinstance(prop.get("minLength"), int) and prop["minLength"] > 0:
+            parts.append(Markup('minlength="{}"').format(prop["minLength"]))
+        pattern = prop.get("pattern")
+        html = _html_pattern(pattern) if isinstance(pattern, str) else None
+        if html:
+            parts.append(Markup('pattern="{}"').format(html))
+    if "integer" in kinds or "number" in kinds:
+        for key, attr in (("minimum", "min"), ("maximum", "max")):
+            if isinstance(prop.get(key), int | float):
+                parts.append(Markup('{}="{}"').format(attr, prop[key]))
     return Markup(" ").join(parts)
 
 
-def limits_of(model: Any) -> FieldLimits:
-    """field -> attributes for a pydantic model class; none for anything else."""
-    fields = getattr(model, "model_fields", None)
-    if not isinstance(fields, dict):
+def _schema(hint: Any) -> dict[str, Any]:
+    return TypeAdapter(hint).json_schema(
+        mode="validation", ref_template="#/components/schemas/{model}"
+    )
+
+
+def _field_by_field(declaration: Any) -> dict[str, Any]:
+    """A dataclass whose whole schema pydantic cannot make (a field's schema names a component
+    defined elsewhere): each field's own schema; a field that fails has no limits."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    hints = typing.get_type_hints(declaration, include_extras=True)
+    for spec in dataclasses.fields(declaration):
+        missing = spec.default is dataclasses.MISSING
+        if missing and spec.default_factory is dataclasses.MISSING:
+            required.append(spec.name)
+        try:
+            properties[spec.name] = _schema(hints[spec.name])
+        except (PydanticUserError, TypeError, KeyError):
+            properties[spec.name] = {}
+    return {"properties": properties, "required": required}
+
+
+def limits_of(declaration: Any) -> FieldLimits:
+    """field -> attributes of a resource declaration (pydantic model or dataclass)."""
+    if declaration is None:
         return FieldLimits()
-    return FieldLimits({name: _attrs(info) for name, info in fields.items()})
+    try:
+        schema = _schema(declaration)
+    except (PydanticUserError, TypeError, KeyError):
+        if not dataclasses.is_dataclass(declaration):
+            return FieldLimits()
+        schema = _field_by_field(declaration)
+    required = set(schema.get("required", ()))
+    properties = schema.get("properties", {})
+    return FieldLimits({name: _attrs(prop, name in required) for name, prop in properties.items()})
 
 
-def _model(names: tuple[str, ...]) -> Any:
-    for name in names:
-        model = getattr(models, name, None)
-        if model is not None and hasattr(model, "model_fields"):
-            return model
-    return None
+def _context_limits() -> FieldLimits:
+    """The context form types its rule as two fields: `rule` (the pattern) and `priority`."""
+    context = limits_of(getattr(models, "Context", None))
+    rule = limits_of(getattr(models, "RuleSpec", None))
+    if "pattern" in rule:
+        context["rule"] = rule["pattern"]
+    if "priority" in rule:
+        context["priority"] = rule["priority"]
+    return context
 
 
 LIMITS: Mapping[str, FieldLimits] = {
-    resource: limits_of(_model(names)) for resource, names in RESOURCES.items()
+    "aid": limits_of(getattr(models, "Aid", None)),
+    "app": limits_of(getattr(models, "App", None)),
+    "context": _context_limits(),
+    "mentor": limits_of(getattr(models, "Mentor", None)),
 }
 
 __all__ = ["LIMITS", "FieldLimits", "limits_of"]
