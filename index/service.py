@@ -10,6 +10,10 @@ Layout on disk (index_dir):
 * A rebuild writes a fresh gen-<n+1>/ and swaps CURRENT by rename: readers never see half an index.
 * STATE.json is written after each commit. If the process dies between the database commit and the
   index commit, the content versions disagree at start-up and the index is rebuilt.
+* STATE.json also records the size of every index file. `open` checks them (exists, same size) and
+  opens every segment and reads a document from it; a search that fails on a damaged file marks
+  the index corrupt. A corrupt index is never searched: searches raise `IndexCorrupt` (a 503 with
+  Retry-After at the HTTP boundary) and `on_corrupt` asks the owner to rebuild from the database.
 """
 
 from __future__ import annotations
@@ -20,27 +24,34 @@ import fcntl
 import json
 import logging
 import os
+import pickle
 import shutil
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.filedb.filestore import FileStorage
 from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
+from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 
 from index.documents import aid_document
+from index.errors import IndexCorrupt, IndexUnavailable
 from index.query import Scope, signals_query
 from index.schema import SCHEMA_VERSION, TEXT_ANALYZER, build_schema
 from server.models import Aid
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+__all__ = ["IndexCorrupt", "IndexService", "IndexState", "IndexUnavailable"]
 
 
 def _log_merge_failure(done: asyncio.Future[int]) -> None:
@@ -51,11 +62,40 @@ def _log_merge_failure(done: asyncio.Future[int]) -> None:
         )
 
 
+class _Storage(FileStorage):  # type: ignore[misc]
+    """FileStorage that can list the files opened inside `_closing_on_failure()`: Whoosh leaves
+    a file open when reading its header fails (a truncated or zeroed segment)."""
+
+    _capture = threading.local()
+
+    def open_file(self, name: str, **kwargs: Any) -> Any:
+        handle = super().open_file(name, **kwargs)
+        opened: list[Any] | None = getattr(self._capture, "files", None)
+        if opened is not None:
+            opened.append(handle)
+        return handle
+
+
+@contextlib.contextmanager
+def _closing_on_failure() -> Iterator[None]:
+    opened: list[Any] = []
+    _Storage._capture.files = opened
+    try:
+        yield
+    except BaseException:
+        for handle in opened:
+            with contextlib.suppress(Exception):
+                handle.close()
+        raise
+    finally:
+        _Storage._capture.files = None
+
+
 def _storage(path: Path, mmap: bool) -> FileStorage:
     """Index files memory-mapped (fast: about 20% of search time went to read() calls without it)
     or read with plain file I/O. Every open reader maps the segment again and mapped pages count
     towards resident memory (about 2-3x the index size), which is what `mmap=False` saves."""
-    return FileStorage(str(path), supports_mmap=mmap)
+    return _Storage(str(path), supports_mmap=mmap)
 
 
 class MatchFormatter(Formatter):  # type: ignore[misc]
@@ -70,8 +110,16 @@ class MatchFormatter(Formatter):  # type: ignore[misc]
         return f'<b class="match">{htmlescape(get_text(text, token, replace), quote=False)}</b>'
 
 
-class IndexUnavailable(RuntimeError):
-    """The index cannot be opened or written."""
+# What Whoosh raises when it reads a missing, truncated or overwritten file.
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    struct.error,
+    pickle.UnpicklingError,
+    zlib.error,
+    whoosh_index.IndexError,
+)
+_STATE_SKIP = {"STATE.json", "STATE.json.tmp", "MAIN_WRITELOCK"}
 
 
 @dataclass(frozen=True)
@@ -139,10 +187,97 @@ class IndexService:
         self._writer_task: asyncio.Task[None] | None = None
         self._searchers: list[Searcher] = []
         self._searchers_lock = threading.Lock()
+        # "ok", "corrupt" (a damaged file was found: `problem` says which) or "rebuilding".
+        self.health = "ok"
+        self.problem = ""
+        self.on_corrupt: Callable[[], None] | None = None  # called on the loop when marked corrupt
+        self._retired: list[Any] = []  # indexes found corrupt, closed at close()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def _run_search(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._search_pool, fn, *args)
+        if self.health != "ok":
+            raise IndexCorrupt(self.unavailable_detail())
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._search_pool, fn, *args)
+        except IndexUnavailable:
+            raise
+        except Exception as exc:
+            problem = await loop.run_in_executor(self._search_pool, self._diagnose_sync, exc)
+            if problem is None:
+                raise  # not the index's files: a bug, reported as such
+            self.mark_corrupt(problem)
+            raise IndexCorrupt(self.unavailable_detail()) from exc
+
+    def unavailable_detail(self) -> str:
+        what = "being rebuilt" if self.health == "rebuilding" else "corrupt"
+        return (
+            f"The search index is {what} ({self.problem}); it is rebuilt from the database "
+            "automatically. Try again shortly."
+        )
+
+    def mark_corrupt(self, problem: str) -> None:
+        """Stop searching the live index and ask the owner (`on_corrupt`) for a rebuild."""
+        if self.health == "ok":
+            log.error("search index corrupt: %s; rebuilding it from the database", problem)
+            self.health = "corrupt"
+            self.problem = problem
+            if self._ix is not None:
+                self._retired.append(self._ix)
+                self._ix = None
+                self._epoch += 1  # every thread drops its searcher
+        if self.on_corrupt is not None:
+            self.on_corrupt()
+
+    def _diagnose_sync(self, exc: BaseException) -> str | None:
+        """After a failed search: which file is damaged, or None if the files look fine and the
+        error is not one that reading a damaged file raises."""
+        current = self._current_dir()
+        problem = self.verify_sync(current) if current is not None else "no live index"
+        if problem is None and isinstance(exc, _READ_ERRORS):
+            problem = f"{type(exc).__name__}: {exc}"
+        return problem
+
+    def verify_sync(self, directory: Path) -> str | None:
+        """A cheap integrity check of one generation: every file STATE.json recorded exists with
+        the recorded size, and every segment opens and yields a stored document and a posting.
+        Returns what is wrong (naming the file), or None."""
+        try:
+            recorded = json.loads((directory / "STATE.json").read_text(encoding="utf-8"))
+            files: dict[str, int] = dict(recorded.get("files", {}))
+        except (OSError, ValueError, TypeError) as exc:
+            return f"{directory.name}/STATE.json unreadable: {exc}"
+        for name, size in sorted(files.items()):
+            try:
+                actual = (directory / name).stat().st_size
+            except FileNotFoundError:
+                return f"{directory.name}/{name} is missing"
+            if actual != size:
+                return f"{directory.name}/{name} has {actual} bytes, {size} were written"
+        where = f"{directory.name}/_MAIN_*.toc"
+        try:
+            storage = _storage(directory, self.mmap)
+            ix = storage.open_index()
+            try:
+                for segment in ix._segments():
+                    ext = ".seg" if segment.is_compound() else ".*"
+                    where = f"{directory.name}/{segment.make_filename(ext)}"
+                    with _closing_on_failure():
+                        reader = SegmentReader(storage, ix.schema, segment)
+                    try:
+                        for docnum in reader.all_doc_ids():
+                            reader.stored_fields(docnum)
+                            break
+                        for term in reader.lexicon("id"):
+                            reader.postings("id", term).all_ids()
+                            break
+                    finally:
+                        reader.close()
+            finally:
+                ix.close()
+        except Exception as exc:  # whatever a damaged file makes Whoosh raise
+            return f"{where} unreadable: {type(exc).__name__}: {exc}"
+        return None
 
     async def _run_write(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn, *args)
@@ -162,6 +297,12 @@ class IndexService:
         self._take_lock()
         current = self._current_dir()
         if current is None:
+            self.state = IndexState(SCHEMA_VERSION, -1, 0)
+            return self.state
+        problem = self.verify_sync(current)
+        if problem is not None:  # a damaged index is rebuilt, never trusted
+            log.error("search index corrupt: %s; it will be rebuilt from the database", problem)
+            self.health, self.problem = "corrupt", problem
             self.state = IndexState(SCHEMA_VERSION, -1, 0)
             return self.state
         try:
@@ -196,6 +337,9 @@ class IndexService:
         if self._ix is not None:
             self._ix.close()
             self._ix = None
+        for ix in self._retired:
+            ix.close()
+        self._retired.clear()
         if self._lock_file is not None:
             self._lock_file.close()  # releases the flock
             self._lock_file = None
@@ -239,8 +383,14 @@ class IndexService:
         return path if path.is_dir() else None
 
     def _write_state(self, directory: Path, state: IndexState) -> None:
+        """The state, and the size of every index file (what `verify_sync` checks)."""
+        files = {
+            p.name: p.stat().st_size
+            for p in directory.iterdir()
+            if p.is_file() and p.name not in _STATE_SKIP
+        }
         tmp = directory / "STATE.json.tmp"
-        tmp.write_text(json.dumps(state.__dict__), encoding="utf-8")
+        tmp.write_text(json.dumps({**state.__dict__, "files": files}), encoding="utf-8")
         os.replace(tmp, directory / "STATE.json")
 
     # -- rebuild -----------------------------------------------------------------------------
@@ -292,6 +442,7 @@ class IndexService:
         self.segments = len(self._ix._segments())
         self._epoch += 1
         self.generation += 1
+        self.health, self.problem = "ok", ""
         if old_ix is not None:
             old_ix.close()
         for stale in self.index_dir.glob("gen-*"):
@@ -406,7 +557,8 @@ class IndexService:
                 with self._searchers_lock:
                     self._searchers.remove(searcher)
                 searcher.close()
-            searcher = ix.searcher()
+            with _closing_on_failure():
+                searcher = ix.searcher()
             local.filters = {}
             local.epoch = self._epoch
             local.generation = self.generation

@@ -57,6 +57,8 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.SUGGESTER] = Suggester(settings, index, app[keys.RESULT_CACHE])
         yield
     finally:
+        if keys.LIBRARY in app:
+            await app[keys.LIBRARY].stop()  # a background index rebuild, if one runs
         await index.close()  # drains the writer queue first
         await storage.close()
 

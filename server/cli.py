@@ -84,7 +84,8 @@ async def _check(settings: Settings) -> int:
         result = await library.check()
     print(json.dumps(result, indent=2))
     if not result["ok"]:
-        print("The index disagrees with the database: run `inflow reindex`.", file=sys.stderr)
+        # e.g. "index corrupt: gen-1/MAIN_x.seg is missing", "index disagrees with the database"
+        print(f"{result['detail']}: run `inflow reindex`.", file=sys.stderr)
         return 1
     return 0
 

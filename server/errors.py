@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from index.errors import IndexUnavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
@@ -130,6 +132,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except InflowError as exc:
         return problem(exc.status, exc.title, exc.detail, exc.slug, **exc.extra)
+    except IndexUnavailable as exc:  # corrupt or being rebuilt: it heals itself, retry later
+        return problem(
+            503,
+            "Search unavailable",
+            str(exc),
+            "index-unavailable",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == PROBLEM_TYPE:
             raise

@@ -3,11 +3,16 @@
 Every write goes database first (the source of truth), then the index through its single writer,
 then a fresh catalog snapshot. A crash between the steps is healed at the next start-up, which
 rebuilds the index when its recorded content version differs from the database's.
+
+A corrupt index (a damaged file found at open or by a failing search) is rebuilt from the
+database in the background (`_heal`); meanwhile searches answer 503 and /readyz says why.
+`agreement()` is the one comparison of database and index that /readyz and `inflow check` share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +35,36 @@ class Library:
         self.index = index
         self.catalog = Catalog.build(0, [], [])
         self._lock = asyncio.Lock()  # one content change at a time keeps versions ordered
+        self._heal_task: asyncio.Task[None] | None = None
+        index.on_corrupt = self._schedule_heal
+
+    async def stop(self) -> None:
+        """Cancel a background rebuild still running (call before closing index and storage)."""
+        self.index.on_corrupt = None
+        task, self._heal_task = self._heal_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _schedule_heal(self) -> None:
+        if self._heal_task is None or self._heal_task.done():
+            self._heal_task = asyncio.create_task(self._heal(), name="index-heal")
+
+    async def _heal(self) -> None:
+        """Rebuild a corrupt index from the database (after any content change in flight)."""
+        async with self._lock:
+            if self.index.health == "ok":
+                return  # a write path's own rebuild got there first
+            self.index.health = "rebuilding"
+            try:
+                count = await self.rebuild()
+            except Exception as exc:
+                log.exception("rebuilding the corrupt index failed")
+                self.index.health = "corrupt"
+                self.index.problem = f"{self.index.problem}; the rebuild failed: {exc}"
+                return
+            log.info("search index rebuilt from the database: %s aids", count)
 
     async def start(self, content_dir: Path | None = None) -> None:
         """Import seed content into an empty database, reconcile the index, load the catalog."""
@@ -119,20 +154,59 @@ class Library:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, write_dir, target, apps, aids, mentors)
 
-    async def check(self) -> dict[str, Any]:
-        """Do the database and the index agree? (the `inflow check` command)"""
-        aids = await self.storage.all_aids()
+    async def agreement(self, wait: float | None = None) -> dict[str, Any]:
+        """Do the database and the index agree? One answer for /readyz and `inflow check`:
+        {ok, detail, database: {content_version, aids}, index: {content_version, aids, schema,
+        health}}. With `wait`, a content change in flight (database committed, index not yet)
+        is waited for that long; if it is still running, the answer says so and counts as ok."""
+        index = self.index
+        if wait is not None:
+            first = await self.agreement()
+            if first["ok"] or index.health != "ok" or not self._lock.locked():
+                return first
+            try:  # a change in flight: the database is ahead until its index update lands
+                await asyncio.wait_for(self._lock.acquire(), wait)
+            except TimeoutError:
+                return {**first, "ok": True, "detail": "a content change is being applied"}
+            try:
+                return await self.agreement()
+            finally:
+                self._lock.release()
         version = await self.storage.content_version()
-        state = self.index.state
-        return {
-            "ok": self.index.agrees_with(version, len(aids)),
-            "database": {"content_version": version, "aids": len(aids)},
+        count = await self.storage.count_aids()
+        state = index.state
+        result: dict[str, Any] = {
+            "database": {"content_version": version, "aids": count},
             "index": {
                 "content_version": state.content_version,
                 "aids": state.doc_count,
                 "schema": state.schema,
+                "health": index.health,
             },
         }
+        if index.health != "ok":
+            what = "rebuilding" if index.health == "rebuilding" else "corrupt"
+            return {**result, "ok": False, "detail": f"index {what}: {index.problem}"}
+        if state.content_version < 0:
+            detail = f"index not built: it disagrees with the database ({count} aids)"
+            return {**result, "ok": False, "detail": detail}
+        if not index.agrees_with(version, count):
+            return {
+                **result,
+                "ok": False,
+                "detail": f"index disagrees with the database: index has content version "
+                f"{state.content_version} ({state.doc_count} aids), the database "
+                f"{version} ({count} aids)",
+            }
+        detail = (
+            f"index ok: generation {index.generation}, {index.segments} segment(s), "
+            f"{state.doc_count} aids, content version {state.content_version}"
+        )
+        return {**result, "ok": True, "detail": detail}
+
+    async def check(self) -> dict[str, Any]:
+        """Do the database and the index agree? (the `inflow check` command)"""
+        return await self.agreement()
 
     async def write(self, fn: Callable[[Changes], T]) -> T:
         """The admin write path: `fn(changes)` runs in one database transaction (storage thread),

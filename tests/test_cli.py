@@ -51,8 +51,9 @@ def test_check_fails_when_index_lags(env: Path, capsys: pytest.CaptureFixture[st
     assert "disagrees" in capsys.readouterr().err
 
 
-def test_a_second_process_cannot_write_the_same_index(env: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_process_cannot_write_the_same_index(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Incident guarded: `inflow reindex` while the server ran swapped in a new generation and
     deleted the one the server's writer kept writing to, losing the server's later edits."""
     import subprocess
@@ -61,11 +62,18 @@ def test_a_second_process_cannot_write_the_same_index(env: Path,
     content = write_sample(env / "content")
     assert main(["import", str(content)]) == 0
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import asyncio, sys, time\n"
-         "from pathlib import Path\nfrom index.service import IndexService\n"
-         "ix = IndexService(Path(sys.argv[1]))\nix.open_sync()\nprint('held', flush=True)\n"
-         "time.sleep(30)\n", str(env / "data" / "index")],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import asyncio, sys, time\n"
+            "from pathlib import Path\nfrom index.service import IndexService\n"
+            "ix = IndexService(Path(sys.argv[1]))\nix.open_sync()\nprint('held', flush=True)\n"
+            "time.sleep(30)\n",
+            str(env / "data" / "index"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         capsys.readouterr()
@@ -77,3 +85,28 @@ def test_a_second_process_cannot_write_the_same_index(env: Path,
         assert holder.stdout is not None
         holder.stdout.close()
     assert main(["reindex"]) == 0  # free again once the other process is gone
+
+
+@pytest.mark.parametrize("how", ["deleted", "truncated", "zeroed"])
+def test_check_fails_on_a_corrupt_index_and_names_the_file(
+    env: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """Incident: with a deleted, truncated or zeroed segment file `inflow check` exited 0
+    (it compared the versions the index recorded, never its files)."""
+    content = write_sample(env / "content")
+    assert main(["import", str(content)]) == 0
+    index_dir = env / "data" / "index"
+    segment = next((index_dir / (index_dir / "CURRENT").read_text().strip()).glob("*.seg"))
+    if how == "deleted":
+        segment.unlink()
+    elif how == "truncated":
+        segment.write_bytes(segment.read_bytes()[:100])
+    else:
+        segment.write_bytes(bytes(segment.stat().st_size))
+    capsys.readouterr()
+    assert main(["check"]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["index"]["health"] == "corrupt"
+    assert "index corrupt" in out.err and segment.name in out.err
+    assert main(["reindex"]) == 0  # the way out the message names
+    assert main(["check"]) == 0

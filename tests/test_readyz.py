@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any
 
@@ -51,3 +52,24 @@ async def test_keycloak_down_at_start_up_is_not_ready_and_says_why(
     assert api.status == 503, await api.text()
     assert api.headers["Retry-After"]
     assert "authentication is unavailable" in (await api.json())["detail"]
+
+
+async def test_database_and_index_disagreeing_is_not_ready_and_says_why(client: Any) -> None:
+    """Incident: /readyz compared the index's recorded state with itself, so it said "index ok"
+    while `inflow check` reported that the database and the index differ."""
+    library = client.server.app[keys.LIBRARY]
+    aid = (await library.storage.all_aids())[0]
+    changed = dataclasses.replace(aid, title=aid.title + " (edited behind the index's back)")
+    await library.storage.import_content([], [changed], "test")  # the database only
+
+    resp = await client.get("/readyz")
+    assert resp.status == 503, await resp.text()
+    body = await resp.json()
+    assert body["status"] == "not ready"
+    index = body["checks"]["index"]
+    assert index["ok"] is False
+    assert "index disagrees with the database" in index["detail"]
+    assert (await library.check())["detail"] == index["detail"]  # the same check as the CLI
+
+    await library.reconcile()
+    assert (await client.get("/readyz")).status == 200
