@@ -10,7 +10,7 @@ import {
   searchSettle,
   shownEvents,
 } from "./lib/analytics.js";
-import { api, ApiError } from "./lib/api.js";
+import { api, ApiError, busyGate } from "./lib/api.js";
 import {
   AuthError,
   Offline,
@@ -23,6 +23,7 @@ import {
   signOut,
   userName,
 } from "./lib/auth.js";
+import { Busy } from "./lib/backoff.js";
 import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
 import {
@@ -68,6 +69,7 @@ const events = createEventQueue({
   getToken: eventToken,
   // Read at each send: the server URL is a setting (tests set it per run, after start-up).
   apiBase: async () => (await loadSettings()).values.serverUrl,
+  gate: busyGate(), // a 429 on any call holds the batches too (and the reverse)
 });
 
 // ---- listeners (top level, synchronous) ----------------------------------------------------
@@ -147,6 +149,8 @@ function dispatch(msg, sender, sendResponse) {
 
 function describe(err) {
   if (err instanceof SignedOut) return { kind: "signed-out", message: "Sign in to see job aids." };
+  if (err instanceof Busy)
+    return { kind: "busy", retryAt: err.retryAt, retryInMs: err.retryInMs, message: err.message };
   if (err instanceof SessionExpired)
     return { kind: "expired", message: "Your session expired. Sign in again." };
   if (err instanceof Offline)
@@ -340,6 +344,12 @@ async function refreshView({ forceRules = false } = {}) {
     await sendHeldVotes();
     await flushQueue();
   } catch (err) {
+    if (err instanceof Busy) {
+      // Told to wait (429): say so calmly, keep what is shown, try once more when the time is up.
+      retryViewAt(err.retryAt);
+      const last = recall(await getLocal(K.lastResults), page.url);
+      return emit({ type: "busy", pageKey, page, last, retryAt: err.retryAt });
+    }
     if (err instanceof Offline) {
       const last = recall(await getLocal(K.lastResults), page.url);
       return emit({ type: "offline", pageKey, page, last });
@@ -349,6 +359,14 @@ async function refreshView({ forceRules = false } = {}) {
     throw err;
   }
   return undefined;
+}
+
+// One timer: a later 429 replaces it, so there is never more than one retry waiting. Lost when
+// the worker stops; the next page event refreshes the view anyway (and waits if still busy).
+let viewRetryTimer = 0;
+function retryViewAt(at) {
+  clearTimeout(viewRetryTimer);
+  viewRetryTimer = setTimeout(() => void run(refreshView), Math.max(0, at - Date.now()) + 50);
 }
 
 async function stillCurrent(pageKey) {

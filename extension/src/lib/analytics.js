@@ -18,7 +18,7 @@ export const PENDING_SEARCH_KEY = "analyticsSearch";
 
 /** `{app, context}` of the page the panel shows, or null when it shows no mapped page. */
 export function scopeOf(view) {
-  if (!view || !["ready", "offline"].includes(view.state)) return null;
+  if (!view || !["ready", "offline", "busy"].includes(view.state)) return null;
   const app = typeof view.app?.id === "string" ? view.app.id : "";
   if (!app) return null;
   const context = Array.isArray(view.contexts) ? view.contexts[0]?.id : undefined;

@@ -1,4 +1,5 @@
-// Calls to the Inflow API with the bearer token; one silent refresh on 401.
+// Calls to the Inflow API with the bearer token; one silent refresh on 401. A 429 (or 503 with
+// Retry-After) makes every call wait until the time the server named (src/lib/backoff.js).
 
 import {
   Offline,
@@ -8,6 +9,18 @@ import {
   loadSettings,
   refresh,
 } from "./auth.js";
+import { createBusyGate, isBusyAnswer } from "./backoff.js";
+
+const gate = createBusyGate({
+  storage: {
+    get: async (key) => (await chrome.storage.local.get(key))[key],
+    set: (key, value) => chrome.storage.local.set({ [key]: value }),
+  },
+});
+/** The extension-wide "server is busy until" (storage.local, shared with the analytics queue). */
+export function busyGate() {
+  return gate;
+}
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -36,15 +49,21 @@ async function send(url, token, { method, body }) {
   }
 }
 
-/** `path` relative to /api/v1, e.g. "/search?q=x". Resolves with the parsed JSON (or null). */
+/**
+ * `path` relative to /api/v1, e.g. "/search?q=x". Resolves with the parsed JSON (or null).
+ * Throws Busy (no request sent) while the server's Retry-After runs, and on a 429.
+ */
 export async function api(path, { method = "GET", body } = {}) {
+  await busyGate().guard();
   const { ep } = await loadSettings();
   const url = `${ep.api}${path}`;
   let token = await getAccessToken();
   let res = await send(url, token, { method, body });
+  if (isBusyAnswer(res)) throw await busyGate().hit(res);
   if (res.status === 401) {
     token = (await refresh(token)).access_token;
     res = await send(url, token, { method, body });
+    if (isBusyAnswer(res)) throw await busyGate().hit(res);
     if (res.status === 401) {
       await expireSession();
       throw new SessionExpired();

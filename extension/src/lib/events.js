@@ -4,7 +4,9 @@
 // restart loses nothing; every event carries a client-made UUID, which the server stores once, so
 // a retry doubles nothing. Failures back off exponentially (the state is kept in storage too, so a
 // restarted service worker does not hammer a server that is down). Events the server refuses as
-// invalid (422 naming them) are dropped: they would be refused forever.
+// invalid (422 naming them) are dropped: they would be refused forever. A 429 keeps every event
+// and waits exactly what Retry-After says (through the shared busy gate, src/lib/backoff.js, when
+// one is given: while any API call is told to wait, no batch leaves either).
 //
 // Storage and fetch are injected, so this module runs under `node --test` as well:
 //   const q = createEventQueue({ storage: chromeLocal(), fetch, getToken, apiBase });
@@ -13,6 +15,8 @@
 //   const { retryInMs } = await q.flush();
 
 export const QUEUE_KEY = "analyticsQueue";
+import { isBusyAnswer, retryDelayMs } from "./backoff.js";
+
 export const BACKOFF_KEY = "analyticsBackoff";
 export const BATCH_MAX = 100; // the server takes up to 500
 export const QUEUE_MAX = 5000; // oldest dropped past this (a week offline at a heavy user's pace)
@@ -80,6 +84,7 @@ export function createEventQueue({
   random = Math.random,
   batchSize = BATCH_MAX,
   queueMax = QUEUE_MAX,
+  gate = null,
 }) {
   let chain = Promise.resolve();
   let flushing = null;
@@ -133,6 +138,8 @@ export function createEventQueue({
       if (waitLeft > 0) return { sent, pending: await pending(), retryInMs: waitLeft };
       const list = await update(fresh);
       if (list.length === 0) return { sent, pending: 0, retryInMs: null };
+      const busyLeft = gate ? await gate.check() : 0;
+      if (busyLeft > 0) return { sent, pending: list.length, retryInMs: busyLeft, status: 429 };
       const token = await getToken();
       if (!token) return { sent, pending: list.length, retryInMs: null, reason: "signed-out" };
       const batch = list.slice(0, size);
@@ -175,11 +182,20 @@ export function createEventQueue({
         await remove([batch[0].id]);
         continue;
       }
+      if (isBusyAnswer(resp)) {
+        // Told to slow down: keep everything, wait what the server said (no failure counted).
+        const wait = gate
+          ? (await gate.hit(resp)).retryInMs
+          : retryDelayMs(resp.headers?.get?.("Retry-After"), now().getTime());
+        const failures = state?.failures ?? 0;
+        await storage.set(BACKOFF_KEY, { failures, notBefore: now().getTime() + wait });
+        return { sent, pending: list.length, retryInMs: wait, status: resp.status };
+      }
       if (resp.status === 413 && size > 1) {
         size = Math.ceil(size / 2);
         continue;
       }
-      // 401 (token expired: the caller refreshes), 429, 5xx, ...: keep everything, back off
+      // 401 (token expired: the caller refreshes), 5xx, ...: keep everything, back off
       return {
         sent,
         pending: list.length,

@@ -1,8 +1,8 @@
 // The panel's state machine. The worker feeds it events and stores the result (storage.session
 // "view"); the panel only renders it. Pure, unit-tested.
 //
-// States: signed-out | expired | loading | no-page | unmapped | ready | offline
-// `ready` and `offline` carry aids and mentors; while new results load the old ones stay
+// States: signed-out | expired | loading | no-page | unmapped | ready | offline | busy
+// `ready`, `offline` and `busy` (the server said 429: wait until `retryAt`) carry aids and mentors; while new results load the old ones stay
 // (loading: true), so a tab switch or SPA navigation never flashes an empty panel.
 
 export const STATES = Object.freeze([
@@ -13,6 +13,7 @@ export const STATES = Object.freeze([
   "unmapped",
   "ready",
   "offline",
+  "busy",
 ]);
 
 const REASON_ORDER = { pinned: 0, app: 1, related: 2 };
@@ -103,6 +104,7 @@ export const INITIAL = Object.freeze({
  * Events: {type: "signed-out"} | {type: "expired"} | {type: "no-page"}
  *   | {type: "unmapped", pageKey, page} | {type: "loading", pageKey, page}
  *   | {type: "loaded", pageKey, page, suggestion, at} | {type: "offline", pageKey, page, last, at}
+ *   | {type: "busy", pageKey, page, last, retryAt, at}
  *   | {type: "selection", selection}
  */
 export function reduce(prev, ev) {
@@ -124,7 +126,7 @@ export function reduce(prev, ev) {
         mentors: [],
       };
     case "loading": {
-      const hasContent = prev && (prev.state === "ready" || prev.state === "offline") && prev.aids;
+      const hasContent = prev && ["ready", "offline", "busy"].includes(prev.state) && prev.aids;
       if (hasContent)
         return { ...prev, ...base, loading: true, page: pageFacts(ev.page) ?? prev.page };
       return {
@@ -157,6 +159,24 @@ export function reduce(prev, ev) {
         ...fromSuggestion(ev.last?.suggestion),
         offlineSince: ev.last?.at ?? null,
       };
+    case "busy": {
+      // Keep what the panel shows for this page; else the saved results for it, if any.
+      const same = prev && prev.pageKey === ev.pageKey && prev.aids?.length;
+      const shown = same
+        ? { app: prev.app, contexts: prev.contexts, reason: prev.reason }
+        : fromSuggestion(ev.last?.suggestion);
+      return {
+        ...base,
+        ...shown,
+        state: "busy",
+        loading: false,
+        pageKey: ev.pageKey,
+        page: pageFacts(ev.page),
+        aids: same ? prev.aids : shown.aids,
+        mentors: same ? (prev.mentors ?? []) : shown.mentors,
+        retryAt: ev.retryAt,
+      };
+    }
     case "selection":
       if (!prev?.page) return prev;
       return { ...prev, page: { ...prev.page, selection: ev.selection } };
@@ -169,6 +189,12 @@ export function reduce(prev, ev) {
 export function hhmm(ms) {
   const d = new Date(ms);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/** What the panel says while the server asked it to wait (429): calm, with a countdown. */
+export function busyNote(retryInMs) {
+  const s = Math.max(1, Math.ceil(retryInMs / 1000));
+  return `Inflow is busy, trying again in ${s} s`;
 }
 
 export function offlineNote(at) {

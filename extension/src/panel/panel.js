@@ -4,7 +4,7 @@
 import { safeFragment } from "../lib/safehtml.js";
 import { effectiveSettings, imageHostsFrom } from "../lib/settings.js";
 import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
-import { contactOf, offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
+import { busyNote, contactOf, offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
 const SHOWN_MAX = 200;
@@ -35,6 +35,7 @@ const ui = {
   query: "",
   searchSeq: 0,
   searchTimer: 0,
+  busyTimer: 0,
   lastSearch: null,
   aidFrom: "home",
   aidOpener: null,
@@ -88,7 +89,7 @@ function renderWhere() {
   const where = $("where");
   const view = ui.view;
   where.replaceChildren();
-  if (!view || !["ready", "offline"].includes(view.state) || !view.app) {
+  if (!view || !["ready", "offline", "busy"].includes(view.state) || !view.app) {
     where.hidden = true;
     return;
   }
@@ -278,6 +279,17 @@ function homeContent(view) {
         ...aidList(view.aids),
         ...mentorList(view.mentors),
       ];
+    case "busy":
+      tickBusy();
+      return [
+        h(
+          "div",
+          { className: "note", role: "status", id: "busy-note" },
+          h("span", { id: "busy-text" }, busyNote(view.retryAt - Date.now())),
+        ),
+        ...(view.aids?.length ? aidList(view.aids) : []),
+        ...mentorList(view.mentors),
+      ];
     case "offline":
       return [
         h(
@@ -304,6 +316,18 @@ function homeContent(view) {
         ),
       ];
   }
+}
+
+/** The busy note counts down each second (text only: no re-render, focus stays put). The worker
+ * retries by itself when the time is up; the view then changes and the countdown stops. */
+function tickBusy() {
+  clearTimeout(ui.busyTimer);
+  ui.busyTimer = setTimeout(() => {
+    const text = document.getElementById("busy-text");
+    if (!text || ui.view?.state !== "busy") return;
+    text.textContent = busyNote(ui.view.retryAt - Date.now());
+    tickBusy();
+  }, 1000);
 }
 
 function render() {
@@ -366,6 +390,12 @@ async function retry(ev) {
 
 function showError(err, where) {
   if (err.kind === "expired" || err.kind === "signed-out") return; // the view switches by itself
+  if (err.kind === "busy") {
+    // Not an error: the server asked us to wait (429). A calm note, no alert.
+    const note = busyNote((err.retryAt ?? Date.now() + (err.retryInMs ?? 0)) - Date.now());
+    where.replaceChildren(h("p", { className: "note", role: "status", id: "busy-note" }, note));
+    return;
+  }
   const text =
     err.kind === "offline"
       ? "The Inflow server is unreachable. Try again in a moment."
