@@ -1,54 +1,212 @@
-"""The data model: aids, apps and contexts, with validation shared by import and the API."""
+"""The resources, each declared once: aids, apps, contexts (with their URL rules) and mentors.
+
+Each resource is one frozen dataclass whose annotations carry its types and limits (pydantic v2
+metadata in `Annotated`). From that one class come:
+
+- validation of input (the admin API, the console, `inflow import`): `validate(Aid, data)`
+  (pydantic-core, every field checked, every problem reported at once as `FieldErrors` with paths
+  like `contexts[0].rule`);
+- the JSON it is served as: `dump(aid)` (field order and names from the class);
+- its OpenAPI schema: `server/schemas.py` asks pydantic for the JSON Schema of the same class,
+  response and request forms (read-only fields marked, or dropped from requests);
+- the content format: `server/content.py` validates files with `validate` and writes
+  `content_fields()`.
+
+Rows from the database are trusted and built with the plain dataclass constructor (no
+validation), so suggest and the catalog stay as fast as before. See docs/resources.md (why
+pydantic v2, how to add a field).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args
 
-AID_TYPES = ("howto", "checklist", "video", "link", "faq", "policy")
-AID_STATUSES = ("draft", "review", "published", "archived")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
+
+_AidType = Literal["howto", "checklist", "video", "link", "faq", "policy"]
+_AidStatus = Literal["draft", "review", "published", "archived"]
+AID_TYPES: tuple[str, ...] = get_args(_AidType)
+AID_STATUSES: tuple[str, ...] = get_args(_AidStatus)
+if TYPE_CHECKING:  # plain str for code that builds aids from rows; pydantic sees the Literal
+    AidType = str
+    AidStatus = str
+else:
+    AidType = _AidType
+    AidStatus = _AidStatus
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+SLUG_RE = re.compile(SLUG_PATTERN)
 DEFAULT_REVIEW_DAYS = 180
+MAX_LIST = 50
+
+# Shared by every resource: unknown fields are errors; YAML numbers are accepted as text.
+CONFIG = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+# -- markers and field types --------------------------------------------------------------------
+
+
+class ReadOnly:
+    """Marks a field the server sets (version, timestamps, vetting, ...). It is served and shown
+    as `readOnly` in the OpenAPI document; a client may send it back unchanged (GET, change, PUT),
+    and changing it is a 422 naming the field (`check_read_only`)."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["readOnly"] = True
+        return schema
+
+    def __repr__(self) -> str:
+        return "ReadOnly()"
+
+
+READ_ONLY = ReadOnly()
+
+
+def _fail(message: str) -> PydanticCustomError:
+    return PydanticCustomError("inflow", message)
+
+
+# Text fields: surrounding whitespace stripped (STRIP), or also not empty (REQUIRED); each field
+# adds its own Field(max_length=...).
+STRIP = StringConstraints(strip_whitespace=True)
+REQUIRED = StringConstraints(strip_whitespace=True, min_length=1)
+
+
+def _slug(value: str) -> str:
+    if not SLUG_RE.match(value):
+        raise _fail(f"{value!r} is not a slug (lowercase letters, digits, '-')")
+    return value
+
+
+Slug = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_slug),
+    WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN, "maxLength": 64}),
+]
+
+
+def _app_ref(value: str) -> str:
+    if not SLUG_RE.match(value):
+        raise _fail(f"{value!r} is not an app id")
+    return value
+
+
+AppRef = Annotated[
+    str, AfterValidator(_app_ref), WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN})
+]
+
+
+def _str_list(value: Any) -> Any:
+    """None, one string or a list of strings (YAML numbers too); blanks dropped, entries trimmed."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value
+    ):
+        raise _fail("must be a list of strings")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+# Lists of short texts: one string or a list, blanks dropped, at most MAX_LIST entries.
+LIST = BeforeValidator(_str_list)
+MAX_ITEMS = Field(max_length=MAX_LIST)
+Tag = Annotated[str, STRIP, Field(max_length=200)]
+Tags = Annotated[tuple[Tag, ...], LIST, MAX_ITEMS]
+AppRefs = Annotated[tuple[AppRef, ...], LIST, MAX_ITEMS]
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise _fail(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    raise _fail("must be a date (YYYY-MM-DD)")
+
+
+IsoDate = Annotated[
+    str | None,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": ["string", "null"], "format": "date"}),
+]
+Timestamp = Annotated[str, READ_ONLY]
+
+
+# -- aids ------------------------------------------------------------------------------------------
+
+
+def _http_url(value: str) -> str:
+    if value and not re.match(r"^https?://", value, re.IGNORECASE):
+        raise _fail("must be an http(s) URL")
+    return value
+
+
+def _markdown(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise _fail("must be Markdown text")
+    return value
 
 
 @dataclass(frozen=True)
 class Aid:
-    id: str
-    title: str
-    summary: str = ""
-    body: str = ""
-    type: str = "howto"
-    tags: tuple[str, ...] = ()
-    apps: tuple[str, ...] = ()
-    audience: tuple[str, ...] = ()
-    owner: str = ""
-    status: str = "draft"
-    verified_at: str | None = None  # ISO date
-    review_interval_days: int = DEFAULT_REVIEW_DAYS
-    source: str = ""
-    version: int = 1
-    created_at: str = ""
-    updated_at: str = ""
+    """A job aid: a how-to, checklist, policy, link or video, shown beside work apps."""
+
+    __pydantic_config__ = CONFIG
+
+    id: Slug
+    title: Annotated[str, REQUIRED, Field(max_length=200)]
+    summary: Annotated[str, STRIP, Field(max_length=500)] = ""
+    body: Annotated[str, BeforeValidator(_markdown), Field(max_length=200_000)] = ""
+    type: AidType = "howto"
+    tags: Tags = ()
+    apps: AppRefs = ()
+    audience: Tags = ()
+    owner: Annotated[str, STRIP, Field(max_length=200)] = ""
+    status: AidStatus = "draft"
+    verified_at: IsoDate = None
+    review_interval_days: Annotated[int, Strict(), Field(ge=1, le=3650)] = DEFAULT_REVIEW_DAYS
+    source: Annotated[str, STRIP, Field(max_length=2000), AfterValidator(_http_url)] = ""
+    version: Annotated[int, READ_ONLY] = 1
+    created_at: Timestamp = ""
+    updated_at: Timestamp = ""
 
     def content_fields(self) -> dict[str, Any]:
         """What an author controls (everything but version and timestamps)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "summary": self.summary,
-            "body": self.body,
-            "type": self.type,
-            "tags": list(self.tags),
-            "apps": list(self.apps),
-            "audience": list(self.audience),
-            "owner": self.owner,
-            "status": self.status,
-            "verified_at": self.verified_at,
-            "review_interval_days": self.review_interval_days,
-            "source": self.source,
-        }
+        return content_fields(self)
 
     def is_stale(self, today: dt.date) -> bool:
         if not self.verified_at:
@@ -60,262 +218,129 @@ class Aid:
         """tags=None means 'sees everything' (admins, and the pre-SSO seam)."""
         return tags is None or not self.audience or bool(tags.intersection(self.audience))
 
+    def review_due(self) -> str | None:
+        if not self.verified_at:
+            return None
+        due = dt.date.fromisoformat(self.verified_at) + dt.timedelta(days=self.review_interval_days)
+        return due.isoformat()
+
+
+# Served with every admin aid, computed from its fields (read-only).
+AID_COMPUTED: dict[str, dict[str, Any]] = {
+    "stale": {"type": "boolean", "readOnly": True},
+    "review_due": {"type": ["string", "null"], "format": "date", "readOnly": True},
+}
+
+
+# -- apps, contexts, rules -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RuleSpec:
-    pattern: str
-    priority: int = 0
+    """A URL rule (docs/url-rules.md) and its priority among rules matching the same page."""
+
+    __pydantic_config__ = CONFIG
+
+    pattern: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    priority: Annotated[int, Strict(), Field(ge=-1000, le=1000)] = 0
+
+
+def _rule_input(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"pattern": value}
+    if isinstance(value, dict) and not value.get("pattern"):
+        raise _fail("needs a 'pattern'")
+    return value
+
+
+# A YAML key without a value (`rules:`) is an empty list.
+NONE_EMPTY = BeforeValidator(lambda v: () if v is None else v)
+# In requests a rule may also be just its pattern (server/schemas.py documents both forms).
+Rule = Annotated[RuleSpec, BeforeValidator(_rule_input)]
+
+
+def _regex(value: str) -> str:
+    if value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise _fail(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _context_input(value: Any) -> Any:
+    """`rule` as a string may come with a separate `priority`; `app` is the parent's (read-only,
+    set from the app that holds the context)."""
+    if not isinstance(value, dict):
+        return value
+    data = dict(value)
+    if "app_id" in data:
+        raise _fail("unknown field(s): app_id")
+    data["app_id"] = data.pop("app", "")
+    if "priority" in data:
+        priority = data.pop("priority")
+        rule = data.get("rule")
+        data["rule"] = {
+            "pattern": rule.get("pattern") if isinstance(rule, dict) else rule,
+            "priority": priority,
+        }
+    return data
 
 
 @dataclass(frozen=True)
 class Context:
-    id: str
-    app_id: str
-    name: str
-    rule: RuleSpec
-    title_pattern: str = ""
-    selector: str = ""
-    aids: tuple[str, ...] = ()
+    """A page (or part) of an app: its own rule, and the aids pinned to it, in order."""
+
+    __pydantic_config__ = CONFIG
+
+    id: Slug
+    app_id: Annotated[str, READ_ONLY, Field(serialization_alias="app")]
+    name: Annotated[str, REQUIRED, Field(max_length=200)]
+    rule: Rule
+    title_pattern: Annotated[str, STRIP, Field(max_length=300), AfterValidator(_regex)] = ""
+    selector: Annotated[str, STRIP, Field(max_length=300)] = ""
+    aids: Annotated[
+        tuple[Annotated[str, STRIP, Field(max_length=64)], ...], LIST, Field(max_length=100)
+    ] = ()
+
+
+ContextInput = Annotated[Context, BeforeValidator(_context_input)]
 
 
 @dataclass(frozen=True)
 class App:
-    id: str
-    name: str
-    description: str = ""
-    rules: tuple[RuleSpec, ...] = ()
-    contexts: tuple[Context, ...] = field(default_factory=tuple)
+    """A work app: the URL rules that recognize it, and its contexts (pages)."""
+
+    __pydantic_config__ = CONFIG
+
+    id: Slug
+    name: Annotated[str, REQUIRED, Field(max_length=200)]
+    description: Annotated[str, STRIP, Field(max_length=2000)] = ""
+    rules: Annotated[tuple[Rule, ...], NONE_EMPTY, Field(max_length=100)] = ()
+    contexts: Annotated[tuple[ContextInput, ...], NONE_EMPTY, Field(max_length=500)] = field(
+        default_factory=tuple
+    )
 
 
-class FieldErrors(Exception):
-    """Validation problems as (field, message) pairs; the caller adds file/line context."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
-        self.errors = errors
+def _bind_contexts(app: App) -> App:
+    """Contexts belong to the app that holds them."""
+    contexts = tuple(dataclasses.replace(c, app_id=app.id) for c in app.contexts)
+    return dataclasses.replace(app, contexts=contexts)
 
 
-def _str_list(value: Any, name: str, errors: list[tuple[str, str]]) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        errors.append((name, "must be a list of strings"))
-        return ()
-    out = tuple(str(v).strip() for v in value if str(v).strip())
-    if len(out) > 50:
-        errors.append((name, "at most 50 entries"))
-    return out
-
-
-def _text(
-    data: dict[str, Any],
-    name: str,
-    errors: list[tuple[str, str]],
-    *,
-    required: bool = False,
-    max_len: int = 500,
-) -> str:
-    value = data.get(name)
-    if value is None:
-        if required:
-            errors.append((name, "is required"))
-        return ""
-    if not isinstance(value, str | int | float):
-        errors.append((name, "must be a string"))
-        return ""
-    text = str(value).strip()
-    if required and not text:
-        errors.append((name, "must not be empty"))
-    if len(text) > max_len:
-        errors.append((name, f"at most {max_len} characters"))
-    return text
-
-
-AID_FIELDS = {
-    "id",
-    "title",
-    "summary",
-    "body",
-    "type",
-    "tags",
-    "apps",
-    "audience",
-    "owner",
-    "status",
-    "verified_at",
-    "review_interval_days",
-    "source",
+# Served with apps and contexts that were just saved or read (read-only, computed).
+WARNINGS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "readOnly": True,
+    "items": {
+        "type": "object",
+        "required": ["kind", "message"],
+        "properties": {"kind": {"type": "string"}, "message": {"type": "string"}},
+    },
 }
 
 
-def aid_from_mapping(
-    data: dict[str, Any], *, version: int = 1, created_at: str = "", updated_at: str = ""
-) -> Aid:
-    """Validate an aid's fields; raises FieldErrors listing every problem at once."""
-    errors: list[tuple[str, str]] = []
-    unknown = sorted(set(data) - AID_FIELDS)
-    if unknown:
-        errors.append((unknown[0], f"unknown field(s): {', '.join(unknown)}"))
-    aid_id = _text(data, "id", errors, required=True, max_len=64)
-    if aid_id and not SLUG_RE.match(aid_id):
-        errors.append(("id", f"{aid_id!r} is not a slug (lowercase letters, digits, '-')"))
-    title = _text(data, "title", errors, required=True, max_len=200)
-    summary = _text(data, "summary", errors, max_len=500)
-    body = data.get("body", "")
-    if not isinstance(body, str):
-        errors.append(("body", "must be Markdown text"))
-        body = ""
-    if len(body) > 200_000:
-        errors.append(("body", "at most 200000 characters"))
-    aid_type = _text(data, "type", errors, max_len=20) or "howto"
-    if aid_type not in AID_TYPES:
-        errors.append(("type", f"{aid_type!r} is not one of {', '.join(AID_TYPES)}"))
-    status = _text(data, "status", errors, max_len=20) or "draft"
-    if status not in AID_STATUSES:
-        errors.append(("status", f"{status!r} is not one of {', '.join(AID_STATUSES)}"))
-    tags = _str_list(data.get("tags"), "tags", errors)
-    apps = _str_list(data.get("apps"), "apps", errors)
-    for app in apps:
-        if not SLUG_RE.match(app):
-            errors.append(("apps", f"{app!r} is not an app id"))
-    audience = _str_list(data.get("audience"), "audience", errors)
-    verified = data.get("verified_at")
-    verified_at: str | None = None
-    if isinstance(verified, dt.datetime):
-        verified_at = verified.date().isoformat()
-    elif isinstance(verified, dt.date):
-        verified_at = verified.isoformat()
-    elif isinstance(verified, str) and verified.strip():
-        try:
-            verified_at = dt.date.fromisoformat(verified.strip()).isoformat()
-        except ValueError:
-            errors.append(("verified_at", f"{verified!r} is not a date (YYYY-MM-DD)"))
-    elif verified not in (None, ""):
-        errors.append(("verified_at", "must be a date (YYYY-MM-DD)"))
-    interval = data.get("review_interval_days", DEFAULT_REVIEW_DAYS)
-    if not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 3650:
-        errors.append(("review_interval_days", "must be a whole number of days, 1 to 3650"))
-        interval = DEFAULT_REVIEW_DAYS
-    source = _text(data, "source", errors, max_len=2000)
-    if source and not re.match(r"^https?://", source, re.IGNORECASE):
-        errors.append(("source", "must be an http(s) URL"))
-    if errors:
-        raise FieldErrors(errors)
-    return Aid(
-        id=aid_id,
-        title=title,
-        summary=summary,
-        body=body,
-        type=aid_type,
-        tags=tags,
-        apps=apps,
-        audience=audience,
-        owner=_text(data, "owner", errors, max_len=200),
-        status=status,
-        verified_at=verified_at,
-        review_interval_days=interval,
-        source=source,
-        version=version,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
-
-
-def _rule(value: Any, name: str, errors: list[tuple[str, str]]) -> RuleSpec | None:
-    if isinstance(value, str):
-        return RuleSpec(value.strip())
-    if isinstance(value, dict):
-        unknown = set(value) - {"pattern", "priority"}
-        if unknown:
-            errors.append((name, f"unknown field(s): {', '.join(sorted(unknown))}"))
-        pattern = value.get("pattern")
-        priority = value.get("priority", 0)
-        if not isinstance(pattern, str) or not pattern.strip():
-            errors.append((name, "needs a 'pattern'"))
-            return None
-        if (
-            not isinstance(priority, int)
-            or isinstance(priority, bool)
-            or not -1000 <= priority <= 1000
-        ):
-            errors.append((name, "priority must be a whole number from -1000 to 1000"))
-            return None
-        return RuleSpec(pattern.strip(), priority)
-    errors.append((name, "must be a pattern string or {pattern, priority}"))
-    return None
-
-
-APP_FIELDS = {"id", "name", "description", "rules", "contexts"}
-CONTEXT_FIELDS = {"id", "name", "rule", "priority", "title_pattern", "selector", "aids"}
-
-
-def app_from_mapping(data: dict[str, Any]) -> App:
-    errors: list[tuple[str, str]] = []
-    unknown = sorted(set(data) - APP_FIELDS)
-    if unknown:
-        errors.append((unknown[0], f"unknown field(s): {', '.join(unknown)}"))
-    app_id = _text(data, "id", errors, required=True, max_len=64)
-    if app_id and not SLUG_RE.match(app_id):
-        errors.append(("id", f"{app_id!r} is not a slug (lowercase letters, digits, '-')"))
-    name = _text(data, "name", errors, required=True, max_len=200)
-    rules: list[RuleSpec] = []
-    raw_rules = data.get("rules") or []
-    if not isinstance(raw_rules, list):
-        errors.append(("rules", "must be a list"))
-        raw_rules = []
-    for i, raw in enumerate(raw_rules):
-        spec = _rule(raw, f"rules[{i}]", errors)
-        if spec:
-            rules.append(spec)
-    contexts: list[Context] = []
-    raw_contexts = data.get("contexts") or []
-    if not isinstance(raw_contexts, list):
-        errors.append(("contexts", "must be a list"))
-        raw_contexts = []
-    for i, raw in enumerate(raw_contexts):
-        where = f"contexts[{i}]"
-        if not isinstance(raw, dict):
-            errors.append((where, "must be a mapping"))
-            continue
-        unknown = sorted(set(raw) - CONTEXT_FIELDS)
-        if unknown:
-            errors.append((where, f"unknown field(s): {', '.join(unknown)}"))
-        sub: list[tuple[str, str]] = []
-        cid = _text(raw, "id", sub, required=True, max_len=64)
-        if cid and not SLUG_RE.match(cid):
-            sub.append(("id", f"{cid!r} is not a slug"))
-        cname = _text(raw, "name", sub, required=True, max_len=200)
-        rule_value = raw.get("rule")
-        if isinstance(rule_value, str) and "priority" in raw:
-            rule_value = {"pattern": rule_value, "priority": raw["priority"]}
-        spec = _rule(rule_value, "rule", sub) if rule_value is not None else None
-        if rule_value is None:
-            sub.append(("rule", "is required"))
-        title_pattern = _text(raw, "title_pattern", sub, max_len=300)
-        if title_pattern:
-            try:
-                re.compile(title_pattern)
-            except re.error as exc:
-                sub.append(("title_pattern", f"not a valid regular expression: {exc}"))
-        selector = _text(raw, "selector", sub, max_len=300)
-        aids = _str_list(raw.get("aids"), "aids", sub)
-        errors.extend((f"{where}.{f}", m) for f, m in sub)
-        if spec and not sub:
-            contexts.append(Context(cid, app_id, cname, spec, title_pattern, selector, aids))
-    if errors:
-        raise FieldErrors(errors)
-    return App(
-        app_id,
-        name,
-        _text(data, "description", errors, max_len=2000),
-        tuple(rules),
-        tuple(contexts),
-    )
-
-
-# -- mentors -----------------------------------------------------------------------------------
+# -- mentors ---------------------------------------------------------------------------------------
 
 # A contact is an email address or a chat handle (`@maria.lopez`): nothing a client could mistake
 # for a link to somewhere else (no URLs, no `javascript:`), so the sidebar can show it as text.
@@ -328,44 +353,82 @@ SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._@|-]{0,254}$")
 RESERVED_IDS = frozenset({"new"})  # /admin/mentors/new is the console's editor
 
 
+def _mentor_id(value: str) -> str:
+    if value in RESERVED_IDS:
+        raise _fail(f"{value!r} is reserved")
+    return value
+
+
+def _contact(value: str) -> str:
+    if value and not (EMAIL_RE.match(value) or HANDLE_RE.match(value)):
+        raise _fail(f"{value!r} is neither an email address nor a chat handle (@name)")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value:
+        raise _fail("must be one line")
+    return value
+
+
+def _matches(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value and not regex.match(value):
+            raise _fail(f"{value!r} is not {what}")
+        return value
+
+    return check
+
+
+def _topics(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.lower() for v in values))
+
+
+Flag = Annotated[bool, Strict()]
+
+
 @dataclass(frozen=True)
 class Mentor:
     """A vetted peer mentor learners may contact. Shown in suggest only when vetted and active,
     mapped to the page's app and visible to the caller (`audience`, like aids)."""
 
-    id: str
-    name: str
-    contact: str
-    can_help_with: str = ""
-    apps: tuple[str, ...] = ()
-    topics: tuple[str, ...] = ()
-    username: str = ""  # optional Keycloak link: the account's username (for people to read)
-    subject: str = ""  # optional Keycloak link: the account's subject (what identifies it)
-    vetted: bool = False
-    vetted_by: str = ""
-    vetted_at: str | None = None  # ISO date
-    active: bool = True
-    audience: tuple[str, ...] = ()
-    created_at: str = ""
-    updated_at: str = ""
+    __pydantic_config__ = CONFIG
+
+    id: Annotated[Slug, AfterValidator(_mentor_id)]
+    name: Annotated[str, REQUIRED, Field(max_length=120)]
+    contact: Annotated[str, REQUIRED, Field(max_length=200), AfterValidator(_contact)]
+    can_help_with: Annotated[str, STRIP, Field(max_length=200), AfterValidator(_one_line)] = ""
+    apps: Annotated[AppRefs, AfterValidator(_unique)] = ()
+    topics: Annotated[
+        tuple[Annotated[str, STRIP, Field(max_length=60)], ...],
+        LIST,
+        MAX_ITEMS,
+        AfterValidator(_topics),
+    ] = ()
+    # optional Keycloak link: the account's username (for people to read) and subject (its id)
+    username: Annotated[
+        str,
+        STRIP,
+        Field(max_length=255),
+        AfterValidator(_matches(USERNAME_RE, "a Keycloak username")),
+    ] = ""
+    subject: Annotated[
+        str,
+        STRIP,
+        Field(max_length=255),
+        AfterValidator(_matches(SUBJECT_RE, "a Keycloak subject (the user's id)")),
+    ] = ""
+    vetted: Flag = False
+    vetted_by: Annotated[str, STRIP, Field(max_length=255), READ_ONLY] = ""
+    vetted_at: Annotated[IsoDate, READ_ONLY] = None
+    active: Flag = True
+    audience: Tags = ()
+    created_at: Timestamp = ""
+    updated_at: Timestamp = ""
 
     def content_fields(self) -> dict[str, Any]:
         """Everything but timestamps: what a mentor file holds."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "contact": self.contact,
-            "can_help_with": self.can_help_with,
-            "apps": list(self.apps),
-            "topics": list(self.topics),
-            "username": self.username,
-            "subject": self.subject,
-            "vetted": self.vetted,
-            "vetted_by": self.vetted_by,
-            "vetted_at": self.vetted_at,
-            "active": self.active,
-            "audience": list(self.audience),
-        }
+        return content_fields(self)
 
     def visible_to(self, tags: frozenset[str] | None) -> bool:
         return tags is None or not self.audience or bool(tags.intersection(self.audience))
@@ -376,98 +439,211 @@ class Mentor:
         return self.vetted and self.active
 
 
-MENTOR_FIELDS = set(Mentor("x", "x", "x").content_fields())
+def _mentor_rules(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Vetting fields go together (checked on the raw data, alongside the field checks)."""
+    vetted = data.get("vetted") is True
+    if vetted and not data.get("vetted_by"):
+        return [("vetted", "a vetted mentor needs 'vetted_by': who vetted them")]
+    if not vetted:
+        for which in ("vetted_by", "vetted_at"):
+            if data.get(which) not in (None, ""):
+                return [(which, "only a vetted mentor (vetted: true) has it")]
+    return []
 
 
-def _date(value: Any, name: str, errors: list[tuple[str, str]]) -> str | None:
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and value.strip():
-        try:
-            return dt.date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            errors.append((name, f"{value!r} is not a date (YYYY-MM-DD)"))
-            return None
-    if value not in (None, ""):
-        errors.append((name, "must be a date (YYYY-MM-DD)"))
-    return None
+# -- reading the declarations ----------------------------------------------------------------------
+
+R = TypeVar("R")
+
+# Fields the server keeps for itself and the content format does not hold.
+_SERVER_FIELDS = frozenset({"version", "created_at", "updated_at"})
+# Checks across fields, on the raw data, reported with the field checks.
+_CROSS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {Mentor: _mentor_rules}
+# What follows from a valid object (a context's app is the app that holds it).
+_AFTER: dict[type, Callable[[Any], Any]] = {App: _bind_contexts}
 
 
-def _flag(data: dict[str, Any], name: str, default: bool, errors: list[tuple[str, str]]) -> bool:
-    value = data.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        errors.append((name, "must be true or false"))
-        return default
-    return value
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def adapter(cls: type[R]) -> TypeAdapter[R]:
+    """The pydantic validator and serializer of a declared resource (built once per class)."""
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
+
+
+def read_only_fields(cls: type) -> frozenset[str]:
+    """Fields marked ReadOnly in the declaration."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = set()
+    for name, hint in hints.items():
+        if _has_marker(hint):
+            out.add(name)
+    return frozenset(out)
+
+
+def _has_marker(hint: Any) -> bool:
+    if typing.get_origin(hint) is Annotated:
+        args = get_args(hint)
+        return any(isinstance(a, ReadOnly) for a in args[1:]) or _has_marker(args[0])
+    return False
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def content_fields(obj: Any) -> dict[str, Any]:
+    """A resource's fields as plain data (lists for tuples), without the server's bookkeeping."""
+    out: dict[str, Any] = {}
+    for name in field_names(type(obj)):
+        if name in _SERVER_FIELDS:
+            continue
+        value = getattr(obj, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def dump(obj: Any) -> dict[str, Any]:
+    """The JSON form of a resource, as served (aliases such as a context's `app` applied)."""
+    data: dict[str, Any] = adapter(type(obj)).dump_python(obj, mode="json", by_alias=True)
+    return data
+
+
+class FieldErrors(Exception):
+    """Validation problems as (field, message) pairs; the caller adds file/line context."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+        self.errors = errors
+
+
+def validate(cls: type[R], data: Any) -> R:
+    """Check `data` against the declaration of `cls`: every field, every problem at once.
+
+    Raises FieldErrors with paths like `contexts[0].rule` and messages people can act on.
+    """
+    if not isinstance(data, dict):
+        raise FieldErrors([("", "expected a mapping of fields")])
+    cross = _CROSS.get(cls)
+    errors = cross(data) if cross is not None else []
+    try:
+        obj: R = adapter(cls).validate_python(data)
+    except ValidationError as exc:
+        errors = [_error(e) for e in exc.errors(include_url=False)] + errors
+    if errors:
+        raise FieldErrors(errors)
+    after = _AFTER.get(cls)
+    return after(obj) if after is not None else obj
+
+
+def path_of(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _error(e: Any) -> tuple[str, str]:
+    loc = tuple(p for p in e["loc"] if p not in {"function-after[_rule_input(), RuleSpec]"})
+    # Tagged unions and wrapped validators add their own names to the location; keep fields only.
+    loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or "(" in p)))
+    kind, ctx, value = e["type"], e.get("ctx") or {}, e.get("input")
+    message: str
+    if kind == "missing":
+        message = "is required"
+    elif kind in {"extra_forbidden", "unexpected_keyword_argument"}:
+        message = f"unknown field(s): {loc[-1] if loc else value}"
+    elif kind == "string_too_short" and ctx.get("min_length") == 1:
+        message = "must not be empty"
+    elif kind == "string_too_long":
+        message = f"at most {ctx['max_length']} characters"
+    elif kind == "too_long":
+        message = f"at most {ctx['max_length']} entries"
+    elif kind in {"string_type"}:
+        message = "must be a string"
+    elif kind == "string_unicode":
+        message = "must be valid Unicode text (no lone surrogates)"
+    elif kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        message = f"{value!r} is not one of {expected}"
+    elif kind in {"bool_type", "bool_parsing"}:
+        message = "must be true or false"
+    elif kind in {"int_type", "int_parsing", "int_from_float"}:
+        message = "must be a whole number"
+    elif kind in {"greater_than_equal", "less_than_equal"}:
+        message = f"must be a whole number from {_bounds(loc)}"
+    elif kind in {"dataclass_type", "dict_type", "model_type", "dataclass_args_type"}:
+        message = "must be a mapping of fields"
+    elif kind in {"tuple_type", "list_type"}:
+        message = "must be a list"
+    else:
+        message = str(e["msg"])
+    return path_of(loc), message
+
+
+def _bounds(loc: tuple[int | str, ...]) -> str:
+    name = loc[-1] if loc else ""
+    return {
+        "review_interval_days": "1 to 3650 (days)",
+        "priority": "-1000 to 1000",
+    }.get(str(name), "the allowed range")
+
+
+# -- the content format's entry points (kept names) ------------------------------------------------
+
+AID_FIELDS = frozenset(field_names(Aid)) - _SERVER_FIELDS
+APP_FIELDS = frozenset(field_names(App))
+CONTEXT_FIELDS = frozenset({"id", "name", "rule", "priority", "title_pattern", "selector", "aids"})
+MENTOR_FIELDS = frozenset(field_names(Mentor)) - _SERVER_FIELDS
+
+
+def aid_from_mapping(
+    data: dict[str, Any], *, version: int = 1, created_at: str = "", updated_at: str = ""
+) -> Aid:
+    """Validate an aid's fields (the content format: no server fields); raises FieldErrors."""
+    _refuse_server_fields(data)
+    aid = validate(Aid, data)
+    return dataclasses.replace(aid, version=version, created_at=created_at, updated_at=updated_at)
+
+
+def app_from_mapping(data: dict[str, Any]) -> App:
+    return validate(App, data)
 
 
 def mentor_from_mapping(
     data: dict[str, Any], *, created_at: str = "", updated_at: str = ""
 ) -> Mentor:
     """Validate a mentor's fields; raises FieldErrors listing every problem at once."""
-    errors: list[tuple[str, str]] = []
-    unknown = sorted(set(data) - MENTOR_FIELDS)
-    if unknown:
-        errors.append((unknown[0], f"unknown field(s): {', '.join(unknown)}"))
-    mentor_id = _text(data, "id", errors, required=True, max_len=64)
-    if mentor_id and not SLUG_RE.match(mentor_id):
-        errors.append(("id", f"{mentor_id!r} is not a slug (lowercase letters, digits, '-')"))
-    elif mentor_id in RESERVED_IDS:
-        errors.append(("id", f"{mentor_id!r} is reserved"))
-    name = _text(data, "name", errors, required=True, max_len=120)
-    contact = _text(data, "contact", errors, required=True, max_len=200)
-    if contact and not (EMAIL_RE.match(contact) or HANDLE_RE.match(contact)):
-        errors.append(
-            ("contact", f"{contact!r} is neither an email address nor a chat handle (@name)")
-        )
-    can_help_with = _text(data, "can_help_with", errors, max_len=200)
-    if "\n" in can_help_with:
-        errors.append(("can_help_with", "must be one line"))
-    apps = _str_list(data.get("apps"), "apps", errors)
-    for app in apps:
-        if not SLUG_RE.match(app):
-            errors.append(("apps", f"{app!r} is not an app id"))
-    raw_topics = _str_list(data.get("topics"), "topics", errors)
-    topics = tuple(dict.fromkeys(t.lower() for t in raw_topics))
-    for topic in topics:
-        if len(topic) > 60:
-            errors.append(("topics", f"{topic[:20]!r}...: at most 60 characters a topic"))
-    username = _text(data, "username", errors, max_len=255)
-    if username and not USERNAME_RE.match(username):
-        errors.append(("username", f"{username!r} is not a Keycloak username"))
-    subject = _text(data, "subject", errors, max_len=255)
-    if subject and not SUBJECT_RE.match(subject):
-        errors.append(("subject", f"{subject!r} is not a Keycloak subject (the user's id)"))
-    vetted = _flag(data, "vetted", False, errors)
-    active = _flag(data, "active", True, errors)
-    vetted_by = _text(data, "vetted_by", errors, max_len=255)
-    vetted_at = _date(data.get("vetted_at"), "vetted_at", errors)
-    if vetted and not vetted_by:
-        errors.append(("vetted", "a vetted mentor needs 'vetted_by': who vetted them"))
-    if not vetted and (vetted_by or vetted_at):
-        which = "vetted_by" if vetted_by else "vetted_at"
-        errors.append((which, "only a vetted mentor (vetted: true) has it"))
-    audience = _str_list(data.get("audience"), "audience", errors)
-    if errors:
-        raise FieldErrors(errors)
-    return Mentor(
-        id=mentor_id,
-        name=name,
-        contact=contact,
-        can_help_with=can_help_with,
-        apps=tuple(dict.fromkeys(apps)),
-        topics=topics,
-        username=username,
-        subject=subject,
-        vetted=vetted,
-        vetted_by=vetted_by,
-        vetted_at=vetted_at,
-        active=active,
-        audience=audience,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
+    _refuse_server_fields(data)
+    mentor = validate(Mentor, data)
+    return dataclasses.replace(mentor, created_at=created_at, updated_at=updated_at)
+
+
+def _refuse_server_fields(data: dict[str, Any]) -> None:
+    extra = sorted(_SERVER_FIELDS & set(data))
+    if extra:
+        raise FieldErrors([(name, f"unknown field(s): {name}") for name in extra])
+
+
+__all__ = [
+    "AID_STATUSES",
+    "AID_TYPES",
+    "SLUG_RE",
+    "Aid",
+    "App",
+    "Context",
+    "FieldErrors",
+    "Mentor",
+    "ReadOnly",
+    "RuleSpec",
+    "adapter",
+    "dump",
+    "read_only_fields",
+    "validate",
+]

@@ -23,7 +23,7 @@ from server.admin.service import (
     page_by_id,
 )
 from server.api.validation import int_field, json_object, page_url, string_list, text_field
-from server.body import read_body
+from server.body import read_body, read_json
 from server.errors import (
     Forbidden,
     UnsupportedMediaType,
@@ -45,38 +45,6 @@ ARCHIVE_TYPES = frozenset(
         "application/octet-stream",
     }
 )
-AID_WRITE_FIELDS = {
-    "id",
-    "title",
-    "summary",
-    "body",
-    "type",
-    "tags",
-    "apps",
-    "audience",
-    "owner",
-    "status",
-    "verified_at",
-    "review_interval_days",
-    "source",
-}
-APP_FIELDS = {"id", "name", "description", "rules", "contexts"}
-CONTEXT_FIELDS = {"id", "name", "rule", "priority", "title_pattern", "selector", "aids"}
-# `vetted_by` and `vetted_at` are not written by clients: the server sets them when `vetted` turns
-# true (the caller, today) and clears them when it turns false.
-MENTOR_WRITE_FIELDS = {
-    "id",
-    "name",
-    "contact",
-    "can_help_with",
-    "apps",
-    "topics",
-    "username",
-    "subject",
-    "vetted",
-    "active",
-    "audience",
-}
 
 
 def service(request: web.Request) -> AdminService:
@@ -112,6 +80,15 @@ def _limit(request: web.Request) -> int:
     return int_field(request.query.get("limit"), "limit", 1, 200, default)
 
 
+async def resource_body(request: web.Request) -> dict[str, Any]:
+    """A JSON object for a declared resource. Its fields are checked by the declaration
+    (server/models.py) in the service, after the preconditions (If-Match: 428/412 first)."""
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    return data
+
+
 def _if_match(request: web.Request) -> str | None:
     return request.headers.get("If-Match")
 
@@ -131,7 +108,7 @@ async def list_apps(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/apps")
 @requires_op("app.write")
 async def create_app(request: web.Request) -> web.Response:
-    data = await json_object(request, APP_FIELDS, {"id", "name"})
+    data = await resource_body(request)
     app, warnings = await service(request).create_app(caller(request), data)
     return _json({**app_json(app), "warnings": warnings}, 201, app_etag(app))
 
@@ -147,7 +124,7 @@ async def get_app(request: web.Request) -> web.Response:
 @routes.put(PREFIX + "/apps/{app_id}")
 @requires_op("app.write")
 async def put_app(request: web.Request) -> web.Response:
-    data = await json_object(request, APP_FIELDS, {"name"})
+    data = await resource_body(request)
     app, warnings = await service(request).update_app(
         caller(request), request.match_info["app_id"], data, _if_match(request)
     )
@@ -166,7 +143,7 @@ async def delete_app(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/apps/{app_id}/contexts")
 @requires_op("context.write")
 async def create_context(request: web.Request) -> web.Response:
-    data = await json_object(request, CONTEXT_FIELDS, {"id", "name", "rule"})
+    data = await resource_body(request)
     ctx, warnings = await service(request).create_context(
         caller(request), request.match_info["app_id"], data
     )
@@ -197,7 +174,7 @@ async def get_context(request: web.Request) -> web.Response:
 @routes.patch(PREFIX + "/contexts/{ctx_id}")
 @requires_op("context.write")
 async def patch_context(request: web.Request) -> web.Response:
-    data = await json_object(request, CONTEXT_FIELDS, set())
+    data = await resource_body(request)
     ctx, warnings = await service(request).update_context(
         caller(request), request.match_info["ctx_id"], data, _if_match(request)
     )
@@ -240,7 +217,7 @@ async def list_aids(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/aids")
 @requires_op("aid.create")
 async def create_aid(request: web.Request) -> web.Response:
-    data = await json_object(request, AID_WRITE_FIELDS, {"id", "title"})
+    data = await resource_body(request)
     aid = await service(request).create_aid(caller(request), data)
     return _json(aid_json(aid), 201, aid_etag(aid))
 
@@ -253,8 +230,7 @@ async def get_aid(request: web.Request) -> web.Response:
 
 
 async def _write_aid(request: web.Request, partial: bool) -> web.Response:
-    required = set() if partial else {"title"}
-    data = await json_object(request, AID_WRITE_FIELDS, required)
+    data = await resource_body(request)
     aid = await service(request).update_aid(
         caller(request), request.match_info["aid_id"], data, _if_match(request), partial=partial
     )
@@ -374,7 +350,7 @@ async def list_mentors(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/mentors")
 @requires_op("mentor.write")
 async def create_mentor(request: web.Request) -> web.Response:
-    data = await json_object(request, MENTOR_WRITE_FIELDS, {"id", "name", "contact"})
+    data = await resource_body(request)
     mentor = await service(request).create_mentor(caller(request), data)
     return _json(mentor_json(mentor), 201, mentor_etag(mentor))
 
@@ -387,8 +363,7 @@ async def get_mentor(request: web.Request) -> web.Response:
 
 
 async def _write_mentor(request: web.Request, partial: bool) -> web.Response:
-    required = set() if partial else {"name", "contact"}
-    data = await json_object(request, MENTOR_WRITE_FIELDS, required)
+    data = await resource_body(request)
     mentor = await service(request).update_mentor(
         caller(request),
         request.match_info["mentor_id"],

@@ -54,8 +54,9 @@ from server.models import (
     Mentor,
     RuleSpec,
     aid_from_mapping,
-    app_from_mapping,
-    mentor_from_mapping,
+    dump,
+    read_only_fields,
+    validate,
 )
 from server.permissions import describe, may, roles_for
 from server.settings import Settings
@@ -117,25 +118,11 @@ def aid_etag(aid: Aid) -> str:
 
 
 def app_json(app: App) -> dict[str, Any]:
-    return {
-        "id": app.id,
-        "name": app.name,
-        "description": app.description,
-        "rules": [{"pattern": r.pattern, "priority": r.priority} for r in app.rules],
-        "contexts": [context_json(c) for c in app.contexts],
-    }
+    return dump(app)
 
 
 def context_json(ctx: Context) -> dict[str, Any]:
-    return {
-        "id": ctx.id,
-        "app": ctx.app_id,
-        "name": ctx.name,
-        "rule": {"pattern": ctx.rule.pattern, "priority": ctx.rule.priority},
-        "title_pattern": ctx.title_pattern,
-        "selector": ctx.selector,
-        "aids": list(ctx.aids),
-    }
+    return dump(ctx)
 
 
 def app_etag(app: App) -> str:
@@ -147,11 +134,7 @@ def context_etag(ctx: Context) -> str:
 
 
 def mentor_json(mentor: Mentor) -> dict[str, Any]:
-    return {
-        **mentor.content_fields(),
-        "created_at": mentor.created_at,
-        "updated_at": mentor.updated_at,
-    }
+    return dump(mentor)
 
 
 def mentor_etag(mentor: Mentor) -> str:
@@ -175,25 +158,34 @@ def check_if_match(if_match: str | None, current: str) -> None:
 
 
 def aid_json(aid: Aid, *, body: bool = True, today: dt.date | None = None) -> dict[str, Any]:
-    data = aid.content_fields()
+    data = dump(aid)
     if not body:
         data.pop("body")
-    today = today or dt.date.today()
-    data.update(
-        version=aid.version,
-        created_at=aid.created_at,
-        updated_at=aid.updated_at,
-        stale=aid.is_stale(today),
-        review_due=_review_due(aid),
-    )
+    data.update(stale=aid.is_stale(today or dt.date.today()), review_due=aid.review_due())
     return data
 
 
-def _review_due(aid: Aid) -> str | None:
-    if not aid.verified_at:
-        return None
-    due = dt.date.fromisoformat(aid.verified_at) + dt.timedelta(days=aid.review_interval_days)
-    return due.isoformat()
+def strip_read_only(
+    data: dict[str, Any], current: dict[str, Any] | None, names: frozenset[str]
+) -> dict[str, Any]:
+    """Read-only fields (`names`) sent back unchanged from what GET answered (`current`) are
+    accepted and dropped; changed ones, or any on a create (`current` None), are a 422 naming them.
+    """
+    changed = sorted(n for n in names & set(data) if current is None or data[n] != current.get(n))
+    if changed:
+        raise ValidationFailed(
+            f"Read-only field(s) {', '.join(changed)}: the server sets them. Send them back as "
+            "you read them (GET), or leave them out.",
+            fields=changed,
+            errors=[{"field": n, "message": "is read-only"} for n in changed],
+        )
+    return {k: v for k, v in data.items() if k not in names}
+
+
+AID_READ_ONLY = read_only_fields(Aid) | {"stale", "review_due"}
+MENTOR_READ_ONLY = read_only_fields(Mentor)
+APP_READ_ONLY = frozenset({"warnings"})
+CONTEXT_READ_ONLY = frozenset({"app"})
 
 
 def _diff(aid_id: str, a: int, b: int, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +370,7 @@ class AdminService:
         merged = base.content_fields() if base is not None else {}
         merged.update(data)
         try:
-            aid = aid_from_mapping(merged)
+            aid = validate(Aid, merged)
         except FieldErrors as exc:
             raise _field_errors(exc) from exc
         self._check_refs(aid)
@@ -403,6 +395,7 @@ class AdminService:
 
     async def create_aid(self, identity: Identity, data: dict[str, Any]) -> Aid:
         require(identity, "aid.create", "Creating aids")
+        data = strip_read_only(data, None, AID_READ_ONLY)
         data = {"owner": identity.username or "", **data}
         aid = self._parse_aid(data)
         self._check_status_change(identity, None, aid.status)
@@ -441,7 +434,7 @@ class AdminService:
         def op(changes: Changes) -> Aid:
             current = self.storage.get_aid_sync(aid_id)
             check_if_match(if_match, aid_etag(current))
-            body = {"id": aid_id, **data}
+            body = {"id": aid_id, **strip_read_only(data, aid_json(current), AID_READ_ONLY)}
             if not partial:
                 # A full replacement keeps workflow state unless the caller names it.
                 body.setdefault("status", current.status)
@@ -576,7 +569,7 @@ class AdminService:
     # -- apps and contexts ---------------------------------------------------------------------
     def _parse_app(self, data: dict[str, Any]) -> App:
         try:
-            app = app_from_mapping(data)
+            app = validate(App, data)
         except FieldErrors as exc:
             raise _field_errors(exc) from exc
         _compile_app_rules(app)
@@ -645,19 +638,38 @@ class AdminService:
     async def create_app(
         self, identity: Identity, data: dict[str, Any]
     ) -> tuple[App, list[dict[str, Any]]]:
+        data = strip_read_only(data, None, APP_READ_ONLY)
+        if "contexts" in data:
+            data = {**data, "contexts": self._contexts_in(data["contexts"], data.get("id"))}
         app = self._parse_app(data)
         return await self._save_app(identity, app, expect=None, if_match=None, action="app.create")
+
+    @staticmethod
+    def _contexts_in(contexts: Any, app_id: Any) -> Any:
+        """Contexts sent inside an app: `app` (read-only) may be sent back as it was."""
+        if not isinstance(contexts, list):
+            return contexts
+        return [
+            strip_read_only(c, {"app": app_id}, CONTEXT_READ_ONLY) if isinstance(c, dict) else c
+            for c in contexts
+        ]
 
     async def update_app(
         self, identity: Identity, app_id: str, data: dict[str, Any], if_match: str | None
     ) -> tuple[App, list[dict[str, Any]]]:
         """Replace name, description and rules; contexts are kept unless `contexts` is sent."""
         current = await self.get_app(app_id)
+        check_if_match(if_match, app_etag(current))  # preconditions before the body
         if "id" in data and data["id"] != app_id:
             raise ValidationFailed(
                 "The id in the body differs from the one in the URL.", fields=["id"]
             )
+        loop = asyncio.get_running_loop()
+        warnings = await loop.run_in_executor(None, self.warnings_for, current)
+        data = strip_read_only(data, {"warnings": warnings}, APP_READ_ONLY)
         body = {"id": app_id, **data}
+        if "contexts" in body:
+            body["contexts"] = self._contexts_in(body["contexts"], app_id)
         if "contexts" not in body:
             body["contexts"] = [
                 {
@@ -704,7 +716,7 @@ class AdminService:
         self, identity: Identity, app_id: str, data: dict[str, Any]
     ) -> tuple[Context, list[dict[str, Any]]]:
         app = await self.get_app(app_id)
-        ctx = self._context_from(app_id, data)
+        ctx = self._context_from(app_id, strip_read_only(data, {"app": app_id}, CONTEXT_READ_ONLY))
         if ctx.id in self.library.catalog.contexts:
             raise Conflict(f"A context with id {ctx.id!r} exists already.")
         new_app = replace(app, contexts=(*app.contexts, ctx))
@@ -729,6 +741,7 @@ class AdminService:
     ) -> tuple[Context, list[dict[str, Any]]]:
         current = await self.get_context(ctx_id)
         check_if_match(if_match, context_etag(current))
+        data = strip_read_only(data, {"app": current.app_id}, CONTEXT_READ_ONLY)
         if "id" in data and data["id"] != ctx_id:
             raise ValidationFailed(
                 "The id in the body differs from the one in the URL.", fields=["id"]
@@ -848,7 +861,7 @@ class AdminService:
         elif merged.get("vetted") is not True:
             merged["vetted_by"], merged["vetted_at"] = "", None
         try:
-            mentor = mentor_from_mapping(merged)
+            mentor = validate(Mentor, merged)
         except FieldErrors as exc:
             raise _field_errors(exc) from exc
         unknown = [a for a in mentor.apps if a not in self.library.catalog.apps]
@@ -858,6 +871,7 @@ class AdminService:
 
     async def create_mentor(self, identity: Identity, data: dict[str, Any]) -> Mentor:
         require(identity, "mentor.write", "Managing mentors")
+        data = strip_read_only(data, None, MENTOR_READ_ONLY)
         mentor = self._parse_mentor(identity, data, None)
         if mentor.vetted:
             require(identity, "mentor.vet", "Vetting mentors")
@@ -901,6 +915,12 @@ class AdminService:
         def op(changes: Changes) -> Mentor:
             current = self.storage.get_mentor_sync(mentor_id)
             check_if_match(if_match, mentor_etag(current))
+            sent = strip_read_only(data, mentor_json(current), MENTOR_READ_ONLY)
+            missing = [] if partial else [n for n in ("name", "contact") if n not in sent]
+            if missing:
+                raise ValidationFailed(
+                    f"Missing required field(s): {', '.join(missing)}.", fields=missing
+                )
             base = current
             if not partial:  # a replacement: unsent fields take their defaults, vetting stays
                 base = Mentor(
@@ -911,7 +931,7 @@ class AdminService:
                     vetted_by=current.vetted_by,
                     vetted_at=current.vetted_at,
                 )
-            new = self._parse_mentor(identity, {"id": mentor_id, **data}, base)
+            new = self._parse_mentor(identity, {"id": mentor_id, **sent}, base)
             if new.vetted != current.vetted:
                 require(identity, "mentor.vet", "Vetting or unvetting mentors")
             stored, change = self.storage.save_mentor_tx(new, changes)
