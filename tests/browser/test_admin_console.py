@@ -94,6 +94,26 @@ def test_admin_maps_a_page_and_publishes_an_aid(page: Any, admin_backend: Backen
     page.goto(f"{base}/admin")
     shot(page, "01-dashboard")
 
+    # Limits come from the resource declarations, and Chromium enforces them: the id pattern
+    # is a valid HTML pattern (an invalid one would silently check nothing).
+    page.goto(f"{base}/admin/apps")
+    new_id = 'form[action="/admin/apps"] input[name="id"]'
+    page.fill(new_id, "Not A Slug")
+    assert page.eval_on_selector(new_id, "e => e.validity.patternMismatch") is True
+    page.fill(new_id, "fine-slug")
+    assert page.eval_on_selector(new_id, "e => e.validity.valid") is True
+    assert page.get_attribute('form[action="/admin/apps"] input[name="name"]', "maxlength")
+    # A browser that does not check (or a hand-made POST): the server refuses with 422 and the
+    # form comes back as typed, with the message beside the field.
+    page.fill(new_id, "Not A Slug")
+    page.fill('form[action="/admin/apps"] input[name="name"]', "Typed name")
+    page.eval_on_selector('form[action="/admin/apps"]', "f => { f.noValidate = true; }")
+    page.click('form[action="/admin/apps"] button[type="submit"]')
+    page.wait_for_selector("#id-error")
+    assert page.input_value(new_id) == "Not A Slug"
+    assert page.input_value('form[action="/admin/apps"] input[name="name"]') == "Typed name"
+    shot(page, "02-app-refused")
+
     # A new app with a rule, and a context for the demo page.
     page.goto(f"{base}/admin/apps")
     page.fill('form[action="/admin/apps"] input[name="id"]', "intranet")
@@ -166,3 +186,32 @@ def test_admin_maps_a_page_and_publishes_an_aid(page: Any, admin_backend: Backen
     page.wait_for_url(f"{base}/admin/signed-out")
     page.goto(f"{base}/admin")
     page.wait_for_selector("#username", timeout=20_000)
+
+    # An author (roles from Keycloak): writes and submits, but the permission table gives no
+    # publishing, deleting, app editing or audit; a hand-made delete is refused with 403.
+    page.fill("#username", "author")
+    page.fill("#password", "author")
+    page.click("#kc-login")
+    page.wait_for_url(f"{base}/admin", timeout=20_000)
+    assert page.locator('a[href="/admin/audit"]').count() == 0
+    page.goto(f"{base}/admin/aids/exp-per-diem-2027")
+    assert page.locator("button.step-review").count() == 1
+    assert page.locator("button.step-published").count() == 0
+    assert page.locator('form[action$="/delete"]').count() == 0
+    shot(page, "11-author-aid")
+    page.goto(f"{base}/admin/apps/intranet")
+    assert page.locator('form[action="/admin/apps/intranet/contexts"]').count() == 0
+    assert page.get_attribute('input[name="name"]', "readonly") is not None
+    status = page.evaluate(
+        """async () => {
+            const body = new URLSearchParams({
+                csrf_token: document.querySelector('input[name="csrf_token"]').value,
+            });
+            const resp = await fetch("/admin/aids/intranet-welcome/delete", {
+                method: "POST", body, redirect: "manual",
+            });
+            return resp.status;
+        }"""
+    )
+    assert status == 403
+    assert suggest(admin_backend, demo_page, learner)["aids"][0]["id"] == "intranet-welcome"
