@@ -39,6 +39,7 @@ from server.analytics.events import Event, normalize_query  # noqa: E402
 from server.analytics.periods import plan  # noqa: E402
 from server.analytics.reports import REPORTS, AidInfo, CatalogView, ContextInfo, Filters  # noqa: E402
 from server.analytics.store import EventStore, add_rollups  # noqa: E402
+from server.db.engine import begin_immediate, commit  # noqa: E402
 
 APPS = [f"app{i}" for i in range(12)]
 AIDS = [f"aid{i}" for i in range(400)]
@@ -170,7 +171,7 @@ def build_rollups(path: Path, days: int, total: int) -> tuple[int, int]:
     rng = random.Random(3)
     store = EventStore(path)
     store.open_sync()
-    conn = store.wconn
+    conn = store.writer
     people = [f"{i:032x}" for i in range(6000)]
     per_day = total // days
     end = dt.datetime.now(dt.UTC).date()
@@ -214,16 +215,16 @@ def build_rollups(path: Path, days: int, total: int) -> tuple[int, int]:
                         users.add(("zero", day, q, app, person))
                 n_events += 1
         counts = Counter({k: v for k, v in counts.items() if v})
-        conn.execute("BEGIN")
+        begin_immediate(conn)
         add_rollups(conn, counts, users)
-        conn.execute("COMMIT")
-    rows = conn.execute(
+        commit(conn)
+    rows = conn.exec_driver_sql(
         "SELECT (SELECT COUNT(*) FROM counts) + (SELECT COUNT(*) FROM users), "
         "(SELECT COUNT(*) FROM period_counts) + (SELECT COUNT(*) FROM people)"
     )
     n_rows, n_period = rows.fetchone()
     print(f"  daily rollup rows {n_rows:,}, week/month counts + people bitmaps {n_period:,}")
-    conn.execute("ANALYZE")
+    conn.exec_driver_sql("ANALYZE")
     store.close_sync()
     return n_events, n_rows
 

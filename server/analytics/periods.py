@@ -34,24 +34,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS period_counts (
-    dim TEXT NOT NULL, level TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL,
-    app TEXT NOT NULL, metric TEXT NOT NULL, n INTEGER NOT NULL,
-    PRIMARY KEY (dim, level, period, key, app, metric)
-) WITHOUT ROWID;
--- distinct people per group and day / week / month, as a bitmap over person numbers
-CREATE TABLE IF NOT EXISTS people (
-    dim TEXT NOT NULL, level TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL,
-    app TEXT NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL,
-    PRIMARY KEY (dim, level, period, key, app)
-) WITHOUT ROWID;
--- pseudonym -> small number (a bit position); deleted with the last day the person was seen
-CREATE TABLE IF NOT EXISTS person_ids (
-    user TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, last_day TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"""
+import sqlalchemy as sa
+
+from server.db.events_tables import Prepared, meta, people, period_counts, person_ids, upsert
+from server.db.events_tables import counts as counts_t
+from server.db.events_tables import users as users_t
 
 # 2: period_counts, people and person_ids exist (built from the daily rollups when missing)
 ROLLUP_VERSION = "2"
@@ -112,29 +99,24 @@ def decode(blob: bytes) -> int:
 # -- maintenance (inside the caller's transaction) ----------------------------------------------
 
 
-def person_numbers(conn: sqlite3.Connection, last_days: dict[str, str]) -> dict[str, int]:
+def person_numbers(conn: sa.Connection, last_days: dict[str, str]) -> dict[str, int]:
     """The number of each pseudonym (new ones get the next free number); records last days."""
     out: dict[str, int] = {}
+    t = person_ids
     for user, day in last_days.items():
-        row = conn.execute(
-            "SELECT idx, last_day FROM person_ids WHERE user = ?", (user,)
-        ).fetchone()
+        row = conn.execute(sa.select(t.c.idx, t.c.last_day).where(t.c.user == user)).first()
         if row is None:
-            nxt = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM person_ids").fetchone()[0]
-            conn.execute(
-                "INSERT INTO person_ids (user, idx, last_day) VALUES (?, ?, ?)", (user, nxt, day)
-            )
-            out[user] = int(nxt)
+            nxt = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.idx), -1) + 1)).scalar()
+            conn.execute(sa.insert(t).values(user=user, idx=nxt, last_day=day))
+            out[user] = int(nxt or 0)
         else:
-            out[user] = int(row[0])
-            if day > row[1]:
-                conn.execute("UPDATE person_ids SET last_day = ? WHERE user = ?", (day, user))
+            out[user] = int(row.idx)
+            if day > row.last_day:
+                conn.execute(sa.update(t).where(t.c.user == user).values(last_day=day))
     return out
 
 
-def add_period_rollups(
-    conn: sqlite3.Connection, counts: Counter[Key], users: Iterable[Key]
-) -> None:
+def add_period_rollups(conn: sa.Connection, counts: Counter[Key], users: Iterable[Key]) -> None:
     """Add daily rollup rows to the week and month counts and the day/week/month bitmaps."""
     periods: dict[str, tuple[str, str]] = {}
 
@@ -149,13 +131,8 @@ def add_period_rollups(
         w, m = per(day)
         pc[(dim, "w", w, key, app, metric)] += n
         pc[(dim, "m", m, key, app, metric)] += n
-    if pc:
-        conn.executemany(
-            "INSERT INTO period_counts (dim, level, period, key, app, metric, n) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dim, level, period, key, app, metric) "
-            "DO UPDATE SET n = n + excluded.n",
-            sorted((*k, n) for k, n in pc.items()),  # in key order: fewer page visits
-        )
+    # in key order: fewer page visits
+    _ADD_PERIOD_COUNTS.many(conn, [(*k, n) for k, n in sorted(pc.items())])
     users = list(users)
     if not users:
         return
@@ -174,85 +151,96 @@ def add_period_rollups(
     merge_bitmaps(conn, masks)
 
 
-def merge_bitmaps(
-    conn: sqlite3.Connection, masks: dict[tuple[str, str, str, str, str], int]
-) -> None:
+_KEY = ("dim", "level", "period", "key", "app")
+_ADD_PERIOD_COUNTS = Prepared(lambda d: upsert(d, period_counts, add="n"), (*_KEY, "metric", "n"))
+_SELECT_BITS = Prepared(
+    lambda d: sa.select(people.c.bits).where(*(people.c[k] == sa.bindparam(k) for k in _KEY)),
+    _KEY,
+)
+_PUT_PEOPLE = Prepared(lambda d: upsert(d, people), (*_KEY, "n", "bits"))
+
+
+def merge_bitmaps(conn: sa.Connection, masks: dict[tuple[str, str, str, str, str], int]) -> None:
     writes = []
     for k, bits in sorted(masks.items()):
-        row = conn.execute(
-            "SELECT bits FROM people WHERE dim = ? AND level = ? AND period = ? AND key = ? "
-            "AND app = ?",
-            k,
-        ).fetchone()
+        row = _SELECT_BITS.one(conn, k).fetchone()
         if row is not None:
             old = decode(row[0])
             if old | bits == old:
                 continue  # already counted: the common case for an active person
             bits |= old
         writes.append((*k, bits.bit_count(), encode(bits)))
-    conn.executemany(
-        "INSERT OR REPLACE INTO people (dim, level, period, key, app, n, bits) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        writes,
-    )
+    _PUT_PEOPLE.many(conn, writes)
 
 
-def rebuild(conn: sqlite3.Connection, chunk_days: int = 7) -> None:
+def rebuild(conn: sa.Connection, chunk_days: int = 7) -> None:
     """(Re)build the period rollups from the daily ones (inside the caller's transaction)."""
-    for table in ("period_counts", "people", "person_ids"):
-        conn.execute(f"DELETE FROM {table}")
-    days = [r[0] for r in conn.execute("SELECT DISTINCT day FROM counts ORDER BY day")]
+    for table in (period_counts, people, person_ids):
+        conn.execute(sa.delete(table))
+    days = list(conn.scalars(sa.select(counts_t.c.day).distinct().order_by(counts_t.c.day)))
     for i in range(0, len(days), chunk_days):
         group = days[i : i + chunk_days]
-        marks = ",".join("?" * len(group))
+        c = counts_t.c
         counts = Counter(
             {
                 (dim, day, key, app, metric): n
                 for dim, day, key, app, metric, n in conn.execute(
-                    f"SELECT dim, day, key, app, metric, n FROM counts WHERE day IN ({marks})",
-                    group,
+                    sa.select(c.dim, c.day, c.key, c.app, c.metric, c.n).where(c.day.in_(group))
                 )
             }
         )
-        users = conn.execute(
-            f"SELECT dim, day, key, app, user FROM users WHERE day IN ({marks})", group
-        ).fetchall()
+        u = users_t.c
+        users = [
+            (dim, day, key, app, user)
+            for dim, day, key, app, user in conn.execute(
+                sa.select(u.dim, u.day, u.key, u.app, u.user).where(u.day.in_(group))
+            )
+        ]
         add_period_rollups(conn, counts, users)
     set_meta(conn, "blocks_from", "")
     set_meta(conn, "rollup_version", ROLLUP_VERSION)
 
 
-def get_meta(conn: sqlite3.Connection, name: str, default: str = "") -> str:
-    row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+def get_meta(conn: sa.Connection | sqlite3.Connection, name: str, default: str = "") -> str:
+    """A `meta` value, through the store's connections or the DBAPI connection the dashboard
+    reports read with (`EventStore.rconn`)."""
+    if isinstance(conn, sa.Connection):
+        row = conn.execute(sa.select(meta.c.value).where(meta.c.name == name)).first()
+    else:
+        row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
     return str(row[0]) if row else default
 
 
-def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+def set_meta(conn: sa.Connection, name: str, value: str) -> None:
+    conn.execute(upsert(conn.dialect, meta), {"name": name, "value": value})
 
 
-def purge(conn: sqlite3.Connection, before_day: str) -> dict[str, int]:
+def purge(conn: sa.Connection, before_day: str) -> dict[str, int]:
     """Delete period rollups of blocks that began before `before_day`, and the numbers of people
     not seen since; from then on `plan` uses single days for the blocks cut by the cutoff."""
     removed: dict[str, int] = {}
     total = 0
+    # one statement per (dim, level): each uses the primary key's prefix
     for level in ("d", "w", "m"):
         for dim in ("app", "aid", "ctx", "zero"):
             total += conn.execute(
-                "DELETE FROM people WHERE dim = ? AND level = ? AND period < ?",
-                (dim, level, before_day),
+                sa.delete(people).where(
+                    people.c.dim == dim, people.c.level == level, people.c.period < before_day
+                )
             ).rowcount
     removed["people"] = total
     total = 0
+    pc = period_counts.c
     for level in LEVELS:
         for dim in ("app", "aid", "ctx", "query"):
             total += conn.execute(
-                "DELETE FROM period_counts WHERE dim = ? AND level = ? AND period < ?",
-                (dim, level, before_day),
+                sa.delete(period_counts).where(
+                    pc.dim == dim, pc.level == level, pc.period < before_day
+                )
             ).rowcount
     removed["period_counts"] = total
     removed["person_ids"] = conn.execute(
-        "DELETE FROM person_ids WHERE last_day < ?", (before_day,)
+        sa.delete(person_ids).where(person_ids.c.last_day < before_day)
     ).rowcount
     if before_day > get_meta(conn, "blocks_from"):
         set_meta(conn, "blocks_from", before_day)
