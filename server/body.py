@@ -36,7 +36,7 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     limit = request.client_max_size if limit is None else limit
     length = request.content_length
     if length is not None and length > limit:
-        raise PayloadTooLarge(f"The body is {length} bytes; this route takes at most {limit}.")
+        raise PayloadTooLarge(f"Request body too large: {length} bytes; the limit is {limit}.")
     body = request.get(_BODY)
     if body is None:
         if request.body_exists and not request.can_read_body:
@@ -46,7 +46,7 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
             body = await _stream(request, limit)
         request[_BODY] = body
     if len(body) > limit:
-        raise PayloadTooLarge(f"The body is over {limit} bytes; this route takes at most {limit}.")
+        raise PayloadTooLarge(f"Request body too large: over the limit of {limit} bytes.")
     return body
 
 
@@ -59,7 +59,7 @@ async def _stream(request: web.Request, limit: int) -> bytes:
             break
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"The body is over {limit} bytes, the limit of this route.")
+            raise PayloadTooLarge(f"Request body too large: over the limit of {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -126,3 +126,24 @@ async def test_nan_and_infinity_are_not_json(client: TestClient, learner: dict[s
         client, "/api/v1/feedback", learner, '{"aid_id": "crm-new-opportunity", "helpful": NaN}'
     )
     assert status == 400 and "NaN is not a JSON number" in text
+
+
+async def test_a_chunked_body_is_cut_off_at_the_limit(
+    client: TestClient, learner: dict[str, str]
+) -> None:
+    """Without Content-Length the reader still stops at the route's limit (413 problem)."""
+
+    async def chunks() -> Any:
+        yield b'{"url": "' + PAGE.encode() + b'", "title": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    resp = await client.post(
+        "/api/v1/suggest",
+        data=chunks(),
+        headers={**learner, "Content-Type": "application/json"},
+    )
+    assert resp.status == 413
+    assert resp.content_type == "application/problem+json"
+    assert "too large" in (await resp.json())["detail"]

@@ -42,9 +42,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
 @routes.post("/api/v1/events")
 async def post_events(request: web.Request) -> web.Response:
     """Store a batch of the caller's events; committed before the answer."""
-    settings = request.app[keys.SETTINGS]
+    settings = request.config_dict[keys.SETTINGS]
     body = await read_json(request, settings.analytics_max_body_bytes)  # this route's own limit
-    catalog = request.app[keys.LIBRARY].catalog
+    catalog = request.config_dict[keys.LIBRARY].catalog
     events = parse_batch(
         body,
         now=dt.datetime.now(dt.UTC),
@@ -56,7 +56,7 @@ async def post_events(request: web.Request) -> web.Response:
     )
     ident = identity_of(request)
     assert ident is not None  # the auth middleware let only signed-in callers through
-    result = await request.app[keys.ANALYTICS].ingest(events, ident.issuer, ident.subject)
+    result = await request.config_dict[keys.ANALYTICS].ingest(events, ident.issuer, ident.subject)
     return _json(
         {"received": len(events), "accepted": result.accepted, "duplicates": result.duplicates}
     )
@@ -91,13 +91,13 @@ def filters_of(request: web.Request) -> Filters:
             f"The range is longer than {MAX_RANGE_DAYS} days.", fields=["from", "to"]
         )
     app = q.get("app") or None
-    if app is not None and app not in request.app[keys.LIBRARY].catalog.apps:
+    if app is not None and app not in request.config_dict[keys.LIBRARY].catalog.apps:
         raise ValidationFailed(f"'app' {app!r} is not an app of the catalog.", fields=["app"])
     return Filters(start, end, app)
 
 
 async def catalog_view(request: web.Request, with_stale: bool) -> CatalogView:
-    library = request.app[keys.LIBRARY]
+    library = request.config_dict[keys.LIBRARY]
     catalog = library.catalog
     today = dt.datetime.now(dt.UTC).date()
     full = {a.id: a for a in await library.storage.all_aids()} if with_stale else {}
@@ -125,9 +125,9 @@ async def compute(request: web.Request, report: str, f: Filters) -> dict[str, Ta
     if fn is None:
         raise NotFound(f"No report {report!r}; reports: {', '.join(REPORTS)}.")
     cat = await catalog_view(request, with_stale=report == "content")
-    analytics = request.app[keys.ANALYTICS]
+    analytics = request.config_dict[keys.ANALYTICS]
     store = analytics.store
-    k = request.app[keys.SETTINGS].analytics_min_group
+    k = request.config_dict[keys.SETTINGS].analytics_min_group
     return await store.read(lambda: fn(store.rconn, f, k, cat))
 
 
@@ -146,7 +146,7 @@ async def api_report(request: web.Request) -> web.Response:
     f = filters_of(request)
     report = request.match_info["report"]
     tables = await compute(request, report, f)
-    k = request.app[keys.SETTINGS].analytics_min_group
+    k = request.config_dict[keys.SETTINGS].analytics_min_group
     return _json(
         {
             "report": report,
@@ -285,9 +285,8 @@ async def require_admin_page(request: web.Request) -> None:
 @routes.get("/admin/analytics")
 @requires("admin")
 async def page(request: web.Request) -> web.Response:
-    await require_admin_page(request)
     f = filters_of(request)
-    settings = request.app[keys.SETTINGS]
+    settings = request.config_dict[keys.SETTINGS]
     reports = {name: await compute(request, name, f) for name in REPORTS}
     adoption, content, gaps = reports["adoption"], reports["content"], reports["gaps"]
     daily = adoption["daily"].rows
@@ -332,7 +331,7 @@ async def page(request: web.Request) -> web.Response:
         "filters": f,
         "query_string": "&".join(f"{k}={v}" for k, v in query.items()),
         "apps": sorted(
-            ((a.id, a.name) for a in request.app[keys.LIBRARY].catalog.apps.values()),
+            ((a.id, a.name) for a in request.config_dict[keys.LIBRARY].catalog.apps.values()),
             key=lambda p: p[1].lower(),
         ),
         "reports": reports,
@@ -352,5 +351,4 @@ async def page(request: web.Request) -> web.Response:
 @routes.get("/admin/analytics/{report}/{table}.csv")
 @requires("admin")
 async def page_csv(request: web.Request) -> web.Response:
-    await require_admin_page(request)
     return await _csv_response(request)

@@ -1,20 +1,22 @@
 """The admin console at /admin: server-rendered pages (aiohttp-jinja2), Keycloak sign-in,
 server-side sessions, CSRF tokens. See docs/admin.md.
 
-`setup_console(app)` adds the routes, the static files, the session middleware (innermost, after
-the bearer-token middleware, which leaves /admin alone) and the cleanup context.
+`setup_console(app)` mounts the console as an aiohttp sub-app at /admin, with its own middleware
+(sessions, CSRF, HTML error pages), so nothing of it runs for API requests; the root app's
+middleware (CORS, problems, rate limits, bearer tokens, which leave /admin alone) runs first.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from server import keys
 from server.console.csrf import FIELD, HEADER, CsrfFailed, check_csrf
@@ -52,15 +54,17 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def load_session(request: web.Request) -> ConsoleSession | None:
     """The session of the cookie; refreshes the access token when it is about to expire."""
-    store = request.app[keys.ADMIN_SESSIONS]
+    store = request.config_dict[keys.ADMIN_SESSIONS]
     session = await store.get(request.cookies.get(store.cookie_name))
     if session is None:
         return None
     if session.access_expires_at - REFRESH_MARGIN > time.time():
         return session
     try:
-        tokens = await request.app[keys.ADMIN_OIDC].refresh(session.refresh_token)
-        identity = await request.app[keys.AUTHENTICATOR].authenticate(tokens["access_token"])
+        tokens = await request.config_dict[keys.ADMIN_OIDC].refresh(session.refresh_token)
+        identity = await request.config_dict[keys.AUTHENTICATOR].authenticate(
+            tokens["access_token"]
+        )
     except Exception as exc:  # any failure (Keycloak down, token refused) ends the session
         log.info("console session ended: refresh failed (%s)", type(exc).__name__)
         await store.delete(session)
@@ -126,18 +130,50 @@ async def _error_page(request: web.Request, status: int, title: str, detail: str
     return response
 
 
-def setup_console(app: web.Application) -> None:
-    from server.console.views import routes
+def sub_app(
+    prefix: str, routes: Iterable[web.AbstractRouteDef], middlewares: Iterable[Middleware]
+) -> web.Application:
+    """A sub-application for `app.add_subapp(prefix, ...)` serving `routes`, which are declared
+    with their full paths (`/admin/aids`), with its own `middlewares` (after the root app's)."""
+    sub = web.Application(middlewares=list(middlewares))
+    for route in routes:
+        if isinstance(route, web.RouteDef):
+            path = route.path
+        elif isinstance(route, web.StaticDef):
+            path = route.prefix
+        else:
+            raise TypeError(f"cannot mount {route!r}")
+        if not (path == prefix or path.startswith(prefix + "/")):
+            raise ValueError(f"route {route!r} is not under {prefix}")
+        if isinstance(route, web.RouteDef):
+            sub.router.add_route(route.method, path[len(prefix) :], route.handler, **route.kwargs)
+        else:
+            sub.router.add_static(path[len(prefix) :], route.path, **route.kwargs)
+    return sub
 
+
+def setup_template_env(app: web.Application) -> None:
+    """One Jinja environment on the root app; sub-apps find it through request.config_dict."""
     if aiohttp_jinja2.APP_KEY not in app:
         aiohttp_jinja2.setup(
             app,
             loader=jinja2.FileSystemLoader(str(TEMPLATES)),
             autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         )
-    app.middlewares.append(console_middleware)
+
+
+def setup_console(app: web.Application) -> None:
+    """Mount the console at /admin as a sub-app with its session/CSRF middleware.
+
+    Its resources (session store, Keycloak client) hang off the root app, opened and closed by
+    `console_ctx` there: they need the root's library, and the analytics dashboard (its own
+    sub-app at /admin/analytics, server/analytics) reads the same sessions.
+    """
+    from server.console.views import routes
+
+    setup_template_env(app)
     app.cleanup_ctx.append(console_ctx)
-    app.router.add_routes(routes)
+    app.add_subapp(PREFIX, sub_app(PREFIX, routes, [console_middleware]))
 
 
-__all__ = ["Denied", "setup_console"]
+__all__ = ["Denied", "console_middleware", "setup_console", "setup_template_env", "sub_app"]
