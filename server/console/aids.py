@@ -17,8 +17,10 @@ from server.console.common import (
     FormState,
     add_delete,
     add_editor,
+    create_or_update,
     csv_list,
     need,
+    posted,
     render,
     render_form,
     see_other,
@@ -153,13 +155,17 @@ async def _save_or_preview(
     if text(form, "action") == "preview":
         html = await request.config_dict[keys.RENDERER].render(data["body"])
         return await _editor(request, FormState.typed(form), preview_html=html)
-    service = svc(request)
     if aid_id is None:
         data["owner"] = data["owner"] or session.username
-        aid = await service.create_aid(session.identity(), data)
-        raise see_other(f"/admin/aids/{quote(aid.id)}", "created")
-    await service.update_aid(session.identity(), aid_id, data, text(form, "etag"), partial=True)
-    raise see_other(f"/admin/aids/{quote(aid_id)}", "saved")
+    return await create_or_update(
+        request,
+        session,
+        form,
+        data,
+        "/admin/aids",
+        AdminService.create_aid,
+        AdminService.update_aid,
+    )
 
 
 add_editor(routes, "/admin/aids", ("aid.create", "aid.update"), _editor, _save_or_preview)
@@ -167,9 +173,7 @@ add_editor(routes, "/admin/aids", ("aid.create", "aid.update"), _editor, _save_o
 
 @routes.post("/admin/aids/{id}/transition")
 async def aid_transition(request: web.Request) -> web.StreamResponse:
-    session = need(request, "aid.transition")
-    aid_id = request.match_info["id"]
-    form = await request.post()
+    session, aid_id, form = await posted(request, "aid.transition")
     to = text(form, "to")
     await svc(request).transition(
         session.identity(), aid_id, to, text(form, "etag"), text(form, "comment")
@@ -205,9 +209,7 @@ async def aid_history(request: web.Request) -> web.Response:
 
 @routes.post("/admin/aids/{id}/rollback")
 async def aid_rollback(request: web.Request) -> web.StreamResponse:
-    session = need(request, "aid.update")
-    aid_id = request.match_info["id"]
-    form = await request.post()
+    session, aid_id, form = await posted(request, "aid.update")
     version = text(form, "version")
     if not version.isdigit():
         raise ValidationFailed("Pick a version to roll back to.")

@@ -14,12 +14,12 @@ from server.api.validation import page_url
 from server.console.common import (
     FormState,
     add_delete,
+    add_form,
     csv_list,
     need,
     render,
     render_form,
     see_other,
-    submit_form,
     svc,
     text,
     whole_number,
@@ -113,19 +113,25 @@ async def apps_page(request: web.Request) -> web.Response:
     return await _apps_page(request)
 
 
-@routes.post("/admin/apps")
-async def apps_create(request: web.Request) -> web.StreamResponse:
-    async def create(
-        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
-    ) -> web.StreamResponse:
-        app, warnings = await svc(request).create_app(session.identity(), _app_data(form, new=True))
-        if warnings:
-            return await _app_page(
-                request, app_id=app.id, warnings=warnings, notice="Created, with warnings."
-            )
-        raise see_other(f"/admin/apps/{quote(app.id)}", "created")
+async def _create_app(
+    request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+) -> web.StreamResponse:
+    app, warnings = await svc(request).create_app(session.identity(), _app_data(form, new=True))
+    if warnings:
+        return await _app_page(
+            request, app_id=app.id, warnings=warnings, notice="Created, with warnings."
+        )
+    raise see_other(f"/admin/apps/{quote(app.id)}", "created")
 
-    return await submit_form(request, "app.write", create, _apps_page)
+
+async def _save_app(
+    request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+) -> web.StreamResponse:
+    app_id, data = request.match_info["id"], _app_data(form, new=False)
+    _, warnings = await svc(request).update_app(
+        session.identity(), app_id, data, text(form, "etag")
+    )
+    return await _app_page(request, warnings=warnings, notice="Saved.")
 
 
 @routes.get("/admin/apps/{id}")
@@ -134,22 +140,8 @@ async def app_page(request: web.Request) -> web.Response:
     return await _app_page(request)
 
 
-@routes.post("/admin/apps/{id}")
-async def app_save(request: web.Request) -> web.StreamResponse:
-    async def save(
-        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
-    ) -> web.StreamResponse:
-        _, warnings = await svc(request).update_app(
-            session.identity(),
-            request.match_info["id"],
-            _app_data(form, new=False),
-            text(form, "etag"),
-        )
-        return await _app_page(request, warnings=warnings, notice="Saved.")
-
-    return await submit_form(request, "app.write", save, _app_page)
-
-
+add_form(routes, "/admin/apps", "app.write", _create_app, _apps_page)
+add_form(routes, "/admin/apps/{id}", "app.write", _save_app, _app_page)
 add_delete(routes, "/admin/apps", "app.write", AdminService.delete_app, "/admin/apps")
 
 
@@ -188,22 +180,43 @@ async def _context_page(
     return render_form(request, "context_edit.html", context, state, key=key)
 
 
-@routes.post("/admin/apps/{id}/contexts")
-async def context_create(request: web.Request) -> web.StreamResponse:
-    async def create(
-        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
-    ) -> web.StreamResponse:
-        ctx, warnings = await svc(request).create_context(
-            session.identity(), request.match_info["id"], _context_data(form, new=True)
-        )
-        if warnings:
-            return await _app_page(request, warnings=warnings, notice="Context added.")
-        raise see_other(f"/admin/contexts/{quote(ctx.id)}", "created")
+async def _create_context(
+    request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+) -> web.StreamResponse:
+    app_id, data = request.match_info["id"], _context_data(form, new=True)
+    ctx, warnings = await svc(request).create_context(session.identity(), app_id, data)
+    if warnings:
+        return await _app_page(request, warnings=warnings, notice="Context added.")
+    raise see_other(f"/admin/contexts/{quote(ctx.id)}", "created")
 
-    async def again(request: web.Request, state: FormState | None) -> web.Response:
-        return await _app_page(request, state, key="cf")
 
-    return await submit_form(request, "context.write", create, again)
+async def _new_context_again(request: web.Request, state: FormState | None) -> web.Response:
+    return await _app_page(request, state, key="cf")
+
+
+async def _save_context(
+    request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+) -> web.StreamResponse:
+    ctx_id, data = request.match_info["id"], _context_data(form, new=False)
+    _, warnings = await svc(request).update_context(
+        session.identity(), ctx_id, data, text(form, "etag")
+    )
+    if warnings:
+        return await _context_page(request, warnings=warnings)
+    raise see_other(f"/admin/contexts/{quote(ctx_id)}", "saved")
+
+
+async def _move_pin(
+    request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
+) -> web.StreamResponse:
+    ctx_id, aid, move = request.match_info["id"], text(form, "aid"), text(form, "move")
+    await svc(request).move_pin(session.identity(), ctx_id, aid, move, text(form, "etag"))
+    raise web.HTTPSeeOther(f"/admin/contexts/{quote(ctx_id)}?notice=moved#pins")
+
+
+async def _context_page_pins(request: web.Request, state: FormState | None) -> web.Response:
+    # The pin buttons keep no typed text: the editor's own form stays as stored.
+    return await _context_page(request, state, key="pins")
 
 
 @routes.get("/admin/contexts/{id}")
@@ -212,40 +225,9 @@ async def context_page(request: web.Request) -> web.Response:
     return await _context_page(request)
 
 
-@routes.post("/admin/contexts/{id}")
-async def context_save(request: web.Request) -> web.StreamResponse:
-    ctx_id = request.match_info["id"]
-
-    async def save(
-        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
-    ) -> web.StreamResponse:
-        _, warnings = await svc(request).update_context(
-            session.identity(), ctx_id, _context_data(form, new=False), text(form, "etag")
-        )
-        if warnings:
-            return await _context_page(request, warnings=warnings)
-        raise see_other(f"/admin/contexts/{quote(ctx_id)}", "saved")
-
-    return await submit_form(request, "context.write", save, _context_page)
-
-
-@routes.post("/admin/contexts/{id}/pins")
-async def context_pins(request: web.Request) -> web.StreamResponse:
-    ctx_id = request.match_info["id"]
-
-    async def move(
-        request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
-    ) -> web.StreamResponse:
-        await svc(request).move_pin(
-            session.identity(), ctx_id, text(form, "aid"), text(form, "move"), text(form, "etag")
-        )
-        raise web.HTTPSeeOther(f"/admin/contexts/{quote(ctx_id)}?notice=moved#pins")
-
-    async def again(request: web.Request, state: FormState | None) -> web.Response:
-        # The pin buttons keep no typed text: the editor's own form stays as stored.
-        return await _context_page(request, state, key="pins")
-
-    return await submit_form(request, "context.write", move, again)
+add_form(routes, "/admin/apps/{id}/contexts", "context.write", _create_context, _new_context_again)
+add_form(routes, "/admin/contexts/{id}", "context.write", _save_context, _context_page)
+add_form(routes, "/admin/contexts/{id}/pins", "context.write", _move_pin, _context_page_pins)
 
 
 async def _app_of_context(request: web.Request, ctx_id: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -217,6 +217,39 @@ async def submit_form(
         return await page(request, FormState.refused(form, exc))
 
 
+async def posted(
+    request: web.Request, operation: str
+) -> tuple[ConsoleSession, str, MultiDictProxy[Any]]:
+    """A button's POST on one resource: the session (checked against `operation`), the id in
+    the path and the form."""
+    session = need(request, operation)
+    return session, request.match_info["id"], await request.post()
+
+
+Create = Callable[[AdminService, Identity, dict[str, Any]], Awaitable[Any]]
+Update = Callable[..., Awaitable[Any]]
+
+
+async def create_or_update(
+    request: web.Request,
+    session: ConsoleSession,
+    form: MultiDictProxy[Any],
+    data: dict[str, Any],
+    base: str,
+    create: Create,
+    update: Update,
+) -> web.StreamResponse:
+    """Save an editor's form: a new resource (no id in the path) goes to its page as "created",
+    a stored one is updated with the form's ETag ("saved"). Domain errors go to `submit_form`."""
+    service, identity = svc(request), session.identity()
+    target = request.match_info.get("id")
+    if target is None:
+        made = await create(service, identity, data)
+        raise see_other(f"{base}/{quote(made.id)}", "created")
+    await update(service, identity, target, data, text(form, "etag"), partial=True)
+    raise see_other(f"{base}/{quote(target)}", "saved")
+
+
 Delete = Callable[[AdminService, Identity, str, str | None], Awaitable[Any]]
 
 
@@ -232,14 +265,24 @@ def add_delete(
     function of the request and the id, asked before the resource is gone)."""
 
     async def delete_post(request: web.Request) -> web.StreamResponse:
-        session = need(request, operation)
-        form = await request.post()
-        target = request.match_info["id"]
+        session, target, form = await posted(request, operation)
         to = back if isinstance(back, str) else await back(request, target)
         await delete(svc(request), session.identity(), target, text(form, "etag"))
         raise see_other(to, "deleted")
 
     routes.post(base + "/{id}/delete")(delete_post)
+
+
+def add_form(
+    routes: web.RouteTableDef, path: str, operation: str, action: Action, page: Page
+) -> None:
+    """POST `path`: a form checked against `operation`, handled by `action`, shown again by
+    `page` with what was typed and its errors when the service refuses it."""
+
+    async def form_post(request: web.Request) -> web.StreamResponse:
+        return await submit_form(request, operation, action, page)
+
+    routes.post(path)(form_post)
 
 
 def add_editor(
@@ -258,17 +301,11 @@ def add_editor(
         need(request, create)
         return await page(request, None)
 
-    async def new_post(request: web.Request) -> web.StreamResponse:
-        return await submit_form(request, create, save, page)
-
     async def stored_page(request: web.Request) -> web.StreamResponse:
         need(request)
         return await page(request, None)
 
-    async def stored_post(request: web.Request) -> web.StreamResponse:
-        return await submit_form(request, update, save, page)
-
     routes.get(f"{base}/new")(new_page)
-    routes.post(f"{base}/new")(new_post)
+    add_form(routes, f"{base}/new", create, save, page)
     routes.get(base + "/{id}")(stored_page)
-    routes.post(base + "/{id}")(stored_post)
+    add_form(routes, base + "/{id}", update, save, page)

@@ -15,8 +15,10 @@ from server.console.common import (
     FormState,
     add_delete,
     add_editor,
+    create_or_update,
     csv_list,
     need,
+    posted,
     render,
     render_form,
     see_other,
@@ -100,19 +102,18 @@ async def _mentor_editor(request: web.Request, state: FormState | None = None) -
 async def _save(
     request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
 ) -> web.StreamResponse:
-    service = svc(request)
-    mentor_id = request.match_info.get("id")
-    if mentor_id is None:
-        data = _mentor_data(form, new=True)
-        if data["vetted"] and not may(session.roles, "mentor.vet"):
-            raise Denied("Vetting a mentor needs the permission 'mentor.vet'.")
-        mentor = await service.create_mentor(session.identity(), data)
-        raise see_other(f"/admin/mentors/{quote(mentor.id)}", "created")
-    data = _mentor_data(form, new=False)
-    await service.update_mentor(
-        session.identity(), mentor_id, data, text(form, "etag"), partial=True
+    data = _mentor_data(form, new="id" not in request.match_info)
+    if data.get("vetted") and not may(session.roles, "mentor.vet"):
+        raise Denied("Vetting a mentor needs the permission 'mentor.vet'.")
+    return await create_or_update(
+        request,
+        session,
+        form,
+        data,
+        "/admin/mentors",
+        AdminService.create_mentor,
+        AdminService.update_mentor,
     )
-    raise see_other(f"/admin/mentors/{quote(mentor_id)}", "saved")
 
 
 add_editor(routes, "/admin/mentors", ("mentor.write", "mentor.write"), _mentor_editor, _save)
@@ -121,9 +122,7 @@ add_editor(routes, "/admin/mentors", ("mentor.write", "mentor.write"), _mentor_e
 @routes.post("/admin/mentors/{id}/vetting")
 async def mentor_vetting(request: web.Request) -> web.StreamResponse:
     """The vetting toggle (list and editor): `vetted` is 1 or 0, checked against the ETag."""
-    session = need(request, "mentor.vet")
-    mentor_id = request.match_info["id"]
-    form = await request.post()
+    session, mentor_id, form = await posted(request, "mentor.vet")
     vetted = text(form, "vetted") == "1"
     await svc(request).set_vetted(session.identity(), mentor_id, vetted, text(form, "etag"))
     editor = f"/admin/mentors/{quote(mentor_id)}"
