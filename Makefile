@@ -70,7 +70,7 @@ $(RALPH_VENV)/.installed: tests/ralph/requirements.txt
 
 # Under CI=true (.ci/run) a skipped test fails the run; every test has a timeout (pyproject).
 test: lint chromium ralph keycloak
-	node --test extension/tests/
+	node --test --test-timeout=60000 extension/tests/
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The one list of static checks; `make test` runs it first.
