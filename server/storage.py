@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,12 +50,30 @@ AID_COLUMNS = tuple(c.name for c in aids.columns)
 MENTOR_COLUMNS = tuple(c.name for c in mentors.columns)
 _AID_META_COLUMNS = [c for c in aids.columns if c.name != "body"]
 
+# Statements on the hot paths (import, publish) are built once: building and cache-keying a Core
+# statement per call cost more than SQLite's own work (10k aids imported in 60 s instead of 4 s).
+_AID_BY_ID = sa.select(aids).where(aids.c.id == sa.bindparam("id"))
+_AIDS_BY_IDS = sa.select(aids).where(aids.c.id.in_(sa.bindparam("ids", expanding=True)))
+_MENTOR_BY_ID = sa.select(mentors).where(mentors.c.id == sa.bindparam("id"))
+
+
+@cache
+def _upsert_statement(table: sa.Table, dialect: str) -> sa.Executable:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE SET every other column (SQLite and
+    PostgreSQL both have it); executed with a dict holding every column."""
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    return insert.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _aid_from_row(row: sa.RowMapping) -> Aid:
+def _aid_from_row(row: Mapping[Any, Any]) -> Aid:
     return Aid(
         id=row["id"],
         title=row["title"],
@@ -75,7 +94,7 @@ def _aid_from_row(row: sa.RowMapping) -> Aid:
     )
 
 
-def _mentor_from_row(row: sa.RowMapping) -> Mentor:
+def _mentor_from_row(row: Mapping[Any, Any]) -> Mentor:
     return Mentor(
         id=row["id"],
         name=row["name"],
@@ -205,20 +224,9 @@ class Storage:
     def _x(self, stmt: sa.Executable, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
         return self.conn.execute(stmt, params)
 
-    def _insert(self, table: sa.Table) -> Any:
-        """INSERT that can say ON CONFLICT DO UPDATE (SQLite and PostgreSQL both can)."""
-        if self.conn.dialect.name == "postgresql":  # pragma: no cover - PostgreSQL later
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
     def _upsert(self, table: sa.Table, values: dict[str, Any]) -> None:
-        keys = [c.name for c in table.primary_key.columns]
-        stmt = self._insert(table).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={k: stmt.excluded[k] for k in values if k not in keys},
-        )
-        self._x(stmt)
+        """Insert a whole row, or update every column of the row with its primary key."""
+        self._x(_upsert_statement(table, self.conn.dialect.name), values)
 
     def _transaction(self, fn: Callable[[], T]) -> T:
         """Run `fn` in one write transaction: all or nothing."""
@@ -259,7 +267,7 @@ class Storage:
         return int(self._x(sa.select(sa.func.count()).select_from(aids)).scalar_one())
 
     def _find_aid(self, aid_id: str) -> Aid | None:
-        row = self._x(sa.select(aids).where(aids.c.id == aid_id)).mappings().first()
+        row = self._x(_AID_BY_ID, {"id": aid_id}).mappings().first()
         return None if row is None else _aid_from_row(row)
 
     def get_aid_sync(self, aid_id: str) -> Aid:
@@ -320,7 +328,8 @@ class Storage:
             version, created, change = old.version + 1, old.created_at, "updated"
         else:
             version, created, change = 1, stamp, "created"
-        self._upsert(aids, _aid_values(aid, version, created, stamp))
+        row = _aid_values(aid, version, created, stamp)
+        self._upsert(aids, row)
         self._upsert(
             aid_versions,
             {
@@ -331,7 +340,47 @@ class Storage:
                 "saved_by": saved_by,
             },
         )
-        return self.get_aid_sync(aid.id), change
+        return _aid_from_row(row), change  # what was just written, as a read would return it
+
+    def _upsert_aids(
+        self, items: list[Aid], saved_by: str, stamp: str
+    ) -> list[tuple[Aid, Aid, str]]:
+        """`_upsert_aid` for many aids at once (an import): the stored aids are read in chunks and
+        the changed rows written with executemany. Returns (given, stored, change) in order."""
+        existing: dict[str, Aid] = {}
+        ids = [a.id for a in items]
+        for start in range(0, len(ids), 500):
+            rows = self._x(_AIDS_BY_IDS, {"ids": ids[start : start + 500]}).mappings()
+            existing.update((r["id"], _aid_from_row(r)) for r in rows)
+        out: list[tuple[Aid, Aid, str]] = []
+        aid_rows: list[dict[str, Any]] = []
+        version_rows: list[dict[str, Any]] = []
+        for aid in items:
+            old = existing.get(aid.id)
+            if old is not None and old.content_fields() == aid.content_fields():
+                out.append((aid, old, "unchanged"))
+                continue
+            if old is not None:
+                version, created, change = old.version + 1, old.created_at, "updated"
+            else:
+                version, created, change = 1, stamp, "created"
+            row = _aid_values(aid, version, created, stamp)
+            aid_rows.append(row)
+            version_rows.append(
+                {
+                    "aid_id": aid.id,
+                    "version": version,
+                    "data": json.dumps(aid.content_fields()),
+                    "saved_at": stamp,
+                    "saved_by": saved_by,
+                }
+            )
+            existing[aid.id] = stored = _aid_from_row(row)  # a repeated id compares with this
+            out.append((aid, stored, change))
+        if aid_rows:
+            self._x(_upsert_statement(aids, self.conn.dialect.name), aid_rows)
+            self._x(_upsert_statement(aid_versions, self.conn.dialect.name), version_rows)
+        return out
 
     def _replace_app(self, app: App) -> str:
         exists = self._x(sa.select(apps.c.id).where(apps.c.id == app.id)).first() is not None
@@ -417,8 +466,7 @@ class Storage:
         stamp = now_iso()
 
         def run() -> int:
-            for aid in aids:
-                stored, change = self._upsert_aid(aid, saved_by, stamp)
+            for aid, stored, change in self._upsert_aids(list(aids), saved_by, stamp):
                 report[f"aids_{change}"].append(aid.id)
                 if change != "unchanged":
                     changed_aids.append(stored)
@@ -592,7 +640,7 @@ class Storage:
         return [_mentor_from_row(r) for r in rows]
 
     def get_mentor_sync(self, mentor_id: str) -> Mentor:
-        row = self._x(sa.select(mentors).where(mentors.c.id == mentor_id)).mappings().first()
+        row = self._x(_MENTOR_BY_ID, {"id": mentor_id}).mappings().first()
         if row is None:
             raise NotFound(f"No mentor with id {mentor_id!r}.")
         return _mentor_from_row(row)
@@ -606,8 +654,9 @@ class Storage:
         if old is not None and old.content_fields() == mentor.content_fields():
             return old, "unchanged"
         created, change = (old.created_at, "updated") if old else (stamp, "created")
-        self._upsert(mentors, _mentor_values(mentor, created, stamp))
-        return self.get_mentor_sync(mentor.id), change
+        row = _mentor_values(mentor, created, stamp)
+        self._upsert(mentors, row)
+        return _mentor_from_row(row), change
 
     def save_mentor_tx(self, mentor: Mentor, changes: Changes) -> tuple[Mentor, str]:
         """Within write_sync: insert or update a mentor."""
