@@ -54,6 +54,13 @@ def admin_token(tokens: TokenMaker) -> str:
     return tokens.token(sub="admin-1", roles=("learner", "author", "admin", "reviewer"))
 
 
+def etag_of(html: str) -> str:
+    """The ETag a console page's form sends back."""
+    found = re.search(r'name="etag" value="([^"]+)"', html)
+    assert found, "no ETag on the page"
+    return found.group(1).replace("&#34;", '"')
+
+
 def test_next_only_ever_stays_local() -> None:
     for raw in EVIL_NEXT:
         assert safe_next(raw) == "/admin", raw
@@ -158,9 +165,7 @@ async def test_write_pin_and_publish_through_the_forms(
     assert resp.status == 303, await resp.text()
     assert resp.headers["Location"] == "/admin/aids/console-aid?notice=created"
     page = await (await client.get("/admin/aids/console-aid")).text()
-    etag = re.search(r'name="etag" value="([^"]+)"', page)
-    assert etag
-    etag_value = etag.group(1).replace("&#34;", '"')
+    etag_value = etag_of(page)
 
     # Preview (no JS): sanitized; the live preview endpoint answers JSON.
     resp = await client.post(
@@ -202,7 +207,7 @@ async def test_write_pin_and_publish_through_the_forms(
 
     # Pin to the time-off page, move it to the top, publish: the learner's suggest shows it.
     ctx_page = await (await client.get("/admin/contexts/hr-timeoff")).text()
-    cetag = re.search(r'name="etag" value="([^"]+)"', ctx_page).group(1).replace("&#34;", '"')
+    cetag = etag_of(ctx_page)
     resp = await client.post(
         "/admin/contexts/hr-timeoff/pins",
         data={"csrf_token": csrf, "etag": cetag, "aid": "console-aid", "move": "add"},
@@ -211,7 +216,7 @@ async def test_write_pin_and_publish_through_the_forms(
     assert resp.status == 303
     for _ in range(4):
         ctx_page = await (await client.get("/admin/contexts/hr-timeoff")).text()
-        cetag = re.search(r'name="etag" value="([^"]+)"', ctx_page).group(1).replace("&#34;", '"')
+        cetag = etag_of(ctx_page)
         resp = await client.post(
             "/admin/contexts/hr-timeoff/pins",
             data={"csrf_token": csrf, "etag": cetag, "aid": "console-aid", "move": "up"},
@@ -220,7 +225,7 @@ async def test_write_pin_and_publish_through_the_forms(
         assert resp.status == 303
     assert client.server.app[keys.LIBRARY].catalog.contexts["hr-timeoff"].aids[0] == "console-aid"
     page = await (await client.get("/admin/aids/console-aid")).text()
-    etag_value = re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
+    etag_value = etag_of(page)
     resp = await client.post(
         "/admin/aids/console-aid/transition",
         data={"csrf_token": csrf, "etag": etag_value, "to": "published"},
@@ -335,6 +340,9 @@ async def test_each_role_sees_exactly_the_actions_the_permission_table_allows(
             assert resp.status == 200, (who, path)
             pages[path] = await resp.text()
         assert (marker in pages[path]) is may(roles, operation), (who, operation, path, marker)
+    # The link works for whoever is shown it (the service reads the same table).
+    resp = await client.get("/admin/export", allow_redirects=False)
+    assert resp.status == (200 if may(roles, "export") else 403), who
     # What the workflow promises, in words: only reviewers and admins publish, only admins delete.
     assert ('class="step-published"' in pages[DRAFT]) is (who != "author")
     assert (f'action="{DRAFT}/delete"' in pages[DRAFT]) is (who == "admin")
@@ -391,7 +399,7 @@ async def test_a_post_the_table_forbids_is_refused_even_without_its_button(
     # An author sending the publish step by hand: refused by the table's aid.publish.
     csrf = await sign_in(client, tokens.token(sub="author-3", roles=ROLES["author"]))
     page = await (await client.get(DRAFT)).text()
-    etag = re.search(r'name="etag" value="([^"]+)"', page).group(1).replace("&#34;", '"')
+    etag = etag_of(page)
     resp = await client.post(
         f"{DRAFT}/transition",
         data={"csrf_token": csrf, "etag": etag, "to": "published"},
