@@ -12,6 +12,7 @@ Each database has its own revision history under `server/migrations/<database>/`
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -43,7 +44,9 @@ def _config(database: str) -> Config:
     return cfg
 
 
+@cache
 def _script(database: str) -> ScriptDirectory:
+    """The revisions of `database` (read once per process: every store open asks for them)."""
     return ScriptDirectory.from_config(_config(database))
 
 
@@ -108,6 +111,9 @@ def upgrade(
         try:
             rev = _current(conn)
             _check_known(database, rev)
+            if rev is not None and rev == head(database):
+                commit(conn)
+                return applied  # the common start-up: nothing to do, and no Alembic run
             if rev is None and _has_legacy_tables(conn):
                 base = baseline(database)
                 cfg.attributes["connection"] = conn
