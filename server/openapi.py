@@ -9,6 +9,7 @@ from aiohttp import web
 from server.admin.openapi import admin_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.permissions import describe, roles_for
+from server.schemas import components
 from server.security import public
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -105,6 +106,7 @@ def _document() -> dict[str, Any]:
             "problem+json bodies.",
         },
         "components": {
+            "schemas": components(),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

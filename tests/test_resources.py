@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema_rs  # schemathesis' validator
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -149,3 +150,34 @@ async def test_preconditions_come_before_the_body(
     assert (await problem(resp, 412))["current_etag"]
     resp = await client.request(method, url, json=invalid, headers=admin)
     await problem(resp, 428)
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        (f"{A}/aids/exp-missing-receipt", "Aid"),
+        (f"{A}/apps/hr", "App"),
+        (f"{A}/contexts/hr-timeoff", "Context"),
+        (f"{A}/mentors/ana-costa", "Mentor"),
+        (f"{A}/aids?limit=200", None),
+        (f"{A}/apps", None),
+        (f"{A}/contexts?limit=200", None),
+        (f"{A}/mentors", None),
+    ],
+)
+async def test_real_answers_match_the_documented_schemas(
+    client: TestClient, admin: dict[str, str], url: str, name: str | None
+) -> None:
+    """The OpenAPI response schemas come from the declarations; real answers must match them."""
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    path = url.split("?")[0].replace("exp-missing-receipt", "{aid_id}")
+    path = path.replace("hr-timeoff", "{ctx_id}").replace("/hr", "/{app_id}")
+    path = path.replace("ana-costa", "{mentor_id}")
+    schema = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    if name is not None:
+        assert schema == {"$ref": f"#/components/schemas/{name}"}
+    resp = await client.get(url, headers=admin)
+    assert resp.status == 200
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
+    errors = [e.message for e in validator.iter_errors(await resp.json())]
+    assert errors == []

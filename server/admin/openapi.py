@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.permissions import describe, roles_for
+from server.schemas import listing, ref, requires
 
 P = "/api/v1/admin"
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -70,88 +71,15 @@ def _op(
     return op
 
 
-APP_BODY = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {
-        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
-        "name": {"type": "string", "maxLength": 200},
-        "description": {"type": "string", "maxLength": 2000},
-        "rules": {"type": "array", "items": OBJ},
-        "contexts": {"type": "array", "items": OBJ},
-    },
-}
-CONTEXT_BODY = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "rule": {"type": ["string", "object"]},
-        "priority": {"type": "integer"},
-        "title_pattern": {"type": "string"},
-        "selector": {"type": "string"},
-        "aids": {"type": "array", "items": {"type": "string"}},
-    },
-}
-AID_BODY = {
-    "type": "object",
-    "description": "The aid's front-matter fields plus `body` (Markdown); see docs/admin.md",
-    "properties": {
-        k: {"type": t}
-        for k, t in {
-            "id": "string",
-            "title": "string",
-            "summary": "string",
-            "body": "string",
-            "type": "string",
-            "tags": "array",
-            "apps": "array",
-            "audience": "array",
-            "owner": "string",
-            "status": "string",
-            "verified_at": ["string", "null"],
-            "review_interval_days": "integer",
-            "source": "string",
-        }.items()
-    },
-}
-MENTOR_BODY: dict[str, Any] = {
-    "type": "object",
-    "description": "A peer mentor; `vetted_by` and `vetted_at` are set by the server when "
-    "`vetted` turns true (the caller, today) and cleared when it turns false",
-    "properties": {
-        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
-        "name": {"type": "string", "maxLength": 120},
-        "contact": {
-            "type": "string",
-            "maxLength": 200,
-            "description": "An email address or a chat handle (@name)",
-        },
-        "can_help_with": {"type": "string", "maxLength": 200, "description": "One line"},
-        "apps": {"type": "array", "items": {"type": "string"}},
-        "topics": {"type": "array", "items": {"type": "string"}},
-        "username": {"type": "string", "description": "Optional Keycloak username"},
-        "subject": {"type": "string", "description": "Optional Keycloak subject (user id)"},
-        "vetted": {"type": "boolean"},
-        "active": {"type": "boolean"},
-        "audience": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "Roles or groups that may see the mentor; empty: everyone",
-        },
-    },
-}
-MENTOR = {
-    "type": "object",
-    "required": ["id", "name", "contact", "vetted", "active"],
-    "properties": {
-        **MENTOR_BODY["properties"],
-        "vetted_by": {"type": "string"},
-        "vetted_at": {"type": ["string", "null"], "description": "ISO date"},
-        "created_at": {"type": "string"},
-        "updated_at": {"type": "string"},
-    },
-}
+# Bodies come from the declarations (server/models.py via server/schemas.py).
+AID = ref("Aid")
+APP = ref("App")
+CONTEXT = ref("Context")
+MENTOR = ref("Mentor")
+AID_WRITE = ref("AidWrite")
+APP_WRITE = ref("AppWrite")
+CONTEXT_WRITE = ref("ContextWrite")
+MENTOR_WRITE = ref("MentorWrite")
 APP_ID = _param("app_id")
 CTX_ID = _param("ctx_id")
 AID_ID = _param("aid_id")
@@ -161,24 +89,34 @@ MENTOR_ID = _param("mentor_id")
 def admin_paths() -> dict[str, Any]:
     return {
         f"{P}/apps": {
-            "get": _op("List apps with rules and contexts", "app.read", params=PAGE),
+            "get": _op(
+                "List apps with rules and contexts",
+                "app.read",
+                params=PAGE,
+                response=_ok(schema=listing("App", "apps")),
+            ),
             "post": _op(
                 "Create an app (answer lists rule warnings)",
                 "app.write",
-                body=APP_BODY,
+                body=requires(APP_WRITE, "id", "name"),
                 ok="201",
-                etag=True,
+                response=_ok("Created", APP, etag=True),
                 errors=(400, 401, 403, 409, 422),
             ),
         },
         f"{P}/apps/{{app_id}}": {
-            "get": _op("One app (ETag) with rule warnings", "app.read", params=[APP_ID], etag=True),
+            "get": _op(
+                "One app (ETag) with rule warnings",
+                "app.read",
+                params=[APP_ID],
+                response=_ok(schema=APP, etag=True),
+            ),
             "put": _op(
                 "Replace name, description, rules (and contexts when sent)",
                 "app.write",
                 params=[APP_ID],
-                body=APP_BODY,
-                etag=True,
+                body=requires(APP_WRITE, "name"),
+                response=_ok(schema=APP, etag=True),
                 write=True,
             ),
             "delete": _op(
@@ -193,23 +131,33 @@ def admin_paths() -> dict[str, Any]:
                 "Add a context (page) to an app",
                 "context.write",
                 params=[APP_ID],
-                body=CONTEXT_BODY,
+                body=requires(CONTEXT_WRITE, "id", "name", "rule"),
                 ok="201",
-                etag=True,
+                response=_ok("Created", CONTEXT, etag=True),
                 errors=(400, 401, 403, 404, 409, 422),
             )
         },
         f"{P}/contexts": {
-            "get": _op("List contexts", "app.read", params=[_param("app", "query", False), *PAGE])
+            "get": _op(
+                "List contexts",
+                "app.read",
+                params=[_param("app", "query", False), *PAGE],
+                response=_ok(schema=listing("Context", "contexts")),
+            )
         },
         f"{P}/contexts/{{ctx_id}}": {
-            "get": _op("One context (ETag)", "app.read", params=[CTX_ID], etag=True),
+            "get": _op(
+                "One context (ETag)",
+                "app.read",
+                params=[CTX_ID],
+                response=_ok(schema=CONTEXT, etag=True),
+            ),
             "patch": _op(
                 "Change a context (fields not sent keep their values)",
                 "context.write",
                 params=[CTX_ID],
-                body=CONTEXT_BODY,
-                etag=True,
+                body=CONTEXT_WRITE,
+                response=_ok(schema=CONTEXT, etag=True),
                 write=True,
             ),
             "delete": _op("Delete a context", "context.write", params=[CTX_ID], write=True),
@@ -224,7 +172,7 @@ def admin_paths() -> dict[str, Any]:
                     "required": ["aids"],
                     "properties": {"aids": {"type": "array", "items": {"type": "string"}}},
                 },
-                etag=True,
+                response=_ok(schema=CONTEXT, etag=True),
                 write=True,
             )
         },
@@ -239,32 +187,38 @@ def admin_paths() -> dict[str, Any]:
                     ),
                     *PAGE,
                 ],
+                response=_ok(schema=listing("Aid", "aids")),
             ),
             "post": _op(
                 "Create an aid (draft unless a publisher says otherwise)",
                 "aid.create",
-                body=AID_BODY,
+                body=requires(AID_WRITE, "id", "title"),
                 ok="201",
-                etag=True,
+                response=_ok("Created", AID, etag=True),
                 errors=(400, 401, 403, 409, 422),
             ),
         },
         f"{P}/aids/{{aid_id}}": {
-            "get": _op("One aid with its body (ETag)", "aid.read", params=[AID_ID], etag=True),
+            "get": _op(
+                "One aid with its body (ETag)",
+                "aid.read",
+                params=[AID_ID],
+                response=_ok(schema=AID, etag=True),
+            ),
             "put": _op(
                 "Replace an aid (a new version)",
                 "aid.update",
                 params=[AID_ID],
-                body=AID_BODY,
-                etag=True,
+                body=requires(AID_WRITE, "title"),
+                response=_ok(schema=AID, etag=True),
                 write=True,
             ),
             "patch": _op(
                 "Change some fields of an aid (a new version)",
                 "aid.update",
                 params=[AID_ID],
-                body=AID_BODY,
-                etag=True,
+                body=AID_WRITE,
+                response=_ok(schema=AID, etag=True),
                 write=True,
             ),
             "delete": _op("Delete an aid", "aid.delete", params=[AID_ID], write=True),
@@ -287,7 +241,7 @@ def admin_paths() -> dict[str, Any]:
                         "comment": {"type": "string", "maxLength": 2000},
                     },
                 },
-                etag=True,
+                response=_ok(schema=AID, etag=True),
                 write=True,
                 errors=(400, 401, 403, 404, 409, 422),
             )
@@ -323,7 +277,7 @@ def admin_paths() -> dict[str, Any]:
                     "required": ["version"],
                     "properties": {"version": {"type": "integer", "minimum": 1}},
                 },
-                etag=True,
+                response=_ok(schema=AID, etag=True),
                 write=True,
             )
         },
@@ -353,13 +307,13 @@ def admin_paths() -> dict[str, Any]:
                     *(_param(n, "query", False) for n in ("app", "vetted", "active", "q")),
                     *PAGE,
                 ],
+                response=_ok(schema=listing("Mentor", "mentors")),
             ),
             "post": _op(
                 "Create a mentor (vetted: true vets them as the caller, today)",
                 "mentor.write",
-                body={**MENTOR_BODY, "required": ["id", "name", "contact"]},
+                body=requires(MENTOR_WRITE, "id", "name", "contact"),
                 ok="201",
-                etag=True,
                 errors=(400, 401, 403, 409, 422),
                 response=_ok("Created", MENTOR, etag=True),
             ),
@@ -375,7 +329,7 @@ def admin_paths() -> dict[str, Any]:
                 "Replace a mentor (fields not sent take their defaults; vetting stays unless sent)",
                 "mentor.write",
                 params=[MENTOR_ID],
-                body={**MENTOR_BODY, "required": ["name", "contact"]},
+                body=requires(MENTOR_WRITE, "name", "contact"),
                 write=True,
                 response=_ok(schema=MENTOR, etag=True),
             ),
@@ -384,7 +338,7 @@ def admin_paths() -> dict[str, Any]:
                 "mentor.write",
                 note=" Changing `vetted` also needs the operation mentor.vet.",
                 params=[MENTOR_ID],
-                body=MENTOR_BODY,
+                body=MENTOR_WRITE,
                 write=True,
                 response=_ok(schema=MENTOR, etag=True),
             ),
