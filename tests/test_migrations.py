@@ -18,7 +18,8 @@ from server.cli import main as inflow
 from server.db import migrate
 from server.db.content_tables import metadata
 from server.db.engine import sqlite_engine
-from server.storage import Storage
+from server.models import Aid
+from server.storage import Changes, Storage
 from tests.fixtures.content_db import CONTENT_V0, V0_ISSUER, load_dump, table_rows
 
 UNCHANGED_TABLES = (
@@ -214,3 +215,35 @@ def test_inflow_migrate_prints_what_it_applied(
     assert "content (" in out and "no revision -> 0002: applied 0002" in out
     assert inflow(["migrate"]) == 0
     assert "content (" in (out := capsys.readouterr().out) and "at 0002, nothing to apply" in out
+
+
+async def test_a_failing_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The move to SQLAlchemy kept write transactions whole: an admin write that fails half-way
+    (here after saving an aid and an audit row) stores neither, and the content version stays."""
+    storage = Storage(tmp_path / "db.sqlite3")
+    await storage.open()
+    try:
+        aid = Aid(
+            id="half-written",
+            title="Half written",
+            type="howto",
+            status="draft",
+            created_at="",
+            updated_at="",
+        )
+
+        def fail_half_way(changes: Changes) -> None:
+            storage.save_aid_tx(aid, "tester", changes)
+            storage.audit_add_tx(("iss", "sub", "tester"), "aid.create", "aid", aid.id)
+            raise RuntimeError("disk on fire")
+
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            await storage.write(fail_half_way)
+        assert await storage.all_aids() == []
+        assert await storage.call(storage.audit_page_sync, {}, None, 10) == []
+        assert await storage.content_version() == 0
+        # and the connection is usable afterwards
+        _, changes, version = await storage.write(lambda ch: storage.save_aid_tx(aid, "t", ch))
+        assert version == 1 and [a.id for a in changes.upserts] == ["half-written"]
+    finally:
+        await storage.close()
