@@ -9,6 +9,7 @@ import importlib.util
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,9 +19,11 @@ from alembic.runtime.migration import MigrationContext
 
 from server.analytics.events import Event
 from server.analytics.store import EventStore
+from server.app import create_app
 from server.db import migrate
 from server.db.engine import sqlite_engine
 from server.db.events_tables import metadata
+from server.settings import Settings
 from tests.fixtures.content_db import FIXTURES, load_dump, table_rows
 
 EVENTS_V0 = FIXTURES / "events-v0.sql"
@@ -167,6 +170,32 @@ def test_opening_a_database_made_by_the_old_code_loses_nothing(tmp_path: Path) -
     engine = sqlite_engine(path)
     try:
         assert migrate.upgrade(engine, "events") == []
+        assert migrate.current(engine, "events") == migrate.head("events")
+    finally:
+        engine.dispose()
+
+
+async def test_the_server_starts_on_a_database_made_by_the_old_code(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], admin: dict[str, str]
+) -> None:
+    """Start-up migrates the events database on its own (no `inflow migrate` first), and the
+    dashboard API then shows the totals the old code computed."""
+    settings = make_settings(analytics_purge_interval_seconds=0)  # the fixture's days stay
+    load_dump(EVENTS_V0, settings.events_db_path)
+    client = await aiohttp_client(create_app(settings))
+    expected = json.loads((FIXTURES / "events-v0-reports.json").read_text(encoding="utf-8"))
+    for want in expected:
+        if want["report"] != "adoption" or want["app"] is not None:
+            continue
+        resp = await client.get(
+            f"/api/v1/admin/analytics/adoption?from={want['from']}&to={want['to']}", headers=admin
+        )
+        assert resp.status == 200, await resp.text()
+        tables = (await resp.json())["tables"]
+        assert tables["totals"]["rows"] == want["tables"]["totals"]["rows"]
+        assert tables["daily"]["rows"] == want["tables"]["daily"]["rows"]
+    engine = sqlite_engine(settings.events_db_path)
+    try:
         assert migrate.current(engine, "events") == migrate.head("events")
     finally:
         engine.dispose()

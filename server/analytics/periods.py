@@ -162,8 +162,9 @@ _PUT_PEOPLE = Prepared(lambda d: upsert(d, people), (*_KEY, "n", "bits"))
 
 def merge_bitmaps(conn: sa.Connection, masks: dict[tuple[str, str, str, str, str], int]) -> None:
     writes = []
+    select_bits = _SELECT_BITS.on(conn)
     for k, bits in sorted(masks.items()):
-        row = _SELECT_BITS.one(conn, k).fetchone()
+        row = select_bits(k).fetchone()
         if row is not None:
             old = decode(row[0])
             if old | bits == old:

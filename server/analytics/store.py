@@ -404,7 +404,8 @@ def add_rollups(
     """Add to the daily and period rollup tables (inside the caller's transaction)."""
     _ADD_COUNTS.many(conn, [(*k, n) for k, n in counts.items()])
     # only a person new to a group's day can be new to its week and month
-    fresh = [row for row in users if _ADD_USER.one(conn, row).rowcount]
+    add_user = _ADD_USER.on(conn)
+    fresh = [row for row in users if add_user(row).rowcount]
     periods.add_period_rollups(conn, counts, fresh)
 
 

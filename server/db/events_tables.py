@@ -13,6 +13,7 @@ SQLite and PostgreSQL both have (see `upsert` below).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -215,7 +216,15 @@ class Prepared:
 
     def one(self, conn: sa.Connection, row: Sequence[Any]) -> Any:
         """Run once; the DBAPI cursor (rowcount, fetchone)."""
-        return conn.connection.driver_connection.execute(self.sql(conn.dialect), row)  # type: ignore[union-attr]
+        return self.on(conn)(row)
+
+    def on(self, conn: sa.Connection) -> Callable[[Sequence[Any]], Any]:
+        """`one` bound to a connection, for a loop of single-row statements."""
+        return functools.partial(_dbapi(conn).execute, self.sql(conn.dialect))
 
     def many(self, conn: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
-        conn.connection.driver_connection.executemany(self.sql(conn.dialect), rows)  # type: ignore[union-attr]
+        _dbapi(conn).executemany(self.sql(conn.dialect), rows)
+
+
+def _dbapi(conn: sa.Connection) -> Any:
+    return conn.connection.driver_connection
