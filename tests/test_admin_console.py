@@ -340,6 +340,11 @@ async def test_each_role_sees_exactly_the_actions_the_permission_table_allows(
             assert resp.status == 200, (who, path)
             pages[path] = await resp.text()
         assert (marker in pages[path]) is may(roles, operation), (who, operation, path, marker)
+    # A published aid is edited only with aid.publish (state-dependent): others see it read-only.
+    published = await (await client.get("/admin/aids/ask-for-help")).text()
+    editable = may(roles, "aid.update") and may(roles, "aid.publish")
+    assert ('value="save"' in published) is editable, who
+    assert (re.search(r'<input name="title"[^>]* readonly', published) is None) is editable, who
     # The link works for whoever is shown it (the service reads the same table).
     resp = await client.get("/admin/export", allow_redirects=False)
     assert resp.status == (200 if may(roles, "export") else 403), who

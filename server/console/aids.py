@@ -29,7 +29,7 @@ from server.console.common import (
     whole_number,
 )
 from server.console.session import ConsoleSession
-from server.errors import ValidationFailed
+from server.errors import InflowError, ValidationFailed
 from server.models import AID_STATUSES, AID_TYPES
 from server.permissions import may
 
@@ -44,7 +44,7 @@ async def aids_page(request: web.Request) -> web.Response:
     raw = {k: request.query.get(k, "") for k in ("app", "type", "status", "owner", "stale", "q")}
     try:
         filters = service.validate_aid_filters(raw)
-    except ValidationFailed as exc:
+    except InflowError as exc:
         filters, error = {}, exc.detail
     else:
         error = ""

@@ -26,7 +26,7 @@ from server.console.csrf import FIELD
 from server.console.limits import LIMITS
 from server.console.session import ConsoleSession
 from server.errors import InflowError, ValidationFailed
-from server.permissions import PERMISSIONS, may
+from server.permissions import PERMISSIONS, describe, may
 
 # Entering the console at all: the roles that may read what it shows.
 CONSOLE_OPERATION = "aid.read"
@@ -86,7 +86,7 @@ def need(request: web.Request, operation: str = CONSOLE_OPERATION) -> ConsoleSes
             "these roles."
         )
     if not may(roles, operation):
-        raise Denied(f"This needs the permission {operation!r}, which your roles do not have.")
+        raise Denied(f"This needs the role {describe(operation)} ({operation!r}).")
     return session
 
 

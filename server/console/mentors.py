@@ -26,7 +26,7 @@ from server.console.common import (
     text,
 )
 from server.console.session import ConsoleSession
-from server.errors import ValidationFailed
+from server.errors import InflowError
 from server.permissions import may
 
 routes = web.RouteTableDef()
@@ -39,7 +39,7 @@ async def mentors_page(request: web.Request) -> web.Response:
     raw = {k: request.query.get(k, "")[:200] for k in ("app", "vetted", "active", "q")}
     try:
         filters = service.validate_mentor_filters(raw)
-    except ValidationFailed as exc:
+    except InflowError as exc:
         filters, error = {}, exc.detail
     else:
         error = ""
