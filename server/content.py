@@ -25,6 +25,7 @@ from server.models import (
     Mentor,
     aid_from_mapping,
     app_from_mapping,
+    dump,
     mentor_from_mapping,
 )
 from server.urlrules import InvalidRule, Rule, compile_rule
@@ -294,24 +295,26 @@ def aid_to_text(aid: Aid) -> str:
 
 
 def app_to_text(app: App) -> str:
-    data: dict[str, Any] = {"id": app.id, "name": app.name}
-    if app.description:
-        data["description"] = app.description
+    """An app file: the declaration's fields (server/models.py), empty optional ones left out;
+    a context's rule as its pattern (plus `priority` when set), its app implied by the file."""
+    data = dump(app)
+    if not data.get("description"):
+        data.pop("description", None)
     data["rules"] = [
-        {"pattern": r.pattern, "priority": r.priority} if r.priority else {"pattern": r.pattern}
-        for r in app.rules
+        r if r["priority"] else {"pattern": r["pattern"]} for r in data.get("rules", [])
     ]
     contexts = []
-    for c in app.contexts:
-        item: dict[str, Any] = {"id": c.id, "name": c.name, "rule": c.rule.pattern}
-        if c.rule.priority:
-            item["priority"] = c.rule.priority
-        if c.title_pattern:
-            item["title_pattern"] = c.title_pattern
-        if c.selector:
-            item["selector"] = c.selector
-        item["aids"] = list(c.aids)
-        contexts.append(item)
+    for ctx in data.get("contexts", []):
+        ctx.pop("app", None)
+        rule = ctx.pop("rule")
+        item: dict[str, Any] = {}
+        for key, value in ctx.items():
+            item[key] = value
+            if key == "name":
+                item["rule"] = rule["pattern"]
+                if rule["priority"]:
+                    item["priority"] = rule["priority"]
+        contexts.append({k: v for k, v in item.items() if v not in ("", None) or k == "aids"})
     data["contexts"] = contexts
     return _yaml_dump(data)
 
