@@ -219,3 +219,30 @@ def test_a_leading_dot_slash_is_still_accepted_and_extracts(tmp_path: Any) -> No
     assert plan.files == {"./aids/odd.md": "aids/odd.md"}
     assert extract(data, plan, tmp_path / "out", Limits()) == 1
     assert (tmp_path / "out" / "aids" / "odd.md").read_bytes() == AID
+
+
+def _many_entries(n: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(n):
+            zf.writestr(f"a{i}", b"")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lie", [False, True])
+def test_a_zip_with_too_many_entries_is_refused_before_its_directory_is_parsed(lie: bool) -> None:
+    """Incident class: zipfile parses the whole central directory into ZipInfo objects before
+    the entry limit was checked (a 17 MB zip of 200k empty entries cost 106 MB). The end record's
+    count, and the directory's size when the count lies, are checked first."""
+    data = _many_entries(30_000)
+    if lie:  # the end record claims 10 entries
+        at = data.rindex(b"PK\x05\x06")
+        data = data[: at + 8] + struct.pack("<HH", 10, 10) + data[at + 12 :]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveRefused, match=r"30000 entries|too big for 10 entries"):
+            inspect_archive(data, Limits())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, peak
