@@ -195,7 +195,7 @@ def _document() -> dict[str, Any]:
                                 },
                             }
                         ),
-                        **_errors(400, 401, 403, 413, 422),
+                        **_errors(400, 401, 403, 413, 422, 503),  # 503: index rebuilding
                     },
                 }
             },
@@ -246,7 +246,7 @@ def _document() -> dict[str, Any]:
                                 },
                             }
                         ),
-                        **_errors(400, 401, 403, 422),
+                        **_errors(400, 401, 403, 422, 503),  # 503: index rebuilding
                     },
                 }
             },
