@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 
 from server.db.content_tables import metadata
 
@@ -13,9 +17,14 @@ if _connection is None:  # pragma: no cover - only `server.db.migrate` runs thes
 _applied: list[str] | None = _config.attributes.get("applied")
 
 
-def _on_apply(*, step: object, **_: object) -> None:
+def _on_apply(  # alembic passes these by keyword
+    ctx: MigrationContext,
+    step: MigrationInfo,
+    heads: Collection[Any],
+    run_args: Mapping[str, Any],
+) -> None:
     if _applied is not None:
-        _applied.extend(getattr(step, "up_revision_ids", ()))
+        _applied.extend(step.up_revision_ids)
 
 
 context.configure(

@@ -36,10 +36,9 @@ def upgrade() -> None:
         sa.select(feedback.c.id, feedback.c.user_key).where(feedback.c.user_key != "")
     ).all()
     if rows:
+        config = op.get_context().config
         pseudonymize: Callable[[str, str], str] | None = (
-            op.get_context().config.attributes.get("pseudonymize")
-            if op.get_context().config is not None
-            else None
+            config.attributes.get("pseudonymize") if config is not None else None
         )
         if pseudonymize is None:
             raise MigrationError(
