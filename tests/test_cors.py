@@ -9,19 +9,26 @@ from server.app import create_app
 EXTENSION = "chrome-extension://dojpdgepekmbpdmjckheefcgajleblaf"
 
 
-async def test_only_the_extension_origin_gets_cors_headers(aiohttp_client: Any,
-                                                           make_settings: Any,
-                                                           learner: Any) -> None:
+async def test_only_the_extension_origin_gets_cors_headers(
+    aiohttp_client: Any, make_settings: Any, learner: Any
+) -> None:
     client = await aiohttp_client(create_app(make_settings(cors_origins=(EXTENSION,))))
-    ok = await client.options("/api/v1/suggest", headers={
-        "Origin": EXTENSION, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    ok = await client.options(
+        "/api/v1/suggest",
+        headers={
+            "Origin": EXTENSION,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert ok.status == 204
     assert ok.headers["Access-Control-Allow-Origin"] == EXTENSION
     assert "Authorization" in ok.headers["Access-Control-Allow-Headers"]
 
-    evil = await client.options("/api/v1/suggest", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    evil = await client.options(
+        "/api/v1/suggest",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert evil.status == 403
     assert "Access-Control-Allow-Origin" not in evil.headers
 
