@@ -3,10 +3,8 @@ three vetted peer mentors for the page's app, ranked by how well their topics fi
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from index.query import (
 from index.service import IndexService
 from server.cache import ResultCache
 from server.catalog import AidMeta, Catalog, Resolution
+from server.cursor import decode_payload, encode_payload
 from server.errors import BadRequest
 from server.models import App, Mentor
 from server.settings import Settings
@@ -303,20 +302,19 @@ class Suggester:
 
 
 def _encode_cursor(offset: int, text: str) -> str:
-    raw = json.dumps({"o": offset, "q": hash_text(text)}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_payload({"o": offset, "q": hash_text(text)})  # server/cursor.py's format
 
 
 def _decode_cursor(cursor: str | None, text: str) -> int:
     if not cursor:
         return 0
+    message = "The cursor is not one this server issued."
+    data = decode_payload(cursor, message)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         offset = int(data["o"])
         same = data["q"] == hash_text(text)
     except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest("The cursor is not one this server issued.", parameter="cursor") from exc
+        raise BadRequest(message, parameter="cursor") from exc
     if not same:
         raise BadRequest("The cursor belongs to a different query.", parameter="cursor")
     if not 0 <= offset <= 10_000:

@@ -3,7 +3,6 @@ service, answer with an ETag where there is one. Errors come up as domain except
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,15 +19,16 @@ from server.admin.service import (
     context_json,
     mentor_etag,
     mentor_json,
-    page_by_id,
 )
 from server.api.validation import int_field, json_object, page_url, string_list, text_field
 from server.body import read_body, read_json
+from server.cursor import page_by_id
 from server.errors import (
     Forbidden,
     UnsupportedMediaType,
     ValidationFailed,
 )
+from server.responses import json_response
 from server.security import requires_op
 
 routes = web.RouteTableDef()
@@ -60,12 +60,7 @@ def caller(request: web.Request) -> Identity:
 
 
 def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response:
-    headers = {"Cache-Control": "no-store"}
-    if etag:
-        headers["ETag"] = etag
-    return web.json_response(
-        data, status=status, headers=headers, dumps=lambda d: json.dumps(d, ensure_ascii=False)
-    )
+    return json_response(data, status, etag=etag, no_store=True)
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:

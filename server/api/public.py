@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from server.api.validation import (
 )
 from server.errors import AidNotFound, ValidationFailed
 from server.models import AID_TYPES, SLUG_RE
+from server.responses import json_response
 from server.security import public, requires_op
 from server.suggest import PageSignals
 
@@ -26,9 +26,7 @@ routes = web.RouteTableDef()
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(
-        data, status=status, headers=headers, dumps=lambda d: json.dumps(d, ensure_ascii=False)
-    )
+    return json_response(data, status, headers=headers)
 
 
 @routes.post("/api/v1/suggest")
