@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from server.analytics.events import event_schema
 from server.models import AID_COMPUTED, WARNINGS_SCHEMA, Aid, App, Context, Mentor, adapter
 
 REF = "#/components/schemas/{model}"
@@ -94,6 +95,9 @@ def components() -> dict[str, Any]:
         **app_write["properties"]["contexts"],
         "items": ref("ContextWrite"),
     }
+    event = event_schema(REF)  # analytics events, declared in server/analytics/events.py
+    out.update(event.pop("$defs", {}))
+    out["Event"] = event
     return out
 
 

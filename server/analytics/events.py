@@ -14,7 +14,17 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from server.errors import InvalidEvents
 
@@ -27,19 +37,6 @@ MAX_COMMENT_CHARS = 1000
 MAX_SHOWN = 50
 MAX_RESULT_COUNT = 1_000_000
 MAX_ERRORS_REPORTED = 20
-
-COMMON = frozenset({"id", "type", "at", "app", "context"})
-# type -> (required fields besides id/type/at, optional fields besides app/context)
-TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "panel_opened": (frozenset({"app"}), frozenset()),
-    "suggestions_shown": (frozenset({"app", "aids"}), frozenset()),
-    "aid_opened": (frozenset({"aid"}), frozenset()),
-    "aid_rated": (frozenset({"aid", "helpful"}), frozenset({"comment"})),
-    "search": (frozenset({"query", "result_count"}), frozenset()),
-    "link_followed": (frozenset({"url_host"}), frozenset({"aid"})),
-    "signed_in": (frozenset(), frozenset()),
-}
-EVENT_TYPES = tuple(TYPES)
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,127 @@ class Event:
     @property
     def at_iso(self) -> str:
         return self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- the wire form, declared once (validation and the OpenAPI schema) ---------------------------
+# Each event type is one pydantic model: its fields, types and limits. What depends on the
+# catalog or the clock (is the app known, does the context belong to it, is `at` recent) is
+# checked by parse_event after the declaration.
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise PydanticCustomError(
+            "inflow", "'id' must be a UUID made by the client (crypto.randomUUID())"
+        ) from None
+
+
+def _host(value: str) -> str:
+    if not HOST_RE.match(value.lower()):
+        raise PydanticCustomError(
+            "inflow", "'url_host' must be a host name only (no scheme, path or query)"
+        )
+    return value.lower()
+
+
+EventId = Annotated[
+    str, Field(max_length=36, json_schema_extra={"format": "uuid"}), AfterValidator(_uuid)
+]
+Slug = Annotated[str, Field(pattern=SLUG_RE.pattern, max_length=64)]
+OptionalSlug = Annotated[str, Field(pattern=r"^$|" + SLUG_RE.pattern, max_length=64)]
+Timestamp = Annotated[
+    str,
+    Field(
+        max_length=40,
+        description="ISO 8601 with a time zone, at most 7 days old",
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: EventId = Field(description="Made by the client, once")
+    at: Timestamp
+    app: OptionalSlug = Field("", description="An app id of the catalog")
+    context: OptionalSlug = Field("", description="A context id of that app")
+
+
+class PanelOpened(_EventBase):
+    type: Literal["panel_opened"]
+    app: Slug = Field(description="An app id of the catalog")
+
+
+class SuggestionsShown(_EventBase):
+    type: Literal["suggestions_shown"]
+    app: Slug = Field(description="An app id of the catalog")
+    aids: Annotated[list[Slug], Field(max_length=MAX_SHOWN)]
+
+
+class AidOpened(_EventBase):
+    type: Literal["aid_opened"]
+    aid: Slug
+
+
+class AidRated(_EventBase):
+    type: Literal["aid_rated"]
+    aid: Slug
+    helpful: bool
+    comment: Annotated[str, Field(max_length=MAX_COMMENT_CHARS)] = ""
+
+
+class Search(_EventBase):
+    type: Literal["search"]
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
+    result_count: Annotated[int, Field(ge=0, le=MAX_RESULT_COUNT)]
+
+
+class LinkFollowed(_EventBase):
+    type: Literal["link_followed"]
+    url_host: Annotated[str, Field(max_length=259), AfterValidator(_host)] = Field(
+        description="Host only; never a full URL"
+    )
+    aid: OptionalSlug = ""
+
+
+class SignedIn(_EventBase):
+    type: Literal["signed_in"]
+
+
+EventIn = Annotated[
+    PanelOpened | SuggestionsShown | AidOpened | AidRated | Search | LinkFollowed | SignedIn,
+    Field(discriminator="type"),
+]
+EVENT_MODELS: tuple[type[_EventBase], ...] = get_args(get_args(EventIn)[0])
+EVENT_TYPES: tuple[str, ...] = tuple(
+    get_args(m.model_fields["type"].annotation)[0] for m in EVENT_MODELS
+)
+EVENT_IN: TypeAdapter[Any] = TypeAdapter(EventIn)
+
+
+def event_schema(ref_template: str) -> dict[str, Any]:
+    """The OpenAPI schema of one event (a oneOf by `type`), with its definitions."""
+    schema: dict[str, Any] = EVENT_IN.json_schema(ref_template=ref_template)
+    return schema
+
+
+def _first_problem(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    loc = [p for p in err["loc"] if isinstance(p, str) and p not in EVENT_TYPES]
+    name = loc[0] if loc else "type"
+    kind = err["type"]
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        return "type", f"'type' must be one of {', '.join(EVENT_TYPES)}"
+    if kind == "extra_forbidden":
+        return name, f"unknown field {name!r} for this event type"
+    if kind == "missing":
+        return name, f"missing field {name!r} for this event type"
+    if kind == "inflow":
+        return name, str(err["msg"])
+    return name, f"{name!r}: {err['msg']}"
 
 
 class _Bad(Exception):
@@ -121,28 +239,11 @@ def parse_event(
     """One event from its JSON form; raises _Bad naming the field at fault."""
     if not isinstance(data, dict):
         raise _Bad("", "an event must be a JSON object")
-    raw_id = data.get("id")
     try:
-        if not isinstance(raw_id, str) or len(raw_id) > 36:
-            raise ValueError
-        event_id = str(uuid.UUID(raw_id))
-    except ValueError:
-        raise _Bad("id", "'id' must be a UUID made by the client (crypto.randomUUID())") from None
-    etype = data.get("type")
-    if not isinstance(etype, str) or etype not in TYPES:
-        raise _Bad("type", f"'type' must be one of {', '.join(EVENT_TYPES)}")
-    required, optional = TYPES[etype]
-    allowed = COMMON | required | optional
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise _Bad(
-            unknown[0],
-            f"unknown field(s) for {etype}: {', '.join(unknown)}; allowed: "
-            f"{', '.join(sorted(allowed))}",
-        )
-    missing = sorted(f for f in required | {"at"} if data.get(f) is None)
-    if missing:
-        raise _Bad(missing[0], f"missing field(s) for {etype}: {', '.join(missing)}")
+        declared = EVENT_IN.validate_python(data)  # the declaration: fields, types, limits
+    except ValidationError as exc:
+        raise _Bad(*_first_problem(exc)) from None
+    event_id, etype = declared.id, declared.type
     at = _timestamp(data["at"], now, max_age, skew)
     app = _slug(data, "app")
     if app and not known_app(app):
