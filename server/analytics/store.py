@@ -130,7 +130,6 @@ class EventStore:
         engine = sqlite_engine(self.path)
         self._opened = []
         try:
-            _complete_pre_baseline(engine)
             upgrade(engine, "events")
             w = self._connect(engine)
             # NORMAL in WAL mode: a commit survives a crash of the process (what "committed
@@ -373,21 +372,6 @@ def _transaction(conn: sa.Connection) -> Iterator[None]:
         rollback(conn)
         raise
     commit(conn)
-
-
-def _complete_pre_baseline(engine: sa.Engine) -> None:
-    """A database from before the period rollups (commit f1b6139) has the daily tables only;
-    it gets the period tables as the baseline revision has them, so that stamping it at the
-    baseline is true (`open_sync` then builds their rows from the daily rollups)."""
-    with engine.connect() as conn:
-        names = set(sa.inspect(conn).get_table_names())
-        if "alembic_version" in names or "events" not in names or "meta" in names:
-            return
-        # the declarations still equal revision 0001 for these four tables (the migration test
-        # checks it); when a revision changes one of them, write its 0001 shape out here
-        missing = [t.period_counts, t.people, t.person_ids, t.meta]
-        t.metadata.create_all(conn, tables=missing, checkfirst=True)
-        conn.commit()
 
 
 def _dbapi(conn: sa.Connection) -> sqlite3.Connection:
