@@ -225,6 +225,31 @@ class Aid:
         return due.isoformat()
 
 
+# What learners get of an aid (GET /api/v1/aids/{id}), besides its rendered `body_html`.
+LEARNER_AID_FIELDS = (
+    "id",
+    "title",
+    "summary",
+    "type",
+    "tags",
+    "apps",
+    "source",
+    "owner",
+    "version",
+    "updated_at",
+    "verified_at",
+    "status",
+)
+
+
+def learner_aid_json(aid: Aid, body_html: str) -> dict[str, Any]:
+    data = dump(aid)
+    out = {k: data[k] for k in LEARNER_AID_FIELDS}
+    out["source"] = out["source"] or None  # no source: null
+    out["body_html"] = body_html
+    return out
+
+
 # Served with every admin aid, computed from its fields (read-only).
 AID_COMPUTED: dict[str, dict[str, Any]] = {
     "stale": {"type": "boolean", "readOnly": True},

@@ -262,7 +262,7 @@ def _document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json({"type": "object", "required": ["id", "title", "body_html"]}),
+                        "200": _json({"$ref": "#/components/schemas/LearnerAid"}),
                         "304": {"description": "Not modified"},
                         **_errors(401, 403, 404),
                     },

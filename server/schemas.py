@@ -13,7 +13,16 @@ import copy
 from typing import Any
 
 from server.analytics.events import event_schema
-from server.models import AID_COMPUTED, WARNINGS_SCHEMA, Aid, App, Context, Mentor, adapter
+from server.models import (
+    AID_COMPUTED,
+    LEARNER_AID_FIELDS,
+    WARNINGS_SCHEMA,
+    Aid,
+    App,
+    Context,
+    Mentor,
+    adapter,
+)
 
 REF = "#/components/schemas/{model}"
 RESOURCES: tuple[type, ...] = (Aid, App, Context, Mentor)
@@ -95,6 +104,13 @@ def components() -> dict[str, Any]:
         **app_write["properties"]["contexts"],
         "items": ref("ContextWrite"),
     }
+    learner = copy.deepcopy(out["Aid"])
+    learner["properties"] = {k: learner["properties"][k] for k in LEARNER_AID_FIELDS}
+    learner["properties"]["source"] = {"type": ["string", "null"], "description": "http(s) URL"}
+    learner["properties"]["body_html"] = {"type": "string", "description": "Sanitized HTML"}
+    learner["required"] = [*LEARNER_AID_FIELDS, "body_html"]
+    learner["description"] = "A published aid as learners see it (the Aid declaration's fields)"
+    out["LearnerAid"] = learner
     event = event_schema(REF)  # analytics events, declared in server/analytics/events.py
     out.update(event.pop("$defs", {}))
     out["Event"] = event

@@ -181,3 +181,18 @@ async def test_real_answers_match_the_documented_schemas(
     validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
     errors = [e.message for e in validator.iter_errors(await resp.json())]
     assert errors == []
+
+
+async def test_learner_aid_matches_its_documented_schema(
+    client: TestClient, learner: dict[str, str]
+) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    ok = doc["paths"]["/api/v1/aids/{aid_id}"]["get"]["responses"]["200"]
+    schema = ok["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/LearnerAid"}
+    resp = await client.get("/api/v1/aids/crm-create-opportunity", headers=learner)
+    assert resp.status == 200
+    body = await resp.json()
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
+    assert [e.message for e in validator.iter_errors(body)] == []
+    assert body["body_html"] and body["status"] == "published"

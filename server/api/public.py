@@ -17,7 +17,7 @@ from server.api.validation import (
     text_field,
 )
 from server.errors import AidNotFound, ValidationFailed
-from server.models import AID_TYPES, SLUG_RE
+from server.models import AID_TYPES, SLUG_RE, learner_aid_json
 from server.responses import json_response
 from server.security import public, requires_op
 from server.suggest import PageSignals
@@ -112,24 +112,7 @@ async def get_aid(request: web.Request) -> web.StreamResponse:
     if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
     body_html = await request.app[keys.RENDERER].render(aid.body)
-    return _json(
-        {
-            "id": aid.id,
-            "title": aid.title,
-            "summary": aid.summary,
-            "type": aid.type,
-            "tags": list(aid.tags),
-            "apps": list(aid.apps),
-            "source": aid.source or None,
-            "owner": aid.owner,
-            "version": aid.version,
-            "updated_at": aid.updated_at,
-            "verified_at": aid.verified_at,
-            "status": aid.status,
-            "body_html": body_html,
-        },
-        headers=headers,
-    )
+    return _json(learner_aid_json(aid, body_html), headers=headers)
 
 
 @routes.get("/api/v1/rules")
