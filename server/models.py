@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 import re
 import typing
 from collections.abc import Callable
@@ -516,19 +517,26 @@ def _has_marker(hint: Any) -> bool:
     return False
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_CONTENT: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
 def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def content_fields(obj: Any) -> dict[str, Any]:
     """A resource's fields as plain data (lists for tuples), without the server's bookkeeping."""
-    out: dict[str, Any] = {}
-    for name in field_names(type(obj)):
-        if name in _SERVER_FIELDS:
-            continue
-        value = getattr(obj, name)
-        out[name] = list(value) if isinstance(value, tuple) else value
-    return out
+    cls = type(obj)
+    found = _CONTENT.get(cls)
+    if found is None:  # once per class: the names, and one C-level getter for all of them
+        names = tuple(n for n in field_names(cls) if n not in _SERVER_FIELDS)
+        found = _CONTENT[cls] = (names, operator.attrgetter(*names))
+    names, getter = found
+    return {n: list(v) if type(v) is tuple else v for n, v in zip(names, getter(obj), strict=True)}
 
 
 def dump(obj: Any) -> dict[str, Any]:
