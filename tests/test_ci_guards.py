@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import ROOT
 
 
-def _run_pytest(tmp_path: Path, body: str, *, ci: str) -> subprocess.CompletedProcess[str]:
+def _run_pytest(
+    tmp_path: Path, body: str, *, ci: str, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     test = tmp_path / "test_probe.py"
     test.write_text(body, encoding="utf-8")
     env = {**os.environ, "CI": ci}
@@ -22,7 +24,7 @@ def _run_pytest(tmp_path: Path, body: str, *, ci: str) -> subprocess.CompletedPr
         [
             *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
             *("-p", "tests.conftest", "--rootdir", str(ROOT)),
-            *("-c", str(ROOT / "pyproject.toml"), str(test)),
+            *("-c", str(ROOT / "pyproject.toml"), *extra, str(test)),
         ],
         cwd=ROOT,
         env=env,
@@ -58,9 +60,9 @@ def test_a_skipped_test_fails_the_run_in_ci(tmp_path: Path) -> None:
     """Incident (issue 9): with Chromium or Keycloak missing, the browser and Keycloak tests
     skipped and CI passed green without having tested the extension or SSO. Also: a hung test
     fails on its timeout instead of holding CI for its 90 minutes; an xfail is not a skip."""
-    result = _run_pytest(
-        tmp_path, PROBE.replace("@pytest.mark.timeout(2)", "@pytest.mark.skip"), ci="true"
-    )
+    # As `make test` runs it: two xdist workers (skips reported from the workers count too).
+    probe = PROBE.replace("@pytest.mark.timeout(2)", "@pytest.mark.skip")
+    result = _run_pytest(tmp_path, probe, ci="true", extra=("-n", "2", "--dist", "loadgroup"))
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout
     assert "CI=true: skipped tests fail the run" in result.stdout
     listed = result.stdout.split("CI=true: skipped tests fail the run", 1)[1]
