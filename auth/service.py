@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from auth.identity import Identity
@@ -24,12 +24,9 @@ from auth.verifier import (
     precheck,
     verify_access_token,
 )
-from server import keys as server_keys
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
-    from server.settings import AuthSettings
+    from auth.settings import AuthSettings
 
 DEFAULT_CACHE_ENTRIES = 10_000
 
@@ -127,19 +124,8 @@ class TokenAuthenticator:
         await self.keys.close()
 
 
-async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: create the authenticator from app settings, close it on shutdown."""
-    authenticator = await TokenAuthenticator.from_settings(app[server_keys.SETTINGS].auth)
-    app[server_keys.AUTHENTICATOR] = authenticator
-    try:
-        yield
-    finally:
-        await authenticator.close()
-
-
 __all__ = [
     "AuthUnavailable",
     "InvalidToken",
     "TokenAuthenticator",
-    "authenticator_ctx",
 ]

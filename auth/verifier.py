@@ -32,7 +32,7 @@ import jwt
 from auth.identity import Identity
 
 if TYPE_CHECKING:
-    from server.settings import AuthSettings
+    from auth.settings import AuthSettings
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 - a token type name, not a secret

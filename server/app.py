@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from auth.service import TokenAuthenticator
 from index.service import IndexService
 from server import keys
 from server.admin import api as admin_api
@@ -31,6 +32,16 @@ from server.storage import Storage
 from server.suggest import Suggester
 
 log = logging.getLogger(__name__)
+
+
+async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the bearer-token authenticator from the auth settings, closed on shutdown."""
+    authenticator = await TokenAuthenticator.from_settings(app[keys.SETTINGS].auth)
+    app[keys.AUTHENTICATOR] = authenticator
+    try:
+        yield
+    finally:
+        await authenticator.close()
 
 
 async def library_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -159,8 +170,6 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)
     app[keys.RENDERER] = AsyncRenderer(settings.image_hosts, base_url=settings.base_url)
     app.cleanup_ctx.append(library_ctx)
-    from auth.service import authenticator_ctx
-
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from auth.service import authenticator_ctx
 from server import keys
+from server.app import authenticator_ctx
 from server.security import auth_middleware, public, requires
 from server.settings import AuthSettings, Settings
 from tests.keycloak import TokenForge, access_token, auth_settings, service_tokens
