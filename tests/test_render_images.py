@@ -64,7 +64,13 @@ def test_backslash_tracking_pixel_is_dropped() -> None:
 
 
 def test_kept_sources_are_rewritten_to_what_the_browser_loads() -> None:
+    """Found while fixing the probe's pixel: `/.//evil.example/t.png` is a path on this server,
+    but its normalised path `//evil.example/t.png`, emitted as is, is a host to the browser."""
     r = Renderer(image_hosts=["cdn.example.com"], base_url="https://inflow.example.com")
+    out = r.to_html('<img src="/.//evil.example/t.png"> <img src="/a/..//evil.example/x.png">')
+    assert 'src="/.//evil.example/t.png"' in out
+    assert 'src="/.//evil.example/x.png"' in out
+    assert 'src="//' not in out
     out = r.to_html(
         '<img src="https://x@CDN.example.com:443/a.png"> <img src="https:/static\\b.png">'
     )
