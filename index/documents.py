@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from index.schema import EVERYONE, GLOBAL_APP
-from server.models import Aid
-from server.render import to_text
+from index.text import to_text
 
 
-def aid_document(aid: Aid) -> dict[str, Any]:
+class IndexableAid(Protocol):
+    """What the index reads of an aid (server.models.Aid has these; the index never imports it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def apps(self) -> Sequence[str]: ...
+    @property
+    def audience(self) -> Sequence[str]: ...
+
+
+def aid_document(aid: IndexableAid) -> dict[str, Any]:
     text = to_text(aid.body)
     public = aid.status == "published" and not aid.audience
     return {

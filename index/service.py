@@ -43,11 +43,10 @@ from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 
-from index.documents import aid_document
+from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
 from index.query import Scope, signals_query
 from index.schema import SCHEMA_VERSION, TEXT_ANALYZER, build_schema
-from server.models import Aid
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,7 +162,7 @@ class HitPage:
 
 @dataclass
 class _WriteOp:
-    upserts: list[Aid]
+    upserts: list[IndexableAid]
     deletes: list[str]
     content_version: int
     done: asyncio.Future[int] = field(repr=False)
@@ -418,7 +417,7 @@ class IndexService:
     # -- rebuild -----------------------------------------------------------------------------
     async def rebuild(
         self,
-        aids: list[Aid],
+        aids: list[IndexableAid],
         content_version: int,
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexState:
@@ -427,7 +426,7 @@ class IndexService:
 
     def rebuild_sync(
         self,
-        aids: list[Aid],
+        aids: list[IndexableAid],
         content_version: int,
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexState:
@@ -474,7 +473,11 @@ class IndexService:
 
     # -- incremental writes -----------------------------------------------------------------
     async def apply(
-        self, upserts: Iterable[Aid] = (), deletes: Iterable[str] = (), *, content_version: int
+        self,
+        upserts: Iterable[IndexableAid] = (),
+        deletes: Iterable[str] = (),
+        *,
+        content_version: int,
     ) -> int:
         """Queue changes for the single writer; returns the generation that includes them."""
         if self._writer_task is None:
