@@ -477,6 +477,59 @@ def _mentor_rules(data: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+# -- bodies of admin operations that are not a resource -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A workflow step of an aid."""
+
+    __pydantic_config__ = CONFIG
+
+    to: AidStatus
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """Save an old version's content as a new version."""
+
+    __pydantic_config__ = CONFIG
+
+    version: Annotated[int, Strict(), Field(ge=1, le=10**9)]
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The ordered aids pinned to a context."""
+
+    __pydantic_config__ = CONFIG
+
+    aids: Annotated[tuple[Annotated[str, Field(max_length=64)], ...], Field(max_length=100)]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where an aid shows: its apps and the contexts it is pinned in."""
+
+    __pydantic_config__ = CONFIG
+
+    apps: Annotated[tuple[Annotated[str, Field(max_length=64)], ...], Field(max_length=50)]
+    contexts: Annotated[tuple[Annotated[str, Field(max_length=64)], ...], Field(max_length=200)]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Markdown to render as the sidebar would."""
+
+    __pydantic_config__ = CONFIG
+
+    markdown: Annotated[str, Field(max_length=200_000)]
+
+
+OPERATION_BODIES: tuple[type, ...] = (Transition, Rollback, Pins, Mapping, Preview)
+
+
 # -- reading the declarations ----------------------------------------------------------------------
 
 R = TypeVar("R")

@@ -16,6 +16,7 @@ from server.analytics.events import event_schema
 from server.models import (
     AID_COMPUTED,
     LEARNER_AID_FIELDS,
+    OPERATION_BODIES,
     WARNINGS_SCHEMA,
     Aid,
     App,
@@ -111,6 +112,10 @@ def components() -> dict[str, Any]:
     learner["required"] = [*LEARNER_AID_FIELDS, "body_html"]
     learner["description"] = "A published aid as learners see it (the Aid declaration's fields)"
     out["LearnerAid"] = learner
+    for cls in OPERATION_BODIES:  # request bodies of operations (transitions, pins, ...)
+        body = adapter(cls).json_schema(mode="validation", ref_template=REF)
+        out.update(body.pop("$defs", {}))
+        out[cls.__name__] = _array_limits(body)
     event = event_schema(REF)  # analytics events, declared in server/analytics/events.py
     out.update(event.pop("$defs", {}))
     out["Event"] = event

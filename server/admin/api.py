@@ -3,12 +3,13 @@ service, answer with an ETag where there is one. Errors come up as domain except
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from auth.identity import Identity
 from server import keys
+from server.admin.common import field_errors
 from server.admin.service import (
     AdminService,
     aid_etag,
@@ -28,8 +29,11 @@ from server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from server.models import FieldErrors, Mapping, Pins, Preview, Rollback, Transition, validate
 from server.responses import json_response
 from server.security import requires_op
+
+B = TypeVar("B")
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/admin"
@@ -82,6 +86,14 @@ async def resource_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
     return data
+
+
+async def declared(request: web.Request, cls: type[B]) -> B:
+    """The body of an operation, checked by its declaration (server/models.py)."""
+    try:
+        return validate(cls, await resource_body(request))
+    except FieldErrors as exc:
+        raise field_errors(exc) from exc
 
 
 def _if_match(request: web.Request) -> str | None:
@@ -188,8 +200,8 @@ async def delete_context(request: web.Request) -> web.Response:
 @routes.put(PREFIX + "/contexts/{ctx_id}/aids")
 @requires_op("context.write")
 async def put_pins(request: web.Request) -> web.Response:
-    data = await json_object(request, {"aids"}, {"aids"})
-    aids = list(string_list(data, "aids", 100, 64))
+    body = await declared(request, Pins)
+    aids = list(body.aids)
     ctx = await service(request).set_pins(
         caller(request), request.match_info["ctx_id"], aids, _if_match(request)
     )
@@ -256,14 +268,13 @@ async def delete_aid(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/aids/{aid_id}/transitions")
 @requires_op("aid.transition")
 async def transition(request: web.Request) -> web.Response:
-    data = await json_object(request, {"to", "comment"}, {"to"})
-    to = text_field(data, "to", 20)
+    body = await declared(request, Transition)
     aid = await service(request).transition(
         caller(request),
         request.match_info["aid_id"],
-        to,
+        body.to,
         _if_match(request),
-        text_field(data, "comment", 2000),
+        body.comment,
     )
     return _json(aid_json(aid), etag=aid_etag(aid))
 
@@ -297,8 +308,7 @@ async def diff(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/aids/{aid_id}/rollback")
 @requires_op("aid.update")
 async def rollback(request: web.Request) -> web.Response:
-    data = await json_object(request, {"version"}, {"version"})
-    n = int_field(data["version"], "version", 1, 10**9, 1)
+    n = (await declared(request, Rollback)).version
     aid = await service(request).rollback(
         caller(request), request.match_info["aid_id"], n, _if_match(request)
     )
@@ -317,12 +327,12 @@ async def mappings(request: web.Request) -> web.Response:
 @routes.put(PREFIX + "/mappings/{aid_id}")
 @requires_op("mapping.write")
 async def put_mapping(request: web.Request) -> web.Response:
-    data = await json_object(request, {"apps", "contexts"}, {"apps", "contexts"})
+    body = await declared(request, Mapping)
     result = await service(request).set_mapping(
         caller(request),
         request.match_info["aid_id"],
-        list(string_list(data, "apps", 50, 64)),
-        list(string_list(data, "contexts", 200, 64)),
+        list(body.apps),
+        list(body.contexts),
         _if_match(request),
     )
     aid = await service(request).get_aid(request.match_info["aid_id"])
@@ -412,8 +422,7 @@ async def rules_test(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/preview")
 @requires_op("preview")
 async def preview(request: web.Request) -> web.Response:
-    data = await json_object(request, {"markdown"}, {"markdown"})
-    markdown = text_field(data, "markdown", 200_000)
+    markdown = (await declared(request, Preview)).markdown
     html = await request.app[keys.RENDERER].render(markdown)
     return _json({"html": html})
 

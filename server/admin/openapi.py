@@ -167,11 +167,7 @@ def admin_paths() -> dict[str, Any]:
                 "Set the ordered list of pinned aids",
                 "context.write",
                 params=[CTX_ID],
-                body={
-                    "type": "object",
-                    "required": ["aids"],
-                    "properties": {"aids": {"type": "array", "items": {"type": "string"}}},
-                },
+                body=ref("Pins"),
                 response=_ok(schema=CONTEXT, etag=True),
                 write=True,
             )
@@ -230,17 +226,7 @@ def admin_paths() -> dict[str, Any]:
                 note=" Publishing steps (to or from published, archiving from review) also need "
                 "the operation aid.publish (" + describe("aid.publish") + ").",
                 params=[AID_ID],
-                body={
-                    "type": "object",
-                    "required": ["to"],
-                    "properties": {
-                        "to": {
-                            "type": "string",
-                            "enum": ["draft", "review", "published", "archived"],
-                        },
-                        "comment": {"type": "string", "maxLength": 2000},
-                    },
-                },
+                body=ref("Transition"),
                 response=_ok(schema=AID, etag=True),
                 write=True,
                 errors=(400, 401, 403, 404, 409, 422),
@@ -272,11 +258,7 @@ def admin_paths() -> dict[str, Any]:
                 "Save an old version's content as a new version (status unchanged)",
                 "aid.update",
                 params=[AID_ID],
-                body={
-                    "type": "object",
-                    "required": ["version"],
-                    "properties": {"version": {"type": "integer", "minimum": 1}},
-                },
+                body=ref("Rollback"),
                 response=_ok(schema=AID, etag=True),
                 write=True,
             )
@@ -287,14 +269,7 @@ def admin_paths() -> dict[str, Any]:
                 "Where an aid shows: its apps and the contexts it is pinned in",
                 "mapping.write",
                 params=[AID_ID],
-                body={
-                    "type": "object",
-                    "required": ["apps", "contexts"],
-                    "properties": {
-                        "apps": {"type": "array", "items": {"type": "string"}},
-                        "contexts": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
+                body=ref("Mapping"),
                 etag=True,
                 write=True,
             )
@@ -366,11 +341,7 @@ def admin_paths() -> dict[str, Any]:
             "post": _op(
                 "Markdown to sanitized HTML",
                 "preview",
-                body={
-                    "type": "object",
-                    "required": ["markdown"],
-                    "properties": {"markdown": {"type": "string"}},
-                },
+                body=ref("Preview"),
             )
         },
         f"{P}/import": {
