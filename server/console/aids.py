@@ -11,7 +11,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from server import keys
-from server.admin.service import TRANSITIONS, AdminService, aid_etag, page_by_id
+from server.admin.service import TRANSITIONS, AdminService, aid_etag
 from server.console.common import (
     NOTICES,
     FormState,
@@ -29,6 +29,7 @@ from server.console.common import (
     whole_number,
 )
 from server.console.session import ConsoleSession
+from server.cursor import page_by_id
 from server.errors import InflowError, ValidationFailed
 from server.models import AID_STATUSES, AID_TYPES
 from server.permissions import may
