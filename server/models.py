@@ -530,6 +530,87 @@ class Preview:
 OPERATION_BODIES: tuple[type, ...] = (Transition, Rollback, Pins, Mapping, Preview)
 
 
+# -- learner API: the page signals in, the aids and mentors out --------------------------------
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """POST /api/v1/suggest: what the extension reads from the page (the handler also checks the
+    URL's scheme and bytes and `limit` against the settings)."""
+
+    __pydantic_config__ = CONFIG
+
+    url: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Absolute http(s) URL of the page",
+            # the handler checks the scheme and the size in bytes (INFLOW_MAX_URL_BYTES); the
+            # pattern is a hint for generated tests
+            json_schema_extra={
+                "maxLength": 8192,
+                "pattern": "^https?://[a-z0-9.-]+(:[0-9]{2,5})?/",
+            },
+        ),
+    ]
+    title: Annotated[str, Field(max_length=500)] = ""
+    selection: Annotated[str, Field(max_length=2000)] = ""
+    headings: Annotated[
+        tuple[Annotated[str, Field(max_length=300)], ...], Field(max_length=50)
+    ] = ()
+    selectors: Annotated[
+        tuple[Annotated[str, Field(max_length=300)], ...] | None,
+        Field(
+            max_length=100,
+            description="CSS selectors of contexts present on the page; omit to ignore selectors",
+        ),
+    ] = None
+    limit: Annotated[int | None, Field(ge=1, le=50)] = None
+
+
+@dataclass(frozen=True)
+class SuggestedAid:
+    """One aid in a suggest answer."""
+
+    id: str
+    title: str
+    summary: str
+    type: AidType
+    score: float | None
+    reason: str
+    reason_code: Literal["pinned", "app", "related"]
+
+
+@dataclass(frozen=True)
+class SuggestedMentor:
+    """A vetted, active peer mentor of the page's app whom the caller may see."""
+
+    __pydantic_config__ = CONFIG
+
+    id: str
+    name: Annotated[str, Field(description="Display name (plain text)")]
+    contact: Annotated[
+        str, Field(description="An email address, or a chat handle starting with '@' (plain text)")
+    ]
+    can_help_with: Annotated[str, Field(description="One line; may be empty")]
+    reason: Annotated[str, Field(description="Why this mentor is shown")]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit of GET /api/v1/search."""
+
+    id: str
+    title: str
+    summary: str
+    type: AidType
+    score: float
+    snippet_html: str
+
+
+LEARNER_BODIES: tuple[type, ...] = (PageRequest, SuggestedAid, SuggestedMentor, SearchResult)
+
+
 # -- reading the declarations ----------------------------------------------------------------------
 
 R = TypeVar("R")
@@ -551,6 +632,16 @@ def adapter(cls: type[R]) -> TypeAdapter[R]:
     if found is None:
         found = _ADAPTERS[cls] = TypeAdapter(cls)
     return found
+
+
+def required_fields(cls: type) -> frozenset[str]:
+    """Fields without a default: a body must name them."""
+    missing = dataclasses.MISSING
+    return frozenset(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is missing and f.default_factory is missing
+    )
 
 
 def read_only_fields(cls: type) -> frozenset[str]:
@@ -678,6 +769,7 @@ def _bounds(loc: tuple[int | str, ...]) -> str:
     return {
         "review_interval_days": "1 to 3650 (days)",
         "priority": "-1000 to 1000",
+        "limit": "1 to 50",
     }.get(str(name), "the allowed range")
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.admin.openapi import admin_paths
 from server.analytics.openapi_paths import analytics_paths
+from server.models import AID_TYPES
 from server.permissions import describe, roles_for
 from server.schemas import components
 from server.security import public
@@ -15,37 +16,8 @@ from server.security import public
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
-AID_ITEM = {
-    "type": "object",
-    "required": ["id", "title", "summary", "type", "score", "reason", "reason_code"],
-    "properties": {
-        "id": {"type": "string"},
-        "title": {"type": "string"},
-        "summary": {"type": "string"},
-        "type": {"type": "string"},
-        "score": {"type": ["number", "null"]},
-        "reason": {"type": "string"},
-        "reason_code": {"type": "string", "enum": ["pinned", "app", "related"]},
-    },
-}
-
-
-MENTOR_ITEM = {
-    "type": "object",
-    "description": "A vetted, active peer mentor of the page's app whom the caller may see",
-    "required": ["id", "name", "contact", "can_help_with", "reason"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string", "description": "Display name (plain text)"},
-        "contact": {
-            "type": "string",
-            "description": "An email address, or a chat handle starting with '@' (plain text)",
-        },
-        "can_help_with": {"type": "string", "description": "One line; may be empty"},
-        "reason": {"type": "string", "description": "Why this mentor is shown"},
-    },
-}
+AID_ITEM = {"$ref": "#/components/schemas/SuggestedAid"}
+MENTOR_ITEM = {"$ref": "#/components/schemas/SuggestedMentor"}
 
 
 def _json(schema: dict[str, Any], desc: str = "OK") -> dict[str, Any]:
@@ -145,34 +117,7 @@ def _document() -> dict[str, Any]:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["url"],
-                                    "properties": {
-                                        "url": {
-                                            "type": "string",
-                                            "maxLength": 8192,
-                                            "pattern": "^https?://[a-z0-9.-]+(:[0-9]{2,5})?/",
-                                            "description": "Absolute http(s) URL of the page",
-                                        },
-                                        "title": {"type": "string", "maxLength": 500},
-                                        "selection": {"type": "string", "maxLength": 2000},
-                                        "headings": {
-                                            "type": "array",
-                                            "maxItems": 50,
-                                            "items": {"type": "string", "maxLength": 300},
-                                        },
-                                        "selectors": {
-                                            "type": "array",
-                                            "maxItems": 100,
-                                            "items": {"type": "string", "maxLength": 300},
-                                            "description": "CSS selectors of contexts present "
-                                            "on the page; omit to ignore selectors",
-                                        },
-                                        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
-                                    },
-                                }
+                                "schema": {"$ref": "#/components/schemas/PageRequest"}
                             }
                         },
                     },
@@ -215,7 +160,7 @@ def _document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {
                                 "type": "string",
-                                "enum": ["howto", "checklist", "video", "link", "faq", "policy"],
+                                "enum": list(AID_TYPES),
                             },
                         },
                         {
@@ -240,7 +185,10 @@ def _document() -> dict[str, Any]:
                                     "query": {"type": "string"},
                                     "total": {"type": "integer"},
                                     "matched": {"type": "string", "enum": ["all", "any"]},
-                                    "results": {"type": "array"},
+                                    "results": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/SearchResult"},
+                                    },
                                     "did_you_mean": {"type": ["string", "null"]},
                                     "next_cursor": {"type": ["string", "null"]},
                                 },

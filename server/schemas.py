@@ -16,6 +16,7 @@ from server.analytics.events import event_schema
 from server.models import (
     AID_COMPUTED,
     LEARNER_AID_FIELDS,
+    LEARNER_BODIES,
     OPERATION_BODIES,
     WARNINGS_SCHEMA,
     Aid,
@@ -112,7 +113,7 @@ def components() -> dict[str, Any]:
     learner["required"] = [*LEARNER_AID_FIELDS, "body_html"]
     learner["description"] = "A published aid as learners see it (the Aid declaration's fields)"
     out["LearnerAid"] = learner
-    for cls in OPERATION_BODIES:  # request bodies of operations (transitions, pins, ...)
+    for cls in (*OPERATION_BODIES, *LEARNER_BODIES):  # bodies of operations (pins, suggest, ...)
         body = adapter(cls).json_schema(mode="validation", ref_template=REF)
         out.update(body.pop("$defs", {}))
         out[cls.__name__] = _array_limits(body)

@@ -13,11 +13,19 @@ from server.api.validation import (
     int_field,
     json_object,
     page_url,
-    string_list,
     text_field,
 )
 from server.errors import AidNotFound, ValidationFailed
-from server.models import AID_TYPES, SLUG_RE, learner_aid_json
+from server.models import (
+    AID_TYPES,
+    SLUG_RE,
+    FieldErrors,
+    PageRequest,
+    field_names,
+    learner_aid_json,
+    required_fields,
+    validate,
+)
 from server.responses import json_response
 from server.security import public, requires_op
 from server.suggest import PageSignals
@@ -33,21 +41,28 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 @requires_op("suggest")
 async def suggest(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    data = await json_object(
-        request, {"url", "title", "selection", "headings", "limit", "selectors"}, {"url"}
+    # The declaration (server/models.py PageRequest) names the fields and checks their types
+    # and limits; a null is the same as leaving the field out.
+    raw = await json_object(
+        request, set(field_names(PageRequest)), set(required_fields(PageRequest))
     )
-    url = page_url(data["url"], settings.max_url_bytes)
-    selectors = data.get("selectors")
+    try:
+        body = validate(PageRequest, {k: v for k, v in raw.items() if v is not None})
+    except FieldErrors as exc:
+        raise ValidationFailed(
+            "; ".join(f"'{f}' {m}" for f, m in exc.errors),
+            fields=sorted({f.split("[")[0] for f, _ in exc.errors}),
+            errors=[{"field": f, "message": m} for f, m in exc.errors],
+        ) from exc
+    url = page_url(body.url, settings.max_url_bytes)
     page = PageSignals(
         url=url,
-        title=text_field(data, "title", 500),
-        selection=text_field(data, "selection", 2000),
-        headings=string_list(data, "headings", 50, 300),
-        selectors_present=(
-            frozenset(string_list(data, "selectors", 100, 300)) if selectors is not None else None
-        ),
+        title=body.title,
+        selection=body.selection,
+        headings=body.headings,
+        selectors_present=frozenset(body.selectors) if body.selectors is not None else None,
     )
-    limit = int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit)
+    limit = int_field(body.limit, "limit", 1, settings.max_limit, settings.default_limit)
     library = request.app[keys.LIBRARY]
     identity = identity_of(request)
     result = await request.app[keys.SUGGESTER].suggest(
