@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,7 +417,7 @@ class IndexService:
     # -- rebuild -----------------------------------------------------------------------------
     async def rebuild(
         self,
-        aids: list[IndexableAid],
+        aids: Sequence[IndexableAid],
         content_version: int,
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexState:
@@ -426,7 +426,7 @@ class IndexService:
 
     def rebuild_sync(
         self,
-        aids: list[IndexableAid],
+        aids: Sequence[IndexableAid],
         content_version: int,
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexState:
