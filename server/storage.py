@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -41,6 +41,7 @@ from server.db.content_tables import (
     meta,
 )
 from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
+from server.db.resource_table import RowCodec
 from server.errors import AidNotFound, NotFound
 from server.models import Aid, App, Context, Mentor, RuleSpec
 
@@ -73,86 +74,18 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _aid_from_row(row: Mapping[Any, Any]) -> Aid:
-    return Aid(
-        id=row["id"],
-        title=row["title"],
-        summary=row["summary"],
-        body=row.get("body", ""),
-        type=row["type"],
-        tags=tuple(json.loads(row["tags"])),
-        apps=tuple(json.loads(row["apps"])),
-        audience=tuple(json.loads(row["audience"])),
-        owner=row["owner"],
-        status=row["status"],
-        verified_at=row["verified_at"],
-        review_interval_days=row["review_interval_days"],
-        source=row["source"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _mentor_from_row(row: Mapping[Any, Any]) -> Mentor:
-    return Mentor(
-        id=row["id"],
-        name=row["name"],
-        contact=row["contact"],
-        can_help_with=row["can_help_with"],
-        apps=tuple(json.loads(row["apps"])),
-        topics=tuple(json.loads(row["topics"])),
-        username=row["username"],
-        subject=row["subject"],
-        vetted=bool(row["vetted"]),
-        vetted_by=row["vetted_by"],
-        vetted_at=row["vetted_at"],
-        active=bool(row["active"]),
-        audience=tuple(json.loads(row["audience"])),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+AIDS: RowCodec[Aid] = RowCodec(Aid)
+MENTORS: RowCodec[Mentor] = RowCodec(Mentor)
+_aid_from_row = AIDS.from_row
+_mentor_from_row = MENTORS.from_row
 
 
 def _aid_values(aid: Aid, version: int, created: str, stamp: str) -> dict[str, Any]:
-    return {
-        "id": aid.id,
-        "title": aid.title,
-        "summary": aid.summary,
-        "body": aid.body,
-        "type": aid.type,
-        "tags": json.dumps(list(aid.tags)),
-        "apps": json.dumps(list(aid.apps)),
-        "audience": json.dumps(list(aid.audience)),
-        "owner": aid.owner,
-        "status": aid.status,
-        "verified_at": aid.verified_at,
-        "review_interval_days": aid.review_interval_days,
-        "source": aid.source,
-        "version": version,
-        "created_at": created,
-        "updated_at": stamp,
-    }
+    return AIDS.to_row(aid, version=version, created_at=created, updated_at=stamp)
 
 
 def _mentor_values(mentor: Mentor, created: str, stamp: str) -> dict[str, Any]:
-    return {
-        "id": mentor.id,
-        "name": mentor.name,
-        "contact": mentor.contact,
-        "can_help_with": mentor.can_help_with,
-        "apps": json.dumps(list(mentor.apps)),
-        "topics": json.dumps(list(mentor.topics)),
-        "username": mentor.username,
-        "subject": mentor.subject,
-        "vetted": int(mentor.vetted),
-        "vetted_by": mentor.vetted_by,
-        "vetted_at": mentor.vetted_at,
-        "active": int(mentor.active),
-        "audience": json.dumps(list(mentor.audience)),
-        "created_at": created,
-        "updated_at": stamp,
-    }
+    return MENTORS.to_row(mentor, created_at=created, updated_at=stamp)
 
 
 class Storage:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
+from server.db.resource_table import resource_table
+from server.models import Aid, Mentor
+
 metadata = sa.MetaData()
 # seconds since the epoch: REAL on SQLite (as it always was), DOUBLE PRECISION elsewhere
 EPOCH_SECONDS: sa.types.TypeEngine[float] = sa.Double().with_variant(sqlite.REAL(), "sqlite")
@@ -26,26 +29,8 @@ meta = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-aids = sa.Table(
-    "aids",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("body", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("type", sa.Text, nullable=False),
-    sa.Column("tags", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("apps", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("audience", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("owner", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("verified_at", sa.Text),
-    sa.Column("review_interval_days", sa.Integer, nullable=False, server_default=sa.text("180")),
-    sa.Column("source", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.Text, nullable=False),
-)
+# an aid: one column per field of its declaration (server/models.py, server/db/resource_table.py)
+aids = resource_table("aids", metadata, Aid)
 
 # every saved version of an aid (its content fields as JSON): the history and the diff source
 aid_versions = sa.Table(
@@ -121,25 +106,8 @@ admin_sessions = sa.Table(
     sa.Column("expires_at", EPOCH_SECONDS, nullable=False),
 )
 
-mentors = sa.Table(
-    "mentors",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("contact", sa.Text, nullable=False),
-    sa.Column("can_help_with", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("apps", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("topics", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("username", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("subject", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("vetted", sa.Integer, nullable=False, server_default=sa.text("0")),
-    sa.Column("vetted_by", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("vetted_at", sa.Text),
-    sa.Column("active", sa.Integer, nullable=False, server_default=sa.text("1")),
-    sa.Column("audience", sa.Text, nullable=False, server_default=_LIST),
-    sa.Column("created_at", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.Text, nullable=False),
-)
+# a vetted peer mentor: one column per field of its declaration
+mentors = resource_table("mentors", metadata, Mentor)
 
 # "was this aid helpful?" Under the analytics privacy rules (docs/analytics.md): `user_key` is the
 # analytics pseudonym of the person, never who they are; no page URL, only the app and context the
