@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,14 @@ from aiohttp import web
 from index.service import IndexService, IndexUnavailable
 from server.analytics.pseudonym import Pseudonymizer, load_key
 from server.db.engine import sqlite_engine
-from server.db.migrate import MIGRATIONS, MigrationError, current, upgrade
+from server.db.migrate import (
+    DATABASES,
+    MIGRATIONS,
+    MigrationError,
+    current,
+    new_revision,
+    upgrade,
+)
 from server.errors import ContentError
 from server.library import Library
 from server.settings import Settings, load_settings
@@ -136,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("directory", type=Path)
     sub.add_parser("reindex", help="rebuild the search index from the database")
     sub.add_parser("check", help="check that the index and the database agree")
-    sub.add_parser("migrate", help="upgrade the databases to the newest schema")
+    mig = sub.add_parser("migrate", help="upgrade the databases to the newest schema")
+    mig.add_argument(
+        "--new",
+        metavar="MESSAGE",
+        help="(developers) write the next revision from the table declarations instead",
+    )
+    mig.add_argument("--database", choices=DATABASES, default="content")
     exp = sub.add_parser("export", help="write all content to a directory")
     exp.add_argument("directory", type=Path)
     args = parser.parse_args(argv)
@@ -163,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "migrate":
+        if args.new:
+            with tempfile.TemporaryDirectory() as work:
+                path = new_revision(args.database, args.new, workdir=Path(work))
+            print(f"wrote {path}: review it, then run the tests")
+            return 0
         return _migrate(settings)
     try:
         if args.command == "import":

@@ -131,3 +131,31 @@ def upgrade(
 def _has_legacy_tables(conn: sa.Connection) -> bool:
     names = set(sa.inspect(conn).get_table_names())
     return bool(names - {"alembic_version"})
+
+
+def new_revision(database: str, message: str, *, workdir: Path) -> Path:
+    """Write the next revision of `database` from the difference between its table declarations
+    and a database at head (Alembic's autogenerate), and return its path. After adding a field to
+    a resource's declaration, this writes the revision that adds its column (review it: renames
+    look like a drop and an add)."""
+    from server.db.engine import sqlite_engine
+
+    cfg = _config(database)
+    number = f"{int(head(database)) + 1:04d}"
+    slug = "_".join(message.lower().split())[:40] or "change"
+    engine = sqlite_engine(workdir / f"{database}-at-head.sqlite3")
+    try:
+        upgrade(engine, database)
+        with engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            script = command.revision(
+                cfg, message, autogenerate=True, rev_id=number, process_revision_directives=None
+            )
+    finally:
+        engine.dispose()
+    _script.cache_clear()
+    assert script is not None and not isinstance(script, list)
+    path = Path(script.path)
+    target = path.with_name(f"{number}_{slug}.py")
+    path.rename(target)
+    return target
