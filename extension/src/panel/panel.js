@@ -335,6 +335,9 @@ function render() {
   const main = $("main");
   main.dataset.state = ui.mode === "home" ? (ui.view?.state ?? "loading") : ui.mode;
   main.setAttribute("aria-busy", String(ui.mode === "home" && (ui.view?.loading || !ui.view)));
+  // The page whose results are on screen ("" while loading): what the speed benchmark waits for.
+  const shown = ui.view?.state === "ready" && !ui.view.loading ? ui.view.pageKey : "";
+  main.dataset.shown = ui.mode === "home" ? (shown ?? "") : "";
   if (ui.mode !== "home") return; // search and aid screens render themselves
   const focusedAid = document.activeElement?.dataset?.aid;
   const focusedKey = document.activeElement?.dataset?.focus;
