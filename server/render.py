@@ -1,5 +1,9 @@
 """Markdown to safe HTML (markdown-it-py, then nh3), and to plain text for the index.
 
+Task lists (`- [ ]`, `- [x]`) become `<ul class="task-list">` with `<li class="task">` (and
+`task done` when ticked): the panel turns them into checkboxes of its own. Tables come wrapped in
+`<div class="table-wrap">` so a narrow panel can scroll them sideways instead of breaking words.
+
 Only http, https and mailto links survive; no scripts, event handlers, iframes, forms or styles;
 images only from this server (relative URLs) or from configured hosts over https. Which host an
 image comes from is decided the way a browser resolves `src` against the page (the WHATWG parser
@@ -12,11 +16,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
 from server.urlrules.url import DEFAULT_PORTS, InvalidUrl, ParsedUrl, parse_url
 
@@ -30,6 +38,7 @@ ALLOWED_TAGS = {
     "dd",
     "del",
     "details",
+    "div",
     "dl",
     "dt",
     "em",
@@ -66,17 +75,64 @@ ALLOWED_ATTRIBUTES = {
     "img": {"src", "alt", "title", "width", "height"},
     "td": {"align"},
     "th": {"align"},
-    "ol": {"start"},
+    "ol": {"start", "class"},
+    "ul": {"class"},
+    "li": {"class"},
+    "div": {"class"},
     "abbr": {"title"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+# The only class values that survive, per tag: the renderer's own markers, never an author's.
+ALLOWED_CLASSES = {
+    "ul": frozenset({"task-list"}),
+    "ol": frozenset({"task-list"}),
+    "li": frozenset({"task", "done"}),
+    "div": frozenset({"table-wrap"}),
+}
+_TASK_RE = re.compile(r"^\[([ xX])\][ \t]+")
+
+
+def _task_lists(state: StateCore) -> None:
+    """Mark list items starting with `[ ] ` or `[x] ` as tasks (GitHub's task lists) and drop the
+    marker text; their list gets class `task-list`. Runs after inline parsing."""
+    tokens = state.tokens
+    lists: list[int] = []  # indexes of the open bullet/ordered lists
+    for i, tok in enumerate(tokens):
+        if tok.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append(i)
+        elif tok.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif tok.type == "list_item_open" and lists and i + 2 < len(tokens):
+            para, inline = tokens[i + 1], tokens[i + 2]
+            if para.type != "paragraph_open" or inline.type != "inline" or not inline.children:
+                continue
+            first = inline.children[0]
+            m = _TASK_RE.match(first.content) if first.type == "text" else None
+            if m is None:
+                continue
+            first.content = first.content[m.end() :]
+            inline.content = inline.content[m.end() :]
+            tok.attrSet("class", "task done" if m.group(1) in "xX" else "task")
+            tokens[lists[-1]].attrSet("class", "task-list")
+
+
+def _table_wrap(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    open_ = tokens[idx].type == "table_open"
+    inner = self.renderToken(tokens, idx, options, env)
+    return f'<div class="table-wrap">{inner}' if open_ else f"{inner}</div>"
 
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True, "linkify": False}).enable(
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable(
         ["table", "strikethrough"]
     )
+    md.core.ruler.after("inline", "task_lists", _task_lists)
+    md.add_render_rule("table_open", _table_wrap)
+    md.add_render_rule("table_close", _table_wrap)
+    return md
 
 
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
@@ -167,6 +223,9 @@ class Renderer:
     def _filter(self, tag: str, attr: str, value: str) -> str | None:
         if tag == "img" and attr == "src":
             return image_src(value, self.base, self.image_hosts)[1]
+        if attr == "class":
+            kept = [c for c in value.split() if c in ALLOWED_CLASSES.get(tag, ())]
+            return " ".join(kept) or None
         return value
 
     def to_html(self, markdown: str) -> str:
