@@ -239,6 +239,7 @@ LEARNER_AID_FIELDS = (
     "version",
     "updated_at",
     "verified_at",
+    "review_interval_days",  # with verified_at: the panel warns when an aid is past its review
     "status",
 )
 
@@ -569,6 +570,33 @@ class PageRequest:
 
 
 @dataclass(frozen=True)
+class PinnedBy:
+    """Where an aid is pinned: "Pinned by <owner> for <context>"."""
+
+    context: Annotated[str, Field(description="The matched context's name (plain text)")]
+    owner: Annotated[str, Field(description="The aid's owner, a team or person; may be empty")]
+
+
+@dataclass(frozen=True)
+class SuggestReason:
+    """Why an aid is suggested, as data the panel words ("Mentions discount and quote")."""
+
+    kind: Literal["pinned", "related"]
+    terms: Annotated[
+        tuple[str, ...],
+        Field(description="The page's own words the aid matched (not stems), most telling first"),
+    ]
+    pinned_by: PinnedBy | None
+    signals: Annotated[
+        tuple[dict[str, Any], ...],
+        Field(
+            description="Extra ranking signals that moved a related aid, each with a `kind` "
+            "(e.g. helpful) and its figures (e.g. `count`, distinct people)"
+        ),
+    ]
+
+
+@dataclass(frozen=True)
 class SuggestedAid:
     """One aid in a suggest answer."""
 
@@ -577,8 +605,17 @@ class SuggestedAid:
     summary: str
     type: AidType
     score: float | None
+    reason: Annotated[str, Field(description="A default wording of `why`, in English")]
+    reason_code: Literal["pinned", "related"]
+    why: SuggestReason
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """Said when no related aid fits the page (an empty list rather than filler)."""
+
+    code: Literal["no_related"]
     reason: str
-    reason_code: Literal["pinned", "app", "related"]
 
 
 @dataclass(frozen=True)
@@ -605,10 +642,18 @@ class SearchResult:
     summary: str
     type: AidType
     score: float
-    snippet_html: str
+    snippet_html: Annotated[
+        str, Field(description="Escaped text around the matched words, each in <b class=match>")
+    ]
 
 
-LEARNER_BODIES: tuple[type, ...] = (PageRequest, SuggestedAid, SuggestedMentor, SearchResult)
+LEARNER_BODIES: tuple[type, ...] = (
+    PageRequest,
+    SuggestedAid,
+    SuggestedMentor,
+    SearchResult,
+    NoMatch,
+)
 
 
 # -- reading the declarations ----------------------------------------------------------------------
