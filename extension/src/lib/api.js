@@ -10,6 +10,7 @@ import {
   refresh,
 } from "./auth.js";
 import { createBusyGate, isBusyAnswer } from "./backoff.js";
+import { clampPageRequest } from "./limits.js";
 
 const gate = createBusyGate({
   storage: {
@@ -53,7 +54,9 @@ async function send(url, token, { method, body }) {
  * `path` relative to /api/v1, e.g. "/search?q=x". Resolves with the parsed JSON (or null).
  * Throws Busy (no request sent) while the server's Retry-After runs, and on a 429.
  */
-export async function api(path, { method = "GET", body } = {}) {
+export async function api(path, { method = "GET", body: raw } = {}) {
+  // Page signals go out within the server's limits (a long title is cut, not refused with 422).
+  const body = path === "/suggest" ? clampPageRequest(raw) : raw;
   await busyGate().guard();
   const { ep } = await loadSettings();
   const url = `${ep.api}${path}`;

@@ -243,3 +243,203 @@ export function remember(list, entry, max = 20) {
 export function recall(list, url) {
   return (Array.isArray(list) ? list : []).find((e) => e.url === url) ?? null;
 }
+
+// ---- fewer, better aids: groups, reasons in words -------------------------------------------
+
+/** Related aids shown before "More". */
+export const RELATED_SHOWN = 3;
+
+/** The home list in groups: pinned aids (all), then related ones: the first RELATED_SHOWN
+ * shown, the rest behind "More". Server order is kept within each group. */
+export function groupAids(aids) {
+  const ordered = orderAids(aids);
+  const pinned = ordered.filter((a) => a.reason_code === "pinned");
+  const related = ordered.filter((a) => a.reason_code !== "pinned");
+  return {
+    pinned,
+    related: related.slice(0, RELATED_SHOWN),
+    more: related.slice(RELATED_SHOWN),
+  };
+}
+
+/** "sales-enablement@example.com" → "Sales Enablement"; a name stays as it is. */
+export function ownerName(owner) {
+  const s = typeof owner === "string" ? owner.trim() : "";
+  if (!s.includes("@")) return s;
+  const local = s
+    .slice(0, s.indexOf("@"))
+    .replace(/[._+-]+/g, " ")
+    .trim();
+  return local.replace(/\b\p{L}/gu, (c) => c.toUpperCase());
+}
+
+/** ["a"] → "a"; ["a", "b"] → "a and b"; ["a", "b", "c"] → "a, b and c". */
+export function wordList(words) {
+  const w = words.filter((x) => typeof x === "string" && x.trim()).map((x) => x.trim());
+  if (w.length <= 1) return w.join("");
+  return `${w.slice(0, -1).join(", ")} and ${w.at(-1)}`;
+}
+
+const TERMS_MAX = 3;
+
+/**
+ * Why an aid is shown, in words, from the API's structured `why` ({kind, terms, pinned_by:
+ * {context, owner}, signals: [{kind: "helpful", count}]}); an answer without it (an older
+ * server) keeps its `reason` text. Lines, most important first.
+ */
+export function reasonLines(aid) {
+  const why = aid?.why && typeof aid.why === "object" ? aid.why : null;
+  const lines = [];
+  const by = why?.pinned_by && typeof why.pinned_by === "object" ? why.pinned_by : null;
+  const context = typeof by?.context === "string" ? by.context.trim() : "";
+  const owner = ownerName(by?.owner);
+  if (aid?.reason_code === "pinned" || why?.kind === "pinned") {
+    if (owner && context) lines.push(`Pinned by ${owner} for ${context}`);
+    else if (context) lines.push(`Pinned for ${context}`);
+    else if (owner) lines.push(`Pinned by ${owner}`);
+  }
+  const terms = Array.isArray(why?.terms) ? wordList(why.terms.slice(0, TERMS_MAX)) : "";
+  if (terms && !lines.length) lines.push(`Mentions ${terms}`);
+  for (const s of Array.isArray(why?.signals) ? why.signals : []) {
+    if (s?.kind === "helpful" && Number.isInteger(s.count) && s.count > 0)
+      lines.push(`Colleagues on this page found it helpful (${s.count})`);
+  }
+  if (!lines.length && typeof aid?.reason === "string" && aid.reason.trim())
+    lines.push(aid.reason.trim());
+  return lines;
+}
+
+export const reasonText = (aid) => reasonLines(aid).join(" · ");
+
+// ---- one aid: verified line, out-of-date warning, video -------------------------------------
+
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+const DAY_MS = 86_400_000;
+
+function isoDay(s) {
+  const m = typeof s === "string" ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(s) : null;
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : null;
+}
+
+/**
+ * What the panel says about an aid's freshness: {verified: "Verified March 2026 by Finance AP"
+ * | null, stale: "past its review date…" | null}. Stale when `verified_at` + review interval
+ * lies before `now` (the server's own rule); never verified says so, without alarm.
+ */
+export function freshness(aid, now = Date.now()) {
+  const at = isoDay(aid?.verified_at);
+  const owner = ownerName(aid?.owner);
+  if (at === null) return { verified: owner ? `Owned by ${owner}` : null, stale: null };
+  const d = new Date(at);
+  const verified = `Verified ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}${owner ? ` by ${owner}` : ""}`;
+  const days = Number.isInteger(aid?.review_interval_days) ? aid.review_interval_days : null;
+  const stale =
+    days !== null && now - at > days * DAY_MS
+      ? `This aid may be out of date: it was due for review ${MONTHS[new Date(at + days * DAY_MS).getUTCMonth()]} ${new Date(at + days * DAY_MS).getUTCFullYear()}. Check with ${owner || "its owner"} if something looks wrong.`
+      : null;
+  return { verified, stale };
+}
+
+/** Seconds from a media fragment time: "90", "90s", "1:55", "1:02:03", "1m55s", "1h2m3s". */
+export function parseTime(t) {
+  const s = String(t ?? "").trim();
+  let m = /^(\d+)(?:\.\d+)?s?$/.exec(s);
+  if (m) return Number(m[1]);
+  m = /^(?:(\d+):)?(\d{1,2}):(\d{2})$/.exec(s);
+  if (m) return Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(s);
+  if (m && (m[1] || m[2] || m[3]))
+    return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+  return null;
+}
+
+/** 115 → "1:55"; 3723 → "1:02:03". */
+export function clock(sec) {
+  const h = Math.floor(sec / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  const s = String(sec % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** The start time a video link carries (`#t=…` or `?t=…`), in seconds, or null. */
+export function startTime(url) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const frag = new URLSearchParams(u.hash.replace(/^#/, ""));
+  const t = frag.get("t") ?? u.searchParams.get("t");
+  if (t === null) return null;
+  return parseTime(t.split(",")[0]); // media fragments: t=start,end
+}
+
+/**
+ * The video block of a video aid: {href, title, duration: "5:12" | null, start: "1:55" | null,
+ * poster: src | null}. The link keeps its `#t=` so the player opens at that moment. Duration
+ * from `aid.duration` (seconds or "m:ss") when the server sends it, else the first "(m:ss)" in
+ * the summary or body text. Null when the aid has no http(s) source.
+ */
+export function videoFacts(aid, bodyText = "", poster = null) {
+  let href;
+  try {
+    href = new URL(aid?.source ?? "");
+  } catch {
+    return null;
+  }
+  if (href.protocol !== "https:" && href.protocol !== "http:") return null;
+  let duration = null;
+  const given = aid?.duration;
+  if (Number.isInteger(given) && given > 0) duration = clock(given);
+  else if (typeof given === "string" && parseTime(given)) duration = clock(parseTime(given));
+  else {
+    const m = /\((\d{1,2}:\d{2}(?::\d{2})?)\)/.exec(`${aid?.summary ?? ""} ${bodyText}`);
+    if (m) duration = clock(parseTime(m[1]));
+  }
+  const start = startTime(href.href);
+  return {
+    href: href.href,
+    title: typeof aid?.title === "string" ? aid.title : "",
+    duration,
+    start: start ? clock(start) : null,
+    poster: poster || null,
+  };
+}
+
+// ---- search: corrected queries ---------------------------------------------------------------
+
+/**
+ * What heads a search answer. `res.corrected_from` (the server ran the corrected query because
+ * the original found nothing) → {kind: "corrected", shown: res.query, original}. A plain answer
+ * with a suggestion → {kind: "plain", didYouMean} (shown below the count, never above "0 results").
+ * `asked` is what the user typed; when they chose "Search instead for …" (`exact`), a corrected
+ * answer means the original found nothing: {kind: "none-exact", didYouMean}.
+ */
+export function searchHeading(res, { exact = false } = {}) {
+  const corrected = typeof res?.corrected_from === "string" && res.corrected_from.trim();
+  if (corrected && exact)
+    return { kind: "none-exact", query: res.corrected_from, didYouMean: res.query };
+  if (corrected) return { kind: "corrected", shown: res.query, original: res.corrected_from };
+  return { kind: "plain", query: res?.query ?? "", didYouMean: res?.did_you_mean || null };
+}
+
+/** Should the panel run the suggested spelling itself? (An older server that only suggests.) */
+export const shouldRunCorrection = (res) =>
+  !res?.corrected_from &&
+  res?.total === 0 &&
+  typeof res?.did_you_mean === "string" &&
+  res.did_you_mean.trim() !== "";
