@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server.admin.openapi import admin_paths
+from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
 from server.permissions import describe, roles_for
@@ -109,6 +110,7 @@ def _document() -> dict[str, Any]:
         "security": BEARER,
         "paths": {
             **admin_paths(),
+            **usage_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related, then mapped to the app; "

@@ -64,6 +64,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "export": frozenset({"author", "reviewer", "api-write"}),
     "audit.read": _ADMIN_ONLY,
     "analytics.read": _ADMIN_ONLY,
+    "usage.reset": _ADMIN_ONLY,  # forget an aid's usage signal (server/admin/usage.py)
 }
 
 

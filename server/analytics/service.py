@@ -20,6 +20,7 @@ from server.analytics.events import Event
 from server.analytics.outbox import Forwarder, LrsClient
 from server.analytics.pseudonym import Pseudonymizer, load_key
 from server.analytics.store import EventStore, IngestResult, cutoff_day
+from server.analytics.usage_signal import UsageSignal
 from server.analytics.xapi import StatementBuilder
 from server.settings import Settings
 from server.storage import Storage
@@ -35,6 +36,8 @@ class Analytics:
         self.builder: StatementBuilder | None = None
         self.forwarder: Forwarder | None = None
         self.content: Storage | None = None  # the content database, for its feedback purge
+        # what colleagues found helpful per page context, for suggest (usage_signal.py)
+        self.usage = UsageSignal(store, settings.analytics_min_group)
 
     async def ingest(self, events: Sequence[Event], issuer: str, subject: str) -> IngestResult:
         user = self.pseudonym(issuer, subject)
@@ -84,6 +87,8 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
     session: aiohttp.ClientSession | None = None
     try:
+        await analytics.usage.refresh()
+        tasks.append(asyncio.create_task(analytics.usage.run(), name="usage-signal"))
         if settings.lrs_endpoint:
             library = app[keys.LIBRARY]
 

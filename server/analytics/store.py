@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from server.analytics import periods
+from server.analytics import periods, usage_signal
 from server.analytics.events import Event
 from server.db import events_tables as t
 from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
@@ -222,6 +222,7 @@ class EventStore:
                 ],
             )
             self._rollup(conn, fresh, user)
+            usage_signal.add_signal_rows(conn, fresh, user)
             _INSERT_COMMENT.many(
                 conn,
                 [
@@ -274,7 +275,7 @@ class EventStore:
             removed[table.name] = total
         for table in t.ROLLUP_TABLES:
             total = 0
-            for dim in ("app", "aid", "ctx", "query", "zero"):  # each uses the key's prefix
+            for dim in ("app", "aid", "ctx", "query", "zero", *usage_signal.DIMS):  # key prefix
                 total += conn.execute(
                     sa.delete(table).where(table.c.dim == dim, table.c.day < before_day)
                 ).rowcount
@@ -285,6 +286,20 @@ class EventStore:
 
     async def purge(self, before_day: str) -> dict[str, int]:
         return await self.write(self.purge_sync, before_day)
+
+    # -- the usage signal (server/analytics/usage_signal.py) ---------------------------------
+    async def usage_reset(self, aid: str, at_iso: str) -> int:
+        """Forget an aid's usage signal up to `at_iso` (writer thread, one transaction)."""
+
+        def reset() -> int:
+            with _transaction(self.writer):
+                return usage_signal.reset_sync(self.writer, aid, at_iso)
+
+        return await self.write(reset)
+
+    async def usage_reset_time(self, aid: str) -> str:
+        """When the aid's signal was last reset ('' = never)."""
+        return await self.read(usage_signal.reset_time_sync, self.reader, aid)
 
     async def ingest(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.console import aids, apps, audit, dashboard, mentors, signin, transfer
+from server.console import aids, apps, audit, dashboard, mentors, signin, transfer, usage
 from server.console.common import page_context
 
 routes: list[web.AbstractRouteDef] = [
@@ -20,6 +20,7 @@ routes: list[web.AbstractRouteDef] = [
     *mentors.routes,
     *transfer.routes,
     *audit.routes,
+    *usage.routes,
 ]
 
 __all__ = ["page_context", "routes"]
