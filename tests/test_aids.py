@@ -9,9 +9,30 @@ from urllib.parse import urlsplit
 from server.render import Renderer
 
 # Elements that can run code, load content or take input; none may survive sanitizing.
-ACTIVE_TAGS = {"script", "iframe", "frame", "object", "embed", "form", "input", "button",
-               "textarea", "select", "style", "link", "meta", "base", "svg", "math", "video",
-               "audio", "source", "applet", "template", "noscript"}
+ACTIVE_TAGS = {
+    "script",
+    "iframe",
+    "frame",
+    "object",
+    "embed",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "style",
+    "link",
+    "meta",
+    "base",
+    "svg",
+    "math",
+    "video",
+    "audio",
+    "source",
+    "applet",
+    "template",
+    "noscript",
+}
 
 
 class Inventory(HTMLParser):

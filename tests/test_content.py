@@ -167,8 +167,9 @@ async def test_shutdown_drains_queued_index_writes(tmp_path: Path) -> None:
     import asyncio
 
     writes = [
-        asyncio.create_task(index.apply([replace(base, id=f"extra-{i}")],
-                                        content_version=version + i + 1))
+        asyncio.create_task(
+            index.apply([replace(base, id=f"extra-{i}")], content_version=version + i + 1)
+        )
         for i in range(5)
     ]
     await asyncio.sleep(0)  # all queued

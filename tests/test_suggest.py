@@ -184,14 +184,25 @@ async def test_non_json_body_is_refused(sample: Any, learner: Any) -> None:
     assert "JSON" in (await resp.json())["detail"]
 
 
-async def test_page_words_reach_aids_through_synonyms_and_inflections(sample: Any,
-                                                                      learner: Any) -> None:
+async def test_page_words_reach_aids_through_synonyms_and_inflections(
+    sample: Any, learner: Any
+) -> None:
     # the page says "PTO"; the aid says "vacation" and "holiday"
-    data = await suggest(sample, learner, url="https://acme.payroll.example.com/balances",
-                         title="PTO balance", limit=50)
+    data = await suggest(
+        sample,
+        learner,
+        url="https://acme.payroll.example.com/balances",
+        title="PTO balance",
+        limit=50,
+    )
     assert "holiday-pay" in [a["id"] for a in data["aids"] if a["reason_code"] == "related"]
     # the page says "Reimbursements"; the aid says "reimbursement"
-    trip = await suggest(sample, learner, url="https://trips.example.org/claims",
-                         headings=["Reimbursements"], limit=50)
+    trip = await suggest(
+        sample,
+        learner,
+        url="https://trips.example.org/claims",
+        headings=["Reimbursements"],
+        limit=50,
+    )
     related = [a["id"] for a in trip["aids"] if a["reason_code"] == "related"]
     assert related[:1] == ["expense-receipts"]

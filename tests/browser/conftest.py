@@ -148,13 +148,14 @@ class Backend:
             return list(db.execute("SELECT aid_id, helpful, app_id FROM feedback ORDER BY id"))
 
     def feedback_comments(self, aid_id: str) -> list[tuple[int, str, str]]:
-        """(helpful, comment, app_id) of every feedback row for `aid_id`, oldest first (feedback keeps
-        no page URL and no subject: docs/analytics.md)."""
+        """(helpful, comment, app_id) of every feedback row for `aid_id`, oldest first
+        (feedback keeps no page URL and no subject: docs/analytics.md)."""
         import sqlite3
 
         with closing(sqlite3.connect(self.data_dir / "inflow.sqlite3")) as db:
             rows = db.execute(
-                "SELECT helpful, comment, app_id FROM feedback WHERE aid_id=? ORDER BY id", (aid_id,)
+                "SELECT helpful, comment, app_id FROM feedback WHERE aid_id=? ORDER BY id",
+                (aid_id,),
             ).fetchall()
         return [(int(h), str(c), str(u)) for h, c, u in rows]
 
