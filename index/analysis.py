@@ -3,7 +3,14 @@
 Whoosh's composable analyzers chain five generators per token (tokenizer, lowercase, stop filter,
 stemmer...), which dominated index build time (~2 ms per 300-word aid). These do the same work in
 one loop with a memo of stems: tokens are `\\w+(\\.?\\w+)*` runs, lowercased, stop words and words
-shorter than `minsize` dropped (positions renumbered, as StopFilter does), then Porter-stemmed.
+shorter than `minsize` dropped (positions renumbered, as StopFilter does), then Porter-stemmed and
+normalised across derivational forms (`derive`: "urgency" ~ "urgent", "accrual" ~ "accrue").
+
+Compounds (`join=True`): two words written apart are also indexed as one ("time sheet" also gives
+"timesheet", "code owners" "codeowners", "W-2" "w2", "e-mail" "email"), at the second word's
+position. A query then finds "timesheet" in an aid that says "time sheet"; the other way round,
+queries join adjacent words themselves (index/query.py). Joined tokens keep, as `original`, the
+words they were made of ("time sheet"), which is how reasons quote the page's own words.
 """
 
 from __future__ import annotations
@@ -18,6 +25,27 @@ from whoosh.lang.porter import stem as porter_stem
 
 WORD_RE = re.compile(r"\w+(?:\.?\w+)*", re.UNICODE)
 _MAX_MEMO = 200_000
+_SPACE_GAP = re.compile(r"[ \t]+")
+
+# Derivational endings Porter leaves apart when the stem is short (its rules need a "measure" of
+# 2): "urgenc"/"urgent", "pregnanc"/"pregnant", "accrual"/"accru", "denial"/"deni",
+# "essenti"/"essenc". Applied to Porter's output, at index and query time alike, in this order.
+_DERIVATIONS: tuple[tuple[str, str, int], ...] = (
+    ("ual", "u", 6),  # accrual -> accru (accrue), manual -> manu
+    ("ial", "i", 6),  # denial -> deni (deny), initial -> initi (initiate)
+    ("ci", "c", 6),  # financi (financial) -> financ (finance)
+    ("ti", "t", 6),  # essenti (essential) -> essent, potenti -> potent
+    ("anc", "ant", 5),  # pregnanc (pregnancy) -> pregnant, absenc -> absent
+    ("enc", "ent", 5),  # urgenc (urgency) -> urgent, frequenc -> frequent
+)
+
+
+def derive(stem: str) -> str:
+    """One form for a Porter stem and its derivational relatives (see _DERIVATIONS)."""
+    for suffix, replacement, min_len in _DERIVATIONS:
+        if len(stem) >= min_len and stem.endswith(suffix):
+            stem = stem[: -len(suffix)] + replacement
+    return stem
 
 
 class FastAnalyzer(Analyzer):  # type: ignore[misc]
@@ -28,11 +56,18 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
         stoplist: frozenset[str] = frozenset(STOP_WORDS),
         minsize: int = 2,
         maxsize: int = 40,
+        join: bool = False,
+        short_codes_only: bool = False,
     ) -> None:
         self.stem = stem
         self.stoplist = frozenset(stoplist)
         self.minsize = minsize
         self.maxsize = maxsize
+        # Also emit each pair of adjacent words joined into one token (compounds).
+        self.join = join
+        # Page text: a two-character word counts only as a code ("P1", "2FA") or an acronym
+        # written in capitals ("HR"); "go", "ok" and the like are noise there.
+        self.short_codes_only = short_codes_only
         self._memo: dict[str, str] = {}
 
     # The schema (with its analyzers) is pickled into the index: keep the memo out of it.
@@ -47,13 +82,13 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
         return isinstance(other, FastAnalyzer) and self.__getstate__() == other.__getstate__()
 
     def __hash__(self) -> int:
-        return hash((self.stem, self.minsize, self.maxsize))
+        return hash((self.stem, self.minsize, self.maxsize, self.join))
 
     def _stemmed(self, word: str) -> str:
         memo = self._memo
         out = memo.get(word)
         if out is None:
-            out = porter_stem(word)
+            out = derive(porter_stem(word))
             if len(memo) < _MAX_MEMO:
                 memo[word] = out
         return out
@@ -82,10 +117,30 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
             yield t
             return
         stoplist, minsize, maxsize, stem = self.stoplist, self.minsize, self.maxsize, self.stem
+        join, codes_only = self.join, self.short_codes_only
         pos = start_pos
+        prev: tuple[str, int, int, bool] | None = None  # word, start, end, stopped
         for m in WORD_RE.finditer(value):
-            word = m.group().lower()
+            raw = m.group()
+            word = raw.lower()
             stopped = len(word) < minsize or len(word) > maxsize or word in stoplist
+            if not stopped and codes_only and len(word) == 2:
+                stopped = not (raw.isupper() or any(c.isdigit() for c in raw))
+            if join and prev is not None:
+                joined = self._joined(value, prev, m.start(), word, stopped)
+                if joined:
+                    t.stopped = False
+                    t.boost = 1.0
+                    if keeporiginal:
+                        t.original = value[prev[1] : m.end()].lower()
+                    t.text = self._stemmed(joined) if stem else joined
+                    if positions:
+                        t.pos = pos
+                    if chars:
+                        t.startchar = start_char + prev[1]
+                        t.endchar = start_char + m.end()
+                    yield t
+            prev = (word, m.start(), m.end(), stopped)
             if stopped and removestops:
                 continue
             t.stopped = stopped
@@ -100,3 +155,21 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
                 t.startchar = start_char + m.start()
                 t.endchar = start_char + m.end()
             yield t
+
+    def _joined(
+        self, value: str, prev: tuple[str, int, int, bool], start: int, word: str, stopped: bool
+    ) -> str:
+        """The compound of the previous word and this one, or "" when they do not make one."""
+        before, _, end, prev_stopped = prev
+        gap = value[end:start]
+        if gap == "-":  # "W-2", "e-mail", "follow-up": joined whatever the parts' lengths
+            if not any(c.isalpha() for c in before + word):
+                return ""  # "2026-10": a date or number, not a word
+            joined = before + word
+        elif _SPACE_GAP.fullmatch(gap) and not (stopped or prev_stopped):
+            if not (before.isalpha() and word.isalpha()):
+                return ""
+            joined = before + word
+        else:
+            return ""
+        return joined if self.minsize <= len(joined) <= self.maxsize else ""

@@ -39,7 +39,7 @@ def aid_document(aid: IndexableAid) -> dict[str, Any]:
         "id": aid.id,
         "title": aid.title,
         "summary": aid.summary,
-        "tags": ",".join(t.lower() for t in aid.tags),
+        "tags": ", ".join(aid.tags),
         "body": text,
         "words": " ".join([aid.title, aid.summary, " ".join(aid.tags)]) if public else "",
         "apps": ",".join(aid.apps) or GLOBAL_APP,

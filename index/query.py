@@ -9,18 +9,30 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from whoosh import query as wq
 
 from index import synonyms
-from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, TEXT_ANALYZER
+from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, PAGE_ANALYZER, TEXT_ANALYZER
 
 _WORD_RE = re.compile(r"[\w][\w'.-]*", re.UNICODE)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
 SYNONYM_WEIGHT = 0.5
+COMPOUND_WEIGHT = 0.9  # "time sheet" typed, "timesheet" in the aid (or the other way round)
+CORRECTED_WEIGHT = 0.8  # a misspelled selection word, as the corrector read it
+MAX_SELECTION_TERMS = 8  # the selection's stems always get these slots, beyond `max_terms`
+# The relevance cut-off for related aids: a hit is kept when its score is at least this share of
+# the best hit's and its support (below) reaches MIN_SUPPORT.
+RELATIVE_CUT = 0.3
+MIN_SUPPORT = 1.5
+# Where a page word matched in the aid, for its support: in the title or a tag it says what the
+# aid is about; in the body it may be a passing mention.
+FIELD_SUPPORT = {"title": 1.0, "tags": 1.0, "summary": 0.85, "body": 0.7}
+TELLING_SHARE = 0.5  # a word in more than this share of the app's aids tells nothing...
+TELLING_MIN_DOCS = 6  # ...once the app has this many
 COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped...
 COMMON_MIN_DOCS = 2000  # ...once the index is this large (small corpora: every word counts)
 
@@ -41,7 +53,29 @@ def words_of(text: str) -> list[str]:
 
 
 def _stems(words: Iterable[str]) -> list[str]:
-    return [t.text for t in TEXT_ANALYZER(" ".join(words))]
+    """The stems of consecutive words, without the compounds the index also makes of them."""
+    return [
+        t.text
+        for t in TEXT_ANALYZER(" ".join(words), keeporiginal=True)
+        if not _is_compound(t.original)
+    ]
+
+
+def _is_compound(original: str) -> bool:
+    return " " in original or "\t" in original
+
+
+def _word_stems(word: str) -> list[str]:
+    """The stems of one typed word: "e-mail" gives "email" then "mail", "W-2" gives "w2"."""
+    return list(dict.fromkeys(t.text for t in TEXT_ANALYZER(word)))
+
+
+def _compound(first: str, second: str) -> str | None:
+    """The stem of two adjacent words written as one ("code owners" -> "codeowners")."""
+    if not (first.isalpha() and second.isalpha()):
+        return None
+    stems = _word_stems(first + second)
+    return stems[0] if len(stems) == 1 else None
 
 
 def _term_group(stem: str, boost: float = 1.0) -> wq.Query:
@@ -54,15 +88,24 @@ def _phrase_group(words: tuple[str, ...], boost: float = 1.0) -> wq.Query | None
         return None
     if len(stems) == 1:
         return _term_group(stems[0], boost)
-    return wq.Or(
-        [wq.Phrase(f, stems, boost=b * boost) for f, b in FIELD_BOOSTS.items() if f != "tags"]
-    )
+    return wq.Or([wq.Phrase(f, stems, boost=b * boost) for f, b in FIELD_BOOSTS.items()])
 
 
 def _word_groups(words: list[str]) -> list[wq.Query]:
-    """One query per user word (or synonym phrase), each an OR of its forms and synonyms."""
+    """One query per user word (or synonym phrase), each an OR of its forms and synonyms.
+
+    A word also matches its compound with a neighbour: "code owners" finds an aid that only
+    says "CODEOWNERS" (both words' groups accept the joined form)."""
     groups: list[wq.Query] = []
     spans = {start: (end, alts) for start, end, alts in synonyms.expand(words)}
+    compounds: dict[int, list[str]] = {}
+    for i in range(len(words) - 1):
+        if i in spans or i + 1 in spans:
+            continue
+        joined = _compound(words[i], words[i + 1])
+        if joined and _stems([words[i]]) and _stems([words[i + 1]]):
+            compounds.setdefault(i, []).append(joined)
+            compounds.setdefault(i + 1, []).append(joined)
     i = 0
     while i < len(words):
         if i in spans:
@@ -74,9 +117,12 @@ def _word_groups(words: list[str]) -> list[wq.Query]:
                 groups.append(wq.Or(options) if len(options) > 1 else options[0])
             i = end
             continue
-        stems = _stems([words[i]])
+        stems = _word_stems(words[i])
         if stems:
-            groups.append(_term_group(stems[0]))
+            forms = [_term_group(stems[0])]
+            forms += [_term_group(x, COMPOUND_WEIGHT) for x in stems[1:]]
+            forms += [_term_group(c, COMPOUND_WEIGHT) for c in compounds.get(i, ())]
+            groups.append(forms[0] if len(forms) == 1 else wq.Or(forms))
         i += 1
     return groups
 
@@ -119,58 +165,169 @@ def any_of(query: ParsedQuery) -> wq.Query | None:
     return wq.Or(list(query.query.subqueries), scale=0.9)
 
 
-def signals_query(
-    weighted_texts: Iterable[tuple[str, float]],
-    max_terms: int = 10,
-    doc_frequency: Callable[[str], int] | None = None,
-    doc_count: int = 0,
-) -> wq.Query | None:
-    """An OR query from page signals (title, headings, selection, URL words), each weighted.
+@dataclass(frozen=True)
+class PageText:
+    """One page signal: its text, its weight, and whether the user selected it (the strongest
+    signal: they highlighted what they are stuck on)."""
 
-    Only the `max_terms` most telling stems are kept: weight x inverse document frequency when
-    `doc_frequency` is given. Page text is noisy and a union over dozens of common terms would
-    score most of the index (hundreds of milliseconds); ten good terms rank as well, fast.
-    """
+    text: str
+    weight: float
+    selection: bool = False
+
+
+@dataclass(frozen=True)
+class RelatedQuery:
+    """The query for a page's related aids, and what is needed to explain and cut its hits."""
+
+    query: wq.Query
+    weights: Mapping[str, float]  # stem -> its weight in the query
+    words: Mapping[str, str]  # stem -> the page's own word(s) it stands for
+    selection: frozenset[str]  # stems of the selection (they always count)
+    telling: frozenset[str]  # stems rare enough in the app's aids to count towards support
+
+
+@dataclass(frozen=True)
+class RelatedHit:
+    id: str
+    score: float
+    terms: tuple[str, ...]  # the page's words it matched, most telling first
+
+
+def page_terms(
+    texts: Iterable[PageText],
+) -> tuple[dict[str, float], dict[str, str], set[str], list[str]]:
+    """The stems of the page signals: weights, display words, selection stems, and the
+    selection's words as typed (for spelling correction)."""
     weights: dict[str, float] = {}
-    order: list[str] = []
+    words: dict[str, str] = {}
+    selection: set[str] = set()
+    typed: list[str] = []
 
-    def add(stem: str, weight: float) -> None:
-        if stem.isdigit() or len(stem) < 3:
+    def add(stem: str, weight: float, word: str, selected: bool) -> None:
+        if stem.isdigit() or len(stem) < 2:
             return
-        if stem not in weights:
-            order.append(stem)
-            weights[stem] = 0.0
-        weights[stem] = max(weights[stem], weight)
+        if weights.get(stem, 0.0) < weight:
+            weights[stem] = weight
+            words.setdefault(stem, word)
+        if selected:
+            selection.add(stem)
 
-    for text, weight in weighted_texts:
-        words = words_of(text)
-        for stem in _stems(words):
-            add(stem, weight)
+    for page_text in texts:
+        selected = page_text.selection
+        for token in PAGE_ANALYZER(page_text.text, keeporiginal=True):
+            compound = _is_compound(token.original)
+            weight = page_text.weight * (COMPOUND_WEIGHT if compound else 1.0)
+            add(token.text, weight, token.original, selected and not compound)
+            if selected and not compound:
+                typed.append(token.original)
         # Workplace synonyms ("time off" on the page also finds aids that say "vacation"),
         # single words only, at a lower weight so the page's own words rank first.
-        for _, _, alternatives in synonyms.expand(words):
+        plain = words_of(page_text.text)
+        for start, end, alternatives in synonyms.expand(plain):
+            phrase = " ".join(plain[start:end])
             for alt in alternatives:
                 if len(alt) == 1:
                     for stem in _stems(alt):
-                        add(stem, weight * SYNONYM_WEIGHT)
-    if not order:
+                        add(stem, page_text.weight * SYNONYM_WEIGHT, phrase, False)
+    return weights, words, selection, list(dict.fromkeys(typed))
+
+
+def related_query(
+    texts: Iterable[PageText],
+    *,
+    doc_frequency: Callable[[str], int],
+    doc_count: int,
+    correct: Callable[[list[str]], Mapping[str, str]] | None = None,
+    max_terms: int = 10,
+    ignore: str = "",
+) -> RelatedQuery | None:
+    """An OR query from page signals (title, headings, selection, URL words), each weighted.
+
+    `doc_frequency` and `doc_count` count the aids the page may be shown (its app's and the
+    global ones), over every text field: a word common in this app tells little here, whatever
+    other apps say. Terms are ranked by weight x inverse document frequency; the `max_terms`
+    best are kept (page text is noisy, and a union over dozens of common terms would score most
+    of the index), and the selection's stems always get slots of their own. Selection words in
+    no aid go to `correct` (a bounded spelling corrector): "scorcard" is searched as "scorecard".
+    Words of `ignore` (the app's name, on every one of its pages) still rank, but never make an
+    aid relevant on their own (they are not "telling").
+    """
+    ignored = {t.text for t in PAGE_ANALYZER(ignore)}
+    weights, words, selection, typed = page_terms(texts)
+    if not weights:
         return None
-    rank = dict(weights)
-    if doc_frequency is not None and doc_count > 0:
-        for stem in order:
-            df = doc_frequency(stem)
-            if df == 0:
-                del rank[stem]  # in no aid: costs a lookup per field, finds nothing
-            elif doc_count >= COMMON_MIN_DOCS and df > COMMON_FRACTION * doc_count:
-                # In a large share of a large index: a corpus stop word. It barely changes the
-                # ranking but costs a score for every posting (tens of ms at 10k aids).
-                del rank[stem]
-            else:
-                rank[stem] = weights[stem] * math.log(1 + doc_count / df)
-    top = sorted(rank, key=lambda s: -rank[s])[:max_terms]
-    if not top:
+    df = {stem: doc_frequency(stem) for stem in weights}
+    unknown = [w for w in typed if all(df.get(s, 0) == 0 for s in _word_stems(w))]
+    if correct is not None and unknown:
+        for wrong, right in correct(unknown).items():
+            base = max((weights.get(s, 0.0) for s in _word_stems(wrong)), default=0.0)
+            for stem in _word_stems(right):
+                if stem not in df:
+                    df[stem] = doc_frequency(stem)
+                if df[stem] and weights.get(stem, 0.0) < base * CORRECTED_WEIGHT:
+                    weights[stem] = base * CORRECTED_WEIGHT
+                    words[stem] = right
+                    selection.add(stem)
+    n = max(doc_count, 1)
+    rank: dict[str, float] = {}
+    for stem, weight in weights.items():
+        count = df.get(stem, 0)
+        if count == 0:
+            continue  # in no aid the page may show: costs a lookup per field, finds nothing
+        if stem not in selection and n >= COMMON_MIN_DOCS and count > COMMON_FRACTION * n:
+            # In a large share of a large index: a corpus stop word. It barely changes the
+            # ranking but costs a score for every posting (tens of ms at 10k aids).
+            continue
+        rank[stem] = weight * math.log(1 + n / count)
+    chosen = sorted((s for s in rank if s in selection), key=lambda s: -rank[s])
+    chosen = chosen[:MAX_SELECTION_TERMS]
+    chosen += sorted((s for s in rank if s not in selection), key=lambda s: -rank[s])[:max_terms]
+    if not chosen:
         return None
-    return wq.Or([_term_group(s, weights[s]) for s in top])
+    telling = frozenset(
+        s
+        for s in chosen
+        if s in selection
+        or (s not in ignored and (n < TELLING_MIN_DOCS or df[s] <= TELLING_SHARE * n))
+    )
+    return RelatedQuery(
+        query=wq.Or([_term_group(s, weights[s]) for s in chosen]),
+        weights={s: weights[s] for s in chosen},
+        words={s: words[s] for s in chosen},
+        selection=frozenset(s for s in chosen if s in selection),
+        telling=telling,
+    )
+
+
+def relevant(
+    hits: Sequence[tuple[str, float, Collection[tuple[str, str]]]], rq: RelatedQuery
+) -> list[RelatedHit]:
+    """The hits worth showing, each with the page's words it matched.
+
+    A hit is kept when (1) its score is at least RELATIVE_CUT of the best one's and (2) its
+    support reaches MIN_SUPPORT: the sum, over the telling page words it matched, of the word's
+    weight times where it matched (FIELD_SUPPORT; a selected word counts in full anywhere). So a
+    title word found in an aid's title or tags is enough, a single URL word or a passing mention
+    in a body is not. Nothing is kept when nothing fits: the panel says so instead of filling."""
+    if not hits:
+        return []
+    best = max(score for _, score, _ in hits)
+    out: list[RelatedHit] = []
+    for aid_id, score, matched in hits:
+        if score < RELATIVE_CUT * best:
+            continue
+        where: dict[str, float] = {}
+        for field, stem in matched:
+            if stem in rq.weights:
+                factor = 1.0 if stem in rq.selection else FIELD_SUPPORT.get(field, 0.5)
+                where[stem] = max(where.get(stem, 0.0), factor)
+        support = sum(rq.weights[s] * f for s, f in where.items() if s in rq.telling)
+        if support < MIN_SUPPORT:
+            continue
+        ordered = sorted(where, key=lambda s: -rq.weights[s] * where[s])
+        terms = tuple(dict.fromkeys(rq.words[s] for s in ordered))
+        out.append(RelatedHit(aid_id, score, terms))
+    return out
 
 
 @dataclass(frozen=True)

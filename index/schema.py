@@ -6,13 +6,23 @@ from whoosh.analysis import Analyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 
 from index.analysis import FastAnalyzer
+from index.stopwords import ENGLISH
 
-SCHEMA_VERSION = 4
+# 5: tags analysed like text (stemmed words and the joined whole tag), compounds joined,
+# derivational forms normalised (index/analysis.py).
+SCHEMA_VERSION = 5
 EVERYONE = "_everyone"  # audience token for aids with an empty audience
 GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
 
-# Text fields: lowercase, stop words dropped, Porter-stemmed ("approvals" ~ "approving").
-TEXT_ANALYZER: Analyzer = FastAnalyzer(stem=True)
+# Text fields: lowercase, stop words dropped, Porter-stemmed ("approvals" ~ "approving"),
+# derivational forms normalised ("urgency" ~ "urgent") and adjacent words also joined as one
+# token ("time sheet" also gives "timesheet"). Queries use the same stems.
+TEXT_ANALYZER: Analyzer = FastAnalyzer(stem=True, join=True)
+# Page signals (page title, headings, selection): the same stems, a full English stop list, and
+# two-character words only when they are codes or acronyms ("P1", "2FA", "HR").
+PAGE_ANALYZER: Analyzer = FastAnalyzer(
+    stem=True, join=True, stoplist=ENGLISH, short_codes_only=True
+)
 # Vocabulary for "did you mean": unstemmed words, so suggestions are real words.
 WORD_ANALYZER: Analyzer = FastAnalyzer(stem=False, stoplist=frozenset(), minsize=3)
 
@@ -27,7 +37,10 @@ def build_schema() -> Schema:
         # Scored text. Not stored: result metadata comes from the in-memory catalog.
         title=TEXT(analyzer=TEXT_ANALYZER),
         summary=TEXT(analyzer=TEXT_ANALYZER),
-        tags=KEYWORD(lowercase=True, commas=True, scorable=True),
+        # Analysed like the text fields, so the stems a query is made of match: "approval"
+        # matches the tag "Approvals", "code owners" the tag "Code owners" (and its joined form
+        # "codeowners"). Tags are joined with ", " so no compound spans two tags.
+        tags=TEXT(analyzer=TEXT_ANALYZER),
         # Stored (plain text, not Markdown) because highlighted snippets are cut from it.
         body=TEXT(analyzer=TEXT_ANALYZER, stored=True),
         # Unstemmed words of the titles, summaries and tags of published, everyone-visible aids:

@@ -45,12 +45,16 @@ from whoosh.searching import Searcher
 
 from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
-from index.query import Scope, signals_query
-from index.schema import SCHEMA_VERSION, TEXT_ANALYZER, build_schema
+from index.query import PageText, RelatedHit, RelatedQuery, Scope, related_query, relevant
+from index.schema import FIELD_BOOSTS, SCHEMA_VERSION, TEXT_ANALYZER, build_schema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["IndexCorrupt", "IndexService", "IndexState", "IndexUnavailable"]
+
+
+def _text(term: Any) -> str:
+    return term.decode("utf-8") if isinstance(term, bytes) else str(term)
 
 
 def _log_merge_failure(done: asyncio.Future[int]) -> None:
@@ -620,31 +624,84 @@ class IndexService:
 
     def _related_sync(
         self,
-        weighted: list[tuple[str, float]],
+        texts: Sequence[PageText],
         scope: Scope,
         limit: int,
         exclude: frozenset[str],
-    ) -> list[Hit]:
-        q = self.related_query_sync(weighted)
-        return [] if q is None else self._top_sync(q, scope, limit, exclude)
+        ignore: str,
+    ) -> list[RelatedHit]:
+        rq = self.related_query_sync(texts, scope, ignore)
+        if rq is None:
+            return []
+        s = self._searcher()
+        mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
+        results = s.search(
+            scope.narrow(rq.query), filter=self._filter(scope), mask=mask, limit=limit, terms=True
+        )
+        hits = [
+            (r["id"], float(r.score), [(f, _text(t)) for f, t in r.matched_terms()])
+            for r in results
+        ]
+        return relevant(hits, rq)
 
-    def related_query_sync(self, weighted: list[tuple[str, float]]) -> wq.Query | None:
+    def _scope_docs(self, scope: Scope) -> frozenset[int]:
+        """The documents a scope admits (the page's app and global aids the caller may see),
+        cached with this thread's searcher."""
+        searcher = self._searcher()
+        cache: dict[tuple[Any, ...], Any] = self._local.filters
+        key = ("docs", scope.apps, *scope.filter_key())
+        docs = cache.get(key)
+        if docs is None:
+            if len(cache) >= 256:
+                cache.clear()
+            q = scope.narrow(wq.Every())
+            docs = frozenset(searcher.docs_for_query(wq.And([q, scope.filter_query()])))
+            cache[key] = docs
+        return frozenset(docs)
+
+    def related_query_sync(
+        self, texts: Sequence[PageText], scope: Scope, ignore: str = ""
+    ) -> RelatedQuery | None:
+        """The related query for page signals, with document frequencies counted over the aids
+        in `scope` and every text field (title, summary, tags, body)."""
         reader = self._searcher().reader()
+        docs = self._scope_docs(scope)
+        memo: dict[tuple[Any, ...], int] = self._local.filters.setdefault(("df",), {})
+        key_base = ("df", scope.apps, *scope.filter_key())
 
         def df(stem: str) -> int:
-            return int(reader.doc_frequency("body", stem) + reader.doc_frequency("title", stem))
+            key = (*key_base, stem)
+            count = memo.get(key)
+            if count is None:
+                found: set[int] = set()
+                for field in FIELD_BOOSTS:
+                    if reader.doc_frequency(field, stem):
+                        found.update(reader.postings(field, stem).all_ids())
+                count = len(found & docs) if len(found) > len(docs) else len(docs & found)
+                if len(memo) >= 50_000:
+                    memo.clear()
+                memo[key] = count
+            return count
 
-        return signals_query(weighted, doc_frequency=df, doc_count=reader.doc_count())
+        def correct(words: list[str]) -> dict[str, str]:
+            return self._suggest_words_sync(tuple(words))
+
+        return related_query(
+            texts, doc_frequency=df, doc_count=len(docs), correct=correct, ignore=ignore
+        )
 
     async def related(
         self,
-        weighted: list[tuple[str, float]],
+        texts: Sequence[PageText],
         scope: Scope,
         limit: int,
         exclude: frozenset[str] = frozenset(),
-    ) -> list[Hit]:
-        """Aids related to page text: the query is built where the reader is (term stats)."""
-        return await self._run_search(self._related_sync, weighted, scope, limit, exclude)
+        ignore: str = "",
+    ) -> list[RelatedHit]:
+        """Aids related to page text, above the relevance cut-off, each with the page words it
+        matched (index/query.py `relevant`). The query is built where the reader is (term
+        statistics); `ignore` is text whose words say nothing about the page (the app's name)."""
+        return await self._run_search(self._related_sync, texts, scope, limit, exclude, ignore)
 
     def _page_sync(
         self, q: wq.Query, scope: Scope, offset: int, limit: int, snippet_terms: Any

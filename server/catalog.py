@@ -25,6 +25,7 @@ class AidMeta:
     status: str
     source: str
     tags: tuple[str, ...] = ()  # what the page is about, for ranking mentors (server/suggest.py)
+    owner: str = ""  # who keeps the aid (a team or person): "Pinned by <owner>" in suggest
 
     @classmethod
     def of(cls, aid: Aid) -> AidMeta:
@@ -38,6 +39,7 @@ class AidMeta:
             aid.status,
             aid.source,
             aid.tags,
+            aid.owner,
         )
 
     def visible_to(self, tags: frozenset[str] | None) -> bool:

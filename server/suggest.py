@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from whoosh.lang.porter import stem as porter_stem
 
 from index.query import (
+    PageText,
     ParsedQuery,
     QueryRejected,
     any_of,
@@ -30,12 +31,41 @@ from server.settings import Settings
 
 REASONS = {
     "pinned": "Pinned to this page",
-    "app": "Mapped to this app",
     "related": "Related to this page's text",
 }
+MAX_TERMS = 3  # matched words quoted in a reason
 _SPACE_RE = re.compile(r"\s+")
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits, any script
 MAX_MENTORS = 3
+# How far an extra signal (RelatedSignal) may move a related aid: a signal score of +1 adds this
+# share of the best related aid's relevance, -1 takes it away. Pinned aids never move.
+SIGNAL_WEIGHT = 0.25
+EXTRA_CANDIDATES = 3  # related aids fetched beyond the room, so a signal can lift one in
+
+
+@dataclass(frozen=True)
+class SignalPart:
+    """What one extra signal says about one aid on one page.
+
+    `score` is in [-1, 1] (clamped): +1 lifts the aid by SIGNAL_WEIGHT of the best related
+    relevance, -1 sinks it as far. `reason` is structured data for the panel to word (e.g.
+    `{"kind": "helpful", "count": 12}`); it is added to the aid's `why.signals`."""
+
+    score: float
+    reason: Mapping[str, Any]
+
+
+class RelatedSignal(Protocol):
+    """An extra ranking signal among related aids (never above pins), e.g. colleagues' votes.
+
+    Called on every suggest answer (after the result cache, so it is always current) with the
+    page's app, its matched contexts and the related candidates; returns parts for the aids it has
+    something to say about. It runs on the event loop: it must be fast (read a cache) and never
+    block. Register one with `Suggester.signals.append(signal)`."""
+
+    async def __call__(
+        self, app_id: str, context_ids: tuple[str, ...], aid_ids: tuple[str, ...]
+    ) -> Mapping[str, SignalPart]: ...
 
 
 @dataclass(frozen=True)
@@ -57,16 +87,36 @@ def _url_words(url: str) -> str:
     return re.sub(r"[/_\-#!?=&.]+", " ", unquote(text))
 
 
-def _item(meta: AidMeta, code: str, score: float | None, why: str = "") -> dict[str, Any]:
+def _item(
+    meta: AidMeta, code: str, score: float | None, reason: str, why: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": meta.id,
         "title": meta.title,
         "summary": meta.summary,
         "type": meta.type,
         "score": None if score is None else round(score, 4),
-        "reason": why or REASONS[code],
+        "reason": reason or REASONS[code],
         "reason_code": code,
+        "why": why,
     }
+
+
+def _why(
+    kind: str, *, terms: list[str] | None = None, pinned_by: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Structured reason data the panel words: the kind, the page's words the aid matched (as
+    written on the page, not stems), who pinned it where, and extra signals (RelatedSignal)."""
+    return {"kind": kind, "terms": terms or [], "pinned_by": pinned_by, "signals": []}
+
+
+def _mentions(terms: Iterable[str]) -> str:
+    words = list(terms)[:MAX_TERMS]
+    if not words:
+        return REASONS["related"]
+    if len(words) == 1:
+        return f"Mentions {words[0]}"
+    return f"Mentions {', '.join(words[:-1])} and {words[-1]}"
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -136,10 +186,41 @@ def _mentor_item(mentor: Mentor, app: App, fits: list[str]) -> dict[str, Any]:
 
 
 class Suggester:
-    def __init__(self, settings: Settings, index: IndexService, cache: ResultCache) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: IndexService,
+        cache: ResultCache,
+        signals: Sequence[RelatedSignal] = (),
+    ) -> None:
         self.settings = settings
         self.index = index
         self.cache = cache
+        self.signals: list[RelatedSignal] = list(signals)
+
+    async def _apply_signals(
+        self, app_id: str, context_ids: tuple[str, ...], related: list[dict[str, Any]], room: int
+    ) -> list[dict[str, Any]]:
+        """Blend the extra signals into the related aids' order; keep `room` of them."""
+        if not self.signals or not related:
+            return related[:room]
+        ids = tuple(a["id"] for a in related)
+        best = max((a["score"] or 0.0) for a in related) or 1.0
+        blended = {a["id"]: (a["score"] or 0.0) / best for a in related}
+        parts: dict[str, list[Mapping[str, Any]]] = {}
+        for signal in self.signals:
+            for aid_id, part in (await signal(app_id, context_ids, ids)).items():
+                if aid_id in blended:
+                    blended[aid_id] += SIGNAL_WEIGHT * max(-1.0, min(1.0, part.score))
+                    parts.setdefault(aid_id, []).append(dict(part.reason))
+        out = []
+        for item in sorted(related, key=lambda a: -blended[a["id"]])[:room]:
+            if item["id"] in parts:
+                why = dict(item.get("why") or {})
+                why["signals"] = [*why.get("signals", []), *parts[item["id"]]]
+                item = {**item, "why": why}
+            out.append(item)
+        return out
 
     async def suggest(
         self,
@@ -165,8 +246,9 @@ class Suggester:
     ) -> dict[str, Any]:
         resolution = catalog.resolve(page.url, page.title or None, page.selectors_present)
         base = resolution.as_json()
+        generation = self.index.generation
         if resolution.app is None:
-            return {**base, "aids": [], "mentors": [], "generation": self.index.generation}
+            return {**base, "aids": [], "mentors": [], "no_match": None, "generation": generation}
         app = resolution.app
         signals = (
             _norm(page.title),
@@ -181,15 +263,43 @@ class Suggester:
             signals,
             None if audience is None else tuple(sorted(audience)),
             limit,
-            self.index.generation,
+            generation,
             catalog.version,
         )
         cached = self.cache.get(key)
-        if cached is not None:
-            aids, mentors = cached
-            return {**base, "aids": aids, "mentors": mentors, "generation": self.index.generation}
+        if cached is None:
+            cached = await self._compute(catalog, resolution, page, audience, limit)
+            self.cache.put(key, cached)
+        pinned, related, mentors = cached
+        context_ids = tuple(c.id for c in resolution.contexts)
+        related = await self._apply_signals(app.id, context_ids, related, limit - len(pinned))
+        no_match = None
+        if not related:
+            no_match = {
+                "code": "no_related",
+                "reason": "No job aid matches what this page is about.",
+            }
+        return {
+            **base,
+            "aids": [*pinned, *related],
+            "mentors": mentors,
+            "no_match": no_match,
+            "generation": generation,
+        }
 
-        items: list[dict[str, Any]] = []
+    async def _compute(
+        self,
+        catalog: Catalog,
+        resolution: Resolution,
+        page: PageSignals,
+        audience: frozenset[str] | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Pinned aids, related candidates (above the cut-off, a few beyond the room so a signal
+        can lift one in) and mentors: what the result cache keeps for a page."""
+        app = resolution.app
+        assert app is not None
+        pinned: list[dict[str, Any]] = []
         seen: set[str] = set()
         for ctx in resolution.contexts:
             for aid_id in ctx.aids:
@@ -202,39 +312,32 @@ class Suggester:
                 ):
                     continue
                 seen.add(aid_id)
-                items.append(_item(meta, "pinned", None, f"Pinned to this page ({ctx.name})"))
-        items = items[:limit]
-        room = limit - len(items)
-        if room > 0:
-            weighted = [
-                (page.selection, 3.0),
-                (page.title, 2.0),
-                (" ".join(page.headings), 2.0),
-                (" ".join(c.name for c in resolution.contexts), 1.5),
-                (_url_words(page.url), 1.0),
-            ]
+                why = _why("pinned", pinned_by={"context": ctx.name, "owner": meta.owner})
+                pinned.append(_item(meta, "pinned", None, f"Pinned to this page ({ctx.name})", why))
+        pinned = pinned[:limit]
+        related: list[dict[str, Any]] = []
+        room = limit - len(pinned)
+        texts = [
+            PageText(page.selection, 3.0, selection=True),
+            PageText(page.title, 2.0),
+            PageText(" ".join(page.headings), 1.5),
+            PageText(" ".join(c.name for c in resolution.contexts), 1.5),
+            PageText(_url_words(page.url), 1.0),
+        ]
+        if room > 0 and any(t.text.strip() for t in texts):
             scope = scope_filter(apps=[app.id], audience=audience, include_global=True)
-            if any(text.strip() for text, _ in weighted):
-                for hit in await self.index.related(weighted, scope, room, frozenset(seen)):
-                    meta = catalog.aids.get(hit.id)
-                    if meta is None or hit.id in seen:
-                        continue
-                    seen.add(hit.id)
-                    items.append(_item(meta, "related", hit.score))
-        room = limit - len(items)
-        if room > 0:
-            for aid_id in catalog.app_aids.get(app.id, ()):
-                meta = catalog.aids[aid_id]
-                if aid_id in seen or meta.status != "published" or not meta.visible_to(audience):
+            want = room + (EXTRA_CANDIDATES if self.signals else 0)
+            hits = await self.index.related(texts, scope, want, frozenset(seen), ignore=app.name)
+            for hit in hits:
+                meta = catalog.aids.get(hit.id)
+                if meta is None or hit.id in seen:
                     continue
-                seen.add(aid_id)
-                items.append(_item(meta, "app", None, f"Mapped to {app.name}"))
-                if len(items) >= limit:
-                    break
+                seen.add(hit.id)
+                why = _why("related", terms=list(hit.terms[:MAX_TERMS]))
+                related.append(_item(meta, "related", hit.score, _mentions(hit.terms), why))
         # Mentors are in the catalog: the key's catalog version moves on when one changes.
         mentors = rank_mentors(catalog, resolution, page, audience, MAX_MENTORS + 1)
-        self.cache.put(key, (items, mentors))
-        return {**base, "aids": items, "mentors": mentors, "generation": self.index.generation}
+        return pinned, related, mentors
 
     async def search(
         self,
