@@ -134,6 +134,12 @@ def _document() -> dict[str, Any]:
                                     "match": {"type": ["object", "null"]},
                                     "generation": {"type": "integer"},
                                     "aids": {"type": "array", "items": AID_ITEM},
+                                    "no_match": {
+                                        "oneOf": [
+                                            {"$ref": "#/components/schemas/NoMatch"},
+                                            {"type": "null"},
+                                        ]
+                                    },
                                     "mentors": {
                                         "type": "array",
                                         "maxItems": 3,
@@ -192,6 +198,12 @@ def _document() -> dict[str, Any]:
                                         "items": {"$ref": "#/components/schemas/SearchResult"},
                                     },
                                     "did_you_mean": {"type": ["string", "null"]},
+                                    "corrected_from": {
+                                        "type": ["string", "null"],
+                                        "description": "The query as typed, when it found "
+                                        "nothing and these are the results of `query`, its "
+                                        "spelling correction",
+                                    },
                                     "next_cursor": {"type": ["string", "null"]},
                                 },
                             }
