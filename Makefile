@@ -81,7 +81,7 @@ lint: install extension-deps
 	$(VENV)/bin/lint-imports
 	cd extension && npx eslint . && npx prettier --check .
 
-bench: install
+bench: install chromium keycloak
 	$(PY) bench/run.py
 
 reindex: install

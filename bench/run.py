@@ -4,7 +4,8 @@
 
 For each corpus size: index build rate and size; raw Whoosh query time vs in-process suggest vs
 HTTP suggest (p50/p99) for the same page queries; a Zipf mix of repeated pages served from the
-result cache; publish-to-visible latency; server RSS. Then the URL-rule and token benchmarks.
+result cache; publish-to-visible latency; server RSS. Then the URL-rule, token, events and
+panel-speed benchmarks.
 """
 
 from __future__ import annotations
@@ -306,6 +307,8 @@ def main() -> None:
         ("bench_auth.py", ()),
         # 3M events' rollups instead of 10M, to stay under ~2 minutes (docs/analytics.md has both)
         ("bench_events.py", ("--events", "50000", "--http-events", "20000", "--total", "3000000")),
+        # navigation -> side panel updated, in Chromium with the extension (p50/p95)
+        ("bench_panel.py", ()),
     )
     for extra, extra_args in extras:
         path = ROOT / "bench" / extra

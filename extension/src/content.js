@@ -9,8 +9,16 @@
   const MAX_HEADINGS = 20;
   const MAX_HEADING = 300;
   const MAX_SELECTION = 500;
-  const POLL_MS = 500; // History API changes are invisible to the isolated world: poll cheaply
-  const DEBOUNCE_MS = 250;
+  // How a navigation is noticed: hashchange/popstate; the Navigation API's currententrychange
+  // (pushState/replaceState, which fire no event an extension sees otherwise); a change of
+  // <title>; and, where none of these fire (no Navigation API), a cheap poll.
+  const POLL_MS = 250;
+  // Once noticed, the page is read when it has been quiet for SETTLE_MS (an SPA renders its new
+  // title and headings right after pushState), but never later than MAX_WAIT_MS after the first
+  // change: the panel must follow within ~150 ms of a navigation.
+  const SETTLE_MS = 25;
+  const MAX_WAIT_MS = 100;
+  const SELECTION_MS = 250;
 
   const clean = (s, max) =>
     String(s || "")
@@ -46,19 +54,37 @@
     }
   }
 
-  let last = "";
+  let last = ""; // the signature last reported
+  let pending = ""; // the signature waiting to be reported ("" = none)
+  let firstChangeAt = 0;
   let timer = 0;
   function signature() {
     return `${location.href}\n${document.title}`;
   }
-  function report(force) {
+  function send() {
     clearTimeout(timer);
+    timer = 0;
+    pending = "";
+    last = signature();
+    post({ type: "page-changed", page: page() });
+  }
+  /** Something may have changed: report once the page is quiet (or MAX_WAIT_MS passed). A check
+   * that finds the same pending change does not push the report back (a poll tick used to). */
+  function check() {
+    const sig = signature();
+    if (sig === last && !pending) return;
+    if (sig === pending) return;
+    const now = Date.now();
+    if (!pending) firstChangeAt = now;
+    pending = sig;
+    clearTimeout(timer);
+    const wait = Math.max(0, Math.min(SETTLE_MS, firstChangeAt + MAX_WAIT_MS - now));
     timer = setTimeout(() => {
-      const sig = signature();
-      if (!force && sig === last) return;
-      last = sig;
-      post({ type: "page-changed", page: page() });
-    }, DEBOUNCE_MS);
+      if (signature() === last) {
+        pending = ""; // changed and changed back: nothing to report
+        timer = 0;
+      } else send();
+    }, wait);
   }
 
   let lastSelection = "";
@@ -70,7 +96,7 @@
       if (s === lastSelection) return;
       lastSelection = s;
       post({ type: "selection-changed", selection: s });
-    }, DEBOUNCE_MS);
+    }, SELECTION_MS);
   }
 
   // The worker asks: "what page is this?" (tab switch) and "are these selectors present?"
@@ -92,16 +118,25 @@
     return false;
   });
 
-  const onNavigate = () => report(false);
+  // A navigate event comes before the URL changes: look again once the page has had its turn.
+  const onNavigate = () => check();
+  const onNavigateStart = () => setTimeout(check, 0);
   const onVisible = () => {
-    if (document.visibilityState === "visible") report(true);
+    if (document.visibilityState === "visible") send();
   };
-  const poll = setInterval(() => {
-    if (signature() !== last) report(false);
-  }, POLL_MS);
+  const poll = setInterval(check, POLL_MS);
+  const titles =
+    typeof MutationObserver === "function" ? new MutationObserver(() => check()) : null;
+  titles?.observe(document.head ?? document.documentElement, {
+    subtree: true,
+    childList: true,
+    characterData: true,
+  });
+  const nav = globalThis.navigation;
   addEventListener("popstate", onNavigate);
   addEventListener("hashchange", onNavigate);
-  globalThis.navigation?.addEventListener?.("navigatesuccess", onNavigate);
+  nav?.addEventListener?.("currententrychange", onNavigate);
+  nav?.addEventListener?.("navigate", onNavigateStart);
   document.addEventListener("visibilitychange", onVisible);
   addEventListener("focus", onVisible);
   document.addEventListener("selectionchange", onSelection);
@@ -110,13 +145,15 @@
     clearInterval(poll);
     clearTimeout(timer);
     clearTimeout(selTimer);
+    titles?.disconnect();
     removeEventListener("popstate", onNavigate);
     removeEventListener("hashchange", onNavigate);
-    globalThis.navigation?.removeEventListener?.("navigatesuccess", onNavigate);
+    nav?.removeEventListener?.("currententrychange", onNavigate);
+    nav?.removeEventListener?.("navigate", onNavigateStart);
     document.removeEventListener("visibilitychange", onVisible);
     removeEventListener("focus", onVisible);
     document.removeEventListener("selectionchange", onSelection);
   }
 
-  report(true);
+  send(); // at document_idle: the page is there, report it now
 })();
