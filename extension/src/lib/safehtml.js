@@ -32,9 +32,9 @@ export const ALLOWED = Object.freeze({
   i: [],
   img: ["src", "alt", "title", "width", "height"],
   kbd: [],
-  li: [],
+  li: ["class"],
   mark: [],
-  ol: ["start"],
+  ol: ["start", "class"],
   p: [],
   pre: [],
   s: [],
@@ -52,7 +52,7 @@ export const ALLOWED = Object.freeze({
   thead: [],
   tr: [],
   u: [],
-  ul: [],
+  ul: ["class"],
 });
 
 /** Dropped together with everything inside them. Anything else unknown is unwrapped (text kept). */

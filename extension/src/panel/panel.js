@@ -3,8 +3,21 @@
 
 import { safeFragment } from "../lib/safehtml.js";
 import { effectiveSettings, imageHostsFrom } from "../lib/settings.js";
-import { K, getLocal, getManaged, getSession } from "../lib/storage.js";
-import { busyNote, contactOf, offlineNote, selectionChip, typeLabel } from "../lib/viewmodel.js";
+import { K, getLocal, getManaged, getSession, setSession } from "../lib/storage.js";
+import {
+  busyNote,
+  contactOf,
+  freshness,
+  groupAids,
+  offlineNote,
+  parseTime,
+  reasonLines,
+  searchHeading,
+  selectionChip,
+  shouldRunCorrection,
+  typeLabel,
+  videoFacts,
+} from "../lib/viewmodel.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
 const SHOWN_MAX = 200;
@@ -44,6 +57,8 @@ const ui = {
   serverUrl: "",
   imageHosts: [],
   shown: new Set(), // mapped pages (pageKey) this panel reported as displayed, for analytics
+  moreFor: null, // the pageKey whose "More" related aids are revealed
+  exact: "", // a query the user asked to run as typed ("Search instead for …")
 };
 
 async function send(msg) {
@@ -120,7 +135,8 @@ function signInBox(text) {
   );
 }
 
-function aidCard(aid, why) {
+function aidCard(aid, why = []) {
+  const lines = Array.isArray(why) ? why : why ? [why] : [];
   return h(
     "li",
     {},
@@ -139,14 +155,15 @@ function aidCard(aid, why) {
         aid.title,
       ),
       aid.summary ? h("span", { className: "summary" }, aid.summary) : null,
-      why ? h("span", { className: "why" }, why) : null,
+      lines.length ? h("span", { className: "why" }, lines.join(" · ")) : null,
     ),
   );
 }
 
-function aidList(aids) {
-  const pinned = aids.filter((a) => a.reason_code === "pinned");
-  const others = aids.filter((a) => a.reason_code !== "pinned");
+/** Pinned aids, then at most three related aids (the rest behind "More"), then the people who
+ * can help. No related aid is better than filler: an empty related list says so calmly. */
+function aidList(view) {
+  const { pinned, related, more } = groupAids(view.aids);
   const out = [];
   if (pinned.length) {
     out.push(h("h2", { className: "group", id: "pinned-heading" }, "For this page"));
@@ -154,22 +171,53 @@ function aidList(aids) {
       h(
         "ul",
         { className: "aids", id: "pinned", "aria-labelledby": "pinned-heading" },
-        pinned.map((a) => aidCard(a, a.reason)),
+        pinned.map((a) => aidCard(a, reasonLines(a))),
       ),
     );
   }
-  if (others.length) {
-    out.push(h("h2", { className: "group", id: "related-heading" }, "Related"));
+  if (!pinned.length && !related.length && !view.mentors?.length) {
+    return [stateBox(h("p", {}, "No job aids for this page yet. Try the search."))];
+  }
+  out.push(h("h2", { className: "group", id: "related-heading" }, "Related"));
+  if (!related.length) {
+    out.push(
+      h("p", { className: "muted calm", id: "no-related" }, "Nothing else here matches this page."),
+    );
+  } else {
+    const open = more.length > 0 && ui.moreFor === view.pageKey;
     out.push(
       h(
         "ul",
         { className: "aids", id: "related", "aria-labelledby": "related-heading" },
-        others.map((a) => aidCard(a, a.reason)),
+        (open ? [...related, ...more] : related).map((a) => aidCard(a, reasonLines(a))),
       ),
     );
+    if (more.length && !open) out.push(moreButton(view.pageKey, more));
   }
-  if (!out.length) out.push(stateBox(h("p", {}, "No job aids for this page yet. Try the search.")));
+  out.push(...mentorList(view.mentors));
   return out;
+}
+
+/** "More (n)": reveals the rest of the related aids for this page; focus moves to the first. */
+function moreButton(pageKey, more) {
+  return h(
+    "button",
+    {
+      type: "button",
+      className: "secondary more",
+      id: "more",
+      "aria-expanded": "false",
+      "aria-controls": "related",
+      onclick: () => {
+        ui.moreFor = pageKey;
+        render();
+        $("main")
+          .querySelector(`[data-aid="${CSS.escape(more[0].id)}"]`)
+          ?.focus();
+      },
+    },
+    `More (${more.length})`,
+  );
 }
 
 // ---- people who can help (vetted peer mentors) --------------------------------------------------
@@ -276,8 +324,7 @@ function homeContent(view) {
         view.loading
           ? h("div", { className: "loading-bar", role: "progressbar", "aria-label": "Updating" })
           : null,
-        ...aidList(view.aids),
-        ...mentorList(view.mentors),
+        ...aidList(view),
       ];
     case "busy":
       tickBusy();
@@ -287,8 +334,7 @@ function homeContent(view) {
           { className: "note", role: "status", id: "busy-note" },
           h("span", { id: "busy-text" }, busyNote(view.retryAt - Date.now())),
         ),
-        ...(view.aids?.length ? aidList(view.aids) : []),
-        ...mentorList(view.mentors),
+        ...(view.aids?.length || view.mentors?.length ? aidList(view) : []),
       ];
     case "offline":
       return [
@@ -302,8 +348,7 @@ function homeContent(view) {
             "Retry",
           ),
         ),
-        ...(view.aids?.length ? aidList(view.aids) : []),
-        ...mentorList(view.mentors),
+        ...(view.aids?.length || view.mentors?.length ? aidList(view) : []),
       ];
     default:
       return [
@@ -409,6 +454,7 @@ function showError(err, where) {
 // ---- search ------------------------------------------------------------------------------------
 function onQueryInput() {
   clearTimeout(ui.searchTimer);
+  ui.exact = "";
   ui.searchTimer = setTimeout(() => runSearch($("q").value), SEARCH_DEBOUNCE_MS);
 }
 
@@ -434,11 +480,17 @@ async function runSearch(raw) {
     main.replaceChildren(h("div", { className: "skeleton" }));
   }
   main.setAttribute("aria-busy", "true");
+  const exact = q === ui.exact;
   try {
-    const res = await send({ type: "search", q });
+    let res = await send({ type: "search", q });
+    if (!exact && shouldRunCorrection(res)) {
+      // An older server only suggests a spelling: run it, as the server does when it can.
+      const fixed = await send({ type: "search", q: res.did_you_mean });
+      if (fixed?.total > 0) res = { ...fixed, corrected_from: q };
+    }
     if (seq !== ui.searchSeq || ui.mode !== "search") return;
-    ui.lastSearch = res;
-    renderSearch(res);
+    ui.lastSearch = { ...res, exact };
+    renderSearch(ui.lastSearch);
   } catch (err) {
     if (seq !== ui.searchSeq) return;
     showError(err, main);
@@ -447,33 +499,62 @@ async function runSearch(raw) {
   }
 }
 
+function didYouMean(suggestion) {
+  return h(
+    "p",
+    { className: "muted", id: "did-you-mean" },
+    "Did you mean ",
+    h(
+      "button",
+      { type: "button", className: "link", onclick: () => searchNow(suggestion) },
+      suggestion,
+    ),
+    "?",
+  );
+}
+
+/** The answer to a search. A corrected answer says so above its results ("Showing results for
+ * X. Search instead for Y"); a spelling suggestion only ever comes after the count. */
 function renderSearch(res) {
   const main = $("main");
   main.dataset.state = "search";
+  const head = searchHeading(res, { exact: res.exact });
   const out = [];
-  if (res.did_you_mean) {
+  if (head.kind === "corrected") {
     out.push(
       h(
         "p",
-        { className: "muted", id: "did-you-mean" },
-        "Did you mean ",
+        { className: "corrected", id: "corrected" },
+        "Showing results for ",
+        h("strong", {}, head.shown),
+        ". Search instead for ",
         h(
           "button",
-          { type: "button", className: "link", onclick: () => searchNow(res.did_you_mean) },
-          res.did_you_mean,
+          {
+            type: "button",
+            className: "link",
+            id: "search-instead",
+            onclick: () => {
+              ui.exact = head.original;
+              searchNow(head.original);
+            },
+          },
+          head.original,
         ),
-        "?",
       ),
     );
   }
+  const none = head.kind === "none-exact";
+  const total = none ? 0 : res.total;
+  const shownQuery = none ? head.query : res.query;
   out.push(
     h(
       "h2",
-      { className: "group" },
-      `${res.total} result${res.total === 1 ? "" : "s"} for “${res.query}”`,
+      { className: "group", id: "result-count" },
+      `${total} result${total === 1 ? "" : "s"} for “${shownQuery}”`,
     ),
   );
-  if (!res.results.length) {
+  if (none || !res.results.length) {
     out.push(stateBox(h("p", {}, "No job aids match. Try other words.")));
   } else {
     out.push(
@@ -494,6 +575,7 @@ function renderSearch(res) {
       ),
     );
   }
+  if (head.didYouMean && (none || head.kind === "plain")) out.push(didYouMean(head.didYouMean));
   main.replaceChildren(...out);
 }
 
@@ -541,13 +623,15 @@ function renderAid(aid, back) {
   const source = aid.source ? safeSource(aid.source) : null;
   const body = h("div", { className: "body", id: "aid-body" });
   body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }));
+  const video = aid.type === "video" ? videoBlock(aid, body) : null;
+  const fresh = freshness(aid);
   const vote = voteBox(aid.id);
   main.replaceChildren(
     h(
       "div",
       { className: "toolbar" },
       back,
-      source
+      source && !video
         ? h(
             "a",
             {
@@ -573,11 +657,95 @@ function renderAid(aid, back) {
         h("span", { className: "badge" }, typeLabel(aid.type)),
         aid.summary ?? "",
       ),
+      fresh.verified
+        ? h("p", { className: "verified muted", id: "verified" }, fresh.verified)
+        : null,
+      fresh.stale
+        ? h("p", { className: "note stale", role: "note", id: "stale" }, fresh.stale)
+        : null,
+      video,
       body,
     ),
     ...vote,
   );
   title.focus();
+  void makeChecklist(aid, body);
+}
+
+/** A video aid's block: poster (the body's first image, if any), title, duration and a Watch
+ * link that keeps the source's `#t=` (the player opens at that moment). Times in the body's
+ * tables ("1:55") become links into the video at that time. */
+function videoBlock(aid, body) {
+  const poster = body.querySelector("img");
+  const v = videoFacts(aid, body.textContent ?? "", poster?.getAttribute("src"));
+  if (!v) return null;
+  const follow = (href) => ({
+    onclick: () => linkFollowed(aid.id, href),
+    onauxclick: (ev) => ev.button === 1 && linkFollowed(aid.id, href),
+  });
+  const facts = [v.duration ? `${v.duration}` : null, v.start ? `starts at ${v.start}` : null]
+    .filter(Boolean)
+    .join(" · ");
+  for (const cell of body.querySelectorAll("td")) {
+    const sec = /^\d{1,2}:\d{2}(?::\d{2})?$/.test(cell.textContent.trim())
+      ? parseTime(cell.textContent.trim())
+      : null;
+    if (sec === null || cell.querySelector("a")) continue;
+    const u = new URL(v.href);
+    u.hash = `t=${sec}`;
+    const a = h(
+      "a",
+      { href: u.href, target: "_blank", rel: "noopener noreferrer", ...follow(u.href) },
+      cell.textContent.trim(),
+    );
+    cell.replaceChildren(a);
+  }
+  return h(
+    "figure",
+    { className: "video", id: "video" },
+    v.poster ? h("img", { src: v.poster, alt: "", referrerpolicy: "no-referrer" }) : null,
+    h(
+      "figcaption",
+      {},
+      h(
+        "a",
+        {
+          href: v.href,
+          target: "_blank",
+          rel: "noopener noreferrer",
+          className: "watch",
+          id: "watch-video",
+          ...follow(v.href),
+        },
+        h("span", { "aria-hidden": "true" }, "▶ "),
+        `Watch: ${v.title}`,
+      ),
+      facts ? h("span", { className: "muted facts", id: "video-facts" }, facts) : null,
+    ),
+  );
+}
+
+/** Task lists become checkboxes; ticks are kept for the session (storage.session), per aid and
+ * version, so a new version of a checklist starts fresh. */
+async function makeChecklist(aid, body) {
+  const items = [...body.querySelectorAll("li.task")];
+  if (!items.length) return;
+  const key = `ticks:${aid.id}:${aid.version ?? 0}`;
+  const saved = (await getSession(key)) ?? {};
+  items.forEach((li, i) => {
+    const box = h("input", { type: "checkbox", className: "tick", dataset: { task: String(i) } });
+    box.checked = Object.hasOwn(saved, i) ? Boolean(saved[i]) : li.classList.contains("done");
+    li.classList.toggle("ticked", box.checked);
+    box.addEventListener("change", async () => {
+      li.classList.toggle("ticked", box.checked);
+      const now = (await getSession(key)) ?? {};
+      now[i] = box.checked;
+      await setSession({ [key]: now });
+    });
+    const label = h("label", {}, box);
+    label.append(...li.childNodes);
+    li.replaceChildren(label);
+  });
 }
 
 /** "Was this helpful? Yes / No", then an optional "What was missing?" with Send and Skip. The
