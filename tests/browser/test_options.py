@@ -50,6 +50,11 @@ def test_settings_page_saves_the_server_url(browser: Browser) -> None:
     page = open_options(browser)
     assert page.input_value("#serverUrl") == browser.backend.url
     assert page.is_hidden("#managed-note")
+    # Learners see the server; the sign-in coordinates wait in a closed "Advanced" section.
+    assert page.is_visible("#serverUrl")
+    for name in ("keycloakUrl", "realm", "clientId"):
+        assert not page.is_visible(f"#{name}")
+    assert page.is_visible("#signed-out")
 
     page.fill("#serverUrl", "ftp://inflow.example.com")
     page.click("button[type=submit]")
@@ -99,8 +104,46 @@ def test_managed_values_are_read_only(browser: Browser) -> None:
     browser.shot(page, "17-settings-managed")
 
     # Saving changes only what policy does not set.
+    page.click("#advanced summary")
     page.fill("#keycloakUrl", "http://127.0.0.1:8082")
     page.click("button[type=submit]")
     page.wait_for_selector("#status:has-text('Saved')")
     saved = stored_settings(browser)
     assert saved == {"keycloakUrl": "http://127.0.0.1:8082", "clientId": "inflow-extension"}
+
+
+def test_learner_sees_who_is_signed_in_and_can_sign_out(browser: Browser) -> None:
+    """The settings page showed learners the Keycloak URL, realm and client id; it now shows what
+    a learner needs: the server, who is signed in, and Sign out."""
+    browser.open_demo("/demo/crm/")
+    panel = browser.open_panel()
+    browser.sign_in(panel)
+    browser.state(panel, "ready")
+    page = open_options(browser)
+    page.wait_for_selector("#signed-in:not([hidden])")
+    assert page.inner_text("#account-user") == "learner"
+    assert not page.is_visible("#keycloakUrl")
+    page.set_viewport_size({"width": 360, "height": 720})
+    browser.shot(page, "36-settings-learner")
+    page.click("#account-sign-out")
+    page.wait_for_selector("#signed-out:not([hidden])")
+    browser.state(panel, "signed-out")
+    assert browser.session_storage("tokens") is None
+
+
+ALL_MANAGED_STUB = """
+(() => {
+  const policy = { keycloakUrl: "https://sso.corp.example.com", realm: "corp", clientId: "inflow" };
+  const managed = { get: async () => ({ ...policy }), onChanged: { addListener() {} } };
+  Object.defineProperty(chrome.storage, "managed", { value: managed, configurable: true });
+})();
+"""
+
+
+def test_sign_in_settings_set_by_policy_are_not_shown(browser: Browser) -> None:
+    """When the administrator presets every sign-in setting, learners see none of them."""
+    page = open_options(browser, ALL_MANAGED_STUB)
+    page.wait_for_selector("#managed-note:not([hidden])")
+    assert page.is_hidden("#advanced")
+    assert page.is_visible("#serverUrl")
+    assert page.get_attribute("#serverUrl", "readonly") is None

@@ -1,5 +1,7 @@
-// Settings page: server and Keycloak coordinates (managed values shown read-only) and the
-// optional host permissions for mapped work apps.
+// Settings page. For learners: the server, who is signed in, Sign out. The sign-in coordinates
+// (Keycloak URL, realm, client id) sit in a closed "Advanced" section; values an administrator
+// pushes by policy (storage.managed) are read-only, and the Advanced section is not shown at all
+// when policy sets every one of them. Also the optional host permissions for mapped work apps.
 
 import { originsForRules } from "../lib/rules.js";
 import {
@@ -9,7 +11,9 @@ import {
   originPattern,
   validateField,
 } from "../lib/settings.js";
-import { K, getLocal, getManaged, setLocal } from "../lib/storage.js";
+import { K, getLocal, getManaged, getSession, setLocal } from "../lib/storage.js";
+
+const ADVANCED = ["keycloakUrl", "realm", "clientId"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,7 +27,30 @@ async function load() {
     input.title = input.readOnly ? "Set by your organisation" : "";
   }
   $("managed-note").hidden = locked.length === 0;
+  $("advanced").hidden = ADVANCED.every((name) => locked.includes(name));
   await showOrigins(values);
+  await showAccount();
+}
+
+/** Who is signed in (the worker's view in storage.session), with Sign out. */
+async function showAccount() {
+  const view = await getSession(K.view);
+  const user = view && !["signed-out", "expired"].includes(view.state) ? view.user : null;
+  $("signed-in").hidden = !user;
+  $("signed-out").hidden = Boolean(user);
+  $("account-user").textContent = user ?? "";
+}
+
+async function signOut(ev) {
+  ev.currentTarget.disabled = true;
+  try {
+    await chrome.runtime.sendMessage({ type: "sign-out" });
+    $("account-status").textContent = "Signed out.";
+  } catch {
+    $("account-status").textContent = "Could not sign out. Try again from the side panel.";
+  }
+  ev.currentTarget.disabled = false;
+  await showAccount();
 }
 
 async function save(ev) {
@@ -36,6 +63,7 @@ async function save(ev) {
     const value = $(name).value.trim();
     const err = validateField(name, value);
     $(`${name}-err`).textContent = err;
+    if (err && ADVANCED.includes(name)) $("advanced").open = true;
     ok &&= !err;
     next[name] = value;
   }
@@ -103,4 +131,8 @@ $("form").addEventListener("submit", save);
 $("reset").addEventListener("click", reset);
 $("grant").addEventListener("click", grant);
 $("revoke").addEventListener("click", revoke);
+$("account-sign-out").addEventListener("click", signOut);
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === "session" && K.view in changes) void showAccount();
+});
 load();
