@@ -78,19 +78,40 @@ AIDS = {
     "label-inbound-pallets": _aid(
         "label-inbound-pallets",
         "Label inbound pallets",
-        "Print a location label for each inbound pallet and stick it on two sides.",
+        "Print a location label for each inbound pallet on the delivery note and stick it on two "
+        "sides.",
         "[pallets, labels]",
     ),
     "chilled-inbound-pallets": _aid(
         "chilled-inbound-pallets",
         "Chilled inbound pallets",
-        "Check the temperature log of chilled inbound pallets within ten minutes.",
+        "Check the temperature log of chilled inbound pallets against the delivery note within "
+        "ten minutes.",
         "[pallets, chilled]",
     ),
     "forklift-licence": _aid(
         "forklift-licence",
         "Renew your forklift licence",
         "Forklift licences are renewed every three years at the training centre.",
+    ),
+    "swap-a-shift": _aid(
+        "swap-a-shift", "Swap a shift", "Ask your team lead to approve a shift swap in the rota."
+    ),
+    "safety-shoes": _aid(
+        "safety-shoes", "Order safety shoes", "Safety shoes are ordered through the HR shop."
+    ),
+    "locker-keys": _aid(
+        "locker-keys", "Lost locker keys", "Report a lost locker key at the gatehouse."
+    ),
+    "cycle-count": _aid(
+        "cycle-count",
+        "Run a cycle count",
+        "Cycle counts of storage bins run every Monday on the handheld scanner.",
+    ),
+    "pick-by-voice": _aid(
+        "pick-by-voice",
+        "Pick by voice",
+        "Put on the headset and confirm each bin by its check digits.",
     ),
 }
 
@@ -226,6 +247,45 @@ async def test_below_the_minimum_group_nothing_changes(
     ]
 
 
+async def test_helpful_aid_moves_up_among_related_but_never_above_a_pin(
+    wms: TestClient, tokens: TokenMaker, learner: dict[str, str], admin: dict[str, str]
+) -> None:
+    order = await baseline(wms, learner)
+    last = order[-1]
+    for person in ("p1", "p2", "p3", "p4"):
+        await vote(wms, tokens, person, last, helpful=True)
+    await refreshed(wms)
+    aids = await panel(wms, learner)
+    assert aids[0]["id"] == "receive-a-shipment"
+    assert aids[0]["reason_code"] == "pinned"
+    now = related(aids)
+    assert now.index(last) < order.index(last), (order, now)
+    item = next(a for a in aids if a["id"] == last)
+    assert item["reason_code"] == "related"
+    signal = helpful_signal(item)
+    assert signal is not None and signal["count"] == 4
+    assert signal["text"] == "Colleagues on this page found it helpful (4)"
+    ctx = (await usage(wms, admin, last))["contexts"][0]
+    assert (ctx["helpful"], ctx["not_helpful"], ctx["people"]) == (4, 0, 4)
+    assert 0 < ctx["score"] < 1
+    # on another page context of the app the votes of this one say nothing
+    other = {**PAGE, "url": "https://wms.harbor.example/picking/9"}
+    resp = await wms.post("/api/v1/suggest", json=other, headers=learner)
+    assert all(helpful_signal(a) is None for a in (await resp.json())["aids"])
+
+
+async def test_a_downvoted_aid_sinks(
+    wms: TestClient, tokens: TokenMaker, learner: dict[str, str]
+) -> None:
+    order = await baseline(wms, learner)
+    first = order[0]
+    for person in ("p1", "p2", "p3"):
+        await vote(wms, tokens, person, first, helpful=False)
+    await refreshed(wms)
+    now = related(await panel(wms, learner))
+    assert first not in now or now.index(first) > 0, (order, now)
+
+
 async def test_one_person_voting_a_hundred_times_counts_once(
     wms: TestClient, tokens: TokenMaker, learner: dict[str, str], admin: dict[str, str]
 ) -> None:
@@ -260,6 +320,45 @@ async def test_old_votes_decay(
     fresh = (await usage(wms, admin, other))["contexts"][0]
     assert old["helpful"] == fresh["helpful"] == 5
     assert 0 < old["score"] < fresh["score"]
+
+
+async def test_reset_clears_the_signal_and_is_audited(
+    wms: TestClient, tokens: TokenMaker, learner: dict[str, str], admin: dict[str, str]
+) -> None:
+    order = await baseline(wms, learner)
+    last = order[-1]
+    for person in ("p1", "p2", "p3", "p4"):
+        await vote(wms, tokens, person, last, helpful=True)
+    await refreshed(wms)
+    assert related(await panel(wms, learner)) != order
+    before_reset = _at(dt.timedelta(seconds=-5))
+    resp = await wms.post(f"/api/v1/admin/aids/{last}/usage/reset", headers=admin, json={})
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["contexts"] == [] and body["reset_at"]
+    assert related(await panel(wms, learner)) == order
+    # a vote made before the reset but delivered after it (the extension queues) stays out
+    late = {
+        "id": str(uuid.uuid4()),
+        "type": "aid_rated",
+        "at": before_reset,
+        "app": "dockyard",
+        "context": "dock-receiving",
+        "aid": last,
+        "helpful": True,
+    }
+    for person in ("p5", "p6", "p7"):
+        late["id"] = str(uuid.uuid4())
+        headers = tokens.auth(sub=person, roles=("learner",))
+        resp = await wms.post("/api/v1/events", json={"events": [late]}, headers=headers)
+        assert resp.status == 200
+    await refreshed(wms)
+    assert (await usage(wms, admin, last))["contexts"] == []
+    audit = await wms.get(
+        "/api/v1/admin/audit", params={"action": "aid.usage_reset"}, headers=admin
+    )
+    entries = (await audit.json())["entries"]
+    assert [(e["action"], e["target_id"]) for e in entries] == [("aid.usage_reset", last)]
 
 
 async def test_only_admins_reset_and_unknown_aids_are_404(

@@ -88,6 +88,7 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     session: aiohttp.ClientSession | None = None
     try:
         await analytics.usage.refresh()
+        app[keys.SUGGESTER].signals.append(analytics.usage)
         tasks.append(asyncio.create_task(analytics.usage.run(), name="usage-signal"))
         if settings.lrs_endpoint:
             library = app[keys.LIBRARY]

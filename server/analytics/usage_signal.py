@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from server.analytics.events import Event
 from server.db import events_tables as t
+from server.suggest import SignalPart
 
 if TYPE_CHECKING:
     from server.analytics.store import EventStore
@@ -250,6 +251,19 @@ class UsageSignal:
                 if usage.counts and (aid not in best or usage.people > best[aid].people):
                     best[aid] = usage
         return best
+
+    async def __call__(
+        self, app_id: str, context_ids: tuple[str, ...], aid_ids: tuple[str, ...]
+    ) -> dict[str, SignalPart]:
+        """Suggest's extra signal among related aids (server.suggest.RelatedSignal): reads the
+        cache only."""
+        found = self.for_contexts(context_ids)
+        out: dict[str, SignalPart] = {}
+        for aid in aid_ids:
+            usage = found.get(aid)
+            if usage is not None and usage.score:
+                out[aid] = SignalPart(usage.score, reason_part(usage, self.min_group))
+        return out
 
     async def refresh(self) -> None:
         store = self.store
