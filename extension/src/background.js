@@ -24,6 +24,7 @@ import {
   userName,
 } from "./lib/auth.js";
 import { Busy } from "./lib/backoff.js";
+import { openPanelOnActionClick } from "./lib/browser.js";
 import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
 import {
@@ -76,6 +77,8 @@ const events = createEventQueue({
 chrome.runtime.onInstalled.addListener(() => void run(syncContentScripts));
 chrome.runtime.onStartup.addListener(() => void run(syncContentScripts));
 chrome.runtime.onMessage.addListener(dispatch);
+// The toolbar button (and its _execute_action shortcut) opens the side panel or sidebar.
+openPanelOnActionClick();
 chrome.tabs.onActivated.addListener(({ tabId }) => void run(() => followTab(tabId)));
 chrome.tabs.onRemoved.addListener((tabId) => void run(() => forgetTab(tabId)));
 chrome.windows.onFocusChanged.addListener((windowId) => void run(() => followWindow(windowId)));
@@ -95,10 +98,6 @@ void run(resumeAnalytics); // a (re)started worker sends what an earlier one lef
 
 async function init() {
   await restrictSession(); // content scripts must never read the tokens
-  // The toolbar button (and its _execute_action shortcut) opens the panel.
-  await chrome.sidePanel
-    .setPanelBehavior({ openPanelOnActionClick: true })
-    .catch((err) => console.warn("inflow: side panel behaviour:", err));
 }
 
 async function run(fn) {

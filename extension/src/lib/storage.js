@@ -27,6 +27,8 @@ export const K = Object.freeze({
 
 /** Make chrome.storage.session unreadable from content scripts (tokens live there). */
 export async function restrictSession() {
+  // Firefox keeps storage.session from content scripts by default; older ones lack setAccessLevel.
+  if (typeof chrome.storage.session.setAccessLevel !== "function") return;
   await chrome.storage.session.setAccessLevel({ accessLevel: "TRUSTED_CONTEXTS" });
 }
 
