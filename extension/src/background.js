@@ -473,6 +473,8 @@ async function voteHere(aidId, helpful) {
     helpful,
     ...(mapped ? { url: page.url } : {}),
     ...(scope ? { app: scope.app } : {}),
+    // the page context too: colleagues' votes rank aids per context (usage signal)
+    ...(scope?.context ? { context: scope.context } : {}),
   };
 }
 
@@ -489,6 +491,7 @@ async function sendVote(vote, rawComment) {
     helpful: vote.helpful,
     comment,
     ...(vote.app ? { app: vote.app } : {}),
+    ...(vote.context ? { context: vote.context } : {}),
   });
   try {
     await api("/feedback", { method: "POST", body });

@@ -186,6 +186,9 @@ def test_events_arrive_once_each(browser: Browser) -> None:
         "crm",
         {"helpful": True},
     )
+    # Incident: votes carried the app but not the page context, so colleagues' votes could
+    # never rank aids per context (the usage signal saw opens only).
+    assert rated["context"] == "crm-dashboard"
     link = by_type["link_followed"]
     assert (link["aid"], link["app"], link["data"]) == (
         "crm-sales-playbook",
