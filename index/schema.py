@@ -9,7 +9,7 @@ from index.analysis import FastAnalyzer
 from index.stopwords import ENGLISH
 
 # 5: tags analysed like text (stemmed words and the joined whole tag), compounds joined,
-# derivational forms normalised (index/analysis.py).
+# derivational forms normalised (index/analysis.py); summary stored (search snippets).
 SCHEMA_VERSION = 5
 EVERYONE = "_everyone"  # audience token for aids with an empty audience
 GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
@@ -36,7 +36,8 @@ def build_schema() -> Schema:
         id=ID(stored=True, unique=True),
         # Scored text. Not stored: result metadata comes from the in-memory catalog.
         title=TEXT(analyzer=TEXT_ANALYZER),
-        summary=TEXT(analyzer=TEXT_ANALYZER),
+        # Stored too: a search snippet falls back to the summary's matched words.
+        summary=TEXT(analyzer=TEXT_ANALYZER, stored=True),
         # Analysed like the text fields, so the stems a query is made of match: "approval"
         # matches the tag "Approvals", "code owners" the tag "Code owners" (and its joined form
         # "codeowners"). Tags are joined with ", " so no compound spans two tags.

@@ -38,6 +38,7 @@ from typing import Any, TextIO, TypeVar
 
 from whoosh import index as whoosh_index
 from whoosh import query as wq
+from whoosh import scoring
 from whoosh.filedb.filestore import FileStorage
 from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.reading import SegmentReader
@@ -51,6 +52,12 @@ from index.schema import FIELD_BOOSTS, SCHEMA_VERSION, TEXT_ANALYZER, build_sche
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["IndexCorrupt", "IndexService", "IndexState", "IndexUnavailable"]
+
+
+# BM25F, but tags without length normalisation: most aids have no tags, so the average tag
+# field is nearly empty and an aid with four tags was scored as a very long document (a tag
+# matching "approval" ranked below a passing synonym in some body).
+WEIGHTING = scoring.BM25F(B=0.75, K1=1.2, tags_B=0.0)
 
 
 def _text(term: Any) -> str:
@@ -587,7 +594,7 @@ class IndexService:
                     self._searchers.remove(searcher)
                 searcher.close()
             with _closing_on_failure():
-                searcher = ix.searcher()
+                searcher = ix.searcher(weighting=WEIGHTING)
             local.filters = {}
             local.epoch = self._epoch
             local.generation = self.generation
@@ -714,7 +721,9 @@ class IndexService:
         results.formatter = MatchFormatter()
         hits = []
         for r in results[offset : offset + limit]:
-            snippet = r.highlights("body", top=2) or ""
+            # The matched words in context: from the body, else the summary (a hit on the
+            # title alone has no snippet; the panel shows the summary as it is).
+            snippet = r.highlights("body", top=2) or r.highlights("summary", top=1) or ""
             hits.append(Hit(r["id"], float(r.score), snippet))
         return HitPage(hits, len(results))
 

@@ -17,6 +17,7 @@ from index.query import (
     PageText,
     ParsedQuery,
     QueryRejected,
+    Scope,
     any_of,
     parse_user_query,
     scope_filter,
@@ -40,6 +41,8 @@ MAX_MENTORS = 3
 # How far an extra signal (RelatedSignal) may move a related aid: a signal score of +1 adds this
 # share of the best related aid's relevance, -1 takes it away. Pinned aids never move.
 SIGNAL_WEIGHT = 0.25
+SELECTION_WEIGHT = 4.0
+HEADINGS_WEIGHT = 1.5
 EXTRA_CANDIDATES = 3  # related aids fetched beyond the room, so a signal can lift one in
 
 
@@ -317,10 +320,13 @@ class Suggester:
         pinned = pinned[:limit]
         related: list[dict[str, Any]] = []
         room = limit - len(pinned)
+        # The selection is what the learner is stuck on: it weighs most. Headings are often
+        # navigation: the more there are, the less each says (a menu of 14 is page chrome).
+        heading_weight = HEADINGS_WEIGHT * min(1.0, (3 / max(1, len(page.headings))) ** 0.5)
         texts = [
-            PageText(page.selection, 3.0, selection=True),
+            PageText(page.selection, SELECTION_WEIGHT, selection=True),
             PageText(page.title, 2.0),
-            PageText(" ".join(page.headings), 1.5),
+            PageText(" ".join(page.headings), heading_weight),
             PageText(" ".join(c.name for c in resolution.contexts), 1.5),
             PageText(_url_words(page.url), 1.0),
         ]
@@ -361,39 +367,61 @@ class Suggester:
         scope = scope_filter(
             apps=[app] if app else None, audience=audience, types=[aid_type] if aid_type else ()
         )
-        results: list[dict[str, Any]] = []
-        total = 0
-        mode = "all"
-        if parsed.query is not None:
-            page = await self.index.page(parsed.query, scope, offset, limit)
-            if page.total == 0 and (fallback := any_of(parsed)) is not None:
-                page = await self.index.page(fallback, scope, offset, limit)
-                mode = "any"
-            total = page.total
-            for hit in page.hits:
-                meta = catalog.aids.get(hit.id)
-                if meta is None:
-                    continue
-                results.append(
-                    {
-                        "id": meta.id,
-                        "title": meta.title,
-                        "summary": meta.summary,
-                        "type": meta.type,
-                        "score": round(hit.score, 4),
-                        "snippet_html": hit.snippet_html,
-                    }
-                )
+        results, total, mode = await self._run_search(catalog, parsed, scope, offset, limit)
         did_you_mean = await self._did_you_mean(parsed) if total < 3 else None
+        query, corrected_from = text, None
+        if total == 0 and did_you_mean and did_you_mean != text.strip().lower():
+            # The original finds nothing: show what the correction finds ("Showing results for
+            # X. Search instead for Y"); the cursor stays tied to the text as typed.
+            try:
+                fixed = parse_user_query(
+                    did_you_mean, max_chars=s.max_query_chars, max_terms=s.max_query_terms
+                )
+            except QueryRejected:
+                fixed = None
+            if fixed is not None:
+                found = await self._run_search(catalog, fixed, scope, offset, limit)
+                if found[1]:
+                    results, total, mode = found
+                    query, corrected_from = did_you_mean, text
         next_offset = offset + limit
         return {
-            "query": text,
+            "query": query,
+            "corrected_from": corrected_from,
             "matched": mode,
             "total": total,
             "results": results,
             "did_you_mean": did_you_mean,
             "next_cursor": _encode_cursor(next_offset, text) if next_offset < total else None,
         }
+
+    async def _run_search(
+        self, catalog: Catalog, parsed: ParsedQuery, scope: Scope, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int, str]:
+        """One page of results for a parsed query: every word first, then any word."""
+        if parsed.query is None:
+            return [], 0, "all"
+        mode = "all"
+        page = await self.index.page(parsed.query, scope, offset, limit)
+        if page.total == 0 and (fallback := any_of(parsed)) is not None:
+            page = await self.index.page(fallback, scope, offset, limit)
+            mode = "any"
+        results: list[dict[str, Any]] = []
+        for hit in page.hits:
+            meta = catalog.aids.get(hit.id)
+            if meta is None:
+                continue
+            results.append(
+                {
+                    "id": meta.id,
+                    "title": meta.title,
+                    "summary": meta.summary,
+                    "type": meta.type,
+                    "score": round(hit.score, 4),
+                    "snippet_html": hit.snippet_html,
+                }
+            )
+        return results, page.total, mode
 
     async def _did_you_mean(self, parsed: ParsedQuery) -> str | None:
         if not parsed.words:

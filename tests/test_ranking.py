@@ -1,0 +1,199 @@
+"""Ranking on a library that is not the demo's (tests/ranking_content): each defect of issue 10
+("Ranking defects", "Fewer, better aids", "Search that helps") has a test here, written as what a
+learner on that page would expect to see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.analysis import FastAnalyzer
+from server.app import create_app
+from tests.ranking_content.library import write_library
+
+
+@pytest.fixture
+async def lark(aiohttp_client: Any, make_settings: Any, tmp_path: Path) -> Any:
+    content = write_library(tmp_path / "content")
+    return await aiohttp_client(create_app(make_settings(content_dir=content)))
+
+
+async def suggest(client: Any, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    resp = await client.post("/api/v1/suggest", json=body, headers=headers)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def search(client: Any, headers: dict[str, str], q: str) -> dict[str, Any]:
+    resp = await client.get("/api/v1/search", params={"q": q}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+def related(data: dict[str, Any]) -> list[str]:
+    return [a["id"] for a in data["aids"] if a["reason_code"] == "related"]
+
+
+def why(data: dict[str, Any], aid_id: str) -> dict[str, Any]:
+    return next(a["why"] for a in data["aids"] if a["id"] == aid_id)
+
+
+async def test_tags_match_stemmed_and_multi_word(lark: Any, learner: Any) -> None:
+    """Tags were indexed as whole unstemmed keywords and queried with stems: an aid tagged
+    "Approvals" was never found for "approval", nor one tagged "Branch protection" for the
+    phrase, in search or on a page."""
+    assert (await search(lark, learner, "approval"))["results"][0]["id"] == "main-branch-rules"
+    found = await search(lark, learner, '"branch protection"')
+    assert [r["id"] for r in found["results"]] == ["main-branch-rules"]
+    page = await suggest(
+        lark, learner, url="https://forge.larkspur.test/settings", title="Approval settings"
+    )
+    assert related(page) == ["main-branch-rules"]
+    assert why(page, "main-branch-rules")["terms"] == ["approval"]
+
+
+async def test_page_words_found_only_in_a_summary_count(lark: Any, learner: Any) -> None:
+    """Document frequencies counted titles and bodies only: a page word that an aid has only
+    in its summary was taken for a word in no aid and dropped from the query."""
+    page = await suggest(
+        lark, learner, url="https://forge.larkspur.test/profile", title="Revoke access"
+    )
+    assert related(page) == ["forge-tokens"]
+
+
+async def test_compounds_match_written_apart_or_together(lark: Any, learner: Any) -> None:
+    """ "code owners" never found the aid about the CODEOWNERS file, and "timesheet" never found
+    "Filling in your time sheet": compounds were neither split nor joined."""
+    assert (await search(lark, learner, "code owners"))["results"][0]["id"] == "codeowners-file"
+    assert (await search(lark, learner, "timesheet"))["results"][0]["id"] == "log-hours"
+    page = await suggest(
+        lark, learner, url="https://hours.larkspur.test/week", title="My timesheet"
+    )
+    assert related(page)[:1] == ["log-hours"]
+    assert why(page, "log-hours")["terms"][0] == "timesheet"
+
+
+async def test_derivational_forms_match(lark: Any, learner: Any) -> None:
+    """Porter leaves "urgency"/"urgent", "pregnancy"/"pregnant" and "accrual"/"accrue" apart:
+    a learner searching "urgency" found nothing about urgent tickets."""
+    for query, expected in [
+        ("urgency", "urgent-tickets"),
+        ("pregnancy", "expecting-a-baby"),
+        ("leave accrual", "leave-accrue"),
+    ]:
+        data = await search(lark, learner, query)
+        assert data["results"][:1] and data["results"][0]["id"] == expected, (query, data)
+
+
+async def test_short_codes_are_kept(lark: Any, learner: Any) -> None:
+    """Two-character tokens were dropped from page signals, codes too: a ticket page reading
+    "P1" or a page about the "W-2" found nothing."""
+    page = await suggest(lark, learner, url="https://desk.larkspur.test/tickets/88", selection="P1")
+    assert related(page) == ["incident-priority"]
+    assert why(page, "incident-priority")["terms"] == ["p1"]
+    w2 = await suggest(lark, learner, url="https://people.larkspur.test/docs", title="W-2 2025")
+    assert related(w2) == ["tax-forms"]
+    assert (await search(lark, learner, "w2"))["results"][0]["id"] == "tax-forms"
+
+
+def test_page_text_drops_function_words_but_not_codes() -> None:
+    """The page stop list missed "why", "did", "really", "their": a selected sentence's filler
+    took query slots. Short ordinary words go too; codes and acronyms stay."""
+    from index.schema import PAGE_ANALYZER
+
+    assert isinstance(PAGE_ANALYZER, FastAnalyzer)
+    words = [t.text for t in PAGE_ANALYZER("Why did they really reject their P1 ticket? HR go")]
+    assert words == ["reject", "p1", "ticket", "hr"]
+
+
+async def test_selection_words_always_get_slots(lark: Any, learner: Any) -> None:
+    """Only the ten rarest stems of the whole page were queried: on a page whose navigation
+    holds a dozen rarer words, the word the learner selected was cut and navigation aids won."""
+    headings = [
+        "Inbox", "Reports", "Dashboard", "Filters", "Saved views", "Printer", "Parking",
+        "Canteen", "Lockers", "Queues", "Minute", "Reception", "Menu", "Permits",
+    ]  # fmt: skip
+    page = await suggest(
+        lark,
+        learner,
+        url="https://desk.larkspur.test/tickets/12",
+        title="Ticket 12",
+        headings=headings,
+        selection="handing over",
+    )
+    assert related(page)[:1] == ["reassign-ticket"], page["aids"]
+    assert "handing" in why(page, "reassign-ticket")["terms"]
+
+
+async def test_misspelled_selection_is_corrected(lark: Any, learner: Any) -> None:
+    """A misspelled selected word ("scorcard") was lost: it is in no aid, so it was dropped."""
+    page = await suggest(
+        lark, learner, url="https://desk.larkspur.test/carriers/4", selection="scorcard"
+    )
+    assert related(page) == ["vendor-scorecard"]
+    assert why(page, "vendor-scorecard")["terms"][0] == "scorecard"
+
+
+async def test_no_filler_when_nothing_fits(lark: Any, learner: Any) -> None:
+    """When related aids ran out, aids mapped to the app were appended alphabetically ("Mapped
+    to <app>"): on a page no aid is about, the panel was full of off-topic aids."""
+    page = await suggest(
+        lark,
+        learner,
+        url="https://people.larkspur.test/profile/photo",
+        title="Upload a profile picture - PeoplePort",
+        headings=["Crop", "Rotate", "Brightness"],
+    )
+    assert page["app"]["id"] == "people"
+    assert page["aids"] == []
+    assert page["no_match"]["code"] == "no_related"
+    # the app's name alone never makes an aid related
+    named = await suggest(lark, learner, url="https://people.larkspur.test/", title="PeoplePort")
+    assert named["aids"] == [] and named["no_match"] is not None
+
+
+async def test_weak_matches_are_cut(lark: Any, learner: Any) -> None:
+    """Related aids were everything that matched any page word, best first, up to the limit:
+    a passing mention of one page word in a body ranked as "related"."""
+    page = await suggest(
+        lark, learner, url="https://hours.larkspur.test/week", title="Overtime this week"
+    )
+    # "lead" of "your lead signs off" is in log-hours' body: not a reason to show it
+    assert related(page) == ["hours-overtime"]
+    assert page["no_match"] is None
+
+
+async def test_pinned_reason_names_owner_and_context(lark: Any, learner: Any) -> None:
+    """Reasons said only "Pinned to this page": the panel needs who pinned it, for which page."""
+    page = await suggest(lark, learner, url="https://forge.larkspur.test/web/merge/7")
+    first = page["aids"][0]
+    assert first["id"] == "merge-checklist"
+    assert first["why"] == {
+        "kind": "pinned",
+        "terms": [],
+        "pinned_by": {"context": "Merge request", "owner": "Release Office"},
+        "signals": [],
+    }
+
+
+async def test_search_runs_the_correction_when_nothing_matches(lark: Any, learner: Any) -> None:
+    """A misspelled search showed "Did you mean X?" above "0 results": the corrected query now
+    runs, and the answer says what was typed so the panel can offer "Search instead for"."""
+    data = await search(lark, learner, "overtme")
+    assert data["corrected_from"] == "overtme"
+    assert data["query"] == "overtime"
+    assert [r["id"] for r in data["results"]] == ["hours-overtime"]
+    plain = await search(lark, learner, "overtime")
+    assert plain["corrected_from"] is None
+
+
+async def test_snippets_show_the_matched_words(lark: Any, learner: Any) -> None:
+    """Snippets were empty (the panel then repeated the summary) when the words matched only
+    the summary: they show the matched words now, wherever they are."""
+    body = (await search(lark, learner, "handover"))["results"][0]
+    assert '<b class="match">handover</b>' in body["snippet_html"]
+    summary = (await search(lark, learner, "revoking"))["results"][0]
+    assert summary["id"] == "forge-tokens"
+    assert '<b class="match">revoking</b>' in summary["snippet_html"]
