@@ -376,7 +376,7 @@ def test_video_block_and_tables_in_360px(browser: Browser) -> None:
     open_aid(browser, panel, "build a quote video", "crm-quote-video")
     watch = panel.locator("#watch-video")
     assert watch.get_attribute("href") == "https://video.example.com/northwind/crm-build-a-quote"
-    assert "Video: build a quote in five minutes" in watch.inner_text()
+    assert "Watch: build a quote in five minutes" in watch.inner_text()
     assert "5:12" in panel.inner_text("#video-facts")
     chapter = panel.locator('#aid-body td a[href$="#t=115"]')
     assert chapter.inner_text() == "1:55"

@@ -683,7 +683,10 @@ function videoBlock(aid, body) {
     onclick: () => linkFollowed(aid.id, href),
     onauxclick: (ev) => ev.button === 1 && linkFollowed(aid.id, href),
   });
-  const facts = [v.duration ? `${v.duration}` : null, v.start ? `starts at ${v.start}` : null]
+  const facts = [
+    v.duration ? `Duration ${v.duration}` : null,
+    v.start ? `starts at ${v.start}` : null,
+  ]
     .filter(Boolean)
     .join(" · ");
   for (const cell of body.querySelectorAll("td")) {
@@ -718,7 +721,7 @@ function videoBlock(aid, body) {
           ...follow(v.href),
         },
         h("span", { "aria-hidden": "true" }, "▶ "),
-        `Watch: ${v.title}`,
+        `Watch: ${v.title.replace(/^video:\s*/i, "")}`,
       ),
       facts ? h("span", { className: "muted facts", id: "video-facts" }, facts) : null,
     ),
@@ -742,9 +745,9 @@ async function makeChecklist(aid, body) {
       now[i] = box.checked;
       await setSession({ [key]: now });
     });
-    const label = h("label", {}, box);
-    label.append(...li.childNodes);
-    li.replaceChildren(label);
+    const text = h("span", { className: "task-text" });
+    text.append(...li.childNodes);
+    li.replaceChildren(h("label", {}, box, text));
   });
 }
 
