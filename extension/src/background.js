@@ -172,13 +172,16 @@ const pageKeyOf = (tabId, page) => `${tabId}\n${page.url}\n${page.title}`;
 
 async function onPageChanged(msg, sender) {
   const tab = sender.tab;
-  await setSession({ [tabKey(tab.id)]: { ...msg.page, windowId: tab.windowId, at: Date.now() } });
-  const focus = await getSession(K.focus);
-  const panelTabs = await getSession(K.panelTabs, []);
+  const page = { ...msg.page, windowId: tab.windowId, at: Date.now() };
+  // Speed: one storage read and one write before the request (each is an IPC hop of a few ms).
+  const got = await chrome.storage.session.get([K.focus, K.panelTabs]);
+  const focus = got[K.focus] ?? null;
+  const panelTabs = got[K.panelTabs] ?? [];
   if (tab.active || !focus || focus.tabId === tab.id || panelTabs.includes(focus.tabId)) {
-    await setFocus(tab.id, tab.windowId, true);
-    await refreshView();
-  }
+    const next = { tabId: tab.id, windowId: tab.windowId };
+    await setSession({ [tabKey(tab.id)]: page, [K.focus]: next, [K.lastWeb]: next });
+    await refreshView({ focus: next, page });
+  } else await setSession({ [tabKey(tab.id)]: page });
   return {};
 }
 
@@ -290,32 +293,50 @@ async function newestPageTab() {
 
 // ---- rules ---------------------------------------------------------------------------------
 let compiled = null; // cache of the compiled rules, keyed by version (rebuilt after a restart)
+let rulesMem = null; // what storage.local holds under K.rules (read once per worker life)
 
 async function loadRules({ force = false } = {}) {
-  let cached = await getLocal(K.rules);
+  let cached = rulesMem ?? (await getLocal(K.rules));
   const stale = !cached || Date.now() - cached.fetchedAt > RULES_TTL_MS;
   if (force || stale) {
     try {
       const doc = await api("/rules");
       cached = { version: doc.version, fetchedAt: Date.now(), doc };
       await setLocal({ [K.rules]: cached });
+      rulesMem = cached;
     } catch (err) {
       if (!(err instanceof Offline) || !cached) throw err; // offline: keep using the cache
     }
   }
+  rulesMem = cached;
   if (!compiled || compiled.version !== cached.version) compiled = compileRules(cached.doc);
   return compiled;
 }
 
 // ---- the panel's page: match locally, ask the server only for mapped pages ------------------
-async function refreshView({ forceRules = false } = {}) {
-  const tokens = await getSession(K.tokens);
-  if (!tokens) return emitView({ type: (await getSession(K.expired)) ? "expired" : "signed-out" });
+// The page the latest refresh is for: an answer for an older page is dropped. Memory is enough:
+// every change of the panel's page goes through refreshView, and a stopped worker's requests die
+// with it.
+let currentKey = null;
+
+/** Speed (docs/extension.md): a navigation reaches the panel within ~150 ms, so nothing waits
+ * here that need not: callers pass the focus and page they just wrote, storage reads are batched,
+ * the "loading" view and the offline copy of the results are written beside the request. */
+async function refreshView({ forceRules = false, focus: knownFocus, page: knownPage } = {}) {
+  const keys = [K.tokens, K.expired, ...(knownFocus ? [] : [K.focus])];
+  const got = await chrome.storage.session.get(keys);
+  const tokens = got[K.tokens];
+  const focus = knownFocus ?? got[K.focus] ?? null;
+  const page =
+    knownPage ??
+    (focus
+      ? ((await chrome.storage.session.get(tabKey(focus.tabId)))[tabKey(focus.tabId)] ?? null)
+      : null);
+  const pageKey = tokens && page ? pageKeyOf(focus.tabId, page) : null;
+  currentKey = pageKey;
+  if (!tokens) return emitView({ type: got[K.expired] ? "expired" : "signed-out" });
   const emit = (event) => emitView({ user: userName(tokens), ...event });
-  const focus = await getSession(K.focus);
-  const page = focus ? await getSession(tabKey(focus.tabId)) : null;
   if (!page) return emit({ type: "no-page" });
-  const pageKey = pageKeyOf(focus.tabId, page);
   try {
     const rules = await loadRules({ force: forceRules });
     const present = await probeSelectors(focus.tabId, rules, page);
@@ -324,7 +345,8 @@ async function refreshView({ forceRules = false } = {}) {
       // Not a mapped page: its URL, title and text never leave the browser.
       return emit({ type: "unmapped", pageKey, page });
     }
-    await emit({ type: "loading", pageKey, page });
+    const loading = emit({ type: "loading", pageKey, page }); // updateKey keeps the order
+    loading.catch(() => {}); // awaited below; not an unhandled rejection if the request fails
     const suggestion = await api("/suggest", {
       method: "POST",
       body: {
@@ -335,11 +357,12 @@ async function refreshView({ forceRules = false } = {}) {
         ...(present ? { selectors: present } : {}),
       },
     });
-    if (!(await stillCurrent(pageKey))) return undefined;
+    await loading;
+    if (currentKey !== pageKey) return undefined;
+    await emit({ type: "loaded", pageKey, page, suggestion });
     await updateKey("local", K.lastResults, (list) =>
       remember(list, { url: page.url, at: Date.now(), suggestion: keptSuggestion(suggestion) }),
     );
-    await emit({ type: "loaded", pageKey, page, suggestion });
     await sendHeldVotes();
     await flushQueue();
   } catch (err) {
@@ -366,12 +389,6 @@ let viewRetryTimer = 0;
 function retryViewAt(at) {
   clearTimeout(viewRetryTimer);
   viewRetryTimer = setTimeout(() => void run(refreshView), Math.max(0, at - Date.now()) + 50);
-}
-
-async function stillCurrent(pageKey) {
-  const focus = await getSession(K.focus);
-  const page = focus ? await getSession(tabKey(focus.tabId)) : null;
-  return Boolean(page) && pageKeyOf(focus.tabId, page) === pageKey;
 }
 
 /** Which context selectors are present in the tab (asked only for contexts whose URL rule
@@ -670,6 +687,7 @@ async function resumeAnalytics() {
 // ---- settings and content-script registration ------------------------------------------------
 async function onSettingsChanged() {
   compiled = null;
+  rulesMem = null;
   await removeSession([K.tokens, K.refreshLock]);
   await setLocal({ [K.rules]: null, [K.lastResults]: null });
   await emitView({ type: "signed-out" });
@@ -690,7 +708,7 @@ async function syncContentScripts() {
     id: DYNAMIC_SCRIPT_ID,
     matches: wanted,
     js: ["src/content.js"],
-    runAt: "document_idle",
+    runAt: "document_end", // right after the page's DOMContentLoaded handlers (speed)
     allFrames: false,
     persistAcrossSessions: true,
   };

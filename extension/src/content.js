@@ -155,5 +155,5 @@
     document.removeEventListener("selectionchange", onSelection);
   }
 
-  send(); // at document_idle: the page is there, report it now
+  send(); // at document_end (after DOMContentLoaded handlers): the page is there, report it now
 })();

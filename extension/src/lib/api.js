@@ -57,10 +57,14 @@ async function send(url, token, { method, body }) {
 export async function api(path, { method = "GET", body: raw } = {}) {
   // Page signals go out within the server's limits (a long title is cut, not refused with 422).
   const body = path === "/suggest" ? clampPageRequest(raw) : raw;
-  await busyGate().guard();
-  const { ep } = await loadSettings();
+  // Three storage reads at once, not one after the other (speed: docs/extension.md).
+  const [, { ep }, firstToken] = await Promise.all([
+    busyGate().guard(),
+    loadSettings(),
+    getAccessToken(),
+  ]);
   const url = `${ep.api}${path}`;
-  let token = await getAccessToken();
+  let token = firstToken;
   let res = await send(url, token, { method, body });
   if (isBusyAnswer(res)) throw await busyGate().hit(res);
   if (res.status === 401) {

@@ -29,7 +29,8 @@ export class Offline extends Error {}
 const TIMEOUT_MS = 10_000;
 
 export async function loadSettings() {
-  const { values, locked } = effectiveSettings(await getLocal(K.settings, {}), await getManaged());
+  const [local, managed] = await Promise.all([getLocal(K.settings, {}), getManaged()]);
+  const { values, locked } = effectiveSettings(local, managed);
   return { values, locked, ep: endpoints(values) };
 }
 
