@@ -121,8 +121,11 @@
   // A navigate event comes before the URL changes: look again once the page has had its turn.
   const onNavigate = () => check();
   const onNavigateStart = () => setTimeout(check, 0);
+  // Back to this tab (visibilitychange and focus both fire): report it again, once.
   const onVisible = () => {
-    if (document.visibilityState === "visible") send();
+    if (document.visibilityState !== "visible") return;
+    if (!pending) last = ""; // unchanged, but the worker may be following another tab
+    check();
   };
   const poll = setInterval(check, POLL_MS);
   const titles =

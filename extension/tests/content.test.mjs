@@ -88,6 +88,11 @@ function loadPage({ url = "http://app.test/a", title = "A", navigationApi = true
       location.href = next;
       setTimeout(() => win.fire("hashchange"), 0);
     },
+    /** The user comes back to this tab. */
+    switchBack() {
+      doc.fire("visibilitychange");
+      win.fire("focus");
+    },
     setTitle(next) {
       doc.title = next;
       for (const o of [...observers]) o.fn([]);
@@ -161,4 +166,13 @@ test("a change undone before it settles is not reported", () => {
   page.pushState("http://app.test/a");
   advance(1000);
   assert.deepEqual(page.pages(), ["http://app.test/a"]);
+});
+
+test("coming back to the tab reports the page again, once", () => {
+  // Both visibilitychange and focus fire on a tab switch: two reports meant two /suggest calls.
+  const page = loadPage();
+  advance(1000);
+  page.switchBack();
+  advance(1000);
+  assert.deepEqual(page.pages(), ["http://app.test/a", "http://app.test/a"]);
 });
