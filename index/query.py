@@ -21,12 +21,14 @@ from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, PAGE_ANALYZER, TEXT
 _WORD_RE = re.compile(r"[\w][\w'.-]*", re.UNICODE)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
 SYNONYM_WEIGHT = 0.5
+PAGE_SYNONYM_WEIGHT = 0.35  # page text is long: its own words should rank first
+APP_NAME_WEIGHT = 0.3  # the app's name is on all its pages: it says little about this one
 COMPOUND_WEIGHT = 0.9  # "time sheet" typed, "timesheet" in the aid (or the other way round)
 CORRECTED_WEIGHT = 0.8  # a misspelled selection word, as the corrector read it
 MAX_SELECTION_TERMS = 8  # the selection's stems always get these slots, beyond `max_terms`
 # The relevance cut-off for related aids: a hit is kept when its score is at least this share of
 # the best hit's and its support (below) reaches MIN_SUPPORT.
-RELATIVE_CUT = 0.3
+RELATIVE_CUT = 0.4
 MIN_SUPPORT = 1.5
 # Where a page word matched in the aid, for its support: in the title or a tag it says what the
 # aid is about; in the body it may be a passing mention.
@@ -181,6 +183,7 @@ class RelatedQuery:
 
     query: wq.Query
     weights: Mapping[str, float]  # stem -> its weight in the query
+    support: Mapping[str, float]  # stem -> what a match on it supports (a synonym: its source's)
     words: Mapping[str, str]  # stem -> the page's own word(s) it stands for
     selection: frozenset[str]  # stems of the selection (they always count)
     telling: frozenset[str]  # stems rare enough in the app's aids to count towards support
@@ -195,17 +198,20 @@ class RelatedHit:
 
 def page_terms(
     texts: Iterable[PageText],
-) -> tuple[dict[str, float], dict[str, str], set[str], list[str]]:
-    """The stems of the page signals: weights, display words, selection stems, and the
-    selection's words as typed (for spelling correction)."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, str], set[str], list[str]]:
+    """The stems of the page signals: weights, support weights (a synonym supports as much as
+    the page word it stands for), display words, selection stems, and the selection's words as
+    typed (for spelling correction)."""
     weights: dict[str, float] = {}
+    support: dict[str, float] = {}
     words: dict[str, str] = {}
     selection: set[str] = set()
     typed: list[str] = []
 
-    def add(stem: str, weight: float, word: str, selected: bool) -> None:
+    def add(stem: str, weight: float, word: str, selected: bool, supports: float = 0) -> None:
         if stem.isdigit() or len(stem) < 2:
             return
+        support[stem] = max(support.get(stem, 0.0), supports or weight)
         if weights.get(stem, 0.0) < weight:
             weights[stem] = weight
             words.setdefault(stem, word)
@@ -228,8 +234,9 @@ def page_terms(
             for alt in alternatives:
                 if len(alt) == 1:
                     for stem in _stems(alt):
-                        add(stem, page_text.weight * SYNONYM_WEIGHT, phrase, False)
-    return weights, words, selection, list(dict.fromkeys(typed))
+                        weight = page_text.weight * PAGE_SYNONYM_WEIGHT
+                        add(stem, weight, phrase, False, page_text.weight)
+    return weights, support, words, selection, list(dict.fromkeys(typed))
 
 
 def related_query(
@@ -249,11 +256,14 @@ def related_query(
     best are kept (page text is noisy, and a union over dozens of common terms would score most
     of the index), and the selection's stems always get slots of their own. Selection words in
     no aid go to `correct` (a bounded spelling corrector): "scorcard" is searched as "scorecard".
-    Words of `ignore` (the app's name, on every one of its pages) still rank, but never make an
-    aid relevant on their own (they are not "telling").
+    Words of `ignore` (the app's name, on every one of its pages) weigh little, never make an aid
+    relevant on their own and are not quoted as reasons (unless selected).
     """
     ignored = {t.text for t in PAGE_ANALYZER(ignore)}
-    weights, words, selection, typed = page_terms(texts)
+    weights, support, words, selection, typed = page_terms(texts)
+    for stem in ignored - selection:
+        if stem in weights:
+            weights[stem] *= APP_NAME_WEIGHT
     if not weights:
         return None
     df = {stem: doc_frequency(stem) for stem in weights}
@@ -265,7 +275,7 @@ def related_query(
                 if stem not in df:
                     df[stem] = doc_frequency(stem)
                 if df[stem] and weights.get(stem, 0.0) < base * CORRECTED_WEIGHT:
-                    weights[stem] = base * CORRECTED_WEIGHT
+                    weights[stem] = support[stem] = base * CORRECTED_WEIGHT
                     words[stem] = right
                     selection.add(stem)
     n = max(doc_count, 1)
@@ -293,6 +303,7 @@ def related_query(
     return RelatedQuery(
         query=wq.Or([_term_group(s, weights[s]) for s in chosen]),
         weights={s: weights[s] for s in chosen},
+        support={s: support[s] for s in chosen},
         words={s: words[s] for s in chosen},
         selection=frozenset(s for s in chosen if s in selection),
         telling=telling,
@@ -321,10 +332,11 @@ def relevant(
             if stem in rq.weights:
                 factor = 1.0 if stem in rq.selection else FIELD_SUPPORT.get(field, 0.5)
                 where[stem] = max(where.get(stem, 0.0), factor)
-        support = sum(rq.weights[s] * f for s, f in where.items() if s in rq.telling)
+        support = sum(rq.support[s] * f for s, f in where.items() if s in rq.telling)
         if support < MIN_SUPPORT:
             continue
-        ordered = sorted(where, key=lambda s: -rq.weights[s] * where[s])
+        shown = [s for s in where if s in rq.telling]  # the app's name is no reason
+        ordered = sorted(shown, key=lambda s: -rq.weights[s] * where[s])
         terms = tuple(dict.fromkeys(rq.words[s] for s in ordered))
         out.append(RelatedHit(aid_id, score, terms))
     return out

@@ -36,6 +36,7 @@ REASONS = {
 }
 MAX_TERMS = 3  # matched words quoted in a reason
 _SPACE_RE = re.compile(r"\s+")
+_EXTENSION_RE = re.compile(r"\.(?:html?|php|aspx?|jsp|do|cgi)\b", re.IGNORECASE)
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits, any script
 MAX_MENTORS = 3
 # How far an extra signal (RelatedSignal) may move a related aid: a signal score of +1 adds this
@@ -85,8 +86,9 @@ def _norm(text: str) -> str:
 
 
 def _url_words(url: str) -> str:
+    """Words of a URL's path and fragment, without file extensions ("index.html")."""
     parts = urlsplit(url)
-    text = f"{parts.path} {parts.fragment}"
+    text = _EXTENSION_RE.sub(" ", f"{parts.path} {parts.fragment}")
     return re.sub(r"[/_\-#!?=&.]+", " ", unquote(text))
 
 
