@@ -113,7 +113,7 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             "/api/v1/suggest": {
                 "post": {
-                    "summary": "Aids for a page: pinned, then related, then mapped to the app; "
+                    "summary": "Aids for a page: pinned, then related above a cut-off (no filler), "
                     "and up to three vetted peer mentors for the app",
                     "requestBody": {
                         "required": True,
