@@ -14,7 +14,7 @@ export INFLOW_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
 RALPH_VENV := .cache/ralph-venv
 
-.PHONY: run test lint bench install chromium extension-deps ralph reindex check clean help
+.PHONY: run test lint bench install chromium firefox extension-deps ralph reindex check clean help
 
 help:
 	@echo "make run        start Keycloak and the server on http://$(HOST):$(PORT)/ with demo content"
@@ -55,6 +55,19 @@ chromium:
 	  echo "Installing Debian's chromium (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# Firefox tests (tests/firefox/): Debian's firefox-esr and a geckodriver built from crates.io
+# (about 4 minutes on 2 cores, once; kept in .cache/cargo). Never a downloaded browser or driver.
+GECKODRIVER_VERSION := 0.37.1
+GECKODRIVER := .cache/cargo/bin/geckodriver
+
+firefox: $(GECKODRIVER)
+	@command -v firefox-esr >/dev/null || { \
+	  echo "Installing Debian's firefox-esr (Firefox tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr; }
+
+$(GECKODRIVER):
+	cargo install geckodriver --locked --version $(GECKODRIVER_VERSION) --root .cache/cargo
+
 extension-deps: extension/node_modules/.package-lock.json
 
 extension/node_modules/.package-lock.json: extension/package.json extension/package-lock.json
@@ -69,7 +82,7 @@ $(RALPH_VENV)/.installed: tests/ralph/requirements.txt
 	touch $@
 
 # Under CI=true (.ci/run) a skipped test fails the run; every test has a timeout (pyproject).
-test: lint chromium ralph keycloak
+test: lint chromium firefox ralph keycloak
 	node --test --test-timeout=60000 extension/tests/
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 

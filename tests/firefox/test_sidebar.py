@@ -1,0 +1,58 @@
+"""The extension in Firefox (sidebar_action, background scripts, launchWebAuthFlow), against the
+real backend and Keycloak, in Debian's firefox-esr (see conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.firefox.conftest import GECKO_ID, ROOT, Firefox
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_in_open_a_demo_page_and_see_its_aids(firefox: Firefox) -> None:
+    """A Firefox user signs in through Keycloak and sees the demo CRM's aids in the sidebar page.
+
+    Guards the Chromium-only extension: in Firefox the background died on chrome.sidePanel (so no
+    message was ever answered), and Keycloak refused the sign-in because the Firefox redirect URL
+    (identity.getRedirectURL(): https://<sha1 of the add-on id>.extensions.allizom.org/) was not
+    registered for the extension client."""
+    demo = firefox.open_demo("/demo/crm/")
+    firefox.wait().until(lambda d: "Pipeline dashboard" in d.find_element(By.TAG_NAME, "h1").text)
+    panel = firefox.open_panel()
+    firefox.state("signed-out")
+    firefox.shot("01-signed-out")
+
+    firefox.sign_in(panel)
+    firefox.state("ready")
+    firefox.shot("02-ready-crm")
+    d = firefox.driver
+    assert d.find_element(By.ID, "user").text == "learner"
+    where = d.find_element(By.ID, "where").text
+    assert "Northwind CRM" in where and "Pipeline dashboard" in where
+    pinned = d.find_elements(By.CSS_SELECTOR, "#pinned .card")
+    assert len(pinned) >= 1
+    assert pinned[0].get_attribute("data-aid") == "crm-pipeline-review-checklist"
+    assert "Pinned" in pinned[0].find_element(By.CSS_SELECTOR, ".why").text
+
+    # The redirect URL Firefox uses is the one the realm registers (derived from the fixed id).
+    redirect = d.execute_script("return chrome.identity.getRedirectURL();")
+    addon_hash = hashlib.sha1(GECKO_ID.encode(), usedforsecurity=False).hexdigest()
+    assert redirect == f"https://{addon_hash}.extensions.allizom.org/"
+    realm = json.loads((ROOT / "auth" / "realm-inflow.json").read_text(encoding="utf-8"))
+    client = next(c for c in realm["clients"] if c["clientId"] == "inflow-extension")
+    assert redirect in client["redirectUris"]
+
+    # The panel follows the web tab: another demo app's page brings that app's aids.
+    d.switch_to.window(demo)
+    firefox.open_demo("/demo/expenses/")
+    d.switch_to.window(panel)
+    firefox.wait().until(lambda d: "Northwind CRM" not in d.find_element(By.ID, "where").text)
+    firefox.state("ready")
+    firefox.shot("03-ready-expenses")
+    cards = d.find_elements(By.CSS_SELECTOR, "main .card")
+    assert cards and all(not (c.get_attribute("data-aid") or "").startswith("crm-") for c in cards)
