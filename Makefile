@@ -59,6 +59,7 @@ chromium:
 # (about 4 minutes on 2 cores, once; kept in .cache/cargo). Never a downloaded browser or driver.
 GECKODRIVER_VERSION := 0.37.1
 GECKODRIVER := .cache/cargo/bin/geckodriver
+CARGO ?= $(shell command -v cargo || echo $(HOME)/.cargo/bin/cargo)
 
 firefox: $(GECKODRIVER)
 	@command -v firefox-esr >/dev/null || { \
@@ -66,7 +67,7 @@ firefox: $(GECKODRIVER)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr; }
 
 $(GECKODRIVER):
-	cargo install geckodriver --locked --version $(GECKODRIVER_VERSION) --root .cache/cargo
+	$(CARGO) install geckodriver --locked --version $(GECKODRIVER_VERSION) --root .cache/cargo
 
 extension-deps: extension/node_modules/.package-lock.json
 
