@@ -17,7 +17,7 @@ from aiohttp import web
 from auth.identity import Identity
 from server import keys
 from server.admin.common import who
-from server.analytics.usage_signal import HALF_LIFE_DAYS, load_sync
+from server.analytics.usage_signal import HALF_LIFE_DAYS
 from server.errors import Forbidden, NotFound
 from server.responses import json_response
 from server.security import requires_op
@@ -41,8 +41,7 @@ async def usage_report(config: Any, aid_id: str) -> dict[str, Any]:
     title = _aid(config, aid_id)
     analytics = config[keys.ANALYTICS]
     usage, store = analytics.usage, analytics.store
-    today, min_group = usage.today(), usage.min_group
-    data = await store.read(load_sync, store.reader, today, min_group, usage.half_life_days, aid_id)
+    data = await usage.report(aid_id)
     catalog = config[keys.LIBRARY].catalog
     contexts = []
     for ctx_id, per_aid in data.items():
@@ -58,7 +57,7 @@ async def usage_report(config: Any, aid_id: str) -> dict[str, Any]:
     return {
         "aid": aid_id,
         "title": title,
-        "min_group": min_group,
+        "min_group": usage.min_group,
         "half_life_days": HALF_LIFE_DAYS,
         "reset_at": await store.usage_reset_time(aid_id) or None,
         "contexts": contexts,

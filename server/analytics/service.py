@@ -87,7 +87,7 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
     session: aiohttp.ClientSession | None = None
     try:
-        await analytics.usage.refresh()
+        # the first load runs in the background task: a big events database never delays start-up
         app[keys.SUGGESTER].signals.append(analytics.usage)
         tasks.append(asyncio.create_task(analytics.usage.run(), name="usage-signal"))
         if settings.lrs_endpoint:
@@ -129,4 +129,5 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
                 await task
         if session is not None:
             await session.close()
+        await analytics.usage.close()
         await store.close()

@@ -2,9 +2,9 @@
 
 Helpful votes and opens of an aid on a page context (the extension reports both with the
 context's id) become a score in (-1, 1) per (context, aid), which suggest uses to reorder the
-*related* aids only: pins stay first and in their order, and the related aids' relevance is
-multiplied by at most `1 + BOOST` and at least `1 - BOOST`, so usage moves an aid among aids
-that fit the page, never lifts an unrelated one in.
+*related* aids only (server.suggest.RelatedSignal): pins stay first and in their order, and a
+related aid's relevance (normalized to the best one) moves by at most `SIGNAL_WEIGHT` x score,
+so usage moves an aid among aids that fit the page, never lifts an unrelated one in.
 
 Carefully, from aggregates only:
 - the rows are the daily distinct-people rollup (`users`, dims `sig_open`, `sig_up`,
@@ -18,9 +18,10 @@ Carefully, from aggregates only:
 - a reset (admin) deletes the aid's rows and records the time: events from before it, even ones
   that arrive late, never count again.
 
-The signal is computed in the events store's reader thread, cached per context in memory and
-refreshed by a background task when the events database changed (at most every
-`REFRESH_SECONDS`), after a reset, or by `refresh()`; suggest only reads the cache.
+The signal is computed in a thread of its own (its own read-only connection), cached per context
+in memory and refreshed by a background task when the events database changed (at most every
+`REFRESH_SECONDS`), when the day changed, after a reset, or by `refresh()`; suggest only reads
+the cache (bench/bench_usage_signal.py: what a refresh costs).
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
-from collections import defaultdict
+import sqlite3
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 
@@ -44,16 +48,16 @@ if TYPE_CHECKING:
     from server.analytics.store import EventStore
 
 log = logging.getLogger("inflow.analytics.usage")
+T = TypeVar("T")
 
 OPEN, UP, DOWN = "sig_open", "sig_up", "sig_down"
 DIMS = (OPEN, UP, DOWN)
 HALF_LIFE_DAYS = 30.0
 WINDOW_HALF_LIVES = 4  # 120 days: a vote that old weighs 1/16
-BOOST = 0.5  # relevance x (1 + BOOST * score): at most x1.5, at least x0.5
 OPEN_WEIGHT = 0.1  # an open says less than a vote
 DOWN_WEIGHT = 2.0  # a "not helpful" says more than a "helpful"
 PRIOR = 2.0  # pulls small groups towards 0
-REFRESH_SECONDS = 30.0
+REFRESH_SECONDS = 300.0
 RESET_PREFIX = "usage_reset:"
 
 
@@ -84,13 +88,6 @@ class Usage:
             "score": round(self.score, 4),
             "counts": self.counts,
         }
-
-
-@dataclass
-class _Person:
-    opened: str = ""  # latest day of each, '' = never
-    up: str = ""
-    down: str = ""
 
 
 # -- ingestion (writer thread, inside the batch's transaction) -----------------------------------
@@ -159,68 +156,63 @@ def reset_time_sync(conn: sa.Connection, aid: str) -> str:
 
 
 def load_sync(
-    conn: sa.Connection,
+    conn: sqlite3.Connection,
     today: dt.date,
     min_group: int,
     half_life_days: float = HALF_LIFE_DAYS,
     aid: str = "",
 ) -> dict[str, dict[str, Usage]]:
-    """Every (context, aid) with rows in the window (or one aid's): context -> aid -> Usage."""
+    """Every (context, aid) with rows in the window (or one aid's): context -> aid -> Usage.
+
+    One primary-key range per dim, in day order, streamed into a dict: a person's later day
+    overwrites the earlier one (no GROUP BY: its temporary B-tree over every row was slower)."""
     since = (today - dt.timedelta(days=int(WINDOW_HALF_LIVES * half_life_days))).isoformat()
-    u = t.users.c
-    latest = sa.func.max(u.day)
-    people: dict[str, dict[str, _Person]] = defaultdict(lambda: defaultdict(_Person))
-    for dim in DIMS:  # one range of the primary key each
-        query = (
-            sa.select(u.key, u.user, latest)
-            .where(u.dim == dim, u.day >= since)
-            .group_by(u.key, u.user)
-        )
-        if aid:
-            query = query.where(u.key.like(f"%/{aid}"))
-        attr = {OPEN: "opened", UP: "up", DOWN: "down"}[dim]
-        for key, user, day in conn.execute(query):
-            setattr(people[key][user], attr, day)
-    out: dict[str, dict[str, Usage]] = defaultdict(dict)
-    for key, persons in people.items():
-        context, _, aid = key.partition("/")
-        out[context][aid] = summarize(
-            context, aid, persons.values(), today, min_group, half_life_days
-        )
-    return dict(out)
+    sql = "SELECT key, user, day FROM users WHERE dim = ? AND day >= ?"
+    if aid:
+        sql += " AND key LIKE ?"
+    sql += " ORDER BY day"  # the primary key's order: no sort
+    latest: list[dict[tuple[str, str], str]] = []  # per dim: (key, person) -> latest day
+    for dim in DIMS:
+        cur = conn.execute(sql, (dim, since, f"%/{aid}") if aid else (dim, since))
+        latest.append({(key, user): day for key, user, day in cur})
+    opened, up, down = latest
 
-
-def summarize(
-    context: str,
-    aid: str,
-    persons: Iterable[_Person],
-    today: dt.date,
-    min_group: int,
-    half_life_days: float = HALF_LIFE_DAYS,
-) -> Usage:
+    @functools.cache
     def weight(day: str) -> float:
         age = max(0, (today - dt.date.fromisoformat(day)).days)
         return float(0.5 ** (age / half_life_days))
 
-    n = helpful = not_helpful = opened = 0
-    h = d = o = 0.0
-    for p in persons:
-        n += 1
-        if p.opened:
-            opened += 1
-            o += weight(p.opened)
-        if p.up > p.down:  # the latest vote wins; both on one day cancel out
-            helpful += 1
-            h += weight(p.up)
-        elif p.down > p.up:
-            not_helpful += 1
-            d += weight(p.down)
-    counts = n >= max(1, min_group)
-    score = 0.0
-    if counts:
-        plus, minus = h + OPEN_WEIGHT * o, DOWN_WEIGHT * d
-        score = (plus - minus) / (plus + minus + PRIOR)
-    return Usage(context, aid, n, helpful, not_helpful, opened, score, counts)
+    people = Counter(key for key, _ in opened.keys() | up.keys() | down.keys())
+    n_open: Counter[str] = Counter()
+    n_up: Counter[str] = Counter()
+    n_down: Counter[str] = Counter()
+    w_open: dict[str, float] = defaultdict(float)
+    w_up: dict[str, float] = defaultdict(float)
+    w_down: dict[str, float] = defaultdict(float)
+    for (key, _), day in opened.items():
+        n_open[key] += 1
+        w_open[key] += weight(day)
+    for ku, day in up.items():  # the latest vote wins; both on one day cancel out
+        if day > down.get(ku, ""):
+            n_up[ku[0]] += 1
+            w_up[ku[0]] += weight(day)
+    for ku, day in down.items():
+        if day > up.get(ku, ""):
+            n_down[ku[0]] += 1
+            w_down[ku[0]] += weight(day)
+    out: dict[str, dict[str, Usage]] = {}
+    group = max(1, min_group)
+    for key, n in people.items():
+        context, _, aid_id = key.partition("/")
+        counts = n >= group
+        score = 0.0
+        if counts:
+            plus, minus = w_up[key] + OPEN_WEIGHT * w_open[key], DOWN_WEIGHT * w_down[key]
+            score = (plus - minus) / (plus + minus + PRIOR)
+        out.setdefault(context, {})[aid_id] = Usage(
+            context, aid_id, n, n_up[key], n_down[key], n_open[key], score, counts
+        )
+    return out
 
 
 # -- the cache suggest reads ----------------------------------------------------------------------
@@ -228,7 +220,9 @@ def summarize(
 
 @dataclass
 class UsageSignal:
-    """The signal per context, in memory; `refresh` recomputes it in the store's reader thread."""
+    """The signal per context, in memory. `refresh` recomputes it in a thread of its own, on a
+    read-only connection of its own (WAL: it never waits for ingestion, and the dashboards'
+    reader thread never waits for it); `close` closes both."""
 
     store: EventStore
     min_group: int
@@ -238,6 +232,10 @@ class UsageSignal:
     version: int = 0  # moves on with every refresh that changed something
     _data_version: int = -1
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _thread: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="usage-signal")
+    )
+    _conn: sqlite3.Connection | None = None
 
     def today(self) -> dt.date:
         return self.clock().astimezone(dt.UTC).date()
@@ -265,41 +263,67 @@ class UsageSignal:
                 out[aid] = SignalPart(usage.score, reason_part(usage, self.min_group))
         return out
 
+    # -- its own thread and connection -----------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.store.path)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute(f"PRAGMA busy_timeout={10_000}")
+            self._conn = conn
+        return self._conn
+
+    def _data_version_sync(self) -> int:
+        return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+
+    def _load_sync(self, today: dt.date) -> tuple[int, dict[str, dict[str, Usage]]]:
+        version = self._data_version_sync()
+        return version, load_sync(self._connection(), today, self.min_group, self.half_life_days)
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def close(self) -> None:
+        await self._run(self._close_sync)
+        self._thread.shutdown(wait=True)
+
+    async def report(self, aid: str) -> dict[str, dict[str, Usage]]:
+        """One aid's signal, read now (the admin view)."""
+        return await self._run(
+            lambda: load_sync(
+                self._connection(), self.today(), self.min_group, self.half_life_days, aid
+            )
+        )
+
+    # -- refreshing --------------------------------------------------------------------------
     async def refresh(self) -> None:
-        store = self.store
-        today, min_group, half_life = self.today(), self.min_group, self.half_life_days
-
-        def load() -> tuple[int, dict[str, dict[str, Usage]]]:
-            conn = store.reader
-            version = int(conn.exec_driver_sql("PRAGMA data_version").scalar() or 0)
-            return version, load_sync(conn, today, min_group, half_life)
-
-        version, data = await store.read(load)
+        version, data = await self._run(self._load_sync, self.today())
         self._data_version = version
         if data != self.by_context:
             self.by_context = data
             self.version += 1
 
     async def _changed(self) -> bool:
-        store = self.store
-
-        def probe() -> int:
-            return int(store.reader.exec_driver_sql("PRAGMA data_version").scalar() or 0)
-
-        return await store.read(probe) != self._data_version
+        return await self._run(self._data_version_sync) != self._data_version
 
     def wake(self) -> None:
-        """Refresh soon (after a reset)."""
+        """Refresh now (after a reset)."""
         self._wake.set()
 
     async def run(self, interval: float = REFRESH_SECONDS) -> None:
-        """The background task: refresh when the events database changed, or when woken; a new
-        day also counts as a change (the weights age)."""
-        day = self.today()
+        """The background task: a first load, then a refresh at most every `interval` seconds
+        when the events database changed, when the day changed (the weights age), or at once
+        when woken."""
+        day: dt.date | None = None
         while True:
             try:
-                if self._wake.is_set() or self.today() != day or await self._changed():
-                    self._wake.clear()
+                woken = self._wake.is_set()
+                self._wake.clear()
+                if woken or self.today() != day or await self._changed():
                     day = self.today()
                     await self.refresh()
             except Exception:
