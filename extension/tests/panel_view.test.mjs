@@ -73,6 +73,11 @@ test("reasons in words: the matched terms, and colleagues' votes", () => {
     "Mentions discount and quote",
     "Colleagues on this page found it helpful (12)",
   ]);
+  const used = { ...why, signals: [{ kind: "used" }, { kind: "not_helpful", count: 5 }] };
+  assert.deepEqual(reasonLines(aid("r", "related", used)), [
+    "Mentions discount and quote",
+    "Colleagues on this page open it",
+  ]);
   // Unknown signal kinds and bad counts are not worded.
   const odd = {
     ...why,

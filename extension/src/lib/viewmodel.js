@@ -284,7 +284,7 @@ const TERMS_MAX = 3;
 
 /**
  * Why an aid is shown, in words, from the API's structured `why` ({kind, terms, pinned_by:
- * {context, owner}, signals: [{kind: "helpful", count}]}); an answer without it (an older
+ * {context, owner}, signals: [{kind: "helpful", count} | {kind: "used"}]}); an answer without it (an older
  * server) keeps its `reason` text. Lines, most important first.
  */
 export function reasonLines(aid) {
@@ -303,6 +303,8 @@ export function reasonLines(aid) {
   for (const s of Array.isArray(why?.signals) ? why.signals : []) {
     if (s?.kind === "helpful" && Number.isInteger(s.count) && s.count > 0)
       lines.push(`Colleagues on this page found it helpful (${s.count})`);
+    else if (s?.kind === "used") lines.push("Colleagues on this page open it");
+    // "not_helpful" only sinks an aid: it is not a reason to show it.
   }
   if (!lines.length && typeof aid?.reason === "string" && aid.reason.trim())
     lines.push(aid.reason.trim());
