@@ -8,6 +8,7 @@ The content is a small library of another company (a warehouse app), not the dem
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.analytics.events import Event
+from server.analytics.store import EventStore
 from server.app import create_app
 from tests.test_admin_console import sign_in
 from tests.tokens import TokenMaker
@@ -390,3 +392,48 @@ async def test_console_shows_the_signal_and_resets_it(
     page = await (await wms.get(resp.headers["Location"])).text()
     assert "No votes or opens on a page context yet." in page
     assert "Reset:" in page
+
+
+def test_a_rollup_rebuild_leaves_the_signal_rows_out_of_the_period_rollups(
+    tmp_path: Path,
+) -> None:
+    """Incident guarded against: the period rollups' rebuild (a database from before them, or a
+    new rollup version) read every dim of the daily people table, so the signal's rows got
+    week/month bitmaps that ingestion never makes and the retention purge never deletes."""
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    store.open_sync()
+    try:
+        at = dt.datetime.now(dt.UTC)
+        events = [
+            Event(str(uuid.uuid4()), "aid_opened", at, "dockyard", "dock-receiving", "cycle-count"),
+            Event(
+                str(uuid.uuid4()),
+                "aid_rated",
+                at,
+                "dockyard",
+                "dock-receiving",
+                "cycle-count",
+                helpful=True,
+            ),
+        ]
+        store.ingest_sync(events, "person-1")
+        dims = "SELECT DISTINCT dim FROM people ORDER BY dim"
+        before = store.rconn.execute(dims).fetchall()
+    finally:
+        store.close_sync()
+        store._writer.shutdown()
+        store._reader.shutdown()
+    with sqlite3.connect(path) as db:  # as before the period rollups: they are built at open
+        db.executescript("DELETE FROM meta WHERE name = 'rollup_version';")
+    db.close()
+    again = EventStore(path)
+    again.open_sync()
+    try:
+        assert again.rconn.execute(dims).fetchall() == before == [("aid",), ("app",)]
+        signal = again.rconn.execute("SELECT COUNT(*) FROM users WHERE dim LIKE 'sig_%'")
+        assert signal.fetchone()[0] == 2  # the daily signal rows themselves stay
+    finally:
+        again.close_sync()
+        again._writer.shutdown()
+        again._reader.shutdown()

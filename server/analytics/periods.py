@@ -43,6 +43,8 @@ from server.db.events_tables import users as users_t
 # 2: period_counts, people and person_ids exist (built from the daily rollups when missing)
 ROLLUP_VERSION = "2"
 LEVELS = ("w", "m")
+# the daily dims that have period rollups (the usage signal's `sig_*` rows have none)
+PERIOD_DIMS = ("app", "aid", "ctx", "query", "zero")
 SPARSE, DENSE = 0, 1
 
 Key = tuple[str, str, str, str, str]  # (dim, day, key, app, metric | user)
@@ -186,7 +188,9 @@ def rebuild(conn: sa.Connection, chunk_days: int = 7) -> None:
             {
                 (dim, day, key, app, metric): n
                 for dim, day, key, app, metric, n in conn.execute(
-                    sa.select(c.dim, c.day, c.key, c.app, c.metric, c.n).where(c.day.in_(group))
+                    sa.select(c.dim, c.day, c.key, c.app, c.metric, c.n).where(
+                        c.day.in_(group), c.dim.in_(PERIOD_DIMS)
+                    )
                 )
             }
         )
@@ -194,7 +198,9 @@ def rebuild(conn: sa.Connection, chunk_days: int = 7) -> None:
         users = [
             (dim, day, key, app, user)
             for dim, day, key, app, user in conn.execute(
-                sa.select(u.dim, u.day, u.key, u.app, u.user).where(u.day.in_(group))
+                sa.select(u.dim, u.day, u.key, u.app, u.user).where(
+                    u.day.in_(group), u.dim.in_(PERIOD_DIMS)
+                )
             )
         ]
         add_period_rollups(conn, counts, users)
