@@ -437,3 +437,30 @@ def test_a_rollup_rebuild_leaves_the_signal_rows_out_of_the_period_rollups(
         again.close_sync()
         again._writer.shutdown()
         again._reader.shutdown()
+
+
+def test_the_retention_purge_deletes_the_signal_rows(tmp_path: Path) -> None:
+    """The signal's daily rows follow the analytics retention like every other rollup."""
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.open_sync()
+    try:
+        now = dt.datetime.now(dt.UTC)
+        for days_ago, person in ((400, "old"), (1, "new")):
+            at = now - dt.timedelta(days=days_ago)
+            e = Event(
+                str(uuid.uuid4()),
+                "aid_rated",
+                at,
+                "dockyard",
+                "dock-receiving",
+                "cycle-count",
+                helpful=True,
+            )
+            store.ingest_sync([e], person)
+        store.purge_sync((now - dt.timedelta(days=395)).date().isoformat())
+        rows = store.rconn.execute("SELECT user FROM users WHERE dim LIKE 'sig_%'").fetchall()
+        assert rows == [("new",)]
+    finally:
+        store.close_sync()
+        store._writer.shutdown()
+        store._reader.shutdown()
