@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -50,6 +51,8 @@ GECKO_ID: str = MANIFEST["browser_specific_settings"]["gecko"]["id"]
 EXT_UUID = str(uuid.uuid5(uuid.NAMESPACE_DNS, GECKO_ID))
 EXT_BASE = f"moz-extension://{EXT_UUID}"
 PANEL_PATH = MANIFEST["sidebar_action"]["default_panel"]
+# Firefox's widget id for an add-on: its id lower-cased, other characters as "_".
+WIDGET_ID = re.sub(r"[^a-z0-9_-]", "_", GECKO_ID.lower())
 SHIPPED = ("manifest.json", "managed_schema.json", "src", "icons")
 LOGIN_URL = f"{KEYCLOAK_URL}/realms/inflow/protocol/openid-connect/auth"
 DEMO_USER = ("learner", "learner")
@@ -123,6 +126,34 @@ class Firefox:
         handle = self.open_extension_page(PANEL_PATH)
         self.driver.set_window_size(360 + 40, 800)
         return handle
+
+    def click_toolbar_button(self) -> None:
+        """Click the Inflow toolbar button (pinned to the navigation bar first), as a user does."""
+        widget = f"{WIDGET_ID}-browser-action"
+        with self.driver.context(self.driver.CONTEXT_CHROME):
+            self.driver.execute_script(
+                "CustomizableUI.addWidgetToArea(arguments[0], CustomizableUI.AREA_NAVBAR);", widget
+            )
+            self.driver.find_element(By.CSS_SELECTOR, f"#{widget} toolbarbutton").click()
+
+    def sidebar(self) -> tuple[str, str | None]:
+        """(id of the open sidebar or "", URL loaded in it or None), read from the chrome."""
+        with self.driver.context(self.driver.CONTEXT_CHROME):
+            got: list[Any] = self.driver.execute_script(
+                "const b = SidebarController.isOpen && SidebarController.browser.contentDocument"
+                "  ?.getElementById('webext-panels-browser');"
+                "return [SidebarController.isOpen ? SidebarController.currentID : '',"
+                " b ? b.currentURI.spec : null];"
+            )
+        return str(got[0]), got[1]
+
+    def window_shot(self, name: str) -> Path:
+        """A screenshot of the whole browser window (sidebar included), from the chrome."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        with self.driver.context(self.driver.CONTEXT_CHROME):
+            self.driver.save_screenshot(str(path))
+        return path
 
     def state(self, state: str, timeout: float = 20) -> None:
         css = f'main[data-state="{state}"][aria-busy="false"]'

@@ -9,7 +9,7 @@ import json
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.firefox.conftest import GECKO_ID, ROOT, Firefox
+from tests.firefox.conftest import EXT_BASE, GECKO_ID, PANEL_PATH, ROOT, WIDGET_ID, Firefox
 
 pytestmark = pytest.mark.browser
 
@@ -56,3 +56,14 @@ def test_sign_in_open_a_demo_page_and_see_its_aids(firefox: Firefox) -> None:
     firefox.shot("03-ready-expenses")
     cards = d.find_elements(By.CSS_SELECTOR, "main .card")
     assert cards and all(not (c.get_attribute("data-aid") or "").startswith("crm-") for c in cards)
+
+    # The toolbar button opens the real sidebar on the same panel page, signed in there too.
+    assert firefox.sidebar() == ("", None)
+    d.switch_to.window(demo)
+    d.set_window_size(1280, 800)
+    firefox.click_toolbar_button()
+    firefox.wait().until(lambda _: firefox.sidebar()[1] is not None)
+    sidebar_id, url = firefox.sidebar()
+    assert sidebar_id == f"{WIDGET_ID}-sidebar-action"
+    assert url == f"{EXT_BASE}/{PANEL_PATH}"
+    firefox.window_shot("04-sidebar")
