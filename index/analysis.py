@@ -56,14 +56,16 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
         stoplist: frozenset[str] = frozenset(STOP_WORDS),
         minsize: int = 2,
         maxsize: int = 40,
-        join: bool = False,
+        join: bool | str = False,
         short_codes_only: bool = False,
     ) -> None:
         self.stem = stem
         self.stoplist = frozenset(stoplist)
         self.minsize = minsize
         self.maxsize = maxsize
-        # Also emit each pair of adjacent words joined into one token (compounds).
+        # Also emit each pair of adjacent words joined into one token (compounds); "hyphen": only
+        # words joined by a hyphen ("W-2"): a long body's every word pair would cost a Porter
+        # stem each (index build time) and double its postings.
         self.join = join
         # Page text: a two-character word counts only as a code ("P1", "2FA") or an acronym
         # written in capitals ("HR"); "go", "ok" and the like are noise there.
@@ -166,7 +168,7 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
             if not any(c.isalpha() for c in before + word):
                 return ""  # "2026-10": a date or number, not a word
             joined = before + word
-        elif _SPACE_GAP.fullmatch(gap) and not (stopped or prev_stopped):
+        elif self.join is True and not (stopped or prev_stopped) and _SPACE_GAP.fullmatch(gap):
             if not (before.isalpha() and word.isalpha()):
                 return ""
             joined = before + word

@@ -25,7 +25,7 @@ PAGE_SYNONYM_WEIGHT = 0.35  # page text is long: its own words should rank first
 APP_NAME_WEIGHT = 0.3  # the app's name is on all its pages: it says little about this one
 COMPOUND_WEIGHT = 0.9  # "time sheet" typed, "timesheet" in the aid (or the other way round)
 CORRECTED_WEIGHT = 0.8  # a misspelled selection word, as the corrector read it
-MAX_SELECTION_TERMS = 8  # the selection's stems always get these slots, beyond `max_terms`
+MAX_SELECTION_TERMS = 6  # the selection's stems always get (up to) these of the `max_terms` slots
 # The relevance cut-off for related aids: a hit is kept when its score is at least this share of
 # the best hit's and its support (below) reaches MIN_SUPPORT.
 RELATIVE_CUT = 0.4
@@ -36,7 +36,7 @@ FIELD_SUPPORT = {"title": 1.0, "tags": 1.0, "summary": 0.85, "body": 0.7}
 TELLING_SHARE = 0.5  # a word in more than this share of the app's aids tells nothing...
 TELLING_MIN_DOCS = 6  # ...once the app has this many
 COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped...
-COMMON_MIN_DOCS = 2000  # ...once the index is this large (small corpora: every word counts)
+COMMON_MIN_DOCS = 500  # ...once the index is this large (small corpora: every word counts)
 
 
 class QueryRejected(ValueError):
@@ -247,6 +247,8 @@ def related_query(
     correct: Callable[[list[str]], Mapping[str, str]] | None = None,
     max_terms: int = 10,
     ignore: str = "",
+    index_frequency: Callable[[str], int] | None = None,
+    index_count: int = 0,
 ) -> RelatedQuery | None:
     """An OR query from page signals (title, headings, selection, URL words), each weighted.
 
@@ -254,7 +256,7 @@ def related_query(
     global ones), over every text field: a word common in this app tells little here, whatever
     other apps say. Terms are ranked by weight x inverse document frequency; the `max_terms`
     best are kept (page text is noisy, and a union over dozens of common terms would score most
-    of the index), and the selection's stems always get slots of their own. Selection words in
+    of the index), the selection's stems first: they always get slots. Selection words in
     no aid go to `correct` (a bounded spelling corrector): "scorcard" is searched as "scorecard".
     Words of `ignore` (the app's name, on every one of its pages) weigh little, never make an aid
     relevant on their own and are not quoted as reasons (unless selected).
@@ -284,14 +286,22 @@ def related_query(
         count = df.get(stem, 0)
         if count == 0:
             continue  # in no aid the page may show: costs a lookup per field, finds nothing
-        if stem not in selection and n >= COMMON_MIN_DOCS and count > COMMON_FRACTION * n:
-            # In a large share of a large index: a corpus stop word. It barely changes the
-            # ranking but costs a score for every posting (tens of ms at 10k aids).
+        if (
+            stem not in selection
+            and index_frequency is not None
+            and index_count >= COMMON_MIN_DOCS
+            and index_frequency(stem) > COMMON_FRACTION * index_count
+        ):
+            # In a large share of a large index (`index_frequency`: its longest posting list,
+            # over every app): a corpus stop word. It barely changes the ranking but costs a
+            # score for every posting (tens of ms at 10k aids): the search scores postings of
+            # the whole index before narrowing to the app.
             continue
         rank[stem] = weight * math.log(1 + n / count)
     chosen = sorted((s for s in rank if s in selection), key=lambda s: -rank[s])
     chosen = chosen[:MAX_SELECTION_TERMS]
-    chosen += sorted((s for s in rank if s not in selection), key=lambda s: -rank[s])[:max_terms]
+    others = sorted((s for s in rank if s not in selection), key=lambda s: -rank[s])
+    chosen += others[: max(0, max_terms - len(chosen))]
     if not chosen:
         return None
     telling = frozenset(

@@ -58,6 +58,7 @@ __all__ = ["IndexCorrupt", "IndexService", "IndexState", "IndexUnavailable"]
 # field is nearly empty and an aid with four tags was scored as a very long document (a tag
 # matching "approval" ranked below a passing synonym in some body).
 WEIGHTING = scoring.BM25F(B=0.75, K1=1.2, tags_B=0.0)
+SMALL_POSTINGS = 512  # posting lists read whole (and cached) for related aids' statistics
 
 
 def _text(term: Any) -> str:
@@ -642,14 +643,59 @@ class IndexService:
             return []
         s = self._searcher()
         mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
+        # No terms=True: recording matched terms for every matching document costs the
+        # searcher its block skipping (tens of ms); the few hits are checked afterwards.
         results = s.search(
-            scope.narrow(rq.query), filter=self._filter(scope), mask=mask, limit=limit, terms=True
+            scope.narrow(rq.query), filter=self._filter(scope), mask=mask, limit=limit
         )
-        hits = [
-            (r["id"], float(r.score), [(f, _text(t)) for f, t in r.matched_terms()])
-            for r in results
-        ]
+        matched = self._matched(s.reader(), [r.docnum for r in results], rq.weights)
+        hits = [(r["id"], float(r.score), matched[r.docnum]) for r in results]
         return relevant(hits, rq)
+
+    def _postings(self, reader: Any, field: str, stem: str) -> frozenset[int] | None:
+        """The documents holding `stem` in `field`, cached per searcher, when the posting list
+        is short enough to read whole (SMALL_POSTINGS); None when it is longer."""
+        memo: dict[tuple[str, str], frozenset[int] | None] = self._local.filters.setdefault(
+            ("postings",), {}
+        )
+        key = (field, stem)
+        if key not in memo:
+            count = reader.doc_frequency(field, stem)
+            if count == 0:
+                found: frozenset[int] | None = frozenset()
+            elif count <= SMALL_POSTINGS:
+                found = frozenset(reader.postings(field, stem).all_ids())
+            else:
+                found = None
+            if len(memo) >= 50_000:
+                memo.clear()
+            memo[key] = found
+        return memo[key]
+
+    def _matched(
+        self, reader: Any, docnums: list[int], stems: Iterable[str]
+    ) -> dict[int, list[tuple[str, str]]]:
+        """For each of `docnums`, the (field, stem) pairs of `stems` it holds: one pass over
+        each long posting list (skipping to the documents in order), set lookups otherwise."""
+        out: dict[int, list[tuple[str, str]]] = {d: [] for d in docnums}
+        ordered = sorted(out)
+        for stem in stems:
+            for name in FIELD_BOOSTS:
+                docs = self._postings(reader, name, stem)
+                if docs is not None:
+                    for d in ordered:
+                        if d in docs:
+                            out[d].append((name, stem))
+                    continue
+                m = reader.postings(name, stem)
+                for d in ordered:
+                    if not m.is_active():
+                        break
+                    if m.id() < d:
+                        m.skip_to(d)
+                    if m.is_active() and m.id() == d:
+                        out[d].append((name, stem))
+        return out
 
     def _scope_docs(self, scope: Scope) -> frozenset[int]:
         """The documents a scope admits (the page's app and global aids the caller may see),
@@ -670,31 +716,41 @@ class IndexService:
         self, texts: Sequence[PageText], scope: Scope, ignore: str = ""
     ) -> RelatedQuery | None:
         """The related query for page signals, with document frequencies counted over the aids
-        in `scope` and every text field (title, summary, tags, body)."""
+        in `scope` and every text field (title, summary, tags, body). A word with a long posting
+        list (common in the whole index) is estimated instead: its share of the index applied
+        to the scope. Reading long lists whole cost more than the search."""
         reader = self._searcher().reader()
         docs = self._scope_docs(scope)
-        memo: dict[tuple[Any, ...], int] = self._local.filters.setdefault(("df",), {})
-        key_base = ("df", scope.apps, *scope.filter_key())
+        total = max(1, reader.doc_count())
 
         def df(stem: str) -> int:
-            key = (*key_base, stem)
-            count = memo.get(key)
-            if count is None:
-                found: set[int] = set()
-                for field in FIELD_BOOSTS:
-                    if reader.doc_frequency(field, stem):
-                        found.update(reader.postings(field, stem).all_ids())
-                count = len(found & docs) if len(found) > len(docs) else len(docs & found)
-                if len(memo) >= 50_000:
-                    memo.clear()
-                memo[key] = count
-            return count
+            found: set[int] = set()
+            longest = 0
+            for name in FIELD_BOOSTS:
+                ids = self._postings(reader, name, stem)
+                if ids is None:
+                    longest = max(longest, reader.doc_frequency(name, stem))
+                else:
+                    found |= ids
+            exact = len(found & docs)
+            if longest:
+                return max(exact, 1, int(longest * len(docs) / total + 0.5))
+            return exact
 
         def correct(words: list[str]) -> dict[str, str]:
             return self._suggest_words_sync(tuple(words))
 
+        def index_df(stem: str) -> int:
+            return max(int(reader.doc_frequency(name, stem)) for name in FIELD_BOOSTS)
+
         return related_query(
-            texts, doc_frequency=df, doc_count=len(docs), correct=correct, ignore=ignore
+            texts,
+            doc_frequency=df,
+            doc_count=len(docs),
+            correct=correct,
+            ignore=ignore,
+            index_frequency=index_df,
+            index_count=total,
         )
 
     async def related(
