@@ -94,7 +94,7 @@ class Firefox:
     driver: webdriver.Firefox
     backend: Backend
 
-    def wait(self, timeout: float = 20) -> WebDriverWait[webdriver.Firefox]:
+    def wait(self, timeout: float = 30) -> WebDriverWait[webdriver.Firefox]:
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1)
 
     def open_demo(self, path: str) -> str:
