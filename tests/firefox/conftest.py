@@ -155,6 +155,19 @@ class Firefox:
             self.driver.save_screenshot(str(path))
         return path
 
+    def view(self) -> dict[str, Any]:
+        """What the current panel tab shows, read in one script (no stale elements): the user,
+        the "where" line, the pinned aids' ids, their reasons and every card's aid id."""
+        got: dict[str, Any] = self.driver.execute_script(
+            "const q = (s) => Array.from(document.querySelectorAll(s));"
+            "const text = (id) => document.getElementById(id)?.textContent ?? '';"
+            "return {user: text('user').trim(), where: text('where'),"
+            " pinned: q('#pinned .card').map((c) => c.dataset.aid),"
+            " why: q('#pinned .card .why').map((e) => e.textContent),"
+            " cards: q('main .card').map((c) => c.dataset.aid ?? '')};"
+        )
+        return got
+
     def state(self, state: str, timeout: float = 20) -> None:
         css = f'main[data-state="{state}"][aria-busy="false"]'
         self.wait(timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
