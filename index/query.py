@@ -7,6 +7,7 @@ filter the user's text cannot widen.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -187,6 +188,9 @@ class RelatedQuery:
     words: Mapping[str, str]  # stem -> the page's own word(s) it stands for
     selection: frozenset[str]  # stems of the selection (they always count)
     telling: frozenset[str]  # stems rare enough in the app's aids to count towards support
+    # stem -> which page texts (title, one heading, ...) it came from, by position: two words
+    # of one text found in a body are that text's topic; two words of different texts, chance.
+    sources: Mapping[str, frozenset[int]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -198,19 +202,25 @@ class RelatedHit:
 
 def page_terms(
     texts: Iterable[PageText],
-) -> tuple[dict[str, float], dict[str, float], dict[str, str], set[str], list[str]]:
+) -> tuple[
+    dict[str, float], dict[str, float], dict[str, str], set[str], list[str], dict[str, set[int]]
+]:
     """The stems of the page signals: weights, support weights (a synonym supports as much as
-    the page word it stands for), display words, selection stems, and the selection's words as
-    typed (for spelling correction)."""
+    the page word it stands for), display words, selection stems, the selection's words as
+    typed (for spelling correction), and the positions of the texts each stem came from."""
     weights: dict[str, float] = {}
     support: dict[str, float] = {}
     words: dict[str, str] = {}
     selection: set[str] = set()
     typed: list[str] = []
+    sources: dict[str, set[int]] = {}
 
-    def add(stem: str, weight: float, word: str, selected: bool, supports: float = 0) -> None:
+    def add(
+        at: int, stem: str, weight: float, word: str, selected: bool, supports: float = 0
+    ) -> None:
         if stem.isdigit() or len(stem) < 2:
             return
+        sources.setdefault(stem, set()).add(at)
         support[stem] = max(support.get(stem, 0.0), supports or weight)
         if weights.get(stem, 0.0) < weight:
             weights[stem] = weight
@@ -218,12 +228,12 @@ def page_terms(
         if selected:
             selection.add(stem)
 
-    for page_text in texts:
+    for position, page_text in enumerate(texts):
         selected = page_text.selection
         for token in PAGE_ANALYZER(page_text.text, keeporiginal=True):
             compound = _is_compound(token.original)
             weight = page_text.weight * (COMPOUND_WEIGHT if compound else 1.0)
-            add(token.text, weight, token.original, selected and not compound)
+            add(position, token.text, weight, token.original, selected and not compound)
             if selected and not compound:
                 typed.append(token.original)
         # Workplace synonyms ("time off" on the page also finds aids that say "vacation"),
@@ -235,8 +245,8 @@ def page_terms(
                 if len(alt) == 1:
                     for stem in _stems(alt):
                         weight = page_text.weight * PAGE_SYNONYM_WEIGHT
-                        add(stem, weight, phrase, False, page_text.weight)
-    return weights, support, words, selection, list(dict.fromkeys(typed))
+                        add(position, stem, weight, phrase, False, page_text.weight)
+    return weights, support, words, selection, list(dict.fromkeys(typed)), sources
 
 
 def related_query(
@@ -262,7 +272,7 @@ def related_query(
     relevant on their own and are not quoted as reasons (unless selected).
     """
     ignored = {t.text for t in PAGE_ANALYZER(ignore)}
-    weights, support, words, selection, typed = page_terms(texts)
+    weights, support, words, selection, typed, sources = page_terms(texts)
     for stem in ignored - selection:
         if stem in weights:
             weights[stem] *= APP_NAME_WEIGHT
@@ -280,6 +290,7 @@ def related_query(
                     weights[stem] = support[stem] = base * CORRECTED_WEIGHT
                     words[stem] = right
                     selection.add(stem)
+                    sources[stem] = {-1}
     n = max(doc_count, 1)
     rank: dict[str, float] = {}
     for stem, weight in weights.items():
@@ -317,6 +328,7 @@ def related_query(
         words={s: words[s] for s in chosen},
         selection=frozenset(s for s in chosen if s in selection),
         telling=telling,
+        sources={s: frozenset(sources.get(s, ())) for s in chosen},
     )
 
 
@@ -329,7 +341,8 @@ def relevant(
     support reaches MIN_SUPPORT: the sum, over the telling page words it matched, of the word's
     weight times where it matched (FIELD_SUPPORT; a selected word counts in full anywhere). So a
     title word found in an aid's title or tags is enough, a single URL word or a passing mention
-    in a body is not. Nothing is kept when nothing fits: the panel says so instead of filling."""
+    in a body is not. (3) The aid is about the page (`_about`): scattered words in its body are
+    not. Nothing is kept when nothing fits: the panel says so instead of filling."""
     if not hits:
         return []
     best = max(score for _, score, _ in hits)
@@ -345,11 +358,32 @@ def relevant(
         support = sum(rq.support[s] * f for s, f in where.items() if s in rq.telling)
         if support < MIN_SUPPORT:
             continue
+        if not _about(where, rq):
+            continue
         shown = [s for s in where if s in rq.telling]  # the app's name is no reason
         ordered = sorted(shown, key=lambda s: -rq.weights[s] * where[s])
         terms = tuple(dict.fromkeys(rq.words[s] for s in ordered))
         out.append(RelatedHit(aid_id, score, terms))
     return out
+
+
+def _about(where: Mapping[str, float], rq: RelatedQuery) -> bool:
+    """Whether an aid's matches say it is about the page: a telling page word selected or in its
+    title, summary or tags; or, in its body only, two telling words of one page text (one
+    heading, the title...): "salary" and "paid" of "When is salary paid?" in "Salaries are paid
+    on the 25th". Words of different texts matched in a body are passing mentions: "morning"
+    of a "Good morning, Alex" greeting and "tasks" of a "My tasks" heading, found in a time-off
+    aid's steps ("choose Morning only", "your manager gets a task"), say nothing."""
+    telling = [s for s in where if s in rq.telling]
+    if any(s in rq.selection or where[s] > FIELD_SUPPORT["body"] for s in telling):
+        return True
+    seen: set[int] = set()
+    for stem in telling:
+        origins = rq.sources.get(stem, frozenset())
+        if seen & origins:
+            return True
+        seen |= origins
+    return False
 
 
 @dataclass(frozen=True)

@@ -328,8 +328,10 @@ class Suggester:
         texts = [
             PageText(page.selection, SELECTION_WEIGHT, selection=True),
             PageText(page.title, 2.0),
-            PageText(" ".join(page.headings), heading_weight),
-            PageText(" ".join(c.name for c in resolution.contexts), 1.5),
+            # One text per heading and context name: words of one of them found together in an
+            # aid's body say more than words of different ones (index/query.py `_about`).
+            *(PageText(h, heading_weight) for h in page.headings),
+            *(PageText(c.name, 1.5) for c in resolution.contexts),
             PageText(_url_words(page.url), 1.0),
         ]
         if room > 0 and any(t.text.strip() for t in texts):

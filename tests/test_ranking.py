@@ -197,3 +197,75 @@ async def test_snippets_show_the_matched_words(lark: Any, learner: Any) -> None:
     summary = (await search(lark, learner, "revoking"))["results"][0]
     assert summary["id"] == "forge-tokens"
     assert '<b class="match">revoking</b>' in summary["snippet_html"]
+
+
+_TILL_APP = """\
+id: till
+name: Tillbox
+rules:
+  - pattern: "https://till.bramble.test/**"
+"""
+_TILL_AIDS = {
+    "refund-card": (
+        "Refund a card payment",
+        "Find the sale with the receipt number, choose Refund and hand the customer the slip. "
+        "Refunds after the evening shift wait for the next day's batch. Managers see every "
+        "refund on the Reports screen the next morning.",
+    ),
+    "shift-handover": (
+        "Shift handover at the till",
+        "Before you hand over, print the till totals. Counting the float comes last: count "
+        "the float with the next cashier watching and sign the sheet.",
+    ),
+    "gift-cards": (
+        "Sell and top up gift cards",
+        "Scan the gift card, enter the amount and take payment as usual.",
+    ),
+    "price-override": (
+        "Override a price",
+        "A supervisor's code is needed to change a price at the till.",
+    ),
+}
+
+
+@pytest.fixture
+async def bramble(aiohttp_client: Any, make_settings: Any, tmp_path: Path) -> Any:
+    root = tmp_path / "bramble"
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    (root / "apps" / "till.yaml").write_text(_TILL_APP, encoding="utf-8")
+    for aid_id, (title, body) in _TILL_AIDS.items():
+        front = f"id: {aid_id}\ntitle: {title}\nsummary: Point of sale help\ntype: howto\n"
+        meta = "tags: []\napps: [till]\nowner: Store Ops\nstatus: published\n"
+        text = f"---\n{front}{meta}---\n\n{body}\n"
+        (root / "aids" / f"{aid_id}.md").write_text(text, encoding="utf-8")
+    return await aiohttp_client(create_app(make_settings(content_dir=root)))
+
+
+async def test_scattered_body_words_do_not_make_an_aid_related(bramble: Any, learner: Any) -> None:
+    """Issue 10: a portal's home page ("Good morning, Alex", "My tasks") showed a time-off aid
+    whose steps happened to say "Morning only" and "a task": a greeting and a heading, matched
+    in passing in a body, made an unrelated aid look related. Here the till's home page greets
+    Sam and lists reports; the refund aid mentions "evening" and "Reports" in passing."""
+    home = await suggest(
+        bramble,
+        learner,
+        url="https://till.bramble.test/home",
+        title="Home · Tillbox",
+        headings=["Good evening, Sam", "Your reports", "News"],
+    )
+    assert related(home) == []
+    assert home["no_match"]["code"] == "no_related"
+
+
+async def test_words_of_one_heading_together_in_a_body_count(bramble: Any, learner: Any) -> None:
+    """The other side of the rule above: two words of one heading ("Counting the float") found
+    in an aid's body are what the aid is about, even when its title and tags do not say so."""
+    page = await suggest(
+        bramble,
+        learner,
+        url="https://till.bramble.test/close",
+        title="Close · Tillbox",
+        headings=["Counting the float"],
+    )
+    assert related(page) == ["shift-handover"]
