@@ -10,7 +10,8 @@ from index.stopwords import ENGLISH
 
 # 5: tags analysed like text (stemmed words and the joined whole tag), compounds joined,
 # derivational forms normalised (index/analysis.py); summary stored (search snippets).
-SCHEMA_VERSION = 5
+# 6: checklist boxes ("- [ ]") out of the stored body text (snippets showed a literal "[ ]").
+SCHEMA_VERSION = 6
 EVERYONE = "_everyone"  # audience token for aids with an empty audience
 GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
 

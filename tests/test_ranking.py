@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from index.analysis import FastAnalyzer
+from index.text import to_text
 from server.app import create_app
 from tests.ranking_content.library import write_library
 
@@ -217,6 +218,11 @@ _TILL_AIDS = {
         "Before you hand over, print the till totals. Counting the float comes last: count "
         "the float with the next cashier watching and sign the sheet.",
     ),
+    "end-of-day": (
+        "End of day checklist",
+        "- [ ] Lock the safe and the back door\n- [x] Switch off the card reader\n"
+        "  - [ ] Unplug the receipt printer",
+    ),
     "gift-cards": (
         "Sell and top up gift cards",
         "Scan the gift card, enter the amount and take payment as usual.",
@@ -269,3 +275,22 @@ async def test_words_of_one_heading_together_in_a_body_count(bramble: Any, learn
         headings=["Counting the float"],
     )
     assert related(page) == ["shift-handover"]
+
+
+async def test_snippets_show_no_checklist_boxes(bramble: Any, learner: Any) -> None:
+    """Search snippets of checklist aids showed a literal "[ ]" before each matched item: the
+    Markdown task-list markers were indexed as text. The learner sees the item's words only."""
+    found = await search(bramble, learner, "safe")
+    assert [r["id"] for r in found["results"]] == ["end-of-day"]
+    snippet = found["results"][0]["snippet_html"]
+    assert '<b class="match">safe</b>' in snippet
+    assert "[" not in snippet and "]" not in snippet
+    nested = (await search(bramble, learner, "unplug"))["results"][0]["snippet_html"]
+    assert "[" not in nested and "]" not in nested
+
+
+def test_plain_text_drops_checklist_boxes_only() -> None:
+    """The plain text of a checklist keeps its items' words, drops the boxes (ticked or not, at
+    any depth, numbered or not), and keeps brackets that are the author's own text."""
+    md = "Steps:\n\n- [ ] **Sign** the form\n  - [x] nested\n1. [X] numbered\n- a [ ] in text"
+    assert to_text(md) == "Steps: Sign the form nested numbered a [ ] in text"
