@@ -614,6 +614,11 @@ class IndexService:
             if len(cache) >= 256:
                 cache.clear()
             docs = searcher._filter_to_comb(scope.filter_query())
+            if not docs:
+                # Whoosh takes an empty allow set for "no filter" (collectors.py: `if allow`):
+                # a scope nothing passes (a type with no published aid, a library of drafts)
+                # returned drafts and restricted aids. A set no document number is in allows none.
+                docs = {-1}
             cache[key] = docs
         return docs
 

@@ -294,3 +294,34 @@ def test_plain_text_drops_checklist_boxes_only() -> None:
     any depth, numbered or not), and keeps brackets that are the author's own text."""
     md = "Steps:\n\n- [ ] **Sign** the form\n  - [x] nested\n1. [X] numbered\n- a [ ] in text"
     assert to_text(md) == "Steps: Sign the form nested numbered a [ ] in text"
+
+
+async def test_a_filter_nothing_passes_finds_nothing(
+    aiohttp_client: Any, make_settings: Any, tmp_path: Path, learner: Any
+) -> None:
+    """Whoosh reads an empty filter set as "no filter": searching for a type no published aid
+    has, or a library whose aids are all drafts, returned every matching aid, drafts and
+    restricted ones included, to a learner."""
+    root = tmp_path / "drafts"
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    (root / "apps" / "till.yaml").write_text(_TILL_APP, encoding="utf-8")
+    front = "id: cash-policy\ntitle: Cash float policy\nsummary: Unreleased\ntype: howto\n"
+    meta = "tags: []\napps: [till]\nowner: Store Ops\nstatus: draft\n"
+    text = f"---\n{front}{meta}---\n\nCount the float twice.\n"
+    (root / "aids" / "cash-policy.md").write_text(text, encoding="utf-8")
+    drafts = await aiohttp_client(create_app(make_settings(content_dir=root)))
+    assert (await search(drafts, learner, "float"))["results"] == []
+    page = await suggest(
+        drafts, learner, url="https://till.bramble.test/close", title="Cash float policy"
+    )
+    assert page["aids"] == []
+
+
+async def test_a_type_no_aid_has_finds_nothing(bramble: Any, learner: Any) -> None:
+    """The same defect through the type filter: no video exists, every how-to came back."""
+    resp = await bramble.get(
+        "/api/v1/search", params={"q": "float", "type": "video"}, headers=learner
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["results"] == []
