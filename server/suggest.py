@@ -87,9 +87,16 @@ def _norm(text: str) -> str:
 
 def _url_words(url: str) -> str:
     """Words of a URL's path and fragment, without file extensions ("index.html")."""
+    return " ".join(_url_segments(url))
+
+
+def _url_segments(url: str) -> list[str]:
+    """The words of each segment of a URL's path and fragment ("/demo/crm/bank-details" gives
+    "demo", "crm", "bank details"): one segment is a name, different segments are not."""
     parts = urlsplit(url)
-    text = _EXTENSION_RE.sub(" ", f"{parts.path} {parts.fragment}")
-    return re.sub(r"[/_\-#!?=&.]+", " ", unquote(text))
+    text = _EXTENSION_RE.sub(" ", unquote(f"{parts.path}/{parts.fragment}"))
+    words = (re.sub(r"[_\-#!?=&.]+", " ", seg).strip() for seg in text.split("/"))
+    return [w for w in words if w]
 
 
 def _item(
@@ -332,7 +339,7 @@ class Suggester:
             # aid's body say more than words of different ones (index/query.py `_about`).
             *(PageText(h, heading_weight) for h in page.headings),
             *(PageText(c.name, 1.5) for c in resolution.contexts),
-            PageText(_url_words(page.url), 1.0),
+            *(PageText(seg, 1.0) for seg in _url_segments(page.url)),
         ]
         if room > 0 and any(t.text.strip() for t in texts):
             scope = scope_filter(apps=[app.id], audience=audience, include_global=True)

@@ -262,6 +262,11 @@ async def test_scattered_body_words_do_not_make_an_aid_related(bramble: Any, lea
     )
     assert related(home) == []
     assert home["no_match"]["code"] == "no_related"
+    # A URL's path segments are separate names too: /evening/reports is no phrase.
+    path = await suggest(
+        bramble, learner, url="https://till.bramble.test/evening/reports", title="Reports"
+    )
+    assert related(path) == []
 
 
 async def test_words_of_one_heading_together_in_a_body_count(bramble: Any, learner: Any) -> None:
