@@ -191,6 +191,8 @@ class RelatedQuery:
     # stem -> which page texts (title, one heading, ...) it came from, by position: two words
     # of one text found in a body are that text's topic; two words of different texts, chance.
     sources: Mapping[str, frozenset[int]] = dataclasses.field(default_factory=dict)
+    # stems only a synonym expansion put there (the page never says them): "create" for "New"
+    expanded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,9 @@ def related_query(
     Words of `ignore` (the app's name, on every one of its pages) weigh little, never make an aid
     relevant on their own and are not quoted as reasons (unless selected).
     """
-    ignored = {t.text for t in PAGE_ANALYZER(ignore)}
+    texts = list(texts)
+    ignored = {t.text for t in PAGE_ANALYZER(ignore)} | record_names(texts)
+    own = {t.text for page_text in texts for t in PAGE_ANALYZER(page_text.text)}
     weights, support, words, selection, typed, sources = page_terms(texts)
     for stem in ignored - selection:
         if stem in weights:
@@ -329,7 +333,50 @@ def related_query(
         selection=frozenset(s for s in chosen if s in selection),
         telling=telling,
         sources={s: frozenset(sources.get(s, ())) for s in chosen},
+        expanded=frozenset(s for s in chosen if s not in own),
     )
+
+
+def _is_capitalized(word: str) -> bool:
+    """ "Acme", "Freight": a capital then lowercase letters (not "CRM", "PTO": codes are words
+    of the app's vocabulary, not names)."""
+    return len(word) > 1 and word[0].isupper() and word[1:].isalpha() and word[1:].islower()
+
+
+def _name_runs(text: str) -> set[str]:
+    """Runs of two or more capitalized words in a sentence-case text (one with a lowercase
+    word): "Acme Freight" in "Acme Freight - 2027 renewal". A title-case text ("New
+    Opportunity") says nothing: every word of it is capitalized."""
+    tokens = text.split()
+    if not any(t.isalpha() and t.islower() for t in tokens):
+        return set()
+    runs: set[str] = set()
+    run: list[str] = []
+    for token in [*tokens, ""]:
+        word = token.rstrip(",.:;!?")
+        if _is_capitalized(word):
+            run.append(word)
+            if word == token:
+                continue
+        if len(run) >= 2:
+            runs.add(" ".join(run))
+        run = []
+    return runs
+
+
+def record_names(texts: Sequence[PageText]) -> set[str]:
+    """Stems of the names of the record a page shows: a run of capitalized words in one text
+    (sentence case) repeated in another (the title). "Acme Freight" in the heading "Acme Freight
+    - 2027 renewal" and the title "Opportunity #1042 · Acme Freight - 2027 renewal" is the
+    customer: page data, not what the page is about. An aid quoting it as an example is not about
+    this page. A selected name is what the learner asks about: it still counts (selection)."""
+    stems: set[str] = set()
+    plain = [t.text for t in texts if not t.selection]
+    for i, text in enumerate(plain):
+        for name in _name_runs(text):
+            if any(name in other for j, other in enumerate(plain) if j != i):
+                stems |= {t.text for t in PAGE_ANALYZER(name)}
+    return stems
 
 
 def relevant(
@@ -369,13 +416,24 @@ def relevant(
 
 def _about(where: Mapping[str, float], rq: RelatedQuery) -> bool:
     """Whether an aid's matches say it is about the page: a telling page word selected or in its
-    title, summary or tags; or, in its body only, two telling words of one page text (one
+    title or tags; two in its summary; one in its summary and a word of the same page text
+    anywhere; or, in its body only, two telling words of one page text (one
     heading, the title...): "salary" and "paid" of "When is salary paid?" in "Salaries are paid
     on the 25th". Words of different texts matched in a body are passing mentions: "morning"
     of a "Good morning, Alex" greeting and "tasks" of a "My tasks" heading, found in a time-off
     aid's steps ("choose Morning only", "your manager gets a task"), say nothing."""
     telling = [s for s in where if s in rq.telling]
-    if any(s in rq.selection or where[s] > FIELD_SUPPORT["body"] for s in telling):
+    if any(s in rq.selection for s in telling):
+        return True
+    # A synonym the page never says ("create" for its "New") is weak evidence: it names the
+    # aid's topic only in its title or tags; in a summary or body it is no reason on its own.
+    telling = [s for s in telling if s not in rq.expanded or where[s] >= FIELD_SUPPORT["title"]]
+    if any(where[s] >= FIELD_SUPPORT["title"] for s in telling):
+        return True
+    # One page word in a summary ("territory reports" in passing) needs a second: another page
+    # word in the summary, or a word of the same page text anywhere in the aid.
+    in_summary = [s for s in telling if where[s] > FIELD_SUPPORT["body"]]
+    if len(in_summary) >= 2:
         return True
     seen: set[int] = set()
     for stem in telling:

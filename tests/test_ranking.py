@@ -330,3 +330,110 @@ async def test_a_type_no_aid_has_finds_nothing(bramble: Any, learner: Any) -> No
     )
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["results"] == []
+
+
+_LETS_APP = """\
+id: lets
+name: Keyhold
+rules:
+  - pattern: "https://lets.heron.test/**"
+"""
+# A letting agency's property app: (title, summary, body) of each aid.
+_LETS_AIDS = {
+    "tenant-duplicates": (
+        "Merge duplicate tenant records",
+        "Check for duplicates before you register a tenant.",
+        "Search by surname and by email. Try variants of a company name, for example "
+        '"Maple Court" and "Maple Court Ltd". RevOps merges the records.',
+    ),
+    "lease-renewal": (
+        "Renew a lease",
+        "Offer a renewal before the lease ends.",
+        "Send the renewal offer sixty days before the end date.",
+    ),
+    "sign-lease": (
+        "Sign a lease",
+        "Send the lease for signature and file the signed copy.",
+        "The tenant signs online; you countersign and file the copy.",
+    ),
+    "inspection-form": (
+        "Inspection checklist",
+        "Create an inspection record when a lease starts.",
+        "Create one record per room: photograph any damage and note the meter readings.",
+    ),
+    "add-unit": (
+        "Add a rental unit",
+        "Register a unit so rent reports and maintenance reports include it.",
+        "Enter the address, the number of bedrooms and the landlord.",
+    ),
+    "arrears-report": (
+        "Arrears reports",
+        "Which tenants owe rent, and since when.",
+        "Open the arrears report and filter by landlord.",
+    ),
+}
+
+
+@pytest.fixture
+async def heron(aiohttp_client: Any, make_settings: Any, tmp_path: Path) -> Any:
+    root = tmp_path / "heron"
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    (root / "apps" / "lets.yaml").write_text(_LETS_APP, encoding="utf-8")
+    for aid_id, (title, summary, body) in _LETS_AIDS.items():
+        front = f"id: {aid_id}\ntitle: {title}\nsummary: {summary}\ntype: howto\n"
+        meta = "tags: []\napps: [lets]\nowner: Lettings\nstatus: published\n"
+        text = f"---\n{front}{meta}---\n\n{body}\n"
+        (root / "aids" / f"{aid_id}.md").write_text(text, encoding="utf-8")
+    return await aiohttp_client(create_app(make_settings(content_dir=root)))
+
+
+async def test_a_records_name_is_not_the_pages_topic(heron: Any, learner: Any) -> None:
+    """Issue 10: a CRM opportunity for "Acme Freight" showed the duplicate-accounts aid, whose
+    body quotes "Acme Freight" as an example name. The customer's name is the record's data,
+    not what the page is about. Here a lease for "Maple Court": the duplicates aid quotes that
+    name; the renewal aid is the one about the page."""
+    page = await suggest(
+        heron,
+        learner,
+        url="https://lets.heron.test/leases/88",
+        title="Lease #88 · Maple Court \u2013 unit 4 · Keyhold",
+        headings=["Maple Court \u2013 unit 4", "Details"],
+    )
+    assert "tenant-duplicates" not in related(page)
+    assert "sign-lease" in related(page)
+    # Selected, the name is what the learner asks about: it counts.
+    chosen = await suggest(
+        heron, learner, url="https://lets.heron.test/leases/88", selection="Maple Court"
+    )
+    assert related(chosen) == ["tenant-duplicates"]
+
+
+async def test_a_synonym_alone_in_a_summary_is_no_reason(heron: Any, learner: Any) -> None:
+    """Issue 10: "New opportunity" showed a report-building aid because "new" was read as its
+    synonym "create", found in that aid's summary. A synonym the page never says, found only in
+    a summary or body, does not make an aid about the page."""
+    page = await suggest(
+        heron,
+        learner,
+        url="https://lets.heron.test/leases/new",
+        title="New lease · Keyhold",
+        headings=["New lease", "Lease terms"],
+    )
+    assert "inspection-form" not in related(page)
+    assert "sign-lease" in related(page)
+
+
+async def test_one_page_word_in_passing_in_a_summary_is_no_reason(heron: Any, learner: Any) -> None:
+    """Issue 10: the CRM's Reports list showed the create-opportunity aid, whose summary says
+    "territory reports" in passing. One page word found only in a summary needs a second page
+    word or a title or tag match. Here the unit aid's summary mentions "rent reports" in passing."""
+    page = await suggest(
+        heron,
+        learner,
+        url="https://lets.heron.test/reports",
+        title="Reports · Keyhold",
+        headings=["Reports", "Saved reports"],
+    )
+    assert "add-unit" not in related(page)
+    assert "arrears-report" in related(page)
