@@ -8,6 +8,7 @@ filter the user's text cannot widen.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -38,6 +39,7 @@ TELLING_SHARE = 0.5  # a word in more than this share of the app's aids tells no
 TELLING_MIN_DOCS = 6  # ...once the app has this many
 COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped...
 COMMON_MIN_DOCS = 500  # ...once the index is this large (small corpora: every word counts)
+NEAR_WORDS = 12  # two page words this close in a body are one sentence's topic
 
 
 class QueryRejected(ValueError):
@@ -380,7 +382,9 @@ def record_names(texts: Sequence[PageText]) -> set[str]:
 
 
 def relevant(
-    hits: Sequence[tuple[str, float, Collection[tuple[str, str]]]], rq: RelatedQuery
+    hits: Sequence[tuple[str, float, Collection[tuple[str, str]]]],
+    rq: RelatedQuery,
+    near: Callable[[str, str, str], bool] | None = None,
 ) -> list[RelatedHit]:
     """The hits worth showing, each with the page's words it matched.
 
@@ -389,7 +393,8 @@ def relevant(
     weight times where it matched (FIELD_SUPPORT; a selected word counts in full anywhere). So a
     title word found in an aid's title or tags is enough, a single URL word or a passing mention
     in a body is not. (3) The aid is about the page (`_about`): scattered words in its body are
-    not. Nothing is kept when nothing fits: the panel says so instead of filling."""
+    not. Nothing is kept when nothing fits: the panel says so instead of filling. `near(aid id,
+    stem, stem)` tells whether two words are close together in the aid's body (NEAR_WORDS)."""
     if not hits:
         return []
     best = max(score for _, score, _ in hits)
@@ -405,7 +410,7 @@ def relevant(
         support = sum(rq.support[s] * f for s, f in where.items() if s in rq.telling)
         if support < MIN_SUPPORT:
             continue
-        if not _about(where, rq):
+        if not _about(where, rq, None if near is None else functools.partial(near, aid_id)):
             continue
         shown = [s for s in where if s in rq.telling]  # the app's name is no reason
         ordered = sorted(shown, key=lambda s: -rq.weights[s] * where[s])
@@ -414,7 +419,11 @@ def relevant(
     return out
 
 
-def _about(where: Mapping[str, float], rq: RelatedQuery) -> bool:
+def _about(
+    where: Mapping[str, float],
+    rq: RelatedQuery,
+    near: Callable[[str, str], bool] | None = None,
+) -> bool:
     """Whether an aid's matches say it is about the page: a telling page word selected or in its
     title or tags; two in its summary; one in its summary and a word of the same page text
     anywhere; or, in its body only, two telling words of one page text (one
@@ -435,12 +444,18 @@ def _about(where: Mapping[str, float], rq: RelatedQuery) -> bool:
     in_summary = [s for s in telling if where[s] > FIELD_SUPPORT["body"]]
     if len(in_summary) >= 2:
         return True
-    seen: set[int] = set()
-    for stem in telling:
-        origins = rq.sources.get(stem, frozenset())
-        if seen & origins:
-            return True
-        seen |= origins
+    # Two words of one page text, both found only in the body, count when they are close
+    # together there (one sentence): "Recently viewed" and "Report subscriptions", paragraphs
+    # apart, do not make an aid about a "Recent reports" heading.
+    body = FIELD_SUPPORT["body"]
+    for i, first in enumerate(telling):
+        for second in telling[i + 1 :]:
+            if not rq.sources.get(first, frozenset()) & rq.sources.get(second, frozenset()):
+                continue
+            if near is None or where[first] > body or where[second] > body:
+                return True
+            if near(first, second):
+                return True
     return False
 
 

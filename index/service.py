@@ -41,12 +41,20 @@ from whoosh import query as wq
 from whoosh import scoring
 from whoosh.filedb.filestore import FileStorage
 from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
-from whoosh.reading import SegmentReader
+from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 
 from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
-from index.query import PageText, RelatedHit, RelatedQuery, Scope, related_query, relevant
+from index.query import (
+    NEAR_WORDS,
+    PageText,
+    RelatedHit,
+    RelatedQuery,
+    Scope,
+    related_query,
+    relevant,
+)
 from index.schema import FIELD_BOOSTS, SCHEMA_VERSION, TEXT_ANALYZER, build_schema
 
 log = logging.getLogger(__name__)
@@ -653,9 +661,19 @@ class IndexService:
         results = s.search(
             scope.narrow(rq.query), filter=self._filter(scope), mask=mask, limit=limit
         )
-        matched = self._matched(s.reader(), [r.docnum for r in results], rq.weights)
+        reader = s.reader()
+        matched = self._matched(reader, [r.docnum for r in results], rq.weights)
         hits = [(r["id"], float(r.score), matched[r.docnum]) for r in results]
-        return relevant(hits, rq)
+        docnums = {r["id"]: r.docnum for r in results}
+
+        def near(aid_id: str, first: str, second: str) -> bool:
+            """Whether the two stems occur within NEAR_WORDS of each other in the aid's body."""
+            docnum = docnums[aid_id]
+            a = _body_positions(reader, docnum, first)
+            b = _body_positions(reader, docnum, second)
+            return any(abs(x - y) <= NEAR_WORDS for x in a for y in b)
+
+        return relevant(hits, rq, near)
 
     def _postings(self, reader: Any, field: str, stem: str) -> frozenset[int] | None:
         """The documents holding `stem` in `field`, cached per searcher, when the posting list
@@ -828,3 +846,15 @@ class IndexService:
         start = time.perf_counter()
         hits = self._top_sync(q, scope, limit, frozenset())
         return time.perf_counter() - start, len(hits)
+
+
+def _body_positions(reader: Any, docnum: int, stem: str) -> list[int]:
+    """The positions of `stem` in one aid's body (empty when it is not there)."""
+    try:
+        m = reader.postings("body", stem)
+    except TermNotFound:
+        return []
+    m.skip_to(docnum)
+    if not m.is_active() or m.id() != docnum:
+        return []
+    return list(m.value_as("positions"))

@@ -230,11 +230,7 @@ SPA_VIEWS: dict[str, tuple[str, list[str], set[str], set[str]]] = {
 # Off-topic aids the panel still shows today: a person would not want them there, and the
 # ranker does not yet tell them apart. Listed, not hidden: remove an entry once it is fixed
 # (the test fails when a listed aid no longer shows, so the list cannot go stale).
-KNOWN_OFF_TOPIC: dict[str, set[str]] = {
-    # "Recently viewed" and "Report subscriptions", paragraphs apart in its body, match the two
-    # words of the "Recent reports" heading: the body rule does not yet ask that they be near.
-    "crm/reports": {"crm-duplicate-accounts"},
-}
+KNOWN_OFF_TOPIC: dict[str, set[str]] = {}
 
 
 def test_spa_views_match_their_apps_code() -> None:

@@ -366,6 +366,13 @@ _LETS_AIDS = {
         "Register a unit so rent reports and maintenance reports include it.",
         "Enter the address, the number of bedrooms and the landlord.",
     ),
+    "move-out": (
+        "Move-out day",
+        "Hand back the keys and settle the deposit.",
+        "Check that the gas meter is switched off and every window is locked. Collect all keys, "
+        "walk the rooms with the tenant, photograph each wall and agree any deductions. Then "
+        "send the final readings to the supplier.",
+    ),
     "arrears-report": (
         "Arrears reports",
         "Which tenants owe rent, and since when.",
@@ -437,3 +444,21 @@ async def test_one_page_word_in_passing_in_a_summary_is_no_reason(heron: Any, le
     )
     assert "add-unit" not in related(page)
     assert "arrears-report" in related(page)
+
+
+async def test_words_of_one_heading_far_apart_in_a_body_are_no_reason(
+    heron: Any, learner: Any
+) -> None:
+    """Issue 10: the CRM's Reports list ("Recent reports") showed the duplicate-accounts aid,
+    whose body says "Recently viewed" in one step and "Report subscriptions" paragraphs later.
+    Two words of one heading found in a body count when they are close together (one
+    sentence). Here "Meter readings": the inspection aid says "note the meter readings"; the
+    move-out aid says "gas meter" at the start and "final readings" at the end."""
+    page = await suggest(
+        heron,
+        learner,
+        url="https://lets.heron.test/utilities",
+        title="Utilities · Keyhold",
+        headings=["Meter readings"],
+    )
+    assert related(page) == ["inspection-form"]
