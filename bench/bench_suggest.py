@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import make_aids, make_apps, page_queries  # noqa: E402
+from bench.corpus import build_library, page_queries  # noqa: E402
 from index.service import IndexService  # noqa: E402
 from server.cache import ResultCache  # noqa: E402
 from server.library import Library  # noqa: E402
@@ -68,22 +68,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        aids = list(make_aids(args.aids, max(1, args.aids // 50), rng))
-        by_app: dict[str, list[str]] = {}
-        for a in aids:
-            if a.status == "published" and not a.audience:
-                by_app.setdefault(a.apps[0], []).append(a.id)
-        apps = make_apps(1000, rng, by_app)
-        storage = Storage(data / "inflow.sqlite3")
-        storage.open_sync()
-        storage.import_sync(apps, aids, "bench")
-        version = storage.content_version_sync()
-        storage.close_sync()
-        index = IndexService(data / "index", search_threads=1)
-        start = time.perf_counter()
-        index.rebuild_sync(aids, version)
-        build = time.perf_counter() - start
-        asyncio.run(index.close())
+        aids, apps, build = build_library(data, args.aids, 1000, max(1, args.aids // 50), rng)
         times, cpu = asyncio.run(run(data, page_queries(rng, apps, args.queries)))
     print(f"index build       {len(aids) / build:8.0f} aids/s ({len(aids)} aids)")
     print(

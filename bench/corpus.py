@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+from index.service import IndexService
 from server.models import Aid, App, Context, RuleSpec
+from server.storage import Storage
 
 DOMAIN_WORDS = [
     "expense",
@@ -194,3 +199,27 @@ def page_queries(rng: random.Random, apps: list[App], n: int) -> list[dict[str, 
             }
         )
     return out
+
+
+def build_library(
+    data: Path, n_aids: int, n_rules: int, n_apps: int, rng: random.Random
+) -> tuple[list[Aid], list[App], float]:
+    """A bench library in `data`: the database (aids, apps and rules) and the index, built from
+    it as `inflow reindex` would. Returns the aids, the apps and the index build time (s)."""
+    aids = list(make_aids(n_aids, n_apps, rng))
+    by_app: dict[str, list[str]] = {}
+    for a in aids:
+        if a.status == "published" and not a.audience:
+            by_app.setdefault(a.apps[0], []).append(a.id)
+    apps = make_apps(n_rules, rng, by_app)
+    storage = Storage(data / "inflow.sqlite3")
+    storage.open_sync()
+    storage.import_sync(apps, aids, "bench")
+    version = storage.content_version_sync()
+    storage.close_sync()
+    index = IndexService(data / "index", search_threads=1)
+    start = time.perf_counter()
+    index.rebuild_sync(aids, version)
+    elapsed = time.perf_counter() - start
+    asyncio.run(index.close())
+    return aids, apps, elapsed

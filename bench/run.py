@@ -29,14 +29,14 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import make_aids, make_apps, page_queries  # noqa: E402
+from bench.corpus import build_library, page_queries  # noqa: E402
 from index.query import scope_filter  # noqa: E402
 from index.service import IndexService  # noqa: E402
 from server.cache import ResultCache  # noqa: E402
 from server.library import Library  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.storage import Storage  # noqa: E402
-from server.suggest import PageSignals, Suggester, _url_words  # noqa: E402
+from server.suggest import PageSignals, Suggester, page_texts  # noqa: E402
 from tests.tokens import TokenMaker  # noqa: E402
 
 
@@ -59,25 +59,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build(data: Path, n: int, rng: random.Random) -> tuple[list, float]:
-    aids = list(make_aids(n, max(1, 10_000 // 50), rng))
-    by_app: dict[str, list[str]] = {}
-    for a in aids:
-        if a.status == "published" and not a.audience:
-            by_app.setdefault(a.apps[0], []).append(a.id)
-    apps = make_apps(10_000, rng, by_app)
-    storage = Storage(data / "inflow.sqlite3")
-    storage.open_sync()
-    storage.import_sync(apps, aids, "bench")
-    version = storage.content_version_sync()
-    storage.close_sync()
-    index = IndexService(data / "index", search_threads=1)
-    start = time.perf_counter()
-    index.rebuild_sync(aids, version)
-    elapsed = time.perf_counter() - start
-    return apps, elapsed
-
-
 async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
     settings = Settings(data_dir=data, cache_entries=0, search_threads=2)
     storage = Storage(settings.db_path)
@@ -92,15 +73,12 @@ async def in_process(data: Path, queries: list[dict]) -> dict[str, list[float]]:
         page = PageSignals(url=q["url"], title=q["title"], headings=tuple(q["headings"]))
         res = library.catalog.resolve(page.url, page.title)
         assert res.app is not None
-        query = index.related_query_sync(
-            [
-                (page.title, 2.0),
-                (" ".join(page.headings), 2.0),
-                (" ".join(c.name for c in res.contexts), 1.5),
-                (_url_words(page.url), 1.0),
-            ]
-        )
+        # the same related query suggest runs (raw Whoosh time for it, then the whole suggest)
         scope = scope_filter(apps=[res.app.id], audience=frozenset(), include_global=True)
+        related = index.related_query_sync(page_texts(page, res.contexts), scope, res.app.name)
+        if related is None:
+            continue
+        query = related.query
         elapsed, _ = index.timed_top_sync(query, scope, 10)
         raw.append(elapsed)
         start = time.perf_counter()
@@ -227,7 +205,7 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
     rng = random.Random(n)
     data = workdir / f"data-{n}"
     print(f"\n== {n:,} aids (~300 words each), 10k URL rules ==", flush=True)
-    apps, build_s = build(data, n, rng)
+    _, apps, build_s = build_library(data, n, 10_000, 10_000 // 50, rng)
     print(f"index build          {n / build_s:8.0f} aids/s  ({build_s:.1f} s, one process)")
     print(f"index size           {du(data / 'index') / 2**20:8.1f} MiB")
     queries = page_queries(random.Random(1), apps, n_queries)

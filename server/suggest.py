@@ -27,7 +27,7 @@ from server.cache import ResultCache
 from server.catalog import AidMeta, Catalog, Resolution
 from server.cursor import decode_payload, encode_payload
 from server.errors import BadRequest
-from server.models import App, Mentor
+from server.models import App, Context, Mentor
 from server.settings import Settings
 
 REASONS = {
@@ -97,6 +97,22 @@ def _url_segments(url: str) -> list[str]:
     text = _EXTENSION_RE.sub(" ", unquote(f"{parts.path}/{parts.fragment}"))
     words = (re.sub(r"[_\-#!?=&.]+", " ", seg).strip() for seg in text.split("/"))
     return [w for w in words if w]
+
+
+def page_texts(page: PageSignals, contexts: Iterable[Context]) -> list[PageText]:
+    """What the related query is made of, each page text with its weight."""
+    # The selection is what the learner is stuck on: it weighs most. Headings are often
+    # navigation: the more there are, the less each says (a menu of 14 is page chrome).
+    heading_weight = HEADINGS_WEIGHT * min(1.0, (3 / max(1, len(page.headings))) ** 0.5)
+    return [
+        PageText(page.selection, SELECTION_WEIGHT, selection=True),
+        PageText(page.title, 2.0),
+        # One text per heading and context name: words of one of them found together in an
+        # aid's body say more than words of different ones (index/query.py `_about`).
+        *(PageText(h, heading_weight) for h in page.headings),
+        *(PageText(c.name, 1.5) for c in contexts),
+        *(PageText(seg, 1.0) for seg in _url_segments(page.url)),
+    ]
 
 
 def _item(
@@ -329,18 +345,7 @@ class Suggester:
         pinned = pinned[:limit]
         related: list[dict[str, Any]] = []
         room = limit - len(pinned)
-        # The selection is what the learner is stuck on: it weighs most. Headings are often
-        # navigation: the more there are, the less each says (a menu of 14 is page chrome).
-        heading_weight = HEADINGS_WEIGHT * min(1.0, (3 / max(1, len(page.headings))) ** 0.5)
-        texts = [
-            PageText(page.selection, SELECTION_WEIGHT, selection=True),
-            PageText(page.title, 2.0),
-            # One text per heading and context name: words of one of them found together in an
-            # aid's body say more than words of different ones (index/query.py `_about`).
-            *(PageText(h, heading_weight) for h in page.headings),
-            *(PageText(c.name, 1.5) for c in resolution.contexts),
-            *(PageText(seg, 1.0) for seg in _url_segments(page.url)),
-        ]
+        texts = page_texts(page, resolution.contexts)
         if room > 0 and any(t.text.strip() for t in texts):
             scope = scope_filter(apps=[app.id], audience=audience, include_global=True)
             want = room + (EXTRA_CANDIDATES if self.signals else 0)
