@@ -23,6 +23,8 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080"
     data_dir: Path = ROOT / "var"
     content_dir: Path | None = None  # imported at start-up when the database is empty
+    # App templates the console offers (docs/app-templates.md); env INFLOW_APP_TEMPLATES too.
+    app_templates_dir: Path = ROOT / "content" / "app-templates"
     # Limits (documented in docs/api.md)
     max_body_bytes: int = 256 * 1024
     max_url_bytes: int = 8 * 1024
@@ -164,5 +166,7 @@ def load_settings(env: dict[str, str] | None = None, toml_path: Path | None = No
     if path is not None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     settings: Settings = _apply(Settings(), data, "INFLOW_", env)
+    if env.get("INFLOW_APP_TEMPLATES"):
+        settings = replace(settings, app_templates_dir=Path(env["INFLOW_APP_TEMPLATES"]))
     auth: AuthSettings = _apply(AuthSettings(), data.get("auth", {}), "INFLOW_AUTH_", env)
     return replace(settings, auth=auth)
