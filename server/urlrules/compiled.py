@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from server.urlrules.model import Match, Rule
-from server.urlrules.segments import Glob, SegmentPattern
+from server.urlrules.segments import Glob, SegmentPattern, Typed
 from server.urlrules.url import FRAGMENT_MARK, ParsedUrl
 
 
@@ -30,7 +30,7 @@ class CondKind(IntEnum):
 class QueryCondition:
     name: str
     kind: CondKind
-    value: str | Glob = ""
+    value: str | Glob | Typed = ""
 
     def holds(self, params: Mapping[str, tuple[str, ...]]) -> bool:
         values = params.get(self.name)
@@ -52,7 +52,7 @@ class FragmentPattern:
     conditions: tuple[QueryCondition, ...]
 
 
-SortKey = tuple[int, int, int, int, int, int, int, str]
+SortKey = tuple[int, int, int, int, int, int, int, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class CompiledRule:
     index_exact: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        literal, wildcards = self._counts()
+        literal, typed, wildcards = self._counts()
         queries = len(self.conditions) + (len(self.fragment.conditions) if self.fragment else 0)
         labels = len(self.host.split(".")) if self.host else 0
         is_regex = self.regex is not None
@@ -83,31 +83,34 @@ class CompiledRule:
             int(self.host_kind),
             -labels,
             -literal,
+            -typed,
             -queries,
             wildcards,
             int(is_regex),
             self.rule.id,
         )
         object.__setattr__(self, "sort_key", key)
-        reason = self._reason(literal, queries, wildcards)
+        reason = self._reason(literal, typed, queries, wildcards)
         match = Match(self.rule.id, self.rule.target, self.rule.pattern, reason)
         object.__setattr__(self, "match", match)
         keys, exact = self._index_keys()
         object.__setattr__(self, "index_keys", keys)
         object.__setattr__(self, "index_exact", exact)
 
-    def _counts(self) -> tuple[int, int]:
+    def _counts(self) -> tuple[int, int, int]:
         if self.path is None:
-            return 0, 0
+            return 0, 0, 0
         literal, wildcards = self.path.literal_count, self.path.wildcard_count
+        typed = self.path.typed_count
         if self.fragment is not None:
             literal += self.fragment.route.literal_count
+            typed += self.fragment.route.typed_count
             wildcards += self.fragment.route.wildcard_count
         wildcards += self.host_kind is HostKind.WILDCARD
         wildcards += len(self.schemes) > 1
-        return literal, wildcards
+        return literal, typed, wildcards
 
-    def _reason(self, literal: int, queries: int, wildcards: int) -> str:
+    def _reason(self, literal: int, typed: int, queries: int, wildcards: int) -> str:
         priority = self.rule.priority
         if self.host_kind is HostKind.REGEX:
             return f"regular expression (ranks after pattern rules), priority {priority}"
@@ -117,6 +120,8 @@ class CompiledRule:
             host = f"wildcard host *.{self.host}" if self.host else "any host"
         where = "path and fragment" if self.fragment is not None else "path"
         parts = [host, _plural(literal, f"literal {where} segment")]
+        if typed:
+            parts.append(_plural(typed, f"typed {where} segment"))
         if queries:
             parts.append(_plural(queries, "query condition"))
         if wildcards:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from server.urlrules.compiled import CompiledRule, HostKind
+from server.urlrules.compiled import CompiledRule, HostKind, SortKey
 from server.urlrules.model import Match, Rule
 from server.urlrules.syntax import InvalidRule, compile_rule
 from server.urlrules.url import InvalidUrl, ParsedUrl, parse_url
@@ -108,7 +108,7 @@ class RuleSet:
         return [r.match for r in hits]
 
 
-def _sort_key(rule: CompiledRule) -> tuple[int, int, int, int, int, int, int, str]:
+def _sort_key(rule: CompiledRule) -> SortKey:
     return rule.sort_key
 
 

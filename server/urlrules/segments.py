@@ -1,9 +1,13 @@
-"""Segment patterns: `*` (one non-empty segment), `**` (any number), globs like `INV-*`.
+"""Segment patterns: `*` (one non-empty segment), `**` (any number), globs like `INV-*`, and
+typed segments like `006{alnum:12-15}` or `INV-{digits}`.
 
 Matching never backtracks more than a plain wildcard matcher: a glob splits at its `*`s and
 finds its middle pieces left to right with `str.find`; a path splits at its `**`s and places its
 middle groups left to right at the first position where they fit. Both are correct because a
 wildcard can absorb whatever the greedy placement skips, and both run in O(input x pattern).
+A typed segment is a tiny matcher, not a regex: it keeps the set of positions its items can end
+at (one pass per item over at most len(segment) + 1 positions), so it too runs in
+O(segment x items) whatever the input.
 """
 
 from __future__ import annotations
@@ -42,6 +46,143 @@ class Glob:
         return True
 
 
+DIGITS = frozenset("0123456789")
+HEX = frozenset("0123456789abcdefABCDEF")
+ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Placeholder types with a character class; `guid` is the one shaped type. `None` = any character.
+CLASSES: dict[str, frozenset[str] | None] = {
+    "digits": DIGITS,
+    "hex": HEX,
+    "alnum": ALNUM,
+    "any": None,
+}
+PLACEHOLDER_TYPES = ("digits", "hex", "alnum", "guid", "any")
+_GUID_GROUPS = (8, 4, 4, 4, 12)
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """Literal text inside a typed segment."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run of `lo` to `hi` (None: no limit) characters of one class: `{digits:3}`, `*`."""
+
+    type: str  # a CLASSES key; "*" for a `*` (any characters, possibly none)
+    lo: int
+    hi: int | None
+
+    @property
+    def chars(self) -> frozenset[str] | None:
+        return None if self.type == "*" else CLASSES[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class Guid:
+    """8-4-4-4-12 hex digits, bare or wrapped in `{}` (in a path: `%7B...%7D`)."""
+
+
+Item = Lit | Run | Guid
+
+
+def guid_ends(text: str, pos: int) -> list[int]:
+    """Where a GUID starting at `pos` ends (at most one position)."""
+    close = ""
+    if text.startswith("{", pos):
+        pos, close = pos + 1, "}"
+    elif text.startswith("%7B", pos):
+        pos, close = pos + 3, "%7D"
+    for i, size in enumerate(_GUID_GROUPS):
+        if i and not text.startswith("-", pos):
+            return []
+        pos += bool(i)
+        chunk = text[pos : pos + size]
+        if len(chunk) != size or not all(c in HEX for c in chunk):
+            return []
+        pos += size
+    if close:
+        if not text.startswith(close, pos):
+            return []
+        pos += len(close)
+    return [pos]
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """A segment (or query value) with placeholders: literal text, `*`s and typed runs."""
+
+    items: tuple[Item, ...]
+    min_len: int = field(init=False)
+    max_len: int | None = field(init=False)
+    stars: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        lo, hi, stars = 0, 0, 0
+        for item in self.items:
+            if isinstance(item, Lit):
+                lo, hi = lo + len(item.text), hi if hi < 0 else hi + len(item.text)
+            elif isinstance(item, Guid):
+                lo, hi = lo + 36, hi if hi < 0 else hi + 42
+            else:
+                stars += item.type == "*"
+                lo += item.lo
+                hi = -1 if hi < 0 or item.hi is None else hi + item.hi
+        object.__setattr__(self, "min_len", lo)
+        object.__setattr__(self, "max_len", None if hi < 0 else hi)
+        object.__setattr__(self, "stars", stars)
+
+    def matches(self, text: str) -> bool:
+        n = len(text)
+        if n < self.min_len or (self.max_len is not None and n > self.max_len):
+            return False
+        items = self.items
+        first, last = items[0], items[-1]
+        if isinstance(first, Lit) and not text.startswith(first.text):
+            return False
+        if isinstance(last, Lit) and not text.endswith(last.text):
+            return False
+        positions = [0]  # ascending, distinct: where the items so far can end
+        for item in items:
+            if isinstance(item, Lit):
+                size = len(item.text)
+                positions = [p + size for p in positions if text.startswith(item.text, p)]
+            elif isinstance(item, Guid):
+                positions = sorted({e for p in positions for e in guid_ends(text, p)})
+            else:
+                positions = _run_ends(item, text, positions)
+            if not positions:
+                return False
+        return positions[-1] == n
+
+
+def _run_ends(run: Run, text: str, positions: list[int]) -> list[int]:
+    """Every end of `run` starting at one of `positions`: a union of intervals, merged."""
+    n = len(text)
+    chars = run.chars
+    span: list[int] | None = None
+    if chars is not None:  # span[p]: how many class characters start at p
+        span = [0] * (n + 1)
+        for i in range(n - 1, -1, -1):
+            if text[i] in chars:
+                span[i] = span[i + 1] + 1
+    out: list[int] = []
+    top = -1  # the highest position already in `out`
+    for p in positions:
+        longest = n - p if span is None else span[p]
+        if run.hi is not None and run.hi < longest:
+            longest = run.hi
+        if longest < run.lo:
+            continue
+        start, end = max(p + run.lo, top + 1), p + longest
+        if start <= end:
+            out.extend(range(start, end + 1))
+            top = end
+    return out
+
+
 class _Deep:
     """The `**` token (one shared instance)."""
 
@@ -51,11 +192,11 @@ class _Deep:
 
 DEEP = _Deep()
 ANY_SEGMENT = Glob("", (), "", 1)
-Token = str | Glob | _Deep
-Group = tuple[str | Glob, ...]
+Token = str | Glob | Typed | _Deep
+Group = tuple[str | Glob | Typed, ...]
 
 
-def _token_matches(token: str | Glob, seg: str) -> bool:
+def _token_matches(token: str | Glob | Typed, seg: str) -> bool:
     return token == seg if type(token) is str else token.matches(seg)  # type: ignore[union-attr]
 
 
@@ -75,7 +216,7 @@ class SegmentPattern:
     min_len: int = field(init=False)
 
     def __post_init__(self) -> None:
-        groups: list[list[str | Glob]] = [[]]
+        groups: list[list[str | Glob | Typed]] = [[]]
         for t in self.tokens:
             if isinstance(t, _Deep):
                 groups.append([])
@@ -92,12 +233,19 @@ class SegmentPattern:
         return sum(1 for t in self.tokens if type(t) is str)
 
     @property
+    def typed_count(self) -> int:
+        """Segments with a placeholder (`{digits}`...): more specific than `*`, less than text."""
+        return sum(1 for t in self.tokens if isinstance(t, Typed))
+
+    @property
     def wildcard_count(self) -> int:
-        """`*` and `**` segments count one each; a glob counts each of its `*`s."""
+        """`*` and `**` segments count one each; a glob or typed segment counts each `*`."""
         count = 0
         for t in self.tokens:
             if isinstance(t, Glob):
                 count += 1 if t is ANY_SEGMENT else len(t.middles) + 1
+            elif isinstance(t, Typed):
+                count += t.stars
             elif isinstance(t, _Deep):
                 count += 1
         return count

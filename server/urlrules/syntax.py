@@ -7,6 +7,7 @@ raises the same messages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from server.urlrules.compiled import (
     CompiledRule,
@@ -18,12 +19,25 @@ from server.urlrules.compiled import (
 from server.urlrules.host import domain_to_ascii, ends_in_number, parse_host, parse_ipv4_literal
 from server.urlrules.model import Rule
 from server.urlrules.regex import RegexError, compile_portable
-from server.urlrules.segments import ANY_SEGMENT, DEEP, Glob, SegmentPattern, Token
-from server.urlrules.url import canonical_path_segment, form_decode
+from server.urlrules.segments import (
+    ANY_SEGMENT,
+    CLASSES,
+    DEEP,
+    Glob,
+    Guid,
+    Item,
+    Lit,
+    Run,
+    SegmentPattern,
+    Token,
+    Typed,
+)
+from server.urlrules.url import canonical_path_segment, form_decode, split_fragment
 
 MAX_PATTERN_CHARS = 2048
 MAX_SEGMENTS = 32
 MAX_CONDITIONS = 16
+MAX_PLACEHOLDER_LENGTH = 1000
 
 _SCHEMES = {
     "http": frozenset({"http"}),
@@ -37,6 +51,11 @@ _SPACE_RE = re.compile(
     r"\ud800-\udfff]"
 )
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_LENGTH_RE = re.compile(r"([0-9]{1,4})(?:-([0-9]{1,4}))?")
+_TYPES_HINT = (
+    "use {digits}, {hex}, {alnum}, {guid} or {any}, optionally with a length: {digits:6} or "
+    "{alnum:12-15} (write %7B and %7D for literal braces)"
+)
 
 
 class InvalidRule(ValueError):
@@ -184,12 +203,58 @@ def _parse_route(text: str, where: str) -> SegmentPattern:
             raise InvalidRule(f"'**' must be a whole segment in the {where}")
         elif seg == "*":
             tokens.append(ANY_SEGMENT)
+        elif "{" in seg or "}" in seg:
+            tokens.append(_typed(seg, where, lambda p: _literal(p, where)))
         elif "*" in seg:
             pieces = [_literal(p, where) for p in seg.split("*")]
             tokens.append(Glob.from_pieces(pieces, nonempty=True))
         else:
             tokens.append(_literal(seg, where))
     return SegmentPattern(tuple(tokens))
+
+
+def _typed(text: str, where: str, literal: Callable[[str], str]) -> Typed:
+    """A segment or value with placeholders: `006{alnum:12-15}`, `INV-{digits}-*`."""
+    items: list[Item] = []
+
+    def add_text(chunk: str) -> None:
+        if "}" in chunk:
+            raise InvalidRule(f"unmatched '}}' in the {where}: " + _TYPES_HINT)
+        for i, piece in enumerate(chunk.split("*")):
+            if i:
+                items.append(Run("*", 0, None))
+            if piece:
+                items.append(Lit(literal(piece)))
+
+    pos = 0
+    while (start := text.find("{", pos)) >= 0:
+        add_text(text[pos:start])
+        end = text.find("}", start)
+        if end < 0:
+            raise InvalidRule(f"unclosed '{{' in the {where}: " + _TYPES_HINT)
+        items.append(_placeholder(text[start + 1 : end], where))
+        pos = end + 1
+    add_text(text[pos:])
+    return Typed(tuple(items))
+
+
+def _placeholder(inner: str, where: str) -> Item:
+    name, colon, length = inner.partition(":")
+    if name != "guid" and name not in CLASSES:
+        raise InvalidRule(f"unknown placeholder '{{{inner}}}' in the {where}: " + _TYPES_HINT)
+    if not colon:
+        return Guid() if name == "guid" else Run(name, 1, None)
+    if name == "guid":
+        raise InvalidRule(f"'{{guid}}' takes no length in the {where}")
+    m = _LENGTH_RE.fullmatch(length)
+    lo = int(m.group(1)) if m else 0
+    hi = int(m.group(2)) if m and m.group(2) else lo
+    if not 1 <= lo <= hi <= MAX_PLACEHOLDER_LENGTH:
+        raise InvalidRule(
+            f"bad length in '{{{inner}}}' in the {where}: write {{{name}:N}} or {{{name}:N-M}} "
+            f"with 1 <= N <= M <= {MAX_PLACEHOLDER_LENGTH}"
+        )
+    return Run(name, lo, hi)
 
 
 def _literal(text: str, where: str) -> str:
@@ -217,11 +282,19 @@ def _parse_conditions(text: str, where: str) -> tuple[QueryCondition, ...]:
             raise InvalidRule(f"empty parameter name in the {where}")
         if "*" in name:
             raise InvalidRule(f"wildcard not allowed in a parameter name in the {where}")
+        if "{" in name or "}" in name:
+            raise InvalidRule(
+                f"placeholder not allowed in a parameter name in the {where} "
+                "(write %7B and %7D for literal braces)"
+            )
         decoded = form_decode(name)
         if negate:
             conditions.append(QueryCondition(decoded, CondKind.ABSENT))
         elif not eq or value == "*":
             conditions.append(QueryCondition(decoded, CondKind.PRESENT))
+        elif "{" in value or "}" in value:
+            typed = _typed(value, where, form_decode)
+            conditions.append(QueryCondition(decoded, CondKind.EQUALS, typed))
         elif "*" in value:
             pieces = [form_decode(p) for p in value.split("*")]
             conditions.append(QueryCondition(decoded, CondKind.EQUALS, Glob.from_pieces(pieces)))
@@ -235,11 +308,10 @@ def _parse_fragment(text: str) -> FragmentPattern:
         raise InvalidRule("empty fragment: omit '#' to ignore the URL fragment")
     if "#" in text:
         raise InvalidRule("'#' may appear only once in a pattern")
-    if text.startswith("!"):
-        text = text[1:]
-    if text.startswith("/"):
-        text = text[1:]
-    route_text, question, query_text = text.partition("?")
+    # `#/a/*?tab=2`, `#!/a`, `#a`; `#?model=x` and `#model=x&id=*` are conditions on the
+    # fragment's parameters (an empty route), read by the same function as URL fragments.
+    route_text, query_text = split_fragment(text)
     route = _parse_route(route_text, "fragment")
-    conditions = _parse_conditions(query_text, "fragment query") if question else ()
+    has_query = bool(query_text) or text.endswith("?")
+    conditions = _parse_conditions(query_text, "fragment query") if has_query else ()
     return FragmentPattern(route, conditions)

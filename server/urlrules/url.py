@@ -14,6 +14,7 @@ character outside a small always-safe set is UTF-8 percent-encoded.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from server.urlrules.host import parse_host
@@ -36,28 +37,45 @@ _PATH_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@]")
 _WHOLE_PATH_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@/]")
 _QUERY_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&()*+,;=:@/?]")
 _FRAGMENT_RE = re.compile(rf"%[0-9A-Fa-f]{{2}}|[^{_UNRESERVED}!$&'()*+,;=:@/?]")
-_UNRESERVED_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UNRESERVED_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+# One canonical form per ASCII character: an escape of a character the component keeps as it is
+# (`%24` for `$`) is decoded, unless the character is one of the component's own delimiters
+# (path: `/`; query: `&`, `=`, `+`; fragment: `/`, `?` of the route and `&`, `=`, `+` of its
+# parameters), whose escapes mean "this character, not the delimiter". Every other escape is
+# kept with uppercase hex, and every other character is encoded: so each ASCII character is
+# either always decoded or always encoded, whichever way the browser sent it.
+_PATH_DECODE = frozenset(_UNRESERVED_CHARS + "!$&'()*+,;=:@")
+_QUERY_DECODE = frozenset(_UNRESERVED_CHARS + "!$()*,;:@/?")
+_FRAGMENT_DECODE = frozenset(_UNRESERVED_CHARS + "!$'()*,;:@")
 
 
-def _canon_one(m: re.Match[str]) -> str:
-    s = m.group()
-    if len(s) == 3:
-        c = chr(int(s[1:], 16))
-        return c if c in _UNRESERVED_SET else s.upper()
-    return "".join(f"%{b:02X}" for b in s.encode("utf-8"))
+def _canon(decode: frozenset[str]) -> Callable[[re.Match[str]], str]:
+    def one(m: re.Match[str]) -> str:
+        s = m.group()
+        if len(s) == 3 and s[0] == "%":
+            c = chr(int(s[1:], 16))
+            return c if c in decode else s.upper()
+        return "".join(f"%{b:02X}" for b in s.encode("utf-8"))
+
+    return one
+
+
+_canon_path = _canon(_PATH_DECODE)
+_canon_query = _canon(_QUERY_DECODE)
+_canon_fragment = _canon(_FRAGMENT_DECODE)
 
 
 def canonical_path_segment(text: str) -> str:
-    """Canonical form of one path (or fragment path) segment."""
-    return _PATH_RE.sub(_canon_one, text)
+    """Canonical form of one path (or fragment route) segment."""
+    return _PATH_RE.sub(_canon_path, text)
 
 
 def canonical_query(text: str) -> str:
-    return _QUERY_RE.sub(_canon_one, text)
+    return _QUERY_RE.sub(_canon_query, text)
 
 
 def canonical_fragment(text: str) -> str:
-    return _FRAGMENT_RE.sub(_canon_one, text)
+    return _FRAGMENT_RE.sub(_canon_fragment, text)
 
 
 def form_decode(text: str) -> str:
@@ -80,12 +98,18 @@ def parse_params(query: str) -> dict[str, tuple[str, ...]]:
 
 
 def split_fragment(fragment: str) -> tuple[str, str]:
-    """Hash-router fragment to (route path without leading `!` and `/`, route query)."""
+    """Hash-router fragment to (route path without leading `!` and `/`, route query).
+
+    A fragment of parameters only (no `?`, no `/`, an `=`: Odoo's `id=7&model=sale.order`) is an
+    empty route with those parameters. Rules read their `#...` part with the same function.
+    """
     if fragment.startswith("!"):
         fragment = fragment[1:]
     if fragment.startswith("/"):
         fragment = fragment[1:]
-    path, _, query = fragment.partition("?")
+    path, question, query = fragment.partition("?")
+    if not question and "=" in path and "/" not in path:
+        return "", path
     return path, query
 
 
@@ -160,7 +184,10 @@ class ParsedUrl:
     @property
     def fragment_segments(self) -> tuple[str, ...]:
         if self._fsegs is None:
-            self._fsegs = path_segments(split_fragment(self.fragment)[0]) if self.fragment else ()
+            route = split_fragment(self.fragment)[0] if self.fragment else ""
+            # The fragment keeps `%3D` etc. (they delimit its parameters); route segments are
+            # path segments, where `=` and `%3D` are the same character.
+            self._fsegs = tuple(canonical_path_segment(s) for s in path_segments(route))
         return self._fsegs
 
     @property
@@ -261,7 +288,7 @@ def _normalize_path(raw: str) -> str:
         and "/%2e" not in raw
         and "/%2E" not in raw
     ):
-        return _WHOLE_PATH_RE.sub(_canon_one, raw)  # no dot segments: one pass will do
+        return _WHOLE_PATH_RE.sub(_canon_path, raw)  # no dot segments: one pass will do
     raw = raw.replace("\\", "/")
     parts = (raw[1:] if raw.startswith("/") else raw).split("/")
     out: list[str] = []

@@ -28,10 +28,15 @@ export class InvalidUrl extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Canonical percent-encoding (see server/urlrules/url.py): decode escapes of unreserved
-// characters, uppercase other escapes, UTF-8-encode everything outside a small safe set.
+// Canonical percent-encoding (see server/urlrules/url.py): one form per ASCII character. An
+// escape of a character the component keeps as it is (`%24` for `$`) is decoded, except the
+// component's own delimiters (path: `/`; query: `&`, `=`, `+`; fragment: `/`, `?`, `&`,
+// `=`, `+`); other escapes get uppercase hex; everything outside a small safe set is encoded.
 
-const UNRESERVED_RE = /^[A-Za-z0-9\-._~]$/;
+const UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const PATH_DECODE = new Set(UNRESERVED + "!$&'()*+,;=:@");
+const QUERY_DECODE = new Set(UNRESERVED + "!$()*,;:@/?");
+const FRAGMENT_DECODE = new Set(UNRESERVED + "!$'()*,;:@");
 const PATH_RE = /%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/gu; // whole path: keeps "/"
 const SEGMENT_RE = /%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~!$&'()*+,;=:@]/gu;
 const QUERY_RE = /%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~!$&()*+,;=:@/?]/gu;
@@ -39,17 +44,20 @@ const FRAGMENT_RE = /%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?]/gu;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
-function canonOne(m) {
+const canon = (decode) => (m) => {
   if (m.length === 3 && m[0] === "%") {
     const c = String.fromCharCode(parseInt(m.slice(1), 16));
-    return UNRESERVED_RE.test(c) ? c : m.toUpperCase();
+    return decode.has(c) ? c : m.toUpperCase();
   }
   let out = "";
   for (const b of encoder.encode(m)) out += "%" + b.toString(16).toUpperCase().padStart(2, "0");
   return out;
-}
+};
+const canonPath = canon(PATH_DECODE);
+const canonQuery = canon(QUERY_DECODE);
+const canonFragment = canon(FRAGMENT_DECODE);
 
-const canonicalPathSegment = (s) => s.replace(SEGMENT_RE, canonOne);
+const canonicalPathSegment = (s) => s.replace(SEGMENT_RE, canonPath);
 
 const isHex = (c) => c !== undefined && /^[0-9A-Fa-f]$/.test(c);
 
@@ -84,10 +92,12 @@ function parseParams(query) {
   return params;
 }
 
+/** Hash-router fragment to [route path, route query]; "id=7&model=x" is an empty route's query. */
 function splitFragment(fragment) {
   if (fragment.startsWith("!")) fragment = fragment.slice(1);
   if (fragment.startsWith("/")) fragment = fragment.slice(1);
   const q = fragment.indexOf("?");
+  if (q < 0 && fragment.includes("=") && !fragment.includes("/")) return ["", fragment];
   return q < 0 ? [fragment, ""] : [fragment.slice(0, q), fragment.slice(q + 1)];
 }
 
@@ -131,7 +141,10 @@ export class ParsedUrl {
   }
 
   get fragmentSegments() {
-    return this._lazy("fsegs", () => pathSegments(splitFragment(this.fragment)[0]));
+    // Route segments are path segments: "=" and "%3D" are the same character there.
+    return this._lazy("fsegs", () =>
+      pathSegments(splitFragment(this.fragment)[0]).map(canonicalPathSegment),
+    );
   }
 
   get fragmentParams() {
@@ -179,9 +192,9 @@ export function parseUrl(url) {
     u.protocol.slice(0, -1),
     host,
     u.port ? Number(u.port) : defaultPort,
-    u.pathname.replace(PATH_RE, canonOne),
-    u.search.slice(1).replace(QUERY_RE, canonOne),
-    u.hash.slice(1).replace(FRAGMENT_RE, canonOne),
+    u.pathname.replace(PATH_RE, canonPath),
+    u.search.slice(1).replace(QUERY_RE, canonQuery),
+    u.hash.slice(1).replace(FRAGMENT_RE, canonFragment),
   );
 }
 
@@ -208,6 +221,115 @@ class Glob {
       pos = i + piece.length;
     }
     return true;
+  }
+}
+
+// Typed segments (see Typed in server/urlrules/segments.py): a tiny matcher that keeps the set of
+// positions its items can end at, so it runs in O(segment x items) whatever the input.
+const CLASSES = {
+  digits: /^[0-9]$/,
+  hex: /^[0-9A-Fa-f]$/,
+  alnum: /^[0-9A-Za-z]$/,
+  any: null,
+};
+const GUID_GROUPS = [8, 4, 4, 4, 12];
+const HEX_RE = /^[0-9A-Fa-f]$/;
+
+const startsAt = (chars, lit, pos) => {
+  if (pos + lit.length > chars.length) return false;
+  for (let i = 0; i < lit.length; i++) if (chars[pos + i] !== lit[i]) return false;
+  return true;
+};
+
+function guidEnds(chars, pos) {
+  let close = null;
+  if (chars[pos] === "{") {
+    pos += 1;
+    close = ["}"];
+  } else if (startsAt(chars, ["%", "7", "B"], pos)) {
+    pos += 3;
+    close = ["%", "7", "D"];
+  }
+  for (let i = 0; i < GUID_GROUPS.length; i++) {
+    if (i) {
+      if (chars[pos] !== "-") return [];
+      pos += 1;
+    }
+    for (let k = 0; k < GUID_GROUPS[i]; k++) if (!HEX_RE.test(chars[pos + k] ?? "")) return [];
+    pos += GUID_GROUPS[i];
+  }
+  if (close) {
+    if (!startsAt(chars, close, pos)) return [];
+    pos += close.length;
+  }
+  return [pos];
+}
+
+function runEnds(item, chars, positions) {
+  const n = chars.length;
+  let span = null;
+  if (item.cls !== null) {
+    span = new Array(n + 1).fill(0);
+    for (let i = n - 1; i >= 0; i--) if (item.cls.test(chars[i])) span[i] = span[i + 1] + 1;
+  }
+  const out = [];
+  let top = -1;
+  for (const p of positions) {
+    let longest = span === null ? n - p : span[p];
+    if (item.hi !== null && item.hi < longest) longest = item.hi;
+    if (longest < item.lo) continue;
+    const start = Math.max(p + item.lo, top + 1);
+    const end = p + longest;
+    if (start <= end) {
+      for (let q = start; q <= end; q++) out.push(q);
+      top = end;
+    }
+  }
+  return out;
+}
+
+class Typed {
+  // items: {lit: [characters]} | {run: type, cls, lo, hi} | {guid: true}
+  constructor(items) {
+    this.items = items;
+    let lo = 0;
+    let hi = 0;
+    this.stars = 0;
+    for (const it of items) {
+      if (it.lit) {
+        lo += it.lit.length;
+        if (hi >= 0) hi += it.lit.length;
+      } else if (it.guid) {
+        lo += 36;
+        if (hi >= 0) hi += 42;
+      } else {
+        if (it.run === "*") this.stars += 1;
+        lo += it.lo;
+        hi = hi < 0 || it.hi === null ? -1 : hi + it.hi;
+      }
+    }
+    this.minLen = lo;
+    this.maxLen = hi < 0 ? null : hi;
+  }
+
+  matches(text) {
+    // Lengths count code points, as in Python (path segments are ASCII anyway).
+    // eslint-disable-next-line no-control-regex -- "is it ASCII"
+    const chars = /^[\x00-\x7f]*$/.test(text) ? text : Array.from(text);
+    const n = chars.length;
+    if (n < this.minLen || (this.maxLen !== null && n > this.maxLen)) return false;
+    let positions = [0];
+    for (const it of this.items) {
+      if (it.lit) {
+        const size = it.lit.length;
+        positions = positions.filter((p) => startsAt(chars, it.lit, p)).map((p) => p + size);
+      } else if (it.guid) {
+        const ends = new Set(positions.flatMap((p) => guidEnds(chars, p)));
+        positions = [...ends].sort((a, b) => a - b);
+      } else positions = runEnds(it, chars, positions);
+      if (!positions.length) return false;
+    }
+    return positions[positions.length - 1] === n;
   }
 }
 
@@ -240,11 +362,16 @@ class SegmentPattern {
     return this.tokens.filter((t) => typeof t === "string").length;
   }
 
+  get typedCount() {
+    return this.tokens.filter((t) => t instanceof Typed).length;
+  }
+
   get wildcardCount() {
     let n = 0;
     for (const t of this.tokens) {
       if (t === DEEP) n += 1;
       else if (t instanceof Glob) n += t.middles.length + 1;
+      else if (t instanceof Typed) n += t.stars;
     }
     return n;
   }
@@ -375,6 +502,55 @@ const COND_EQUALS = 2;
 const SCHEMES = { http: ["http"], https: ["https"], "*": ["http", "https"] };
 const HOST_CHARS_RE = /^[a-z0-9\-_.]+$/;
 const BAD_ESCAPE_RE = /%(?![0-9A-Fa-f]{2})/;
+export const MAX_PLACEHOLDER_LENGTH = 1000;
+const LENGTH_RE = /^([0-9]{1,4})(?:-([0-9]{1,4}))?$/;
+const TYPES_HINT =
+  "use {digits}, {hex}, {alnum}, {guid} or {any}, optionally with a length: {digits:6} or " +
+  "{alnum:12-15} (write %7B and %7D for literal braces)";
+
+function placeholder(inner, where) {
+  const colonAt = inner.indexOf(":");
+  const name = colonAt < 0 ? inner : inner.slice(0, colonAt);
+  if (name !== "guid" && !Object.hasOwn(CLASSES, name))
+    throw new InvalidRule(`unknown placeholder '{${inner}}' in the ${where}: ` + TYPES_HINT);
+  if (colonAt < 0)
+    return name === "guid" ? { guid: true } : { run: name, cls: CLASSES[name], lo: 1, hi: null };
+  if (name === "guid") throw new InvalidRule(`'{guid}' takes no length in the ${where}`);
+  const m = LENGTH_RE.exec(inner.slice(colonAt + 1));
+  const lo = m ? Number(m[1]) : 0;
+  const hi = m && m[2] !== undefined ? Number(m[2]) : lo;
+  if (!(lo >= 1 && lo <= hi && hi <= MAX_PLACEHOLDER_LENGTH)) {
+    throw new InvalidRule(
+      `bad length in '{${inner}}' in the ${where}: write {${name}:N} or {${name}:N-M} ` +
+        `with 1 <= N <= M <= ${MAX_PLACEHOLDER_LENGTH}`,
+    );
+  }
+  return { run: name, cls: CLASSES[name], lo, hi };
+}
+
+/** A segment or value with placeholders: `006{alnum:12-15}`, `INV-{digits}-*`. */
+function typed(text, where, literalOf) {
+  const items = [];
+  const addText = (chunk) => {
+    if (chunk.includes("}")) throw new InvalidRule(`unmatched '}' in the ${where}: ` + TYPES_HINT);
+    chunk.split("*").forEach((piece, i) => {
+      if (i) items.push({ run: "*", cls: null, lo: 0, hi: null });
+      if (piece) items.push({ lit: Array.from(literalOf(piece)) });
+    });
+  };
+  let pos = 0;
+  for (;;) {
+    const start = text.indexOf("{", pos);
+    if (start < 0) break;
+    addText(text.slice(pos, start));
+    const end = text.indexOf("}", start);
+    if (end < 0) throw new InvalidRule(`unclosed '{' in the ${where}: ` + TYPES_HINT);
+    items.push(placeholder(text.slice(start + 1, end), where));
+    pos = end + 1;
+  }
+  addText(text.slice(pos));
+  return new Typed(items);
+}
 const isAscii = (s) => [...s].every((c) => c.charCodeAt(0) < 0x80);
 // Control characters, Unicode spaces and lone surrogates (the same class as syntax.py).
 const SPACE_RE = new RegExp(
@@ -488,6 +664,8 @@ function parseRoute(text, where) {
     else if (seg.includes("**"))
       throw new InvalidRule(`'**' must be a whole segment in the ${where}`);
     else if (seg === "*") tokens.push(ANY_SEGMENT);
+    else if (seg.includes("{") || seg.includes("}"))
+      tokens.push(typed(seg, where, (p) => literal(p, where)));
     else if (seg.includes("*")) {
       tokens.push(
         new Glob(
@@ -522,10 +700,18 @@ function parseConditions(text, where) {
     if (!name) throw new InvalidRule(`empty parameter name in the ${where}`);
     if (name.includes("*"))
       throw new InvalidRule(`wildcard not allowed in a parameter name in the ${where}`);
+    if (name.includes("{") || name.includes("}")) {
+      throw new InvalidRule(
+        `placeholder not allowed in a parameter name in the ${where} ` +
+          "(write %7B and %7D for literal braces)",
+      );
+    }
     const decoded = formDecode(name);
     if (negate) conditions.push({ name: decoded, kind: COND_ABSENT, value: "" });
     else if (eqAt < 0 || value === "*")
       conditions.push({ name: decoded, kind: COND_PRESENT, value: "" });
+    else if (value.includes("{") || value.includes("}"))
+      conditions.push({ name: decoded, kind: COND_EQUALS, value: typed(value, where, formDecode) });
     else if (value.includes("*")) {
       const glob = new Glob(value.split("*").map(formDecode));
       conditions.push({ name: decoded, kind: COND_EQUALS, value: glob });
@@ -547,11 +733,11 @@ function conditionHolds(c, params) {
 function parseFragment(text) {
   if (!text) throw new InvalidRule("empty fragment: omit '#' to ignore the URL fragment");
   if (text.includes("#")) throw new InvalidRule("'#' may appear only once in a pattern");
-  if (text.startsWith("!")) text = text.slice(1);
-  if (text.startsWith("/")) text = text.slice(1);
-  const q = text.indexOf("?");
-  const route = parseRoute(q < 0 ? text : text.slice(0, q), "fragment");
-  const conditions = q < 0 ? [] : parseConditions(text.slice(q + 1), "fragment query");
+  // "#?model=x" and "#model=x&id=*" are conditions on the fragment's parameters (empty route).
+  const [routeText, queryText] = splitFragment(text);
+  const route = parseRoute(routeText, "fragment");
+  const hasQuery = queryText !== "" || text.endsWith("?");
+  const conditions = hasQuery ? parseConditions(queryText, "fragment query") : [];
   return { route, conditions };
 }
 
@@ -572,8 +758,8 @@ function compareCodePoints(a, b) {
 }
 
 function compareKeys(a, b) {
-  for (let i = 0; i < 7; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
-  return compareCodePoints(a[7], b[7]);
+  for (let i = 0; i < 8; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return compareCodePoints(a[8], b[8]);
 }
 
 /** A compiled rule: its checks, its index keys, its sort key and its Match. */
@@ -584,9 +770,11 @@ export class CompiledRule {
   ) {
     Object.assign(this, { rule, schemes, hostKind, host, port, path, conditions, fragment, regex });
     let literal = 0;
+    let typedCount = 0;
     let wildcards = 0;
     if (path !== null) {
       literal = path.literalCount + (fragment ? fragment.route.literalCount : 0);
+      typedCount = path.typedCount + (fragment ? fragment.route.typedCount : 0);
       wildcards = path.wildcardCount + (fragment ? fragment.route.wildcardCount : 0);
       wildcards += (hostKind === HOST_WILDCARD ? 1 : 0) + (schemes.length > 1 ? 1 : 0);
     }
@@ -598,6 +786,7 @@ export class CompiledRule {
       hostKind,
       -labels,
       -literal,
+      -typedCount,
       -queries,
       wildcards,
       regex ? 1 : 0,
@@ -607,12 +796,12 @@ export class CompiledRule {
       rule_id: rule.id,
       target: rule.target,
       pattern: rule.pattern,
-      reason: this._reason(literal, queries, wildcards, priority),
+      reason: this._reason(literal, typedCount, queries, wildcards, priority),
     });
     [this.indexKeys, this.indexExact] = this._indexKeys();
   }
 
-  _reason(literal, queries, wildcards, priority) {
+  _reason(literal, typedCount, queries, wildcards, priority) {
     if (this.hostKind === HOST_REGEX)
       return `regular expression (ranks after pattern rules), priority ${priority}`;
     let host;
@@ -620,6 +809,7 @@ export class CompiledRule {
     else host = this.host ? `wildcard host *.${this.host}` : "any host";
     const where = this.fragment ? "path and fragment" : "path";
     const parts = [host, plural(literal, `literal ${where} segment`)];
+    if (typedCount) parts.push(plural(typedCount, `typed ${where} segment`));
     if (queries) parts.push(plural(queries, "query condition"));
     if (wildcards) parts.push(plural(wildcards, "wildcard"));
     parts.push(`priority ${priority}`);
