@@ -15,6 +15,7 @@ from auth.service import TokenAuthenticator
 from index.service import IndexService
 from server import keys
 from server.admin import api as admin_api
+from server.admin import bulk_api as admin_bulk
 from server.admin import usage as admin_usage
 from server.analytics import setup_analytics
 from server.api import public as public_api
@@ -175,6 +176,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)
     app.router.add_routes(admin_usage.routes)
+    app.router.add_routes(admin_bulk.routes)
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     add_openapi_route(app)

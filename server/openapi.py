@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.admin.bulk_api import bulk_paths
 from server.admin.openapi import admin_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
@@ -111,6 +112,7 @@ def _document() -> dict[str, Any]:
         "paths": {
             **admin_paths(),
             **usage_paths(),
+            **bulk_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related above a cut-off (no filler), "

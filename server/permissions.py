@@ -66,6 +66,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "analytics.read": _ADMIN_ONLY,
     "usage.reset": _ADMIN_ONLY,  # forget an aid's usage signal (server/admin/usage.py)
 }
+# Bulk work (server/admin/bulk.py, mappings.py): the same roles as the single-item operations
+# they repeat. Re-tagging many aids is editing them (re-mapping also asks mapping.write, and a
+# published aid aid.publish, in the service); a CSV of URL-to-aid mappings writes contexts.
+PERMISSIONS["aid.bulk"] = PERMISSIONS["aid.update"]
+PERMISSIONS["mapping.import"] = PERMISSIONS["context.write"] | PERMISSIONS["mapping.write"]
 
 
 class UnknownOperation(KeyError):

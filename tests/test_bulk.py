@@ -1,0 +1,185 @@
+"""Bulk re-map and re-tag (POST /api/v1/admin/aids/bulk): all or nothing, every bad id named,
+one audit entry per changed aid, one index update for the batch; the console's bulk form.
+
+The library is a small one of another company (a warehouse's apps), not the demo's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server import keys
+from server.app import create_app
+from server.settings import Settings
+from tests.tokens import TokenMaker
+
+A = "/api/v1/admin"
+
+APPS = {
+    "wms": """id: wms
+name: Stockroom
+rules: ["https://wms.example.net/**"]
+contexts:
+  - id: wms-receiving
+    name: Receiving
+    rule: "https://wms.example.net/receiving"
+    aids: [wms-receive-pallet]
+""",
+    "yard": """id: yard
+name: Yard planner
+rules: ["https://yard.example.net/**"]
+""",
+}
+AIDS = {
+    "wms-receive-pallet": ("Receive a pallet", "published", "wms", "inbound"),
+    "wms-count-cycle": ("Run a cycle count", "draft", "wms", "inventory"),
+    "wms-damaged-goods": ("Report damaged goods", "draft", "wms", ""),
+    "yard-book-dock": ("Book a dock door", "review", "yard", "inbound"),
+}
+
+
+def write_library(root: Path) -> Path:
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    for name, text in APPS.items():
+        (root / "apps" / f"{name}.yaml").write_text(text)
+    for aid_id, (title, status, app, tag) in AIDS.items():
+        tags = f"[{tag}]" if tag else "[]"
+        (root / "aids" / f"{aid_id}.md").write_text(
+            f"---\nid: {aid_id}\ntitle: {title}\nstatus: {status}\napps: [{app}]\n"
+            f"tags: {tags}\nverified_at: 2026-01-05\n---\n{title}: the steps on the floor.\n"
+        )
+    return root
+
+
+@pytest.fixture
+def lib_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(content_dir=write_library(tmp_path / "warehouse"))
+
+
+@pytest.fixture
+async def wclient(aiohttp_client: Any, lib_settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(lib_settings))
+
+
+@pytest.fixture
+def author(tokens: TokenMaker) -> dict[str, str]:
+    return tokens.auth(sub="author-1", roles=("learner", "author"))
+
+
+async def aid(client: TestClient, who: dict[str, str], aid_id: str) -> dict[str, Any]:
+    resp = await client.get(f"{A}/aids/{aid_id}", headers=who)
+    assert resp.status == 200
+    data: dict[str, Any] = await resp.json()
+    return data
+
+
+async def test_bulk_remap_and_retag_changes_every_aid_once(
+    wclient: TestClient, admin: dict[str, str]
+) -> None:
+    """Three aids re-mapped to the yard planner and tagged at once: each gets one new version
+    and one audit entry, apps and tags added at the end, removed ones gone, and the index takes
+    the batch in one commit (one content version for the three)."""
+    library = wclient.app[keys.LIBRARY]
+    commits: list[int] = []
+    original = library.index.apply
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        commits.append(len(args[0]))
+        return await original(*args, **kwargs)
+
+    library.index.apply = counting  # type: ignore[method-assign]
+    body = {
+        "ids": ["wms-receive-pallet", "wms-count-cycle", "wms-damaged-goods"],
+        "add_apps": ["yard"],
+        "add_tags": ["dock"],
+        "remove_tags": ["inbound"],
+    }
+    resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert [c["id"] for c in result["changed"]] == body["ids"]
+    assert result["unchanged"] == []
+    assert commits == [3]  # one index update with the three aids, not three
+    pallet = await aid(wclient, admin, "wms-receive-pallet")
+    assert pallet["apps"] == ["wms", "yard"] and pallet["tags"] == ["dock"]
+    assert pallet["version"] == 2
+    cycle = await aid(wclient, admin, "wms-count-cycle")
+    assert cycle["tags"] == ["inventory", "dock"]
+    resp = await wclient.get(f"{A}/audit?action=aid.bulk", headers=admin)
+    entries = (await resp.json())["entries"]
+    assert sorted(e["target_id"] for e in entries) == sorted(body["ids"])
+    # The same request again changes nothing: no new versions, no audit entries.
+    resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)
+    again = await resp.json()
+    assert again["changed"] == [] and again["unchanged"] == body["ids"]
+    assert (await aid(wclient, admin, "wms-receive-pallet"))["version"] == 2
+    # Learners' suggest sees the re-map: the yard planner now has the receiving aid.
+    mappings = await (await wclient.get(f"{A}/mappings", headers=admin)).json()
+    assert "wms-receive-pallet" in mappings["apps"]["yard"]
+
+
+async def test_one_bad_id_changes_nothing_and_every_bad_id_is_listed(
+    wclient: TestClient, admin: dict[str, str]
+) -> None:
+    """All or nothing: two unknown ids among good ones leave every aid as it was, and the problem
+    names both (not only the first)."""
+    body = {
+        "ids": ["wms-count-cycle", "no-such-aid", "wms-damaged-goods", "gone-too"],
+        "add_tags": ["audit"],
+    }
+    resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)
+    assert resp.status == 422
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json()
+    assert problem["bad_ids"] == ["no-such-aid", "gone-too"]
+    assert [e["field"] for e in problem["errors"]] == ["ids[1]", "ids[3]"]
+    assert (await aid(wclient, admin, "wms-count-cycle"))["version"] == 1
+    assert "audit" not in (await aid(wclient, admin, "wms-count-cycle"))["tags"]
+
+
+async def test_an_author_may_retag_drafts_but_not_published_aids_or_remap(
+    wclient: TestClient, author: dict[str, str], admin: dict[str, str]
+) -> None:
+    """An author re-tags drafts; a published aid in the batch is refused (403, named, nothing
+    changed), and re-mapping (apps) needs mapping.write, as one aid's mapping does."""
+    ok = {"ids": ["wms-count-cycle", "yard-book-dock"], "add_tags": ["q3"]}
+    resp = await wclient.post(f"{A}/aids/bulk", json=ok, headers=author)
+    assert resp.status == 200, await resp.text()
+    body = {"ids": ["wms-damaged-goods", "wms-receive-pallet"], "add_tags": ["q3"]}
+    resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=author)
+    assert resp.status == 403
+    problem = await resp.json()
+    assert problem["bad_ids"] == ["wms-receive-pallet"]
+    assert "q3" not in (await aid(wclient, admin, "wms-damaged-goods"))["tags"]
+    resp = await wclient.post(
+        f"{A}/aids/bulk", json={"ids": ["wms-count-cycle"], "add_apps": ["yard"]}, headers=author
+    )
+    assert resp.status == 403
+    assert (await resp.json())["operation"] == "mapping.write"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"ids": ["wms-count-cycle"]}, "add_apps"),
+        ({"ids": [], "add_tags": ["x"]}, "ids"),
+        ({"ids": [f"a{i}" for i in range(501)], "add_tags": ["x"]}, "ids"),
+        ({"ids": ["wms-count-cycle"], "add_apps": ["nowhere"]}, "add_apps"),
+        ({"ids": ["wms-count-cycle"], "add_tags": ["x"], "remove_tags": ["x"]}, "add_tags"),
+        ({"ids": ["wms-count-cycle"], "add_tags": ["x"], "colour": "red"}, "colour"),
+    ],
+)
+async def test_bulk_bodies_are_checked_by_their_declaration(
+    wclient: TestClient, admin: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    """Nothing to change, no ids, more than 500, an unknown app, add and remove of the same
+    tag, an unknown field: each a 422 naming the field."""
+    resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)
+    assert resp.status == 422, await resp.text()
+    assert field in (await resp.json())["fields"]

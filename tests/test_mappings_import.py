@@ -1,0 +1,233 @@
+"""Import a CSV of URL-to-aid mappings (POST /api/v1/admin/mappings/import), and import errors
+reported in one pass.
+
+The library is a small one of another company (a clinic's scheduling and billing apps), not the
+demo's, so the rules and names here say nothing about the demo content.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server import keys
+from server.admin.mappings import name_for, rule_for
+from server.app import create_app
+from server.settings import Settings
+from tests.tokens import TokenMaker
+
+A = "/api/v1/admin"
+IMPORT = f"{A}/mappings/import"
+CSV = {"Content-Type": "text/csv"}
+
+APPS = {
+    "sched": """id: sched
+name: Appointment book
+rules: ["https://book.clinic.example/**"]
+contexts:
+  - id: sched-new
+    name: New appointment
+    rule: "https://book.clinic.example/appointments/new"
+    aids: [sched-book-visit]
+  - id: sched-patient
+    name: Patient chart
+    rule: "https://book.clinic.example/patients/*"
+""",
+    "billing": """id: billing
+name: Claims desk
+rules: ["https://claims.clinic.example/**"]
+""",
+}
+AIDS = {
+    "sched-book-visit": ("Book a visit", "sched"),
+    "sched-reschedule": ("Reschedule a visit", "sched"),
+    "sched-consent": ("Record consent", "sched"),
+    "bill-submit-claim": ("Submit a claim", "billing"),
+    "bill-denials": ("Work a denied claim", "billing"),
+}
+
+
+def write_library(root: Path) -> Path:
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    for name, text in APPS.items():
+        (root / "apps" / f"{name}.yaml").write_text(text)
+    for aid_id, (title, app) in AIDS.items():
+        (root / "aids" / f"{aid_id}.md").write_text(
+            f"---\nid: {aid_id}\ntitle: {title}\nstatus: published\napps: [{app}]\n"
+            f"verified_at: 2026-02-01\n---\n{title}, step by step.\n"
+        )
+    return root
+
+
+@pytest.fixture
+def lib_settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(content_dir=write_library(tmp_path / "clinic"))
+
+
+@pytest.fixture
+async def cclient(aiohttp_client: Any, lib_settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(lib_settings))
+
+
+async def post_csv(
+    client: TestClient, who: dict[str, str], text: str, dry_run: bool = False
+) -> Any:
+    query = "?dry_run=true" if dry_run else ""
+    return await client.post(IMPORT + query, data=text.encode(), headers={**who, **CSV})
+
+
+async def resolve(client: TestClient, who: dict[str, str], url: str) -> list[str]:
+    resp = await client.post("/api/v1/suggest", json={"url": url}, headers=who)
+    assert resp.status == 200
+    return [a["id"] for a in (await resp.json())["aids"]]
+
+
+def pins(client: TestClient, ctx_id: str) -> list[str]:
+    return list(client.server.app[keys.LIBRARY].catalog.contexts[ctx_id].aids)
+
+
+GOOD = """url,aid,context,priority
+https://book.clinic.example/appointments/new,sched-consent,,
+https://book.clinic.example/appointments/new,sched-book-visit,,
+https://book.clinic.example/patients/4411?tab=notes,sched-reschedule,,
+https://claims.clinic.example/claims/submit?draft=1,bill-submit-claim,Submit claim,5
+https://claims.clinic.example/claims/submit,bill-denials,,
+https://claims.clinic.example/denials/queue,bill-denials,,
+"""
+
+
+async def test_dry_run_shows_the_plan_and_the_import_applies_it(
+    cclient: TestClient, admin: dict[str, str]
+) -> None:
+    """Rows landing in a context pin there (appended, an existing pin left alone); rows landing
+    only in an app make one context per new rule (exact host, literal path, no query), named by
+    the `context` column or the path; the dry run writes nothing, the import writes it all."""
+    before = cclient.server.app[keys.LIBRARY].catalog.version
+    resp = await post_csv(cclient, admin, GOOD, dry_run=True)
+    assert resp.status == 200, await resp.text()
+    plan = await resp.json()
+    assert plan["dry_run"] is True and plan["applied"] is False
+    assert [r["action"] for r in plan["rows"]] == [
+        "pin",
+        "unchanged",
+        "pin",
+        "create",
+        "create",
+        "create",
+    ]
+    assert [r["row"] for r in plan["rows"]] == [2, 3, 4, 5, 6, 7]
+    assert plan["summary"]["contexts_created"] == 2
+    created = {c["name"]: c for c in plan["contexts_created"]}
+    assert created["Submit claim"]["rule"] == "https://claims.clinic.example/claims/submit"
+    assert created["Submit claim"]["aids"] == ["bill-submit-claim", "bill-denials"]
+    assert created["Denials queue"]["rule"] == "https://claims.clinic.example/denials/queue"
+    assert cclient.server.app[keys.LIBRARY].catalog.version == before  # nothing written
+    assert pins(cclient, "sched-new") == ["sched-book-visit"]
+
+    resp = await post_csv(cclient, admin, GOOD)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["applied"] is True
+    assert pins(cclient, "sched-new") == ["sched-book-visit", "sched-consent"]
+    assert pins(cclient, "sched-patient") == ["sched-reschedule"]
+    catalog = cclient.server.app[keys.LIBRARY].catalog
+    new_ctx = catalog.resolve("https://claims.clinic.example/claims/submit?draft=2").contexts
+    assert [c.name for c in new_ctx] == ["Submit claim"]
+    assert new_ctx[0].aids == ("bill-submit-claim", "bill-denials")
+    # The learner's sidebar on that page shows the pinned aids first.
+    learner_sees = await resolve(
+        cclient, admin, "https://claims.clinic.example/claims/submit?draft=2"
+    )
+    assert learner_sees[:2] == ["bill-submit-claim", "bill-denials"]
+    resp = await cclient.get(f"{A}/audit?action=mapping.import", headers=admin)
+    assert sorted(e["target_id"] for e in (await resp.json())["entries"]) == ["billing", "sched"]
+    # Importing the same file again changes nothing.
+    again = await (await post_csv(cclient, admin, GOOD)).json()
+    assert {r["action"] for r in again["rows"]} == {"unchanged"}
+
+
+async def test_every_error_of_every_row_in_one_pass_and_nothing_applied(
+    cclient: TestClient, admin: dict[str, str]
+) -> None:
+    """A file with several bad rows: each problem (row, column, message) is reported at once, a
+    good row among them is not applied."""
+    text = """url,aid,priority
+https://book.clinic.example/appointments/new,sched-consent,
+https://nobody.example/x,sched-consent,
+https://book.clinic.example/a,no-such-aid,
+not a url,also-unknown,
+https://claims.clinic.example/claims/x,bill-denials,high
+https://book.clinic.example/b,sched-consent
+"""
+    resp = await post_csv(cclient, admin, text)
+    assert resp.status == 422
+    assert resp.content_type == "application/problem+json"
+    errors = [(e["row"], e["column"]) for e in (await resp.json())["errors"]]
+    assert errors == [
+        (3, "url"),
+        (4, "aid"),
+        (5, "url"),
+        (5, "aid"),
+        (6, "priority"),
+        (7, ""),
+    ]
+    assert pins(cclient, "sched-new") == ["sched-book-visit"]
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("address,aid\nhttps://book.clinic.example/x,sched-consent\n", "address"),
+        ("aid\nsched-consent\n", "url"),
+        ("", ""),
+        ("url,aid\n", ""),
+    ],
+)
+async def test_a_bad_header_or_an_empty_file_is_an_error(
+    cclient: TestClient, admin: dict[str, str], text: str, column: str
+) -> None:
+    resp = await post_csv(cclient, admin, text)
+    assert resp.status == 422
+    assert column in [e["column"] for e in (await resp.json())["errors"]]
+
+
+async def test_limits_type_and_roles(
+    cclient: TestClient, admin: dict[str, str], tokens: TokenMaker
+) -> None:
+    """Over 5,000 rows, a URL over 2,000 characters, a body over the upload limit, JSON instead of
+    CSV, an author: each refused with a problem, nothing applied."""
+    many = "url,aid\n" + "https://book.clinic.example/p/1,sched-consent\n" * 5001
+    body = await (await post_csv(cclient, admin, many)).json()
+    assert any("5000 rows" in e["message"] for e in body["errors"])
+    long_url = "https://book.clinic.example/" + "a" * 2000
+    body = await (await post_csv(cclient, admin, f"url,aid\n{long_url},sched-consent\n")).json()
+    assert body["errors"][0]["column"] == "url"
+    resp = await cclient.post(IMPORT, json={"url": "x"}, headers=admin)
+    assert resp.status == 415
+    limit = cclient.server.app[keys.SETTINGS].admin_max_upload_bytes
+    resp = await cclient.post(IMPORT, data=io.BytesIO(b"u" * (limit + 1)), headers={**admin, **CSV})
+    assert resp.status == 413
+    author = tokens.auth(sub="author-1", roles=("learner", "author"))
+    resp = await post_csv(cclient, author, GOOD)
+    assert resp.status == 403
+    resp = await cclient.post(IMPORT + "?dry_run=maybe", data=GOOD, headers={**admin, **CSV})
+    assert resp.status == 422
+    assert pins(cclient, "sched-new") == ["sched-book-visit"]
+
+
+def test_rules_and_names_made_from_urls() -> None:
+    """Exact host and port, literal path, no query or fragment; characters the rule syntax reads
+    as wildcards or placeholders are encoded, so the rule matches only that path."""
+    assert rule_for("HTTPS://Claims.Clinic.Example/a/b?x=1#top") == (
+        "https://claims.clinic.example/a/b"
+    )
+    assert rule_for("http://host.example:8080/") == "http://host.example:8080/"
+    assert rule_for("https://h.example/files/*/{id}") == "https://h.example/files/%2A/%7Bid%7D"
+    assert rule_for("ftp://h.example/x") is None
+    assert name_for("https://h.example/claims/submit-new.html") == "Claims submit new"
+    assert name_for("https://h.example/") == "Home"
