@@ -371,7 +371,7 @@ def vectors(folders: tuple[Path, ...] = (TEMPLATES_DIR, SAMPLES_DIR)) -> dict[st
 
     cases = []
     for folder in folders:
-        kind = folder.name
+        kind = "template" if folder == TEMPLATES_DIR else "sample"
         for template in load_templates(folder).values():
             app = validate(App, instantiate(template, template.tenant_example))
             doc = Catalog.build(1, [app], []).rules_document()
