@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from auth.identity import Identity
     from auth.service import TokenAuthenticator
     from server.analytics.service import Analytics
+    from server.app_templates import AppTemplate
     from server.cache import ResultCache
     from server.console.oidc import AdminOidc
     from server.console.session import ConsoleSession, SessionStore
@@ -50,3 +51,6 @@ __all__ += ["ADMIN_OIDC", "ADMIN_SESSIONS"]
 # Request key: the admin console session of this request (server/console/session.py), if any.
 CONSOLE_SESSION: web.RequestKey[ConsoleSession | None] = web.RequestKey("console_session")
 __all__ += ["CONSOLE_SESSION"]
+# App templates by id (server/app_templates.py), read at start-up (server/admin/templates_api.py).
+APP_TEMPLATES: web.AppKey[dict[str, AppTemplate]] = web.AppKey("app_templates")
+__all__ += ["APP_TEMPLATES"]

@@ -71,6 +71,10 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
 # published aid aid.publish, in the service); a CSV of URL-to-aid mappings writes contexts.
 PERMISSIONS["aid.bulk"] = PERMISSIONS["aid.update"]
 PERMISSIONS["mapping.import"] = PERMISSIONS["context.write"] | PERMISSIONS["mapping.write"]
+# App templates (server/admin/templates_api.py): whoever may create apps may list the templates
+# and create an app from one (the service asks app.write again when it saves it).
+PERMISSIONS["app_template.read"] = PERMISSIONS["app.write"]
+PERMISSIONS["app_template.apply"] = PERMISSIONS["app.write"]
 
 
 class UnknownOperation(KeyError):
