@@ -18,6 +18,7 @@ from server.urlrules import (
     compile_rule,
     naive_match,
     parse_url,
+    sample_url,
 )
 
 VECTORS: dict[str, Any] = json.loads(
@@ -150,3 +151,110 @@ def test_rule_set_iterates_compiled_rules_for_naive_match() -> None:
     url = "https://a.example/x"
     assert naive_match(rs, url) == rs.match(url)
     assert [m.rule_id for m in rs.match(url)] == ["a", "r"]
+
+
+# --- issue 11: typed placeholders, fragment parameters, one canonical form, sample URLs ---------
+
+SAMPLE_PATTERNS = [
+    "https://acme.lightning.force.com/lightning/r/Opportunity/006{alnum:12-15}/view",
+    "https://acme-admin.okta.com/admin/user/profile/view/00u{alnum:17}",
+    "https://acme.service-now.com/incident.do?sys_id={hex:32}",
+    "https://acme.crm.dynamics.com/main.aspx?etn=opportunity&id={guid}&pagetype=entityrecord",
+    "https://acme.crm.dynamics.com/records/{guid}",
+    "https://acme.atlassian.net/browse/{alnum}-{digits}",
+    "https://*.myworkday.com/*/d/task/2997$*.htmld",
+    "https://acme.odoo.com/web#id={digits}&model=sale.order&view_type=form",
+    "https://acme.odoo.com/web#?model=sale.order&!id",
+    "*://*/files/INV-{digits:4-6}-*.pdf",
+    "http://h.example:8080/a/{any}/{any:5}/{hex}/{digits:2}",
+    "https://h.example/**/x/**/{digits}/edit#/tab/{alnum:2-3}?mode={any}",
+    "https://[::1]/a%20b/caf\u00e9?q=a+b&r=INV-*&s&!t",
+    "https://*.h.example/*/x*y*z",
+    "https://h.example/",
+    "https://h.example/#/",
+    "https://h.example/a#!/b/**",
+    "https://h.example/s?v=%7B{guid}%7D&w={alnum:1000}",
+]
+
+
+@pytest.mark.parametrize("pattern", SAMPLE_PATTERNS)
+def test_sample_url_matches_its_own_rule(pattern: str) -> None:
+    """The rule tester and rule warnings show `sample_url`: it must be a URL the rule matches."""
+    rule = Rule("r", pattern, "t")
+    url = sample_url(compile_rule(rule))
+    assert url is not None
+    assert [m.rule_id for m in RuleSet([rule]).match(url)] == ["r"]
+
+
+def test_sample_url_for_every_vector_rule() -> None:
+    """Every pattern rule in the shared vectors has a sample URL that it matches."""
+    for case in VECTORS["cases"]:
+        for rule in _rules(case):
+            compiled = compile_rule(rule)
+            url = sample_url(compiled)
+            if rule.pattern.startswith("re:"):
+                assert url is None
+            else:
+                assert url is not None, rule.pattern
+                assert compiled.matches(parse_url(url)), (rule.pattern, url)
+
+
+def test_sample_url_fills_placeholders_with_valid_values() -> None:
+    sample = sample_url(
+        compile_rule(Rule("r", "https://h.example/{digits:5}/{guid}?k={hex:4}", "t"))
+    )
+    assert sample == ("https://h.example/12345/3f2504e0-4f89-41d3-9a0c-0305e82c3301?k=0123")
+
+
+def test_sample_url_is_none_for_regex_and_impossible_rules() -> None:
+    assert sample_url(compile_rule(Rule("r", "re:^https://h\\.example/", "t"))) is None
+    assert sample_url(compile_rule(Rule("r", "https://h.example/?a=1&!a", "t"))) is None
+
+
+def test_workday_dollar_matches_the_encoded_form() -> None:
+    """docs/url-rules.md's own Workday example (`2997$*.htmld`) missed every URL whose `$` the
+    browser had sent as `%24`: the two were different characters after canonicalisation."""
+    rs = RuleSet([Rule("task", "https://*.myworkday.com/*/d/task/2997$*.htmld", "t")])
+    for url in [
+        "https://wd5.myworkday.com/acme/d/task/2997$123.htmld",
+        "https://wd5.myworkday.com/acme/d/task/2997%24123.htmld",
+    ]:
+        assert [m.rule_id for m in rs.match(url)] == ["task"], url
+    assert (
+        parse_url("https://h.example/a%24b?c=%24#%24").normalized == "https://h.example/a$b?c=$#$"
+    )
+
+
+def test_odoo_fragment_parameters_match() -> None:
+    """`#?model=sale.order` compiled without warning and never matched Odoo's
+    `#id=7&model=sale.order&view_type=form`: the fragment was read as a route named `id=7&...`."""
+    rs = RuleSet(
+        [
+            Rule("form", "https://acme.odoo.com/web#?model=sale.order&view_type=form", "t"),
+            Rule("any", "https://acme.odoo.com/web#model=sale.order", "t"),
+        ]
+    )
+    url = "https://acme.odoo.com/web#id=7&model=sale.order&view_type=form"
+    assert [m.rule_id for m in rs.match(url)] == ["form", "any"]
+    assert parse_url(url).fragment_params == {
+        "id": ("7",),
+        "model": ("sale.order",),
+        "view_type": ("form",),
+    }
+    assert parse_url(url).fragment_segments == ()
+
+
+def test_typed_segments_on_hostile_urls_finish() -> None:
+    """Placeholders next to `*` and each other must not backtrack (a regex translation like
+    `[0-9]+[0-9]+.*[0-9]+.+y.*` is cubic on a long run of digits); the per-test timeout guards."""
+    rs = RuleSet(
+        [
+            Rule("d", "https://a.example/{digits}{digits}*{digits}{any}y*", "t"),
+            Rule("q", "https://a.example/**?v=*{alnum}*{alnum}*{alnum}!", "t"),
+            Rule("g", "https://a.example/*{guid}*{guid}*{guid}*z", "t"),
+        ]
+    )
+    assert rs.match("https://a.example/" + "1" * 8000 + "x") == []
+    assert rs.match("https://a.example/?v=" + "a" * 8000) == []
+    guid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+    assert rs.match("https://a.example/" + guid * 200) == []

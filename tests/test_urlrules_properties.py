@@ -1,8 +1,8 @@
 """Property tests for the URL rule matcher.
 
 - The indexed RuleSet returns exactly what the naive loop returns (same ids, same order).
-- Segment and glob matching agree with a regex translation (fine for tiny inputs; the real
-  matcher avoids regexes because they backtrack badly on hostile URLs).
+- Segment, glob and typed-segment matching agree with a regex translation (fine for tiny inputs;
+  the real matcher avoids regexes because they backtrack badly on hostile URLs).
 - URL normalisation is idempotent and never raises anything but InvalidUrl.
 - Python and the JavaScript twin agree on random URLs and rule sets (needs `node`).
 """
@@ -17,11 +17,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from server.urlrules import InvalidUrl, Rule, RuleSet, compile_rule, naive_match, parse_url
-from server.urlrules.segments import ANY_SEGMENT, DEEP, Glob, SegmentPattern, Token
+from server.urlrules import (
+    InvalidUrl,
+    Rule,
+    RuleSet,
+    compile_rule,
+    naive_match,
+    parse_url,
+    sample_url,
+)
+from server.urlrules.compiled import CondKind
+from server.urlrules.segments import ANY_SEGMENT, DEEP, Glob, SegmentPattern, Token, Typed
 
 # --- a shared alphabet for rules and URLs ------------------------------------------------------
 
@@ -47,10 +56,56 @@ RULE_HOSTS = [
     "*.test",
     "*",
 ]
-RULE_SEGMENTS = ["a", "b", "c", "%41", "*", "**", "a*", "*b", "a*c", "*.do"]
-URL_SEGMENTS = ["a", "b", "c", "A", "%41", "ab", "abc", "acb", "x.do", "", ".", "..", "%2e"]
-RULE_CONDITIONS = ["a=1", "a=*", "!a", "b=2", "b", "b=x*", "!c"]
-URL_PARAMS = ["a=1", "a=2", "b=2", "b=xy", "c", "a=", "b=x%79"]
+GUID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+RULE_SEGMENTS = [
+    "a",
+    "b",
+    "c",
+    "%41",
+    "*",
+    "**",
+    "a*",
+    "*b",
+    "a*c",
+    "*.do",
+    "x$y",
+    "x%24y",
+    "{digits}",
+    "{digits:2}",
+    "a{digits:1-3}",
+    "{hex:4}",
+    "{alnum}-{digits}",
+    "{guid}",
+    "{any}",
+    "a{any:2}*",
+    "*{alnum:2}",
+]
+URL_SEGMENTS = [
+    "a",
+    "b",
+    "c",
+    "A",
+    "%41",
+    "ab",
+    "abc",
+    "acb",
+    "x.do",
+    "",
+    ".",
+    "..",
+    "%2e",
+    "x$y",
+    "x%24y",
+    "12",
+    "a123",
+    "beef",
+    "AB-12",
+    GUID,
+    "%7B" + GUID + "%7D",
+    "a%20b",
+]
+RULE_CONDITIONS = ["a=1", "a=*", "!a", "b=2", "b", "b=x*", "!c", "a={digits}", "b={alnum:2}"]
+URL_PARAMS = ["a=1", "a=2", "b=2", "b=xy", "c", "a=", "b=x%79", "a=12", "b=%24"]
 REGEXES = ["re:example", "re:^https://a\\.example/", "re:/a/b", "re:[?&]a=1", "re:#/a$", "re:b$"]
 
 
@@ -70,6 +125,9 @@ def rule_patterns(draw: st.DrawFn) -> str:
         conds = draw(st.lists(st.sampled_from(RULE_CONDITIONS), min_size=1, max_size=3))
         pattern += "?" + "&".join(conds)
     if draw(st.integers(0, 2)) == 0:
+        if draw(st.integers(0, 3)) == 0:  # fragment parameters: `#a=1&b` or `#?a=1`
+            conds = draw(st.lists(st.sampled_from(RULE_CONDITIONS), min_size=1, max_size=2))
+            return pattern + draw(st.sampled_from(["#", "#?"])) + "&".join(conds)
         pattern += "#" + draw(st.sampled_from(["/", "!/", ""])) + _route(draw, RULE_SEGMENTS, 3)
         if pattern.endswith("#"):
             pattern += "/"
@@ -89,6 +147,8 @@ def urls(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         url += "?" + "&".join(draw(st.lists(st.sampled_from(URL_PARAMS), max_size=3)))
     if draw(st.booleans()):
+        if draw(st.integers(0, 3)) == 0:  # fragment parameters: `#id=7&a=1`
+            return url + "#" + "&".join(draw(st.lists(st.sampled_from(URL_PARAMS), max_size=3)))
         url += "#" + draw(st.sampled_from(["/", "!/", ""])) + _route(draw, URL_SEGMENTS, 3)
         if draw(st.booleans()):
             url += "?" + draw(st.sampled_from(URL_PARAMS))
@@ -164,11 +224,62 @@ def test_glob_agrees_with_regex(pieces: list[str], text: str) -> None:
     assert Glob.from_pieces(pieces).matches(text) == (oracle.fullmatch(text) is not None)
 
 
+TYPED_PIECES = [
+    "a",
+    "1",
+    "-",
+    "*",
+    "{digits}",
+    "{digits:2}",
+    "{hex:1-2}",
+    "{alnum}",
+    "{any}",
+    "{any:2}",
+    "{guid}",
+]
+_PIECE_REGEX = {
+    "*": ".*",
+    "{digits}": "[0-9]+",
+    "{digits:2}": "[0-9]{2}",
+    "{hex:1-2}": "[0-9a-fA-F]{1,2}",
+    "{alnum}": "[0-9a-zA-Z]+",
+    "{any}": ".+",
+    "{any:2}": ".{2}",
+    "{guid}": "(?:%7B{g}%7D|{{{g}}}|{g})".format(
+        g="-".join(f"[0-9a-fA-F]{{{n}}}" for n in (8, 4, 4, 4, 12))
+    ),
+}
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.lists(st.sampled_from(TYPED_PIECES), min_size=1, max_size=5),
+    st.lists(
+        st.sampled_from(["a", "1", "2", "-", "f", "Z", GUID, "%7B", "%7D", "{", "}"]), max_size=8
+    ),
+)
+def test_typed_segment_agrees_with_regex(pieces: list[str], chars: list[str]) -> None:
+    """The position-set matcher of a typed segment agrees with a (backtracking) regex."""
+    text = "".join(pieces)
+    assume("**" not in text)  # `**` is a whole segment, never part of one
+    if "{" not in text:
+        text += "{any}"
+        pieces = [*pieces, "{any}"]
+    oracle = re.compile("".join(_PIECE_REGEX.get(p, re.escape(p)) for p in pieces), re.DOTALL)
+    typed = compile_rule(Rule("r", f"https://h.example/{text}", "t"))
+    assert typed.path is not None
+    token = typed.path.tokens[0]
+    assert isinstance(token, Typed)
+    subject = "".join(chars)
+    assert token.matches(subject) == (oracle.fullmatch(subject) is not None), (text, subject)
+
+
 # --- URL normalisation --------------------------------------------------------------------------
 
 URL_CHARS = st.sampled_from(
     [
         *"aZ09-._~!$&'()*+,;=:@/?#%\\ \t\"<>^`{|}[]",
+        *["%24", "%26", "%3D", "%2B", "%2F", "%3F", "%40", "%3a", "%27", "%7B"],
         *["é", "€", "%2e", "%41", "%2F", "..", "xn--", "\u00df", "\U0001f600"],
     ]
 )
@@ -264,6 +375,8 @@ def _random_pattern(rng: random.Random) -> str:
         pattern += "?" + "&".join(rng.sample(RULE_CONDITIONS, rng.randint(1, 3)))
     if rng.random() < 0.3:
         pattern += "#/" + "/".join(rng.choice(RULE_SEGMENTS) for _ in range(rng.randint(0, 3)))
+    elif rng.random() < 0.15:
+        pattern += rng.choice(["#", "#?"]) + "&".join(rng.sample(RULE_CONDITIONS, 2))
     return pattern
 
 
@@ -279,4 +392,28 @@ def _random_url(rng: random.Random) -> str:
     if rng.random() < 0.4:
         url += "#" + rng.choice(["/", "!/", ""])
         url += "/".join(rng.choice(URL_SEGMENTS) for _ in range(rng.randint(0, 3)))
+        if rng.random() < 0.3:
+            url += "?" + "&".join(rng.choice(URL_PARAMS) for _ in range(rng.randint(1, 2)))
+    elif rng.random() < 0.2:
+        url += "#" + "&".join(rng.choice(URL_PARAMS) for _ in range(rng.randint(1, 3)))
     return url
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_patterns())
+def test_sample_url_matches_its_rule(pattern: str) -> None:
+    """`sample_url` gives a URL the rule matches, unless the rule contradicts itself (`a=1&!a`)."""
+    compiled = compile_rule(Rule("r", pattern, "t"))
+    url = sample_url(compiled)
+    if compiled.regex is not None:
+        assert url is None
+        return
+    if url is None:
+        groups = [compiled.conditions, compiled.fragment.conditions if compiled.fragment else ()]
+        assert any(
+            {c.name for c in conds if c.kind is CondKind.ABSENT}
+            & {c.name for c in conds if c.kind is not CondKind.ABSENT}
+            for conds in groups
+        ), pattern
+        return
+    assert [m.rule_id for m in RuleSet([Rule("r", pattern, "t")]).match(url)] == ["r"]

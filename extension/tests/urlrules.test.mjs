@@ -124,3 +124,24 @@ test("ties on rule id compare by code point like Python", () => {
     ["\uFF5E", "\u{1F600}"],
   );
 });
+
+test("typed segments on hostile URLs finish (no backtracking)", () => {
+  // A regex translation such as [0-9]+[0-9]+.*[0-9]+.+y.* is cubic on a long run of digits.
+  const rs = new RuleSet([
+    { id: "d", pattern: "https://a.example/{digits}{digits}*{digits}{any}y*", target: "t" },
+    { id: "g", pattern: "https://a.example/*{guid}*{guid}*{guid}*z", target: "t" },
+  ]);
+  assert.deepEqual(rs.match("https://a.example/" + "1".repeat(8000) + "x"), []);
+  const guid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+  assert.deepEqual(rs.match("https://a.example/" + guid.repeat(200) + "q"), []);
+});
+
+test("placeholder lengths count code points, as in Python", () => {
+  const rs = new RuleSet([{ id: "r", pattern: "https://a.example/s?n={any:2}", target: "t" }]);
+  // One emoji is two UTF-16 units but one character.
+  assert.deepEqual(rs.match("https://a.example/s?n=%F0%9F%98%80"), []);
+  assert.deepEqual(
+    rs.match("https://a.example/s?n=%F0%9F%98%80x").map((m) => m.rule_id),
+    ["r"],
+  );
+});

@@ -8,6 +8,7 @@ from server.urlrules.compiled import CompiledRule
 from server.urlrules.matcher import RuleSet
 from server.urlrules.model import Match, Rule
 from server.urlrules.naive import naive_match
+from server.urlrules.sample import sample_url
 from server.urlrules.syntax import InvalidRule, compile_rule
 from server.urlrules.url import MAX_URL_BYTES, InvalidUrl, ParsedUrl, parse_url
 
@@ -23,4 +24,5 @@ __all__ = [
     "compile_rule",
     "naive_match",
     "parse_url",
+    "sample_url",
 ]
