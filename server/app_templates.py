@@ -31,7 +31,8 @@ import yaml
 
 from server.models import SLUG_RE, App, FieldErrors, RuleSpec, validate
 from server.settings import ROOT
-from server.urlrules import InvalidRule, Rule, compile_rule
+from server.urlrules import CompiledRule, InvalidRule, Rule, RuleSet, compile_rule
+from server.urlrules.sample import sample_url
 
 TEMPLATES_DIR = ROOT / "content" / "app-templates"
 SAMPLES_DIR = ROOT / "tests" / "fixtures" / "app_samples"
@@ -307,17 +308,27 @@ def _check_app(data: dict[str, Any], fail: Any) -> App:
         field, message = exc.errors[0]
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
         raise fail(f"app.{field}" if field else "app", f"{message}{more}") from None
-    for i, spec in enumerate(app.rules):
-        _compile(spec, f"app.rules[{i}]", fail)
+    app_rules = RuleSet(
+        [_compile(spec, f"app.rules[{i}]", fail).rule for i, spec in enumerate(app.rules)]
+    )
     for i, ctx in enumerate(app.contexts):
         for j, spec in enumerate(_context_rules(ctx)):
-            _compile(spec, f"app.contexts[{i}].rules[{j}]", fail)
+            field = f"app.contexts[{i}].rules[{j}]"
+            # A context rule also claims the app for the pages it matches: one reaching outside
+            # the app's rules would widen the app (checked on a URL the rule matches).
+            url = sample_url(_compile(spec, field, fail))
+            if url is not None and not app_rules.match(url):
+                raise fail(
+                    field,
+                    f"{spec.pattern!r} matches pages outside the app's rules (e.g. {url}); "
+                    "keep a context's rules inside its app's",
+                )
     return app
 
 
-def _compile(spec: RuleSpec, field: str, fail: Any) -> None:
+def _compile(spec: RuleSpec, field: str, fail: Any) -> CompiledRule:
     try:
-        compile_rule(Rule(field, spec.pattern, field, spec.priority))
+        return compile_rule(Rule(field, spec.pattern, field, spec.priority))
     except InvalidRule as exc:
         raise fail(field, f"invalid URL rule {spec.pattern!r}: {exc}") from None
 
