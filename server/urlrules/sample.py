@@ -47,7 +47,7 @@ def sample_url(compiled: CompiledRule) -> str | None:
         if route:
             url += f"#/{route}" + (f"?{query}" if query else "")
         elif query:
-            url += f"#?{query}"
+            url += f"#{query}"  # fragment parameters, as Odoo writes them (`#id=7&model=x`)
     try:
         parsed = parse_url(url)
     except InvalidUrl:
