@@ -10,7 +10,7 @@ Reading validates everything before anything is written; every error names the f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,7 @@ def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App |
         app = app_from_mapping(data)
     except FieldErrors as exc:
         errors.extend((name, _line_for(f, lines, 0), f"{f}: {msg}") for f, msg in exc.errors)
+        _check_raw_rules(data, name, lines, {f for f, _ in exc.errors}, errors)
         return None
     for i, spec in enumerate(app.rules):
         try:
@@ -153,6 +154,74 @@ def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App |
                 )
             )
     return app
+
+
+# -- one pass: an app file with field errors is still checked for everything else -------------
+# (its rules, its context ids and its pinned aids), so a fix does not reveal a second round.
+
+
+def _raw_rules(data: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(field, pattern, priority) of every rule written in an app file's data, as far as its
+    shape can be read: `rules`, each context's `rule` or `rules`."""
+    out: list[tuple[str, str, int]] = []
+
+    def take(where: str, value: Any, priority: Any = 0) -> None:
+        if isinstance(value, dict):
+            priority, value = value.get("priority", priority), value.get("pattern")
+        if isinstance(value, str) and value.strip():
+            prio = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+            out.append((where, value.strip(), prio))
+
+    for i, rule in enumerate(_list(data.get("rules"))):
+        take(f"rules[{i}]", rule)
+    for i, ctx in enumerate(_list(data.get("contexts"))):
+        if not isinstance(ctx, dict):
+            continue
+        if "rule" in ctx:
+            take(f"contexts[{i}].rule", ctx["rule"], ctx.get("priority", 0))
+        for j, rule in enumerate(_list(ctx.get("rules"))):
+            take(f"contexts[{i}].rules[{j}]", rule, ctx.get("priority", 0))
+    return out
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
+def _check_raw_rules(
+    data: dict[str, Any],
+    name: str,
+    lines: dict[str, int],
+    reported: set[str],
+    errors: list[tuple[str, int, str]],
+) -> None:
+    for where, pattern, priority in _raw_rules(data):
+        if where in reported:
+            continue
+        try:
+            compile_rule(Rule(where, pattern, where, priority))
+        except InvalidRule as exc:
+            line = _line_for(where, lines, 0)
+            errors.append((name, line, f"{where}: invalid URL rule {pattern!r}: {exc}"))
+
+
+def _raw_pins(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, aid id) of every pinned aid written in an app file's data."""
+    return [
+        (f"contexts[{i}].aids[{j}]", aid.strip())
+        for i, ctx in enumerate(_list(data.get("contexts")))
+        if isinstance(ctx, dict)
+        for j, aid in enumerate(_list(ctx.get("aids")))
+        if isinstance(aid, str) and aid.strip()
+    ]
+
+
+def _raw_context_ids(data: dict[str, Any]) -> list[str]:
+    return [
+        ctx["id"].strip()
+        for ctx in _list(data.get("contexts"))
+        if isinstance(ctx, dict) and isinstance(ctx.get("id"), str)
+    ]
 
 
 def parse_mentor(text: str, name: str, errors: list[tuple[str, int, str]]) -> Mentor | None:
@@ -182,11 +251,16 @@ def _read(path: Path, rel: str, errors: list[tuple[str, int, str]]) -> str | Non
 
 
 def load_dir(
-    root: Path, known_aids: Iterable[str] = (), known_apps: Iterable[str] = ()
+    root: Path,
+    known_aids: Iterable[str] = (),
+    known_apps: Iterable[str] = (),
+    known_contexts: Mapping[str, str] | None = None,
 ) -> ContentSet:
-    """Read and validate a content directory. Raises ContentError listing every problem.
+    """Read and validate a content directory. Raises ContentError listing every problem, all in
+    one pass: a file's field errors do not hide its rule, id or reference errors.
 
-    `known_aids`/`known_apps` are ids already stored, which references may also point to.
+    `known_aids`/`known_apps` are ids already stored, which references may also point to;
+    `known_contexts` (context id -> app id) are stored contexts, whose ids no other app may take.
     """
     errors: list[tuple[str, int, str]] = []
     if not root.is_dir():
@@ -197,11 +271,14 @@ def load_dir(
     aid_dir, app_dir, mentor_dir = root / "aids", root / "apps", root / "mentors"
     if not aid_dir.is_dir() and not app_dir.is_dir() and not mentor_dir.is_dir():
         raise ContentError([(str(root), 0, "no 'aids/', 'apps/' or 'mentors/' folder found")])
+    failed_aids: set[str] = set()  # ids of aid files with errors of their own (named by file)
+    failed_apps: list[tuple[str, dict[str, Any], str]] = []  # (file, data, text) with errors
     for path in sorted(aid_dir.glob("*.md")) if aid_dir.is_dir() else []:
         rel = f"aids/{path.name}"
         text = _read(path, rel, errors)
         aid = parse_aid(text, rel, errors) if text is not None else None
         if aid is None:
+            failed_aids.add(path.stem)
             continue
         if aid.id != path.stem:
             errors.append((rel, 2, f"id {aid.id!r} does not match the file name {path.stem!r}"))
@@ -219,6 +296,9 @@ def load_dir(
         text = _read(path, rel, errors)
         app = parse_app(text, rel, errors) if text is not None else None
         if app is None:
+            raw = _parse_yaml(text, rel, []) if text is not None else None
+            if raw is not None:
+                failed_apps.append((rel, raw, text or ""))
             continue
         if app.id in app_files:
             errors.append((rel, 1, f"duplicate app id {app.id!r} (also in {app_files[app.id]})"))
@@ -251,7 +331,27 @@ def load_dir(
             errors.append((rel, line, f"duplicate mentor id {mentor.id!r} (also in {also})"))
         mentor_files[mentor.id] = rel
         mentors.append(mentor)
-    all_aids = set(seen_files) | set(known_aids)
+    for rel, raw, _ in failed_apps:
+        for ctx_id in _raw_context_ids(raw):
+            if ctx_id in ctx_files:
+                errors.append(
+                    (rel, 1, f"duplicate context id {ctx_id!r} (also in {ctx_files[ctx_id]})")
+                )
+            ctx_files[ctx_id] = rel
+    owners = {a.id: (app_files[a.id], [c.id for c in a.contexts]) for a in apps}
+    owners.update({str(raw.get("id")): (rel, _raw_context_ids(raw)) for rel, raw, _ in failed_apps})
+    for app_id, (rel, ids) in owners.items():
+        for ctx_id in ids:
+            other = (known_contexts or {}).get(ctx_id)
+            if other is not None and other != app_id:
+                errors.append((rel, 1, f"context id {ctx_id!r} is used by the app {other!r}"))
+    all_aids = set(seen_files) | set(known_aids) | failed_aids
+    for rel, raw, text in failed_apps:
+        lines = _key_lines(text)
+        for pin, aid_id in _raw_pins(raw):
+            if aid_id not in all_aids:
+                line = _line_for(pin, lines, 0)
+                errors.append((rel, line, f"{pin.rsplit('[', 1)[0]}: unknown aid {aid_id!r}"))
     all_apps = set(app_files) | set(known_apps)
     for aid in aids:
         for app_id in aid.apps:

@@ -7,12 +7,15 @@ demo's, so the rules and names here say nothing about the demo content.
 
 from __future__ import annotations
 
+import html
 import io
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from server import keys
@@ -231,3 +234,116 @@ def test_rules_and_names_made_from_urls() -> None:
     assert rule_for("ftp://h.example/x") is None
     assert name_for("https://h.example/claims/submit-new.html") == "Claims submit new"
     assert name_for("https://h.example/") == "Home"
+
+
+# -- import errors in one pass -----------------------------------------------------------------
+
+BROKEN_APP = """id: lab
+rules: ["re:(unclosed"]
+contexts:
+  - id: lab-orders
+    name: Lab orders
+    rule: "https://lab.clinic.example/orders/{nope}"
+    colour: blue
+    aids: [lab-draw-blood, lab-ghost]
+  - id: sched-new
+    name: Taken id
+    rule: "ftp://lab.clinic.example/"
+"""
+BROKEN_AID = """---
+id: lab-draw-blood
+title: Draw blood
+type: poster
+---
+Steps.
+"""
+
+
+def broken_content(root: Path) -> Path:
+    (root / "apps").mkdir(parents=True)
+    (root / "aids").mkdir()
+    (root / "apps" / "lab.yaml").write_text(BROKEN_APP)
+    (root / "aids" / "lab-draw-blood.md").write_text(BROKEN_AID)
+    return root
+
+
+# What every interface must report together: field errors (a missing name, an unknown field, a
+# bad aid type) and rule errors (two invalid patterns, a pinned aid that does not exist, a
+# context id another app uses).
+BOTH_KINDS = [
+    ("apps/lab.yaml", "name: is required"),
+    ("apps/lab.yaml", "colour"),
+    ("apps/lab.yaml", "rules[0]: invalid URL rule 're:(unclosed'"),
+    ("apps/lab.yaml", "contexts[0].rule: invalid URL rule"),
+    ("apps/lab.yaml", "contexts[1].rule: invalid URL rule 'ftp://lab.clinic.example/'"),
+    ("apps/lab.yaml", "unknown aid 'lab-ghost'"),
+    ("aids/lab-draw-blood.md", "type: 'poster' is not one of"),
+]
+
+
+def assert_both_kinds(found: list[tuple[str, str]]) -> None:
+    for file, text in BOTH_KINDS:
+        assert any(f.endswith(file) and text in m for f, m in found), (file, text, found)
+    # The aid with field errors of its own is not also called unknown where it is pinned.
+    assert not any("unknown aid 'lab-draw-blood'" in m for _, m in found)
+
+
+def test_inflow_import_reports_field_and_rule_errors_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Incident: `inflow import` stopped at an app file's field errors (a missing name) and only
+    after they were fixed reported its invalid rules and unknown pinned aids: two rounds of
+    fixing for one file. Now every problem of every file comes at once."""
+    from server.cli import main
+
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(tmp_path / "data"))
+    assert main(["import", str(broken_content(tmp_path / "content"))]) == 2
+    err = capsys.readouterr().err
+    found = []
+    for line in err.splitlines()[1:]:
+        where, _, message = line.strip().partition(": ")
+        found.append((where.rsplit(":", 1)[0], message))
+    assert_both_kinds(found)
+
+
+async def test_the_import_api_and_console_report_both_kinds_in_one_pass(
+    cclient: TestClient, admin: dict[str, str], tokens: TokenMaker, tmp_path: Path
+) -> None:
+    """The archive import (API and console) lists the same problems in one answer, the context
+    id another app already uses among them (it was a separate 409 after every other fix)."""
+    root = broken_content(tmp_path / "upload")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(root.rglob("*.*")):
+            archive.write(path, str(path.relative_to(root)))
+    data = buffer.getvalue()
+    resp = await cclient.post(
+        f"{A}/import", data=data, headers={**admin, "Content-Type": "application/zip"}
+    )
+    assert resp.status == 422
+    errors = (await resp.json())["errors"]
+    found = [(e["file"], e["message"]) for e in errors]
+    assert_both_kinds(found)
+    assert any("context id 'sched-new' is used by the app 'sched'" in m for _, m in found)
+
+    csrf = await console_sign_in(cclient, tokens)
+    form = FormData()
+    form.add_field("csrf_token", csrf)
+    form.add_field("archive", data, filename="lab.zip", content_type="application/zip")
+    resp = await cclient.post("/admin/import", data=form)
+    assert resp.status == 422
+    page = html.unescape(await resp.text())
+    for _, text in BOTH_KINDS:
+        assert text in page, text
+    assert "lab-orders" not in cclient.server.app[keys.LIBRARY].catalog.contexts
+
+
+async def console_sign_in(client: TestClient, tokens: TokenMaker) -> str:
+    """A console session (as the sign-in callback makes it); returns its CSRF token."""
+    app = client.server.app
+    token = tokens.token(sub="admin-1", roles=("learner", "author", "admin", "reviewer"))
+    identity = await app[keys.AUTHENTICATOR].authenticate(token)
+    store = app[keys.ADMIN_SESSIONS]
+    sid, session = await store.create(identity, {"access_token": token, "refresh_token": ""})
+    client.session.cookie_jar.update_cookies({store.cookie_name: sid})
+    return str(session.csrf)

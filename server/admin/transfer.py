@@ -66,7 +66,8 @@ class TransferOps(ServiceBase):
         def unpack_and_load(tmp: str) -> Any:
             root = Path(tmp) / "content"
             extract(data, plan, root, limits)
-            return load_dir(root, set(catalog.aids), set(catalog.apps))
+            owners = {c.id: c.app_id for c in catalog.contexts.values()}
+            return load_dir(root, set(catalog.aids), set(catalog.apps), owners)
 
         with tempfile.TemporaryDirectory(prefix="inflow-import-") as tmp:
             content = await loop.run_in_executor(None, unpack_and_load, tmp)
