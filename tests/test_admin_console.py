@@ -516,7 +516,7 @@ async def test_form_limits_come_from_the_resource_declarations(
     ]
     for path, cls, name, key, attr in checks:
         html = await (await client.get(path)).text()
-        tag = re.search(rf'<input name="{name}"[^>]*>', html)
+        tag = re.search(rf'<(?:input|textarea) name="{name}"[^>]*>', html)  # long text: textarea
         assert tag, (path, name)
         assert f'{attr}="{declared(cls, name)[key]}"' in tag.group(0), (path, name, tag.group(0))
     html = await (await client.get("/admin/aids/new")).text()

@@ -10,6 +10,46 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 PALETTE = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626")
+# Every figure the dashboard shows, by its key in the reports: the label people read (one
+# mapping for charts, tables and totals; never the raw key) and the one colour its series has
+# on every chart.
+LABELS = {
+    "active_learners": "Active learners",
+    "panel_opens": "Panel opens",
+    "aids_opened": "Aids opened",
+    "searches": "Searches",
+    "ratings": "Ratings",
+    "opened": "Times opened",
+    "shown": "Times shown",
+    "links": "Links followed",
+    "helpful": "Helpful",
+    "not_helpful": "Not helpful",
+    "helpful_ratio": "Share helpful",
+    "people": "People",
+    "zero_results": "Searches without results",
+    "searches_without_results": "Searches without results",
+}
+SERIES_COLORS = {
+    "active_learners": "#2563eb",
+    "panel_opens": "#16a34a",
+    "aids_opened": "#d97706",
+    "searches": "#9333ea",
+    "ratings": "#0891b2",
+    "zero_results": "#dc2626",
+    "helpful": "#65a30d",
+    "not_helpful": "#be185d",
+}
+
+
+def label_of(key: str) -> str:
+    """The readable label of a figure key ('active_learners' -> 'Active learners')."""
+    return LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def color_of(key: str, index: int = 0) -> str:
+    return SERIES_COLORS.get(key) or PALETTE[index % len(PALETTE)]
+
+
 W, H = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 56
 
@@ -56,7 +96,8 @@ def _axes(ymax: float) -> list[str]:
 
 def _describe(labels: Sequence[str], series: dict[str, Sequence[float | None]]) -> str:
     parts = []
-    for name, values in series.items():
+    for key, values in series.items():
+        name = label_of(key)
         shown = [(lab, v) for lab, v in zip(labels, values, strict=False) if v is not None]
         if not shown:
             parts.append(f"{name}: no data.")
@@ -70,13 +111,14 @@ def _describe(labels: Sequence[str], series: dict[str, Sequence[float | None]]) 
     return " ".join(parts)
 
 
-def _legend(names: Sequence[str]) -> list[str]:
+def _legend(keys: Sequence[str]) -> list[str]:
     out = []
     x = LEFT
-    for i, name in enumerate(names):
-        color = PALETTE[i % len(PALETTE)]
+    for i, key in enumerate(keys):
+        color, name = color_of(key, i), label_of(key)
         out.append(
-            f'<rect x="{x}" y="8" width="10" height="10" fill="{color}"/>'
+            f'<rect x="{x}" y="8" width="10" height="10" fill="{color}" '
+            f'data-series="{escape(key)}"/>'
             f'<text x="{x + 14}" y="17" fill="#111827">{escape(name)}</text>'
         )
         x += 24 + 7 * len(name)
@@ -86,7 +128,8 @@ def _legend(names: Sequence[str]) -> list[str]:
 def bar_chart(
     chart_id: str, title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]]
 ) -> str:
-    """Grouped vertical bars, one group per label."""
+    """Grouped vertical bars, one group per label; `series` maps figure keys (LABELS) to
+    values, so a figure has the same label and colour on every chart."""
     values = [v for s in series.values() for v in s if v is not None]
     ymax = _nice_max(max(values, default=0))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -97,15 +140,15 @@ def bar_chart(
     every = max(1, n // 12)
     for i, label in enumerate(labels):
         x0 = LEFT + i * group_w + group_w * 0.1
-        for j, (name, vals) in enumerate(series.items()):
+        for j, (key, vals) in enumerate(series.items()):
             v = vals[i] if i < len(vals) else None
             if v is None:
                 continue
             h = plot_h * v / ymax
             body.append(
                 f'<rect x="{x0 + j * bar_w:.1f}" y="{TOP + plot_h - h:.1f}" width="{bar_w:.1f}" '
-                f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}">'
-                f"<title>{escape(label)}: {escape(name)} {_fmt(v)}</title></rect>"
+                f'height="{h:.1f}" fill="{color_of(key, j)}" data-series="{escape(key)}">'
+                f"<title>{escape(label)}: {escape(label_of(key))} {_fmt(v)}</title></rect>"
             )
         if i % every == 0:
             short = label if len(label) <= 14 else label[:13] + "…"
@@ -120,15 +163,15 @@ def bar_chart(
 def line_chart(
     chart_id: str, title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]]
 ) -> str:
-    """One line per series over the labels (days); None breaks the line."""
+    """One line per series (figure key -> values) over the labels (days); None breaks it."""
     values = [v for s in series.values() for v in s if v is not None]
     ymax = _nice_max(max(values, default=0))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     n = len(labels)
     step = plot_w / max(1, n - 1)
     body = _axes(ymax) + _legend(list(series))
-    for j, (name, vals) in enumerate(series.items()):
-        color = PALETTE[j % len(PALETTE)]
+    for j, (key, vals) in enumerate(series.items()):
+        color, name = color_of(key, j), label_of(key)
         path: list[str] = []
         pen_up = True
         for i, v in enumerate(vals):
@@ -146,7 +189,8 @@ def line_chart(
                 )
         if path:
             body.append(
-                f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2"/>'
+                f'<path d="{" ".join(path)}" fill="none" stroke="{color}" stroke-width="2" '
+                f'data-series="{escape(key)}"/>'
             )
     every = max(1, n // 10)
     for i, label in enumerate(labels):

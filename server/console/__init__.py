@@ -113,6 +113,12 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _error_page(request, exc.status, "Not allowed", exc.message)
     except InflowError as exc:
         response = await _error_page(request, exc.status, exc.title, exc.detail)
+    except web.HTTPNotFound:
+        # A console address that is no page (a mistyped link): people get the console's own
+        # page; the API under /api keeps its problem+json (this middleware never sees it).
+        response = await _error_page(
+            request, 404, "Not found", f"There is no console page at {request.path}."
+        )
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
@@ -155,11 +161,14 @@ def sub_app(
 def setup_template_env(app: web.Application) -> None:
     """One Jinja environment on the root app; sub-apps find it through request.config_dict."""
     if aiohttp_jinja2.APP_KEY not in app:
-        aiohttp_jinja2.setup(
+        from server.console.words import setup_filters
+
+        env = aiohttp_jinja2.setup(
             app,
             loader=jinja2.FileSystemLoader(str(TEMPLATES)),
             autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         )
+        setup_filters(env)
 
 
 def setup_console(app: web.Application) -> None:

@@ -4,6 +4,7 @@ steps, history with diffs, roll back, delete."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,13 +30,15 @@ from server.console.common import (
     whole_number,
 )
 from server.console.session import ConsoleSession
+from server.console.words import actor, audit_comment
 from server.cursor import page_by_id
 from server.errors import InflowError, ValidationFailed
-from server.models import AID_STATUSES, AID_TYPES
+from server.models import AID_STATUSES, AID_TYPES, Aid
 from server.permissions import may
 
 routes = web.RouteTableDef()
 MAX_PREVIEW = 200_000
+MAX_COMMENT = 2000  # a reviewer's comment when sending an aid back
 
 
 @routes.get("/admin/aids")
@@ -71,12 +74,26 @@ async def aids_page(request: web.Request) -> web.Response:
 
 @routes.get("/admin/stale")
 async def stale_page(request: web.Request) -> web.Response:
-    need(request, "aid.read")
+    """Published aids past their review date, by owner, each with its actions: Mark verified
+    (today), Open, Archive (the workflow step; both need the roles the table gives them)."""
+    session = need(request, "aid.read")
+    roles = frozenset(session.roles)
     aids = await svc(request).list_aids({"stale": "1"})
     by_owner: dict[str, list[Any]] = {}
     for aid in sorted(aids, key=lambda a: (a.verified_at or "", a.id)):
         by_owner.setdefault(aid.owner or "(no owner)", []).append(aid)
-    return render(request, "stale.html", {"by_owner": sorted(by_owner.items()), "total": len(aids)})
+    return render(
+        request,
+        "stale.html",
+        {
+            "by_owner": sorted(by_owner.items()),
+            "total": len(aids),
+            "etags": {a.id: aid_etag(a) for a in aids},
+            "may_verify": {a.id: _may_verify(roles, a) for a in aids},
+            "may_archive": {a.id: "archived" in _steps(roles, a.status) for a in aids},
+            "today": dt.date.today(),
+        },
+    )
 
 
 # -- the editor ----------------------------------------------------------------------------------
@@ -128,23 +145,58 @@ def _steps(roles: frozenset[str], status: str) -> list[str]:
     ]
 
 
+def _may_verify(roles: frozenset[str], aid: Aid) -> bool:
+    """Marking verified is an edit: `aid.update`, and `aid.publish` once it is published."""
+    if aid.status == "archived" or not may(roles, "aid.update"):
+        return False
+    return aid.status != "published" or may(roles, "aid.publish")
+
+
+async def _sent_back(service: AdminService, aid: Aid) -> dict[str, Any] | None:
+    """The reviewer's comment of the step that sent a draft back ("Sent back by X, 2 hours
+    ago: ..."), from that step's audit entry; None when the aid is not a draft or no one said
+    why."""
+    if aid.status != "draft":
+        return None
+    entries, _ = await service.audit(
+        {"target_type": "aid", "target_id": aid.id, "action": "aid.draft"}, None, 1
+    )
+    if not entries or not audit_comment(entries[0]):
+        return None
+    entry = entries[0]
+    return {"by": actor(entry), "at": entry["at"], "comment": audit_comment(entry)}
+
+
 async def _editor(
-    request: web.Request, state: FormState | None = None, *, preview_html: str = ""
+    request: web.Request,
+    state: FormState | None = None,
+    *,
+    preview_html: str = "",
+    step_error: str = "",
+    comment: str = "",
+    status: int = 422,
 ) -> web.Response:
     session = need(request, "aid.read")
     roles = frozenset(session.roles)
     aid_id = request.match_info.get("id")
-    aid = await svc(request).get_aid(aid_id) if aid_id else None
+    service = svc(request)
+    aid = await service.get_aid(aid_id) if aid_id else None
     context = {
         "aid": aid,
         "f": _aid_values(aid),
         "etag": aid_etag(aid) if aid else "",
         "steps": _steps(roles, aid.status) if aid else [],
-        "apps": await svc(request).list_apps(),
+        "apps": await service.list_apps(),
         "types": AID_TYPES,
         "preview_html": preview_html,
         "locked": aid is not None and aid.status == "published" and not may(roles, "aid.publish"),
+        "may_verify": aid is not None and _may_verify(roles, aid),
+        "sent_back": await _sent_back(service, aid) if aid else None,
+        "comment": comment,
+        "today": dt.date.today(),
     }
+    if step_error:
+        return render(request, "aid_edit.html", {**context, "error": step_error}, status)
     return render_form(request, "aid_edit.html", context, state)
 
 
@@ -172,14 +224,63 @@ async def _save_or_preview(
 add_editor(routes, "/admin/aids", ("aid.create", "aid.update"), _editor, _save_or_preview)
 
 
+def clean_comment(raw: str) -> str:
+    """A reviewer's comment as stored: plain text (shown escaped), control characters out,
+    line ends as '\n'."""
+    kept = "".join(
+        c for c in raw.replace("\r\n", "\n") if c == "\n" or unicodedata.category(c)[0] != "C"
+    )
+    return kept.strip()
+
+
+def _back(form: MultiDictProxy[Any], aid_id: str) -> str:
+    """Where a row action returns: the stale list when sent from it, else the aid's page (a
+    fixed choice, never a URL from the form)."""
+    return "/admin/stale" if text(form, "back") == "stale" else f"/admin/aids/{quote(aid_id)}"
+
+
 @routes.post("/admin/aids/{id}/transition")
 async def aid_transition(request: web.Request) -> web.StreamResponse:
+    """A workflow step. Sending an aid back to draft needs a comment (what to fix), stored
+    with the step's audit entry and shown to the author on the aid's page."""
     session, aid_id, form = await posted(request, "aid.transition")
     to = text(form, "to")
-    await svc(request).transition(
-        session.identity(), aid_id, to, text(form, "etag"), text(form, "comment")
+    comment = clean_comment(form.get("comment", "") if isinstance(form.get("comment"), str) else "")
+    if to == "draft" and not comment:
+        return await _editor(
+            request,
+            step_error="Say what to fix: sending an aid back to draft needs a comment for its "
+            "author.",
+        )
+    if len(comment) > MAX_COMMENT:
+        return await _editor(
+            request,
+            step_error=f"The comment is {len(comment)} characters; at most {MAX_COMMENT}.",
+            comment=comment,
+        )
+    try:
+        await svc(request).transition(session.identity(), aid_id, to, text(form, "etag"), comment)
+    except InflowError as exc:
+        if exc.status >= 500:
+            raise
+        return await _editor(request, step_error=exc.detail, comment=comment, status=exc.status)
+    raise see_other(_back(form, aid_id), to if to in NOTICES else "saved")
+
+
+@routes.post("/admin/aids/{id}/verify")
+async def aid_verify(request: web.Request) -> web.StreamResponse:
+    """Mark verified: the verified date becomes today (a new version, audited as
+    `aid.verify`); the service asks the permission table (a published aid needs aid.publish)."""
+    session, aid_id, form = await posted(request, "aid.update")
+    await svc(request).update_aid(
+        session.identity(),
+        aid_id,
+        {"verified_at": dt.date.today().isoformat()},
+        text(form, "etag"),
+        partial=True,
+        action="aid.verify",
     )
-    raise see_other(f"/admin/aids/{quote(aid_id)}", to if to in NOTICES else "saved")
+    raise see_other(_back(form, aid_id), "verified")
 
 
 add_delete(routes, "/admin/aids", "aid.delete", AdminService.delete_aid, "/admin/aids")

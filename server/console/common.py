@@ -38,7 +38,8 @@ NOTICES = {
     "review": "Submitted for review.",
     "published": "Published: learners see it now.",
     "archived": "Archived.",
-    "draft": "Moved back to draft.",
+    "draft": "Sent back to draft, with your comment for the author.",
+    "verified": "Marked verified today.",
     "rolled-back": "Rolled back: the old content is now the newest version.",
     "signed-out": "You are signed out.",
     "vetted": "Vetted: learners on the mentor's apps see them now (when active).",
@@ -46,6 +47,28 @@ NOTICES = {
 }
 # Form fields sent once per checked box: kept as lists when a form is shown again.
 MULTI_FIELDS = frozenset({"apps"})
+# A text field whose declaration allows at least this many characters is long text: the form
+# shows it as a textarea (an app's description). Patterns and URLs stay one line whatever their
+# length: they are one line of text by nature.
+LONG_TEXT_CHARS = 1000
+SINGLE_LINE = frozenset({"rule", "pattern", "title_pattern", "selector", "source", "url"})
+_MAXLENGTH = re.compile(r'maxlength="(\d+)"')
+
+
+def long_text_fields(limits: Mapping[str, Mapping[str, str]]) -> dict[str, frozenset[str]]:
+    """resource -> its long text fields, from the declared max lengths (`limits`)."""
+    out: dict[str, frozenset[str]] = {}
+    for res, fields in limits.items():
+        found = set()
+        for name, attrs in fields.items():
+            m = _MAXLENGTH.search(str(attrs))
+            if m and int(m.group(1)) >= LONG_TEXT_CHARS and name not in SINGLE_LINE:
+                found.add(name)
+        out[res] = frozenset(found)
+    return out
+
+
+LONG_TEXT = long_text_fields(LIMITS)
 
 
 def session_of(request: web.Request) -> ConsoleSession | None:
@@ -67,6 +90,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "csrf_field": FIELD,
         "csrf_token": session.csrf if session else "",
         "limits": LIMITS,
+        "long_text": LONG_TEXT,
         "notice": NOTICES.get(request.query.get("notice", "")),
         "path": request.path,
     }

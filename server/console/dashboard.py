@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.console.audit import names_of, readable
 from server.console.common import need, render, svc
 from server.models import AID_STATUSES
 from server.permissions import may
@@ -26,6 +27,7 @@ async def dashboard(request: web.Request) -> web.Response:
     recent: list[dict[str, Any]] = []
     if may(session.roles, "audit.read"):
         recent, _ = await service.audit({}, None, 10)
+        recent = readable(recent, names_of(request))
     return render(
         request,
         "dashboard.html",

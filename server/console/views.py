@@ -11,6 +11,14 @@ from aiohttp import web
 
 from server.console import aids, apps, audit, dashboard, mentors, signin, transfer, usage
 from server.console.common import page_context
+from server.errors import NotFound
+
+
+async def no_such_page(request: web.Request) -> web.Response:
+    """Any other address under /admin: the console's HTML 404 page (not the API's
+    problem+json), with the navigation for a signed-in person."""
+    raise NotFound(f"There is no console page at {request.path}.")
+
 
 routes: list[web.AbstractRouteDef] = [
     *signin.routes,
@@ -21,6 +29,8 @@ routes: list[web.AbstractRouteDef] = [
     *transfer.routes,
     *audit.routes,
     *usage.routes,
+    # Last: what no route above answers.
+    web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]
 
 __all__ = ["page_context", "routes"]

@@ -147,7 +147,7 @@ def test_admin_maps_a_page_and_publishes_an_aid(page: Any, admin_backend: Backen
 
     # Pin it to the page, then publish it.
     page.goto(f"{base}/admin/contexts/intranet-home")
-    page.select_option("#pin-aid", "intranet-welcome")
+    page.fill("#pin-aid", "intranet-welcome")  # the picker: type-ahead (a datalist)
     page.click('form:has(#pin-aid) button[type="submit"]')
     page.wait_for_url(f"{base}/admin/contexts/intranet-home?notice=moved#pins")
     assert "Welcome to the intranet" in page.inner_text("ol.pins")
@@ -179,7 +179,7 @@ def test_admin_maps_a_page_and_publishes_an_aid(page: Any, admin_backend: Backen
     ]:
         page.goto(f"{base}{path}")
         shot(page, name)
-    assert "aid.published" in page.inner_text("table")
+    assert "published the aid Welcome to the intranet" in page.inner_text("table")
 
     # Sign out ends the session.
     page.click("form.signout button")
