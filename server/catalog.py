@@ -11,7 +11,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from server.models import Aid, App, Context, Mentor
-from server.urlrules import Match, Rule, RuleSet
+from server.urlrules import InvalidUrl, Match, Rule, RuleSet, parse_url
+from server.wrapped import WrappedTarget, compile_wrapped_targets, unwrap
+
+
+def rank_contexts(matched: list[Context]) -> tuple[Context, ...]:
+    """Matched contexts of one app, best first, as they count: fallback contexts only when no
+    other context matched; nothing after the first exclusive one."""
+    if any(not c.fallback for c in matched):
+        matched = [c for c in matched if not c.fallback]
+    for i, ctx in enumerate(matched):
+        if ctx.exclusive:
+            return tuple(matched[: i + 1])
+    return tuple(matched)
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,15 @@ def _app_mentors(mentors: tuple[Mentor, ...]) -> dict[str, tuple[Mentor, ...]]:
 
 @dataclass(frozen=True)
 class Resolution:
+    """Which app a page is (`match`: the best-ranked rule, which picked it) and which of its
+    contexts, best first. `target_url`: the page the app wraps at this URL (its wrapped targets),
+    whose matches ranked first; `context_matches`: the rule that brought in each context."""
+
     app: App | None
     contexts: tuple[Context, ...]
     match: Match | None
+    target_url: str | None = None
+    context_matches: tuple[Match, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +114,7 @@ class Catalog:
     _title_res: dict[str, re.Pattern[str]] = field(default_factory=dict)
     mentors: tuple[Mentor, ...] = ()  # every mentor, vetted or not (the admin side reads them)
     app_mentors: dict[str, tuple[Mentor, ...]] = field(default_factory=dict)
+    wrapped: dict[str, tuple[WrappedTarget, ...]] = field(default_factory=dict)  # per app
 
     @classmethod
     def build(
@@ -104,16 +123,20 @@ class Catalog:
         rules: list[Rule] = []
         contexts: dict[str, Context] = {}
         title_res: dict[str, re.Pattern[str]] = {}
+        wrapped: dict[str, tuple[WrappedTarget, ...]] = {}
         for app in apps:
             for i, spec in enumerate(app.rules):
                 rules.append(
                     Rule(f"app:{app.id}:{i}", spec.pattern, f"app:{app.id}", spec.priority)
                 )
+            if app.wrapped_targets:
+                wrapped[app.id] = compile_wrapped_targets(app.wrapped_targets)
             for ctx in app.contexts:
                 contexts[ctx.id] = ctx
-                rules.append(
-                    Rule(f"ctx:{ctx.id}", ctx.rule.pattern, f"ctx:{ctx.id}", ctx.rule.priority)
-                )
+                for i, spec in enumerate(ctx.rules):
+                    rules.append(
+                        Rule(f"ctx:{ctx.id}:{i}", spec.pattern, f"ctx:{ctx.id}", spec.priority)
+                    )
                 if ctx.title_pattern:
                     title_res[ctx.id] = re.compile(ctx.title_pattern, re.IGNORECASE)
         metas = {a.id: AidMeta.of(a) for a in aids}
@@ -128,6 +151,7 @@ class Catalog:
             title_res,
             all_mentors,
             _app_mentors(all_mentors),
+            wrapped,
         )
 
     def with_aids(self, version: int, changed: list[Aid]) -> Catalog:
@@ -145,8 +169,16 @@ class Catalog:
     def resolve(
         self, url: str, title: str | None = None, selectors_present: frozenset[str] | None = None
     ) -> Resolution:
-        """Which app and which of its contexts this page is. The best-ranked rule picks the app."""
-        matches = self.rules.match(url)
+        """Which app and which of its contexts this page is. The best-ranked rule picks the app.
+
+        Where the app wraps another of its pages (`wrapped_targets`), the contexts matching that
+        page come first, then those matching the outer URL. A fallback context counts only when
+        no other context of the app matched; an exclusive one drops the contexts after it."""
+        try:
+            parsed = parse_url(url)
+        except InvalidUrl:
+            return Resolution(None, (), None)
+        matches = self.rules.match_parsed(parsed)
         app: App | None = None
         best: Match | None = None
         for m in matches:
@@ -157,10 +189,17 @@ class Catalog:
                 break
         if app is None:
             return Resolution(None, (), None)
-        found: list[Context] = []
+        target = None
+        targets = self.wrapped.get(app.id)
+        if targets:
+            inner = unwrap(parsed, targets)
+            if inner is not None:
+                target = inner.normalized
+                matches = [*self.rules.match_parsed(inner), *matches]
+        found: dict[str, Match] = {}
         for m in matches:
             kind, _, ident = m.target.partition(":")
-            if kind != "ctx":
+            if kind != "ctx" or ident in found:
                 continue
             ctx = self.contexts[ident]
             if ctx.app_id != app.id:
@@ -177,8 +216,9 @@ class Catalog:
                 and ctx.selector not in selectors_present
             ):
                 continue
-            found.append(ctx)
-        return Resolution(app, tuple(found), best)
+            found[ident] = m
+        kept = rank_contexts([self.contexts[i] for i in found])
+        return Resolution(app, kept, best, target, tuple(found[c.id] for c in kept))
 
     def rules_document(self) -> dict[str, Any]:
         """What the extension downloads to match URLs locally (GET /api/v1/rules)."""
@@ -192,6 +232,7 @@ class Catalog:
                         {"id": f"app:{a.id}:{i}", "pattern": r.pattern, "priority": r.priority}
                         for i, r in enumerate(a.rules)
                     ],
+                    "wrapped_targets": list(a.wrapped_targets),
                 }
                 for a in self.apps.values()
             ],
@@ -200,11 +241,12 @@ class Catalog:
                     "id": c.id,
                     "app": c.app_id,
                     "name": c.name,
-                    "rule": {
-                        "id": f"ctx:{c.id}",
-                        "pattern": c.rule.pattern,
-                        "priority": c.rule.priority,
-                    },
+                    "rules": [
+                        {"id": f"ctx:{c.id}:{i}", "pattern": r.pattern, "priority": r.priority}
+                        for i, r in enumerate(c.rules)
+                    ],
+                    "fallback": c.fallback,
+                    "exclusive": c.exclusive,
                     "title_pattern": c.title_pattern or None,
                     "selector": c.selector or None,
                 }

@@ -143,16 +143,19 @@ def parse_app(text: str, name: str, errors: list[tuple[str, int, str]]) -> App |
                 )
             )
     for i, ctx in enumerate(app.contexts):
-        try:
-            compile_rule(Rule(ctx.id, ctx.rule.pattern, ctx.id, ctx.rule.priority))
-        except InvalidRule as exc:
-            errors.append(
-                (
-                    name,
-                    _line_for(f"contexts[{i}].rule", lines, 0),
-                    f"contexts[{i}].rule: invalid URL rule {ctx.rule.pattern!r}: {exc}",
+        for j, rule in enumerate(ctx.rules):
+            try:
+                compile_rule(Rule(f"{ctx.id}#{j}", rule.pattern, ctx.id, rule.priority))
+            except InvalidRule as exc:
+                single = f"contexts[{i}].rule"  # the file's shorthand for one rule
+                where = single if single in lines else f"contexts[{i}].rules[{j}]"
+                errors.append(
+                    (
+                        name,
+                        _line_for(where, lines, 0),
+                        f"{where}: invalid URL rule {rule.pattern!r}: {exc}",
+                    )
                 )
-            )
     return app
 
 
@@ -395,28 +398,39 @@ def aid_to_text(aid: Aid) -> str:
 
 
 def app_to_text(app: App) -> str:
-    """An app file: the declaration's fields (server/models.py), empty optional ones left out;
-    a context's rule as its pattern (plus `priority` when set), its app implied by the file."""
+    """An app file: the declaration's fields (server/models.py), empty optional ones and false
+    flags left out; a rule as its pattern (with `priority` only when set), a context with one
+    rule as `rule:` (and `priority:`), its app implied by the file."""
     data = dump(app)
     if not data.get("description"):
         data.pop("description", None)
-    data["rules"] = [
-        r if r["priority"] else {"pattern": r["pattern"]} for r in data.get("rules", [])
-    ]
+    if not data.get("wrapped_targets"):
+        data.pop("wrapped_targets", None)
+    data["rules"] = [_rule_text(r) for r in data.get("rules", [])]
     contexts = []
     for ctx in data.get("contexts", []):
         ctx.pop("app", None)
-        rule = ctx.pop("rule")
+        rules = ctx.pop("rules")
         item: dict[str, Any] = {}
         for key, value in ctx.items():
             item[key] = value
-            if key == "name":
-                item["rule"] = rule["pattern"]
-                if rule["priority"]:
-                    item["priority"] = rule["priority"]
-        contexts.append({k: v for k, v in item.items() if v not in ("", None) or k == "aids"})
+            if key != "name":
+                continue
+            if len(rules) == 1:
+                item["rule"] = rules[0]["pattern"]
+                if rules[0]["priority"]:
+                    item["priority"] = rules[0]["priority"]
+            else:
+                item["rules"] = [_rule_text(r) for r in rules]
+        contexts.append(
+            {k: v for k, v in item.items() if v not in ("", None, False) or k == "aids"}
+        )
     data["contexts"] = contexts
     return _yaml_dump(data)
+
+
+def _rule_text(rule: dict[str, Any]) -> Any:
+    return rule if rule["priority"] else {"pattern": rule["pattern"]}
 
 
 def mentor_to_text(mentor: Mentor) -> str:

@@ -43,6 +43,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from server.wrapped import InvalidWrappedTarget, parse_wrapped_target
+
 _AidType = Literal["howto", "checklist", "video", "link", "faq", "policy"]
 _AidStatus = Literal["draft", "review", "published", "archived"]
 AID_TYPES: tuple[str, ...] = get_args(_AidType)
@@ -165,6 +167,7 @@ IsoDate = Annotated[
     WithJsonSchema({"type": ["string", "null"], "format": "date"}),
 ]
 Timestamp = Annotated[str, READ_ONLY]
+Flag = Annotated[bool, Strict()]
 
 
 # -- aids ------------------------------------------------------------------------------------------
@@ -295,8 +298,13 @@ def _regex(value: str) -> str:
     return value
 
 
+MAX_CONTEXT_RULES = 20
+MAX_WRAPPED_TARGETS = 10
+
+
 def _context_input(value: Any) -> Any:
-    """`rule` as a string may come with a separate `priority`; `app` is the parent's (read-only,
+    """The old single `rule` (a string or {pattern, priority}) is `rules: [that]`; a separate
+    `priority` applies to rules given as just their pattern. `app` is the parent's (read-only,
     set from the app that holds the context)."""
     if not isinstance(value, dict):
         return value
@@ -304,26 +312,43 @@ def _context_input(value: Any) -> Any:
     if "app_id" in data:
         raise _fail("unknown field(s): app_id")
     data["app_id"] = data.pop("app", "")
+    if "rule" in data:
+        if "rules" in data:
+            raise _fail("give 'rules' (a list) or 'rule' (one), not both")
+        data["rules"] = [data.pop("rule")]
     if "priority" in data:
         priority = data.pop("priority")
-        rule = data.get("rule")
-        data["rule"] = {
-            "pattern": rule.get("pattern") if isinstance(rule, dict) else rule,
-            "priority": priority,
-        }
+        rules = data.get("rules")
+        if isinstance(rules, str):
+            rules = [rules]
+        if isinstance(rules, list | tuple):
+            data["rules"] = [
+                {"pattern": r, "priority": priority}
+                if isinstance(r, str)
+                else {**r, "priority": r.get("priority", priority)}
+                if isinstance(r, dict)
+                else r
+                for r in rules
+            ]
+    elif isinstance(data.get("rules"), str):
+        data["rules"] = [data["rules"]]
     return data
 
 
 @dataclass(frozen=True)
 class Context:
-    """A page (or part) of an app: its own rule, and the aids pinned to it, in order."""
+    """A page (or part) of an app: its URL rules (any may match), and the aids pinned to it, in
+    order. A `fallback` context counts only when no other context of its app matched the page; an
+    `exclusive` one, when it matches, drops the contexts ranked after it."""
 
     __pydantic_config__ = CONFIG
 
     id: Slug
     app_id: Annotated[str, READ_ONLY, Field(serialization_alias="app")]
     name: Annotated[str, REQUIRED, Field(max_length=200)]
-    rule: Rule
+    rules: Annotated[tuple[Rule, ...], Field(min_length=1, max_length=MAX_CONTEXT_RULES)]
+    fallback: Flag = False
+    exclusive: Flag = False
     title_pattern: Annotated[str, STRIP, Field(max_length=300), AfterValidator(_regex)] = ""
     selector: Annotated[str, STRIP, Field(max_length=300)] = ""
     aids: Annotated[
@@ -334,9 +359,19 @@ class Context:
 ContextInput = Annotated[Context, BeforeValidator(_context_input)]
 
 
+def _wrapped_target(value: str) -> str:
+    try:
+        parse_wrapped_target(value)
+    except InvalidWrappedTarget as exc:
+        raise _fail(str(exc)) from None
+    return value
+
+
 @dataclass(frozen=True)
 class App:
-    """A work app: the URL rules that recognize it, and its contexts (pages)."""
+    """A work app: the URL rules that recognize it, and its contexts (pages). `wrapped_targets`
+    are paths where the app shows another of its pages inside a frame (ServiceNow's
+    `/nav_to.do?uri={target}`): there the contexts are matched against that inner page."""
 
     __pydantic_config__ = CONFIG
 
@@ -344,6 +379,11 @@ class App:
     name: Annotated[str, REQUIRED, Field(max_length=200)]
     description: Annotated[str, STRIP, Field(max_length=2000)] = ""
     rules: Annotated[tuple[Rule, ...], NONE_EMPTY, Field(max_length=100)] = ()
+    wrapped_targets: Annotated[
+        tuple[Annotated[str, STRIP, Field(max_length=300), AfterValidator(_wrapped_target)], ...],
+        LIST,
+        Field(max_length=MAX_WRAPPED_TARGETS),
+    ] = ()
     contexts: Annotated[tuple[ContextInput, ...], NONE_EMPTY, Field(max_length=500)] = field(
         default_factory=tuple
     )
@@ -409,9 +449,6 @@ def _matches(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
 
 def _topics(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.lower() for v in values))
-
-
-Flag = Annotated[bool, Strict()]
 
 
 @dataclass(frozen=True)
@@ -754,11 +791,37 @@ def validate(cls: type[R], data: Any) -> R:
     try:
         obj: R = adapter(cls).validate_python(data)
     except ValidationError as exc:
-        errors = [_error(e) for e in exc.errors(include_url=False)] + errors
+        found = [_error(e) for e in exc.errors(include_url=False)]
+        # a list whose item failed is not also "too short"
+        found = [
+            (f, m)
+            for f, m in found
+            if not (m.startswith("at least") and any(o.startswith(f + "[") for o, _ in found))
+        ]
+        if cls is App:
+            found = _as_written(data, found)
+        errors = found + errors
     if errors:
         raise FieldErrors(errors)
     after = _AFTER.get(cls)
     return after(obj) if after is not None else obj
+
+
+_CONTEXT_RULE_RE = re.compile(r"^contexts\[(\d+)\]\.rules(?:\[0\])?")
+
+
+def _as_written(data: dict[str, Any], errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Errors about a context given with the one-rule shorthand name `rule`, as it was written."""
+    contexts = data.get("contexts")
+    out = []
+    for where, message in errors:
+        m = _CONTEXT_RULE_RE.match(where)
+        if m and isinstance(contexts, list) and int(m.group(1)) < len(contexts):
+            ctx = contexts[int(m.group(1))]
+            if isinstance(ctx, dict) and "rule" in ctx and "rules" not in ctx:
+                where = f"contexts[{m.group(1)}].rule" + where[m.end() :]
+        out.append((where, message))
+    return out
 
 
 def path_of(loc: tuple[int | str, ...]) -> str:
@@ -787,6 +850,9 @@ def _error(e: Any) -> tuple[str, str]:
         message = f"at most {ctx['max_length']} characters"
     elif kind == "too_long":
         message = f"at most {ctx['max_length']} entries"
+    elif kind == "too_short":
+        n = ctx["min_length"]
+        message = f"at least {n} {'entry' if n == 1 else 'entries'}"
     elif kind in {"string_type"}:
         message = "must be a string"
     elif kind == "string_unicode":
@@ -822,7 +888,9 @@ def _bounds(loc: tuple[int | str, ...]) -> str:
 
 AID_FIELDS = frozenset(field_names(Aid)) - _SERVER_FIELDS
 APP_FIELDS = frozenset(field_names(App))
-CONTEXT_FIELDS = frozenset({"id", "name", "rule", "priority", "title_pattern", "selector", "aids"})
+# what a context may hold in the content format: its declared fields (but its app, which is the
+# file's) and the single-rule shorthand
+CONTEXT_FIELDS = (frozenset(field_names(Context)) - {"app_id"}) | {"rule", "priority"}
 MENTOR_FIELDS = frozenset(field_names(Mentor)) - _SERVER_FIELDS
 
 

@@ -3,8 +3,8 @@
 Responses use each declaration's serialization schema (what `dump()` serves, read-only fields
 marked `readOnly`); request schemas are derived from them: the same properties (read-only ones
 stay, marked, because a client may send back what it read), nothing required that the server sets,
-and the input shortcuts the declarations accept (a rule as just its pattern, a context's separate
-`priority`).
+and the input shortcuts the declarations accept (a rule as just its pattern, a context's one
+`rule` and its separate `priority`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from server.models import (
 
 REF = "#/components/schemas/{model}"
 RESOURCES: tuple[type, ...] = (Aid, App, Context, Mentor)
+# A new context names its rules, as a list or as its one-rule shorthand.
+RULES_REQUIRED: list[dict[str, Any]] = [{"required": ["rules"]}, {"required": ["rule"]}]
 
 
 def ref(name: str) -> dict[str, str]:
@@ -90,13 +92,22 @@ def components() -> dict[str, Any]:
     for cls in RESOURCES:
         out[f"{cls.__name__}Write"] = _write(out[cls.__name__])
     ctx_write = out["ContextWrite"]
-    ctx_write["properties"]["rule"] = _rule_input()
+    ctx_write["properties"]["rules"] = {
+        **ctx_write["properties"]["rules"],
+        "items": _rule_input(),
+    }
+    ctx_write["properties"]["rule"] = {
+        **_rule_input(),
+        "description": "One rule: the same as `rules` with that rule only (give one of the two)",
+    }
     ctx_write["properties"]["priority"] = {
         "type": "integer",
         "minimum": -1000,
         "maximum": 1000,
-        "description": "With `rule` given as a string: its priority",
+        "description": "The priority of the rules given as just their pattern",
     }
+    # `rules` or its one-rule shorthand `rule`: the request requires neither by name
+    ctx_write["required"] = [r for r in ctx_write.get("required", []) if r != "rules"]
     app_write = out["AppWrite"]
     app_write["properties"]["rules"] = {
         **app_write["properties"]["rules"],
@@ -104,7 +115,7 @@ def components() -> dict[str, Any]:
     }
     app_write["properties"]["contexts"] = {
         **app_write["properties"]["contexts"],
-        "items": ref("ContextWrite"),
+        "items": {"allOf": [ref("ContextWrite")], "anyOf": RULES_REQUIRED},
     }
     learner = copy.deepcopy(out["Aid"])
     learner["properties"] = {k: learner["properties"][k] for k in LEARNER_AID_FIELDS}

@@ -43,7 +43,7 @@ from server.db.content_tables import (
 from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
 from server.db.resource_table import RowCodec
 from server.errors import AidNotFound, NotFound
-from server.models import Aid, App, Context, Mentor, RuleSpec
+from server.models import Aid, App, Context, Mentor
 
 T = TypeVar("T")
 
@@ -76,6 +76,9 @@ def now_iso() -> str:
 
 AIDS: RowCodec[Aid] = RowCodec(Aid)
 MENTORS: RowCodec[Mentor] = RowCodec(Mentor)
+# apps and their contexts: the same declarations, contexts and pins in tables of their own
+APPS: RowCodec[App] = RowCodec(App, skip={"contexts"})
+CONTEXTS: RowCodec[Context] = RowCodec(Context, skip={"aids"})
 _aid_from_row = AIDS.from_row
 _mentor_from_row = MENTORS.from_row
 
@@ -228,29 +231,9 @@ class Storage:
         by_app: dict[str, list[Context]] = {}
         for c in ctx_rows:
             by_app.setdefault(c["app_id"], []).append(
-                Context(
-                    id=c["id"],
-                    app_id=c["app_id"],
-                    name=c["name"],
-                    rule=RuleSpec(pattern=c["rule_pattern"], priority=c["rule_priority"]),
-                    title_pattern=c["title_pattern"],
-                    selector=c["selector"],
-                    aids=tuple(pins.get(c["id"], ())),
-                )
+                CONTEXTS.from_row(c, aids=tuple(pins.get(c["id"], ())))
             )
-        return [
-            App(
-                id=a["id"],
-                name=a["name"],
-                description=a["description"],
-                rules=tuple(
-                    RuleSpec(pattern=r["pattern"], priority=r.get("priority", 0))
-                    for r in json.loads(a["rules"])
-                ),
-                contexts=tuple(by_app.get(a["id"], ())),
-            )
-            for a in app_rows
-        ]
+        return [APPS.from_row(a, contexts=tuple(by_app.get(a["id"], ()))) for a in app_rows]
 
     def _upsert_aid(self, aid: Aid, saved_by: str, stamp: str) -> tuple[Aid, str]:
         """Insert or update; returns the stored aid and 'created' | 'updated' | 'unchanged'."""
@@ -318,30 +301,11 @@ class Storage:
     def _replace_app(self, app: App) -> str:
         exists = self._x(sa.select(apps.c.id).where(apps.c.id == app.id)).first() is not None
         before = self._app_snapshot(app.id) if exists else None
-        self._upsert(
-            apps,
-            {
-                "id": app.id,
-                "name": app.name,
-                "description": app.description,
-                "rules": json.dumps(
-                    [{"pattern": r.pattern, "priority": r.priority} for r in app.rules]
-                ),
-            },
-        )
+        self._upsert(apps, APPS.to_row(app))
         # The contexts are replaced whole (their pins go with them: ON DELETE CASCADE).
         self._x(sa.delete(contexts).where(contexts.c.app_id == app.id))
         ctx_rows = [
-            {
-                "id": ctx.id,
-                "app_id": app.id,
-                "name": ctx.name,
-                "rule_pattern": ctx.rule.pattern,
-                "rule_priority": ctx.rule.priority,
-                "title_pattern": ctx.title_pattern,
-                "selector": ctx.selector,
-                "position": pos,
-            }
+            CONTEXTS.to_row(ctx, app_id=app.id, position=pos)
             for pos, ctx in enumerate(app.contexts)
         ]
         if ctx_rows:

@@ -37,7 +37,6 @@ UNCHANGED_TABLES = (
     "aids",
     "aid_versions",
     "apps",
-    "contexts",
     "context_aids",
     "mentors",
     "audit_log",
@@ -118,6 +117,10 @@ async def test_upgrading_a_database_made_by_the_old_code_loses_nothing(tmp_path:
     old_columns = {t: table_columns(db, t) for t in UNCHANGED_TABLES}
     before = {t: table_rows(db, t) for t in UNCHANGED_TABLES}
     assert len(before["aids"]) == 59 and len(before["aid_versions"]) == 60
+    # revision 0003: a context's one rule (two columns) became its list of rules
+    old_contexts = table_rows(
+        db, "contexts", ("id", "app_id", "name", "rule_pattern", "rule_priority", "position")
+    )
 
     storage = Storage(db, key_dir=tmp_path / "data")
     await storage.open()  # the start-up path: upgrades automatically
@@ -134,6 +137,14 @@ async def test_upgrading_a_database_made_by_the_old_code_loses_nothing(tmp_path:
         apps = {a.id: a for a in await storage.all_apps()}
         assert sorted(apps) == ["crm", "expenses", "hr"]
         assert sum(len(a.contexts) for a in apps.values()) == 18
+        every = {c.id: (c, a.contexts.index(c)) for a in apps.values() for c in a.contexts}
+        assert old_contexts == [
+            (c.id, c.app_id, c.name, c.rules[0].pattern, c.rules[0].priority, pos)
+            for c, pos in (every[row[0]] for row in old_contexts)
+        ]
+        assert all(len(c.rules) == 1 and not (c.fallback or c.exclusive) for c, _ in every.values())
+        assert every["hr-profile-bank"][0].rules[0].priority == 10
+        assert all(not a.wrapped_targets for a in apps.values())
         new_opp = next(c for c in apps["crm"].contexts if c.id == "crm-opportunity-new")
         assert new_opp.aids == (
             "crm-create-opportunity",
@@ -258,5 +269,53 @@ async def test_a_failing_write_leaves_nothing_behind(tmp_path: Path) -> None:
         # and the connection is usable afterwards
         _, changes, version = await storage.write(lambda ch: storage.save_aid_tx(aid, "t", ch))
         assert version == 1 and [a.id for a in changes.upserts] == ["half-written"]
+    finally:
+        await storage.close()
+
+
+async def test_revision_0003_keeps_each_context_rule_and_its_pins(tmp_path: Path) -> None:
+    """Contexts went from one rule (two columns) to a list of rules. A database at 0002 with
+    contexts and pins upgrades with every rule kept, as the context's only rule, and every pin
+    kept (rebuilding the table would have deleted the pins through ON DELETE CASCADE)."""
+    db = tmp_path / "data" / "inflow.sqlite3"
+    engine = sqlite_engine(db)
+    try:
+        migrate.upgrade(engine, "content", to="0002")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO apps (id, name, rules) VALUES ('sn', 'SN', '[]')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO contexts (id, app_id, name, rule_pattern, rule_priority, "
+                    "title_pattern, selector, position) VALUES "
+                    "('sn-incident', 'sn', 'Incident', 'https://x.example.com/incident.do', 5, "
+                    "'', '#form', 0), "
+                    "('sn-home', 'sn', 'Home', 'https://x.example.com/**', 0, '', '', 1)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO context_aids (context_id, aid_id, position) VALUES "
+                    "('sn-incident', 'a1', 0), ('sn-incident', 'a2', 1), ('sn-home', 'a3', 0)"
+                )
+            )
+    finally:
+        engine.dispose()
+    storage = Storage(db, key_dir=tmp_path / "data")
+    await storage.open()
+    try:
+        assert storage.applied_revisions == REVISIONS[REVISIONS.index("0002") + 1 :]
+        [app] = await storage.all_apps()
+        incident, home = app.contexts
+        assert (incident.id, [(r.pattern, r.priority) for r in incident.rules]) == (
+            "sn-incident",
+            [("https://x.example.com/incident.do", 5)],
+        )
+        assert (incident.selector, incident.aids, incident.fallback) == (
+            "#form",
+            ("a1", "a2"),
+            False,
+        )
+        assert [r.pattern for r in home.rules] == ["https://x.example.com/**"]
+        assert home.aids == ("a3",)
     finally:
         await storage.close()

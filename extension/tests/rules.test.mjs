@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { compileRules, matchPage, originsForRules } from "../src/lib/rules.js";
+import { parseUrl } from "../src/lib/urlrules.js";
 
 // Shaped like GET /api/v1/rules for the demo CRM (content/demo/apps/crm.yaml).
 const DOC = {
@@ -27,7 +29,9 @@ const DOC = {
       id: "crm-dashboard",
       app: "crm",
       name: "Pipeline dashboard",
-      rule: { id: "ctx:crm-dashboard", pattern: "*://127.0.0.1/demo/crm/", priority: 0 },
+      rules: [{ id: "ctx:crm-dashboard:0", pattern: "*://127.0.0.1/demo/crm/", priority: 0 }],
+      fallback: false,
+      exclusive: false,
       title_pattern: "^Pipeline",
       selector: null,
     },
@@ -35,11 +39,15 @@ const DOC = {
       id: "crm-opportunity-new",
       app: "crm",
       name: "New opportunity",
-      rule: {
-        id: "ctx:crm-opportunity-new",
-        pattern: "*://127.0.0.1/demo/crm/opportunities/new",
-        priority: 10,
-      },
+      rules: [
+        {
+          id: "ctx:crm-opportunity-new:0",
+          pattern: "*://127.0.0.1/demo/crm/opportunities/new",
+          priority: 10,
+        },
+      ],
+      fallback: false,
+      exclusive: false,
       title_pattern: "New Opportunity",
       selector: "#opportunity-form",
     },
@@ -47,11 +55,15 @@ const DOC = {
       id: "crm-opportunity-record",
       app: "crm",
       name: "Opportunity record",
-      rule: {
-        id: "ctx:crm-opportunity-record",
-        pattern: "*://127.0.0.1/demo/crm/opportunities/*",
-        priority: 0,
-      },
+      rules: [
+        {
+          id: "ctx:crm-opportunity-record:0",
+          pattern: "*://127.0.0.1/demo/crm/opportunities/*",
+          priority: 0,
+        },
+      ],
+      fallback: false,
+      exclusive: false,
       title_pattern: "Opportunity #\\d+",
       selector: "#opportunity-record",
     },
@@ -102,4 +114,96 @@ test("a bad rule is skipped, the rest still work", () => {
 
 test("host permissions to request for the mapped apps", () => {
   assert.deepEqual(originsForRules(DOC), ["*://127.0.0.1/*", "https://*.lightning.force.com/*"]);
+});
+
+// ---- context resolution: the shared vectors (also run by tests/test_catalog_contexts.py) -------
+
+const RESOLUTION = JSON.parse(
+  readFileSync(new URL("../../tests/vectors/context_resolution.json", import.meta.url), "utf8"),
+);
+
+const ruleOf = (id, r) =>
+  typeof r === "string"
+    ? { id, pattern: r, priority: 0 }
+    : { id, pattern: r.pattern, priority: r.priority ?? 0 };
+
+/** The rules document (GET /api/v1/rules) that server/catalog.py makes of these apps. */
+function rulesDocument(apps) {
+  return {
+    version: 1,
+    apps: apps.map((a) => ({
+      id: a.id,
+      name: a.name,
+      rules: (a.rules ?? []).map((r, i) => ruleOf(`app:${a.id}:${i}`, r)),
+      wrapped_targets: a.wrapped_targets ?? [],
+    })),
+    contexts: apps.flatMap((a) =>
+      (a.contexts ?? []).map((c) => ({
+        id: c.id,
+        app: a.id,
+        name: c.name,
+        rules: c.rules.map((r, i) => ruleOf(`ctx:${c.id}:${i}`, r)),
+        fallback: c.fallback ?? false,
+        exclusive: c.exclusive ?? false,
+        title_pattern: c.title_pattern ?? null,
+        selector: c.selector ?? null,
+      })),
+    ),
+  };
+}
+
+const resolution = compileRules(rulesDocument(RESOLUTION.apps));
+
+for (const c of RESOLUTION.cases) {
+  test(`context resolution: ${c.name}`, () => {
+    const m = matchPage(resolution, page(c.url, c.title ?? ""));
+    assert.equal(m.app?.id ?? null, c.app);
+    assert.deepEqual(
+      m.contexts.map((x) => x.id),
+      c.contexts,
+    );
+    assert.equal(m.targetUrl, c.target ? parseUrl(c.target).normalized : null);
+  });
+}
+
+test("selectors asked of a wrapped page are those of the page it wraps too", () => {
+  const apps = structuredClone(RESOLUTION.apps);
+  apps[0].contexts[0].selector = "#incident-form";
+  const compiled = compileRules(rulesDocument(apps));
+  const wrapped = "https://fabrikam.service-now.com/nav_to.do?uri=%2Fincident.do%3Fsys_id%3D-1";
+  assert.deepEqual(compiled.selectorsFor(wrapped), ["#incident-form"]);
+});
+
+test("a rules document from an older server (one `rule` per context) still matches", () => {
+  const old = {
+    version: 3,
+    apps: [{ id: "crm", name: "CRM", rules: [{ id: "app:crm:0", pattern: "*://crm.example/**" }] }],
+    contexts: [
+      {
+        id: "crm-home",
+        app: "crm",
+        name: "Home",
+        rule: { id: "ctx:crm-home", pattern: "*://crm.example/home", priority: 0 },
+      },
+    ],
+  };
+  const m = matchPage(compileRules(old), page("https://crm.example/home"));
+  assert.deepEqual(
+    m.contexts.map((x) => x.id),
+    ["crm-home"],
+  );
+});
+
+test("a bad wrapped target is skipped, the app's other targets still work", () => {
+  const apps = structuredClone(RESOLUTION.apps);
+  apps[0].wrapped_targets = ["/a/{target}/b", ...apps[0].wrapped_targets];
+  const compiled = compileRules(rulesDocument(apps));
+  const m = matchPage(
+    compiled,
+    page("https://fabrikam.service-now.com/nav_to.do?uri=problem_list.do"),
+  );
+  assert.deepEqual(
+    m.contexts.map((x) => x.id),
+    ["sd-lists"],
+  );
 });

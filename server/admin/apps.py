@@ -32,6 +32,7 @@ from server.models import (
     App,
     Context,
     FieldErrors,
+    dump,
     validate,
 )
 from server.storage import Changes
@@ -163,17 +164,7 @@ class AppOps(ServiceBase):
         if "contexts" in body:
             body["contexts"] = self._contexts_in(body["contexts"], app_id)
         if "contexts" not in body:
-            body["contexts"] = [
-                {
-                    "id": c.id,
-                    "name": c.name,
-                    "rule": {"pattern": c.rule.pattern, "priority": c.rule.priority},
-                    "title_pattern": c.title_pattern,
-                    "selector": c.selector,
-                    "aids": list(c.aids),
-                }
-                for c in current.contexts
-            ]
+            body["contexts"] = [dump(c) for c in current.contexts]
         app = self._parse_app(body)
         return await self._save_app(
             identity, app, expect=app_etag(current), if_match=if_match, action="app.update"
@@ -238,15 +229,11 @@ class AppOps(ServiceBase):
             raise ValidationFailed(
                 "The id in the body differs from the one in the URL.", fields=["id"]
             )
-        merged = {
-            "id": ctx_id,
-            "name": current.name,
-            "rule": {"pattern": current.rule.pattern, "priority": current.rule.priority},
-            "title_pattern": current.title_pattern,
-            "selector": current.selector,
-            "aids": list(current.aids),
-            **data,
-        }
+        merged = {**dump(current), **data, "id": ctx_id}
+        if "rule" in data and "rules" not in data:
+            del merged["rules"]  # the one-rule shorthand replaces the rules
+        elif "priority" in data and "rules" not in data:
+            merged["rules"] = [r.pattern for r in current.rules]  # a new priority for them all
         ctx = self._context_from(current.app_id, merged)
         app = await self.get_app(current.app_id)
         new_app = replace(app, contexts=tuple(ctx if c.id == ctx_id else c for c in app.contexts))

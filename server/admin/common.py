@@ -190,12 +190,13 @@ def compile_app_rules(app: App) -> None:
         except InvalidRule as exc:
             problems.append({"field": f"rules[{i}]", "message": f"{spec.pattern!r}: {exc}"})
     for i, ctx in enumerate(app.contexts):
-        try:
-            compile_rule(Rule(ctx.id, ctx.rule.pattern, ctx.id, ctx.rule.priority))
-        except InvalidRule as exc:
-            problems.append(
-                {"field": f"contexts[{i}].rule", "message": f"{ctx.rule.pattern!r}: {exc}"}
-            )
+        for j, rule in enumerate(ctx.rules):
+            try:
+                compile_rule(Rule(f"{ctx.id}#{j}", rule.pattern, ctx.id, rule.priority))
+            except InvalidRule as exc:
+                problems.append(
+                    {"field": f"contexts[{i}].rules[{j}]", "message": f"{rule.pattern!r}: {exc}"}
+                )
     if problems:
         raise ValidationFailed(
             "Invalid URL rule(s): " + "; ".join(p["message"] for p in problems),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.permissions import describe, roles_for
-from server.schemas import listing, ref, requires
+from server.schemas import RULES_REQUIRED, listing, ref, requires
 
 P = "/api/v1/admin"
 PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -131,7 +131,10 @@ def admin_paths() -> dict[str, Any]:
                 "Add a context (page) to an app",
                 "context.write",
                 params=[APP_ID],
-                body=requires(CONTEXT_WRITE, "id", "name", "rule"),
+                body={
+                    **requires(CONTEXT_WRITE, "id", "name"),
+                    "anyOf": RULES_REQUIRED,
+                },
                 ok="201",
                 response=_ok("Created", CONTEXT, etag=True),
                 errors=(400, 401, 403, 404, 409, 422),

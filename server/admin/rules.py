@@ -51,7 +51,7 @@ def sample_url(pattern: str) -> str | None:
 def _rules_of(app: App) -> list[tuple[str, str, int]]:
     """(label, pattern, priority) for the app's rules and its contexts' rules."""
     out = [(f"rule {i + 1}", r.pattern, r.priority) for i, r in enumerate(app.rules)]
-    out += [(f"context {c.id!r}", c.rule.pattern, c.rule.priority) for c in app.contexts]
+    out += [(f"context {c.id!r}", r.pattern, r.priority) for c in app.contexts for r in c.rules]
     return out
 
 

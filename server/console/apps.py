@@ -62,13 +62,20 @@ def _app_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
 
 
 def _context_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
-    priority = whole_number(form, "priority", "0", "Priority must be a whole number.")
+    """The context form: its URL rules one per line (as the app's); a form of the older shape
+    (one `rule` and a `priority` field) is read too."""
     data: dict[str, Any] = {
         "name": text(form, "name"),
-        "rule": {"pattern": text(form, "rule"), "priority": priority},
         "title_pattern": text(form, "title_pattern"),
         "selector": text(form, "selector"),
+        "fallback": text(form, "fallback") == "1",
+        "exclusive": text(form, "exclusive") == "1",
     }
+    if "rules" in form or "rule" not in form:
+        data["rules"] = parse_rules(text(form, "rules"))
+    else:
+        priority = whole_number(form, "priority", "0", "Priority must be a whole number.")
+        data["rule"] = {"pattern": text(form, "rule"), "priority": priority}
     if new:
         data["id"] = text(form, "id")
     return data
@@ -99,7 +106,7 @@ async def _app_page(
         "app": app,
         "etag": app_etag(app),
         "f": {"name": app.name, "description": app.description, "rules": rules_text(app.rules)},
-        "cf": {"priority": 0},
+        "cf": {},
         "warnings": warnings if warnings is not None else service.warnings_for(app),
         "saved_notice": notice,
         "mapped": request.config_dict[keys.LIBRARY].catalog.app_aids.get(app.id, ()),
@@ -163,8 +170,9 @@ async def _context_page(
     )
     stored = {
         "name": ctx.name,
-        "rule": ctx.rule.pattern,
-        "priority": ctx.rule.priority,
+        "rules": rules_text(ctx.rules),
+        "fallback": ctx.fallback,
+        "exclusive": ctx.exclusive,
         "title_pattern": ctx.title_pattern,
         "selector": ctx.selector,
     }

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from server.db.resource_table import resource_table
-from server.models import Aid, Mentor
+from server.models import Aid, App, Context, Mentor
 
 metadata = sa.MetaData()
 # seconds since the epoch: REAL on SQLite (as it always was), DOUBLE PRECISION elsewhere
@@ -43,26 +43,18 @@ aid_versions = sa.Table(
     sa.Column("saved_by", sa.Text, nullable=False, server_default=_EMPTY),
 )
 
-apps = sa.Table(
-    "apps",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("description", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("rules", sa.Text, nullable=False, server_default=_LIST),
-)
+# an app: one column per field of its declaration; its contexts have their own table
+apps = resource_table("apps", metadata, App, skip={"contexts"})
 
-contexts = sa.Table(
+# a context (a page of an app): one column per field of its declaration, its place among its
+# app's contexts; the aids pinned to it are in context_aids
+contexts = resource_table(
     "contexts",
     metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("app_id", sa.Text, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("rule_pattern", sa.Text, nullable=False),
-    sa.Column("rule_priority", sa.Integer, nullable=False, server_default=sa.text("0")),
-    sa.Column("title_pattern", sa.Text, nullable=False, server_default=_EMPTY),
-    sa.Column("selector", sa.Text, nullable=False, server_default=_EMPTY),
+    Context,
     sa.Column("position", sa.Integer, nullable=False, server_default=sa.text("0")),
+    skip={"aids"},
+    references={"app_id": sa.ForeignKey("apps.id", ondelete="CASCADE")},
 )
 
 # aids pinned to a context, in order (aid ids are not foreign keys: a pin may name an aid that an

@@ -1,9 +1,12 @@
 // Local page matching with the rules downloaded from GET /api/v1/rules. Mirrors
 // server/catalog.py `Catalog.resolve`: the best-ranked rule picks the app; contexts of that app
-// whose rule matched, whose title_pattern is found in the title and whose selector is present.
-// The URL matcher itself is the shared one (urlrules.js, proven by tests/vectors/url_rules.json).
+// one of whose rules matched (the page the app wraps first, see wrapped.js), whose title_pattern
+// is found in the title and whose selector is present; a fallback context only when no other
+// matched, nothing after an exclusive one. The URL matcher itself is the shared one (urlrules.js,
+// proven by tests/vectors/url_rules.json).
 
-import { RuleSet, compileRule } from "./urlrules.js";
+import { RuleSet, compileRule, parseUrl } from "./urlrules.js";
+import { parseWrappedTarget, unwrap } from "./wrapped.js";
 
 /** Compile a rules document. Rules the matcher rejects are skipped (and logged), not fatal. */
 export function compileRules(doc) {
@@ -11,8 +14,11 @@ export function compileRules(doc) {
   const contexts = new Map();
   const titleRes = new Map();
   const rules = [];
+  const wrapped = new Map();
   for (const app of doc?.apps ?? []) {
     apps.set(app.id, { id: app.id, name: app.name });
+    const targets = compileWrapped(app);
+    if (targets.length) wrapped.set(app.id, targets);
     for (const r of app.rules ?? []) {
       rules.push({
         id: r.id,
@@ -24,12 +30,15 @@ export function compileRules(doc) {
   }
   for (const c of doc?.contexts ?? []) {
     contexts.set(c.id, c);
-    rules.push({
-      id: c.rule.id,
-      pattern: c.rule.pattern,
-      priority: c.rule.priority ?? 0,
-      target: `ctx:${c.id}`,
-    });
+    // `rule`: a document from a server before contexts had several rules
+    for (const r of c.rules ?? (c.rule ? [c.rule] : [])) {
+      rules.push({
+        id: r.id,
+        pattern: r.pattern,
+        priority: r.priority ?? 0,
+        target: `ctx:${c.id}`,
+      });
+    }
     if (c.title_pattern) {
       try {
         titleRes.set(c.id, new RegExp(c.title_pattern, "i"));
@@ -44,11 +53,12 @@ export function compileRules(doc) {
     apps,
     contexts,
     titleRes,
+    wrapped,
     set,
     /** Selectors of contexts whose URL rule matches `url` (asked of the content script). */
     selectorsFor(url) {
       const out = new Set();
-      for (const m of set.match(url)) {
+      for (const m of pageMatches(this, url).matches) {
         const [kind, id] = splitTarget(m.target);
         const sel = kind === "ctx" ? contexts.get(id)?.selector : null;
         if (sel) out.add(sel);
@@ -56,6 +66,18 @@ export function compileRules(doc) {
       return [...out];
     },
   };
+}
+
+function compileWrapped(app) {
+  const out = [];
+  for (const text of app.wrapped_targets ?? []) {
+    try {
+      out.push(parseWrappedTarget(text));
+    } catch (err) {
+      console.warn("inflow: skipping wrapped target", app.id, text, err?.message ?? err);
+    }
+  }
+  return out;
 }
 
 function buildRuleSet(rules) {
@@ -76,13 +98,20 @@ function splitTarget(target) {
   return [target.slice(0, i), target.slice(i + 1)];
 }
 
-/**
- * Which app and contexts `page` is.
- * @param present array of selectors found on the page, or null when unknown (not checked)
- * @returns {{app: {id,name}|null, contexts: object[], match: object|null}}
- */
-export function matchPage(compiled, page, present = null) {
-  const matches = compiled.set.match(page.url);
+function parseOrNull(url) {
+  try {
+    return parseUrl(url);
+  } catch {
+    return null;
+  }
+}
+
+/** The rules matching the page, best first (those of the page its app wraps first), its app and
+ * the rule that picked it. */
+function pageMatches(compiled, url) {
+  const parsed = parseOrNull(url);
+  if (parsed === null) return { app: null, best: null, matches: [], targetUrl: null };
+  let matches = compiled.set.matchParsed(parsed);
   let app = null;
   let best = null;
   for (const m of matches) {
@@ -94,20 +123,50 @@ export function matchPage(compiled, page, present = null) {
       break;
     }
   }
-  if (!app) return { app: null, contexts: [], match: null };
+  let targetUrl = null;
+  const targets = app ? compiled.wrapped.get(app.id) : null;
+  if (targets) {
+    const inner = unwrap(parsed, targets);
+    if (inner !== null) {
+      targetUrl = inner.normalized;
+      matches = [...compiled.set.matchParsed(inner), ...matches];
+    }
+  }
+  return { app, best, matches, targetUrl };
+}
+
+/** Matched contexts of one app, best first, as they count: fallback contexts only when no other
+ * matched; nothing after the first exclusive one (server/catalog.py rank_contexts). */
+export function rankContexts(matched) {
+  let kept = matched.some((c) => !c.fallback) ? matched.filter((c) => !c.fallback) : matched;
+  const cut = kept.findIndex((c) => c.exclusive);
+  if (cut >= 0) kept = kept.slice(0, cut + 1);
+  return kept;
+}
+
+/**
+ * Which app and contexts `page` is.
+ * @param present array of selectors found on the page, or null when unknown (not checked)
+ * @returns {{app: {id,name}|null, contexts: object[], match: object|null, targetUrl: string|null}}
+ */
+export function matchPage(compiled, page, present = null) {
+  const { app, best, matches, targetUrl } = pageMatches(compiled, page.url);
+  if (!app) return { app: null, contexts: [], match: null, targetUrl: null };
   const presentSet = present ? new Set(present) : null;
   const found = [];
+  const seen = new Set();
   for (const m of matches) {
     const [kind, id] = splitTarget(m.target);
-    if (kind !== "ctx") continue;
+    if (kind !== "ctx" || seen.has(id)) continue;
     const ctx = compiled.contexts.get(id);
     if (!ctx || ctx.app !== app.id) continue;
     const re = compiled.titleRes.get(id);
     if (re && page.title && !re.test(page.title)) continue;
     if (presentSet && ctx.selector && !presentSet.has(ctx.selector)) continue;
+    seen.add(id);
     found.push(ctx);
   }
-  return { app, contexts: found, match: best };
+  return { app, contexts: rankContexts(found), match: best, targetUrl };
 }
 
 /** Chrome host match patterns ("*://host/*") covering the apps' URL rules; regex rules are
