@@ -467,14 +467,13 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_each_fields_mes
             "csrf_token": csrf,
             "id": "typed-ctx",
             "name": "Typed",
-            "rule": "*://x/**",
-            "priority": "high",
+            "rules": "*://x/**\nnot a rule",
         },
     )
     assert resp.status == 422
     html = await resp.text()
-    assert "whole number" in _field_error(html, "priority")
-    assert 'value="typed-ctx"' in html and 'value="high"' in html
+    assert "not a rule" in _field_error(html, "rules")
+    assert 'value="typed-ctx"' in html and "*://x/**\nnot a rule</textarea>" in html
     hr_name = client.server.app[keys.LIBRARY].catalog.apps["hr"].name
     assert f'name="name" type="text" value="{hr_name}"' in html
 
