@@ -1,6 +1,8 @@
 """Benchmark the URL rule matcher: indexed RuleSet vs the naive loop, at 10k and 100k rules.
 
-Run: .venv/bin/python bench/bench_urlrules.py [--sizes 10000,100000] [--urls 3000]
+Run: .venv/bin/python bench/bench_urlrules.py [--sizes 10000,100000] [--urls 3000] [--typed]
+--typed writes the ids of the mix with typed placeholders (`006{alnum:12-15}`, `{digits}`,
+`{hex:32}`, `{guid}`) instead of `*`.
 Targets (CPython, 2 cores): RuleSet.match <= 20 us per URL at 10k rules, <= 100 us at 100k.
 """
 
@@ -25,8 +27,10 @@ ROUTES = ["expenses", "reports", "approvals", "employees", "timesheets", "invoic
 REGEX_RULES = 25  # regex rules are tested on every URL; real rule sets have only a few
 
 
-def make_rules(n: int, rng: random.Random) -> list[Rule]:
+def make_rules(n: int, rng: random.Random, typed: bool = False) -> list[Rule]:
     """A realistic mix: per-tenant SaaS hosts, shared wildcard hosts, hash routes, queries."""
+    sf_id, row_id, sys_id = ("006{alnum:12-15}", "{digits}", "{hex:32}") if typed else ("*",) * 3
+    guid = "&id={guid}" if typed else ""
     tenants = max(n // 20, 10)
     rules: list[Rule] = []
 
@@ -42,7 +46,7 @@ def make_rules(n: int, rng: random.Random) -> list[Rule]:
             add(
                 rng.choice(
                     [
-                        f"https://{host}/lightning/r/{obj}/*/view",
+                        f"https://{host}/lightning/r/{obj}/{sf_id}/view",
                         f"https://{host}/lightning/o/{obj}/list",
                         f"https://{host}/lightning/**",
                         f"https://{host}/{obj[:3]}*/**",
@@ -65,7 +69,7 @@ def make_rules(n: int, rng: random.Random) -> list[Rule]:
             add(
                 rng.choice(
                     [
-                        f"https://app-{t}.example.com/#/{route}/*/edit",
+                        f"https://app-{t}.example.com/#/{route}/{row_id}/edit",
                         f"https://app-{t}.example.com/#/{route}/**",
                         f"https://hr.example.com/portal/#!/{route}/{t}/**",
                     ]
@@ -76,8 +80,9 @@ def make_rules(n: int, rng: random.Random) -> list[Rule]:
                 rng.choice(
                     [
                         f"https://inst-{t}.service-now.com/nav_to.do?uri=incident.do*",
-                        f"https://inst-{t}.service-now.com/incident.do?sys_id=*",
-                        f"https://org{t}.crm.dynamics.com/main.aspx?pagetype=entityrecord&etn={rng.choice(OBJECTS).lower()}",
+                        f"https://inst-{t}.service-now.com/incident.do?sys_id={sys_id}",
+                        f"https://org{t}.crm.dynamics.com/main.aspx?pagetype=entityrecord"
+                        f"&etn={rng.choice(OBJECTS).lower()}{guid}",
                     ]
                 )
             )
@@ -105,15 +110,24 @@ def make_rules(n: int, rng: random.Random) -> list[Rule]:
     return rules
 
 
-def make_urls(count: int, n_rules: int, rng: random.Random) -> list[str]:
+def make_urls(count: int, n_rules: int, rng: random.Random, typed: bool = False) -> list[str]:
     tenants = max(n_rules // 20, 10)
     urls = []
     for _ in range(count):
         t = rng.randrange(tenants)
         obj = rng.choice(OBJECTS)
+        extra = []
+        if typed:  # ids of the placeholders' shapes (the default mix keeps its old URLs)
+            sys_id = f"{t:032x}"
+            guid = f"%7B{t:08x}-4f89-41d3-9a0c-0305e82c3301%7D"
+            extra = [
+                f"https://inst-{t}.service-now.com/incident.do?sys_id={sys_id}",
+                f"https://org{t}.crm.dynamics.com/main.aspx?pagetype=entityrecord&etn=lead&id={guid}",
+            ]
         urls.append(
             rng.choice(
                 [
+                    *extra,
                     f"https://acme-{t}.lightning.force.com/lightning/r/{obj}/006Hs00001AbCdE{t}/view",
                     f"https://acme-{t}.my.salesforce.com/lightning/o/{obj}/list?filterName=Recent",
                     f"https://wd5.myworkday.com/tenant{t}/d/task/{rng.choice(WORKDAY_TASKS)}$123.htmld",
@@ -151,8 +165,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--urls", type=int, default=3000)
+    parser.add_argument("--typed", action="store_true", help="ids as typed placeholders")
     args = parser.parse_args()
+    mix = "typed placeholders" if args.typed else "'*' wildcards"
     print(f"Python {sys.version.split()[0]}; {args.urls} URLs per size; times are us per URL")
+    print(f"ids in the rule mix: {mix}")
     print("'best of 5' = per-URL minimum of 5 runs (scheduler/GC noise removed)")
     print(
         f"{'rules':>8} {'compile s':>10} {'RuleSet med':>12} {'RuleSet p99':>12} "
@@ -161,8 +178,8 @@ def main() -> None:
     )
     for size in (int(s) for s in args.sizes.split(",")):
         rng = random.Random(size)
-        rules = make_rules(size, rng)
-        urls = make_urls(args.urls, size, rng)
+        rules = make_rules(size, rng, args.typed)
+        urls = make_urls(args.urls, size, rng, args.typed)
         start = time.perf_counter()
         rule_set = RuleSet(rules)
         compile_s = time.perf_counter() - start
