@@ -293,14 +293,6 @@ def _patterns_in(app: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield f"contexts[{i}].rules[{j}]", p
 
 
-def _context_rules(ctx: Any) -> tuple[RuleSpec, ...]:
-    """A context's rules (`rules`, or the single `rule` of apps before issue 11)."""
-    many = getattr(ctx, "rules", None)
-    if many is not None:
-        return tuple(many)
-    return (ctx.rule,)
-
-
 def _check_app(data: dict[str, Any], fail: Any) -> App:
     try:
         app = validate(App, data)
@@ -312,7 +304,7 @@ def _check_app(data: dict[str, Any], fail: Any) -> App:
         [_compile(spec, f"app.rules[{i}]", fail).rule for i, spec in enumerate(app.rules)]
     )
     for i, ctx in enumerate(app.contexts):
-        for j, spec in enumerate(_context_rules(ctx)):
+        for j, spec in enumerate(ctx.rules):
             field = f"app.contexts[{i}].rules[{j}]"
             # A context rule also claims the app for the pages it matches: one reaching outside
             # the app's rules would widen the app (checked on a URL the rule matches).

@@ -17,12 +17,16 @@ import pytest
 import yaml
 
 from server.app_templates import (
+    SAMPLES_DIR,
     TEMPLATES_DIR,
+    VECTORS,
     AppTemplate,
     TemplateError,
     instantiate,
     load_templates,
+    vectors_text,
 )
+from server.catalog import Catalog
 from server.models import App, validate
 
 TINY: dict[str, Any] = {
@@ -146,6 +150,11 @@ def test_an_app_id_too_long_for_the_context_ids_is_refused(tmp_path: Path) -> No
             {"app__contexts__0__rule": "https://{tenant}.tinydesk.example/a//b"},
             "tiny.yaml: app.contexts[0].rules[0]: invalid URL rule",
         ),
+        (
+            {"app__contexts__0__rule": "https://*.tinydesk.example/tickets/*"},
+            "tiny.yaml: app.contexts[0].rules[0]: 'https://*.tinydesk.example/tickets/*' matches "
+            "pages outside the app's rules",
+        ),
         ({"app__contexts__0__name": ""}, "tiny.yaml: app.contexts[0].name: must not be empty"),
         ({"app__contexts__0__id": "Ticket"}, "tiny.yaml: app.contexts[0].id: 'Ticket' is not"),
         ({"app__contexts": []}, "tiny.yaml: app.contexts: needs at least one context"),
@@ -182,3 +191,114 @@ def test_settings_point_at_the_template_library() -> None:
     assert load_settings(env={}).app_templates_dir == TEMPLATES_DIR
     other = load_settings(env={"INFLOW_APP_TEMPLATES": "/srv/templates"})
     assert other.app_templates_dir == Path("/srv/templates")
+
+
+TEMPLATES = load_templates(TEMPLATES_DIR)
+SAMPLE_APPS = load_templates(SAMPLES_DIR)
+EVERY = [*TEMPLATES.values(), *SAMPLE_APPS.values()]
+
+# The apps the issue names: the template library and the second sample of other apps.
+LIBRARY = {
+    "salesforce",
+    "servicenow",
+    "workday",
+    "sap-fiori",
+    "dynamics-365",
+    "jira",
+    "confluence",
+    "zendesk",
+    "successfactors",
+    "concur",
+    "github",
+}
+SECOND_SAMPLE = {
+    "odoo",
+    "netsuite",
+    "coupa",
+    "hubspot",
+    "greenhouse",
+    "okta",
+    "oracle-ebs",
+    "tableau",
+    "docusign",
+    "google-workspace-admin",
+}
+
+
+def catalog_of(template: AppTemplate, tenant: str | None = None) -> tuple[App, Catalog]:
+    app = validate(App, instantiate(template, tenant or template.tenant_example))
+    return app, Catalog.build(1, [app], [])
+
+
+def test_the_library_and_the_second_sample_are_complete() -> None:
+    assert set(TEMPLATES) >= LIBRARY
+    assert set(SAMPLE_APPS) >= SECOND_SAMPLE
+    for t in EVERY:
+        n = len(t.context_ids())
+        assert 3 <= n <= 8, f"{t.id}: {n} contexts"
+        assert len(t.samples) >= 6, f"{t.id}: {len(t.samples)} samples"
+        # samples that must not match: a page of the app without a context, or another app
+        assert any(not s.app for s in t.samples), f"{t.id}: no lookalike sample"
+        assert any(s.app and not s.contexts for s in t.samples), f"{t.id}: no non-matching page"
+        assert all(s.app for s in t.samples if s.contexts), t.id
+
+
+def test_the_new_rule_features_are_used_where_apps_need_them() -> None:
+    """ServiceNow's wrapped pages, fallback pages and an exclusive context come with the library."""
+    assert TEMPLATES["servicenow"].app["wrapped_targets"]
+    contexts = [c for t in EVERY for c in t.app["contexts"]]
+    assert any(c.get("fallback") for c in contexts)
+    assert any(c.get("exclusive") for c in contexts)
+    assert any(len(c["rules"]) > 1 for c in contexts)
+
+
+@pytest.mark.parametrize("template", EVERY, ids=lambda t: t.id)
+def test_no_template_needs_a_regex(template: AppTemplate) -> None:
+    app, _ = catalog_of(template)
+    patterns = [r.pattern for r in app.rules]
+    patterns += [r.pattern for c in app.contexts for r in c.rules]
+    assert patterns
+    assert not [p for p in patterns if p.lower().startswith("re:")]
+    for path in (TEMPLATES_DIR / f"{template.id}.yaml", SAMPLES_DIR / f"{template.id}.yaml"):
+        if path.exists():
+            assert '"re:' not in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("template", EVERY, ids=lambda t: t.id)
+def test_every_sample_url_lands_on_its_context(template: AppTemplate) -> None:
+    """Real URL shapes of each app, through the catalog the server resolves pages with."""
+    app, catalog = catalog_of(template)
+    wrong = []
+    for sample in template.samples:
+        found = catalog.resolve(sample.url)
+        expected = (app.id if sample.app else None, [f"{app.id}-{c}" for c in sample.contexts])
+        got = (found.app.id if found.app else None, [c.id for c in found.contexts])
+        if got != expected:
+            wrong.append(f"{sample.url}: expected {expected}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_template_serves_another_tenant_and_only_that_tenant() -> None:
+    app, catalog = catalog_of(TEMPLATES["servicenow"], "globex")
+    assert app.id == "servicenow"
+    found = catalog.resolve(
+        "https://globex.service-now.com/nav_to.do?uri=%2Fincident.do%3Fsys_id%3D-1"
+    )
+    assert [c.id for c in found.contexts] == ["servicenow-incident-new"]
+    assert catalog.resolve("https://acme.service-now.com/incident.do?sys_id=-1").app is None
+
+
+def test_the_vector_file_is_current() -> None:
+    """The extension's test reads tests/vectors/app_templates.json: regenerate it after changing a
+    template (`python -m server.app_templates --vectors`)."""
+    assert VECTORS.read_text(encoding="utf-8") == vectors_text()
+    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]
+    assert {c["template"] for c in cases} == {t.id for t in EVERY}
+
+
+def test_the_docs_list_every_template() -> None:
+    from server.settings import ROOT
+
+    docs = (ROOT / "docs" / "app-templates.md").read_text(encoding="utf-8")
+    missing = [t.id for t in EVERY if f"(`{t.id}`)" not in docs]
+    assert not missing, f"docs/app-templates.md does not list {missing}"
