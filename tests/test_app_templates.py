@@ -302,3 +302,19 @@ def test_the_docs_list_every_template() -> None:
     docs = (ROOT / "docs" / "app-templates.md").read_text(encoding="utf-8")
     missing = [t.id for t in EVERY if f"(`{t.id}`)" not in docs]
     assert not missing, f"docs/app-templates.md does not list {missing}"
+
+
+@pytest.mark.parametrize("template", EVERY, ids=lambda t: t.id)
+def test_an_instantiated_template_imports_as_an_app_file(template: AppTemplate) -> None:
+    """What a template gives is an ordinary app: `inflow import` reads it as an app file, and
+    the app file `inflow export` writes for it reads back the same."""
+    from server.content import app_to_text, parse_app
+
+    data = instantiate(template, template.tenant_example)
+    errors: list[tuple[str, int, str]] = []
+    app = parse_app(yaml.safe_dump(data, sort_keys=False), f"{template.id}.yaml", errors)
+    assert not errors
+    assert app is not None and app == validate(App, data)
+    again = parse_app(app_to_text(app), f"{template.id}.yaml", errors)
+    assert not errors
+    assert again == app
