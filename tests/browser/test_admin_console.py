@@ -124,7 +124,7 @@ def test_admin_maps_a_page_and_publishes_an_aid(page: Any, admin_backend: Backen
     form = 'form[action="/admin/apps/intranet/contexts"]'
     page.fill(f'{form} input[name="id"]', "intranet-home")
     page.fill(f'{form} input[name="name"]', "Intranet home")
-    page.fill(f'{form} input[name="rule"]', "*://127.0.0.1/demo/unmapped/")
+    page.fill(f'{form} textarea[name="rules"]', "*://127.0.0.1/demo/unmapped/")
     page.click(f'{form} button[type="submit"]')
     page.wait_for_url(f"{base}/admin/contexts/intranet-home?notice=created")
 
