@@ -21,7 +21,8 @@ from server.admin.service import (
     mentor_etag,
     mentor_json,
 )
-from server.api.validation import int_field, json_object, page_url, string_list, text_field
+from server.admin.tester import RuleTestRequest
+from server.api.validation import int_field, page_url
 from server.body import read_body, read_json
 from server.cursor import page_by_id
 from server.errors import (
@@ -407,14 +408,15 @@ async def delete_mentor(request: web.Request) -> web.Response:
 @requires_op("rules.test")
 async def rules_test(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    data = await json_object(request, {"url", "title", "role", "groups", "limit"}, {"url"})
-    url = page_url(data["url"], settings.max_url_bytes)
+    body = await declared(request, RuleTestRequest)
     result = await service(request).test_rules(
-        url,
-        text_field(data, "title", 500),
-        text_field(data, "role", 64),
-        string_list(data, "groups", 20, 64),
-        int_field(data.get("limit"), "limit", 1, settings.max_limit, settings.default_limit),
+        page_url(body.url, settings.max_url_bytes),
+        body.title,
+        body.role,
+        body.groups,
+        int_field(body.limit, "limit", 1, settings.max_limit, settings.default_limit),
+        headings=body.headings,
+        selection=body.selection,
     )
     return _json(result)
 

@@ -36,13 +36,12 @@ from server.models import (
     validate,
 )
 from server.storage import Changes
-from server.suggest import PageSignals
 
 log = logging.getLogger(__name__)
 
 
 class AppOps(ServiceBase):
-    """Apps, their URL rules and contexts (pages with pinned aids); the rule tester."""
+    """Apps, their URL rules and contexts (pages with pinned aids). The rule tester: tester.py."""
 
     async def get_app(self, app_id: str) -> App:
         app = self.library.catalog.apps.get(app_id)
@@ -291,38 +290,3 @@ class AppOps(ServiceBase):
             action="context.delete",
             detail={"context": ctx_id},
         )
-
-    # -- rule tester ---------------------------------------------------------------------------
-    async def test_rules(
-        self, url: str, title: str, role: str, groups: tuple[str, ...], limit: int
-    ) -> dict[str, Any]:
-        """What the sidebar would show on `url` for someone with `role` (and `groups`)."""
-        catalog = self.library.catalog
-        audience: frozenset[str] | None = (
-            None if role == "admin" else frozenset({role, *groups}) if role else frozenset(groups)
-        )
-        page = PageSignals(url=url, title=title)
-        result = await self.suggester.suggest(catalog, page, audience, limit)
-        resolution = catalog.resolve(url, title or None)
-        matches = []
-        for m in catalog.rules.match(url)[:20]:
-            kind, _, ident = m.target.partition(":")
-            matches.append(
-                {
-                    "rule": m.pattern,
-                    "rule_id": m.rule_id,
-                    "kind": kind,
-                    "target": ident,
-                    "reason": m.reason,
-                }
-            )
-        winner = resolution.match
-        return {
-            **result,
-            "role": role or None,
-            "groups": list(groups),
-            "winner": {"rule": winner.pattern, "rule_id": winner.rule_id, "reason": winner.reason}
-            if winner
-            else None,
-            "candidates": matches,
-        }

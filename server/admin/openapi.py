@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from pydantic.json_schema import JsonSchemaMode
+
+from server.admin.tester import RuleTestRequest, RuleTestResult
+from server.models import adapter
 from server.permissions import describe, roles_for
 from server.schemas import RULES_REQUIRED, listing, ref, requires
 
@@ -84,6 +89,25 @@ APP_ID = _param("app_id")
 CTX_ID = _param("ctx_id")
 AID_ID = _param("aid_id")
 MENTOR_ID = _param("mentor_id")
+
+
+def declared_schema(cls: type, mode: JsonSchemaMode = "serialization") -> dict[str, Any]:
+    """A declaration's JSON Schema with its nested declarations written in place (no $refs)."""
+    schema = adapter(cls).json_schema(mode=mode)
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    out: dict[str, Any] = inline(schema)
+    return out
 
 
 def admin_paths() -> dict[str, Any]:
@@ -324,20 +348,12 @@ def admin_paths() -> dict[str, Any]:
         },
         f"{P}/rules/test": {
             "post": _op(
-                "Rule tester: the matching app, contexts, winning rule and the sidebar's aids "
-                "for a role",
+                "Rule tester: every rule tried and why it matched or not, the winning app, the "
+                "contexts in effect and why, the sidebar's aids for a role and groups (what "
+                "suggest answers them), and the app's rule warnings",
                 "rules.test",
-                body={
-                    "type": "object",
-                    "required": ["url"],
-                    "properties": {
-                        "url": {"type": "string"},
-                        "title": {"type": "string"},
-                        "role": {"type": "string"},
-                        "groups": {"type": "array", "items": {"type": "string"}},
-                        "limit": {"type": "integer"},
-                    },
-                },
+                body=declared_schema(RuleTestRequest, "validation"),
+                response=_ok(schema=declared_schema(RuleTestResult)),
             )
         },
         f"{P}/preview": {

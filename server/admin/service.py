@@ -1,5 +1,5 @@
 """Admin domain operations, shared by the JSON API and the console: `AdminService`, one facade
-over the parts (server/admin/aids.py, apps.py, mentors.py, transfer.py; shared helpers in
+over the parts (server/admin/aids.py, apps.py, mentors.py, transfer.py, tester.py; shared helpers in
 common.py, cursors in server/cursor.py).
 
 Every write runs through `Library.write` (one database transaction that also appends to the audit
@@ -37,12 +37,13 @@ from server.admin.common import (
     who,
 )
 from server.admin.mentors import MentorOps
+from server.admin.tester import TesterOps
 from server.admin.transfer import TransferOps
 from server.cursor import decode_cursor, encode_cursor, page_by_id
 from server.models import RuleSpec
 
 
-class AdminService(AidOps, AppOps, MentorOps, TransferOps):
+class AdminService(TesterOps, AidOps, AppOps, MentorOps, TransferOps):
     """Every admin operation; each part holds one resource's (see the modules above)."""
 
 

@@ -1,4 +1,4 @@
-"""Apps, their URL rules, their contexts (pages) with pinned aids, and the rule tester."""
+"""Apps, their URL rules, their contexts (pages) with pinned aids (the rule tester: tester.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from multidict import MultiDictProxy
 
 from server import keys
 from server.admin.service import AdminService, app_etag, context_etag
-from server.api.validation import page_url
 from server.console.common import (
     FormState,
     add_delete,
     add_form,
-    csv_list,
     need,
-    render,
     render_form,
     see_other,
     svc,
@@ -25,10 +22,8 @@ from server.console.common import (
     whole_number,
 )
 from server.console.session import ConsoleSession
-from server.errors import InflowError
 
 routes = web.RouteTableDef()
-TEST_ROLES = ("learner", "author", "mentor", "reviewer", "admin")
 
 
 def parse_rules(raw: str) -> list[dict[str, Any]]:
@@ -244,41 +239,3 @@ async def _app_of_context(request: web.Request, ctx_id: str) -> str:
 
 
 add_delete(routes, "/admin/contexts", "context.write", AdminService.delete_context, _app_of_context)
-
-
-# -- the rule tester -----------------------------------------------------------------------------
-
-
-@routes.get("/admin/tester")
-async def tester(request: web.Request) -> web.Response:
-    need(request, "rules.test")
-    q = request.query
-    url, title, role = (
-        q.get("url", "").strip(),
-        q.get("title", "").strip(),
-        q.get("role", "learner"),
-    )
-    groups = tuple(csv_list(q.get("groups", "")))
-    result: dict[str, Any] | None = None
-    error = ""
-    if url:
-        try:
-            checked = page_url(url, request.config_dict[keys.SETTINGS].max_url_bytes)
-            result = await svc(request).test_rules(
-                checked, title[:500], role if role in TEST_ROLES else "learner", groups[:20], 10
-            )
-        except InflowError as exc:
-            error = exc.detail
-    return render(
-        request,
-        "tester.html",
-        {
-            "url": url,
-            "title": title,
-            "role": role,
-            "groups": ", ".join(groups),
-            "roles": TEST_ROLES,
-            "result": result,
-            "error": error,
-        },
-    )

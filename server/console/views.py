@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.console import aids, apps, audit, dashboard, mentors, signin, transfer, usage
+from server.console import (
+    aids,
+    apps,
+    audit,
+    dashboard,
+    mentors,
+    signin,
+    tester,
+    transfer,
+    usage,
+)
 from server.console.common import page_context
 from server.errors import NotFound
 
@@ -24,6 +34,7 @@ routes: list[web.AbstractRouteDef] = [
     *signin.routes,
     *dashboard.routes,
     *apps.routes,
+    *tester.routes,
     *aids.routes,
     *mentors.routes,
     *transfer.routes,

@@ -51,6 +51,8 @@ def _first_difference(compiled: CompiledRule, url: ParsedUrl, text: _RuleText) -
         route = "/" + "/".join(url.fragment_segments)
         if not url.fragment:
             return f"the URL has no fragment; the rule wants #{text.fragment}"
+        if not text.route:
+            return f"fragment route {_clip(route)} is not empty (the rule has only parameters)"
         return f"fragment route {_clip(route)} does not match /{text.route}"
     return _conditions(
         fragment.conditions, url.fragment_params, text.fragment_query, "fragment parameter"
