@@ -241,6 +241,9 @@ def test_the_library_and_the_second_sample_are_complete() -> None:
         assert any(not s.app for s in t.samples), f"{t.id}: no lookalike sample"
         assert any(s.app and not s.contexts for s in t.samples), f"{t.id}: no non-matching page"
         assert all(s.app for s in t.samples if s.contexts), t.id
+    for t in TEMPLATES.values():
+        # and the app's URLs as browsers may encode them
+        assert any("%" in s.url for s in t.samples if s.app), f"{t.id}: no encoded variant"
 
 
 def test_the_new_rule_features_are_used_where_apps_need_them() -> None:
