@@ -358,7 +358,7 @@ async def test_sending_an_aid_back_needs_a_comment_the_author_then_reads(
     await service.transition(me, aid.id, "review", aid_etag(aid))
     csrf = await sign_in(client, admin_token)
     page = await (await client.get("/admin/aids/acme-overtime-draft")).text()
-    assert re.search(r'<textarea id="send-back-comment" name="comment" rows="2" required>', page)
+    assert re.search(r'<textarea id="send-back-comment" name="comment" rows="3" required>', page)
     resp = await client.post(
         "/admin/aids/acme-overtime-draft/transition",
         data={"csrf_token": csrf, "etag": etag_of(page), "to": "draft", "comment": "  "},
