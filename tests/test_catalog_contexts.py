@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from server.catalog import Catalog
+from server.content import load_dir
 from server.models import App, validate
 from server.urlrules import parse_url
 
@@ -93,3 +94,20 @@ def test_a_title_pattern_that_rules_out_the_specific_context_brings_back_the_fal
     url = "https://wiki.example.org/page/Onboarding"
     assert [c.id for c in catalog.resolve(url, "Editing Onboarding").contexts] == ["wiki-edit"]
     assert [c.id for c in catalog.resolve(url, "Onboarding").contexts] == ["wiki-any"]
+
+
+def test_demo_pages_have_their_contexts_on_both_demo_hosts() -> None:
+    """The demo apps matched `localhost` too, but each context named only 127.0.0.1: someone who
+    opened http://localhost:8080/demo/... saw the app and none of its pinned aids. Each context
+    now has a rule per host."""
+    demo = load_dir(Path(__file__).resolve().parent.parent / "content" / "demo")
+    catalog = Catalog.build(1, demo.apps, demo.aids)
+    for ctx in catalog.contexts.values():
+        hosts = {r.pattern.split("/")[2] for r in ctx.rules}
+        assert hosts == {"127.0.0.1", "localhost"}, ctx.id
+    for path in ("hr/profile.html?tab=bank", "crm/opportunities/new", "expenses/#/mileage"):
+        on = {
+            host: [c.id for c in catalog.resolve(f"http://{host}:8080/demo/{path}").contexts]
+            for host in ("127.0.0.1", "localhost")
+        }
+        assert on["localhost"] == on["127.0.0.1"] != [], path
