@@ -395,18 +395,6 @@ def _bind_contexts(app: App) -> App:
     return dataclasses.replace(app, contexts=contexts)
 
 
-# Served with apps and contexts that were just saved or read (read-only, computed).
-WARNINGS_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "readOnly": True,
-    "items": {
-        "type": "object",
-        "required": ["kind", "message"],
-        "properties": {"kind": {"type": "string"}, "message": {"type": "string"}},
-    },
-}
-
-
 # -- mentors ---------------------------------------------------------------------------------------
 
 # A contact is an email address or a chat handle (`@maria.lopez`): nothing a client could mistake

@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from server.admin.rules import RuleWarning
 from server.analytics.events import event_schema
 from server.models import (
     AID_COMPUTED,
     LEARNER_AID_FIELDS,
     LEARNER_BODIES,
     OPERATION_BODIES,
-    WARNINGS_SCHEMA,
     Aid,
     App,
     Context,
@@ -86,8 +86,11 @@ def components() -> dict[str, Any]:
         out[cls.__name__] = _response_schema(cls, defs)
     # computed, read-only parts of the served JSON
     out["Aid"]["properties"].update(copy.deepcopy(AID_COMPUTED))
-    out["App"]["properties"]["warnings"] = copy.deepcopy(WARNINGS_SCHEMA)
-    out["Context"]["properties"]["warnings"] = copy.deepcopy(WARNINGS_SCHEMA)
+    # rule warnings served with an app or context just saved or read (server/admin/rules.py)
+    out["RuleWarning"] = _response_schema(RuleWarning, defs)
+    warnings = {"type": "array", "readOnly": True, "items": ref("RuleWarning")}
+    out["App"]["properties"]["warnings"] = copy.deepcopy(warnings)
+    out["Context"]["properties"]["warnings"] = copy.deepcopy(warnings)
     out.update({k: _array_limits(v) for k, v in defs.items() if k not in out})
     for cls in RESOURCES:
         out[f"{cls.__name__}Write"] = _write(out[cls.__name__])

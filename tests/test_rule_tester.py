@@ -286,7 +286,7 @@ PORTAL = {
 
 
 async def test_each_kind_of_rule_that_can_never_match_is_warned_about(
-    itsm: TestClient, admin: dict[str, str]
+    itsm: TestClient, admin: dict[str, str], tokens: TokenMaker
 ) -> None:
     """Saving an app whose rules cannot do what they were written for says which rule, why and
     what to do, for each kind; saving still succeeds."""
@@ -315,6 +315,19 @@ async def test_each_kind_of_rule_that_can_never_match_is_warned_about(
     shadowed = next(w for w in warnings if w["code"] == "shadowed")
     assert shadowed["where"] == "rule 2 of the app" and "'itsm'" in shadowed["message"]
     assert all(w["fix"] and w["message"].endswith(w["fix"]) for w in warnings)
+
+    # The console's app page shows them, each kind in words.
+    await sign_in(itsm, tokens.token(sub="admin-3", roles=("learner", "author", "admin")))
+    html = await (await itsm.get("/admin/apps/hrportal")).text()
+    for label in (
+        "Can never match",
+        "Shadowed",
+        "Swallowed by an exclusive context",
+        "Outside the app&#39;s hosts",
+        "Duplicate",
+        "Same rule in another app",
+    ):
+        assert f"<strong>{label}</strong>" in html, label
 
     # The tester shows the app's warnings too, and explains the swallowed context.
     result = await run_tester(itsm, admin, url=f"{HR}/cases/new", role="learner")
@@ -347,3 +360,17 @@ async def test_console_tester_reads_as_a_results_table(
     html = await (await itsm.get(f"/admin/tester?{query}")).text()
     assert "No app matches this URL" in html
     assert f"host {HOST}.evil.io is not {HOST}" in html
+
+
+async def test_served_warnings_are_what_the_openapi_document_declares(
+    itsm: TestClient, admin: dict[str, str]
+) -> None:
+    """The document declared warnings as {kind, message} while the server sent {code, message}:
+    a generated client read no warning kind. They now derive from one declaration."""
+    resp = await itsm.post(f"{A}/apps", json=PORTAL, headers=admin)
+    warnings = (await resp.json())["warnings"]
+    assert warnings
+    doc = await (await itsm.get("/api/v1/openapi.json")).json()
+    schema = doc["components"]["schemas"]["App"]["properties"]["warnings"]
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
+    validator.validate(warnings)
