@@ -20,13 +20,14 @@ message ends with it too). Regex rules have no sample and are only checked for d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from server.catalog import Catalog
-from server.models import App, Context, adapter
+from server.models import App, Context, RuleSpec, adapter
 from server.urlrules import CompiledRule, InvalidRule, InvalidUrl, Rule, compile_rule, parse_url
 from server.urlrules.compiled import CondKind, HostKind, QueryCondition
 from server.urlrules.explain import explain
@@ -62,28 +63,29 @@ class _Entry:
     context: Context | None
 
 
-def _entries(app: App) -> list[_Entry]:
-    """The app's rules, then each context's, with the ids the catalog gives them."""
-    out = []
+def _specs(app: App) -> Iterator[tuple[str, str, RuleSpec, Context | None]]:
+    """(where, rule id, rule) of the app's rules, then each context's, as the catalog ids them."""
     for i, spec in enumerate(app.rules):
-        out.append(_entry(f"rule {i + 1} of the app", f"app:{app.id}:{i}", spec, None))
+        yield f"rule {i + 1} of the app", f"app:{app.id}:{i}", spec, None
     for ctx in app.contexts:
         many = len(ctx.rules) > 1
         for i, spec in enumerate(ctx.rules):
             where = f"context {ctx.id!r}" + (f" (rule {i + 1})" if many else "")
-            out.append(_entry(where, f"ctx:{ctx.id}:{i}", spec, ctx))
+            yield where, f"ctx:{ctx.id}:{i}", spec, ctx
+
+
+def _entries(app: App) -> list[_Entry]:
+    out = []
+    for where, rule_id, spec, ctx in _specs(app):
+        target = f"ctx:{ctx.id}" if ctx is not None else "app"
+        try:
+            compiled: CompiledRule | None = compile_rule(
+                Rule(rule_id, spec.pattern, target, spec.priority)
+            )
+        except InvalidRule:
+            compiled = None
+        out.append(_Entry(where, rule_id, compiled, ctx))
     return out
-
-
-def _entry(where: str, rule_id: str, spec: Any, ctx: Context | None) -> _Entry:
-    target = f"ctx:{ctx.id}" if ctx is not None else "app"
-    try:
-        compiled: CompiledRule | None = compile_rule(
-            Rule(rule_id, spec.pattern, target, spec.priority)
-        )
-    except InvalidRule:
-        compiled = None
-    return _Entry(where, rule_id, compiled, ctx)
 
 
 def rule_warnings(
@@ -98,8 +100,9 @@ def rule_warnings(
             catalog = Catalog.build(0, [a for a in others if a.id != app.id] + [app], [])
         except InvalidRule:
             catalog = None
+    own = [e.compiled for e in entries if e.context is None and e.compiled is not None]
     for entry in entries:
-        found += _by_sample(app, entry, catalog)
+        found += _by_sample(own, entry, catalog, app.id)
     return [adapter(RuleWarning).dump_python(w, mode="json") for w in found]
 
 
@@ -156,12 +159,10 @@ def _conflicts(app: App, entries: list[_Entry], others: list[App]) -> list[RuleW
     for other in others:
         if other.id == app.id:
             continue
-        for entry in _entries(other):
-            if entry.compiled is not None:
-                rule = entry.compiled.rule
-                elsewhere.setdefault(rule.pattern, []).append(
-                    f"{entry.where} of app {other.id!r} (priority {rule.priority})"
-                )
+        for where, _, spec, _ in _specs(other):
+            elsewhere.setdefault(spec.pattern, []).append(
+                f"{where} of app {other.id!r} (priority {spec.priority})"
+            )
     out = []
     for entry in entries:
         if entry.compiled is None or entry.compiled.rule.pattern not in elsewhere:
@@ -207,7 +208,10 @@ def _never(entry: _Entry) -> RuleWarning | None:
     return None
 
 
-def _by_sample(app: App, entry: _Entry, catalog: Catalog | None) -> list[RuleWarning]:
+def _by_sample(
+    own: list[CompiledRule], entry: _Entry, catalog: Catalog | None, app_id: str
+) -> list[RuleWarning]:
+    """`own`: the app's own rules (not its contexts'), compiled."""
     compiled = entry.compiled
     if compiled is None or compiled.regex is not None:
         return []
@@ -236,16 +240,8 @@ def _by_sample(app: App, entry: _Entry, catalog: Catalog | None) -> list[RuleWar
         ]
     out = []
     ctx = entry.context
-    if (
-        ctx is not None
-        and app.rules
-        and not any(
-            r.compiled is not None and r.compiled.matches(parsed)
-            for r in _entries(app)
-            if r.context is None
-        )
-    ):
-        host = "another host" if not _host_covered(app, parsed.host) else "other pages"
+    if ctx is not None and own and not any(r.matches(parsed) for r in own):
+        host = "other pages" if _host_covered(own, parsed.host) else "another host"
         out.append(
             _warn(
                 "outside_app",
@@ -261,7 +257,7 @@ def _by_sample(app: App, entry: _Entry, catalog: Catalog | None) -> list[RuleWar
     resolution = catalog.resolve(sample)
     if resolution.app is None or resolution.match is None:
         return out
-    if resolution.app.id != app.id:
+    if resolution.app.id != app_id:
         winner = resolution.match
         out.append(
             _warn(
@@ -305,11 +301,8 @@ def _by_sample(app: App, entry: _Entry, catalog: Catalog | None) -> list[RuleWar
     return out
 
 
-def _host_covered(app: App, host: str) -> bool:
-    for entry in _entries(app):
-        rule = entry.compiled
-        if entry.context is not None or rule is None:
-            continue
+def _host_covered(own: list[CompiledRule], host: str) -> bool:
+    for rule in own:
         if rule.regex is not None or not rule.host or rule.host == host:
             return True
         if rule.host_kind is HostKind.WILDCARD and host.endswith("." + rule.host):

@@ -31,7 +31,6 @@ from server.models import (
 )
 from server.suggest import PageSignals
 from server.urlrules import CompiledRule, InvalidUrl, ParsedUrl, parse_url
-from server.urlrules.compiled import HostKind
 from server.urlrules.explain import explain
 
 MAX_TRIED = 200
@@ -234,7 +233,13 @@ def _debug(catalog: Catalog, url: str, title: str | None) -> dict[str, Any]:
                 f"matched against {target} first, then against the URL itself."
             )
         matched = {t.context for t in tried if t.matched and t.context}
-        verdicts = _verdicts(app, resolution, matched, tried, title)
+        first: dict[str, TriedRule] = {}
+        for t in tried:
+            if t.context is not None:
+                first.setdefault(t.context, t)
+        verdicts = _verdicts(app, resolution, matched, first, title)
+        # in effect first, then those whose rules matched but were dropped, then the rest
+        verdicts.sort(key=lambda v: (not v.in_effect, v.id not in matched))
         out["context_verdicts"] = [_dump(ContextVerdict, v) for v in verdicts[:MAX_VERDICTS]]
         notes += [v.why for v in verdicts if not v.in_effect and v.id in matched]
         out["warnings"] = rule_warnings(app, list(catalog.apps.values()), catalog=catalog)
@@ -243,16 +248,11 @@ def _debug(catalog: Catalog, url: str, title: str | None) -> dict[str, Any]:
 
 
 def _host_related(rule: CompiledRule, host: str) -> bool:
-    """Could the rule be meant for this host? Its host applies, or they share a name label
-    (`*.service-now.com` is shown for the lookalike `acme.service-now.com.evil.io`)."""
+    """Could the rule be meant for this host? Its host applies, or the rule's host is part of
+    the URL's (`*.service-now.com` is tried on the lookalike `acme.service-now.com.evil.io`)."""
     if rule.regex is not None or not rule.host:
         return True
-    if rule.host == host or (
-        rule.host_kind is HostKind.WILDCARD and host.endswith("." + rule.host)
-    ):
-        return True
-    names = {label for label in rule.host.split(".") if len(label) > 3}
-    return bool(names.intersection(host.split(".")))
+    return f".{rule.host}." in f".{host}."
 
 
 def _tried(
@@ -308,7 +308,7 @@ def _verdicts(
     app: App,
     resolution: Resolution,
     matched: set[str],
-    tried: list[TriedRule],
+    first: dict[str, TriedRule],
     title: str | None,
 ) -> list[ContextVerdict]:
     effect = resolution.contexts
@@ -322,7 +322,7 @@ def _verdicts(
             out.append(ContextVerdict(ctx.id, ctx.name, True, why + "."))
             continue
         out.append(
-            ContextVerdict(ctx.id, ctx.name, False, _why_not(ctx, effect, matched, tried, title))
+            ContextVerdict(ctx.id, ctx.name, False, _why_not(ctx, effect, matched, first, title))
         )
     return out
 
@@ -331,14 +331,14 @@ def _why_not(
     ctx: Context,
     effect: tuple[Context, ...],
     matched: set[str],
-    tried: list[TriedRule],
+    first: dict[str, TriedRule],
     title: str | None,
 ) -> str:
     if ctx.id not in matched:
-        misses = [t for t in tried if t.context == ctx.id]
-        if not misses:
+        miss = first.get(ctx.id)
+        if miss is None:
             return f"{ctx.name}: not in effect; none of its rules is for this host."
-        return f"{ctx.name}: not in effect; {misses[0].rule}: {misses[0].why}."
+        return f"{ctx.name}: not in effect; {miss.rule}: {miss.why}."
     if (
         title is not None
         and ctx.title_pattern
