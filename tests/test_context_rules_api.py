@@ -4,13 +4,17 @@ library is not the demo's: a made-up company's service desk."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from server import keys
 from server.content import app_to_text, load_dir
 from server.models import App, validate
+from tests.test_admin_console import sign_in
+from tests.tokens import TokenMaker
 
 A = "/api/v1/admin"
 DESK = "https://contoso.service-now.com"
@@ -163,3 +167,52 @@ def test_an_invalid_rule_in_an_app_file_is_named_as_written(tmp_path: Path) -> N
         raise AssertionError("the file was accepted")
     assert (6, "contexts[0].rule") in messages
     assert (11, "contexts[1].rules[1]") in messages
+
+
+async def test_the_console_context_form_takes_rules_and_flags(
+    client: TestClient, tokens: TokenMaker
+) -> None:
+    """The context form: a rules textarea (one per line, optional priority after a space), the
+    fallback and exclusive checkboxes; a form of the older shape (`rule` and `priority`) too."""
+    token = tokens.token(sub="admin-1", roles=("learner", "author", "admin"))
+    csrf = await sign_in(client, token)
+    resp = await client.post(
+        "/admin/apps/hr/contexts",
+        data={
+            "csrf_token": csrf,
+            "id": "hr-general",
+            "name": "Portal (general)",
+            "rules": "*://127.0.0.1/demo/hr/**\n*://localhost/demo/hr/** -5\n",
+            "fallback": "1",
+        },
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    ctx = client.server.app[keys.LIBRARY].catalog.contexts["hr-general"]
+    assert [(r.pattern, r.priority) for r in ctx.rules] == [
+        ("*://127.0.0.1/demo/hr/**", 0),
+        ("*://localhost/demo/hr/**", -5),
+    ]
+    assert (ctx.fallback, ctx.exclusive) == (True, False)
+
+    html = await (await client.get("/admin/contexts/hr-general")).text()
+    assert "*://127.0.0.1/demo/hr/**\n*://localhost/demo/hr/** -5</textarea>" in html
+    assert re.search(r'name="fallback" value="1" checked', html)
+    assert not re.search(r'name="exclusive" value="1" checked', html)
+
+    resp = await client.post(
+        "/admin/apps/hr/contexts",
+        data={
+            "csrf_token": csrf,
+            "id": "hr-old-form",
+            "name": "Old form",
+            "rule": "*://127.0.0.1/demo/hr/old.html",
+            "priority": "7",
+            "exclusive": "1",
+        },
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    ctx = client.server.app[keys.LIBRARY].catalog.contexts["hr-old-form"]
+    assert [(r.pattern, r.priority) for r in ctx.rules] == [("*://127.0.0.1/demo/hr/old.html", 7)]
+    assert (ctx.fallback, ctx.exclusive) == (False, True)
