@@ -6,6 +6,8 @@ The library is a small one of another company (a warehouse's apps), not the demo
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,81 @@ async def test_bulk_bodies_are_checked_by_their_declaration(
     resp = await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)
     assert resp.status == 422, await resp.text()
     assert field in (await resp.json())["fields"]
+
+
+# -- the console ---------------------------------------------------------------------------------
+
+
+def words(page: str) -> str:
+    """The text a person reads on a page: no tags, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split()).replace(" ,", ",")
+
+
+async def console_sign_in(client: TestClient, tokens: TokenMaker, roles: tuple[str, ...]) -> str:
+    """A console session (as the sign-in callback makes it); returns its CSRF token."""
+    app = client.server.app
+    token = tokens.token(sub="console-1", roles=roles)
+    identity = await app[keys.AUTHENTICATOR].authenticate(token)
+    store = app[keys.ADMIN_SESSIONS]
+    sid, session = await store.create(identity, {"access_token": token, "refresh_token": ""})
+    client.session.cookie_jar.update_cookies({store.cookie_name: sid})
+    return str(session.csrf)
+
+
+async def test_console_bulk_form_confirms_with_counts_then_changes(
+    wclient: TestClient, tokens: TokenMaker, admin: dict[str, str]
+) -> None:
+    """The aids list has a checkbox per aid and a bulk form; sending it shows a confirmation with
+    the counts and changes nothing; confirming changes the aids and says how many."""
+    csrf = await console_sign_in(wclient, tokens, ("learner", "author", "admin", "reviewer"))
+    page = await (await wclient.get("/admin/aids")).text()
+    assert page.count('type="checkbox" name="ids"') == len(AIDS)
+    assert 'action="/admin/aids/bulk"' in page
+    form = [
+        ("csrf_token", csrf),
+        ("step", "confirm"),
+        ("ids", "wms-count-cycle"),
+        ("ids", "wms-damaged-goods"),
+        ("ids", "wms-receive-pallet"),
+        ("add_apps", "yard"),
+        ("add_tags", "dock, night-shift"),
+    ]
+    resp = await wclient.post("/admin/aids/bulk", data=form)
+    assert resp.status == 200
+    confirm = words(await resp.text())
+    assert "You selected 3 aid(s)" in confirm
+    assert "3 will change" in confirm
+    assert "Add tag(s): dock, night-shift" in confirm
+    assert (await aid(wclient, admin, "wms-count-cycle"))["version"] == 1  # nothing yet
+    resp = await wclient.post(
+        "/admin/aids/bulk", data=[(k, "apply" if k == "step" else v) for k, v in form]
+    )
+    assert resp.status == 200
+    done = words(await resp.text())
+    assert "Changed 3 aid(s)" in done
+    cycle = await aid(wclient, admin, "wms-count-cycle")
+    assert cycle["apps"] == ["wms", "yard"] and cycle["tags"] == [
+        "inventory",
+        "dock",
+        "night-shift",
+    ]
+
+
+async def test_console_all_on_page_and_refusals(wclient: TestClient, tokens: TokenMaker) -> None:
+    """'All on this page' takes every aid listed; an author's batch with a published aid is
+    refused with the aid named, and the form shows no app fields to an author."""
+    csrf = await console_sign_in(wclient, tokens, ("learner", "author"))
+    page = await (await wclient.get("/admin/aids?app=wms")).text()
+    assert 'name="add_apps"' not in page  # re-mapping needs mapping.write
+    form = {"csrf_token": csrf, "step": "confirm", "all_on_page": "1", "add_tags": "q3"}
+    data = [*form.items(), *(("page_ids", i) for i in AIDS if i.startswith("wms"))]
+    resp = await wclient.post("/admin/aids/bulk", data=data)
+    assert "You selected 3 aid(s)" in words(await resp.text())
+    apply = [(k, "apply" if k == "step" else v) for k, v in data]
+    resp = await wclient.post("/admin/aids/bulk", data=apply)
+    assert resp.status == 403
+    text = html.unescape(await resp.text())
+    assert "wms-receive-pallet" in text and "Nothing was changed" in text
+    resp = await wclient.post("/admin/aids/bulk", data={"csrf_token": csrf, "add_tags": "x"})
+    assert resp.status == 422
+    assert "Tick the aids" in await resp.text()

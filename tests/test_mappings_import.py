@@ -347,3 +347,40 @@ async def console_sign_in(client: TestClient, tokens: TokenMaker) -> str:
     sid, session = await store.create(identity, {"access_token": token, "refresh_token": ""})
     client.session.cookie_jar.update_cookies({store.cookie_name: sid})
     return str(session.csrf)
+
+
+async def test_console_checks_the_csv_first_then_applies_it(
+    cclient: TestClient, tokens: TokenMaker
+) -> None:
+    """The import page takes the CSV: the first step shows what would happen (nothing written),
+    the confirmation applies it and says so; a bad file lists every row's problems."""
+    csrf = await console_sign_in(cclient, tokens)
+    page = await (await cclient.get("/admin/import")).text()
+    assert 'name="mappings"' in page
+    form = FormData()
+    form.add_field("csrf_token", csrf)
+    form.add_field("step", "preview")
+    form.add_field("mappings", GOOD.encode(), filename="pins.csv", content_type="text/csv")
+    resp = await cclient.post("/admin/import", data=form)
+    assert resp.status == 200, await resp.text()
+    preview = html.unescape(await resp.text())
+    assert "5 pin(s) to add, 1 already pinned, 2 new context(s)" in preview
+    assert "https://claims.clinic.example/claims/submit" in preview
+    assert pins(cclient, "sched-new") == ["sched-book-visit"]  # nothing written yet
+    confirm = FormData(default_to_multipart=True)  # as the page's form sends it
+    confirm.add_field("csrf_token", csrf)
+    confirm.add_field("step", "apply")
+    text = preview.split('name="csv_text" hidden readonly>')[1].split("</textarea>")[0]
+    confirm.add_field("csv_text", text)
+    resp = await cclient.post("/admin/import", data=confirm)
+    assert resp.status == 200
+    assert "Mappings imported: 5 pin(s) added, 2 context(s) created." in await resp.text()
+    assert pins(cclient, "sched-new") == ["sched-book-visit", "sched-consent"]
+
+    bad = FormData()
+    bad.add_field("csrf_token", csrf)
+    bad.add_field("mappings", b"url,aid\nhttps://nobody.example/,ghost\n", filename="bad.csv")
+    resp = await cclient.post("/admin/import", data=bad)
+    assert resp.status == 422
+    page = html.unescape(await resp.text())
+    assert "no app recognises this URL" in page and "unknown aid 'ghost'" in page

@@ -98,6 +98,22 @@ class BulkOps(ServiceBase):
                 errors=errors,
             )
 
+    def preview(self, body: BulkAids) -> dict[str, Any]:
+        """What `bulk_aids` would do, from the catalog (nothing written): the ids that would
+        change, those already as asked, and the unknown ones. The write checks again."""
+        aids = self.library.catalog.aids
+        change: list[str] = []
+        same: list[str] = []
+        unknown: list[str] = []
+        for aid_id in dict.fromkeys(body.ids):
+            meta = aids.get(aid_id)
+            if meta is None:
+                unknown.append(aid_id)
+                continue
+            probe = Aid(id=meta.id, title=meta.title, apps=meta.apps, tags=meta.tags)
+            (same if body.apply(probe) == probe else change).append(aid_id)
+        return {"change": change, "unchanged": same, "unknown": unknown}
+
     async def bulk_aids(self, identity: Identity, body: BulkAids) -> dict[str, Any]:
         """Apply `body` to every aid it names, or to none. Returns what changed."""
         require(identity, "aid.bulk", "Changing many aids at once")

@@ -171,7 +171,9 @@ def make_plan(data: bytes, catalog: Catalog) -> Plan:
         plan.error(2, "", "no rows after the header")
     for number, row in rows:
         _plan_row(plan, catalog, number, row, taken, pins)
-    plan.errors.sort(key=lambda e: int(e["row"]))  # malformed rows were found while reading
+    # By row, then column (malformed rows were found while reading, the rest after).
+    order = {name: i for i, name in enumerate(COLUMNS)}
+    plan.errors.sort(key=lambda e: (int(e["row"]), order.get(str(e["column"]), -1)))
     return plan
 
 
@@ -187,6 +189,7 @@ def _plan_row(
     name, raw_priority = row.get("context", ""), row.get("priority", "")
     before = len(plan.errors) + plan.more_errors
     priority = 0
+    url_ok = False
     if not url:
         plan.error(number, "url", "empty")
     elif len(url) > MAX_URL_CHARS:
@@ -194,6 +197,7 @@ def _plan_row(
     else:
         try:
             parse_url(url)
+            url_ok = True
         except InvalidUrl as exc:
             plan.error(number, "url", f"not an http(s) URL a browser would load: {exc}")
     if not aid:
@@ -207,12 +211,13 @@ def _plan_row(
             priority = int(raw_priority)
         else:
             plan.error(number, "priority", "must be a whole number from -1000 to 1000")
-    if len(plan.errors) + plan.more_errors > before or not url or len(url) > MAX_URL_CHARS:
+    if not url_ok:
         return
     found = catalog.resolve(url)
     if found.app is None:
         plan.error(number, "url", "no app recognises this URL (add the app, or a rule for it)")
-        return
+    if found.app is None or len(plan.errors) + plan.more_errors > before:
+        return  # a row with an error plans nothing (and nothing is applied)
     app = found.app
     entry: dict[str, Any] = {"row": number, "url": url, "aid": aid, "app": app.id}
     if found.contexts:

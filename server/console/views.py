@@ -13,6 +13,7 @@ from server.console import (
     aids,
     apps,
     audit,
+    bulk,
     dashboard,
     mentors,
     signin,
@@ -35,6 +36,7 @@ routes: list[web.AbstractRouteDef] = [
     *dashboard.routes,
     *apps.routes,
     *tester.routes,
+    *bulk.routes,  # POST /admin/aids/bulk before the editor's /admin/aids/{id}
     *aids.routes,
     *mentors.routes,
     *transfer.routes,
