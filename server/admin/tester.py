@@ -278,9 +278,9 @@ def _tried(
         inner_why = explain(rule, inner) if inner is not None else ""
         on: Literal["page", "target"] | None = None
         if outer_why is None:
-            on, reason = "page", rule.match.reason
+            on, reason = "page", f"matches; it ranks by: {rule.match.reason}"
         elif inner_why is None:
-            on, reason = "target", rule.match.reason
+            on, reason = "target", f"matches the wrapped page; it ranks by: {rule.match.reason}"
         elif inner is not None:
             reason = f"page: {outer_why}; target: {inner_why}"
         else:
