@@ -17,6 +17,7 @@ from server import keys
 from server.admin import api as admin_api
 from server.admin import bulk_api as admin_bulk
 from server.admin import usage as admin_usage
+from server.admin.templates_api import setup_app_templates
 from server.analytics import setup_analytics
 from server.api import public as public_api
 from server.body import read_body
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)
     app.router.add_routes(admin_usage.routes)
+    setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
     app.router.add_routes(admin_bulk.routes)
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server.admin.bulk_api import bulk_paths
 from server.admin.openapi import admin_paths
+from server.admin.templates_api import template_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
@@ -112,6 +113,7 @@ def _document() -> dict[str, Any]:
         "paths": {
             **admin_paths(),
             **usage_paths(),
+            **template_paths(),
             **bulk_paths(),
             "/api/v1/suggest": {
                 "post": {

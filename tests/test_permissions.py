@@ -32,6 +32,7 @@ PARAMS = {
     "version": "1",
     "report": "adoption",
     "table": "daily",
+    "template_id": "servicenow",
 }
 
 

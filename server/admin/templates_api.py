@@ -49,7 +49,7 @@ class TemplateApply:
 
     __pydantic_config__ = CONFIG
 
-    tenant: Annotated[str, Field(max_length=253)]
+    tenant: Annotated[str, Field(max_length=100)]  # a host label, a host or a path segment
     app_id: Annotated[str, Field(max_length=64)] | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
 
@@ -323,11 +323,6 @@ def template_paths() -> dict[str, Any]:
             },
         },
     }
-    warning = {
-        "type": "object",
-        "required": ["kind", "message"],
-        "properties": {"kind": text, "message": text},
-    }
     detail = {
         "allOf": [item],
         "type": "object",
@@ -341,7 +336,7 @@ def template_paths() -> dict[str, Any]:
                     "hosts": {"type": "array", "items": text},
                     "app": ref("App"),
                     "conflicts": {"type": "array", "items": text},
-                    "warnings": {"type": "array", "items": warning},
+                    "warnings": {"type": "array", "items": ref("RuleWarning")},
                 },
             }
         },

@@ -44,6 +44,7 @@ NOTICES = {
     "signed-out": "You are signed out.",
     "vetted": "Vetted: learners on the mentor's apps see them now (when active).",
     "unvetted": "No longer vetted: learners do not see this mentor.",
+    "from-template": "Created from the template, with its pages (contexts): pin aids to them.",
 }
 # Form fields sent once per checked box: kept as lists when a form is shown again.
 MULTI_FIELDS = frozenset({"apps"})

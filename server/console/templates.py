@@ -12,6 +12,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from server.admin.templates_api import (
+    TemplateApply,
     apply,
     contexts_preview,
     preview,
@@ -29,12 +30,15 @@ from server.console.common import (
     svc,
     text,
 )
+from server.console.limits import limits_of
 from server.console.session import ConsoleSession
 from server.errors import InflowError
 
 routes = web.RouteTableDef()
 BASE = "/admin/app-templates"
 FIELDS = ("tenant", "app_id", "name")
+# The form's limits, from the declaration of the API's body (no limit typed in the template).
+FORM_LIMITS = limits_of(TemplateApply)
 
 
 @routes.get(BASE)
@@ -64,6 +68,7 @@ async def _template_page(request: web.Request, state: FormState | None = None) -
     context = {
         "t": summary(template),
         "f": f,
+        "fl": FORM_LIMITS,
         "f_errors": errors,
         "error": error,
         "shown": shown,

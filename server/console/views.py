@@ -17,6 +17,7 @@ from server.console import (
     dashboard,
     mentors,
     signin,
+    templates,
     tester,
     transfer,
     usage,
@@ -35,6 +36,7 @@ routes: list[web.AbstractRouteDef] = [
     *signin.routes,
     *dashboard.routes,
     *apps.routes,
+    *templates.routes,
     *tester.routes,
     *bulk.routes,  # POST /admin/aids/bulk before the editor's /admin/aids/{id}
     *aids.routes,
