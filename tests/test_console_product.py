@@ -266,7 +266,10 @@ async def test_the_pin_picker_offers_the_apps_published_aids_and_refuses_unknown
         data={"csrf_token": csrf, "etag": etag_of(page), "aid": "acme-nope", "move": "add"},
     )
     assert resp.status == 422
-    assert "Unknown aid(s) pinned: acme-nope." in await resp.text()
+    refused = await resp.text()
+    assert 'aria-invalid="true">' in refused.split('id="pin-aid"', 1)[1].split("\n", 2)[1]
+    beside = refused.split('<datalist id="pin-aid-choices">', 1)[1].split("<button", 1)[0]
+    assert re.search(r'class="field-error"[^>]*>Unknown aid\(s\) pinned: acme-nope\.<', beside)
     resp = await client.post(
         "/admin/contexts/acme-work-order/pins",
         data={"csrf_token": csrf, "etag": etag_of(page), "aid": "acme-parts-return", "move": "add"},
