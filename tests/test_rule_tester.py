@@ -255,6 +255,9 @@ async def test_the_answer_is_what_the_openapi_document_declares(
     assert set(body["properties"]) >= {"url", "title", "headings", "selection", "role", "groups"}
     resp = await itsm.post(f"{A}/rules/test", json={"url": NAV_TO, "colour": 1}, headers=admin)
     assert resp.status == 422 and resp.content_type == "application/problem+json"
+    # A null is the same as leaving the field out (as before, and as suggest reads it).
+    nulls = await run_tester(itsm, admin, url=NAV_TO, title=None, groups=None, limit=None)
+    assert nulls["app"]["id"] == "itsm"
 
 
 # -- warnings for rules that can never match ------------------------------------------------------

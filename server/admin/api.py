@@ -408,7 +408,12 @@ async def delete_mentor(request: web.Request) -> web.Response:
 @requires_op("rules.test")
 async def rules_test(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
-    body = await declared(request, RuleTestRequest)
+    # As in suggest, a null is the same as leaving the field out.
+    raw = await resource_body(request)
+    try:
+        body = validate(RuleTestRequest, {k: v for k, v in raw.items() if v is not None})
+    except FieldErrors as exc:
+        raise field_errors(exc) from exc
     result = await service(request).test_rules(
         page_url(body.url, settings.max_url_bytes),
         body.title,
