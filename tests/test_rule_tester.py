@@ -377,3 +377,31 @@ async def test_served_warnings_are_what_the_openapi_document_declares(
     schema = doc["components"]["schemas"]["App"]["properties"]["warnings"]
     validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
     validator.validate(warnings)
+
+
+async def test_a_context_left_out_by_its_title_pattern_says_so(
+    itsm: TestClient, admin: dict[str, str]
+) -> None:
+    """Its rule matches but the page's title does not: the tester says it is the title, not the
+    rule, that keeps the context out; with a fitting title it is in effect."""
+    app = {
+        "id": "wiki",
+        "name": "Fabrikam wiki",
+        "rules": ["https://wiki.fabrikam.com/**"],
+        "contexts": [
+            {
+                "id": "wiki-edit",
+                "name": "Editing a page",
+                "rules": ["https://wiki.fabrikam.com/pages/*"],
+                "title_pattern": "^Edit",
+            }
+        ],
+    }
+    assert (await itsm.post(f"{A}/apps", json=app, headers=admin)).status == 201
+    url = "https://wiki.fabrikam.com/pages/holidays"
+    result = await run_tester(itsm, admin, url=url, title="Holidays - Wiki")
+    verdict = result["context_verdicts"][0]
+    assert not verdict["in_effect"]
+    assert "the title does not match its title pattern /^Edit/" in verdict["why"]
+    result = await run_tester(itsm, admin, url=url, title="Edit: Holidays")
+    assert result["context_verdicts"][0]["in_effect"]
