@@ -209,9 +209,11 @@ async def test_apply_creates_the_app_with_its_contexts_through_the_admin_service
         headers=admin,
     )
     assert (await tested.json())["app"] is None
-    # The audit log says who created it, like any other app.
+    # The audit log says who created it, like any other app, and from which template.
     audit = await (await client.get(f"{A}/audit?target_id=helpdesk", headers=admin)).json()
     assert [e["action"] for e in audit["entries"]] == ["app.create"]
+    detail = audit["entries"][0]["detail"]
+    assert (detail["template"], detail["tenant"]) == ("helpdesk", "contoso")
 
 
 def created_etag(created: dict[str, Any], resp: Any) -> str:

@@ -128,13 +128,17 @@ class AppOps(ServiceBase):
         return saved, warnings
 
     async def create_app(
-        self, identity: Identity, data: dict[str, Any]
+        self, identity: Identity, data: dict[str, Any], *, detail: dict[str, Any] | None = None
     ) -> tuple[App, list[dict[str, Any]]]:
+        """A new app with its contexts; `detail` goes into the audit entry (e.g. the template
+        it was made from)."""
         data = strip_read_only(data, None, APP_READ_ONLY)
         if "contexts" in data:
             data = {**data, "contexts": self._contexts_in(data["contexts"], data.get("id"))}
         app = self._parse_app(data)
-        return await self._save_app(identity, app, expect=None, if_match=None, action="app.create")
+        return await self._save_app(
+            identity, app, expect=None, if_match=None, action="app.create", detail=detail
+        )
 
     @staticmethod
     def _contexts_in(contexts: Any, app_id: Any) -> Any:

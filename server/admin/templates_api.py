@@ -209,8 +209,11 @@ async def apply(
     app_id: str | None = None,
     name: str | None = None,
 ) -> tuple[App, list[dict[str, Any]]]:
-    """Create the app (with its contexts) through the admin service."""
-    return await service.create_app(identity, app_data(template, tenant, app_id, name))
+    """Create the app (with its contexts) through the admin service; its audit entry names the
+    template and the tenant."""
+    data = app_data(template, tenant, app_id, name)
+    detail = {"template": template.id, "tenant": template.check_tenant(tenant)}
+    return await service.create_app(identity, data, detail=detail)
 
 
 def contexts_preview(template: AppTemplate, app: Mapping[str, Any]) -> list[dict[str, Any]]:
