@@ -186,6 +186,10 @@ async def test_tester_shows_the_wrapped_page_s_context_and_why_the_others_are_dr
     assert [c["id"] for c in result["contexts"]] == ["itsm-incident-new"]
     verdicts = {v["id"]: v for v in result["context_verdicts"]}
     assert verdicts["itsm-incident-new"]["in_effect"]
+    assert verdicts["itsm-incident-new"]["why"] == (
+        f"in effect: https://{HOST}/incident.do?sys_id=-1 matches the wrapped page; it is "
+        "exclusive, so the contexts ranked after it are dropped."
+    )
     assert not verdicts["itsm-incident"]["in_effect"]
     assert "exclusive context New incident" in verdicts["itsm-incident"]["why"]
     assert not verdicts["itsm-classic"]["in_effect"]

@@ -241,7 +241,7 @@ def _debug(catalog: Catalog, url: str, title: str | None) -> dict[str, Any]:
         # in effect first, then those whose rules matched but were dropped, then the rest
         verdicts.sort(key=lambda v: (not v.in_effect, v.id not in matched))
         out["context_verdicts"] = [_dump(ContextVerdict, v) for v in verdicts[:MAX_VERDICTS]]
-        notes += [v.why for v in verdicts if not v.in_effect and v.id in matched]
+        notes += [f"{v.name}: {v.why}" for v in verdicts if not v.in_effect and v.id in matched]
         out["warnings"] = rule_warnings(app, list(catalog.apps.values()), catalog=catalog)
     out["notes"] = notes
     return out
@@ -282,7 +282,7 @@ def _tried(
         elif inner_why is None:
             on, reason = "target", f"matches the wrapped page; it ranks by: {rule.match.reason}"
         elif inner is not None:
-            reason = f"page: {outer_why}; target: {inner_why}"
+            reason = f"on this URL, {outer_why}; on the wrapped page, {inner_why}"
         else:
             reason = outer_why
         entry = TriedRule(
@@ -311,19 +311,23 @@ def _verdicts(
     first: dict[str, TriedRule],
     title: str | None,
 ) -> list[ContextVerdict]:
+    """Each context of the app; `first`: its best rule tried (a matching one when it matched)."""
     effect = resolution.contexts
     ids = {c.id for c in effect}
     out = []
     for ctx in app.contexts:
-        if ctx.id in ids:
-            why = f"{ctx.name}: in effect"
-            if ctx.exclusive and effect[-1].id == ctx.id and len(matched - ids) > 0:
-                why += " (exclusive: the contexts ranked after it are dropped)"
-            out.append(ContextVerdict(ctx.id, ctx.name, True, why + "."))
+        if ctx.id not in ids:
+            why = _why_not(ctx, effect, matched, first.get(ctx.id), title)
+            out.append(ContextVerdict(ctx.id, ctx.name, False, why))
             continue
-        out.append(
-            ContextVerdict(ctx.id, ctx.name, False, _why_not(ctx, effect, matched, first, title))
-        )
+        best = first.get(ctx.id)
+        why = "in effect"
+        if best is not None and best.matched:
+            where = "the wrapped page" if best.matched_on == "target" else "this URL"
+            why = f"in effect: {best.rule} matches {where}"
+        if ctx.exclusive and effect[-1].id == ctx.id and matched - ids:
+            why += "; it is exclusive, so the contexts ranked after it are dropped"
+        out.append(ContextVerdict(ctx.id, ctx.name, True, why + "."))
     return out
 
 
@@ -331,36 +335,35 @@ def _why_not(
     ctx: Context,
     effect: tuple[Context, ...],
     matched: set[str],
-    first: dict[str, TriedRule],
+    best: TriedRule | None,
     title: str | None,
 ) -> str:
     if ctx.id not in matched:
-        miss = first.get(ctx.id)
-        if miss is None:
-            return f"{ctx.name}: not in effect; none of its rules is for this host."
-        return f"{ctx.name}: not in effect; {miss.rule}: {miss.why}."
+        if best is None:
+            return "not in effect: none of its rules is for this host."
+        return f"not in effect: {best.rule}: {best.why}."
     if (
         title is not None
         and ctx.title_pattern
         and not re.search(ctx.title_pattern, title, re.IGNORECASE)
     ):
         return (
-            f"{ctx.name}: its rule matches, but the title does not match its title pattern "
+            "its rule matches, but the title does not match its title pattern "
             f"/{ctx.title_pattern}/."
         )
     specific = [c.name for c in effect if not c.fallback]
     if ctx.fallback and specific:
         return (
-            f"{ctx.name}: a fallback context, dropped because a more specific context matched "
+            "a fallback context, dropped because a more specific context matched "
             f"({', '.join(specific)})."
         )
     cut = [c.name for c in effect if c.exclusive]
     if cut:
         return (
-            f"{ctx.name}: its rule matches, but the exclusive context {cut[0]} ranks before it "
+            f"its rule matches, but the exclusive context {cut[0]} ranks before it "
             "and drops the contexts after it."
         )
-    return f"{ctx.name}: its rule matches, but it is not in effect."
+    return "its rule matches, but it is not in effect."
 
 
 def _dump(cls: type, obj: Any) -> dict[str, Any]:
