@@ -323,6 +323,7 @@ async def test_console_new_app_from_template(client: TestClient, admin_token: st
     assert 'href="/admin/app-templates"' in apps and "New app from template" in apps
 
     cards = await (await client.get("/admin/app-templates")).text()
+    assert re.search(r'<a href="/admin/apps"[^>]*aria-current="page"', cards)  # still "Apps"
     assert 'href="/admin/app-templates/helpdesk"' in cards
     words = _text(cards)
     assert "Harbor Helpdesk" in words and "The agent workspace of a hosted helpdesk." in words
