@@ -263,3 +263,14 @@ async def test_console_all_on_page_and_refusals(wclient: TestClient, tokens: Tok
     resp = await wclient.post("/admin/aids/bulk", data={"csrf_token": csrf, "add_tags": "x"})
     assert resp.status == 422
     assert "Tick the aids" in await resp.text()
+
+
+async def test_the_audit_log_tells_a_bulk_change_in_words(
+    wclient: TestClient, tokens: TokenMaker, admin: dict[str, str]
+) -> None:
+    """The console's audit page says what a bulk change did, in words, per aid."""
+    body = {"ids": ["wms-count-cycle"], "add_tags": ["dock"]}
+    assert (await wclient.post(f"{A}/aids/bulk", json=body, headers=admin)).status == 200
+    await console_sign_in(wclient, tokens, ("learner", "author", "admin"))
+    page = words(await (await wclient.get("/admin/audit")).text())
+    assert "changed the apps or tags of the aid Run a cycle count (bulk change)" in page

@@ -55,6 +55,7 @@ ACTIONS = {
     "aid.verify": "marked {what} verified",
     "aid.delete": "deleted {what}",
     "aid.map": "changed where {what} shows",
+    "aid.bulk": "changed the apps or tags of {what} (bulk change)",
     "aid.usage_reset": "reset the usage signal of {what}",
     "app.create": "created {what}",
     "app.update": "edited {what}",
@@ -69,6 +70,7 @@ ACTIONS = {
     "mentor.vet": "vetted {what}",
     "mentor.unvet": "withdrew the vetting of {what}",
     "content.import": "imported content",
+    "mapping.import": "imported URL-to-aid mappings into {what}",
     "content.export": "exported content",
 }
 KINDS = {"aid": "the aid", "app": "the app", "mentor": "the mentor", "context": "the page"}
