@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -141,6 +142,15 @@ async def test_preview_shows_the_app_a_tenant_gets_and_creates_nothing(
         "https://contoso-eu.harbordesk.example/a/tickets/new"
     )
     assert app["contexts"][2]["fallback"] is True
+    # The real URL shapes it was checked against, and where each lands.
+    assert body["samples"][0] == {
+        "url": "https://northwind.harbordesk.example/a/tickets/new",
+        "app": True,
+        "contexts": [
+            {"id": "ticket-new", "name": "New ticket"},
+            {"id": "ticket", "name": "Ticket"},
+        ],
+    }
     # Without a tenant: the template's example. With app_id and name: those.
     resp = await client.get(f"{T}/helpdesk", headers=admin)
     assert (await resp.json())["preview"]["hosts"] == ["northwind.harbordesk.example"]
@@ -252,6 +262,39 @@ async def test_an_existing_app_id_is_a_409_and_another_id_works(
     assert app["contexts"][0]["id"] == "helpdesk-fabrikam-ticket-new"
 
 
+async def test_the_answers_are_what_the_openapi_document_declares(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """List, preview (with a conflict, with rule warnings) and apply, each checked against its
+    schema in the served document."""
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+
+    def check(path: str, method: str, status: str, body: Any) -> None:
+        op = doc["paths"][path][method]
+        schema = op["responses"][status]["content"]["application/json"]["schema"]
+        validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
+        validator.validate(body)
+
+    check(T, "get", "200", await (await client.get(T, headers=admin)).json())
+    resp = await client.post(f"{T}/helpdesk/apply", json={"tenant": "contoso"}, headers=admin)
+    assert resp.status == 201
+    check(f"{T}/{{template_id}}/apply", "post", "201", await resp.json())
+    # Now a preview clashes (the same app id), or overlaps (another id, the same host's rules).
+    shown = await (await client.get(f"{T}/helpdesk?tenant=contoso", headers=admin)).json()
+    assert shown["preview"]["conflicts"]
+    check(f"{T}/{{template_id}}", "get", "200", shown)
+    resp = await client.get(f"{T}/helpdesk?tenant=contoso&app_id=desk-two", headers=admin)
+    shown = await resp.json()
+    assert not shown["preview"]["conflicts"] and shown["preview"]["warnings"]
+    check(f"{T}/{{template_id}}", "get", "200", shown)
+    body = doc["paths"][f"{T}/{{template_id}}/apply"]["post"]["requestBody"]
+    assert set(body["content"]["application/json"]["schema"]["properties"]) == {
+        "tenant",
+        "app_id",
+        "name",
+    }
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status"),
     [
@@ -331,6 +374,8 @@ async def test_console_new_app_from_template(client: TestClient, admin_token: st
 
     page = await (await client.get("/admin/app-templates/helpdesk")).text()
     assert "Helpdesk subdomain" in page and 'placeholder="northwind"' in page
+    assert "https://northwind.harbordesk.example/a/tickets/812" in page  # a sample, its page:
+    assert "New ticket, then Ticket" in _text(page)
     assert 'id="template-preview"' not in page  # no tenant yet: nothing to preview
 
     resp = await client.get("/admin/app-templates/helpdesk?tenant=contoso")

@@ -118,6 +118,20 @@ def _context_rules(context: Mapping[str, Any]) -> list[str]:
     return _patterns(context.get("rules") or ([context["rule"]] if "rule" in context else []))
 
 
+def samples(template: AppTemplate) -> list[dict[str, Any]]:
+    """The real URL shapes the template was checked against (with its example tenant): where
+    each lands (`app`: the app's at all; `contexts`: its pages, best first, by name)."""
+    names = {str(c.get("id")): str(c.get("name", "")) for c in template.app.get("contexts") or []}
+    return [
+        {
+            "url": s.url,
+            "app": s.app,
+            "contexts": [{"id": c, "name": names.get(c, c)} for c in s.contexts],
+        }
+        for s in template.samples
+    ]
+
+
 def app_data(
     template: AppTemplate, tenant: str, app_id: str | None = None, name: str | None = None
 ) -> dict[str, Any]:
@@ -265,7 +279,8 @@ async def get_template(request: web.Request) -> web.Response:
         q.get("app_id"),
         q.get("name"),
     )
-    return json_response({**summary(template), "preview": shown}, no_store=True)
+    body = {**summary(template), "samples": samples(template), "preview": shown}
+    return json_response(body, no_store=True)
 
 
 @routes.post(PATH + "/{template_id}/apply")
@@ -307,6 +322,11 @@ def template_paths() -> dict[str, Any]:
         "required": ["label", "example", "pattern"],
         "properties": {"label": text, "example": text, "pattern": text},
     }
+    named = {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": text, "name": text},
+    }
     item = {
         "type": "object",
         "required": ["id", "name", "description", "tenant", "hosts", "contexts"],
@@ -316,21 +336,26 @@ def template_paths() -> dict[str, Any]:
             "description": text,
             "tenant": tenant,
             "hosts": {"type": "array", "items": text},
-            "contexts": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "name"],
-                    "properties": {"id": text, "name": text},
-                },
-            },
+            "contexts": {"type": "array", "items": named},
         },
     }
     detail = {
         "allOf": [item],
         "type": "object",
-        "required": ["preview"],
+        "required": ["samples", "preview"],
         "properties": {
+            "samples": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["url", "app", "contexts"],
+                    "properties": {
+                        "url": text,
+                        "app": {"type": "boolean"},
+                        "contexts": {"type": "array", "items": named},
+                    },
+                },
+            },
             "preview": {
                 "type": "object",
                 "required": ["tenant", "hosts", "app", "conflicts", "warnings"],
@@ -341,7 +366,7 @@ def template_paths() -> dict[str, Any]:
                     "conflicts": {"type": "array", "items": text},
                     "warnings": {"type": "array", "items": ref("RuleWarning")},
                 },
-            }
+            },
         },
     }
     body = adapter(TemplateApply).json_schema(mode="validation")

@@ -16,6 +16,7 @@ from server.admin.templates_api import (
     apply,
     contexts_preview,
     preview,
+    samples,
     summary,
     template_of,
     templates_of,
@@ -67,6 +68,7 @@ async def _template_page(request: web.Request, state: FormState | None = None) -
             status = status if state else exc.status
     context = {
         "t": summary(template),
+        "samples": samples(template),
         "f": f,
         "fl": FORM_LIMITS,
         "f_errors": errors,
