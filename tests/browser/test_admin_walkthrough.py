@@ -2,7 +2,8 @@
 subprocess) and the real Keycloak: an admin signs in to the console, makes the company's
 ServiceNow app from its template, pins a published aid to the incident form, checks a real
 ServiceNow URL in the rule tester; then a learner with the extension opens that URL and sees the
-aid pinned in the panel.
+aid pinned in the panel (and again on the same form in the Next Experience frame, not on the
+incident list).
 
 ServiceNow itself is not reachable from here: the learner's browser gets a small page for the
 real-shaped https URL from Playwright (`context.route` fulfils the request, so the address bar,
@@ -51,6 +52,10 @@ AID_TITLE = "Data privacy basics"
 SYS_ID = "9d385017c611228701d22104cc95c371"
 # An incident opened from the navigator: the classic UI wraps the form in nav_to.do.
 INCIDENT_URL = f"https://{HOST}/nav_to.do?uri=" + quote(f"/incident.do?sys_id={SYS_ID}", safe="")
+# The same form in the Next Experience UI: the classic page, percent-encoded, in the path.
+NEXT_EXPERIENCE_URL = f"https://{HOST}/now/nav/ui/classic/params/target/" + quote(
+    f"incident.do?sys_id={SYS_ID}", safe=""
+)
 INCIDENT_HTML = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>INC0010042 | Incident | ServiceNow</title></head>
 <body><h1>INC0010042</h1><h2>Incident</h2>
@@ -221,6 +226,17 @@ def learner_steps(backend: Backend, tmp: Path) -> None:
             assert "Pinned" in pinned.locator(".why").inner_text()
             b.shot(panel, "08-learner-panel")
             shot(page, "09-learner-page")
+
+            # Other real shapes: the incident list is another page (nothing pinned there); the
+            # Next Experience frame shows the same incident form, so the aid is back.
+            page.goto(f"https://{HOST}/incident_list.do?sysparm_query=active%3Dtrue")
+            panel.wait_for_selector("#where:has-text('Incident list')", timeout=20_000)
+            b.state(panel, "ready")
+            assert panel.locator(f'#pinned .card[data-aid="{AID}"]').count() == 0
+            page.goto(NEXT_EXPERIENCE_URL)
+            panel.wait_for_selector("#where:has-text('Incident form')", timeout=20_000)
+            panel.wait_for_selector(f'#pinned .card[data-aid="{AID}"]', timeout=20_000)
+            b.shot(panel, "10-learner-panel-next-experience")
         finally:
             context.close()
 
