@@ -1,4 +1,4 @@
-"""Bulk re-map and re-tag (POST /api/v1/admin/aids/bulk): all or nothing, every bad id named,
+"""Bulk re-map and re-tag (POST /api/v1/admin/aids-bulk): all or nothing, every bad id named,
 one audit entry per changed aid, one index update for the batch; the console's bulk form.
 
 The library is a small one of another company (a warehouse's apps), not the demo's.
@@ -214,7 +214,7 @@ async def test_console_bulk_form_confirms_with_counts_then_changes(
     csrf = await console_sign_in(wclient, tokens, ("learner", "author", "admin", "reviewer"))
     page = await (await wclient.get("/admin/aids")).text()
     assert page.count('type="checkbox" name="ids"') == len(AIDS)
-    assert 'action="/admin/aids/bulk"' in page
+    assert 'action="/admin/aids-bulk"' in page
     form = [
         ("csrf_token", csrf),
         ("step", "confirm"),
@@ -224,7 +224,7 @@ async def test_console_bulk_form_confirms_with_counts_then_changes(
         ("add_apps", "yard"),
         ("add_tags", "dock, night-shift"),
     ]
-    resp = await wclient.post("/admin/aids/bulk", data=form)
+    resp = await wclient.post("/admin/aids-bulk", data=form)
     assert resp.status == 200
     confirm = words(await resp.text())
     assert "You selected 3 aid(s)" in confirm
@@ -232,7 +232,7 @@ async def test_console_bulk_form_confirms_with_counts_then_changes(
     assert "Add tag(s): dock, night-shift" in confirm
     assert (await aid(wclient, admin, "wms-count-cycle"))["version"] == 1  # nothing yet
     resp = await wclient.post(
-        "/admin/aids/bulk", data=[(k, "apply" if k == "step" else v) for k, v in form]
+        "/admin/aids-bulk", data=[(k, "apply" if k == "step" else v) for k, v in form]
     )
     assert resp.status == 200
     done = words(await resp.text())
@@ -253,14 +253,14 @@ async def test_console_all_on_page_and_refusals(wclient: TestClient, tokens: Tok
     assert 'name="add_apps"' not in page  # re-mapping needs mapping.write
     form = {"csrf_token": csrf, "step": "confirm", "all_on_page": "1", "add_tags": "q3"}
     data = [*form.items(), *(("page_ids", i) for i in AIDS if i.startswith("wms"))]
-    resp = await wclient.post("/admin/aids/bulk", data=data)
+    resp = await wclient.post("/admin/aids-bulk", data=data)
     assert "You selected 3 aid(s)" in words(await resp.text())
     apply = [(k, "apply" if k == "step" else v) for k, v in data]
-    resp = await wclient.post("/admin/aids/bulk", data=apply)
+    resp = await wclient.post("/admin/aids-bulk", data=apply)
     assert resp.status == 403
     text = html.unescape(await resp.text())
     assert "wms-receive-pallet" in text and "Nothing was changed" in text
-    resp = await wclient.post("/admin/aids/bulk", data={"csrf_token": csrf, "add_tags": "x"})
+    resp = await wclient.post("/admin/aids-bulk", data={"csrf_token": csrf, "add_tags": "x"})
     assert resp.status == 422
     assert "Tick the aids" in await resp.text()
 
@@ -274,3 +274,20 @@ async def test_the_audit_log_tells_a_bulk_change_in_words(
     await console_sign_in(wclient, tokens, ("learner", "author", "admin"))
     page = words(await (await wclient.get("/admin/audit")).text())
     assert "changed the apps or tags of the aid Run a cycle count (bulk change)" in page
+
+
+async def test_an_aid_called_bulk_is_still_edited_in_the_console(
+    wclient: TestClient, tokens: TokenMaker, admin: dict[str, str]
+) -> None:
+    """The bulk form's address is not /admin/aids/bulk: that is where the console saves an aid
+    whose id is `bulk`, and a bulk route there took its edits."""
+    new = {"id": "bulk", "title": "Bulk deliveries", "apps": ["wms"]}
+    assert (await wclient.post(f"{A}/aids", json=new, headers=admin)).status == 201
+    csrf = await console_sign_in(wclient, tokens, ("learner", "author", "admin"))
+    page = await (await wclient.get("/admin/aids/bulk")).text()
+    etag = re.search(r'name="etag" value="([^"]+)"', page)
+    assert etag
+    form = {"csrf_token": csrf, "etag": html.unescape(etag.group(1)), "title": "Dock 4 deliveries"}
+    resp = await wclient.post("/admin/aids/bulk", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    assert (await aid(wclient, admin, "bulk"))["title"] == "Dock 4 deliveries"

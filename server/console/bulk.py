@@ -1,8 +1,9 @@
 """Bulk re-map and re-tag from the aids list: tick aids (or "all on this page"), say what to add
 or remove, confirm with the counts, see what changed. Works without JavaScript.
 
-POST /admin/aids/bulk with `step=confirm` (the list's form) shows the confirmation; with
-`step=apply` (the confirmation's form) it writes, all or nothing (server/admin/bulk.py).
+POST /admin/aids-bulk with `step=confirm` (the list's form) shows the confirmation; with
+`step=apply` (the confirmation's form) it writes, all or nothing (server/admin/bulk.py). (Not
+/admin/aids/bulk: that is the editor's address of an aid with the id `bulk`.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _ops(request: web.Request) -> BulkOps:
     return BulkOps(service.settings, service.library, service.suggester)
 
 
-@routes.post("/admin/aids/bulk")
+@routes.post("/admin/aids-bulk")
 async def bulk_post(request: web.Request) -> web.Response:
     session = need(request, "aid.bulk")
     form = await request.post()

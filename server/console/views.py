@@ -38,7 +38,7 @@ routes: list[web.AbstractRouteDef] = [
     *apps.routes,
     *templates.routes,
     *tester.routes,
-    *bulk.routes,  # POST /admin/aids/bulk before the editor's /admin/aids/{id}
+    *bulk.routes,
     *aids.routes,
     *mentors.routes,
     *transfer.routes,
