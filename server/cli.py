@@ -64,14 +64,14 @@ async def _import(settings: Settings, directory: Path) -> int:
             report = await library.import_dir(directory)
         except ContentError as exc:
             # Every problem of every file at once (field, rule and reference errors together),
-            # grouped by file in the order found.
+            # grouped by file (in the order found), by line within a file.
             files = len({f for f, _, _ in exc.errors})
             print(
                 f"Nothing imported: {len(exc.errors)} problem(s) found in {files} file(s).",
                 file=sys.stderr,
             )
             order = {f: i for i, (f, _, _) in reversed(list(enumerate(exc.errors)))}
-            for f, line, msg in sorted(exc.errors, key=lambda e: order[e[0]]):
+            for f, line, msg in sorted(exc.errors, key=lambda e: (order[e[0]], e[1])):
                 print(f"  {directory / f}:{line}: {msg}", file=sys.stderr)
             return 2
         summary = {k: len(v) for k, v in report.items() if isinstance(v, list)}
