@@ -114,8 +114,11 @@ class Library:
     async def load(self, content_dir: Path) -> ContentSet:
         known_aids = set(self.catalog.aids)
         known_apps = set(self.catalog.apps)  # mentors may name these apps too
+        owners = {c.id: c.app_id for c in self.catalog.contexts.values()}  # no other app's ids
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, load_dir, content_dir, known_aids, known_apps)
+        return await loop.run_in_executor(
+            None, load_dir, content_dir, known_aids, known_apps, owners
+        )
 
     async def import_dir(self, content_dir: Path, saved_by: str = "import") -> dict[str, Any]:
         content = await self.load(content_dir)

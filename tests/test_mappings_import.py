@@ -384,3 +384,26 @@ async def test_console_checks_the_csv_first_then_applies_it(
     assert resp.status == 422
     page = html.unescape(await resp.text())
     assert "no app recognises this URL" in page and "unknown aid 'ghost'" in page
+
+
+def test_inflow_import_names_a_context_id_another_app_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Incident: `inflow import` of an app whose context id another stored app already used
+    crashed with a database traceback (UNIQUE constraint failed: contexts.id). It is a problem
+    of the file now, reported with the others, and nothing is imported."""
+    from server.cli import main
+
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(tmp_path / "data"))
+    assert main(["import", str(write_library(tmp_path / "clinic"))]) == 0
+    other = tmp_path / "other"
+    (other / "apps").mkdir(parents=True)
+    (other / "apps" / "lab.yaml").write_text(
+        'id: lab\nname: Lab\nrules: ["https://lab.example/**"]\ncontexts:\n'
+        '  - {id: sched-new, name: Draw, rule: "https://lab.example/draw"}\n'
+    )
+    capsys.readouterr()
+    assert main(["import", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "apps/lab.yaml:1: context id 'sched-new' is used by the app 'sched'" in err
+    assert "Traceback" not in err
