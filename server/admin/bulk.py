@@ -121,16 +121,19 @@ class BulkOps(ServiceBase):
             require(identity, "mapping.write", "Re-mapping aids (their apps)")
         self._check_apps(body)
         ids = list(dict.fromkeys(body.ids))
+        where: dict[str, str] = {}  # each id's place in the list as sent
+        for i, aid_id in enumerate(body.ids):
+            where.setdefault(aid_id, f"ids[{i}]")
         publisher = is_publisher(identity)
 
         def op(changes: Changes) -> dict[str, Any]:
             found = {i: a for i in ids if (a := _find(self.storage, i)) is not None}
             bad: list[dict[str, Any]] = []
             todo: list[tuple[Aid, Aid]] = []
-            for i, aid_id in enumerate(ids):
+            for aid_id in ids:
                 current = found.get(aid_id)
                 if current is None:
-                    bad.append({"id": aid_id, "field": f"ids[{i}]", "message": "no such aid"})
+                    bad.append({"id": aid_id, "field": where[aid_id], "message": "no such aid"})
                     continue
                 new = body.apply(current)
                 if new == current:
@@ -139,7 +142,7 @@ class BulkOps(ServiceBase):
                     bad.append(
                         {
                             "id": aid_id,
-                            "field": f"ids[{i}]",
+                            "field": where[aid_id],
                             "message": "published: changing it needs the role "
                             + " or ".join(sorted(PUBLISHERS)),
                             "forbidden": True,
@@ -150,7 +153,7 @@ class BulkOps(ServiceBase):
                     validate(Aid, new.content_fields())
                 except FieldErrors as exc:
                     why = "; ".join(f"{f}: {m}" for f, m in exc.errors)
-                    bad.append({"id": aid_id, "field": f"ids[{i}]", "message": why})
+                    bad.append({"id": aid_id, "field": where[aid_id], "message": why})
                     continue
                 todo.append((current, new))
             if bad:
