@@ -110,6 +110,22 @@ class Settings:
     lrs_backoff_max_seconds: float = 300.0
     lrs_poll_seconds: float = 5.0
 
+    # -- E-mail notifications (server/peer/mail.py, docs/peer.md "E-mail") ------------------------
+    # Notifications are always queued in the outbox (the notifications table); the sender delivers
+    # them only when smtp_host is set ("" = e-mail off).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""  # SMTP AUTH when set
+    smtp_password: str = ""
+    smtp_from: str = "Inflow <inflow@localhost>"  # "Name <address>" or an address
+    smtp_starttls: bool = False  # STARTTLS (verifying the server's certificate) before AUTH
+    smtp_ca_file: Path | None = None  # CA bundle for that check (a private CA); None = the system's
+    smtp_timeout_seconds: float = 30.0  # per SMTP conversation
+    smtp_max_attempts: int = 8  # a notification still failing after this many tries is `failed`
+    smtp_backoff_initial_seconds: float = 30.0  # wait after a first failure, doubled each time...
+    smtp_backoff_max_seconds: float = 3600.0  # ...up to this
+    smtp_poll_seconds: float = 60.0  # the outbox is also read this often (other nodes' rows)
+
     @property
     def events_db_path(self) -> Path:
         return self.data_dir / "events.sqlite3"

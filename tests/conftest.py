@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.settings import AuthSettings, Settings
+from tests.smtp import SmtpServer
 from tests.tokens import ISSUER, TokenMaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,19 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 async def client(aiohttp_client: Any, settings: Settings) -> TestClient:
     return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port, collecting what it receives.
+
+    `make_settings(**smtp_server.settings())` points Inflow's e-mail sender at it (tests/smtp.py).
+    """
+    server = SmtpServer()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
