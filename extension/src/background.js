@@ -27,6 +27,7 @@ import { Busy } from "./lib/backoff.js";
 import { openPanelOnActionClick } from "./lib/browser.js";
 import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
+import { needsPage, peerRequest } from "./lib/peer.js";
 import {
   VOTE_HOLD_MS,
   dueVotes,
@@ -123,6 +124,7 @@ const HANDLERS = {
   feedback: onFeedback,
   shown: onShown,
   "link-followed": onLinkFollowed,
+  peer: onPeer,
 };
 
 function dispatch(msg, sender, sendResponse) {
@@ -441,6 +443,27 @@ async function onSearch(msg) {
     await noteSearch({ query, result_count: count, ...(scope ? { app: scope.app } : {}) });
   }
   return res;
+}
+
+/** Peer learning (src/lib/peer.js). A page operation goes out with the URL and title of the
+ * page the panel shows (`pageKey`), read here from storage.session; a page that changed since,
+ * or one that is not mapped, is refused without a request (its URL never leaves the browser). */
+async function onPeer(msg) {
+  let page = null;
+  if (needsPage(msg.op)) {
+    const got = await chrome.storage.session.get([K.focus, K.view]);
+    const focus = got[K.focus];
+    const view = got[K.view];
+    const tabPage = focus ? await getSession(tabKey(focus.tabId)) : null;
+    const mapped = view && ["ready", "busy", "offline"].includes(view.state) && view.app;
+    if (!tabPage || !mapped || view.pageKey !== msg.pageKey)
+      throw new Error("The page changed. Try again on this page.");
+    if (pageKeyOf(focus.tabId, tabPage) !== msg.pageKey)
+      throw new Error("The page changed. Try again on this page.");
+    page = tabPage;
+  }
+  const req = peerRequest(msg, page);
+  return api(req.path, { method: req.method, body: req.body });
 }
 
 async function onGetAid(msg) {

@@ -1,5 +1,7 @@
 // Message shapes and sender checks for the worker's one dispatcher. Pure, unit-tested.
 
+import { isPeerMessage } from "./peer.js";
+
 const MAX_URL = 8 * 1024;
 const SLUG = /^[a-z0-9][a-z0-9-]{0,127}$/;
 
@@ -49,6 +51,9 @@ const PANEL = {
   shown: (m) => isStr(m.pageKey, 2 * MAX_URL),
   // "Open in a new tab" of an aid (analytics: link_followed; only the host is recorded).
   "link-followed": (m) => isStr(m.aid_id, 128) && SLUG.test(m.aid_id) && isHttpUrl(m.url),
+  // Peer learning (src/lib/peer.js): {type: "peer", op, ...}; page operations name the page on
+  // screen by its pageKey, and the worker sends that page's URL, never one from the message.
+  peer: isPeerMessage,
 };
 
 export const CONTENT_TYPES = Object.freeze(Object.keys(CONTENT));

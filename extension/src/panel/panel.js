@@ -18,28 +18,13 @@ import {
   typeLabel,
   videoFacts,
 } from "../lib/viewmodel.js";
+import { h } from "./dom.js";
+import { createPeer } from "./peer.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
 const SHOWN_MAX = 200;
 const COMMENT_MAX = 1000;
 const $ = (id) => document.getElementById(id);
-
-/** Build an element: h("p", {className: "x", onclick}, "text", child, ...). */
-function h(tag, props = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (k === "className") el.className = v;
-    else if (k === "dataset") Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
 
 // Panel-local UI state (this page lives as long as the panel is open; the worker owns the rest).
 const ui = {
@@ -67,6 +52,14 @@ async function send(msg) {
   if (!res.ok) throw Object.assign(new Error(res.error.message), res.error);
   return res.data;
 }
+
+// Peer learning (panel/peer.js): its section sits under the aids; it also adds "Recommended by"
+// lines to aids and "Your mentor for <app>" to the people list.
+const peer = createPeer({
+  send,
+  html: (s) => safeFragment(s, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }),
+  changed: () => ui.mode === "home" && render(),
+});
 
 // ---- top bar, search box, selection chip ----------------------------------------------------
 function signedIn(view) {
@@ -164,6 +157,10 @@ function aidCard(aid, why = []) {
  * can help. No related aid is better than filler: an empty related list says so calmly. */
 function aidList(view) {
   const { pinned, related, more } = groupAids(view.aids);
+  const recs = peer.recommended(view);
+  const why = (a) => [...reasonLines(a), recs.get(a.id)].filter(Boolean);
+  const extra = peer.extraRecommended(view, view.aids);
+  const people = peer.people(view, view.mentors);
   const out = [];
   if (pinned.length) {
     out.push(h("h2", { className: "group", id: "pinned-heading" }, "For this page"));
@@ -171,12 +168,14 @@ function aidList(view) {
       h(
         "ul",
         { className: "aids", id: "pinned", "aria-labelledby": "pinned-heading" },
-        pinned.map((a) => aidCard(a, reasonLines(a))),
+        pinned.map((a) => aidCard(a, why(a))),
       ),
     );
   }
-  if (!pinned.length && !related.length && !view.mentors?.length) {
-    return [stateBox(h("p", {}, "No job aids for this page yet. Try the search."))];
+  if (!pinned.length && !related.length && !extra.length && !view.mentors?.length) {
+    if (!people.mine.length)
+      return [stateBox(h("p", {}, "No job aids for this page yet. Try the search."))];
+    return mentorList(people);
   }
   out.push(h("h2", { className: "group", id: "related-heading" }, "Related"));
   if (!related.length) {
@@ -189,12 +188,22 @@ function aidList(view) {
       h(
         "ul",
         { className: "aids", id: "related", "aria-labelledby": "related-heading" },
-        (open ? [...related, ...more] : related).map((a) => aidCard(a, reasonLines(a))),
+        (open ? [...related, ...more] : related).map((a) => aidCard(a, why(a))),
       ),
     );
     if (more.length && !open) out.push(moreButton(view.pageKey, more));
   }
-  out.push(...mentorList(view.mentors));
+  if (extra.length) {
+    out.push(h("h2", { className: "group", id: "recommended-heading" }, "Recommended by mentors"));
+    out.push(
+      h(
+        "ul",
+        { className: "aids", id: "recommended", "aria-labelledby": "recommended-heading" },
+        extra.map((a) => aidCard(a, [recs.get(a.id), a.note].filter(Boolean))),
+      ),
+    );
+  }
+  out.push(...mentorList(people));
   return out;
 }
 
@@ -222,8 +231,10 @@ function moreButton(pageKey, more) {
 
 // ---- people who can help (vetted peer mentors) --------------------------------------------------
 /** Every mentor field is plain text from the server: it goes in as text nodes, never as HTML. */
-function mentorCard(m) {
+function mentorCard(m, paired = false) {
   const contact = contactOf(m.contact);
+  // "Contact" of a paired mentor records an event (no content) for the mentoring loop.
+  const contacted = paired ? () => peer.contact(m.id) : undefined;
   const nameId = `mentor-${m.id}-name`;
   const status = h("span", { className: "copied muted", role: "status" });
   let how;
@@ -235,6 +246,7 @@ function mentorCard(m) {
         href: contact.href,
         dataset: { focus: `mail:${m.id}` },
         "aria-describedby": nameId,
+        onclick: contacted,
       },
       contact.text,
     );
@@ -249,7 +261,10 @@ function mentorCard(m) {
           className: "secondary small",
           dataset: { focus: `copy:${m.id}` },
           "aria-label": `Copy ${contact.text} (${m.name})`,
-          onclick: () => copyText(contact.text, text, status),
+          onclick: () => {
+            contacted?.();
+            return copyText(contact.text, text, status);
+          },
         },
         "Copy",
       ),
@@ -258,7 +273,12 @@ function mentorCard(m) {
   }
   return h(
     "li",
-    { className: "mentor", dataset: { mentor: m.id }, "aria-labelledby": nameId },
+    {
+      className: paired ? "mentor paired" : "mentor",
+      dataset: { mentor: m.id, ...(paired ? { paired: "true" } : {}) },
+      "aria-labelledby": nameId,
+    },
+    paired ? h("p", { className: "paired-label" }, m.heading) : null,
     h("h3", { className: "name", id: nameId }, m.name),
     m.can_help_with ? h("p", { className: "helps" }, m.can_help_with) : null,
     m.reason ? h("p", { className: "why" }, m.reason) : null,
@@ -266,14 +286,16 @@ function mentorCard(m) {
   );
 }
 
-function mentorList(mentors) {
-  if (!mentors?.length) return [];
+/** People who can help: my paired mentors first ("Your mentor for <app>"), then the others. */
+function mentorList({ mine, others }) {
+  if (!mine.length && !others?.length) return [];
   return [
     h("h2", { className: "group", id: "mentors-heading" }, "People who can help"),
     h(
       "ul",
       { className: "mentors", id: "mentors", "aria-labelledby": "mentors-heading" },
-      mentors.map(mentorCard),
+      mine.map((m) => mentorCard(m, true)),
+      (others ?? []).map((m) => mentorCard(m)),
     ),
   ];
 }
@@ -325,6 +347,7 @@ function homeContent(view) {
           ? h("div", { className: "loading-bar", role: "progressbar", "aria-label": "Updating" })
           : null,
         ...aidList(view),
+        peer.section(view),
       ];
     case "busy":
       tickBusy();
@@ -384,10 +407,15 @@ function render() {
   const shown = ui.view?.state === "ready" && !ui.view.loading ? ui.view.pageKey : "";
   main.dataset.shown = ui.mode === "home" ? (shown ?? "") : "";
   if (ui.mode !== "home") return; // search and aid screens render themselves
-  const focusedAid = document.activeElement?.dataset?.aid;
-  const focusedKey = document.activeElement?.dataset?.focus;
+  peer.sync(ui.view);
+  const active = document.activeElement;
+  const focusedAid = active?.dataset?.aid;
+  const focusedKey = active?.dataset?.focus;
+  // The peer section is the same element after re-rendering: focus (a half-written tip) returns.
+  const inPeer = peer.holds(active) ? active : null;
   main.replaceChildren(...homeContent(ui.view).filter(Boolean));
-  if (focusedAid) main.querySelector(`[data-aid="${CSS.escape(focusedAid)}"]`)?.focus();
+  if (inPeer?.isConnected) inPeer.focus({ preventScroll: true });
+  else if (focusedAid) main.querySelector(`[data-aid="${CSS.escape(focusedAid)}"]`)?.focus();
   else if (focusedKey) main.querySelector(`[data-focus="${CSS.escape(focusedKey)}"]`)?.focus();
   reportShown(ui.view);
 }

@@ -1,0 +1,635 @@
+// Peer learning in the side panel (docs/peer.md): tips from colleagues, share a tip, ask (with
+// accepted answers to similar questions while typing), your questions (badge, accept), answer
+// (mentors and owners), and what aids and people lists borrow: "Recommended by <mentor>" and
+// "Your mentor for <app>". One request per page (POST /api/v1/peer/page through the worker).
+//
+// People's text arrives as sanitised `body_html` and goes in through safeFragment(); names and
+// labels go in as text. The section is one element kept across the panel's re-renders, so what
+// someone types survives a view update; its lists are rebuilt when the data changes.
+
+import {
+  PEER_LIMITS,
+  SIMILAR_DEBOUNCE_MS,
+  countText,
+  extraRecommended,
+  inboxForPage,
+  otherMentors,
+  peerCan,
+  peerError,
+  pickAnswered,
+  pickMyMentors,
+  pickMyQuestions,
+  pickTips,
+  recommendedBy,
+  similarQuery,
+  unreadBadge,
+  unreadCount,
+} from "../lib/peer.js";
+import { h } from "./dom.js";
+
+/**
+ * @param {{send: (msg) => Promise<any>, html: (s: string) => DocumentFragment,
+ *          changed: () => void}} deps  `changed` re-renders the home list (recommendations and
+ *          mentors shown there come from the peer answer).
+ */
+export function createPeer({ send, html, changed }) {
+  const st = {
+    pageKey: null,
+    status: "idle", // idle | loading | ready | error
+    data: null,
+    error: "",
+    inbox: null, // questions for me (mentors, owners), or null before loaded
+    inboxError: "",
+    view: null,
+    el: null,
+    parts: null,
+    seq: 0,
+  };
+
+  const body = (s) => h("div", { className: "peer-body" }, html(s));
+
+  // ---- loading -----------------------------------------------------------------------------
+  function sync(view) {
+    st.view = view;
+    const ok = view?.state === "ready" && view.pageKey && view.app;
+    if (!ok) return;
+    if (view.pageKey !== st.pageKey) {
+      st.pageKey = view.pageKey;
+      st.data = null;
+      st.inbox = null;
+      st.el = build();
+      void load();
+    }
+  }
+
+  async function load() {
+    const seq = ++st.seq;
+    const pageKey = st.pageKey;
+    st.status = st.data ? "ready" : "loading";
+    st.el?.setAttribute("aria-busy", "true");
+    paint();
+    try {
+      const data = await send({ type: "peer", op: "page", pageKey });
+      if (seq !== st.seq || pageKey !== st.pageKey) return;
+      st.data = data;
+      st.status = "ready";
+      st.error = "";
+      if (peerCan(data).answer) void loadInbox();
+    } catch (err) {
+      if (seq !== st.seq) return;
+      st.status = "error";
+      st.error = peerError(err);
+    }
+    st.el?.setAttribute("aria-busy", "false");
+    paint();
+    changed();
+  }
+
+  async function loadInbox() {
+    try {
+      st.inbox = await send({ type: "peer", op: "inbox" });
+      st.inboxError = "";
+    } catch (err) {
+      st.inboxError = peerError(err);
+    }
+    paintInbox();
+  }
+
+  // ---- the section: built once per page ------------------------------------------------------
+  function build() {
+    const parts = {
+      state: h("div", { className: "peer-state" }),
+      tips: h("div", { id: "peer-tips" }),
+      answered: h("div", { id: "peer-answered" }),
+      share: shareForm(),
+      ask: askForm(),
+      mine: h("div", { id: "peer-mine" }),
+      inbox: h("div", { id: "peer-inbox" }),
+    };
+    st.parts = parts;
+    return h(
+      "section",
+      { className: "peer", id: "peer", "aria-label": "From colleagues", "aria-busy": "true" },
+      parts.state,
+      parts.mine,
+      parts.tips,
+      parts.answered,
+      parts.share.el,
+      parts.ask.el,
+      parts.inbox,
+    );
+  }
+
+  function paint() {
+    const p = st.parts;
+    if (!p) return;
+    if (st.status === "loading") {
+      p.state.replaceChildren(
+        h("div", { className: "skeleton", "aria-label": "Loading tips and questions" }),
+      );
+    } else if (st.status === "error") {
+      p.state.replaceChildren(
+        h(
+          "div",
+          { className: "note", id: "peer-error" },
+          h("p", { className: "error", role: "alert" }, st.error),
+          h(
+            "button",
+            { type: "button", className: "secondary", id: "peer-retry", onclick: () => load() },
+            "Retry",
+          ),
+        ),
+      );
+    } else {
+      p.state.replaceChildren();
+    }
+    const ready = st.status === "ready" && st.data;
+    const can = peerCan(ready ? st.data : null);
+    p.share.el.hidden = !ready || !can.tip;
+    p.ask.el.hidden = !ready || !can.ask;
+    p.tips.replaceChildren(...(ready ? tipsList(st.data.tips) : []));
+    p.answered.replaceChildren(...(ready ? answeredList(st.data.answers) : []));
+    p.mine.replaceChildren(...(ready ? mineList(st.data.my_questions) : []));
+    paintInbox();
+  }
+
+  // ---- tips from colleagues ------------------------------------------------------------------
+  function tipsList(raw) {
+    const tips = pickTips(raw);
+    const heading = h("h2", { className: "group", id: "tips-heading" }, "Tips from colleagues");
+    if (!tips.length)
+      return [
+        heading,
+        h("p", { className: "muted calm", id: "no-tips" }, "No tips for this page yet."),
+      ];
+    return [
+      heading,
+      h(
+        "ul",
+        { className: "tips", id: "tips", "aria-labelledby": "tips-heading" },
+        tips.map(tipItem),
+      ),
+    ];
+  }
+
+  function tipItem(t) {
+    const status = h("span", { className: "muted", role: "status" });
+    const reason = h("input", {
+      type: "text",
+      id: `report-reason-${t.id}`,
+      maxlength: String(PEER_LIMITS.reason),
+      placeholder: "What is wrong with it? (optional)",
+    });
+    const form = h(
+      "form",
+      {
+        className: "report",
+        hidden: true,
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          for (const el of form.elements) el.disabled = true;
+          try {
+            await send({ type: "peer", op: "report", id: t.id, reason: reason.value });
+            status.textContent = "Reported. You will not see this tip again.";
+            li.classList.add("reported");
+            form.hidden = true;
+            reportBtn.hidden = true;
+          } catch (err) {
+            status.textContent = peerError(err);
+            for (const el of form.elements) el.disabled = false;
+          }
+        },
+      },
+      h("label", { for: `report-reason-${t.id}`, className: "sr-only" }, "Reason"),
+      reason,
+      h("button", { type: "submit", className: "secondary small" }, "Send report"),
+      h(
+        "button",
+        {
+          type: "button",
+          className: "link",
+          onclick: () => {
+            form.hidden = true;
+            reportBtn.focus();
+          },
+        },
+        "Cancel",
+      ),
+    );
+    const reportBtn = h(
+      "button",
+      {
+        type: "button",
+        className: "link small report-open",
+        dataset: { focus: `report:${t.id}` },
+        "aria-label": `Report this tip by ${t.author}`,
+        onclick: () => {
+          form.hidden = false;
+          reason.focus();
+        },
+      },
+      "Report",
+    );
+    const li = h(
+      "li",
+      { className: "tip", dataset: { tip: t.id } },
+      body(t.html),
+      h(
+        "p",
+        { className: "tip-meta muted" },
+        h("span", { className: "author" }, t.author),
+        t.endorsed ? [" · ", h("span", { className: "endorsed" }, t.endorsed)] : null,
+        " ",
+        reportBtn,
+      ),
+      form,
+      status,
+    );
+    return li;
+  }
+
+  // ---- accepted answers on this page ---------------------------------------------------------
+  function answeredItem(a) {
+    return h(
+      "li",
+      { className: "answered", dataset: { question: a.id } },
+      a.questionHtml
+        ? h("div", { className: "q" }, h("strong", {}, "Q: "), html(a.questionHtml))
+        : null,
+      h("div", { className: "a" }, h("strong", {}, "A: "), html(a.answerHtml)),
+      h("p", { className: "muted small" }, `Answered by ${a.author}`),
+    );
+  }
+
+  function answeredList(raw) {
+    const items = pickAnswered(raw);
+    if (!items.length) return [];
+    return [
+      h("h2", { className: "group", id: "answered-heading" }, "Answered on this page"),
+      h(
+        "ul",
+        { className: "answers", id: "answered", "aria-labelledby": "answered-heading" },
+        items.map(answeredItem),
+      ),
+    ];
+  }
+
+  // ---- forms: share a tip, ask a question -----------------------------------------------------
+  /** A textarea with a counter, "show my name", a submit button and a status line. */
+  function writeForm({ id, label, hint, max, submit, op, done }) {
+    const count = h("span", { className: "muted count", id: `${id}-count` }, countText("", max));
+    const text = h("textarea", {
+      id: `${id}-body`,
+      rows: "3",
+      maxlength: String(max),
+      "aria-describedby": `${id}-count ${id}-hint`,
+      oninput: () => {
+        count.textContent = countText(text.value, max);
+        onInput?.(text.value);
+      },
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
+      },
+    });
+    const showName = h("input", { type: "checkbox", id: `${id}-show-name` });
+    const nameLabel = h("span", {}, "Show my name");
+    const status = h("p", { className: "muted", role: "status", id: `${id}-status` });
+    const btn = h("button", { type: "submit", className: "primary", id: `${id}-send` }, submit);
+    let onInput = null;
+    const form = h(
+      "form",
+      {
+        className: "peer-form",
+        id: `${id}-form`,
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const value = text.value.trim();
+          if (!value) {
+            status.textContent = "Write something first.";
+            text.focus();
+            return;
+          }
+          btn.disabled = true;
+          text.disabled = true;
+          status.textContent = "Sending…";
+          try {
+            await send({
+              type: "peer",
+              op,
+              pageKey: st.pageKey,
+              body: value,
+              show_name: showName.checked,
+            });
+            text.value = "";
+            count.textContent = countText("", max);
+            status.textContent = done;
+            onInput?.("");
+            void load();
+          } catch (err) {
+            status.textContent = peerError(err);
+          } finally {
+            btn.disabled = false;
+            text.disabled = false;
+          }
+        },
+      },
+      h("label", { for: `${id}-body` }, label),
+      h("p", { className: "muted small", id: `${id}-hint` }, hint),
+      text,
+      h(
+        "div",
+        { className: "comment-actions" },
+        h("label", { className: "check" }, showName, " ", nameLabel),
+        count,
+        btn,
+      ),
+      status,
+    );
+    const el = h(
+      "details",
+      { className: "peer-write", id, hidden: true },
+      h("summary", {}, label),
+      form,
+    );
+    return {
+      el,
+      form,
+      text,
+      setName: (name) => (nameLabel.textContent = name ? `Show my name (${name})` : "Show my name"),
+      onInput: (fn) => (onInput = fn),
+    };
+  }
+
+  function shareForm() {
+    const f = writeForm({
+      id: "share-tip",
+      label: "Share a tip",
+      hint: "A short tip about this page for colleagues (Markdown). A reviewer checks it first.",
+      max: PEER_LIMITS.tip,
+      submit: "Send for review",
+      op: "tip",
+      done: "Thanks! Your tip shows here once a reviewer approves it.",
+    });
+    return f;
+  }
+
+  function askForm() {
+    const f = writeForm({
+      id: "ask",
+      label: "Ask a question",
+      hint: "Mentors and the app's owners get it; the answer comes back here.",
+      max: PEER_LIMITS.question,
+      submit: "Ask",
+      op: "ask",
+      done: "Sent. You will see the answer here under Your questions.",
+    });
+    const similar = h("div", { className: "similar", id: "similar", "aria-live": "polite" });
+    f.form.insertBefore(similar, f.form.querySelector(".comment-actions"));
+    let timer = 0;
+    let seq = 0;
+    let last = "";
+    f.onInput((value) => {
+      clearTimeout(timer);
+      const q = similarQuery(value);
+      if (!q) {
+        last = "";
+        seq++;
+        similar.replaceChildren();
+        return;
+      }
+      timer = setTimeout(async () => {
+        if (q === last) return;
+        last = q;
+        const mine = ++seq;
+        try {
+          const res = await send({ type: "peer", op: "similar", pageKey: st.pageKey, q });
+          if (mine !== seq) return;
+          const items = pickAnswered(Array.isArray(res) ? res : (res?.results ?? res?.answers));
+          similar.replaceChildren(
+            ...(items.length
+              ? [
+                  h("p", { className: "small" }, "Answered before — does one of these help?"),
+                  h("ul", { className: "answers", id: "similar-list" }, items.map(answeredItem)),
+                ]
+              : []),
+          );
+        } catch {
+          if (mine === seq) similar.replaceChildren(); // a hint only: asking still works
+        }
+      }, SIMILAR_DEBOUNCE_MS);
+    });
+    return f;
+  }
+
+  // ---- your questions --------------------------------------------------------------------------
+  function mineList(raw) {
+    const qs = pickMyQuestions(raw);
+    if (!qs.length) return [];
+    const badge = unreadBadge(unreadCount(raw));
+    return [
+      h(
+        "h2",
+        { className: "group", id: "mine-heading" },
+        "Your questions",
+        badge ? [" ", h("span", { className: "badge unread", id: "unread-badge" }, badge)] : null,
+      ),
+      h(
+        "ul",
+        { className: "questions", id: "my-questions", "aria-labelledby": "mine-heading" },
+        qs.map(myQuestion),
+      ),
+    ];
+  }
+
+  function myQuestion(q) {
+    const answers = h(
+      "ul",
+      { className: "answers", hidden: q.unread },
+      q.answers.map((a) => answerItem(q, a)),
+    );
+    const li = h(
+      "li",
+      { className: `question${q.unread ? " unread" : ""}`, dataset: { question: q.id } },
+      body(q.html),
+      h(
+        "p",
+        { className: "muted small q-status" },
+        q.unread ? [h("span", { className: "badge unread" }, "New answer"), " "] : null,
+        q.statusText,
+      ),
+      q.unread
+        ? h(
+            "button",
+            {
+              type: "button",
+              className: "secondary small",
+              dataset: { focus: `read:${q.id}` },
+              onclick: async (ev) => {
+                answers.hidden = false;
+                ev.currentTarget.remove();
+                answers.querySelector("button, a")?.focus();
+                await send({ type: "peer", op: "read", id: q.id }).catch(() => {});
+                void load();
+              },
+            },
+            q.answers.length === 1 ? "Show the answer" : `Show the answers (${q.answers.length})`,
+          )
+        : null,
+      answers,
+    );
+    return li;
+  }
+
+  function answerItem(q, a) {
+    const status = h("span", { className: "muted", role: "status" });
+    return h(
+      "li",
+      { className: `answer${a.accepted ? " accepted" : ""}`, dataset: { answer: a.id } },
+      body(a.html),
+      h(
+        "p",
+        { className: "muted small" },
+        `${a.author}${a.byMentor ? " (mentor)" : ""}`,
+        a.accepted ? [" · ", h("strong", { className: "accepted-mark" }, "Accepted")] : null,
+        " ",
+        !q.accepted && a.id && q.status !== "hidden" && q.status !== "closed"
+          ? h(
+              "button",
+              {
+                type: "button",
+                className: "secondary small accept",
+                dataset: { focus: `accept:${a.id}` },
+                onclick: async (ev) => {
+                  ev.currentTarget.disabled = true;
+                  try {
+                    await send({ type: "peer", op: "accept", id: q.id, answer_id: a.id });
+                    void load();
+                  } catch (err) {
+                    status.textContent = peerError(err);
+                    ev.currentTarget.disabled = false;
+                  }
+                },
+              },
+              "Accept this answer",
+            )
+          : null,
+        status,
+      ),
+    );
+  }
+
+  // ---- answer (mentors and owners, from their own panel) ---------------------------------------
+  function paintInbox() {
+    const box = st.parts?.inbox;
+    if (!box) return;
+    const can = peerCan(st.status === "ready" ? st.data : null);
+    if (!can.answer) {
+      box.replaceChildren();
+      return;
+    }
+    const heading = h("h2", { className: "group", id: "inbox-heading" }, "Questions to answer");
+    if (st.inboxError) {
+      box.replaceChildren(heading, h("p", { className: "error", role: "alert" }, st.inboxError));
+      return;
+    }
+    if (st.inbox === null) {
+      box.replaceChildren(heading, h("div", { className: "skeleton" }));
+      return;
+    }
+    const ctx = st.data?.context?.id ?? st.view?.contexts?.[0]?.id ?? "";
+    const qs = inboxForPage(st.inbox, st.data?.app?.id ?? st.view?.app?.id, ctx);
+    if (!qs.length) {
+      box.replaceChildren(
+        heading,
+        h("p", { className: "muted calm", id: "no-inbox" }, "No open questions about this app."),
+      );
+      return;
+    }
+    box.replaceChildren(
+      heading,
+      h(
+        "ul",
+        { className: "questions", id: "inbox", "aria-labelledby": "inbox-heading" },
+        qs.map(inboxItem),
+      ),
+    );
+  }
+
+  function inboxItem(q) {
+    const id = `answer-${q.id}`;
+    const status = h("p", { className: "muted", role: "status" });
+    const text = h("textarea", {
+      id,
+      rows: "3",
+      maxlength: String(PEER_LIMITS.answer),
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
+      },
+    });
+    const btn = h("button", { type: "submit", className: "primary small" }, "Send answer");
+    const form = h(
+      "form",
+      {
+        className: "peer-form",
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (!text.value.trim()) {
+            text.focus();
+            return;
+          }
+          btn.disabled = true;
+          status.textContent = "Sending…";
+          try {
+            await send({ type: "peer", op: "answer", id: q.id, body: text.value.trim() });
+            status.textContent = "Answer sent. The asker sees it in their panel.";
+            text.value = "";
+            void loadInbox();
+          } catch (err) {
+            status.textContent = peerError(err);
+          } finally {
+            btn.disabled = false;
+          }
+        },
+      },
+      h("label", { for: id }, "Your answer"),
+      text,
+      h("div", { className: "comment-actions" }, btn),
+      status,
+    );
+    return h(
+      "li",
+      { className: "question", dataset: { inbox: q.id } },
+      body(q.html),
+      h("p", { className: "muted small" }, `${q.asker}${q.here ? " · on this page" : ""}`),
+      form,
+    );
+  }
+
+  // ---- what the rest of the panel borrows ------------------------------------------------------
+  const current = (view) =>
+    st.status === "ready" && view?.pageKey === st.pageKey ? st.data : null;
+
+  return {
+    sync,
+    /** The section to place under the aids (the same element each time), or null. */
+    section(view) {
+      if (!st.el || view?.pageKey !== st.pageKey) return null;
+      const name = view?.user ?? "";
+      st.parts.share.setName(name);
+      st.parts.ask.setName(name);
+      return st.el;
+    },
+    /** aid id → "Recommended by <mentor>". */
+    recommended: (view) => recommendedBy(current(view)?.recommendations),
+    /** Recommended aids not in the page's list. */
+    extraRecommended: (view, aids) => extraRecommended(current(view)?.recommendations, aids),
+    /** My paired mentors for this app (shown first under people), and the other people. */
+    people(view, mentors) {
+      const mine = pickMyMentors(current(view)?.my_mentors, view?.app?.name);
+      return { mine, others: otherMentors(mentors, mine) };
+    },
+    contact: (id) => send({ type: "peer", op: "contact", id }).catch(() => {}),
+    /** Does focus sit in the section (the panel restores it after re-rendering)? */
+    holds: (el) => Boolean(st.el && el && st.el.contains(el)),
+  };
+}
