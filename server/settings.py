@@ -125,6 +125,8 @@ class Settings:
     smtp_backoff_initial_seconds: float = 30.0  # wait after a first failure, doubled each time...
     smtp_backoff_max_seconds: float = 3600.0  # ...up to this
     smtp_poll_seconds: float = 60.0  # the outbox is also read this often (other nodes' rows)
+    # Pairing rules (server/peer/pairings.py) run this often by themselves; 0 = only "Run now".
+    pairing_run_interval_seconds: float = 3600.0
 
     @property
     def events_db_path(self) -> Path:
