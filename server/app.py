@@ -27,6 +27,7 @@ from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.peer.store import PeerStore
 from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
@@ -75,6 +76,12 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
             await app[keys.LIBRARY].stop()  # a background index rebuild, if one runs
         await index.close()  # drains the writer queue first
         await storage.close()
+
+
+async def peer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: peer learning's store, on the library's storage (closed with it)."""
+    app[keys.PEER] = PeerStore(app[keys.LIBRARY].storage)
+    yield
 
 
 EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After"
@@ -173,6 +180,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)
     app[keys.RENDERER] = AsyncRenderer(settings.image_hosts, base_url=settings.base_url)
     app.cleanup_ctx.append(library_ctx)
+    app.cleanup_ctx.append(peer_ctx)  # after library_ctx: the peer store uses its storage
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)

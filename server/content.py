@@ -406,6 +406,8 @@ def app_to_text(app: App) -> str:
         data.pop("description", None)
     if not data.get("wrapped_targets"):
         data.pop("wrapped_targets", None)
+    if not data.get("owners"):
+        data.pop("owners", None)
     data["rules"] = [_rule_text(r) for r in data.get("rules", [])]
     contexts = []
     for ctx in data.get("contexts", []):

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from server.console.oidc import AdminOidc
     from server.console.session import ConsoleSession, SessionStore
     from server.library import Library
+    from server.peer.pairings import Pairings
+    from server.peer.store import PeerStore
     from server.render import AsyncRenderer
     from server.settings import Settings
     from server.suggest import Suggester
@@ -54,3 +56,9 @@ __all__ += ["CONSOLE_SESSION"]
 # App templates by id (server/app_templates.py), read at start-up (server/admin/templates_api.py).
 APP_TEMPLATES: web.AppKey[dict[str, AppTemplate]] = web.AppKey("app_templates")
 __all__ += ["APP_TEMPLATES"]
+# Peer learning (server/peer): its resources in the content database, opened after the library.
+PEER: web.AppKey[PeerStore] = web.AppKey("peer")
+__all__ += ["PEER"]
+# Mentor pairings and pairing rules (server/peer/pairings.py), opened in pairings_ctx.
+PAIRINGS: web.AppKey[Pairings] = web.AppKey("pairings")
+__all__ += ["PAIRINGS"]

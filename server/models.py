@@ -367,6 +367,27 @@ def _wrapped_target(value: str) -> str:
     return value
 
 
+MAX_APP_OWNERS = 10
+
+
+def _owner_email(value: str) -> str:
+    # EMAIL_RE is declared with the mentors, below; it is only read when an app is validated
+    if not EMAIL_RE.match(value):
+        raise _fail(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _unique_ci(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each address once, the first spelling kept (addresses compare case-insensitively)."""
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            out.append(value)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class App:
     """A work app: the URL rules that recognize it, and its contexts (pages). `wrapped_targets`
@@ -387,6 +408,14 @@ class App:
     contexts: Annotated[tuple[ContextInput, ...], NONE_EMPTY, Field(max_length=500)] = field(
         default_factory=tuple
     )
+    # e-mail addresses of the people who own the app: they moderate its tips and answer its
+    # questions (peer learning, server/peer/people.py owns_app), whatever their other roles
+    owners: Annotated[
+        tuple[Annotated[str, STRIP, Field(max_length=320), AfterValidator(_owner_email)], ...],
+        LIST,
+        Field(max_length=MAX_APP_OWNERS),
+        AfterValidator(_unique_ci),
+    ] = ()
 
 
 def _bind_contexts(app: App) -> App:

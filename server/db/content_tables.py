@@ -118,3 +118,7 @@ feedback = sa.Table(
     sa.Index("feedback_created_at", "created_at"),
     sqlite_autoincrement=True,
 )
+
+# Peer learning's tables are on this metadata too (declared in their own module, imported here so
+# every reader of `metadata`, Alembic's included, sees them).
+import server.db.peer_tables  # noqa: E402, F401
