@@ -229,3 +229,54 @@ test("what the panel offers, and errors in words", () => {
   assert.match(peerError({ kind: "offline" }), /unreachable/);
   assert.equal(peerError({ message: "not a mapped app" }), "not a mapped app");
 });
+
+test("the API's shapes: recommendations with their mentors, inbox questions with their place", () => {
+  const recs = [
+    {
+      aid_id: "a3",
+      title: "Discounts",
+      summary: "When and how much",
+      type: "howto",
+      text: "María López and Ken recommend this",
+      mentors: [
+        { id: "maria", name: "María López", note: "" },
+        { id: "ken", name: "Ken", note: "Read before quoting" },
+      ],
+    },
+  ];
+  assert.equal(recommendedBy(recs).get("a3"), "Recommended by María López and Ken");
+  assert.deepEqual(extraRecommended(recs, []), [
+    {
+      id: "a3",
+      type: "howto",
+      title: "Discounts",
+      summary: "When and how much",
+      note: "Read before quoting",
+    },
+  ]);
+  const inbox = {
+    questions: [
+      { id: "q1", app: { id: "crm", name: "CRM" }, context: null, status: "open", body_html: "" },
+      {
+        id: "q2",
+        app: { id: "crm", name: "CRM" },
+        context: { id: "quotes", name: "Quotes" },
+        status: "open",
+        body_html: "",
+      },
+    ],
+  };
+  assert.deepEqual(
+    inboxForPage(inbox, "crm", "quotes").map((q) => q.id),
+    ["q2", "q1"],
+  );
+  const mine = pickMyMentors(
+    [{ id: "maria", name: "María", until: "2027-01-31", paired: true }],
+    "CRM",
+  );
+  assert.equal(mine[0].reason, "Paired with you until 2027-01-31");
+  assert.deepEqual(
+    pickTips([{ id: "t1", body_html: "x", author: "A colleague", mine: true }]).map((t) => t.mine),
+    [true],
+  );
+});

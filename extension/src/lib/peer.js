@@ -140,6 +140,7 @@ export function pickTips(tips) {
       html: t.body_html,
       author: authorLabel(t),
       endorsed: endorsedLine(t),
+      mine: t.mine === true, // my own tip: no Report button
     }));
 }
 
@@ -221,10 +222,12 @@ export function recommendedBy(recs) {
   const names = new Map();
   for (const r of list(recs)) {
     const aid = str(r.aid_id);
-    const name = str(r.mentor_name) || mentorName(r.mentor);
-    if (!aid || !name) continue;
-    if (!names.has(aid)) names.set(aid, []);
-    if (!names.get(aid).includes(name)) names.get(aid).push(name);
+    if (!aid) continue;
+    const who = [str(r.mentor_name) || mentorName(r.mentor), ...list(r.mentors).map(mentorName)];
+    for (const name of who.filter(Boolean)) {
+      if (!names.has(aid)) names.set(aid, []);
+      if (!names.get(aid).includes(name)) names.get(aid).push(name);
+    }
   }
   const out = new Map();
   for (const [aid, who] of names) {
@@ -246,10 +249,15 @@ export function extraRecommended(recs, shownAids) {
     seen.add(id);
     out.push({
       id,
-      type: str(r.aid_type) || str(r.aid?.type),
-      title: str(r.aid_title) || str(r.aid?.title) || id,
-      summary: str(r.aid_summary) || str(r.aid?.summary),
-      note: str(r.note),
+      type: str(r.type) || str(r.aid_type),
+      title: str(r.title) || str(r.aid_title) || id,
+      summary: str(r.summary) || str(r.aid_summary),
+      note:
+        str(r.note) ||
+        list(r.mentors)
+          .map((m) => str(m.note))
+          .find(Boolean) ||
+        "",
     });
   }
   return out;
@@ -264,7 +272,7 @@ export function pickMyMentors(mentors, appName) {
       name: str(m.name),
       contact: str(m.contact),
       can_help_with: str(m.can_help_with),
-      reason: m.ends_on ? `Paired with you until ${str(m.ends_on)}` : "",
+      reason: str(m.until ?? m.ends_on) ? `Paired with you until ${str(m.until ?? m.ends_on)}` : "",
       heading: `Your mentor for ${str(m.app_name) || appName || "this app"}`,
     }));
 }
@@ -278,16 +286,18 @@ export function otherMentors(mentors, mine) {
 /** Questions from the mentor's inbox for this page: this page's context first, then the rest of
  * the app; answered or hidden ones left out. */
 export function inboxForPage(inbox, appId, contextId) {
+  // The API serves a question's place as {app: {id, name}, context: {id, name} | null}.
+  const appOf = (q) => str(q.app?.id) || str(q.app_id);
+  const ctxOf = (q) => str(q.context?.id) || str(q.context_id);
   const qs = list(Array.isArray(inbox) ? inbox : (inbox?.questions ?? inbox?.items)).filter(
-    (q) => isId(q.id) && q.app_id === appId && (q.status ?? "open") === "open",
+    (q) => isId(q.id) && appOf(q) === appId && (q.status ?? "open") === "open",
   );
-  const here = qs.filter((q) => contextId && q.context_id === contextId);
-  const rest = qs.filter((q) => !(contextId && q.context_id === contextId));
-  return [...here, ...rest].map((q) => ({
+  const isHere = (q) => Boolean(contextId) && ctxOf(q) === contextId;
+  return [...qs.filter(isHere), ...qs.filter((q) => !isHere(q))].map((q) => ({
     id: q.id,
     html: typeof q.body_html === "string" ? q.body_html : "",
     asker: authorLabel(q),
-    here: Boolean(contextId && q.context_id === contextId),
+    here: isHere(q),
   }));
 }
 

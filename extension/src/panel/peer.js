@@ -237,10 +237,10 @@ export function createPeer({ send, html, changed }) {
       h(
         "p",
         { className: "tip-meta muted" },
-        h("span", { className: "author" }, t.author),
+        h("span", { className: "author" }, t.mine ? `${t.author} (you)` : t.author),
         t.endorsed ? [" · ", h("span", { className: "endorsed" }, t.endorsed)] : null,
         " ",
-        reportBtn,
+        t.mine ? null : reportBtn,
       ),
       form,
       status,
