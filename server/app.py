@@ -27,6 +27,7 @@ from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
 from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
@@ -181,6 +182,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.RENDERER] = AsyncRenderer(settings.image_hosts, base_url=settings.base_url)
     app.cleanup_ctx.append(library_ctx)
     app.cleanup_ctx.append(peer_ctx)  # after library_ctx: the peer store uses its storage
+    app.cleanup_ctx.append(mail_ctx)  # after peer_ctx: the e-mail sender reads the outbox
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.console.session import ConsoleSession, SessionStore
     from server.library import Library
     from server.peer.pairings import Pairings
+    from server.peer.sender import MailSender
     from server.peer.store import PeerStore
     from server.render import AsyncRenderer
     from server.settings import Settings
@@ -62,3 +63,6 @@ __all__ += ["PEER"]
 # Mentor pairings and pairing rules (server/peer/pairings.py), opened in pairings_ctx.
 PAIRINGS: web.AppKey[Pairings] = web.AppKey("pairings")
 __all__ += ["PAIRINGS"]
+# The e-mail sender task (server/peer/sender.py), only when INFLOW_SMTP_HOST is set.
+MAIL_SENDER: web.AppKey[MailSender] = web.AppKey("mail_sender")
+__all__ += ["MAIL_SENDER"]

@@ -96,7 +96,7 @@ class _Authenticator:
             and auth_data.login == self.user
             and auth_data.password == self.password
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # a failure answers 535
 
 
 class SmtpServer:
