@@ -241,7 +241,7 @@ async def test_csv_export_and_dashboard_page(
     resp = await client.get("/admin/analytics?app=crm", headers=admin)
     assert resp.status == 200
     html = await resp.text()
-    assert html.count("<svg") == 4 and 'role="img"' in html and "<desc" in html
+    assert html.count("<svg") == 5 and 'role="img"' in html and "<desc" in html
     assert "/admin/analytics/gaps/no_results.csv?from=" in html
     assert "<script" not in html
 

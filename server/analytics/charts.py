@@ -28,6 +28,22 @@ LABELS = {
     "people": "People",
     "zero_results": "Searches without results",
     "searches_without_results": "Searches without results",
+    # peer learning (server/peer/stats.py)
+    "asked": "Questions asked",
+    "answered": "Answered",
+    "unanswered": "Unanswered",
+    "tips_submitted": "Tips submitted",
+    "tips_approved": "Tips approved",
+    "tips_rejected": "Tips rejected",
+    "tips_pending": "Tips waiting for moderation",
+    "median_hours_to_moderate": "Median hours to moderate a tip",
+    "questions_asked": "Questions asked",
+    "questions_answered": "Questions answered",
+    "questions_unanswered": "Questions unanswered",
+    "median_hours_to_first_answer": "Median hours to first answer",
+    "answers_accepted": "Accepted answers",
+    "answers_to_aids": "Accepted answers turned into aids",
+    "peer_people": "People who shared or asked",
 }
 SERIES_COLORS = {
     "active_learners": "#2563eb",
@@ -38,6 +54,9 @@ SERIES_COLORS = {
     "zero_results": "#dc2626",
     "helpful": "#65a30d",
     "not_helpful": "#be185d",
+    "asked": "#7c3aed",
+    "answered": "#059669",
+    "unanswered": "#ea580c",
 }
 
 

@@ -1,7 +1,8 @@
 """HTTP handlers: event ingestion, the admin dashboard page, its JSON and CSV.
 
 POST /api/v1/events                                  any signed-in user
-GET  /api/v1/admin/analytics/{report}                admin: JSON (adoption | content | gaps)
+GET  /api/v1/admin/analytics/{report}                admin: JSON (adoption | content | gaps | peer)
+GET  /api/v1/analytics/peer                          the peer loop's figures (server/peer/stats.py)
 GET  /api/v1/admin/analytics/{report}/{table}.csv    admin: one table as CSV
 GET  /admin/analytics                                admin: the dashboard page
 GET  /admin/analytics/{report}/{table}.csv           admin: CSV links of the page
@@ -29,9 +30,11 @@ from server.body import read_json
 from server.console import Denied
 from server.console.common import page_context
 from server.errors import PROBLEM_TYPE, NotFound, ValidationFailed
-from server.security import ADMIN_ROLE, requires
+from server.peer import stats as peer_stats
+from server.security import ADMIN_ROLE, requires, requires_op
 
 routes = web.RouteTableDef()
+PEER_REPORT = "peer"  # the peer loop (server/peer/stats.py), beside REPORTS
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 
@@ -122,9 +125,13 @@ async def catalog_view(request: web.Request, with_stale: bool) -> CatalogView:
 
 
 async def compute(request: web.Request, report: str, f: Filters) -> dict[str, Table]:
+    if report == PEER_REPORT:  # from the peer tables in the content database, not the events
+        ident = identity_of(request)
+        show_names = ident is not None and ADMIN_ROLE in ident.roles
+        return await peer_stats.compute(request.config_dict, f, show_mentor_names=show_names)
     fn = REPORTS.get(report)
     if fn is None:
-        raise NotFound(f"No report {report!r}; reports: {', '.join(REPORTS)}.")
+        raise NotFound(f"No report {report!r}; reports: {', '.join([*REPORTS, PEER_REPORT])}.")
     cat = await catalog_view(request, with_stale=report == "content")
     analytics = request.config_dict[keys.ANALYTICS]
     store = analytics.store
@@ -151,6 +158,22 @@ async def api_report(request: web.Request) -> web.Response:
     return _json(
         {
             "report": report,
+            "filters": _filters_json(f, k),
+            "tables": {name: t.as_json() for name, t in tables.items()},
+        }
+    )
+
+
+@routes.get("/api/v1/analytics/peer")
+@requires_op("analytics.read")
+async def api_peer(request: web.Request) -> web.Response:
+    """The peer loop's figures (tips, questions, mentor load, answers turned into aids)."""
+    f = filters_of(request)
+    tables = await compute(request, PEER_REPORT, f)
+    k = request.config_dict[keys.SETTINGS].analytics_min_group
+    return _json(
+        {
+            "report": PEER_REPORT,
             "filters": _filters_json(f, k),
             "tables": {name: t.as_json() for name, t in tables.items()},
         }
@@ -290,6 +313,8 @@ async def page(request: web.Request) -> web.Response:
     settings = request.config_dict[keys.SETTINGS]
     reports = {name: await compute(request, name, f) for name in REPORTS}
     adoption, content, gaps = reports["adoption"], reports["content"], reports["gaps"]
+    peer = reports[PEER_REPORT] = await compute(request, PEER_REPORT, f)
+    peer_apps = [r for r in peer["questions_by_app"].rows if not r.get("suppressed")]
     daily = adoption["daily"].rows
     days = [r["day"] for r in daily]
     by_app, top, none = (
@@ -322,6 +347,12 @@ async def page(request: web.Request) -> web.Response:
             "Searches with no results",
             [r["query"] for r in none],
             {"zero_results": [r["zero_results"] for r in none]},
+        ),
+        "peer_questions": bar_chart(
+            "chart-peer-questions",
+            "Questions asked, answered and unanswered by app",
+            [r["name"] for r in peer_apps],
+            {k: [r[k] for r in peer_apps] for k in ("asked", "answered", "unanswered")},
         ),
     }
     query = {"from": f.start.isoformat(), "to": f.end.isoformat()}

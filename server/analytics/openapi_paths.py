@@ -25,7 +25,7 @@ def _path_params(*names: str) -> list[dict[str, Any]]:
     ]
 
 
-REPORT = {"type": "string", "enum": ["adoption", "content", "gaps"]}
+REPORT = {"type": "string", "enum": ["adoption", "content", "gaps", "peer"]}
 
 # One event: the declaration's schema (server/analytics/events.py), in components.schemas.Event.
 EVENT = {"$ref": "#/components/schemas/Event"}
@@ -94,6 +94,15 @@ def analytics_paths() -> dict[str, Any]:
                     *_filters(),
                 ],
                 "responses": {"200": report_json, **_errors(401, 403, 404, 422)},
+            }
+        },
+        "/api/v1/analytics/peer": {
+            "get": {
+                "summary": "The peer loop's figures: tips, questions, mentor load, answers "
+                "turned into aids (docs/peer.md, Analytics)",
+                "x-operation": "analytics.read",
+                "parameters": _filters(),
+                "responses": {"200": report_json, **_errors(401, 403, 422)},
             }
         },
         "/api/v1/admin/analytics/{report}/{table}.csv": {
