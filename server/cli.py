@@ -26,8 +26,10 @@ from server.db.migrate import (
     new_revision,
     upgrade,
 )
+from server.demo import PEER_DEMO_FILE, seed_peer_demo
 from server.errors import ContentError
 from server.library import Library
+from server.peer.store import PeerStore
 from server.settings import Settings, load_settings
 from server.storage import Storage
 
@@ -79,6 +81,13 @@ async def _import(settings: Settings, directory: Path) -> int:
             f"Imported {directory} (content version {report['content_version']}): "
             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if v)
         )
+        peer_demo = directory / PEER_DEMO_FILE  # the demo's tips, questions, pairings...
+        if peer_demo.is_file():
+            seeded = await seed_peer_demo(PeerStore(library.storage), peer_demo)
+            print(
+                f"Peer learning demo ({peer_demo}): "
+                + ", ".join(f"{k} {v}" for k, v in seeded.items())
+            )
         return 0
 
 

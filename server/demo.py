@@ -1,11 +1,27 @@
-"""Serves the demo work apps under /demo/ (static files with a single-page-app fallback)."""
+"""Serves the demo work apps under /demo/ (static files with a single-page-app fallback), and
+seeds the peer learning demo content (content/demo/peer.yaml) when the demo is imported."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import re
 from pathlib import Path
+from typing import Any
 
+import yaml
 from aiohttp import web
 
+from server.peer.models import (
+    AidFlag,
+    Answer,
+    Pairing,
+    PairingRule,
+    Question,
+    Recommendation,
+    Tip,
+)
+from server.peer.store import PeerStore, PeerTx
 from server.security import public
 
 DEMO_ROOT = Path(__file__).resolve().parent / "demo_site"
@@ -53,3 +69,80 @@ async def demo_root(request: web.Request) -> web.StreamResponse:
 def add_demo_routes(app: web.Application) -> None:
     app.router.add_get("/demo", demo_root)
     app.router.add_get("/demo/{path:.*}", demo_page)
+
+
+# -- peer learning demo content (content/demo/peer.yaml) --------------------------------------
+
+PEER_DEMO_FILE = "peer.yaml"
+_RELATIVE = re.compile(r"^([+-]\d+)d(?:([+-]\d+)h)?$")
+_DATES = {"starts_on", "ends_on"}
+# people of the demo file: a name becomes a demo person key, never a real account's pseudonym
+_PEOPLE = {"author": "author_key", "asker": "asker_key"}
+_SECTIONS: dict[str, type] = {
+    "tips": Tip,
+    "questions": Question,
+    "answers": Answer,
+    "pairing_rules": PairingRule,
+    "pairings": Pairing,
+    "recommendations": Recommendation,
+    "flags": AidFlag,
+}
+
+
+def _when(value: Any, now: dt.datetime, field: str) -> Any:
+    """'-6d+4h' -> the ISO time (or date, for pairings) that far from `now`; other values as is."""
+    match = _RELATIVE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    when = now + dt.timedelta(days=int(match[1]), hours=int(match[2] or 0))
+    if field in _DATES:
+        return when.date().isoformat()
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def peer_demo_objects(path: Path, now: dt.datetime | None = None) -> list[Any]:
+    """The demo file's resources, in an order that satisfies references (a question before its
+    answers, a tip before what refers to it)."""
+    now = now or dt.datetime.now(dt.UTC)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    out: list[Any] = []
+    for section, cls in _SECTIONS.items():
+        for item in data.get(section) or ():
+            fields = {}
+            for key, value in item.items():
+                name = _PEOPLE.get(key, key)
+                fields[name] = f"demo:{value}" if key in _PEOPLE else _when(value, now, key)
+            for name in ("mentor_ids", "audience"):
+                if name in fields:
+                    fields[name] = tuple(fields[name])
+            if isinstance(fields.get("body"), str):
+                fields["body"] = fields["body"].strip()
+            out.append(cls(**fields))
+    return out
+
+
+async def seed_peer_demo(peer: PeerStore, path: Path) -> dict[str, int]:
+    """Add the demo file's peer content that is not there yet: one transaction, idempotent.
+    A demo pairing that has ended is renewed (so a later `make run` still shows it).
+    Returns how many were added, renewed and already there."""
+    objects = peer_demo_objects(path)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    def seed(tx: PeerTx) -> dict[str, int]:
+        counts = {"added": 0, "renewed": 0, "kept": 0}
+        for obj in objects:
+            found = tx.find(type(obj), obj.id)
+            if found is None:
+                tx.add(obj)
+                counts["added"] += 1
+            elif isinstance(found, Pairing) and (found.ends_on or today) < today:
+                tx.update(dataclasses.replace(found, starts_on=obj.starts_on, ends_on=obj.ends_on))
+                counts["renewed"] += 1
+            else:
+                counts["kept"] += 1
+        return counts
+
+    return await peer.transaction(seed)
