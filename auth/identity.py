@@ -20,6 +20,10 @@ class Identity:
     groups: frozenset[str]
     client_id: str | None
     expires_at: float
+    # the `email` and `name` claims, when the token has them (peer learning: an app's owners are
+    # known by e-mail; a learner's name is shown only when they agree to it)
+    email: str | None = None
+    name: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

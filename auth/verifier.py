@@ -289,6 +289,7 @@ def identity_from_claims(claims: Mapping[str, Any], config: VerifierConfig) -> I
     client_roles = _strings(api_access.get("roles")) if isinstance(api_access, dict) else None
     username = claims.get("preferred_username")
     azp = claims.get("azp")
+    email, name = claims.get("email"), claims.get("name")
     return Identity(
         issuer=str(claims["iss"]),
         subject=str(claims["sub"]),
@@ -297,4 +298,6 @@ def identity_from_claims(claims: Mapping[str, Any], config: VerifierConfig) -> I
         groups=_strings(claims.get("groups")),
         client_id=azp if isinstance(azp, str) else None,
         expires_at=float(claims["exp"]),
+        email=email if isinstance(email, str) and email else None,
+        name=name if isinstance(name, str) and name else None,
     )

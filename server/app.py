@@ -27,6 +27,7 @@ from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.peer.limits import peer_write_buckets
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
 from server.ratelimit import rate_limit_middlewares
@@ -80,8 +81,16 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def peer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: peer learning's store, on the library's storage (closed with it)."""
-    app[keys.PEER] = PeerStore(app[keys.LIBRARY].storage)
+    """cleanup_ctx: peer learning's store, on the library's storage (closed with it), and the
+    per-person write limit."""
+    storage = app[keys.LIBRARY].storage
+    # person keys are analytics pseudonyms: load the key now, in the storage thread, so
+    # server/peer/people.py person_key never reads a file on the event loop
+    await storage.call(storage.pseudonymize, "", "")
+    app[keys.PEER] = PeerStore(storage)
+    buckets = peer_write_buckets(app[keys.SETTINGS].peer_writes_per_hour)
+    if buckets is not None:
+        app[keys.PEER_WRITES] = buckets
     yield
 
 

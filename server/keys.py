@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.peer.pairings import Pairings
     from server.peer.sender import MailSender
     from server.peer.store import PeerStore
+    from server.ratelimit import TokenBuckets
     from server.render import AsyncRenderer
     from server.settings import Settings
     from server.suggest import Suggester
@@ -59,7 +60,9 @@ APP_TEMPLATES: web.AppKey[dict[str, AppTemplate]] = web.AppKey("app_templates")
 __all__ += ["APP_TEMPLATES"]
 # Peer learning (server/peer): its resources in the content database, opened after the library.
 PEER: web.AppKey[PeerStore] = web.AppKey("peer")
-__all__ += ["PEER"]
+# Each person's peer writes this hour (server/peer/limits.py); absent when the limit is off.
+PEER_WRITES: web.AppKey[TokenBuckets] = web.AppKey("peer_writes")
+__all__ += ["PEER", "PEER_WRITES"]
 # Mentor pairings and pairing rules (server/peer/pairings.py), opened in pairings_ctx.
 PAIRINGS: web.AppKey[Pairings] = web.AppKey("pairings")
 __all__ += ["PAIRINGS"]

@@ -76,6 +76,35 @@ PERMISSIONS["mapping.import"] = PERMISSIONS["context.write"] | PERMISSIONS["mapp
 PERMISSIONS["app_template.read"] = PERMISSIONS["app.write"]
 PERMISSIONS["app_template.apply"] = PERMISSIONS["app.write"]
 
+# -- peer learning (server/peer, docs/peer.md) -------------------------------------------------
+# Derived from the operations they resemble, so the two never drift apart. App owners (the
+# token's e-mail in an app's `owners`) moderate that app's tips and answer its questions whatever
+# their roles: a state check in the service (server/peer/people.py owns_app), not a role here.
+_MENTORS = frozenset({"mentor"})
+# learners read the peer part of a page and write tips and questions, like suggest and feedback
+PERMISSIONS["peer.read"] = PERMISSIONS["suggest"]
+PERMISSIONS["tip.write"] = PERMISSIONS["feedback"]
+PERMISSIONS["tip.report"] = PERMISSIONS["feedback"]
+PERMISSIONS["question.ask"] = PERMISSIONS["feedback"]
+# reviewers moderate tips as they publish aids (owners: the service's check)
+PERMISSIONS["tip.moderate"] = PERMISSIONS["aid.publish"]
+# what a vetted mentor does (the service also asks for their vetted, active Mentor record)
+PERMISSIONS["tip.endorse"] = _MENTORS
+PERMISSIONS["question.answer"] = _MENTORS
+PERMISSIONS["aid.recommend"] = _MENTORS
+PERMISSIONS["aid.flag"] = _MENTORS
+PERMISSIONS["mentee.read"] = _MENTORS
+# the question queues: those who answer, and those who moderate
+PERMISSIONS["question.read"] = PERMISSIONS["question.answer"] | PERMISSIONS["tip.moderate"]
+# an accepted answer becomes a draft aid: whoever may create aids
+PERMISSIONS["question.to_aid"] = PERMISSIONS["aid.create"]
+# pairings of mentors and learners: whoever manages mentors
+PERMISSIONS["pairing.read"] = PERMISSIONS["mentor.write"]
+PERMISSIONS["pairing.write"] = PERMISSIONS["mentor.write"]
+# flags on aids go to those who read and fix aids
+PERMISSIONS["flag.read"] = PERMISSIONS["aid.read"]
+PERMISSIONS["flag.resolve"] = PERMISSIONS["aid.update"]
+
 
 class UnknownOperation(KeyError):
     """A name that is not in PERMISSIONS: a typo must fail loudly, never allow or deny silently."""

@@ -127,6 +127,9 @@ class Settings:
     smtp_poll_seconds: float = 60.0  # the outbox is also read this often (other nodes' rows)
     # Pairing rules (server/peer/pairings.py) run this often by themselves; 0 = only "Run now".
     pairing_run_interval_seconds: float = 3600.0
+    # Peer learning writes (tips, questions, answers, reports, recommendations, flags) a person may
+    # make an hour, per node (server/peer/limits.py); 0 turns the limit off.
+    peer_writes_per_hour: int = 20
 
     @property
     def events_db_path(self) -> Path:

@@ -77,6 +77,24 @@ def test_docs_admin_md_expectations() -> None:
     assert all(may({ADMIN_ROLE}, op) for op in PERMISSIONS)
 
 
+def test_docs_admin_md_peer_learning_rows() -> None:
+    """docs/admin.md's peer learning table, row by row (app owners are the service's check)."""
+    for op in ("peer.read", "tip.write", "tip.report", "question.ask"):
+        assert roles_for(op) == INFLOW_ROLES | {ADMIN_ROLE}, op
+    assert roles_for("tip.moderate") == {"reviewer", "admin"}
+    for op in ("tip.endorse", "question.answer", "aid.recommend", "aid.flag", "mentee.read"):
+        assert roles_for(op) == {"mentor", "admin"}, op
+    assert roles_for("question.read") == {"mentor", "reviewer", "admin"}
+    assert roles_for("question.to_aid") == {"author", "reviewer", "admin"}
+    for op in ("flag.read", "flag.resolve"):
+        assert roles_for(op) == {"author", "reviewer", "admin"}, op
+    for op in ("pairing.read", "pairing.write"):
+        assert roles_for(op) == {"admin"}, op
+    assert not may({"learner"}, "tip.moderate")  # owners pass the service's check, not this
+    assert not may({"mentor"}, "question.to_aid")
+    assert not may({"author"}, "question.answer")
+
+
 async def test_every_route_reads_the_table(client: TestClient) -> None:
     """The handler's mark and the OpenAPI entry name the same operation, with the table's roles."""
     app: web.Application = client.app

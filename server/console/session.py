@@ -49,6 +49,8 @@ class ConsoleSession:
     csrf: str
     expires_at: float
     created_at: float = field(default_factory=time.time)
+    email: str = ""  # the token's claims (peer learning: app owners, display names)
+    name: str = ""
 
     def identity(self) -> Identity:
         return Identity(
@@ -59,6 +61,8 @@ class ConsoleSession:
             groups=frozenset(self.groups),
             client_id=self.client_id or None,
             expires_at=self.access_expires_at,
+            email=self.email or None,
+            name=self.name or None,
         )
 
     def update(self, identity: Identity, tokens: dict[str, Any]) -> None:
@@ -66,6 +70,7 @@ class ConsoleSession:
         self.username = identity.username or ""
         self.roles, self.groups = sorted(identity.roles), sorted(identity.groups)
         self.client_id = identity.client_id or ""
+        self.email, self.name = identity.email or "", identity.name or ""
         self.access_token = str(tokens.get("access_token", ""))
         self.refresh_token = str(tokens.get("refresh_token", self.refresh_token))
         self.id_token = str(tokens.get("id_token", self.id_token))
