@@ -104,6 +104,9 @@ PERMISSIONS["pairing.write"] = PERMISSIONS["mentor.write"]
 # flags on aids go to those who read and fix aids
 PERMISSIONS["flag.read"] = PERMISSIONS["aid.read"]
 PERMISSIONS["flag.resolve"] = PERMISSIONS["aid.update"]
+# the peer loop's figures (server/peer/stats.py): admins, and the reviewers who moderate it
+# (mentors are named to admins only; the service decides that)
+PERMISSIONS["peer.analytics"] = PERMISSIONS["analytics.read"] | PERMISSIONS["tip.moderate"]
 
 
 class UnknownOperation(KeyError):

@@ -165,9 +165,10 @@ async def api_report(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/analytics/peer")
-@requires_op("analytics.read")
+@requires_op("peer.analytics")
 async def api_peer(request: web.Request) -> web.Response:
-    """The peer loop's figures (tips, questions, mentor load, answers turned into aids)."""
+    """The peer loop's figures (tips, questions, mentor load, answers turned into aids): for
+    admins and reviewers; mentors are named to admins only (compute)."""
     f = filters_of(request)
     tables = await compute(request, PEER_REPORT, f)
     k = request.config_dict[keys.SETTINGS].analytics_min_group

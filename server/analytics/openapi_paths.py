@@ -100,7 +100,7 @@ def analytics_paths() -> dict[str, Any]:
             "get": {
                 "summary": "The peer loop's figures: tips, questions, mentor load, answers "
                 "turned into aids (docs/peer.md, Analytics)",
-                "x-operation": "analytics.read",
+                "x-operation": "peer.analytics",
                 "parameters": _filters(),
                 "responses": {"200": report_json, **_errors(401, 403, 422)},
             }
