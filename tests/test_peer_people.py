@@ -153,11 +153,13 @@ def test_visible_to() -> None:
 def test_mentor_of_needs_the_role_and_a_vetted_active_linked_record() -> None:
     catalog = fabrikam()
     mentor = ("learner", "mentor")
-    assert people.mentor_of(who("sub-ines", roles=mentor, username="ines"), catalog).id == "ines"
+    found = people.mentor_of(who("sub-ines", roles=mentor, username="ines"), catalog)
+    assert found is not None and found.id == "ines"
     # a record with a subject is matched by subject only: a recycled username is not enough
     assert people.mentor_of(who("sub-other", roles=mentor, username="ines"), catalog) is None
     # no subject on the record: the username, case-insensitively
-    assert people.mentor_of(who("x", roles=mentor, username="olu.a"), catalog).id == "olu"
+    found = people.mentor_of(who("x", roles=mentor, username="olu.a"), catalog)
+    assert found is not None and found.id == "olu"
     # the record without the role, an unvetted or inactive record, nobody
     assert people.mentor_of(who("sub-ines", username="ines"), catalog) is None
     assert people.mentor_of(who("p", roles=mentor, username="pat"), catalog) is None
