@@ -83,7 +83,7 @@ async def _import(settings: Settings, directory: Path) -> int:
         )
         peer_demo = directory / PEER_DEMO_FILE  # the demo's tips, questions, pairings...
         if peer_demo.is_file():
-            seeded = await seed_peer_demo(PeerStore(library.storage), peer_demo)
+            seeded = await seed_peer_demo(PeerStore(library.storage), peer_demo, library.catalog)
             print(
                 f"Peer learning demo ({peer_demo}): "
                 + ", ".join(f"{k} {v}" for k, v in seeded.items())

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from server.catalog import Catalog
 from server.peer.models import (
     AidFlag,
     Answer,
@@ -21,6 +22,7 @@ from server.peer.models import (
     Recommendation,
     Tip,
 )
+from server.peer.people import audience_for
 from server.peer.store import PeerStore, PeerTx
 from server.security import public
 
@@ -124,11 +126,21 @@ def peer_demo_objects(path: Path, now: dt.datetime | None = None) -> list[Any]:
     return out
 
 
-async def seed_peer_demo(peer: PeerStore, path: Path) -> dict[str, int]:
+async def seed_peer_demo(
+    peer: PeerStore, path: Path, catalog: Catalog | None = None
+) -> dict[str, int]:
     """Add the demo file's peer content that is not there yet: one transaction, idempotent.
-    A demo pairing that has ended is renewed (so a later `make run` still shows it).
+    A demo pairing that has ended is renewed (so a later `make run` still shows it). With the
+    catalog, tips and questions get the audience the page gives them (as when written).
     Returns how many were added, renewed and already there."""
     objects = peer_demo_objects(path)
+    if catalog is not None:
+        objects = [
+            dataclasses.replace(o, audience=audience_for(catalog, o.app_id, o.context_id))
+            if isinstance(o, Tip | Question) and not o.audience
+            else o
+            for o in objects
+        ]
     today = dt.datetime.now(dt.UTC).date().isoformat()
 
     def seed(tx: PeerTx) -> dict[str, int]:
