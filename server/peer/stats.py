@@ -396,8 +396,10 @@ def _mentor_load(
 
     groups: dict[str, _Group] = {}
     mentors = [
-        m for m in view.mentors.values() if f.app is None or f.app in m.apps or _paired(m, pairings)
-    ]
+        m
+        for m in view.mentors.values()
+        if (m.active and (f.app is None or f.app in m.apps)) or _paired(m, pairings)
+    ]  # the mentors learners can reach now, and any with current mentees
     for m in mentors:
         g = groups[m.id] = _Group()
         for app_id in m.apps:
