@@ -51,6 +51,8 @@ def _app_data(form: MultiDictProxy[Any], *, new: bool) -> dict[str, Any]:
         "description": text(form, "description"),
         "rules": parse_rules(text(form, "rules")),
     }
+    if "owners" in form:  # e-mail addresses, one a line (or separated by commas or spaces)
+        data["owners"] = text(form, "owners").replace(",", " ").split()
     if new:
         data["id"] = text(form, "id")
     return data
@@ -100,7 +102,12 @@ async def _app_page(
     context = {
         "app": app,
         "etag": app_etag(app),
-        "f": {"name": app.name, "description": app.description, "rules": rules_text(app.rules)},
+        "f": {
+            "name": app.name,
+            "description": app.description,
+            "rules": rules_text(app.rules),
+            "owners": "\n".join(app.owners),
+        },
         "cf": {},
         "warnings": warnings if warnings is not None else service.warnings_for(app),
         "saved_notice": notice,
@@ -130,6 +137,8 @@ async def _save_app(
     request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
 ) -> web.StreamResponse:
     app_id, data = request.match_info["id"], _app_data(form, new=False)
+    # what the form does not edit is kept (a PUT replaces it): the app's wrapped targets
+    data["wrapped_targets"] = list((await svc(request).get_app(app_id)).wrapped_targets)
     _, warnings = await svc(request).update_app(
         session.identity(), app_id, data, text(form, "etag")
     )
