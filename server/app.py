@@ -28,6 +28,7 @@ from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
 from server.peer.limits import peer_write_buckets
+from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
 from server.ratelimit import rate_limit_middlewares
@@ -198,6 +199,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(admin_usage.routes)
     setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
     app.router.add_routes(admin_bulk.routes)
+    setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     add_openapi_route(app)

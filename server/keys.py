@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.console.session import ConsoleSession, SessionStore
     from server.library import Library
     from server.peer.pairings import Pairings
+    from server.peer.recommendations import Recommendations
     from server.peer.sender import MailSender
     from server.peer.store import PeerStore
     from server.ratelimit import TokenBuckets
@@ -69,3 +70,6 @@ __all__ += ["PAIRINGS"]
 # The e-mail sender task (server/peer/sender.py), only when INFLOW_SMTP_HOST is set.
 MAIL_SENDER: web.AppKey[MailSender] = web.AppKey("mail_sender")
 __all__ += ["MAIL_SENDER"]
+# Mentors' recommendations in memory (server/peer/recommendations.py), a suggest signal too.
+PEER_RECS: web.AppKey[Recommendations] = web.AppKey("peer_recs")
+__all__ += ["PEER_RECS"]

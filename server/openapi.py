@@ -12,6 +12,7 @@ from server.admin.templates_api import template_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
+from server.peer.recs_api import rec_paths
 from server.permissions import describe, roles_for
 from server.schemas import components
 from server.security import public
@@ -115,6 +116,7 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             **template_paths(),
             **bulk_paths(),
+            **rec_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related above a cut-off (no filler), "

@@ -33,6 +33,7 @@ PARAMS = {
     "report": "adoption",
     "table": "daily",
     "template_id": "servicenow",
+    "flag_id": "no-such-flag",
 }
 
 

@@ -34,6 +34,7 @@ from server.console.words import actor, audit_comment
 from server.cursor import page_by_id
 from server.errors import InflowError, ValidationFailed
 from server.models import AID_STATUSES, AID_TYPES, Aid
+from server.peer.flags import open_flags
 from server.permissions import may
 
 routes = web.RouteTableDef()
@@ -192,6 +193,10 @@ async def _editor(
         "locked": aid is not None and aid.status == "published" and not may(roles, "aid.publish"),
         "may_verify": aid is not None and _may_verify(roles, aid),
         "sent_back": await _sent_back(service, aid) if aid else None,
+        # mentors' open flags on the aid (server/peer/flags.py), marked at the top of the page
+        "aid_flags": await open_flags(request.config_dict, aid.id)
+        if aid and may(roles, "flag.read")
+        else [],
         "comment": comment,
         "today": dt.date.today(),
     }

@@ -15,6 +15,7 @@ from server.console import (
     audit,
     bulk,
     dashboard,
+    flags,
     mentors,
     signin,
     templates,
@@ -44,6 +45,7 @@ routes: list[web.AbstractRouteDef] = [
     *transfer.routes,
     *audit.routes,
     *usage.routes,
+    *flags.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]

@@ -57,6 +57,7 @@ ACTIONS = {
     "aid.map": "changed where {what} shows",
     "aid.bulk": "changed the apps or tags of {what} (bulk change)",
     "aid.usage_reset": "reset the usage signal of {what}",
+    "aid.flag_resolved": "resolved a mentor's flag on {what}",
     "app.create": "created {what}",
     "app.update": "edited {what}",
     "app.delete": "deleted {what}",
