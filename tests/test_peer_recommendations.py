@@ -523,6 +523,8 @@ async def test_the_console_lists_flags_marks_the_aid_and_resolves(
 ) -> None:
     made = await (await flag(field, rosa, NORTH, "wrong", "Photo <b>first</b>, then type.")).json()
     csrf = await sign_in(field, tokens.token(sub="author-1", roles=("author",)))
+    aids = await (await field.get("/admin/aids")).text()
+    assert 'href="/admin/aid-flags"' in aids, "the Aids page leads to the flags"
     page = await field.get("/admin/aid-flags")
     assert page.status == 200
     html = await page.text()
