@@ -11,19 +11,24 @@ and the message as parsed from the bytes on the wire. Never a mock of smtplib.
         assert message.rcpt_tos == ["maria@example.com"]
 
 `SmtpServer` can start late (`SmtpServer(port, start=False)`, then `start()`) and stop at any time,
-to test a mail server that is down and comes back.
+to test a mail server that is down and comes back. `SmtpServer(tls_dir=tmp_path)` requires STARTTLS
+with a self-signed certificate for 127.0.0.1 written there (`ca_file`, for the client to trust).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.policy
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -46,6 +51,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+    tls: bool  # the client had issued STARTTLS
 
     @property
     def subject(self) -> str:
@@ -77,7 +83,13 @@ class _Handler:
         parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
         self.server._add(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, bytes(raw))
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                parsed,
+                bytes(raw),
+                tls=session.ssl is not None,
+            )
         )
         return "250 Message accepted for delivery"
 
@@ -99,6 +111,79 @@ class _Authenticator:
         return AuthResult(success=ok, handled=False)  # a failure answers 535
 
 
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, written to `folder`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Inflow test SMTP")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _TrackedSMTP(SMTP):
+    """aiosmtpd's SMTP protocol, remembering its transports so `SmtpServer.stop` closes them:
+    after STARTTLS (and a failed TLS handshake) aiosmtpd can leave the socket's transport open,
+    and tests fail on the ResourceWarning when it is collected."""
+
+    def __init__(self, transports: set[asyncio.BaseTransport], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._transports = transports
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transports.add(transport)
+        super().connection_made(transport)
+
+
+class _Controller(Controller):
+    def __init__(self, transports: set[asyncio.BaseTransport], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.transports = transports
+
+    def factory(self) -> SMTP:
+        return _TrackedSMTP(self.transports, self.handler, **self.SMTP_kwargs)
+
+    async def close_transports(self) -> None:
+        for transport in list(self.transports):
+            if not transport.is_closing():
+                transport.close()
+        for _ in range(10):  # let the closes (connection_lost callbacks) run
+            await asyncio.sleep(0)
+        for transport in list(self.transports):
+            if getattr(transport, "_sock", None) is not None:  # a socket's, still open
+                transport.abort()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+        self.transports.clear()
+
+
 class SmtpServer:
     """aiosmtpd on 127.0.0.1:`port` (a free port by default), keeping every message it accepts.
 
@@ -116,14 +201,21 @@ class SmtpServer:
         user: str = "",
         password: str = "",
         refuse: tuple[str, ...] = (),
+        tls_dir: Path | None = None,
     ) -> None:
         self.host = HOST
         self.port = port if port is not None else free_port()
         self.user, self.password = user, password
         self.refuse = {r.lower() for r in refuse}
         self.messages: list[Received] = []
+        self.ca_file: Path | None = None
+        self._tls: ssl.SSLContext | None = None
+        if tls_dir is not None:
+            self.ca_file, key_file = _self_signed(tls_dir)
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._tls.load_cert_chain(self.ca_file, key_file)
         self._lock = threading.Lock()
-        self._controller: Controller | None = None
+        self._controller: _Controller | None = None
         if start:
             self.start()
 
@@ -137,6 +229,8 @@ class SmtpServer:
             "smtp_from": "Inflow <inflow@example.org>",
             "smtp_backoff_initial_seconds": 0.05,
             "smtp_backoff_max_seconds": 0.2,
+            "smtp_starttls": self._tls is not None,
+            "smtp_ca_file": self.ca_file,
         }
 
     def start(self) -> None:
@@ -146,13 +240,21 @@ class SmtpServer:
                 "authenticator": _Authenticator(self.user, self.password),
                 "auth_require_tls": False,
             }
-        controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kwargs)
+        if self._tls is not None:
+            kwargs |= {"tls_context": self._tls, "require_starttls": True}
+        controller = _Controller(
+            set(), _Handler(self), hostname=self.host, port=self.port, **kwargs
+        )
         controller.start()
         self._controller = controller
 
     def stop(self) -> None:
         if self._controller is not None:
-            self._controller.stop()
+            controller = self._controller
+            asyncio.run_coroutine_threadsafe(controller.close_transports(), controller.loop).result(
+                timeout=10
+            )
+            controller.stop()
             self._controller = None
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -244,3 +245,36 @@ async def test_one_mail_per_address_whatever_its_case_and_none_for_chat_handles(
     assert await notify(app, ["@maria.lopez"], "Hi", BODY, "tip.pending", "t2") == []
     await smtp_server.wait_for(1)
     await eventually(app, lambda rows: [r.status for r in rows] == ["sent"])
+
+
+async def test_starttls_then_auth_with_the_configured_ca(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    server = SmtpServer(user="inflow", password="s3cret", tls_dir=tmp_path / "tls")
+    try:
+        app = await start(aiohttp_client, make_settings(**server.settings()))
+        await notify(app, ["maria@example.com"], "A question", BODY, "question.asked", "q1")
+        [mail] = await server.wait_for(1)
+        assert mail.rcpt_tos == ["maria@example.com"]
+        assert mail.tls  # the message came over the encrypted channel
+    finally:
+        server.stop()
+
+
+async def test_starttls_refuses_a_certificate_it_cannot_verify(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """STARTTLS that accepted any certificate would hand the SMTP password to whoever sits
+    between Inflow and the mail server: an unknown certificate stops the conversation."""
+    server = SmtpServer(user="inflow", password="s3cret", tls_dir=tmp_path / "tls")
+    try:
+        settings = make_settings(
+            **{**server.settings(), "smtp_ca_file": None}, smtp_max_attempts=1000
+        )
+        app = await start(aiohttp_client, settings)
+        await notify(app, ["maria@example.com"], "A question", BODY, "question.asked", "q1")
+        [row] = await eventually(app, lambda rows: rows[0].attempts >= 1)
+        assert row.status == "queued" and "CERTIFICATE_VERIFY_FAILED" in row.last_error
+        assert server.received() == []
+    finally:
+        server.stop()
