@@ -8,6 +8,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+# `make run`'s local SMTP debugging server: the demo's e-mail notifications land in var/mail.log.
+SMTP_PORT ?= 8025
 export INFLOW_DATA_DIR ?= $(CURDIR)/var
 # pytest-xdist workers for `make test`. Browser and Keycloak tests share one worker (one Chromium
 # at a time, and they share the real Keycloak's users and sessions): tests/conftest.py groups them.
@@ -45,7 +47,13 @@ run: install keycloak
 	@echo "   the default, and what production should keep, is 5: INFLOW_ANALYTICS_MIN_GROUP)"
 	@echo "  Keycloak       http://127.0.0.1:8081/  (demo users: see docs/sso.md)"
 	@echo "  Extension      load extension/ unpacked in Chrome (see docs/extension.md)"
+	@echo "  E-mail         a local SMTP debugging server on 127.0.0.1:$(SMTP_PORT) writes each"
+	@echo "                 notification to $(INFLOW_DATA_DIR)/mail.log (tail -f it)"
 	@echo ""
+	mkdir -p $(INFLOW_DATA_DIR)
+	$(PY) -u -m aiosmtpd -n -l 127.0.0.1:$(SMTP_PORT) >>$(INFLOW_DATA_DIR)/mail.log 2>&1 & \
+	smtpd=$$!; trap 'kill $$smtpd 2>/dev/null' EXIT INT TERM; \
+	INFLOW_SMTP_HOST=$${INFLOW_SMTP_HOST-127.0.0.1} INFLOW_SMTP_PORT=$${INFLOW_SMTP_PORT:-$(SMTP_PORT)} \
 	INFLOW_CORS_ORIGINS=chrome-extension://$$(cat auth/extension-id.txt) \
 	INFLOW_ANALYTICS_MIN_GROUP=$${INFLOW_ANALYTICS_MIN_GROUP:-1} \
 	  $(PY) -m server serve --host $(HOST) --port $(PORT)
