@@ -10,6 +10,8 @@ recommendation is the only thing telling them apart.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -557,3 +559,31 @@ async def test_the_openapi_document_describes_the_routes(field: TestClient) -> N
     schema = flag_op["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["kind"]["enum"] == ["wrong", "outdated"]
     assert doc["paths"]["/api/v1/admin/aid-flags"]["get"]["x-operation"] == "flag.read"
+
+
+async def test_a_recommendation_another_node_wrote_shows_after_the_reload(
+    field: TestClient, learner: dict[str, str]
+) -> None:
+    """Recommendations live in memory; one written elsewhere (another node, `inflow import`
+    seeding the demo) is read by the background reload, not only after a restart."""
+    from server.peer.models import Recommendation
+
+    app = field.server.app
+    cache = app[keys.PEER_RECS]
+    rec = Recommendation(
+        mentor_id="ada-stone", app_id="fieldbook", context_id="meter-reading", aid_id=SOUTH
+    )
+    await app[keys.PEER].add(rec)
+    assert await panel_recs(field, learner) == []  # memory only: not read per request
+    task = asyncio.create_task(cache.run(app[keys.PEER], interval=0.01))
+    try:
+        for _ in range(500):
+            if await panel_recs(field, learner):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    [shown] = await panel_recs(field, learner)
+    assert (shown["aid_id"], shown["text"]) == (SOUTH, "Ada Stone recommends this")

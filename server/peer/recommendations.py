@@ -23,6 +23,7 @@ the database per request:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
@@ -44,6 +45,8 @@ from server.storage import now_iso
 from server.suggest import SignalPart
 
 MAX_NAMED = 3  # mentors named in a reason; more are "and N more"
+REFRESH_SECONDS = 300.0  # reload from the database this often (other nodes' changes)
+log = logging.getLogger("inflow.peer.recommendations")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,17 @@ class Recommendations:
     async def reload(self, store: PeerStore) -> None:
         async with self._lock:  # two changes at once: the later read wins, never an older one
             self.load(await store.list(Recommendation))
+
+    async def run(self, store: PeerStore, interval: float = REFRESH_SECONDS) -> None:
+        """The background task: reload every `interval` seconds, so what another node (or
+        `inflow import` seeding the demo) changed shows here too. This node's own changes reload
+        at once."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.reload(store)
+            except Exception:
+                log.exception("reloading the recommendations failed")
 
     def mentors(self, catalog: Catalog) -> dict[str, Mentor]:
         """Mentors by id, remade when the catalog changes (not per call)."""

@@ -13,6 +13,8 @@ loads the recommendations into memory and registers them as a suggest signal.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -125,16 +127,20 @@ async def post_resolve(request: web.Request) -> web.Response:
 
 
 async def recommendations_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx (after the peer store's): every recommendation in memory, and the suggest
-    signal that reads it."""
+    """cleanup_ctx (after the peer store's): every recommendation in memory, the suggest signal
+    that reads it, and the task reloading it now and then (other nodes' changes)."""
     cache = Recommendations(app[keys.LIBRARY])
     await cache.reload(app[keys.PEER])
     app[keys.PEER_RECS] = cache
     signals = app[keys.SUGGESTER].signals
     signals.append(cache)
+    task = asyncio.create_task(cache.run(app[keys.PEER]), name="recommendations-reload")
     try:
         yield
     finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         if cache in signals:
             signals.remove(cache)
 
