@@ -10,24 +10,21 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-
 from auth.service import TokenAuthenticator
 from index.service import IndexService
-from server import keys
 from server.admin import api as admin_api
 from server.admin import bulk_api as admin_bulk
 from server.admin import usage as admin_usage
 from server.admin.templates_api import setup_app_templates
 from server.analytics import setup_analytics
-from server.api import public as public_api
 from server.body import read_body
 from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
-from server.openapi import add_openapi_route
 from server.peer.limits import peer_write_buckets
+from server.peer.pairings_api import setup_pairings
 from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
@@ -37,6 +34,10 @@ from server.security import auth_middleware
 from server.settings import Settings
 from server.storage import Storage
 from server.suggest import Suggester
+
+from server import keys
+from server.api import public as public_api
+from server.openapi import add_openapi_route
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
+    setup_pairings(app)  # after library_ctx: pairings read the library and the suggester
     add_openapi_route(app)
     if settings.serve_demo:
         add_demo_routes(app)

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from whoosh.lang.porter import stem as porter_stem
 
+from auth.identity import Identity
 from index.query import (
     PageText,
     ParsedQuery,
@@ -39,6 +40,7 @@ _SPACE_RE = re.compile(r"\s+")
 _EXTENSION_RE = re.compile(r"\.(?:html?|php|aspx?|jsp|do|cgi)\b", re.IGNORECASE)
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits, any script
 MAX_MENTORS = 3
+MENTOR_FIELDS = ("id", "name", "contact", "can_help_with", "reason")  # SuggestedMentor
 # How far an extra signal (RelatedSignal) may move a related aid: a signal score of +1 adds this
 # share of the best related aid's relevance, -1 takes it away. Pinned aids never move.
 SIGNAL_WEIGHT = 0.25
@@ -57,6 +59,12 @@ class SignalPart:
 
     score: float
     reason: Mapping[str, Any]
+
+
+class PairedMentors(Protocol):
+    """The caller's paired mentors of an app, as mentor items (server/peer/pairings.py)."""
+
+    async def __call__(self, identity: Identity, app_id: str) -> list[dict[str, Any]]: ...
 
 
 class RelatedSignal(Protocol):
@@ -225,6 +233,8 @@ class Suggester:
         self.index = index
         self.cache = cache
         self.signals: list[RelatedSignal] = list(signals)
+        # The caller's paired mentors of an app (server/peer/pairings.py), shown first.
+        self.paired_mentors: PairedMentors | None = None
 
     async def _apply_signals(
         self, app_id: str, context_ids: tuple[str, ...], related: list[dict[str, Any]], room: int
@@ -258,14 +268,24 @@ class Suggester:
         limit: int,
         *,
         subject: str | None = None,
+        identity: Identity | None = None,
     ) -> dict[str, Any]:
         """`subject` is the caller's Keycloak subject: a mentor linked to it is not suggested to
-        themselves (filtered after the cache, which is shared by everyone with that audience)."""
+        themselves (filtered after the cache, which is shared by everyone with that audience).
+        A mentor paired with the caller (`identity`) for the page's app comes first, with
+        "Your mentor for <app>" as the reason."""
         result = await self._suggest(catalog, page, audience, limit)
         if subject:
             me = {m.id for m in catalog.mentors if m.subject == subject}
             if me:
                 result["mentors"] = [m for m in result["mentors"] if m["id"] not in me]
+        app = result.get("app")
+        if identity is not None and app and self.paired_mentors is not None:
+            paired = await self.paired_mentors(identity, app["id"])
+            if paired:
+                ids = {m["id"] for m in paired}
+                first = [{k: m[k] for k in MENTOR_FIELDS} for m in paired]
+                result["mentors"] = [*first, *(m for m in result["mentors"] if m["id"] not in ids)]
         result["mentors"] = result["mentors"][:MAX_MENTORS]
         return result
 

@@ -33,6 +33,8 @@ PARAMS = {
     "report": "adoption",
     "table": "daily",
     "template_id": "servicenow",
+    "pairing_id": "no-such-pairing",
+    "rule_id": "no-such-rule",
     "flag_id": "no-such-flag",
 }
 

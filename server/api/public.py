@@ -71,6 +71,7 @@ async def suggest(request: web.Request) -> web.Response:
         audience_of(request),
         limit,
         subject=identity.subject if identity else None,
+        identity=identity,
     )
     return _json(result)
 
