@@ -278,3 +278,31 @@ async def test_starttls_refuses_a_certificate_it_cannot_verify(
         assert server.received() == []
     finally:
         server.stop()
+
+
+async def test_more_than_one_batch_is_all_delivered(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], smtp_server: SmtpServer
+) -> None:
+    """The sender takes the outbox 50 rows at a time: the rows after the first batch must not
+    wait for the next poll (a minute) to go."""
+    app = await start(aiohttp_client, make_settings(**smtp_server.settings()))
+    to = [f"mentor{i}@example.com" for i in range(60)]
+
+    await notify(app, to, "A question", BODY, "question.asked", "q1")
+
+    got = await smtp_server.wait_for(60)
+    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(to)
+    await eventually(app, lambda rows: all(r.status == "sent" for r in rows))
+
+
+async def test_names_and_text_beyond_ascii_arrive_intact(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], smtp_server: SmtpServer
+) -> None:
+    app = await start(aiohttp_client, make_settings(**smtp_server.settings()))
+    body = "María López preguntó: ¿dónde adjunto el recibo? 領収書\n\nSecond paragraph.\n"
+
+    await notify(app, ["ana@example.com"], "Pregunta de María: ¿recibo?", body, "q", "q1")
+
+    [mail] = await smtp_server.wait_for(1)
+    assert mail.subject == "Pregunta de María: ¿recibo?"
+    assert mail.text.replace("\r\n", "\n").startswith(body)
