@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.console.session import ConsoleSession, SessionStore
     from server.library import Library
     from server.peer.pairings import Pairings
+    from server.peer.questions import QuestionService
     from server.peer.recommendations import Recommendations
     from server.peer.sender import MailSender
     from server.peer.store import PeerStore
@@ -73,3 +74,6 @@ __all__ += ["MAIL_SENDER"]
 # Mentors' recommendations in memory (server/peer/recommendations.py), a suggest signal too.
 PEER_RECS: web.AppKey[Recommendations] = web.AppKey("peer_recs")
 __all__ += ["PEER_RECS"]
+# Questions (server/peer/questions.py) with their index, made in question_index_ctx.
+QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
+__all__ += ["QUESTIONS"]

@@ -33,6 +33,7 @@ PARAMS = {
     "report": "adoption",
     "table": "daily",
     "template_id": "servicenow",
+    "question_id": "no-such-question",
     "pairing_id": "no-such-pairing",
     "rule_id": "no-such-rule",
     "flag_id": "no-such-flag",

@@ -30,6 +30,8 @@ from server.permissions import PERMISSIONS, describe, may
 
 # Entering the console at all: the roles that may read what it shows.
 CONSOLE_OPERATION = "aid.read"
+# Mentors may enter for the questions inbox only (server/console/questions.py).
+QUESTIONS_OPERATION = "question.read"
 NOTICES = {
     "saved": "Saved.",
     "created": "Created.",
@@ -106,6 +108,8 @@ def need(request: web.Request, operation: str = CONSOLE_OPERATION) -> ConsoleSes
         raise web.HTTPSeeOther(f"/admin/login?{urlencode({'next': target})}")
     roles = frozenset(session.roles)
     if not may(roles, CONSOLE_OPERATION):
+        if may(roles, QUESTIONS_OPERATION) and request.method == "GET":
+            raise web.HTTPSeeOther("/admin/questions")  # a mentor: the questions inbox
         raise Denied(
             "The admin console is for authors, reviewers and admins. Your account has none of "
             "these roles."

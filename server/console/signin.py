@@ -14,7 +14,7 @@ from auth.service import AuthUnavailable
 from auth.verifier import InvalidToken
 from server import keys
 from server.console import Denied
-from server.console.common import CONSOLE_OPERATION, render, session_of
+from server.console.common import CONSOLE_OPERATION, QUESTIONS_OPERATION, render, session_of
 from server.console.csrf import safe_next
 from server.console.oidc import pkce_pair
 from server.permissions import may
@@ -100,14 +100,19 @@ async def callback(request: web.Request) -> web.Response:
         )
     except (InvalidToken, AuthUnavailable) as exc:
         raise Denied(f"The access token was refused: {exc}", 400) from exc
-    if not may(identity.roles, CONSOLE_OPERATION):
+    # Mentors (question.read without the console's aid.read) sign in for the questions inbox only.
+    mentor_only = not may(identity.roles, CONSOLE_OPERATION)
+    if mentor_only and not may(identity.roles, QUESTIONS_OPERATION):
         await oidc.logout(tokens.get("refresh_token", ""))
         raise Denied(
-            "The admin console is for authors, reviewers and admins; your account has none of "
-            "these roles."
+            "The admin console is for authors, reviewers, admins and mentors; your account has "
+            "none of these roles."
         )
     sid, _ = await store.create(identity, tokens)
-    response = web.HTTPSeeOther(safe_next(pending.get("next")))
+    target = safe_next(pending.get("next"))
+    if mentor_only and not target.startswith("/admin/questions"):
+        target = "/admin/questions"
+    response = web.HTTPSeeOther(target)
     store.set_cookie(response, sid)
     response.del_cookie("inflow_login_state", path="/admin/callback")
     raise response

@@ -17,6 +17,7 @@ from server.console import (
     dashboard,
     flags,
     mentors,
+    questions,
     signin,
     templates,
     tester,
@@ -46,6 +47,7 @@ routes: list[web.AbstractRouteDef] = [
     *audit.routes,
     *usage.routes,
     *flags.routes,
+    *questions.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]
