@@ -10,22 +10,25 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
 from auth.service import TokenAuthenticator
 from index.service import IndexService
+from server import keys
 from server.admin import api as admin_api
 from server.admin import bulk_api as admin_bulk
 from server.admin import usage as admin_usage
 from server.admin.templates_api import setup_app_templates
 from server.analytics import setup_analytics
+from server.api import public as public_api
 from server.body import read_body
 from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
+from server.openapi import add_openapi_route
 from server.peer.limits import peer_write_buckets
 from server.peer.pairings_api import setup_pairings
-from server.peer.questions_api import setup_questions
 from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
@@ -35,10 +38,6 @@ from server.security import auth_middleware
 from server.settings import Settings
 from server.storage import Storage
 from server.suggest import Suggester
-
-from server import keys
-from server.api import public as public_api
-from server.openapi import add_openapi_route
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +200,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(admin_usage.routes)
     setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
     app.router.add_routes(admin_bulk.routes)
-    setup_questions(app)  # after peer_ctx: the question index is rebuilt from the peer store
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog

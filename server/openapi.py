@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+
 from server.admin.bulk_api import bulk_paths
 from server.admin.openapi import admin_paths
 from server.admin.templates_api import template_paths
@@ -12,7 +13,6 @@ from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
 from server.peer.pairings_api import pairing_paths
-from server.peer.questions_api import question_paths
 from server.peer.recs_api import rec_paths
 from server.permissions import describe, roles_for
 from server.schemas import components
@@ -117,7 +117,6 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             **template_paths(),
             **bulk_paths(),
-            **question_paths(),
             **pairing_paths(),
             **rec_paths(),
             "/api/v1/suggest": {
