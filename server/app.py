@@ -29,6 +29,7 @@ from server.library import Library
 from server.openapi import add_openapi_route
 from server.peer.limits import peer_write_buckets
 from server.peer.pairings_api import setup_pairings
+from server.peer.questions_api import setup_questions
 from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
@@ -200,6 +201,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(admin_usage.routes)
     setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
     app.router.add_routes(admin_bulk.routes)
+    setup_questions(app)  # after peer_ctx: the question index is rebuilt from the peer store
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog

@@ -13,6 +13,7 @@ from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
 from server.peer.pairings_api import pairing_paths
+from server.peer.questions_api import question_paths
 from server.peer.recs_api import rec_paths
 from server.permissions import describe, roles_for
 from server.schemas import components
@@ -117,6 +118,7 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             **template_paths(),
             **bulk_paths(),
+            **question_paths(),
             **pairing_paths(),
             **rec_paths(),
             "/api/v1/suggest": {
