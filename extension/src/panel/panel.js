@@ -920,6 +920,10 @@ async function start() {
   $("settings").addEventListener("click", () => chrome.runtime.openOptionsPage());
   // The panel closes (or reloads): a vote still waiting for its comment goes now.
   window.addEventListener("pagehide", releaseVote);
+  // The panel shows again (its window or tab comes back): answers may have arrived meanwhile.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && ui.mode === "home") peer.refresh();
+  });
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && ui.mode === "aid") goBack();
   });

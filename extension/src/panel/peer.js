@@ -611,10 +611,16 @@ export function createPeer({ send, html, changed }) {
 
   return {
     sync,
+    /** Read the page's peer learning again (the panel shows again: answers may have come). */
+    refresh() {
+      if (st.pageKey && st.status !== "loading") void load();
+    },
     /** The section to place under the aids (the same element each time), or null. */
     section(view) {
       if (!st.el || view?.pageKey !== st.pageKey) return null;
-      const name = view?.user ?? "";
+      // The name the server shows when "show my name" is ticked (else the account name).
+      const me = st.data?.me?.name;
+      const name = typeof me === "string" && me.trim() ? me.trim() : (view?.user ?? "");
       st.parts.share.setName(name);
       st.parts.ask.setName(name);
       return st.el;
