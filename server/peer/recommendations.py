@@ -95,18 +95,28 @@ class Recommendations:
         self._lock = asyncio.Lock()
         self._mentors: tuple[int, dict[str, Mentor]] = (-1, {})
 
-    def load(self, recs: Iterable[Recommendation]) -> None:
+    @staticmethod
+    def group(
+        recs: Iterable[Recommendation],
+    ) -> dict[tuple[str, str], dict[str, list[Recommendation]]]:
+        """(app, context) -> aid -> its recommendations, oldest first."""
         by_place: dict[tuple[str, str], dict[str, list[Recommendation]]] = {}
         for rec in sorted(recs, key=lambda r: (r.created_at, r.id)):
             by_place.setdefault((rec.app_id, rec.context_id), {}).setdefault(rec.aid_id, []).append(
                 rec
             )
-        self.by_place = by_place
+        return by_place
+
+    def load(self, recs: Iterable[Recommendation]) -> None:
+        self.by_place = self.group(recs)
         self.version += 1
 
     async def reload(self, store: PeerStore) -> None:
+        """Read and group every recommendation in the storage thread (never on the event loop:
+        20,000 of them take a few hundred milliseconds), then swap the new map in."""
         async with self._lock:  # two changes at once: the later read wins, never an older one
-            self.load(await store.list(Recommendation))
+            self.by_place = await store.read(lambda tx: self.group(tx.list(Recommendation)))
+            self.version += 1
 
     async def run(self, store: PeerStore, interval: float = REFRESH_SECONDS) -> None:
         """The background task: reload every `interval` seconds, so what another node (or
