@@ -33,6 +33,7 @@ from server.peer.questions_api import setup_questions
 from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
+from server.peer.tips_api import routes as tips_routes
 from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
@@ -201,6 +202,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(admin_usage.routes)
     setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
     app.router.add_routes(admin_bulk.routes)
+    app.router.add_routes(tips_routes)  # peer learning: tips (server/peer/tips_api.py)
     setup_questions(app)  # after peer_ctx: the question index is rebuilt from the peer store
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     setup_console(app)  # after library_ctx: sessions live in the database

@@ -12,6 +12,7 @@ from server.admin.templates_api import template_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
+from server.peer.tips_api import tips_paths
 from server.peer.pairings_api import pairing_paths
 from server.peer.questions_api import question_paths
 from server.peer.recs_api import rec_paths
@@ -118,6 +119,7 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             **template_paths(),
             **bulk_paths(),
+            **tips_paths(),
             **question_paths(),
             **pairing_paths(),
             **rec_paths(),

@@ -33,6 +33,7 @@ PARAMS = {
     "report": "adoption",
     "table": "daily",
     "template_id": "servicenow",
+    "tip_id": "no-such-tip",
     "question_id": "no-such-question",
     "pairing_id": "no-such-pairing",
     "rule_id": "no-such-rule",

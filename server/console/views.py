@@ -21,6 +21,7 @@ from server.console import (
     signin,
     templates,
     tester,
+    tips,
     transfer,
     usage,
 )
@@ -46,6 +47,7 @@ routes: list[web.AbstractRouteDef] = [
     *transfer.routes,
     *audit.routes,
     *usage.routes,
+    *tips.routes,
     *flags.routes,
     *questions.routes,
     # Last: what no route above answers.

@@ -73,8 +73,16 @@ ACTIONS = {
     "content.import": "imported content",
     "mapping.import": "imported URL-to-aid mappings into {what}",
     "content.export": "exported content",
+    "tip.approve": "approved {what}",
+    "tip.reject": "rejected {what}",
+    "tip.hide": "hid {what}",
+    "tip.edit": "edited {what} as its moderator",
+    "tip.delete": "deleted {what}",
+    "tip.delete_own": "deleted their own {what}",
+    "tip.endorse": "endorsed {what}",
 }
 KINDS = {"aid": "the aid", "app": "the app", "mentor": "the mentor", "context": "the page"}
+KINDS["tip"] = "the tip"
 STATUS_WORDS = {
     "draft": "draft",
     "review": "in review",
