@@ -172,3 +172,71 @@ async def test_without_an_lrs_nothing_is_queued(client: Any) -> None:
 async def test_an_unknown_verb_fails_loudly(client: Any) -> None:
     with pytest.raises(activity.UnknownVerb):
         await activity.record(client.server.app, "liked", _who("typo"), QUESTION)
+
+
+PAGE = {"url": "http://127.0.0.1:8080/demo/crm/opportunities/new", "title": "New Opportunity"}
+
+
+async def test_the_loop_through_the_api_reaches_the_lrs_and_the_figures(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], ralph: Ralph, tokens: Any
+) -> None:
+    """A learner shares a tip, an admin approves it, María (a vetted mentor of the CRM) endorses
+    it; a learner asks on the page and María answers: the four statements reach the LRS, each
+    by its actor's pseudonym and about the stored tip or question, and the analytics count it."""
+    settings = lrs_settings(make_settings, ralph.url, analytics_min_group=1)
+    client = await aiohttp_client(create_app(settings))
+    app = client.server.app
+    learner = tokens.auth(sub="loop-learner", roles=("learner",), groups=("sales",))
+    admin = tokens.auth(sub="loop-admin", roles=("learner", "admin", "reviewer"))
+    maria = tokens.auth(sub="loop-maria", roles=("learner", "mentor"), preferred_username="mlopez")
+
+    resp = await client.post(
+        "/api/v1/peer/tips",
+        json={**PAGE, "body": "Close date = month of signature. SECRET-TIP", "show_name": False},
+        headers=learner,
+    )
+    assert resp.status == 201, await resp.text()
+    tip_id = (await resp.json())["id"]
+    resp = await client.post(f"/api/v1/admin/tips/{tip_id}/approve", json={}, headers=admin)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"/api/v1/peer/tips/{tip_id}/endorse", json={}, headers=maria)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(
+        "/api/v1/peer/questions",
+        json={**PAGE, "body": "Which stage for a renewal? SECRET-QUESTION", "show_name": False},
+        headers=learner,
+    )
+    assert resp.status == 201, await resp.text()
+    question_id = (await resp.json())["id"]
+    resp = await client.post(
+        f"/api/v1/peer/questions/{question_id}/answers",
+        json={"body": "Proposal, until the PO arrives. SECRET-ANSWER"},
+        headers=maria,
+    )
+    assert resp.status == 201, await resp.text()
+    await wait_drained(app)
+
+    pseudonym = app[keys.ANALYTICS].pseudonym
+    learner_actor = pseudonym(ISSUER, "loop-learner")
+    maria_actor = pseudonym(ISSUER, "loop-maria")
+    base = settings.base_url.rstrip("/")
+    lrs = await asyncio.to_thread(ralph.statements)
+    mine = {
+        (s["verb"]["display"]["en-US"], s["actor"]["account"]["name"], s["object"]["id"])
+        for s in lrs.values()
+        if s["actor"]["account"]["name"] in {learner_actor, maria_actor}
+    }
+    tip, question = f"{base}/xapi/activities/tip/{tip_id}", f"{base}/xapi/activities/question/"
+    assert mine == {
+        ("shared", learner_actor, tip),
+        ("endorsed", maria_actor, tip),
+        ("asked", learner_actor, question + question_id),
+        ("answered", maria_actor, question + question_id),
+    }
+    assert "SECRET" not in json.dumps(list(lrs.values()))
+
+    resp = await client.get("/api/v1/analytics/peer", headers=admin)
+    summary = {r["figure"]: r["value"] for r in (await resp.json())["tables"]["summary"]["rows"]}
+    assert (summary["tips_submitted"], summary["tips_approved"]) == (1, 1)
+    assert (summary["questions_asked"], summary["questions_answered"]) == (1, 1)
+    assert summary["median_hours_to_first_answer"] is not None
