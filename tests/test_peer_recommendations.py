@@ -587,3 +587,18 @@ async def test_a_recommendation_another_node_wrote_shows_after_the_reload(
             await task
     [shown] = await panel_recs(field, learner)
     assert (shown["aid_id"], shown["text"]) == (SOUTH, "Ada Stone recommends this")
+
+
+async def test_recommending_and_flagging_count_as_peer_writes(
+    aiohttp_client: Any, make_settings: Any, tmp_path: Path, rosa: dict[str, str]
+) -> None:
+    """Each is a write a person makes: past INFLOW_PEER_WRITES_PER_HOUR it waits (429)."""
+    content = write_content(tmp_path / "content")
+    client = await aiohttp_client(
+        create_app(make_settings(content_dir=content, peer_writes_per_hour=2))
+    )
+    assert (await recommend(client, rosa, NORTH)).status == 201
+    assert (await flag(client, rosa, SOUTH)).status == 201
+    resp = await recommend(client, rosa, SOUTH)
+    assert resp.status == 429 and resp.content_type == "application/problem+json"
+    assert int(resp.headers["Retry-After"]) > 0
