@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.app import create_app
 from server.peer.models import Notification, Tip
+from server.peer.tips_api import panel_tip_schema
 from server.settings import Settings
 from tests.test_admin_console import sign_in
 from tests.tokens import TokenMaker
@@ -584,3 +586,53 @@ async def test_console_lets_owners_in_and_keeps_learners_out(
     assert resp.status == 303
     [tip] = await client.server.app[keys.PEER].list(Tip)
     assert tip.status == "hidden" and tip.moderated_by == "olga"
+
+
+# -- the OpenAPI document ------------------------------------------------------------------------
+
+
+async def test_the_answers_are_what_the_openapi_document_declares(
+    client: TestClient, who: People
+) -> None:
+    """Write, mine, change, report, endorse, the queue and each moderation answer, checked
+    against their schemas in the served document (derived from the Tip declaration)."""
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+
+    def check(path: str, method: str, status: str, body: Any) -> None:
+        op = doc["paths"][path][method]
+        schema = op["responses"][status]["content"]["application/json"]["schema"]
+        validator = jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]})
+        validator.validate(body)
+
+    one, peer, admin = "/{tip_id}", "/api/v1/peer/tips", "/api/v1/admin/tips"
+    resp = await write(client, who.ann, "Checked **tip**", show_name=True)
+    tip = await resp.json()
+    check(peer, "post", "201", tip)
+    tid = tip["id"]
+    resp = await client.put(f"{peer}/{tid}", json={"body": "Changed"}, headers=who.ann)
+    check(peer + one, "put", "200", await resp.json())
+    resp = await approve(client, who.reviewer, tid)
+    check(admin + one + "/approve", "post", "200", await resp.json())
+    resp = await client.post(f"{peer}/{tid}/endorse", headers=who.mentor)
+    check(peer + one + "/endorse", "post", "200", await resp.json())
+    resp = await client.post(f"{peer}/{tid}/report", json={"reason": "hm"}, headers=who.ben)
+    check(peer + one + "/report", "post", "201", await resp.json())
+    resp = await client.put(f"{admin}/{tid}", json={"body": "Edited"}, headers=who.reviewer)
+    check(admin + one, "put", "200", await resp.json())
+    resp = await client.post(f"{admin}/{tid}/reject", json={"reason": "No"}, headers=who.olga)
+    check(admin + one + "/reject", "post", "200", await resp.json())
+    resp = await client.post(f"{admin}/{tid}/hide", headers=who.olga)
+    check(admin + one + "/hide", "post", "200", await resp.json())
+    check(admin, "get", "200", await (await client.get(admin, headers=who.reviewer)).json())
+    check(
+        peer + "/mine",
+        "get",
+        "200",
+        await (await client.get(peer + "/mine", headers=who.ann)).json(),
+    )
+    await approve(client, who.reviewer, tid)
+    [shown] = await panel(client, who.fin, "ledger", "ledger-invoices")
+    jsonschema_rs.Draft202012Validator(panel_tip_schema()).validate(shown)
+    body = doc["paths"][peer]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"url", "title", "body", "show_name"}
+    assert body["properties"]["body"]["maxLength"] == 1000
