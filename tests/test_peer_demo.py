@@ -98,3 +98,27 @@ async def test_an_ended_demo_pairing_is_renewed(
     (pairing,) = await peer.list(Pairing, learner_username="newhire")
     assert pairing.ends_on is not None
     assert pairing.ends_on >= dt.datetime.now(dt.UTC).date().isoformat()
+
+
+async def test_the_demo_new_hire_sees_their_mentor_first(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], data_dir: Path, tokens: Any
+) -> None:
+    """`make run`, then sign in as the demo new hire (newhire, group new-hires) on a CRM page:
+    the paired mentor comes first under people, saying so."""
+    assert await asyncio.to_thread(main, ["import", str(DEMO)]) == 0
+    client = await aiohttp_client(create_app(make_settings(data_dir=data_dir)))
+    newhire = tokens.auth(
+        sub="newhire-sub",
+        roles=("learner",),
+        groups=("new-hires", "sales"),
+        preferred_username="newhire",
+    )
+    resp = await client.post(
+        "/api/v1/suggest",
+        json={"url": "http://127.0.0.1:8080/demo/crm/opportunities/new", "title": "New"},
+        headers=newhire,
+    )
+    assert resp.status == 200, await resp.text()
+    mentors = (await resp.json())["mentors"]
+    assert mentors[0]["id"] == "maria-lopez"
+    assert mentors[0]["reason"] == "Your mentor for Northwind CRM"
