@@ -613,15 +613,19 @@ class QuestionService:
 
     async def index_docs(self) -> list[QuestionDoc]:
         """Every question with an accepted answer that is not hidden: what the index holds."""
-        found: list[Question] = await self.store.list(Question, status="answered")
+        found = [
+            q for q in await self.store.list(Question, status="answered") if q.accepted_answer_id
+        ]
+        ids = [q.accepted_answer_id for q in found]
+        answers: dict[str, Answer] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound parameters: in chunks
+            for a in await self.store.list(Answer, id=ids[start : start + 500]):
+                answers[a.id] = a
         docs = []
         for q in found:
-            if not q.accepted_answer_id:
-                continue
-            answers = await self.answers_of(q.id)
-            accepted = next((a for a in answers if a.id == q.accepted_answer_id), None)
-            if accepted is not None:
-                docs.append(self._doc(q, accepted))
+            answer = answers.get(q.accepted_answer_id)
+            if answer is not None and answer.question_id == q.id:
+                docs.append(self._doc(q, answer))
         return docs
 
     def _audit_tx(
