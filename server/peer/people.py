@@ -35,7 +35,7 @@ MENTOR_ROLE = "mentor"
 
 def _storage(where: web.Request | web.Application | Storage) -> Storage:
     if isinstance(where, web.Request):
-        return where.app[keys.LIBRARY].storage
+        return where.config_dict[keys.LIBRARY].storage
     if isinstance(where, web.Application):
         return where[keys.LIBRARY].storage
     return where
