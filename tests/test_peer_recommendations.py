@@ -602,3 +602,26 @@ async def test_recommending_and_flagging_count_as_peer_writes(
     resp = await recommend(client, rosa, SOUTH)
     assert resp.status == 429 and resp.content_type == "application/problem+json"
     assert int(resp.headers["Retry-After"]) > 0
+
+
+async def test_an_owner_lists_the_flags_on_the_aids_they_own(
+    field: TestClient, rosa: dict[str, str], tokens: TokenMaker
+) -> None:
+    """`mine=1`: an author sees the flags on aids whose owner is their e-mail address (the
+    token's `email` claim), in the API and the console."""
+    assert (await flag(field, rosa, NORTH)).status == 201
+    assert (await flag(field, rosa, "meter-seal-broken", "wrong", "Renamed team.")).status == 201
+    owner = tokens.auth(sub="ops-lead", roles=("author",), email="Field-Ops@brightwater.example")
+    resp = await field.get("/api/v1/admin/aid-flags?mine=1", headers=owner)
+    assert resp.status == 200, await resp.text()
+    assert [f["aid_id"] for f in (await resp.json())["flags"]] == [NORTH]
+    everyone = await (await field.get("/api/v1/admin/aid-flags", headers=owner)).json()
+    assert len(everyone["flags"]) == 2
+    no_mail = tokens.auth(sub="author-2", roles=("author",))
+    resp = await field.get("/api/v1/admin/aid-flags?mine=1", headers=no_mail)
+    assert (await resp.json())["flags"] == []
+    assert (await field.get("/api/v1/admin/aid-flags?mine=x", headers=owner)).status == 422
+    await sign_in(field, owner["Authorization"].removeprefix("Bearer "))
+    html = await (await field.get("/admin/aid-flags?mine=1")).text()
+    assert "only aids I own (Field-Ops@brightwater.example)" in html
+    assert "Estimated meter reading (north depot)" in html and "Broken meter seal" not in html

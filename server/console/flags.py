@@ -20,9 +20,11 @@ NOTICES = {"resolved": "Resolved: the flag is closed (recorded in the audit log)
 
 @routes.get(PATH)
 async def flags_page(request: web.Request) -> web.Response:
-    need(request, "flag.read")
+    session = need(request, "flag.read")
     raw = {
-        k: request.query.get(k, "")[:100] for k in ("status", "aid", "app") if k in request.query
+        k: request.query.get(k, "")[:100]
+        for k in ("status", "aid", "app", "mine")
+        if k in request.query
     }
     try:
         filters = validate_filters(raw)
@@ -30,7 +32,7 @@ async def flags_page(request: web.Request) -> web.Response:
         filters, error = {"status": "open"}, exc.detail
     else:
         error = ""
-    flags = await list_flags(request.config_dict, filters)
+    flags = await list_flags(request.config_dict, filters, session.identity().email)
     catalog = request.config_dict[keys.LIBRARY].catalog
     return render(
         request,

@@ -134,8 +134,9 @@ async def flag_aid(
 
 
 def validate_filters(query: Mapping[str, str]) -> dict[str, str]:
-    """`status` (open | resolved | all; default open), `aid`, `app`: 422 on anything else."""
-    unknown = sorted(set(query) - {"status", "aid", "app"})
+    """`status` (open | resolved | all; default open), `aid`, `app`, `mine` (1: only aids whose
+    owner is the caller's e-mail address): 422 on anything else."""
+    unknown = sorted(set(query) - {"status", "aid", "app", "mine"})
     if unknown:
         raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
     status = query.get("status", "").strip() or "open"
@@ -150,11 +151,19 @@ def validate_filters(query: Mapping[str, str]) -> dict[str, str]:
             raise ValidationFailed(f"'{name}' must be an {name} id.", fields=[name])
         if value:
             out[name] = value
+    mine = query.get("mine", "").strip().lower()
+    if mine not in {"", "0", "1", "true", "false"}:
+        raise ValidationFailed("'mine' must be 1 or 0.", fields=["mine"])
+    if mine in {"1", "true"}:
+        out["mine"] = "1"
     return out
 
 
-async def list_flags(config: Mapping[Any, Any], filters: Mapping[str, str]) -> list[AidFlag]:
-    """Flags by the filters (validate_filters), open ones first, newest first."""
+async def list_flags(
+    config: Mapping[Any, Any], filters: Mapping[str, str], email: str | None = None
+) -> list[AidFlag]:
+    """Flags by the filters (validate_filters), open ones first, newest first. `mine` keeps the
+    aids whose owner is `email` (the caller's `email` claim; none without one)."""
     store: PeerStore = config[keys.PEER]
     where: dict[str, Any] = {}
     if filters.get("status", "open") != "all":
@@ -165,6 +174,10 @@ async def list_flags(config: Mapping[Any, Any], filters: Mapping[str, str]) -> l
     if filters.get("app"):
         aids = config[keys.LIBRARY].catalog.aids
         flags = [f for f in flags if f.aid_id in aids and filters["app"] in aids[f.aid_id].apps]
+    if filters.get("mine"):
+        aids = config[keys.LIBRARY].catalog.aids
+        me = (email or "").strip().lower()
+        flags = [f for f in flags if me and f.aid_id in aids and aids[f.aid_id].owner.lower() == me]
     flags.sort(key=lambda f: f.created_at, reverse=True)
     flags.sort(key=lambda f: f.status != "open")
     return flags

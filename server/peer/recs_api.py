@@ -110,7 +110,7 @@ async def post_flag(request: web.Request) -> web.Response:
 @requires_op("flag.read")
 async def get_flags(request: web.Request) -> web.Response:
     filters = validate_filters(request.query)
-    flags = await list_flags(request.config_dict, filters)
+    flags = await list_flags(request.config_dict, filters, _caller(request).email)
     catalog = request.config_dict[keys.LIBRARY].catalog
     return json_response({"flags": [flag_json(f, catalog) for f in flags]}, no_store=True)
 
@@ -225,6 +225,12 @@ def rec_paths() -> dict[str, Any]:
         },
         {"name": "aid", "in": "query", "schema": text},
         {"name": "app", "in": "query", "schema": text},
+        {
+            "name": "mine",
+            "in": "query",
+            "description": "1: only aids whose owner is your e-mail address",
+            "schema": {"type": "string", "enum": ["1", "0", "true", "false"]},
+        },
     ]
     return {
         RECS: {
