@@ -27,6 +27,7 @@ from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.peer import page as peer_page
 from server.peer.limits import peer_write_buckets
 from server.peer.pairings_api import setup_pairings
 from server.peer.questions_api import setup_questions
@@ -205,6 +206,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(tips_routes)  # peer learning: tips (server/peer/tips_api.py)
     setup_questions(app)  # after peer_ctx: the question index is rebuilt from the peer store
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
+    app.router.add_routes(peer_page.routes)  # the panel's peer learning, one request a page
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     setup_pairings(app)  # after library_ctx: pairings read the library and the suggester

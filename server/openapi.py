@@ -12,10 +12,11 @@ from server.admin.templates_api import template_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.models import AID_TYPES
-from server.peer.tips_api import tips_paths
+from server.peer.page import page_paths
 from server.peer.pairings_api import pairing_paths
 from server.peer.questions_api import question_paths
 from server.peer.recs_api import rec_paths
+from server.peer.tips_api import tips_paths
 from server.permissions import describe, roles_for
 from server.schemas import components
 from server.security import public
@@ -119,9 +120,10 @@ def _document() -> dict[str, Any]:
             **usage_paths(),
             **template_paths(),
             **bulk_paths(),
-            **tips_paths(),
-            **question_paths(),
             **pairing_paths(),
+            **tips_paths(),
+            **page_paths(),
+            **question_paths(),
             **rec_paths(),
             "/api/v1/suggest": {
                 "post": {
