@@ -517,3 +517,35 @@ async def test_an_author_makes_a_draft_aid_in_the_console_once(
     resp = await peer.post(f"/admin/questions/{qid}/draft-aid", data={"csrf_token": csrf})
     assert resp.status == 409
     assert aid_id in await resp.text()
+
+
+async def test_an_owner_answers_and_hides_in_the_console(
+    peer: TestClient, tokens: TokenMaker
+) -> None:
+    """An app's owner with no console role (a learner whose e-mail is among the fleet's owners)
+    opens the questions inbox, sees only the fleet's questions, answers one and hides another."""
+    from tests.test_admin_console import sign_in
+
+    first = await ask(peer, learner(tokens), TRIPS, "Who signs off a trip over 800 km?")
+    second = await ask(peer, learner(tokens), FUEL, "Spam spam spam")
+    await ask(peer, learner(tokens), DOCK, "A warehouse question")
+    csrf = await sign_in(
+        peer, tokens.token(sub="lead-1", roles=("learner",), email=OWNER, name="Fleet Lead")
+    )
+    resp = await peer.get("/admin/questions")
+    page = await resp.text()
+    assert resp.status == 200, page
+    assert first["id"] in page and second["id"] in page and "warehouse" not in page
+    resp = await peer.post(
+        f"/admin/questions/{first['id']}/answers",
+        data={"csrf_token": csrf, "body": "The depot lead."},
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    resp = await peer.post(
+        f"/admin/questions/{second['id']}/hide", data={"csrf_token": csrf}, allow_redirects=False
+    )
+    assert resp.status == 303
+    resp = await peer.get("/api/v1/peer/inbox", headers=tokens.auth(sub="rev", roles=("reviewer",)))
+    statuses = {q["id"]: q["status"] for q in (await resp.json())["questions"]}
+    assert statuses[first["id"]] == "answered" and statuses[second["id"]] == "hidden"
