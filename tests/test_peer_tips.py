@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,7 +23,9 @@ from server.app import create_app
 from server.peer.models import Notification, Tip
 from server.peer.tips_api import panel_tip_schema
 from server.settings import Settings
+from tests.keycloak import access_token, auth_settings
 from tests.test_admin_console import sign_in
+from tests.test_admin_keycloak import _keycloak_login, free_port
 from tests.tokens import TokenMaker
 
 INVOICES = "https://ledger.example.net/invoices/new"
@@ -636,3 +640,55 @@ async def test_the_answers_are_what_the_openapi_document_declares(
     body = doc["paths"][peer]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"url", "title", "body", "show_name"}
     assert body["properties"]["body"]["maxLength"] == 1000
+
+
+# -- an owner signs in through the real Keycloak -----------------------------------------------
+
+
+@pytest.mark.keycloak
+async def test_an_owner_signs_in_through_keycloak_to_the_tip_queue(
+    aiohttp_client: Any, tmp_path: Path, content: Path, keycloak: Any
+) -> None:
+    """An app's owner with only the learner role was refused at the console's sign-in (it let
+    in authors, reviewers, admins and mentors), so the e-mail's link to the queue led nowhere.
+    Owners sign in now and land on the tip queue; a learner who owns nothing is still refused."""
+    ledger = content / "apps" / "ledger.yaml"
+    ledger.write_text(
+        ledger.read_text().replace("[Olga@Ledger.example]", "[Learner@Inflow.example]")
+    )
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path / "kc-data",
+        content_dir=content,
+        auth=auth_settings(),
+        search_threads=2,
+        serve_demo=False,
+        base_url=f"http://127.0.0.1:{port}",
+    )
+    client: TestClient = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+    token = access_token("manager")
+    resp = await write(client, {"Authorization": f"Bearer {token}"}, "Mind the VAT field")
+    assert resp.status == 201, await resp.text()
+    tip_id = (await resp.json())["id"]
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=["http://127.0.0.1:8081"])
+    async with aiohttp.ClientSession(cookie_jar=jar) as kc:
+        resp = await client.get(
+            "/admin/login", params={"next": "/admin/tips?app=ledger"}, allow_redirects=False
+        )
+        back = await _keycloak_login(kc, resp.headers["Location"], "learner")
+        resp = await client.get(
+            urlsplit(back).path + "?" + urlsplit(back).query, allow_redirects=False
+        )
+        assert resp.status == 303, await resp.text()
+        assert resp.headers["Location"] == "/admin/tips?app=ledger"
+        page = await (await client.get("/admin/tips?app=ledger")).text()
+        assert tip_id in page and "Mind the VAT field" in page
+        # the manager owns nothing: refused at sign-in as before
+        client.session.cookie_jar.clear()
+        kc.cookie_jar.clear()
+        resp = await client.get("/admin/login", allow_redirects=False)
+        back = await _keycloak_login(kc, resp.headers["Location"], "manager")
+        resp = await client.get(
+            urlsplit(back).path + "?" + urlsplit(back).query, allow_redirects=False
+        )
+        assert resp.status == 403

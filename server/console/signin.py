@@ -17,6 +17,7 @@ from server.console import Denied
 from server.console.common import CONSOLE_OPERATION, QUESTIONS_OPERATION, render, session_of
 from server.console.csrf import safe_next
 from server.console.oidc import pkce_pair
+from server.peer.people import owned_apps
 from server.permissions import may
 
 log = logging.getLogger("inflow.console")
@@ -100,9 +101,11 @@ async def callback(request: web.Request) -> web.Response:
         )
     except (InvalidToken, AuthUnavailable) as exc:
         raise Denied(f"The access token was refused: {exc}", 400) from exc
-    # Mentors (question.read without the console's aid.read) sign in for the questions inbox only.
+    # Mentors (question.read without the console's aid.read) sign in for the questions inbox only;
+    # an app's owners (their e-mail in its `owners`), whatever their roles, for its tip queue.
     mentor_only = not may(identity.roles, CONSOLE_OPERATION)
-    if mentor_only and not may(identity.roles, QUESTIONS_OPERATION):
+    owner = bool(owned_apps(identity, request.config_dict[keys.LIBRARY].catalog))
+    if mentor_only and not may(identity.roles, QUESTIONS_OPERATION) and not owner:
         await oidc.logout(tokens.get("refresh_token", ""))
         raise Denied(
             "The admin console is for authors, reviewers, admins and mentors; your account has "
@@ -110,8 +113,8 @@ async def callback(request: web.Request) -> web.Response:
         )
     sid, _ = await store.create(identity, tokens)
     target = safe_next(pending.get("next"))
-    if mentor_only and not target.startswith("/admin/questions"):
-        target = "/admin/questions"
+    if mentor_only and not target.startswith(("/admin/questions", "/admin/tips")):
+        target = "/admin/questions" if may(identity.roles, QUESTIONS_OPERATION) else "/admin/tips"
     response = web.HTTPSeeOther(target)
     store.set_cookie(response, sid)
     response.del_cookie("inflow_login_state", path="/admin/callback")
