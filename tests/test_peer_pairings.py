@@ -508,3 +508,63 @@ async def test_a_rule_on_a_group_keycloak_does_not_have_says_so(kc_books: TestCl
     assert resp.status == 502
     assert resp.content_type == "application/problem+json"
     assert "no-such-group" in (await resp.json())["detail"]
+
+
+# -- the console ------------------------------------------------------------------------------
+
+
+async def console_session(client: TestClient, token: str) -> str:
+    """A console session for `token` (as the sign-in callback makes it); its CSRF token."""
+    app = client.server.app
+    identity = await app[keys.AUTHENTICATOR].authenticate(token)
+    store = app[keys.ADMIN_SESSIONS]
+    sid, session = await store.create(identity, {"access_token": token, "refresh_token": ""})
+    client.session.cookie_jar.update_cookies({store.cookie_name: sid})
+    return str(session.csrf)
+
+
+async def test_console_pairs_by_hand_makes_a_rule_and_ends_a_pairing(
+    books: TestClient, tokens: TokenMaker
+) -> None:
+    author = tokens.token(sub="author-1", roles=("learner", "author", "reviewer"))
+    await console_session(books, author)
+    assert (await books.get("/admin/pairings")).status == 403
+    csrf = await console_session(books, tokens.token(sub="admin-1", roles=("learner", "admin")))
+    page = await books.get("/admin/pairings")
+    assert page.status == 200
+    assert "No current pairings." in await page.text()
+    form = {
+        "csrf_token": csrf,
+        "learner_username": "nora",
+        "mentor_id": "kofi-mensah",
+        "app_id": "books",
+    }
+    resp = await books.post("/admin/pairings", data={**form, "days": "14"})
+    html = await resp.text()
+    assert resp.status == 200 and "Created." in html
+    assert "nora" in html and "Kofi Mensah" in html and "(not seen yet)" in html
+    again = await books.post("/admin/pairings", data={**form, "mentor_id": "zoe-park", "days": "3"})
+    assert again.status == 409
+    assert "already has a mentor for books" in await again.text()
+    rule = {
+        "csrf_token": csrf,
+        "id": "hires",
+        "group": "new-hires",
+        "app_id": "books",
+        "days": "30",
+    }
+    resp = await books.post("/admin/pairing-rules", data={**rule, "cap": "2", "active": "1"})
+    assert "Run now" in await resp.text()
+    [listed] = (await (await books.get(f"{A}/pairing-rules", headers=admin_h(tokens))).json())[
+        "rules"
+    ]
+    assert (listed["id"], listed["cap"], listed["mentor_ids"]) == ("hires", 2, [])
+    pairing_id = (await (await books.get(f"{A}/pairings", headers=admin_h(tokens))).json())[
+        "pairings"
+    ][0]["id"]
+    resp = await books.post(f"/admin/pairings/{pairing_id}/end", data={"csrf_token": csrf})
+    assert "No current pairings." in await resp.text()
+
+
+def admin_h(tokens: TokenMaker) -> dict[str, str]:
+    return tokens.auth(sub="admin-1", roles=("learner", "admin"))

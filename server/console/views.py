@@ -17,6 +17,7 @@ from server.console import (
     dashboard,
     flags,
     mentors,
+    pairings,
     questions,
     signin,
     templates,
@@ -47,9 +48,10 @@ routes: list[web.AbstractRouteDef] = [
     *transfer.routes,
     *audit.routes,
     *usage.routes,
-    *tips.routes,
     *flags.routes,
+    *tips.routes,
     *questions.routes,
+    *pairings.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]
