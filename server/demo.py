@@ -78,6 +78,8 @@ def add_demo_routes(app: web.Application) -> None:
 PEER_DEMO_FILE = "peer.yaml"
 _RELATIVE = re.compile(r"^([+-]\d+)d(?:([+-]\d+)h)?$")
 _DATES = {"starts_on", "ends_on"}
+_TIMES = {"created_at", "moderated_at", "endorsed_at", "first_answer_at"}
+_fields = dataclasses.fields
 # people of the demo file: a name becomes a demo person key, never a real account's pseudonym
 _PEOPLE = {"author": "author_key", "asker": "asker_key"}
 _SECTIONS: dict[str, type] = {
@@ -122,6 +124,11 @@ def peer_demo_objects(path: Path, now: dt.datetime | None = None) -> list[Any]:
                     fields[name] = tuple(fields[name])
             if isinstance(fields.get("body"), str):
                 fields["body"] = fields["body"].strip()
+            if "updated_at" not in fields and any(f.name == "updated_at" for f in _fields(cls)):
+                # last touched at its latest time (an approval, an endorsement, an answer)
+                times = [v for k, v in fields.items() if k in _TIMES and isinstance(v, str)]
+                if times:
+                    fields["updated_at"] = max(times)
             out.append(cls(**fields))
     return out
 
