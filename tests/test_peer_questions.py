@@ -549,3 +549,14 @@ async def test_an_owner_answers_and_hides_in_the_console(
     resp = await peer.get("/api/v1/peer/inbox", headers=tokens.auth(sub="rev", roles=("reviewer",)))
     statuses = {q["id"]: q["status"] for q in (await resp.json())["questions"]}
     assert statuses[first["id"]] == "answered" and statuses[second["id"]] == "hidden"
+
+
+async def test_a_mentor_asking_is_not_emailed_their_own_question(
+    peer: TestClient, tokens: TokenMaker, smtp_server: SmtpServer
+) -> None:
+    """Rosa asks on a trip page: she is the only mentor whose topic fits, so the app's other
+    mentors are asked instead (Omar; Nina's contact is a chat handle), and the owner."""
+    rosa = tokens.auth(sub="sub-rdiaz", roles=("mentor", "learner"), preferred_username="rdiaz")
+    await ask(peer, rosa, TRIPS, "Has the mileage rate for trips changed this year?")
+    got = await smtp_server.wait_for(2)
+    assert sorted(a for m in got for a in m.rcpt_tos) == sorted([OWNER, "omar.ali@harbor.example"])

@@ -142,18 +142,25 @@ class Recipients:
         return list(out.values())
 
 
-def route_question(catalog: Catalog, question: Question, page_title: str = "") -> Recipients:
+def route_question(
+    catalog: Catalog, question: Question, page_title: str = "", asker: Identity | None = None
+) -> Recipients:
     """The vetted, active mentors of the question's app whose topics fit the page (all words of
     a topic, stemmed, among the page context's name, the page title and the question's words),
-    or all of them when none fits; and the app's owners."""
+    or all of them when none fits; and the app's owners. A mentor or owner who asks is left out
+    (the others are asked instead)."""
     app = catalog.apps.get(question.app_id)
     if app is None:
         return Recipients((), (), False)
     ctx = catalog.contexts.get(question.context_id) if question.context_id else None
     page = _stems([ctx.name if ctx else "", page_title, question.body])
-    mentors = [m for m in catalog.app_mentors.get(app.id, ()) if m.listed]
+    me = people.mentor_of(asker, catalog)
+    mentors = [
+        m for m in catalog.app_mentors.get(app.id, ()) if m.listed and (me is None or m.id != me.id)
+    ]
     fitting = [m for m in mentors if any(_fits(t, page) for t in m.topics)]
-    owners = tuple(getattr(app, "owners", ()) or ())
+    email = ((asker.email if asker else None) or "").strip().lower()
+    owners = tuple(o for o in app.owners if o.lower() != email)
     return Recipients(tuple(fitting or mentors), owners, bool(fitting))
 
 
@@ -302,7 +309,7 @@ class QuestionService:
             updated_at=stamp,
         )
         await self.store.add(question)
-        recipients = route_question(self.catalog, question, body.title)
+        recipients = route_question(self.catalog, question, body.title, asker=identity)
         await self._notify(place.app, question, recipients, body.title)
         await _record(self.app, "asked", identity, question)
         return question, recipients
