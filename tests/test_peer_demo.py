@@ -122,3 +122,29 @@ async def test_the_demo_new_hire_sees_their_mentor_first(
     mentors = (await resp.json())["mentors"]
     assert mentors[0]["id"] == "maria-lopez"
     assert mentors[0]["reason"] == "Your mentor for Northwind CRM"
+
+
+async def test_the_demo_page_shows_tips_answers_and_recommendations(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], data_dir: Path, tokens: Any
+) -> None:
+    """What content/demo/README.md promises on the CRM's new-opportunity page: a learner sees the
+    endorsed tip, the accepted answer and María's recommendation; María's inbox has the open
+    question and her mentee."""
+    assert await asyncio.to_thread(main, ["import", str(DEMO)]) == 0
+    client = await aiohttp_client(create_app(make_settings(data_dir=data_dir)))
+    page = {"url": "http://127.0.0.1:8080/demo/crm/opportunities/new", "title": "New Opportunity"}
+    learner = tokens.auth(sub="demo-learner", roles=("learner",), groups=("sales",))
+    resp = await client.post("/api/v1/peer/page", json=page, headers=learner)
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    (tip,) = body["tips"]  # the pending tip is not shown
+    assert tip["author_name"] == "Priya Shah" and tip["endorsed_by"]["id"] == "maria-lopez"
+    assert [a["question_id"] for a in body["answers"]] == ["demo-q-renewal-stage"]
+    assert [r["aid_id"] for r in body["recommendations"]] == ["crm-forecast-categories"]
+
+    maria = tokens.auth(sub="demo-maria", roles=("learner", "mentor"), preferred_username="mlopez")
+    inbox = await (await client.get("/api/v1/peer/inbox", headers=maria)).json()
+    open_ids = [q["id"] for q in inbox["questions"] if q["status"] == "open"]
+    assert open_ids == ["demo-q-split-deal"]
+    mentees = await (await client.get("/api/v1/peer/mentees", headers=maria)).json()
+    assert [m["learner_username"] for m in mentees["mentees"]] == ["newhire"]
