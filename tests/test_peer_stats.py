@@ -6,6 +6,7 @@ relative to now, then read through the API, the CSV export and the dashboard pag
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -293,3 +294,26 @@ async def test_dashboard_has_a_peer_learning_section(
     assert 'id="chart-peer-questions-title"' in html
     assert "median_hours" not in html and "tips_submitted" not in html  # no raw keys
     assert "/admin/analytics/peer/mentor_load.csv" in html
+
+
+async def test_an_answer_turned_into_an_aid_is_counted_with_the_aid_it_became(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tokens: TokenMaker
+) -> None:
+    """An author turns the accepted answer into a draft aid (the questions API): the figures
+    count it and list the draft by its title and status."""
+    client = await _client(aiohttp_client, make_settings, min_group=1)
+    author = tokens.auth(sub="author-1", roles=("learner", "author"))
+    resp = await client.post("/api/v1/admin/questions/q-1/draft-aid", json={}, headers=author)
+    assert resp.status == 409  # q-1 was seeded as already turned into an aid
+    peer = client.server.app[keys.PEER]
+    q2 = await peer.get(Question, "q-2")
+    await peer.update(dataclasses.replace(q2, accepted_answer_id="ans-2"))
+    resp = await client.post("/api/v1/admin/questions/q-2/draft-aid", json={}, headers=author)
+    assert resp.status == 201, await resp.text()
+    aid_id = (await resp.json())["aid_id"]
+    admin = tokens.auth(sub="admin-2", roles=("learner", "admin"))
+    body = await (await client.get("/api/v1/analytics/peer", headers=admin)).json()
+    summary = {r["figure"]: r["value"] for r in body["tables"]["summary"]["rows"]}
+    assert summary["answers_to_aids"] == 2 and summary["answers_accepted"] == 2
+    rows = {r["aid"]: r for r in body["tables"]["to_aids"]["rows"]}
+    assert rows[aid_id]["aid_status"] == "draft" and rows[aid_id]["page"] == "New opportunity"
