@@ -497,6 +497,14 @@ async def test_a_rule_pairs_new_group_members_fairly_capped_and_only_once(
         "zoe-park",
         "Your mentor for Ledgerly Books",
     )
+    # the console's Run now tells the same story
+    csrf = await console_session(kc_books, adm["Authorization"].split(" ", 1)[1])
+    page = await kc_books.post(
+        "/admin/pairing-rules/new-hires-books/run", data={"csrf_token": csrf}
+    )
+    html = await page.text()
+    assert page.status == 200 and "Run of new-hires-books: 0 paired" in html
+    assert "4 already paired" in html and "1 without a start date" in html
 
 
 @pytest.mark.keycloak
