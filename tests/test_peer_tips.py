@@ -583,7 +583,9 @@ async def test_console_lets_owners_in_and_keeps_learners_out(
     )
     resp = await client.get("/admin/tips")
     assert resp.status == 200
-    assert tip_id in await resp.text()
+    page = await resp.text()
+    assert tip_id in page
+    assert 'href="/admin/tips" aria-current="page">Tips</a>' in page  # in the owner's nav
     resp = await client.post(
         f"/admin/tips/{tip_id}/hide", data={"csrf_token": csrf}, allow_redirects=False
     )

@@ -26,6 +26,7 @@ from server.console.csrf import FIELD
 from server.console.limits import LIMITS
 from server.console.session import ConsoleSession
 from server.errors import InflowError, ValidationFailed
+from server.peer.people import owned_apps
 from server.permissions import PERMISSIONS, describe, may
 
 # Entering the console at all: the roles that may read what it shows.
@@ -96,6 +97,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "long_text": LONG_TEXT,
         "notice": NOTICES.get(request.query.get("notice", "")),
         "path": request.path,
+        # apps whose owners include the caller (they moderate those apps' tips): the nav's Tips
+        "owned_apps": owned_apps(identity, request.config_dict[keys.LIBRARY].catalog),
     }
 
 
