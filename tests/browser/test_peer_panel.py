@@ -288,3 +288,63 @@ def test_a_new_hire_sees_the_paired_mentor_first(extension: Any, peer_backend: B
         # Listed once: Dev Patel is also one of the CRM's people who can help.
         assert panel.locator("#mentors > li[data-mentor='dev-patel']").count() == 1
         shot(panel, "09-new-hire-mentor")
+
+
+def test_a_mentor_answers_from_the_panel_and_others_see_it_while_typing(
+    extension: Any, peer_backend: Backend
+) -> None:
+    """María answers from her own panel (the questions of the app, this page's first) and
+    recommends an aid; once the asker accepted the answer, another learner typing a similar
+    question sees it before sending, and sees "Recommended by María López" on the aid."""
+    where = {"url": f"{peer_backend.url}{PAGE}", "title": "Pipeline · Northwind CRM"}
+    learner, maria = access_token("learner"), access_token("mlopez")
+    asked = api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/questions",
+        learner,
+        {
+            **where,
+            "body": "Which stage is a deal in after the first demo call?",
+            "show_name": False,
+        },
+    )
+    api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/recommendations",
+        maria,
+        {**where, "aid_id": "crm-stage-definitions", "note": "Read before the forecast call"},
+    )
+
+    with extension("maria-panel") as browser:
+        panel = open_crm(browser, "mlopez")
+        item = panel.locator(f"#inbox li[data-inbox='{asked['id']}']")
+        item.wait_for()
+        assert "on this page" in item.inner_text()
+        item.locator("textarea").fill("**Discovery** until the buyer agreed on next steps.")
+        item.get_by_role("button", name="Send answer").click()
+        item.get_by_text("Answer sent").wait_for()
+        shot(panel, "10-mentor-answers-in-panel")
+
+    mine = api(peer_backend, "GET", "/api/v1/peer/questions/mine", learner)
+    [question] = [q for q in mine["questions"] if q["id"] == asked["id"]]
+    answer_id = question["answers"][0]["id"]
+    api(
+        peer_backend,
+        "POST",
+        f"/api/v1/peer/questions/{asked['id']}/accept",
+        learner,
+        {"answer_id": answer_id},
+    )
+
+    with extension("max-types") as browser:
+        panel = open_crm(browser, "manager")
+        card = panel.locator("#pinned [data-aid='crm-stage-definitions']")
+        card.get_by_text("Recommended by María López").wait_for()
+        panel.click("#ask > summary")
+        panel.type("#ask-body", "Which stage is a deal in after a demo call?", delay=10)
+        similar = panel.locator("#similar-list li")
+        similar.first.wait_for(timeout=20_000)
+        assert similar.first.locator("strong", has_text="Discovery").count() == 1
+        shot(panel, "11-similar-while-typing")
