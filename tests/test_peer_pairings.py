@@ -576,3 +576,38 @@ async def test_console_pairs_by_hand_makes_a_rule_and_ends_a_pairing(
 
 def admin_h(tokens: TokenMaker) -> dict[str, str]:
     return tokens.auth(sub="admin-1", roles=("learner", "admin"))
+
+
+@pytest.mark.keycloak
+async def test_active_rules_run_by_themselves_on_the_interval(
+    aiohttp_client: Any, tmp_path: Path, group_realm: KeycloakInfo, library_dir: Path
+) -> None:
+    """INFLOW_PAIRING_RUN_INTERVAL_SECONDS: an active rule pairs new members without anyone
+    pressing Run now; an inactive one does not run."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        content_dir=library_dir,
+        auth=auth_settings(realm=group_realm.realm),
+        search_threads=2,
+        pairing_run_interval_seconds=0.5,
+    )
+    client = await aiohttp_client(create_app(settings))
+    adm = bearer("admin")
+    base = {"group": "new-hires", "app_id": "books", "days": 30, "cap": 10}
+    for rule in (
+        {**base, "id": "on", "mentor_ids": ["zoe-park"], "start_claim": "start_date"},
+        {**base, "id": "off", "mentor_ids": ["kofi-mensah"], "active": False},
+    ):
+        assert (await client.post(f"{A}/pairing-rules", json=rule, headers=adm)).status == 201
+    found: list[dict[str, Any]] = []
+    for _ in range(120):  # the first run comes after one interval
+        found = (await (await client.get(f"{A}/pairings", headers=adm)).json())["pairings"]
+        if found:
+            break
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(1.0)  # a few more runs: still nobody twice
+    found = (await (await client.get(f"{A}/pairings", headers=adm)).json())["pairings"]
+    assert sorted(p["learner_username"] for p in found) == ["hire-a", "hire-b", "hire-c", "newhire"]
+    assert {(p["mentor_id"], p["source"], p["created_by"]) for p in found} == {
+        ("zoe-park", "rule:on", "pairing-scheduler")
+    }
