@@ -611,3 +611,16 @@ async def test_active_rules_run_by_themselves_on_the_interval(
     assert {(p["mentor_id"], p["source"], p["created_by"]) for p in found} == {
         ("zoe-park", "rule:on", "pairing-scheduler")
     }
+
+
+async def test_pairing_changes_are_audited_in_words(books: TestClient, tokens: TokenMaker) -> None:
+    admin_h_ = admin_h(tokens)
+    made = await pair(
+        books, admin_h_, learner_username="nora", mentor_id="zoe-park", app_id="books", days=4
+    )
+    assert (await books.delete(f"{A}/pairings/{made['id']}", headers=admin_h_)).status == 204
+    assert (await books.get(f"{A}/pairings/{made['id']}", headers=admin_h_)).status == 404
+    await console_session(books, tokens.token(sub="admin-1", roles=("learner", "admin")))
+    html = await (await books.get("/admin/audit")).text()
+    assert f"paired a learner with a mentor (the pairing {made['id']})" in html
+    assert f"ended the pairing {made['id']}" in html

@@ -83,6 +83,15 @@ ACTIONS = {
 }
 KINDS = {"aid": "the aid", "app": "the app", "mentor": "the mentor", "context": "the page"}
 KINDS["tip"] = "the tip"
+# mentors paired with new hires (server/peer/pairings.py)
+ACTIONS["pairing.create"] = "paired a learner with a mentor ({what})"
+ACTIONS["pairing.delete"] = "ended {what}"
+ACTIONS["pairing_rule.create"] = "created {what}"
+ACTIONS["pairing_rule.update"] = "edited {what}"
+ACTIONS["pairing_rule.delete"] = "deleted {what}"
+ACTIONS["pairing_rule.run"] = "ran {what}"
+KINDS["pairing"] = "the pairing"
+KINDS["pairing_rule"] = "the pairing rule"
 STATUS_WORDS = {
     "draft": "draft",
     "review": "in review",
