@@ -19,16 +19,17 @@ from typing import Any
 
 from aiohttp import web
 
-from auth.identity import Identity
 from server import keys
 from server.admin.api import caller, resource_body
 from server.admin.openapi import _op, _param
 from server.catalog import Catalog
 from server.errors import InflowError, ValidationFailed
-from server.models import SLUG_RE, Mentor, adapter, dump
+from server.models import SLUG_RE, adapter, dump
 from server.peer.directory import DirectoryUnavailable
+from server.peer.limits import check_peer_rate
 from server.peer.models import PairingRule
 from server.peer.pairings import pairing_json, pairings_ctx, service
+from server.peer.people import mentor_of
 from server.responses import json_response
 from server.schemas import REF
 from server.security import requires_op
@@ -151,26 +152,11 @@ async def run_rule(request: web.Request) -> web.Response:
     return json_response(summary, no_store=True)
 
 
-def mentor_caller(identity: Identity, catalog: Catalog) -> Mentor | None:
-    """The vetted, active Mentor resource linked to the caller (subject, else username)."""
-    if "mentor" not in identity.roles and "admin" not in identity.roles:
-        return None
-    username = (identity.username or "").lower()
-    for mentor in catalog.mentors:
-        if not mentor.listed:
-            continue
-        if (mentor.subject and mentor.subject == identity.subject) or (
-            username and mentor.username.lower() == username
-        ):
-            return mentor
-    return None
-
-
 @routes.get(f"{PEER}/mentees")
 @requires_op("mentee.read")
 async def mentees(request: web.Request) -> web.Response:
     _query(request, set())
-    mentor = mentor_caller(caller(request), _catalog(request))
+    mentor = mentor_of(caller(request), _catalog(request))
     if mentor is None:  # the role without a vetted, active Mentor resource linked to the account
         return json_response({"mentor": None, "mentees": []}, no_store=True)
     items = await service(request.app).mentees(mentor)
@@ -182,6 +168,7 @@ async def mentees(request: web.Request) -> web.Response:
 @routes.post(f"{PEER}/mentors/{{mentor_id}}/contact")
 @requires_op("peer.read")
 async def contact(request: web.Request) -> web.Response:
+    check_peer_rate(request)  # a write: counted against the person's peer writes
     await service(request.app).contact(caller(request), request.match_info["mentor_id"])
     return web.Response(status=204)
 
