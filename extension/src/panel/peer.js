@@ -254,9 +254,9 @@ export function createPeer({ send, html, changed }) {
       "li",
       { className: "answered", dataset: { question: a.id } },
       a.questionHtml
-        ? h("div", { className: "q" }, h("strong", {}, "Q: "), html(a.questionHtml))
+        ? h("div", { className: "q" }, h("strong", {}, "Q:"), body(a.questionHtml))
         : null,
-      h("div", { className: "a" }, h("strong", {}, "A: "), html(a.answerHtml)),
+      h("div", { className: "a" }, h("strong", {}, "A:"), body(a.answerHtml)),
       h("p", { className: "muted small" }, `Answered by ${a.author}`),
     );
   }
@@ -333,7 +333,8 @@ export function createPeer({ send, html, changed }) {
           }
         },
       },
-      h("label", { for: `${id}-body` }, label),
+      // The summary above says it; the label names the box for screen readers.
+      h("label", { for: `${id}-body`, className: "sr-only" }, label),
       h("p", { className: "muted small", id: `${id}-hint` }, hint),
       text,
       h(
@@ -581,9 +582,11 @@ export function createPeer({ send, html, changed }) {
           status.textContent = "Sending…";
           try {
             await send({ type: "peer", op: "answer", id: q.id, body: text.value.trim() });
+            // The question stays here with this note (it leaves the list on the next read).
             status.textContent = "Answer sent. The asker sees it in their panel.";
-            text.value = "";
-            void loadInbox();
+            form.replaceWith(status);
+            status.tabIndex = -1;
+            status.focus();
           } catch (err) {
             status.textContent = peerError(err);
           } finally {
