@@ -560,3 +560,27 @@ async def test_a_mentor_asking_is_not_emailed_their_own_question(
     await ask(peer, rosa, TRIPS, "Has the mileage rate for trips changed this year?")
     got = await smtp_server.wait_for(2)
     assert sorted(a for m in got for a in m.rcpt_tos) == sorted([OWNER, "omar.ali@harbor.example"])
+
+
+async def test_the_index_is_kept_when_it_agrees_and_rebuilt_when_not(tmp_path: Path) -> None:
+    """A restart keeps an index that holds exactly the database's answered questions (no
+    re-indexing of thousands at every start); one that misses a change (made while it was
+    closed, e.g. by another node) is rebuilt, so an edited answer is never served stale."""
+    from server.peer.question_index import QuestionDoc, QuestionIndex
+
+    docs = [
+        QuestionDoc("q1", "fleet", "fleet-trips", (), "How do I log a ferry?", "Under tolls."),
+        QuestionDoc("q2", "fleet", "", ("drivers",), "Night shift pay?", "Time and a half."),
+    ]
+    index = QuestionIndex(tmp_path / "questions-index")
+    assert await index.open(docs) is True  # nothing on disk yet
+    await index.close()
+    index = QuestionIndex(tmp_path / "questions-index")
+    assert await index.open(docs) is False  # agrees: kept
+    await index.close()
+    changed = [docs[0], QuestionDoc("q2", "fleet", "", ("drivers",), "Night shift pay?", "Double.")]
+    index = QuestionIndex(tmp_path / "questions-index")
+    assert await index.open(changed) is True
+    hits = await index.similar("night pay", app_id="fleet", context_id="", audience=None, limit=5)
+    assert [h.id for h in hits] == ["q2"]
+    await index.close()

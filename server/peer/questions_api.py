@@ -214,7 +214,7 @@ async def question_index_ctx(app: web.Application) -> AsyncIterator[None]:
     index = QuestionIndex(app[keys.SETTINGS].data_dir / "questions-index")
     service = QuestionService(app, index)
     try:
-        await index.rebuild(await service.index_docs())
+        await index.open(await service.index_docs())  # kept when it agrees, else rebuilt
         app[keys.QUESTIONS] = service
         yield
     finally:
