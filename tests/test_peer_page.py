@@ -287,3 +287,44 @@ async def test_questions_answers_and_mine(peer: TestClient, people: People) -> N
     assert "<strong>Export</strong>" in answered["answer"]["body_html"]
     # Asked on the home page: not an answer of the close page.
     assert (await page(peer, people.learner("bob", "controllers"), CLOSE))["answers"] == []
+
+
+async def test_similar_questions_after_a_search_on_an_empty_index(
+    peer: TestClient, people: People
+) -> None:
+    """Incident (browser test of the panel): a learner typed a question while no question had an
+    accepted answer yet (the similar-questions index was empty); after the first answer was
+    accepted, every similar-questions search answered 500 (Whoosh cannot refresh a searcher
+    opened on an empty index), so the panel never showed answers while typing."""
+    learner = people.learner("ann")
+    similar = {"url": HOME, "title": "Ledgerly", "q": "How do I export a trial balance?"}
+    resp = await peer.post("/api/v1/peer/questions/similar", json=similar, headers=learner)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["answers"] == []
+
+    resp = await peer.post(
+        "/api/v1/peer/questions",
+        json={
+            "url": HOME,
+            "title": "Ledgerly",
+            "body": "How can I export the trial balance?",
+            "show_name": False,
+        },
+        headers=learner,
+    )
+    qid = (await resp.json())["id"]
+    resp = await peer.post(
+        f"/api/v1/peer/questions/{qid}/answers",
+        json={"body": "Reports, then Trial balance, then Export."},
+        headers=people.kim(),
+    )
+    answer_id = (await resp.json())["id"]
+    resp = await peer.post(
+        f"/api/v1/peer/questions/{qid}/accept", json={"answer_id": answer_id}, headers=learner
+    )
+    assert resp.status == 200
+
+    other = people.learner("bob")
+    resp = await peer.post("/api/v1/peer/questions/similar", json=similar, headers=other)
+    assert resp.status == 200, await resp.text()
+    assert [a["question_id"] for a in (await resp.json())["answers"]] == [qid]

@@ -233,6 +233,12 @@ class QuestionIndex:
         """The one searcher (this thread's), refreshed: it sees the latest commit."""
         if self._searcher is None:
             self._searcher = self._index().searcher()
+        elif self._searcher.reader().segments() is None:
+            # Opened on an empty index: Whoosh cannot refresh a reader without segments (it
+            # raises TypeError), so once something was written a new searcher is opened.
+            if not self._searcher.up_to_date():
+                self._searcher.close()
+                self._searcher = self._index().searcher()
         else:
             self._searcher = self._searcher.refresh()
         return self._searcher
