@@ -158,7 +158,12 @@ function aidCard(aid, why = []) {
 function aidList(view) {
   const { pinned, related, more } = groupAids(view.aids);
   const recs = peer.recommended(view);
-  const why = (a) => [...reasonLines(a), recs.get(a.id)].filter(Boolean);
+  // The mentors' line once, whether the peer answer or the aid's own reasons bring it.
+  const why = (a) => {
+    const lines = reasonLines(a);
+    const rec = recs.get(a.id);
+    return rec && !lines.some((l) => l.startsWith("Recommended by")) ? [...lines, rec] : lines;
+  };
   const extra = peer.extraRecommended(view, view.aids);
   const people = peer.people(view, view.mentors);
   const out = [];
