@@ -61,9 +61,9 @@ const canonicalPathSegment = (s) => s.replace(SEGMENT_RE, canonPath);
 
 const isHex = (c) => c !== undefined && /^[0-9A-Fa-f]$/.test(c);
 
-/** application/x-www-form-urlencoded decoding of one name or value. */
-function formDecode(s) {
-  if (s.includes("+")) s = s.replaceAll("+", " ");
+/** Percent-decoding (no `+` rule), invalid escapes kept, bad UTF-8 replaced: as Python's
+ * unquote_to_bytes(...).decode("utf-8", "replace"). */
+export function percentDecode(s) {
   if (!s.includes("%")) return s;
   const bytes = [];
   for (let i = 0; i < s.length;) {
@@ -77,6 +77,11 @@ function formDecode(s) {
     }
   }
   return decoder.decode(new Uint8Array(bytes));
+}
+
+/** application/x-www-form-urlencoded decoding of one name or value. */
+function formDecode(s) {
+  return percentDecode(s.includes("+") ? s.replaceAll("+", " ") : s);
 }
 
 function parseParams(query) {

@@ -7,7 +7,7 @@
 // once more; a relative target is a path from the outer origin's root; another origin, or another
 // scheme (javascript:), is ignored.
 
-import { InvalidUrl, parseUrl } from "./urlrules.js";
+import { InvalidUrl, parseUrl, percentDecode } from "./urlrules.js";
 
 const PLACEHOLDER = "{target}";
 const PARAM_RE = /^[A-Za-z0-9._~!$'()*,;:@%-]+$/;
@@ -70,28 +70,6 @@ export function parseWrappedTarget(text) {
     throw new InvalidWrappedTarget("the path form needs a path before /{target}");
   }
   return { source: text, segments, param: null };
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-const isHex = (c) => c !== undefined && /^[0-9A-Fa-f]$/.test(c);
-
-/** Percent-decoding (no `+` rule), invalid escapes kept, bad UTF-8 replaced: as Python's
- * unquote_to_bytes(...).decode("utf-8", "replace"). */
-function percentDecode(s) {
-  if (!s.includes("%")) return s;
-  const bytes = [];
-  for (let i = 0; i < s.length;) {
-    if (s[i] === "%" && isHex(s[i + 1]) && isHex(s[i + 2])) {
-      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 3;
-    } else {
-      const ch = String.fromCodePoint(s.codePointAt(i));
-      for (const b of encoder.encode(ch)) bytes.push(b);
-      i += ch.length;
-    }
-  }
-  return decoder.decode(new Uint8Array(bytes));
 }
 
 function originOf(url) {
