@@ -42,6 +42,16 @@ EXT_ID = (ROOT / "auth" / "extension-id.txt").read_text(encoding="utf-8").strip(
 PANEL_URL = f"chrome-extension://{EXT_ID}/src/panel/panel.html"
 KEYCLOAK_URL = "http://127.0.0.1:8081"
 DEMO_USER = ("learner", "learner")
+# Flags for every Chromium the tests start: no sandbox (CI runs as root), no GPU, no background
+# traffic, updates, sync or first-run UI.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -165,6 +175,25 @@ def make_backend(tmp: Path, *, request_log: bool = True) -> Backend:
     return Backend(free_port(), tmp, tmp / "requests.jsonl" if request_log else None)
 
 
+@contextmanager
+def own_backend(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str] | None = None
+) -> Iterator[Backend]:
+    """A backend of its own, for tests that change content other tests rely on; `env` is added
+    to its environment."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    backend = make_backend(tmp_path_factory.mktemp(name))
+    with pytest.MonkeyPatch.context() as mp:  # Backend.start passes os.environ on
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        backend.start()
+    try:
+        yield backend
+    finally:
+        backend.stop()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     if not Path(CHROMIUM).exists():
@@ -283,12 +312,7 @@ def launch(chromium: str, backend: Backend, profile: Path) -> Iterator[Browser]:
             args=[
                 f"--disable-extensions-except={ext}",
                 f"--load-extension={ext}",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
+                *CHROMIUM_ARGS,
             ],
         )
         try:

@@ -10,35 +10,22 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, ROOT, Backend, make_backend
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Backend, own_backend
 from tests.keycloak import access_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def admin_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
     """A backend of its own: this test changes content the extension's tests rely on."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    backend = make_backend(tmp_path_factory.mktemp("inflow-admin-backend"))
-    backend.start()
-    yield backend
-    backend.stop()
+    with own_backend(tmp_path_factory, "inflow-admin-backend") as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def page(admin_backend: Backend) -> Iterator[Any]:
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             tab = context.new_page()

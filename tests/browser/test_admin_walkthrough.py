@@ -28,23 +28,16 @@ import pytest
 
 from tests.browser.conftest import (
     CHROMIUM,
+    CHROMIUM_ARGS,
     EXTENSION,
     ROOT,
     Backend,
     Browser,
-    make_backend,
+    own_backend,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 ARTIFACTS = ROOT / "test-artifacts" / "walkthrough"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TENANT = "northwind"  # not the template's example (acme): the tenant really is typed in
 HOST = f"{TENANT}.service-now.com"
 AID = "data-privacy-basics"  # a published demo aid, for everyone
@@ -68,12 +61,8 @@ INCIDENT_HTML = f"""<!doctype html>
 @pytest.fixture(scope="module")
 def walk_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
     """A backend of its own: the walkthrough adds an app and pins."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    backend = make_backend(tmp_path_factory.mktemp("inflow-walk-backend"))
-    backend.start()
-    yield backend
-    backend.stop()
+    with own_backend(tmp_path_factory, "inflow-walk-backend") as backend:
+        yield backend
 
 
 def shot(page: Any, name: str, show: str = "") -> None:
@@ -107,7 +96,7 @@ def admin_steps(backend: Backend) -> None:
 
     base = backend.url
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             page = context.new_page()
@@ -185,7 +174,7 @@ def learner_steps(backend: Backend, tmp: Path) -> None:
             args=[
                 f"--disable-extensions-except={extension}",
                 f"--load-extension={extension}",
-                *ARGS,
+                *CHROMIUM_ARGS,
             ],
         )
         try:

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, ROOT, Backend, make_backend
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Backend, own_backend
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 CSV = """url,aid,context
 http://127.0.0.1/demo/hr/timeoff.html,ask-for-help,
 http://127.0.0.1/demo/hr/parental-leave.html,hr-sick-leave,Parental leave
@@ -26,12 +25,8 @@ http://127.0.0.1/demo/hr/parental-leave.html,hr-sick-leave,Parental leave
 
 @pytest.fixture(scope="module")
 def bulk_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    backend = make_backend(tmp_path_factory.mktemp("inflow-bulk-console"))
-    backend.start()
-    yield backend
-    backend.stop()
+    with own_backend(tmp_path_factory, "inflow-bulk-console") as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ def page(bulk_backend: Backend) -> Iterator[Any]:
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             yield context.new_page()

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, ROOT, Backend, make_backend
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Backend, own_backend
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 ARTIFACTS = ROOT / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 SCREENS = [
     ("dashboard", "/admin"),
@@ -59,12 +50,8 @@ LAYOUT = """() => {
 
 @pytest.fixture(scope="module")
 def console_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    backend = make_backend(tmp_path_factory.mktemp("inflow-console-screens"))
-    backend.start()
-    yield backend
-    backend.stop()
+    with own_backend(tmp_path_factory, "inflow-console-screens") as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -73,7 +60,7 @@ def page(console_backend: Backend) -> Iterator[Any]:
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             tab = context.new_page()

@@ -28,12 +28,13 @@ import pytest
 
 from tests.browser.conftest import (
     CHROMIUM,
+    CHROMIUM_ARGS,
     KEYCLOAK_URL,
     ROOT,
     Backend,
     Browser,
     launch,
-    make_backend,
+    own_backend,
 )
 from tests.keycloak import access_token
 from tests.smtp import SmtpServer
@@ -42,14 +43,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 
 ARTIFACTS = ROOT / "test-artifacts" / "peer"
 PAGE = "/demo/crm/"  # Pipeline dashboard: its pinned aids are for everyone
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +60,6 @@ def peer_backend(
 ) -> Iterator[Backend]:
     """A backend of its own (these tests write tips, questions, aids and pairings), sending its
     e-mail to the test's SMTP server."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     env = {
         "INFLOW_SMTP_HOST": smtp.host,
         "INFLOW_SMTP_PORT": str(smtp.port),
@@ -77,13 +68,8 @@ def peer_backend(
         "INFLOW_SMTP_BACKOFF_INITIAL_SECONDS": "0.2",
         "INFLOW_SMTP_BACKOFF_MAX_SECONDS": "1",
     }
-    backend = make_backend(tmp_path_factory.mktemp("inflow-peer-backend"))
-    with pytest.MonkeyPatch.context() as mp:  # Backend.start passes os.environ on
-        for name, value in env.items():
-            mp.setenv(name, value)
-        backend.start()
-    yield backend
-    backend.stop()
+    with own_backend(tmp_path_factory, "inflow-peer-backend", env) as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -123,7 +109,9 @@ class Console:
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
-        self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        self._browser = self._pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         context = self._browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = context.new_page()
         self.page.on("dialog", lambda dialog: dialog.accept())
