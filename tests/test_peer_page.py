@@ -161,7 +161,7 @@ async def shared_and_approved(
 async def test_shape_for_a_learner(peer: TestClient, people: People) -> None:
     body = await page(peer, people.learner("ann", name="Ann Archer"), HOME)
     assert set(body) == KEYS
-    assert body["me"] == {"name": "Ann Archer"}
+    assert body["me"] == {"name": "Ann Archer", "mentor_id": ""}
     assert body["app"] == {"id": "ledger", "name": "Ledgerly"}
     assert body["context"] == {"id": "ledger-home", "name": "Ledger home"}
     for key in ("tips", "answers", "my_questions", "my_mentors", "recommendations"):
@@ -172,18 +172,27 @@ async def test_shape_for_a_learner(peer: TestClient, people: People) -> None:
         "answer": False,
         "moderate": False,
         "recommend": False,
+        "endorse": False,
+        "flag": False,
+        "mentees": False,
     }
 
 
 async def test_what_mentors_owners_and_reviewers_are_offered(
     peer: TestClient, people: People
 ) -> None:
-    kim = (await page(peer, people.kim(), CLOSE))["can"]
+    """A mentor was offered no Endorse button, no Flag action and no mentees in the panel: the
+    page's `can` said nothing of them. Now it does, for vetted mentors of the app only."""
+    kim_page = await page(peer, people.kim(), CLOSE)
+    kim = kim_page["can"]
     assert kim["answer"] and kim["recommend"] and not kim["moderate"]
+    assert kim["endorse"] and kim["flag"] and kim["mentees"]
+    assert kim_page["me"]["mentor_id"]
     owner = (await page(peer, people.owner(), CLOSE))["can"]
     assert owner["answer"] and owner["moderate"] and not owner["recommend"]
+    assert not owner["endorse"] and not owner["flag"] and not owner["mentees"]
     reviewer = (await page(peer, people.reviewer(), CLOSE))["can"]
-    assert reviewer["moderate"] and not reviewer["answer"]
+    assert reviewer["moderate"] and not reviewer["answer"] and not reviewer["endorse"]
 
 
 async def test_a_page_of_no_app_and_bad_requests_are_problems(

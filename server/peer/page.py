@@ -45,6 +45,8 @@ def abilities(identity: Identity, catalog: Catalog, app: App) -> dict[str, bool]
     mentor = people.mentor_of(identity, catalog) if may(roles, "question.answer") else None
     mentors_app = mentor is not None and app.id in mentor.apps
     recommender = people.mentor_of(identity, catalog) if may(roles, "aid.recommend") else None
+    endorser = people.mentor_of(identity, catalog) if may(roles, "tip.endorse") else None
+    flagger = people.mentor_of(identity, catalog) if may(roles, "aid.flag") else None
     return {
         "tip": may(roles, "tip.write"),
         "ask": may(roles, "question.ask"),
@@ -52,6 +54,11 @@ def abilities(identity: Identity, catalog: Catalog, app: App) -> dict[str, bool]
         "answer": mentors_app or people.owns_app(identity, app),
         "moderate": may_moderate(identity, app),
         "recommend": recommender is not None and app.id in recommender.apps,
+        # Vetted mentors of the app endorse its approved tips and flag its aids.
+        "endorse": endorser is not None and app.id in endorser.apps,
+        "flag": flagger is not None and app.id in flagger.apps,
+        # Mentors see their mentees (GET /api/v1/peer/mentees).
+        "mentees": may(roles, "mentee.read") and people.mentor_of(identity, catalog) is not None,
     }
 
 
@@ -75,6 +82,7 @@ async def peer_page(request: web.Request) -> web.Response:
         )
     context = place.contexts[0] if place.contexts else None
     context_id = context.id if context else ""
+    mentor = people.mentor_of(identity, catalog)
     tags = audience_of(request)  # None: an admin sees every audience
     tips, answers, mine, mentors, recs = await asyncio.gather(
         page_tips(request.app, identity, app.id, context_id, tags),
@@ -93,7 +101,8 @@ async def peer_page(request: web.Request) -> web.Response:
         "recommendations": recs,
         "can": abilities(identity, catalog, app),
         # The name "show my name" would show (the `name` claim, else the username).
-        "me": {"name": people.display_name(identity)},
+        # The caller's mentor id ("" when none): the panel says "Endorsed by you" by it.
+        "me": {"name": people.display_name(identity), "mentor_id": mentor.id if mentor else ""},
     }
     return json_response(body, headers={"Cache-Control": "private, no-store"})
 
@@ -104,7 +113,7 @@ _PLACE = {
     "required": ["id", "name"],
     "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
 }
-_CAN = ("tip", "ask", "answer", "moderate", "recommend")
+_CAN = ("tip", "ask", "answer", "moderate", "recommend", "endorse", "flag", "mentees")
 
 
 def page_paths() -> dict[str, Any]:
@@ -147,9 +156,10 @@ def page_paths() -> dict[str, Any]:
             },
             "me": {
                 "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string"}},
-                "description": "The name shown when the caller ticks 'show my name'",
+                "required": ["name", "mentor_id"],
+                "properties": {"name": {"type": "string"}, "mentor_id": {"type": "string"}},
+                "description": "The name shown when the caller ticks 'show my name', and the "
+                "caller's mentor id ('' when none)",
             },
         },
     }
