@@ -223,6 +223,9 @@ test("what the panel offers, and errors in words", () => {
     answer: false,
     moderate: false,
     recommend: false,
+    endorse: false,
+    flag: false,
+    mentees: false,
   });
   assert.deepEqual(peerCan(null).tip, false);
   assert.match(peerError({ status: 429, message: "x" }), /a lot in a short time/);

@@ -4,7 +4,13 @@
 // as `body_html`, sanitised by the server, and the panel inserts them through safeFragment().
 
 /** The server's limits (server/peer/models.py): the panel counts and cuts to these. */
-export const PEER_LIMITS = Object.freeze({ tip: 1000, question: 1000, answer: 3000, reason: 300 });
+export const PEER_LIMITS = Object.freeze({
+  tip: 1000,
+  question: 1000,
+  answer: 3000,
+  reason: 300,
+  flag: 1000,
+});
 /** Ask: similar questions are looked up once typing pauses this long, from this many characters. */
 export const SIMILAR_DEBOUNCE_MS = 400;
 export const SIMILAR_MIN_CHARS = 12;
@@ -14,6 +20,8 @@ const ID = /^[A-Za-z0-9_-]{1,128}$/;
 const isStr = (v, max) => typeof v === "string" && v.length <= max;
 const isText = (v, max) => isStr(v, max) && v.trim().length > 0;
 const isId = (v) => typeof v === "string" && ID.test(v);
+/** What a mentor may flag an aid as (POST /api/v1/peer/aids/{id}/flag). */
+export const FLAG_KINDS = Object.freeze(["wrong", "outdated"]);
 
 /** Operations of the one "peer" message: its shape check, and whether it is about the page on
  * screen (`pageKey`: the worker sends that page's URL and title, never the panel). */
@@ -34,6 +42,16 @@ const OPS = {
   inbox: { page: false, ok: () => true },
   answer: { page: false, ok: (m) => isId(m.id) && isText(m.body, PEER_LIMITS.answer) },
   contact: { page: false, ok: (m) => isId(m.id) },
+  mytips: { page: false, ok: () => true },
+  edittip: { page: false, ok: (m) => isId(m.id) && isText(m.body, PEER_LIMITS.tip) },
+  deletetip: { page: false, ok: (m) => isId(m.id) },
+  deletequestion: { page: false, ok: (m) => isId(m.id) },
+  endorse: { page: false, ok: (m) => isId(m.id) },
+  flag: {
+    page: false,
+    ok: (m) => isId(m.id) && FLAG_KINDS.includes(m.kind) && isText(m.comment, PEER_LIMITS.flag),
+  },
+  mentees: { page: false, ok: () => true },
 };
 export const PEER_OPS = Object.freeze(Object.keys(OPS));
 
@@ -101,6 +119,24 @@ export function peerRequest(msg, page = null) {
       };
     case "contact":
       return { path: `/peer/mentors/${id}/contact`, method: "POST", body: {} };
+    case "mytips":
+      return { path: "/peer/tips/mine", method: "GET" };
+    case "edittip":
+      return { path: `/peer/tips/${id}`, method: "PUT", body: { body: msg.body.trim() } };
+    case "deletetip":
+      return { path: `/peer/tips/${id}`, method: "DELETE" };
+    case "deletequestion":
+      return { path: `/peer/questions/${id}`, method: "DELETE" };
+    case "endorse":
+      return { path: `/peer/tips/${id}/endorse`, method: "POST", body: {} };
+    case "flag":
+      return {
+        path: `/peer/aids/${id}/flag`,
+        method: "POST",
+        body: { kind: msg.kind, comment: msg.comment.trim() },
+      };
+    case "mentees":
+      return { path: "/peer/mentees", method: "GET" };
     default:
       throw new Error(`unknown peer operation ${msg.op}`);
   }
@@ -131,16 +167,70 @@ export function endorsedLine(tip) {
   return name ? `Endorsed by ${name}` : "";
 }
 
-/** Tips to show: those with an id and sanitised HTML, in the server's order (endorsed first). */
-export function pickTips(tips) {
+/** Tips to show: those with an id and sanitised HTML, in the server's order (endorsed first).
+ * `myMentorId` (the caller's mentor id, "" for none) marks the tips they endorsed. */
+export function pickTips(tips, myMentorId = "") {
+  const me = str(myMentorId);
   return list(tips)
     .filter((t) => isId(t.id) && typeof t.body_html === "string")
+    .map((t) => {
+      const byMe = Boolean(me) && str(t.endorsed_by?.id ?? t.endorsed_by) === me;
+      return {
+        id: t.id,
+        html: t.body_html,
+        author: authorLabel(t),
+        endorsed: byMe ? "Endorsed by you" : endorsedLine(t),
+        endorsedByMe: byMe,
+        mine: t.mine === true, // my own tip: no Report button
+      };
+    });
+}
+
+/** A tip's status as its author reads it. */
+export function tipStatus(status, reason) {
+  if (status === "pending") return "Waiting for review";
+  if (status === "approved") return "Shown to colleagues";
+  if (status === "rejected") {
+    const why = str(reason);
+    return why ? `Not published: ${why}` : "Not published";
+  }
+  if (status === "hidden") return "Hidden by a moderator";
+  return "";
+}
+
+/** My tips (GET /api/v1/peer/tips/mine: {tips} or a list): status in words, the raw text to
+ * edit, where it was written. */
+export function pickMyTips(res) {
+  return list(Array.isArray(res) ? res : res?.tips)
+    .filter((t) => isId(t.id))
     .map((t) => ({
       id: t.id,
-      html: t.body_html,
-      author: authorLabel(t),
+      html: typeof t.body_html === "string" ? t.body_html : "",
+      body: typeof t.body === "string" ? t.body : "",
+      status: str(t.status),
+      statusText: tipStatus(str(t.status), t.reject_reason),
+      rejected: t.status === "rejected",
+      where: [str(t.app?.name), str(t.context?.name)].filter(Boolean).join(" · "),
       endorsed: endorsedLine(t),
-      mine: t.mine === true, // my own tip: no Report button
+    }));
+}
+
+/** A mentor's mentees (GET /api/v1/peer/mentees): who, which app, until when, open questions. */
+export function pickMentees(res) {
+  return list(Array.isArray(res) ? res : res?.mentees)
+    .filter((m) => str(m.learner_username))
+    .map((m) => ({
+      id: str(m.pairing_id) || `${str(m.learner_username)}:${str(m.app_id)}`,
+      username: str(m.learner_username),
+      app: str(m.app_name) || str(m.app_id),
+      until: str(m.until ?? m.ends_on),
+      line: `${str(m.app_name) || str(m.app_id)}${str(m.until ?? m.ends_on) ? ` · until ${str(m.until ?? m.ends_on)}` : ""}`,
+      questions: list(m.open_questions)
+        .filter((q) => isId(q.id))
+        .map((q) => ({
+          id: q.id,
+          html: typeof q.body_html === "string" ? q.body_html : "",
+        })),
     }));
 }
 
@@ -314,6 +404,9 @@ export function peerCan(data) {
     answer: flag("answer"),
     moderate: flag("moderate"),
     recommend: flag("recommend"),
+    endorse: flag("endorse"),
+    flag: flag("flag"),
+    mentees: flag("mentees"),
   };
 }
 
