@@ -409,3 +409,51 @@ async def test_long_text_fields_are_textareas_and_the_favicon_is_served(
     resp = await client.get("/admin/static/favicon.svg")
     assert resp.status == 200 and resp.content_type == "image/svg+xml"
     assert (await resp.text()).startswith("<svg")
+
+
+# -- the navigation shows only what the person may open (issue 12) -------------------------------
+
+
+def nav_links(page: str) -> list[str]:
+    nav = page.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+    return re.findall(r'<a href="([^"]+)"', nav)
+
+
+async def test_the_nav_offers_only_pages_the_person_may_open(
+    client: TestClient, admin_token: str, tokens: TokenMaker
+) -> None:
+    """An app owner holding only the learner role, and a mentor, saw Dashboard, Apps, Tester,
+    Aids, Stale and Mentors in the console's navigation: every one of them led to a 403 page."""
+    service, me = await service_for(client, admin_token)
+    await service.create_app(
+        me,
+        {
+            "id": "acme-fleet",
+            "name": "Acme fleet",
+            "owners": ["olga@acme.test"],
+            "rules": [{"pattern": "https://fleet.acme.test/**", "priority": 0}],
+        },
+    )
+    people = {
+        "owner": (
+            tokens.token(sub="olga", roles=("learner",), email="olga@acme.test"),
+            "/admin/tips",
+        ),
+        "mentor": (tokens.token(sub="mia", roles=("learner", "mentor")), "/admin/questions"),
+        "author": (tokens.token(sub="ana", roles=("learner", "author")), "/admin"),
+        "admin": (admin_token, "/admin"),
+    }
+    seen: dict[str, list[str]] = {}
+    for who, (token, landing) in people.items():
+        client.session.cookie_jar.clear()
+        await sign_in(client, token)
+        resp = await client.get(landing)
+        assert resp.status == 200, who
+        seen[who] = nav_links(await resp.text())
+        for href in seen[who]:
+            resp = await client.get(href, allow_redirects=False)
+            assert resp.status == 200, (who, href, resp.status)
+    assert seen["owner"] == ["/admin/questions", "/admin/tips"]
+    assert seen["mentor"] == ["/admin/questions"]
+    assert "/admin/apps" in seen["author"] and "/admin/audit" not in seen["author"]
+    assert {"/admin", "/admin/aids", "/admin/mentors", "/admin/audit"} <= set(seen["admin"])
