@@ -457,3 +457,30 @@ async def test_the_nav_offers_only_pages_the_person_may_open(
     assert seen["mentor"] == ["/admin/questions"]
     assert "/admin/apps" in seen["author"] and "/admin/audit" not in seen["author"]
     assert {"/admin", "/admin/aids", "/admin/mentors", "/admin/audit"} <= set(seen["admin"])
+
+
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+async def test_console_lists_and_editors_show_times_in_words(
+    client: TestClient, admin_token: str
+) -> None:
+    """The aids list printed '2026-01-05' as the verified date and the mentor editor
+    'updated 2026-11-30T09:12:44.120931+00:00 ... vetted on 2026-11-30T...': raw ISO timestamps
+    while every other console page says '3 days ago' with the exact time as a tooltip."""
+    await acme(client, admin_token)
+    csrf = await sign_in(client, admin_token)
+    page = await (await client.get("/admin/mentors/ana-costa")).text()
+    for vetted in ("0", "1"):  # whatever the demo says, vetted now: a vetted_at to show
+        resp = await client.post(
+            "/admin/mentors/ana-costa/vetting",
+            data={"csrf_token": csrf, "vetted": vetted, "etag": etag_of(page)},
+        )
+        assert resp.status == 200
+        page = await resp.text()
+    for path in ("/admin/aids?app=acme-field", "/admin/mentors", "/admin/mentors/ana-costa"):
+        page = await (await client.get(path)).text()
+        main = page.split('<main id="main">', 1)[1].split("</main>", 1)[0]
+        shown = visible_text(main)
+        assert not ISO_DATE.search(shown), (path, ISO_DATE.findall(shown))
+        assert re.search(r'<time datetime="\d{4}-\d{2}-\d{2}[^"]*" title="[^"]+">', main), path
