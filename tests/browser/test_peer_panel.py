@@ -350,3 +350,94 @@ def test_a_mentor_answers_from_the_panel_and_others_see_it_while_typing(
         similar.first.wait_for(timeout=20_000)
         assert similar.first.locator("strong", has_text="Discovery").count() == 1
         shot(panel, "11-similar-while-typing")
+
+
+def test_an_author_reads_the_rejection_edits_and_deletes_their_tip(
+    extension: Any, peer_backend: Backend
+) -> None:
+    """The author had no way to see in the panel why a reviewer turned their tip down, nor to fix
+    or remove it: "Your tips" shows the reason, an edit goes back to review, a delete asks first."""
+    where = {"url": f"{peer_backend.url}{PAGE}", "title": "Pipeline · Northwind CRM"}
+    author, admin = access_token("manager"), access_token("admin")
+    tip = api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/tips",
+        author,
+        {**where, "body": "Skip the stage field, nobody reads it.", "show_name": False},
+    )
+    api(
+        peer_backend,
+        "POST",
+        f"/api/v1/admin/tips/{tip['id']}/reject",
+        admin,
+        {"reason": "The stage drives the forecast: it must be set"},
+    )
+
+    with extension("max-edits") as browser:
+        panel = open_crm(browser, "manager")
+        item = panel.locator(f"#my-tips li[data-my-tip='{tip['id']}']")
+        item.wait_for(timeout=20_000)
+        assert "Not published: The stage drives the forecast: it must be set" in item.inner_text()
+        shot(panel, "12-your-tip-rejected")
+        # Edit by keyboard: the form says it goes back to review.
+        item.get_by_role("button", name="Edit this tip").focus()
+        panel.keyboard.press("Enter")
+        box = item.locator("textarea")
+        assert box.input_value() == "Skip the stage field, nobody reads it."
+        assert "goes back to review" in item.inner_text()
+        box.fill("Set the **stage** before the forecast call: it drives the forecast.")
+        panel.keyboard.press("Control+Enter")
+        item.get_by_text("It goes back to review").wait_for()
+        panel.locator(
+            f"#my-tips li[data-my-tip='{tip['id']}']", has_text="Waiting for review"
+        ).wait_for()
+        item = panel.locator(f"#my-tips li[data-my-tip='{tip['id']}']")
+        assert item.locator("strong", has_text="stage").count() == 1
+        mine = api(peer_backend, "GET", "/api/v1/peer/tips/mine", author)["tips"]
+        assert [t["status"] for t in mine if t["id"] == tip["id"]] == ["pending"]
+        # Delete: asks first; Keep keeps it, Delete removes it.
+        item.get_by_role("button", name="Delete this tip").click()
+        item.get_by_role("button", name="Keep").click()
+        assert api(peer_backend, "GET", "/api/v1/peer/tips/mine", author)["tips"]
+        item.get_by_role("button", name="Delete this tip").click()
+        assert "Delete this tip?" in item.inner_text()
+        item.get_by_role("button", name="Delete", exact=True).click()
+        panel.locator(f"#my-tips li[data-my-tip='{tip['id']}']").wait_for(state="detached")
+        mine = api(peer_backend, "GET", "/api/v1/peer/tips/mine", author)["tips"]
+        assert tip["id"] not in [t["id"] for t in mine]
+
+
+def test_a_mentor_endorses_a_tip_from_the_panel(extension: Any, peer_backend: Backend) -> None:
+    """A mentor could endorse only through the API: the panel offers María "Endorse" on an
+    approved tip of her app, it becomes "Endorsed by you", and a learner sees "Endorsed by
+    María López" on the tip."""
+    where = {"url": f"{peer_backend.url}{PAGE}", "title": "Pipeline · Northwind CRM"}
+    author, admin = access_token("learner"), access_token("admin")
+    body = "Log the **next step** on the deal before you hang up."
+    tip = api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/tips",
+        author,
+        {**where, "body": body, "show_name": True},
+    )
+    api(peer_backend, "POST", f"/api/v1/admin/tips/{tip['id']}/approve", admin, {})
+
+    with extension("maria-endorses") as browser:
+        panel = open_crm(browser, "mlopez")
+        item = panel.locator(f"#tips li[data-tip='{tip['id']}']")
+        item.wait_for(timeout=20_000)
+        button = item.get_by_role("button", name=re.compile("Endorse this tip"))
+        button.focus()
+        panel.keyboard.press("Enter")
+        item.get_by_role("button", name="Endorsed by you").wait_for()
+        shot(panel, "13-mentor-endorses")
+
+    with extension("lena-sees-endorsed") as browser:
+        panel = open_crm(browser, "learner")
+        item = panel.locator(f"#tips li[data-tip='{tip['id']}']")
+        item.wait_for(timeout=20_000)
+        assert "Endorsed by María López" in item.inner_text()
+        # The author does not endorse; a learner has no Endorse button.
+        assert item.get_by_role("button", name=re.compile("Endorse")).count() == 0

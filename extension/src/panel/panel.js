@@ -700,6 +700,8 @@ function renderAid(aid, back) {
       body,
     ),
     ...vote,
+    // A mentor of the page's app flags the aid as wrong or outdated to its owner.
+    ...[peer.flagBox(ui.view, aid.id)].filter(Boolean),
   );
   title.focus();
   void makeChecklist(aid, body);

@@ -8,6 +8,7 @@
 // someone types survives a view update; its lists are rebuilt when the data changes.
 
 import {
+  FLAG_KINDS,
   PEER_LIMITS,
   SIMILAR_DEBOUNCE_MS,
   countText,
@@ -17,7 +18,9 @@ import {
   peerCan,
   peerError,
   pickAnswered,
+  pickMentees,
   pickMyMentors,
+  pickMyTips,
   pickMyQuestions,
   pickTips,
   recommendedBy,
@@ -40,6 +43,12 @@ export function createPeer({ send, html, changed }) {
     error: "",
     inbox: null, // questions for me (mentors, owners), or null before loaded
     inboxError: "",
+    myTips: null, // GET /peer/tips/mine, or null before loaded
+    myTipsError: "",
+    tipNotes: new Map(), // tip id → what the author's last edit did (kept across re-renders)
+    focusAfter: "", // data-focus key to focus once "Your tips" is drawn again
+    mentees: null, // GET /peer/mentees (mentors), or null before loaded
+    menteesError: "",
     view: null,
     el: null,
     parts: null,
@@ -57,6 +66,8 @@ export function createPeer({ send, html, changed }) {
       st.pageKey = view.pageKey;
       st.data = null;
       st.inbox = null;
+      st.myTips = null;
+      st.mentees = null;
       st.el = build();
       void load();
     }
@@ -74,7 +85,10 @@ export function createPeer({ send, html, changed }) {
       st.data = data;
       st.status = "ready";
       st.error = "";
-      if (peerCan(data).answer) void loadInbox();
+      const can = peerCan(data);
+      if (can.answer) void loadInbox();
+      if (can.tip) void loadMyTips();
+      if (can.mentees) void loadMentees();
     } catch (err) {
       if (seq !== st.seq) return;
       st.status = "error";
@@ -95,6 +109,87 @@ export function createPeer({ send, html, changed }) {
     paintInbox();
   }
 
+  async function loadMyTips(force = false) {
+    try {
+      st.myTips = await send({ type: "peer", op: "mytips" });
+      st.myTipsError = "";
+    } catch (err) {
+      st.myTipsError = peerError(err);
+    }
+    paintMyTips(force);
+  }
+
+  async function loadMentees() {
+    try {
+      st.mentees = await send({ type: "peer", op: "mentees" });
+      st.menteesError = "";
+    } catch (err) {
+      st.menteesError = peerError(err);
+    }
+    paintMentees();
+  }
+
+  /**
+   * A destructive button that asks first, in place: "<question> [Delete] [Keep]" (focus on
+   * Keep). `run` does it and throws to say why it could not.
+   */
+  function confirmButton({ label, ariaLabel, question, focusKey, run }) {
+    const box = h("span", { className: "confirm" });
+    const status = h("span", { className: "muted", role: "status" });
+    const open = h(
+      "button",
+      {
+        type: "button",
+        className: "link small danger",
+        "aria-label": ariaLabel,
+        dataset: { focus: focusKey },
+        onclick: () => {
+          open.hidden = true;
+          ask.hidden = false;
+          keep.focus();
+        },
+      },
+      label,
+    );
+    const yes = h(
+      "button",
+      {
+        type: "button",
+        className: "secondary small danger confirm-yes",
+        onclick: async () => {
+          yes.disabled = true;
+          keep.disabled = true;
+          status.textContent = "Deleting…";
+          try {
+            await run();
+            status.textContent = "Deleted.";
+          } catch (err) {
+            status.textContent = peerError(err);
+            yes.disabled = false;
+            keep.disabled = false;
+          }
+        },
+      },
+      label,
+    );
+    const keep = h(
+      "button",
+      {
+        type: "button",
+        className: "link small confirm-no",
+        onclick: () => {
+          ask.hidden = true;
+          open.hidden = false;
+          open.focus();
+        },
+      },
+      "Keep",
+    );
+    const ask = h("span", { hidden: true, role: "group" }, `${question} `, yes, " ", keep);
+    box.append(open, ask, " ", status);
+    return box;
+  }
+
   // ---- the section: built once per page ------------------------------------------------------
   function build() {
     const parts = {
@@ -104,6 +199,8 @@ export function createPeer({ send, html, changed }) {
       share: shareForm(),
       ask: askForm(),
       mine: h("div", { id: "peer-mine" }),
+      myTips: h("div", { id: "peer-my-tips" }),
+      mentees: h("div", { id: "peer-mentees" }),
       inbox: h("div", { id: "peer-inbox" }),
     };
     st.parts = parts;
@@ -116,6 +213,8 @@ export function createPeer({ send, html, changed }) {
       parts.answered,
       parts.share.el,
       parts.ask.el,
+      parts.myTips,
+      parts.mentees,
       parts.inbox,
     );
   }
@@ -147,15 +246,17 @@ export function createPeer({ send, html, changed }) {
     const can = peerCan(ready ? st.data : null);
     p.share.el.hidden = !ready || !can.tip;
     p.ask.el.hidden = !ready || !can.ask;
-    p.tips.replaceChildren(...(ready ? tipsList(st.data.tips) : []));
+    p.tips.replaceChildren(...(ready ? tipsList(st.data.tips, can) : []));
     p.answered.replaceChildren(...(ready ? answeredList(st.data.answers) : []));
     p.mine.replaceChildren(...(ready ? mineList(st.data.my_questions) : []));
     paintInbox();
+    paintMyTips();
+    paintMentees();
   }
 
   // ---- tips from colleagues ------------------------------------------------------------------
-  function tipsList(raw) {
-    const tips = pickTips(raw);
+  function tipsList(raw, can) {
+    const tips = pickTips(raw, st.data?.me?.mentor_id);
     const heading = h("h2", { className: "group", id: "tips-heading" }, "Tips from colleagues");
     if (!tips.length)
       return [
@@ -167,12 +268,40 @@ export function createPeer({ send, html, changed }) {
       h(
         "ul",
         { className: "tips", id: "tips", "aria-labelledby": "tips-heading" },
-        tips.map(tipItem),
+        tips.map((t) => tipItem(t, can)),
       ),
     ];
   }
 
-  function tipItem(t) {
+  /** A mentor's Endorse button on an approved tip of their app; "Endorsed by you" once done. */
+  function endorseButton(t, status) {
+    const btn = h(
+      "button",
+      {
+        type: "button",
+        className: "secondary small endorse",
+        dataset: { focus: `endorse:${t.id}` },
+        "aria-label": `Endorse this tip by ${t.author}`,
+        onclick: async () => {
+          btn.disabled = true;
+          try {
+            await send({ type: "peer", op: "endorse", id: t.id });
+            btn.textContent = "Endorsed by you";
+            btn.removeAttribute("aria-label");
+            btn.setAttribute("aria-disabled", "true");
+            status.textContent = "Endorsed. Colleagues see your name on this tip.";
+          } catch (err) {
+            status.textContent = peerError(err);
+            btn.disabled = false;
+          }
+        },
+      },
+      "Endorse",
+    );
+    return btn;
+  }
+
+  function tipItem(t, can) {
     const status = h("span", { className: "muted", role: "status" });
     const reason = h("input", {
       type: "text",
@@ -241,6 +370,7 @@ export function createPeer({ send, html, changed }) {
         t.endorsed ? [" · ", h("span", { className: "endorsed" }, t.endorsed)] : null,
         " ",
         t.mine ? null : reportBtn,
+        can?.endorse && !t.endorsedByMe ? [" ", endorseButton(t, status)] : null,
       ),
       form,
       status,
@@ -477,6 +607,21 @@ export function createPeer({ send, html, changed }) {
           )
         : null,
       answers,
+      h(
+        "p",
+        { className: "small q-actions" },
+        confirmButton({
+          label: "Delete",
+          ariaLabel: "Delete this question",
+          question: "Delete this question and its answers?",
+          focusKey: `delete-question:${q.id}`,
+          run: async () => {
+            await send({ type: "peer", op: "deletequestion", id: q.id });
+            li.classList.add("deleted");
+            void load();
+          },
+        }),
+      ),
     );
     return li;
   }
@@ -516,6 +661,296 @@ export function createPeer({ send, html, changed }) {
           : null,
         status,
       ),
+    );
+  }
+
+  // ---- your tips ---------------------------------------------------------------------------------
+  /** Draws "Your tips" again; not while the author edits one (what they type stays) unless
+   * `force` (their own save or delete). */
+  function paintMyTips(force = false) {
+    const box = st.parts?.myTips;
+    if (!box) return;
+    if (!force && box.querySelector("form.edit-tip:not([hidden])")) return;
+    if (!(st.status === "ready" && peerCan(st.data).tip)) {
+      box.replaceChildren();
+      return;
+    }
+    const heading = h("h2", { className: "group", id: "my-tips-heading" }, "Your tips");
+    if (st.myTipsError) {
+      box.replaceChildren(
+        heading,
+        h("p", { className: "error", role: "alert" }, st.myTipsError),
+        h(
+          "button",
+          { type: "button", className: "secondary small", onclick: () => loadMyTips() },
+          "Retry",
+        ),
+      );
+      return;
+    }
+    if (st.myTips === null) {
+      box.replaceChildren(
+        heading,
+        h("div", { className: "skeleton", "aria-label": "Loading your tips" }),
+      );
+      return;
+    }
+    const tips = pickMyTips(st.myTips);
+    if (!tips.length) {
+      box.replaceChildren(
+        heading,
+        h("p", { className: "muted calm", id: "no-my-tips" }, "You have not shared a tip yet."),
+      );
+      return;
+    }
+    box.replaceChildren(
+      heading,
+      h(
+        "ul",
+        { className: "tips", id: "my-tips", "aria-labelledby": "my-tips-heading" },
+        tips.map(myTipItem),
+      ),
+    );
+    if (st.focusAfter) {
+      box.querySelector(`[data-focus="${CSS.escape(st.focusAfter)}"]`)?.focus();
+      st.focusAfter = "";
+    }
+  }
+
+  function myTipItem(t) {
+    const status = h("p", { className: "muted", role: "status" }, st.tipNotes.get(t.id) ?? "");
+    const view = body(t.html);
+    const id = `edit-tip-${t.id}`;
+    const text = h("textarea", {
+      id,
+      rows: "3",
+      maxlength: String(PEER_LIMITS.tip),
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) form.requestSubmit();
+        if (ev.key === "Escape") {
+          ev.stopPropagation();
+          closeEdit();
+        }
+      },
+    });
+    const save = h(
+      "button",
+      { type: "submit", className: "primary small" },
+      "Save and send for review",
+    );
+    const form = h(
+      "form",
+      {
+        className: "peer-form edit-tip",
+        hidden: true,
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const value = text.value.trim();
+          if (!value) {
+            status.textContent = "Write something first.";
+            text.focus();
+            return;
+          }
+          save.disabled = true;
+          status.textContent = "Sending…";
+          try {
+            await send({ type: "peer", op: "edittip", id: t.id, body: value });
+            st.tipNotes.set(
+              t.id,
+              "Saved. It goes back to review and shows once a reviewer approves it.",
+            );
+            st.focusAfter = `edit-tip:${t.id}`;
+            await loadMyTips(true);
+            void load();
+          } catch (err) {
+            status.textContent = peerError(err);
+          } finally {
+            save.disabled = false;
+          }
+        },
+      },
+      h("label", { for: id }, "Your tip"),
+      h(
+        "p",
+        { className: "muted small" },
+        "An edited tip goes back to review: colleagues see it again once a reviewer approves it.",
+      ),
+      text,
+      h(
+        "div",
+        { className: "comment-actions" },
+        save,
+        h(
+          "button",
+          { type: "button", className: "link small", onclick: () => closeEdit() },
+          "Cancel",
+        ),
+      ),
+    );
+    const edit = h(
+      "button",
+      {
+        type: "button",
+        className: "link small edit",
+        dataset: { focus: `edit-tip:${t.id}` },
+        "aria-label": "Edit this tip",
+        onclick: () => {
+          text.value = t.body;
+          form.hidden = false;
+          edit.hidden = true;
+          text.focus();
+        },
+      },
+      "Edit",
+    );
+    function closeEdit() {
+      form.hidden = true;
+      edit.hidden = false;
+      edit.focus();
+    }
+    return h(
+      "li",
+      { className: `tip my-tip ${t.status}`, dataset: { myTip: t.id } },
+      view,
+      h(
+        "p",
+        { className: "muted small tip-status" },
+        h("span", { className: t.rejected ? "status rejected" : "status" }, t.statusText),
+        t.where ? [" · ", t.where] : null,
+        t.endorsed ? [" · ", h("span", { className: "endorsed" }, t.endorsed)] : null,
+      ),
+      h(
+        "p",
+        { className: "small tip-actions" },
+        edit,
+        " ",
+        confirmButton({
+          label: "Delete",
+          ariaLabel: "Delete this tip",
+          question: "Delete this tip?",
+          focusKey: `delete-tip:${t.id}`,
+          run: async () => {
+            await send({ type: "peer", op: "deletetip", id: t.id });
+            st.tipNotes.delete(t.id);
+            await loadMyTips(true);
+            void load();
+          },
+        }),
+      ),
+      form,
+      status,
+    );
+  }
+
+  // ---- your mentees (mentors) --------------------------------------------------------------------
+  function paintMentees() {
+    const box = st.parts?.mentees;
+    if (!box) return;
+    if (!(st.status === "ready" && peerCan(st.data).mentees)) {
+      box.replaceChildren();
+      return;
+    }
+    const heading = h("h2", { className: "group", id: "mentees-heading" }, "Your mentees");
+    if (st.menteesError) {
+      box.replaceChildren(heading, h("p", { className: "error", role: "alert" }, st.menteesError));
+      return;
+    }
+    if (st.mentees === null) {
+      box.replaceChildren(heading, h("div", { className: "skeleton" }));
+      return;
+    }
+    const mentees = pickMentees(st.mentees);
+    // Shown when the mentor has mentees; nothing to say otherwise.
+    if (!mentees.length) {
+      box.replaceChildren();
+      return;
+    }
+    box.replaceChildren(
+      heading,
+      h(
+        "ul",
+        { className: "mentees", id: "mentees", "aria-labelledby": "mentees-heading" },
+        mentees.map((m) =>
+          h(
+            "li",
+            { className: "mentee", dataset: { mentee: m.id } },
+            h("strong", { className: "name" }, m.username),
+            h("p", { className: "muted small" }, m.line),
+            m.questions.length
+              ? h(
+                  "ul",
+                  { className: "questions", "aria-label": `Open questions of ${m.username}` },
+                  m.questions.map((q) =>
+                    h("li", { className: "question", dataset: { question: q.id } }, body(q.html)),
+                  ),
+                )
+              : h("p", { className: "muted small" }, "No open questions."),
+          ),
+        ),
+      ),
+    );
+  }
+
+  /** A mentor's "Flag as wrong/outdated" on an aid of the app on screen: a small form with a
+   * kind and a comment for the aid's owner (POST /api/v1/peer/aids/{id}/flag). */
+  function flagBox(aidId) {
+    const status = h("p", { className: "muted", role: "status", id: "flag-status" });
+    const kind = h(
+      "select",
+      { id: "flag-kind" },
+      FLAG_KINDS.map((k) => h("option", { value: k }, k === "wrong" ? "Wrong" : "Outdated")),
+    );
+    const comment = h("textarea", {
+      id: "flag-comment",
+      rows: "3",
+      maxlength: String(PEER_LIMITS.flag),
+      placeholder: "What is wrong or out of date? The aid's owner reads this.",
+    });
+    const btn = h("button", { type: "submit", className: "secondary small" }, "Send flag");
+    const form = h(
+      "form",
+      {
+        className: "peer-form",
+        id: "flag-form",
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (!comment.value.trim()) {
+            status.textContent = "Say what is wrong first.";
+            comment.focus();
+            return;
+          }
+          btn.disabled = true;
+          status.textContent = "Sending…";
+          try {
+            await send({
+              type: "peer",
+              op: "flag",
+              id: aidId,
+              kind: kind.value,
+              comment: comment.value.trim(),
+            });
+            comment.value = "";
+            status.textContent = "Flagged. The aid's owner has been told.";
+          } catch (err) {
+            status.textContent = peerError(err);
+          } finally {
+            btn.disabled = false;
+          }
+        },
+      },
+      h("label", { for: "flag-kind" }, "It is"),
+      " ",
+      kind,
+      h("label", { for: "flag-comment", className: "sr-only" }, "Comment"),
+      comment,
+      h("div", { className: "comment-actions" }, btn),
+    );
+    return h(
+      "details",
+      { className: "peer-write flag", id: "flag-aid" },
+      h("summary", {}, "Flag as wrong/outdated"),
+      form,
+      status,
     );
   }
 
@@ -638,6 +1073,8 @@ export function createPeer({ send, html, changed }) {
       return { mine, others: otherMentors(mentors, mine) };
     },
     contact: (id) => send({ type: "peer", op: "contact", id }).catch(() => {}),
+    /** A mentor's Flag action for an aid opened on this page, or null when not offered. */
+    flagBox: (view, aidId) => (peerCan(current(view)).flag ? flagBox(aidId) : null),
     /** Does focus sit in the section (the panel restores it after re-rendering)? */
     holds: (el) => Boolean(st.el && el && st.el.contains(el)),
   };
