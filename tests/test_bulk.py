@@ -297,3 +297,35 @@ async def test_an_aid_called_bulk_is_still_edited_in_the_console(
     resp = await wclient.post("/admin/aids/bulk", data=form, allow_redirects=False)
     assert resp.status == 303, await resp.text()
     assert (await aid(wclient, admin, "bulk"))["title"] == "Dock 4 deliveries"
+
+
+async def test_a_dry_run_answers_what_would_change_and_writes_nothing(
+    wclient: TestClient, admin: dict[str, str], author: dict[str, str]
+) -> None:
+    """`POST /aids/bulk?dry_run=true` was taken as a real write (the flag was ignored): a script
+    asking what a re-map would touch re-mapped every aid. It answers the plan (the same one the
+    console's confirmation shows), after the same role and app checks, and writes nothing."""
+    body = {
+        "ids": ["wms-receive-pallet", "wms-count-cycle", "no-such-aid"],
+        "add_tags": ["inventory"],
+    }
+    resp = await wclient.post(f"{A}/aids/bulk?dry_run=true", json=body, headers=admin)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {
+        "dry_run": True,
+        "change": ["wms-receive-pallet"],
+        "unchanged": ["wms-count-cycle"],  # already tagged inventory
+        "unknown": ["no-such-aid"],
+    }
+    pallet = await aid(wclient, admin, "wms-receive-pallet")
+    assert pallet["version"] == 1 and "inventory" not in pallet["tags"]
+    resp = await wclient.get(f"{A}/audit?action=aid.bulk", headers=admin)
+    assert (await resp.json())["entries"] == []
+    remap = {"ids": ["wms-count-cycle"], "add_apps": ["yard"]}
+    resp = await wclient.post(f"{A}/aids/bulk?dry_run=1", json=remap, headers=author)
+    assert resp.status == 403 and resp.content_type == "application/problem+json"
+    assert (await resp.json())["operation"] == "mapping.write"
+    for query in ("dry_run=perhaps", "dryrun=true"):
+        resp = await wclient.post(f"{A}/aids/bulk?{query}", json=remap, headers=admin)
+        assert resp.status == 422 and resp.content_type == "application/problem+json", query
+    assert (await aid(wclient, admin, "wms-count-cycle"))["apps"] == ["wms"]

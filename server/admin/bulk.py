@@ -114,12 +114,22 @@ class BulkOps(ServiceBase):
             (same if body.apply(probe) == probe else change).append(aid_id)
         return {"change": change, "unchanged": same, "unknown": unknown}
 
-    async def bulk_aids(self, identity: Identity, body: BulkAids) -> dict[str, Any]:
-        """Apply `body` to every aid it names, or to none. Returns what changed."""
+    def _check(self, identity: Identity, body: BulkAids) -> None:
+        """The roles and the apps: asked alike by the write and its dry run."""
         require(identity, "aid.bulk", "Changing many aids at once")
         if body.remaps:
             require(identity, "mapping.write", "Re-mapping aids (their apps)")
         self._check_apps(body)
+
+    def dry_run(self, identity: Identity, body: BulkAids) -> dict[str, Any]:
+        """What `bulk_aids` would change, after the same role and app checks; nothing written
+        (`POST .../aids/bulk?dry_run=true`, and the console's confirmation: `preview`)."""
+        self._check(identity, body)
+        return {"dry_run": True, **self.preview(body)}
+
+    async def bulk_aids(self, identity: Identity, body: BulkAids) -> dict[str, Any]:
+        """Apply `body` to every aid it names, or to none. Returns what changed."""
+        self._check(identity, body)
         ids = list(dict.fromkeys(body.ids))
         where: dict[str, str] = {}  # each id's place in the list as sent
         for i, aid_id in enumerate(body.ids):

@@ -1,6 +1,6 @@
 """Bulk work in the admin API: many aids at once, and a CSV of URL-to-aid mappings.
 
-POST /api/v1/admin/aids/bulk               (aid.bulk; re-mapping also mapping.write)
+POST /api/v1/admin/aids/bulk               (aid.bulk; re-mapping also mapping.write; ?dry_run=true)
 POST /api/v1/admin/mappings/import         (mapping.import; text/csv; ?dry_run=true)
 
 The operations are server/admin/bulk.py and server/admin/mappings.py; docs/api.md describes them.
@@ -38,9 +38,21 @@ def _config(request: web.Request) -> tuple[Any, Any, Any]:
 @routes.post(f"{PREFIX}/aids/bulk")
 @requires_op("aid.bulk")
 async def bulk_aids(request: web.Request) -> web.Response:
+    dry_run = _dry_run(request)
     body = parse_bulk(await resource_body(request))
-    result = await BulkOps(*_config(request)).bulk_aids(caller(request), body)
+    ops = BulkOps(*_config(request))
+    if dry_run:  # what would change (the console's confirmation), nothing written
+        return json_response(ops.dry_run(caller(request), body), no_store=True)
+    result = await ops.bulk_aids(caller(request), body)
     return json_response(result, no_store=True)
+
+
+def _dry_run(request: web.Request) -> bool:
+    """The `dry_run` query flag; any other query parameter is refused."""
+    unknown = sorted(set(request.query) - {"dry_run"})
+    if unknown:
+        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    return dry_run_flag(request.query.get("dry_run"))
 
 
 def dry_run_flag(value: str | None) -> bool:
@@ -55,10 +67,7 @@ def dry_run_flag(value: str | None) -> bool:
 @routes.post(f"{PREFIX}/mappings/import")
 @requires_op("mapping.import")
 async def import_mappings(request: web.Request) -> web.Response:
-    unknown = sorted(set(request.query) - {"dry_run"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-    dry_run = dry_run_flag(request.query.get("dry_run"))
+    dry_run = _dry_run(request)
     if request.content_type not in CSV_TYPES:
         raise UnsupportedMediaType("Send the CSV as the raw body with Content-Type text/csv.")
     data = await read_body(request, request.app[keys.SETTINGS].admin_max_upload_bytes)
@@ -118,6 +127,18 @@ def bulk_paths() -> dict[str, Any]:
             "unchanged": {"type": "array", "items": {"type": "string"}},
         },
     }
+    ids = {"type": "array", "items": {"type": "string"}}
+    would = {
+        "type": "object",
+        "description": "?dry_run=true: what would change; nothing is written",
+        "required": ["dry_run", "change", "unchanged", "unknown"],
+        "properties": {
+            "dry_run": {"type": "boolean"},
+            "change": ids,
+            "unchanged": ids,
+            "unknown": ids,
+        },
+    }
     return {
         f"{PREFIX}/aids/bulk": {
             "post": _op(
@@ -125,9 +146,12 @@ def bulk_paths() -> dict[str, Any]:
                 "aid.bulk",
                 note=" Adding or removing apps also needs the operation mapping.write; a "
                 "published aid, aid.publish. Any unknown or not allowed id: nothing changes and "
-                "the problem lists every one (`bad_ids`, `errors`).",
+                "the problem lists every one (`bad_ids`, `errors`). With `dry_run=true` nothing is "
+                "written: the answer lists the ids that would change, those already as asked and "
+                "the unknown ones, after the same role and app checks.",
+                params=[_param("dry_run", "query", False, "boolean")],
                 body=body,
-                response=_ok(schema=changed),
+                response=_ok(schema={"oneOf": [changed, would]}),
                 errors=(400, 401, 403, 413, 422),
             )
         },
