@@ -441,3 +441,67 @@ def test_a_mentor_endorses_a_tip_from_the_panel(extension: Any, peer_backend: Ba
         assert "Endorsed by María López" in item.inner_text()
         # The author does not endorse; a learner has no Endorse button.
         assert item.get_by_role("button", name=re.compile("Endorse")).count() == 0
+
+
+def test_a_learner_deletes_a_question_and_a_mentor_flags_an_aid_and_sees_a_mentee(
+    extension: Any, peer_backend: Backend
+) -> None:
+    """A learner could not take back a question from the panel, and a mentor could neither flag
+    an aid nor see their mentees there: the learner deletes their question (asked first), María
+    flags an aid as outdated for its owner and sees her mentee with the mentee's open question."""
+    where = {"url": f"{peer_backend.url}{PAGE}", "title": "Pipeline · Northwind CRM"}
+    learner, manager = access_token("learner"), access_token("manager")
+    maria, admin = access_token("mlopez"), access_token("admin")
+    gone = api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/questions",
+        learner,
+        {**where, "body": "Where do I change the currency of a deal?", "show_name": False},
+    )
+    maria_page = api(peer_backend, "POST", "/api/v1/peer/page", maria, where)
+    app_id, mentor_id = maria_page["app"]["id"], maria_page["me"]["mentor_id"]
+    pairing = {"learner_username": "manager", "mentor_id": mentor_id, "app_id": app_id, "days": 30}
+    api(peer_backend, "POST", "/api/v1/admin/pairings", admin, pairing)
+    api(peer_backend, "POST", "/api/v1/peer/page", manager, where)  # the mentee is seen
+    open_q = api(
+        peer_backend,
+        "POST",
+        "/api/v1/peer/questions",
+        manager,
+        {**where, "body": "Who approves a discount above 20 percent?", "show_name": False},
+    )
+
+    with extension("lena-deletes") as browser:
+        panel = open_crm(browser, "learner")
+        item = panel.locator(f"#my-questions li[data-question='{gone['id']}']")
+        item.wait_for(timeout=20_000)
+        item.get_by_role("button", name="Delete this question").click()
+        assert "Delete this question and its answers?" in item.inner_text()
+        item.get_by_role("button", name="Delete", exact=True).click()
+        item.wait_for(state="detached", timeout=20_000)
+        mine = api(peer_backend, "GET", "/api/v1/peer/questions/mine", learner)["questions"]
+        assert gone["id"] not in [q["id"] for q in mine]
+
+    with extension("maria-flags") as browser:
+        panel = open_crm(browser, "mlopez")
+        mentee = panel.locator("#mentees li.mentee", has_text="manager")
+        mentee.wait_for(timeout=20_000)
+        assert "Northwind CRM · until" in mentee.inner_text()
+        assert mentee.locator(f"li[data-question='{open_q['id']}']").count() == 1
+        shot(panel, "14-mentor-mentees")
+        panel.click("#pinned [data-aid='crm-stage-definitions']")
+        panel.wait_for_selector("#aid-title")
+        panel.click("#flag-aid > summary")
+        panel.select_option("#flag-kind", "outdated")
+        panel.fill("#flag-comment", "The Negotiation stage was renamed Proposal last quarter.")
+        panel.get_by_role("button", name="Send flag").click()
+        panel.get_by_text("The aid's owner has been told").wait_for()
+        shot(panel, "15-mentor-flags-aid")
+    flags = api(peer_backend, "GET", "/api/v1/admin/aid-flags", admin)["flags"]
+    assert any(
+        f["aid_id"] == "crm-stage-definitions"
+        and f["kind"] == "outdated"
+        and "renamed" in f["comment"]
+        for f in flags
+    ), flags
