@@ -107,6 +107,9 @@ PERMISSIONS["flag.resolve"] = PERMISSIONS["aid.update"]
 # the peer loop's figures (server/peer/stats.py): admins, and the reviewers who moderate it
 # (mentors are named to admins only; the service decides that)
 PERMISSIONS["peer.analytics"] = PERMISSIONS["analytics.read"] | PERMISSIONS["tip.moderate"]
+# the e-mail outbox (server/console/outbox.py): addresses and errors, like the audit log
+PERMISSIONS["outbox.read"] = PERMISSIONS["audit.read"]
+PERMISSIONS["outbox.retry"] = PERMISSIONS["audit.read"]
 
 
 class UnknownOperation(KeyError):

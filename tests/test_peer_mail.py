@@ -7,6 +7,7 @@ task in its cleanup context) and reads what a real aiosmtpd server received (tes
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from server.peer.mail import clean_address, notify
 from server.peer.models import Notification
 from server.settings import Settings
 from tests.smtp import SmtpServer, free_port
+from tests.test_admin_console import sign_in
+from tests.tokens import TokenMaker
 
 BODY = "Ana asked a question about Expenses:\n\nWhere do I attach the receipt?\n"
 
@@ -306,3 +309,53 @@ async def test_names_and_text_beyond_ascii_arrive_intact(
     [mail] = await smtp_server.wait_for(1)
     assert mail.subject == "Pregunta de María: ¿recibo?"
     assert mail.text.replace("\r\n", "\n").startswith(body)
+
+
+async def test_admins_see_failed_mail_in_the_console_outbox_and_retry_it(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tokens: TokenMaker
+) -> None:
+    """A mentor's e-mail that failed (the mail server was down for every attempt) was only in
+    the database: nobody saw it, and nothing but SQL could send it again. Admins see failed and
+    queued mail in the console (to, subject, kind, attempts, last error, when); Retry queues it
+    again and wakes the sender at once (the outbox is read only hourly here), audited."""
+    down = SmtpServer(free_port(), start=False)
+    settings = make_settings(**down.settings(), smtp_max_attempts=1, smtp_poll_seconds=3600.0)
+    client: TestClient = await aiohttp_client(create_app(settings))
+    app = client.server.app
+    await notify(app, ["maria@example.com"], "A question on Expenses", BODY, "question.asked", "q1")
+    [row] = await eventually(app, lambda rows: rows[0].status == "failed")
+
+    await sign_in(client, tokens.token(sub="ana", roles=("learner", "author")))
+    resp = await client.get("/admin/outbox")
+    assert resp.status == 403
+    assert 'href="/admin/outbox"' not in await (await client.get("/admin/aids")).text()
+    client.session.cookie_jar.clear()
+    admin_token = tokens.token(sub="root", roles=("learner", "admin"))
+    csrf = await sign_in(client, admin_token)
+    resp = await client.get("/admin/outbox")
+    assert resp.status == 200
+    page = await resp.text()
+    assert 'href="/admin/outbox" aria-current="page">Outbox</a>' in page
+    failed = page.split("<h2>Failed", 1)[1].split("<h2>Queued", 1)[0]
+    for shown in ("maria@example.com", "A question on Expenses", "question.asked", "<td>1</td>"):
+        assert shown in failed, shown
+    assert html.escape(row.last_error, quote=False) in failed and "<time datetime=" in failed
+    assert f'action="/admin/outbox/{row.id}/retry"' in failed
+
+    down.start()
+    try:
+        resp = await client.post(f"/admin/outbox/{row.id}/retry", data={"csrf_token": csrf})
+        assert resp.status == 200 and "Queued again" in await resp.text()
+        [mail] = await down.wait_for(1)
+        assert mail.rcpt_tos == ["maria@example.com"]
+        [row] = await eventually(app, lambda rows: rows[0].status == "sent")
+        resp = await client.post(f"/admin/outbox/{row.id}/retry", data={"csrf_token": csrf})
+        assert resp.status == 409  # sent: nothing to retry
+    finally:
+        down.stop()
+    resp = await client.get(
+        "/api/v1/admin/audit?action=notification.retry",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    [entry] = (await resp.json())["entries"]
+    assert entry["target_id"] == row.id and entry["who"]["subject"] == "root"

@@ -93,7 +93,7 @@ def test_docs_admin_md_peer_learning_rows() -> None:
     assert roles_for("question.to_aid") == {"author", "reviewer", "admin"}
     for op in ("flag.read", "flag.resolve"):
         assert roles_for(op) == {"author", "reviewer", "admin"}, op
-    for op in ("pairing.read", "pairing.write"):
+    for op in ("pairing.read", "pairing.write", "outbox.read", "outbox.retry"):
         assert roles_for(op) == {"admin"}, op
     assert not may({"learner"}, "tip.moderate")  # owners pass the service's check, not this
     assert not may({"mentor"}, "question.to_aid")

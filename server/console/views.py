@@ -17,6 +17,7 @@ from server.console import (
     dashboard,
     flags,
     mentors,
+    outbox,
     pairings,
     questions,
     signin,
@@ -52,6 +53,7 @@ routes: list[web.AbstractRouteDef] = [
     *tips.routes,
     *questions.routes,
     *pairings.routes,
+    *outbox.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]
