@@ -359,3 +359,5 @@ async def test_admins_see_failed_mail_in_the_console_outbox_and_retry_it(
     )
     [entry] = (await resp.json())["entries"]
     assert entry["target_id"] == row.id and entry["who"]["subject"] == "root"
+    audit = await (await client.get("/admin/audit")).text()
+    assert "queued the e-mail" in audit and "again after it failed" in audit

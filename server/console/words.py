@@ -92,6 +92,9 @@ ACTIONS["pairing_rule.delete"] = "deleted {what}"
 ACTIONS["pairing_rule.run"] = "ran {what}"
 KINDS["pairing"] = "the pairing"
 KINDS["pairing_rule"] = "the pairing rule"
+# the e-mail outbox (server/console/outbox.py)
+ACTIONS["notification.retry"] = "queued {what} again after it failed"
+KINDS["notification"] = "the e-mail"
 STATUS_WORDS = {
     "draft": "draft",
     "review": "in review",
