@@ -88,7 +88,11 @@ def page_context(request: web.Request) -> dict[str, Any]:
     session = session_of(request)
     identity = session.identity() if session else None
     roles = identity.roles if identity else frozenset()
+    # the brand link: the dashboard, or the questions inbox for those who may open only that
+    # (mentors, app owners) and would meet a 403 page on the dashboard
+    home = "/admin" if identity is None or may(roles, CONSOLE_OPERATION) else "/admin/questions"
     return {
+        "home": home,
         "me": identity,
         "can": allowed(roles),
         "csrf_field": FIELD,
