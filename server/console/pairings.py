@@ -18,7 +18,7 @@ from server.errors import InflowError
 from server.models import dump
 from server.peer.directory import DirectoryUnavailable
 from server.peer.pairings import Pairings, pairing_json
-from server.peer.pairings_api import GroupUnreadable
+from server.peer.pairings_api import group_problem
 
 routes = web.RouteTableDef()
 BASE = "/admin/pairings"
@@ -133,6 +133,6 @@ async def run_rule(request: web.Request) -> web.StreamResponse:
     try:
         summary = await _service(request).run_rule(session.identity(), request.match_info["id"])
     except DirectoryUnavailable as exc:
-        problem = GroupUnreadable(f"The group could not be read: {exc}")
+        problem = group_problem(exc)
         return await _page(request, error=problem.detail, status=problem.status)
     return await _page(request, summary=summary)

@@ -20,7 +20,11 @@ MAX_MEMBERS = 5000  # members read from one group by one rule run
 
 
 class DirectoryUnavailable(Exception):
-    """Keycloak could not be asked (down, refused the service account, unknown group)."""
+    """Keycloak could not be asked (down, refused the service account)."""
+
+
+class UnknownGroup(DirectoryUnavailable):
+    """Keycloak answered, and has no such group: the rule names a group that does not exist."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class KeycloakDirectory:
         except KeycloakError as exc:
             code = getattr(exc, "response_code", None)
             if code == 404:
-                raise DirectoryUnavailable(f"Keycloak has no group {group!r}.") from exc
+                raise UnknownGroup(f"Keycloak has no group {group!r}.") from exc
             raise DirectoryUnavailable(f"Keycloak refused the request ({code}).") from exc
         except Exception as exc:  # httpx's transport errors, an unexpected answer
             raise DirectoryUnavailable(f"Keycloak did not answer ({type(exc).__name__}).") from exc
@@ -117,4 +121,4 @@ class KeycloakDirectory:
                 session.close()  # the requests session it also opens, unused
 
 
-__all__ = ["Directory", "DirectoryUnavailable", "KeycloakDirectory", "Member"]
+__all__ = ["Directory", "DirectoryUnavailable", "KeycloakDirectory", "Member", "UnknownGroup"]

@@ -25,7 +25,7 @@ from server.admin.openapi import _op, _param
 from server.catalog import Catalog
 from server.errors import InflowError, ValidationFailed
 from server.models import SLUG_RE, adapter, dump
-from server.peer.directory import DirectoryUnavailable
+from server.peer.directory import DirectoryUnavailable, UnknownGroup
 from server.peer.limits import check_peer_rate
 from server.peer.models import PairingRule
 from server.peer.pairings import pairing_json, pairings_ctx, service
@@ -41,11 +41,26 @@ TRUE, FALSE = frozenset({"1", "true", "yes"}), frozenset({"", "0", "false", "no"
 
 
 class GroupUnreadable(InflowError):
-    """Keycloak could not tell who is in the rule's group (down, unknown group, refused)."""
+    """Keycloak could not tell who is in the rule's group (down, refused)."""
 
     status = 502
     title = "Bad gateway"
     slug = "directory-unavailable"
+
+
+class GroupUnknown(InflowError):
+    """The rule names a group Keycloak does not have: the rule needs fixing, not Keycloak."""
+
+    status = 422
+    title = "Unknown group"
+    slug = "unknown-group"
+
+
+def group_problem(exc: DirectoryUnavailable) -> InflowError:
+    """The problem a rule run that could not read its group answers with."""
+    if isinstance(exc, UnknownGroup):
+        return GroupUnknown(f"{exc} Fix the rule's group (a name or a path such as /new-hires).")
+    return GroupUnreadable(f"The group could not be read: {exc}")
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
@@ -148,7 +163,7 @@ async def run_rule(request: web.Request) -> web.Response:
             caller(request), request.match_info["rule_id"]
         )
     except DirectoryUnavailable as exc:
-        raise GroupUnreadable(f"The group could not be read: {exc}") from exc
+        raise group_problem(exc) from exc
     return json_response(summary, no_store=True)
 
 
@@ -243,7 +258,7 @@ def pairing_paths() -> dict[str, Any]:
                 "Run a pairing rule now: who got which mentor, who was left out and why",
                 "pairing.write",
                 params=rid,
-                errors=(401, 403, 404, 502),
+                errors=(401, 403, 404, 422, 502),
             ),
         },
         f"{PEER}/mentees": {
@@ -264,7 +279,7 @@ def pairing_paths() -> dict[str, Any]:
                     params=mid,
                     ok="204",
                     response=no_content,
-                    errors=(401, 403, 404),
+                    errors=(401, 403, 404, 429),
                 ),
                 **peer_tag,
             },
