@@ -237,18 +237,9 @@ def realm_copy(name: str) -> dict[str, Any]:
 def temporary_realm(name: str) -> Iterator[KeycloakInfo]:
     """A fresh copy of the inflow realm, deleted afterwards (for tests that rotate keys)."""
     kc = admin("master")
-    for attempt in range(3):
-        with suppress(KeycloakError):
-            kc.delete_realm(name)  # left over from an interrupted run or a failed attempt
-        try:
-            kc.create_realm(realm_copy(name))
-            break
-        except KeycloakError:
-            # The dev Keycloak's file database now and then fails a realm import under load
-            # ("Database operation failed"); a second import of the same file succeeds.
-            if attempt == 2:
-                raise
-            time.sleep(2)
+    with suppress(KeycloakError):
+        kc.delete_realm(name)  # left over from an interrupted run
+    kc.create_realm(realm_copy(name))
     try:
         yield KeycloakInfo(KEYCLOAK_URL, name)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -372,14 +373,21 @@ async def test_rules_are_declared_resources(books: TestClient, admin: dict[str, 
 # -- rules over a real Keycloak group ---------------------------------------------------------
 
 REALM = "inflow-pairing-test"
+# The realm of the current group_realm fixture. xdist may run this module's Keycloak tests apart,
+# so the module fixture can be torn down and made again in one run: each copy gets a name of its
+# own, since the dev Keycloak failed to import a realm under the name of one it had just deleted
+# (a user-role foreign key violation, then "already exists").
+CURRENT = {"realm": REALM}
 
 
 @pytest.fixture(scope="module")
 def group_realm(keycloak: KeycloakInfo) -> Iterator[KeycloakInfo]:
     """A copy of the inflow realm whose `new-hires` group holds the realm's demo new hire and
     five more: three who started recently, one long ago, one without a start date."""
-    with temporary_realm(REALM) as info:
-        kc = admin(REALM)
+    name = f"{REALM}-{secrets.token_hex(4)}"
+    with temporary_realm(name) as info:
+        CURRENT["realm"] = name
+        kc = admin(name)
         group_id = kc.get_group_by_path("/new-hires")["id"]
         today = dt.datetime.now(dt.UTC).date()
         people_ = {
@@ -433,7 +441,8 @@ async def kc_books(
 
 
 def bearer(username: str) -> dict[str, str]:
-    token = password_tokens(username, username if username != "admin" else "admin", realm=REALM)
+    password = username if username != "admin" else "admin"
+    token = password_tokens(username, password, realm=CURRENT["realm"])
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
