@@ -12,6 +12,7 @@ from server.app import create_app
 from server.settings import AuthSettings, Settings
 from tests.smtp import SmtpServer
 from tests.tokens import ISSUER, TokenMaker
+from tests.upstream import upstream  # noqa: F401  (the `upstream` fixture: a real HTTP server)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "content" / "demo"
