@@ -185,6 +185,33 @@ def _markdown(value: Any) -> Any:
     return value
 
 
+TRANSCRIPT_MAX = 500_000
+
+
+def _transcript(value: str) -> str:
+    """A WebVTT or SRT transcript, checked by the transcript parser (its message names the line)."""
+    if not value:
+        return value
+    try:
+        from index.transcripts import parse_transcript
+    except ImportError:  # pragma: no cover - before the parser exists: the formats' first line
+        if not (value.lstrip("\ufeff").startswith("WEBVTT") or value.lstrip()[:1].isdigit()):
+            raise _fail("must be a WebVTT or SRT transcript") from None
+        return value
+    try:
+        parse_transcript(value)
+    except ValueError as exc:
+        raise _fail(f"not a valid WebVTT or SRT transcript: {exc}") from None
+    return value
+
+
+def _aid_rules(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """A transcript belongs to a video (checked on the raw data, alongside the field checks)."""
+    if data.get("transcript") and data.get("type", "howto") != "video":
+        return [("transcript", "only a video aid (type: video) has a transcript")]
+    return []
+
+
 @dataclass(frozen=True)
 class Aid:
     """A job aid: a how-to, checklist, policy, link or video, shown beside work apps."""
@@ -195,6 +222,13 @@ class Aid:
     title: Annotated[str, REQUIRED, Field(max_length=200)]
     summary: Annotated[str, STRIP, Field(max_length=500)] = ""
     body: Annotated[str, BeforeValidator(_markdown), Field(max_length=200_000)] = ""
+    # a video's WebVTT or SRT transcript (index/transcripts.py); not loaded with the catalog
+    transcript: Annotated[
+        str,
+        BeforeValidator(_markdown),
+        Field(max_length=TRANSCRIPT_MAX),
+        AfterValidator(_transcript),
+    ] = ""
     type: AidType = "howto"
     tags: Tags = ()
     apps: AppRefs = ()
@@ -204,6 +238,9 @@ class Aid:
     verified_at: IsoDate = None
     review_interval_days: Annotated[int, Strict(), Field(ge=1, le=3650)] = DEFAULT_REVIEW_DAYS
     source: Annotated[str, STRIP, Field(max_length=2000), AfterValidator(_http_url)] = ""
+    # the id of the source it comes from (server/sources), "" when written in Inflow; the sync
+    # sets it, and only MAPPING_FIELDS of such an aid are changed here (server/admin/aids.py)
+    origin: Annotated[str, READ_ONLY, Field(max_length=64)] = ""
     version: Annotated[int, READ_ONLY] = 1
     created_at: Timestamp = ""
     updated_at: Timestamp = ""
@@ -651,6 +688,16 @@ class SuggestReason:
 
 
 @dataclass(frozen=True)
+class VideoCue:
+    """Where in a video the words searched for are said: the best matching cue of its transcript
+    (docs/transcripts.md). Only on a video hit whose transcript matched."""
+
+    start: Annotated[float, Field(description="Seconds from the start of the video")]
+    end: Annotated[float, Field(description="Seconds from the start of the video")]
+    text: Annotated[str, Field(description="What is said, plain text (tags stripped)")]
+
+
+@dataclass(frozen=True)
 class SuggestedAid:
     """One aid in a suggest answer."""
 
@@ -662,6 +709,7 @@ class SuggestedAid:
     reason: Annotated[str, Field(description="A default wording of `why`, in English")]
     reason_code: Literal["pinned", "related"]
     why: SuggestReason
+    cue: VideoCue | None = None
 
 
 @dataclass(frozen=True)
@@ -699,6 +747,7 @@ class SearchResult:
     snippet_html: Annotated[
         str, Field(description="Escaped text around the matched words, each in <b class=match>")
     ]
+    cue: VideoCue | None = None
 
 
 LEARNER_BODIES: tuple[type, ...] = (
@@ -717,7 +766,20 @@ R = TypeVar("R")
 # Fields the server keeps for itself and the content format does not hold.
 _SERVER_FIELDS = frozenset({"version", "created_at", "updated_at"})
 # Checks across fields, on the raw data, reported with the field checks.
-_CROSS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {Mentor: _mentor_rules}
+_CROSS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
+    Mentor: _mentor_rules,
+    Aid: _aid_rules,
+}
+
+
+def register_cross_check(
+    cls: type, check: Callable[[dict[str, Any]], list[tuple[str, str]]]
+) -> None:
+    """Checks across fields of another module's resource (a source's kind-only fields): `check`
+    gets the raw data and returns (field, message) pairs, reported with the field checks."""
+    _CROSS[cls] = check
+
+
 # What follows from a valid object (a context's app is the app that holds it).
 _AFTER: dict[type, Callable[[Any], Any]] = {App: _bind_contexts}
 
@@ -898,6 +960,8 @@ def _bounds(loc: tuple[int | str, ...]) -> str:
         "review_interval_days": "1 to 3650 (days)",
         "priority": "-1000 to 1000",
         "limit": "1 to 50",
+        "interval_minutes": "15 to 10080 (minutes)",
+        "page_cap": "1 to 5000 (pages)",
     }.get(str(name), "the allowed range")
 
 

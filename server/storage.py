@@ -49,7 +49,8 @@ T = TypeVar("T")
 
 AID_COLUMNS = tuple(c.name for c in aids.columns)
 MENTOR_COLUMNS = tuple(c.name for c in mentors.columns)
-_AID_META_COLUMNS = [c for c in aids.columns if c.name != "body"]
+# the catalog's aids: without their body and transcript (the big texts only the index needs)
+_AID_META_COLUMNS = [c for c in aids.columns if c.name not in {"body", "transcript"}]
 
 # Statements on the hot paths (import, publish) are built once: building and cache-keying a Core
 # statement per call cost more than SQLite's own work (10k aids imported in 60 s instead of 4 s).
@@ -195,7 +196,7 @@ class Storage:
         return [_aid_from_row(r) for r in rows]
 
     def all_aid_metas_sync(self) -> list[Aid]:
-        """Every aid without its body (the catalog's needs)."""
+        """Every aid without its body and transcript (the catalog's needs)."""
         rows = self._x(sa.select(*_AID_META_COLUMNS).order_by(aids.c.id)).mappings()
         return [_aid_from_row(r) for r in rows]
 

@@ -119,6 +119,7 @@ feedback = sa.Table(
     sqlite_autoincrement=True,
 )
 
-# Peer learning's tables are on this metadata too (declared in their own module, imported here so
-# every reader of `metadata`, Alembic's included, sees them).
-import server.db.peer_tables  # noqa: E402, F401
+# Peer learning's tables, and sources' tables (issue 13), are on this metadata too (declared in
+# their own modules, imported here so every reader of `metadata`, Alembic's included, sees them).
+import server.db.peer_tables  # noqa: E402
+import server.db.source_tables  # noqa: E402, F401

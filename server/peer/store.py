@@ -27,6 +27,11 @@ missing parent, a `PeerNotFound` (404), both problem+json at the HTTP boundary
 (server/errors.py's middleware).
 
 Peer writes do not move the content version (the aid index does not hold peer data).
+
+Other features' resources use the same store: their classes are registered with their tables
+(`register(cls, table)`), as sources' are below (server/db/source_tables.py). Register from a
+feature's own service module, not from its tables module: content_tables.py imports the tables
+modules before this one can be imported.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import sqlalchemy as sa
 
 from server.db.peer_tables import TABLES
 from server.db.resource_table import RowCodec
+from server.db.source_tables import TABLES as SOURCE_TABLES
 from server.errors import Conflict, NotFound
 from server.peer.models import new_id
 from server.storage import now_iso
@@ -53,7 +59,23 @@ R = TypeVar("R")
 
 # `list(cls, order_by=...)`: column names, "-name" for descending.
 OrderBy = str | Sequence[str]
-_CODECS: dict[type, RowCodec[Any]] = {cls: RowCodec(cls) for cls in TABLES}
+# declared class -> its table and its codec: the peer resources, and those registered
+_TABLES: dict[type, sa.Table] = {}
+_CODECS: dict[type, RowCodec[Any]] = {}
+
+
+def register(cls: type, table: sa.Table) -> None:
+    """Let the store read and write `cls` (a declared resource) in `table` (derived from it with
+    `resource_table`). Registering the same pair again is harmless; another table is an error."""
+    known = _TABLES.get(cls)
+    if known is not None and known is not table:
+        raise TypeError(f"{cls.__name__} is registered with the table {known.name!r} already")
+    _TABLES[cls] = table
+    _CODECS.setdefault(cls, RowCodec(cls))
+
+
+for _cls, _table in (*TABLES.items(), *SOURCE_TABLES.items()):
+    register(_cls, _table)
 
 
 def _words(cls: type) -> str:
@@ -78,11 +100,11 @@ _UNIQUE_MESSAGES = {
 
 
 def table_of(cls: type) -> sa.Table:
-    """The table of a declared peer class."""
+    """The table of a declared peer class (or of a class registered with `register`)."""
     try:
-        return TABLES[cls]
+        return _TABLES[cls]
     except KeyError:
-        raise TypeError(f"{cls.__name__} is not a peer resource") from None
+        raise TypeError(f"{cls.__name__} is not a peer resource (nor registered)") from None
 
 
 def codec_of(cls: type[T]) -> RowCodec[T]:
@@ -306,5 +328,6 @@ __all__ = [
     "PeerStore",
     "PeerTx",
     "codec_of",
+    "register",
     "table_of",
 ]
