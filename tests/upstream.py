@@ -24,8 +24,8 @@ through subprocess.run) as well as from async tests. What it does:
 - `hits[path]`: requests per path (query string not included); `requests`: every request as
   `Seen(method, path_qs, headers)`; `active_max` / `active_max_by_path[path]`: the most requests
   in flight at once (the fetcher's per-host limit is tested with it).
-- `url(path, host="127.0.0.1")`: the address of a path; `host="localhost"` reaches the same server
-  by name (allowlist tests).
+- `url(path, host="")`: the address of a path; `host="localhost"` reaches the same server by name
+  (allowlist tests). `Upstream(host="127.0.0.2")` listens on another loopback address.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def _not_modified(request: web.Request, etag: str, last_modified: float) -> bool
 class Upstream:
     """The server; `Upstream()` starts it, `stop()` ends it (the fixture does both)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = HOST) -> None:
+        self.host = host  # another loopback address (127.0.0.2) for a second, distinct server
         self.routes: dict[str, Route] = {}
         self.dirs: dict[str, Path] = {}
         self.hits: Counter[str] = Counter()
@@ -119,12 +120,12 @@ class Upstream:
 
     # -- what tests call ------------------------------------------------------------------------
 
-    def url(self, path: str = "/", host: str = HOST) -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str = "/", host: str = "") -> str:
+        return f"http://{host or self.host}:{self.port}{path}"
 
     @property
     def origin(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def set(
         self,
@@ -197,7 +198,7 @@ class Upstream:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5
         )
         await runner.setup()
-        site = web.TCPSite(runner, HOST, 0)
+        site = web.TCPSite(runner, self.host, 0)
         await site.start()
         server = site._server
         assert server is not None
