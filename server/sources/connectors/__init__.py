@@ -7,6 +7,7 @@ One line per kind; the sync engine (server/sources/sync.py) picks the connector 
 from __future__ import annotations
 
 from server.sources.connectors.base import Connector
+from server.sources.connectors.feed import FeedConnector
 
 CONNECTORS: dict[str, Connector] = {}
-# One line per kind, e.g. CONNECTORS["feed"] = FeedConnector() (the feed's comes with feed.py).
+CONNECTORS["feed"] = FeedConnector()
