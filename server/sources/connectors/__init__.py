@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from server.sources.connectors.base import Connector
 from server.sources.connectors.feed import FeedConnector
-from server.sources.connectors.git import GitConnector
 from server.sources.connectors.website import WebsiteConnector
 
 CONNECTORS: dict[str, Connector] = {}
 CONNECTORS["feed"] = FeedConnector()
-CONNECTORS["git"] = GitConnector()
 CONNECTORS["website"] = WebsiteConnector()
