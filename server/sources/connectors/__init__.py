@@ -7,9 +7,8 @@ One line per kind; the sync engine (server/sources/sync.py) picks the connector 
 from __future__ import annotations
 
 from server.sources.connectors.base import Connector
-from server.sources.connectors.feed import FeedConnector
-from server.sources.connectors.website import WebsiteConnector
+from server.sources.connectors.git import GitConnector
 
 CONNECTORS: dict[str, Connector] = {}
-CONNECTORS["feed"] = FeedConnector()
-CONNECTORS["website"] = WebsiteConnector()
+# One line per kind, e.g. CONNECTORS["feed"] = FeedConnector() (the feed's comes with feed.py).
+CONNECTORS["git"] = GitConnector()
