@@ -7,8 +7,11 @@ One line per kind; the sync engine (server/sources/sync.py) picks the connector 
 from __future__ import annotations
 
 from server.sources.connectors.base import Connector
+from server.sources.connectors.feed import FeedConnector
 from server.sources.connectors.git import GitConnector
+from server.sources.connectors.website import WebsiteConnector
 
 CONNECTORS: dict[str, Connector] = {}
-# One line per kind, e.g. CONNECTORS["feed"] = FeedConnector() (the feed's comes with feed.py).
+CONNECTORS["feed"] = FeedConnector()
 CONNECTORS["git"] = GitConnector()
+CONNECTORS["website"] = WebsiteConnector()
