@@ -146,6 +146,7 @@ async def test_main_text_keeps_the_article_and_its_links_and_drops_the_navigatio
     )
     assert "## Steps" in slot.body
     assert not slot.body.startswith("# ")  # the title is the aid's, not repeated in its body
+    assert "Renew a forklift licence" not in slot.body  # the sidebar
     for chrome in ("Canteen menu", "People directory", "cookies", "All rights reserved", "Imprint"):
         assert chrome not in slot.body, chrome
     assert slot.etag and slot.last_modified  # kept for the next conditional GET
@@ -481,6 +482,38 @@ async def test_a_redirect_off_the_allowed_hosts_is_refused(
     assert failed.reason.startswith("refused: ")
     assert "localhost" in failed.reason
     assert upstream.hits["/elsewhere.html"] == 0
+
+
+async def test_noindex_nofollow_and_crawl_delay_are_obeyed(
+    upstream: Upstream, fetcher: SafeFetcher, tmp_path: Path
+) -> None:
+    """A page that asks not to be indexed is no aid (and no failure); a page that asks not to be
+    followed leads nowhere; a robots.txt Crawl-delay makes the crawl read one page at a time."""
+    serve_site(upstream)
+    upstream.set("/robots.txt", "User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
+    quiet = '<meta name="robots" content="noindex, nofollow">'
+    licence = (SITE / "forklift-licence.html").read_text().replace("<head>", "<head>" + quiet)
+    upstream.set("/handbook/forklift-licence.html", licence)
+    upstream.set(
+        "/handbook/damaged-pallet.html",
+        (SITE / "damaged-pallet.html").read_bytes(),
+        headers={"X-Robots-Tag": "noindex"},
+    )
+    listing = await read(fetcher, website(upstream.url("/handbook/"), mode="crawl"), tmp_path)
+    assert set(items(listing)) == {upstream.url("/handbook/book-freight-slot.html")}
+    assert of(listing, Failed) == set()
+    assert upstream.hits["/handbook/training/yard-map.html"] == 0  # only the licence links to it
+    assert upstream.active_max == 1
+
+
+async def test_a_plain_text_sitemap(
+    upstream: Upstream, fetcher: SafeFetcher, tmp_path: Path
+) -> None:
+    serve_site(upstream)
+    lines = "\n".join(upstream.url(path) for path in ARTICLES[:2])
+    upstream.set("/sitemap.txt", lines + "\n", content_type="text/plain")
+    listing = await read(fetcher, website(upstream.url("/sitemap.txt")), tmp_path)
+    assert set(items(listing)) == {upstream.url(path) for path in ARTICLES[:2]}
 
 
 async def test_the_connector_is_registered() -> None:
