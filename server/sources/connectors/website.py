@@ -232,6 +232,8 @@ class _Run:
             for (url, known), read in batch_reads:
                 if known and read.entry is None and not read.final:
                     continue  # a page made before that is gone (404/410) or now disallowed
+                if read.final:
+                    queued.add(read.final)  # a redirect's target is not read again
                 page = read.page
                 if page is not None and not page.nofollow:
                     for link in page.links:
@@ -289,7 +291,10 @@ class _Run:
             return _Read(Failed(url, f"could not be fetched: {exc.detail}"))
         final = canonical(result.url) or url
         if result.not_modified:
-            return _Read(Unchanged(url) if previous else Failed(url, "HTTP 304 unasked"), final)
+            return _Read(
+                Unchanged(url) if previous else Failed(url, "HTTP 304 to an unconditional request"),
+                final,
+            )
         if not result.ok:
             if known and result.status in (404, 410):
                 return _Read(None)  # gone, and nothing links to it any more
