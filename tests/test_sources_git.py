@@ -199,7 +199,8 @@ async def test_front_matter_and_plain_markdown_files_become_items(
 ) -> None:
     """A repository of docs: front matter sets the aid's fields, plain Markdown takes its title
     from the heading (else the file name); only `*.md` under `path`; symlinks are not followed;
-    a `.vtt` beside a video's file is its transcript."""
+    a file whose name is not UTF-8 (it could not be stored as an external id) is skipped; a
+    `.vtt` beside a video's file is its transcript."""
     repo = git_server.repo(tmp_path)
     repo.write("README.md", "# About this repository\n")
     repo.write("guides/dispatch/reschedule.md", DISPATCH)
@@ -214,6 +215,8 @@ async def test_front_matter_and_plain_markdown_files_become_items(
     repo.write("guides/loading-video.vtt", VTT)
     os.symlink("../README.md", repo.work / "guides" / "readme-link.md")
     os.symlink("/etc/passwd", repo.work / "guides" / "passwd.md")
+    with open(os.fsencode(repo.work / "guides") + b"/caf\xe9.md", "wb") as latin1_name:
+        latin1_name.write(b"# Not UTF-8 in its name\n")
     repo.commit()
 
     listing = await GitConnector().list(

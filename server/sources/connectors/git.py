@@ -60,6 +60,7 @@ GIT = "git"
 CLONE_TIME_FACTOR = 6  # a clone may take 6 x fetch_timeout_seconds (2 minutes by default)
 CLONE_SIZE_FACTOR = 20  # and 20 x fetch_max_bytes on disk (100 MB by default)
 MAX_FILES = 5000  # Markdown files read per run; more: the listing is incomplete
+MAX_PATH = 1000  # longer paths are skipped (an external id is at most 2000 characters)
 PARSE_BATCH = 100  # files parsed per trip to a thread
 SIZE_POLL_SECONDS = 0.2
 TRANSCRIPT_SUFFIXES = (".vtt", ".srt")
@@ -461,12 +462,17 @@ class _Git:
         args = ["ls-tree", "-r", "-z", "--long", "HEAD"]
         out = await self.run(repo, *args, *(["--", folder] if folder else []))
         blobs: dict[str, _Blob] = {}
-        for record in out.decode("utf-8", errors="surrogateescape").split("\0"):
-            meta, _, path = record.partition("\t")
-            parts = meta.split()
+        for record in out.split(b"\0"):
+            meta, _, raw = record.partition(b"\t")
+            parts = meta.decode("ascii", errors="replace").split()
             if len(parts) != 4 or parts[0] not in _FILE_MODES or parts[1] != "blob":
                 continue  # symlinks, submodules, trees
-            blobs[path] = _Blob(path, parts[2], int(parts[3]))
+            try:
+                path = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # a name that is not UTF-8 cannot be an external id
+            if len(path) <= MAX_PATH:
+                blobs[path] = _Blob(path, parts[2], int(parts[3]))
         return blobs
 
     async def read(self, repo: Path, shas: Sequence[str]) -> dict[str, bytes]:
