@@ -25,6 +25,7 @@ from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
+from server.jobs import jobs_ctx
 from server.library import Library
 from server.openapi import add_openapi_route
 from server.peer import page as peer_page
@@ -197,6 +198,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(library_ctx)
     app.cleanup_ctx.append(peer_ctx)  # after library_ctx: the peer store uses its storage
     app.cleanup_ctx.append(mail_ctx)  # after peer_ctx: the e-mail sender reads the outbox
+    # background jobs: after what they use (library, peer store, fetcher), so they stop first;
+    # before the features that register jobs (sources, health, queue)
+    app.cleanup_ctx.append(jobs_ctx)
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from server.cache import ResultCache
     from server.console.oidc import AdminOidc
     from server.console.session import ConsoleSession, SessionStore
+    from server.fetch import SafeFetcher
+    from server.jobs import Jobs
     from server.library import Library
     from server.peer.pairings import Pairings
     from server.peer.questions import QuestionService
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from server.ratelimit import TokenBuckets
     from server.render import AsyncRenderer
     from server.settings import Settings
+    from server.sources.service import SourceService
     from server.suggest import Suggester
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -77,3 +80,10 @@ __all__ += ["PEER_RECS"]
 # Questions (server/peer/questions.py) with their index, made in question_index_ctx.
 QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
 __all__ += ["QUESTIONS"]
+# Background jobs (server/jobs.py): source syncs, link checks, the queue's refresh.
+JOBS: web.AppKey[Jobs] = web.AppKey("jobs")
+# The one safe HTTP client for other systems (server/fetch), opened in fetcher_ctx.
+FETCHER: web.AppKey[SafeFetcher] = web.AppKey("fetcher")
+# Sources and their syncs (server/sources/service.py), opened in sources_ctx.
+SOURCES: web.AppKey[SourceService] = web.AppKey("sources")
+__all__ += ["FETCHER", "JOBS", "SOURCES"]

@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from index.transcripts import TranscriptError, parse_transcript
 from server.wrapped import InvalidWrappedTarget, parse_wrapped_target
 
 _AidType = Literal["howto", "checklist", "video", "link", "faq", "policy"]
@@ -193,14 +194,8 @@ def _transcript(value: str) -> str:
     if not value:
         return value
     try:
-        from index.transcripts import parse_transcript
-    except ImportError:  # pragma: no cover - before the parser exists: the formats' first line
-        if not (value.lstrip("\ufeff").startswith("WEBVTT") or value.lstrip()[:1].isdigit()):
-            raise _fail("must be a WebVTT or SRT transcript") from None
-        return value
-    try:
         parse_transcript(value)
-    except ValueError as exc:
+    except TranscriptError as exc:
         raise _fail(f"not a valid WebVTT or SRT transcript: {exc}") from None
     return value
 

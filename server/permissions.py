@@ -111,6 +111,24 @@ PERMISSIONS["peer.analytics"] = PERMISSIONS["analytics.read"] | PERMISSIONS["tip
 PERMISSIONS["outbox.read"] = PERMISSIONS["audit.read"]
 PERMISSIONS["outbox.retry"] = PERMISSIONS["audit.read"]
 
+# -- content that stays current (issue 13: docs/sources.md, health.md, queue.md) ---------------
+# Derived like the peer block. Sources make aids: those who read aids see them; adding, changing
+# and syncing one reaches out to other systems on a schedule, like configuring apps (admins).
+PERMISSIONS["source.read"] = PERMISSIONS["aid.read"]
+PERMISSIONS["source.write"] = PERMISSIONS["app.write"]
+PERMISSIONS["source.sync"] = PERMISSIONS["source.write"]
+# link and rule health: those who read aids (app owners see their apps' health: the service's
+# check, server/peer/people.py owns_app); a check now is work on aids
+PERMISSIONS["health.read"] = PERMISSIONS["aid.read"]
+PERMISSIONS["health.check"] = PERMISSIONS["aid.update"]
+# the authoring queue: read by those who read aids; assigned and triaged by reviewers (an author
+# may move an item assigned to them: the service's check)
+PERMISSIONS["queue.read"] = PERMISSIONS["aid.read"]
+PERMISSIONS["queue.write"] = PERMISSIONS["aid.publish"]
+PERMISSIONS["queue.refresh"] = PERMISSIONS["queue.write"]
+# a video's transcript is part of the aid
+PERMISSIONS["transcript.write"] = PERMISSIONS["aid.update"]
+
 
 class UnknownOperation(KeyError):
     """A name that is not in PERMISSIONS: a typo must fail loudly, never allow or deny silently."""

@@ -131,6 +131,23 @@ class Settings:
     # make an hour, per node (server/peer/limits.py); 0 turns the limit off.
     peer_writes_per_hour: int = 20
 
+    # -- Content that stays current (issue 13: docs/sources.md, health.md, queue.md) ----------
+    # Safe fetching (server/fetch): every request Inflow makes to other systems (sources, link
+    # checks). Private, loopback and link-local addresses are refused unless this is on (`make
+    # run` turns it on: the demo sources are on 127.0.0.1).
+    fetch_allow_private: bool = False
+    fetch_max_bytes: int = 5_000_000  # a bigger answer is refused, not cut
+    fetch_timeout_seconds: float = 20.0  # a whole request, redirects included
+    fetch_per_host: int = 2  # requests at once to one host
+    fetch_user_agent: str = ""  # "": "Inflow/1 (+<base_url>)"
+    # The scheduler of background jobs (server/jobs.py: source syncs, link checks, the queue's
+    # refresh). Off: nothing runs by itself; "Sync now", "Check now" and "Refresh" still do.
+    jobs: bool = True
+    link_check_hours: int = 24  # how often every link of published aids is checked; 0 = by hand
+    link_check_delay_seconds: float = 1.0  # between two requests to the same host (politeness)
+    rule_health_days: int = 30  # contexts and apps unopened this long are reported
+    queue_refresh_minutes: int = 60  # the authoring queue's refresh; 0 = by hand
+
     @property
     def events_db_path(self) -> Path:
         return self.data_dir / "events.sqlite3"

@@ -100,6 +100,19 @@ def test_docs_admin_md_peer_learning_rows() -> None:
     assert not may({"author"}, "question.answer")
 
 
+def test_docs_admin_md_content_that_stays_current_rows() -> None:
+    """docs/admin.md's sources, health, queue and transcript rows (issue 13)."""
+    editors = {"author", "reviewer", "admin"}
+    for op in ("source.read", "health.read", "health.check", "queue.read", "transcript.write"):
+        assert roles_for(op) == editors, op
+    for op in ("source.write", "source.sync"):
+        assert roles_for(op) == {"admin"}, op
+    for op in ("queue.write", "queue.refresh"):
+        assert roles_for(op) == {"reviewer", "admin"}, op
+    assert not may({"learner"}, "source.read")
+    assert not may({"author"}, "queue.write")  # an assignee's status change: the service's check
+
+
 async def test_every_route_reads_the_table(client: TestClient) -> None:
     """The handler's mark and the OpenAPI entry name the same operation, with the table's roles."""
     app: web.Application = client.app
