@@ -247,7 +247,8 @@ async def test_lastmod_older_than_the_last_read_skips_the_fetch(
     first = await read(fetcher, source, tmp_path)
     assert len(items(first)) == 2
 
-    upstream.set("/sitemap.xml", sitemap(upstream, paths, lastmod="2026-01-05"))
+    ten_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).isoformat(timespec="seconds")
+    upstream.set("/sitemap.xml", sitemap(upstream, paths, lastmod=ten_days_ago))
     upstream.reset_counts()
     second = await read(fetcher, source, tmp_path, previous=remembered(first))
 
