@@ -56,6 +56,7 @@ run: install keycloak
 	INFLOW_SMTP_HOST=$${INFLOW_SMTP_HOST-127.0.0.1} INFLOW_SMTP_PORT=$${INFLOW_SMTP_PORT:-$(SMTP_PORT)} \
 	INFLOW_CORS_ORIGINS=chrome-extension://$$(cat auth/extension-id.txt) \
 	INFLOW_ANALYTICS_MIN_GROUP=$${INFLOW_ANALYTICS_MIN_GROUP:-1} \
+	INFLOW_FETCH_ALLOW_PRIVATE=$${INFLOW_FETCH_ALLOW_PRIVATE:-1} \
 	  $(PY) -m server serve --host $(HOST) --port $(PORT)
 
 chromium:
