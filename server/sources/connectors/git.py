@@ -445,10 +445,10 @@ class _Git:
             while not waiting.done():
                 left = deadline - loop.time()
                 if left <= 0:
-                    raise _Refused(f"cloning took longer than {seconds:g} s")
+                    raise _Refused(f"Cloning took longer than {seconds:g} s")
                 await asyncio.wait({waiting}, timeout=min(SIZE_POLL_SECONDS, left))
                 if await asyncio.to_thread(_size, dest) > max_bytes:
-                    raise _Refused(f"the repository is larger than {max_bytes:,} bytes")
+                    raise _Refused(f"The repository is larger than {max_bytes:,} bytes")
         finally:
             await _kill(proc)
             with contextlib.suppress(BaseException):
