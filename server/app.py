@@ -40,6 +40,7 @@ from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
 from server.settings import Settings
+from server.sources.api import setup_sources
 from server.storage import Storage
 from server.suggest import Suggester
 
@@ -214,6 +215,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     setup_pairings(app)  # after library_ctx: pairings read the library and the suggester
+    setup_sources(app)  # after library, fetcher and jobs: sources sync as jobs (docs/sources.md)
     add_openapi_route(app)
     if settings.serve_demo:
         add_demo_routes(app)

@@ -20,6 +20,7 @@ from server.peer.tips_api import tips_paths
 from server.permissions import describe, roles_for
 from server.schemas import components
 from server.security import public
+from server.sources.api import source_paths
 
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -125,6 +126,7 @@ def _document() -> dict[str, Any]:
             **page_paths(),
             **question_paths(),
             **rec_paths(),
+            **source_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related above a cut-off (no filler), "

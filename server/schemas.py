@@ -124,7 +124,19 @@ def components() -> dict[str, Any]:
     learner["properties"] = {k: learner["properties"][k] for k in LEARNER_AID_FIELDS}
     learner["properties"]["source"] = {"type": ["string", "null"], "description": "http(s) URL"}
     learner["properties"]["body_html"] = {"type": "string", "description": "Sanitized HTML"}
-    learner["required"] = [*LEARNER_AID_FIELDS, "body_html"]
+    learner["properties"]["provenance"] = {  # server/sources/provenance.py
+        "type": ["object", "null"],
+        "description": "The source the aid comes from (null: written in Inflow)",
+        "required": ["source_id", "source_name", "kind", "url", "updated_at"],
+        "properties": {
+            "source_id": {"type": "string"},
+            "source_name": {"type": "string"},
+            "kind": {"type": "string", "enum": ["feed", "website", "git"]},
+            "url": {"type": ["string", "null"]},
+            "updated_at": {"type": "string"},
+        },
+    }
+    learner["required"] = [*LEARNER_AID_FIELDS, "body_html", "provenance"]
     learner["description"] = "A published aid as learners see it (the Aid declaration's fields)"
     out["LearnerAid"] = learner
     for cls in (*OPERATION_BODIES, *LEARNER_BODIES):  # bodies of operations (pins, suggest, ...)

@@ -28,6 +28,7 @@ from server.models import (
 )
 from server.responses import json_response
 from server.security import public, requires_op
+from server.sources.provenance import provenance_etag_part, provenance_of
 from server.suggest import PageSignals
 
 routes = web.RouteTableDef()
@@ -119,16 +120,14 @@ async def get_aid(request: web.Request) -> web.StreamResponse:
     ):
         raise AidNotFound(f"No aid with id {aid_id!r} is available to you.")
     aid = await library.storage.get_aid(aid_id)
-    etag = (
-        '"'
-        + hashlib.sha256(f"{aid.id}:{aid.version}:{aid.updated_at}".encode()).hexdigest()[:20]
-        + '"'
-    )
+    provenance = await provenance_of(request.app, aid)  # the source it comes from, or None
+    tag = f"{aid.id}:{aid.version}:{aid.updated_at}:{provenance_etag_part(provenance)}"
+    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:20] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
     body_html = await request.app[keys.RENDERER].render(aid.body)
-    return _json(learner_aid_json(aid, body_html), headers=headers)
+    return _json({**learner_aid_json(aid, body_html), "provenance": provenance}, headers=headers)
 
 
 @routes.get("/api/v1/rules")

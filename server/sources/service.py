@@ -1,0 +1,447 @@
+"""Sources as a service: create, change and delete them, sync them (now or on their schedule),
+and say what a run did. One per app (`keys.SOURCES`), opened in `sources_ctx`.
+
+- Sources, their items and runs are stored through `PeerStore` (server/peer/store.py) in the
+  content database's storage thread; every change of a source is audited.
+- At most one run per source at a time (a second `POST .../sync` is a 409). A manual sync runs in
+  a task of its own and answers at once with the run; a scheduled one is a job of
+  server/jobs.py (`source:<id>`, every `interval_minutes`, only while the source is `active`).
+- While a run goes, its progress (done, total, message) is kept here and served with the source.
+- The names of the sources (for the learner's "From <source>") are kept in memory
+  (server/sources/provenance.py), refreshed whenever a source changes.
+- A run left "running" by a stopped server is marked failed at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiohttp import web
+
+from server import keys
+from server.admin.common import field_errors, strip_read_only, who
+from server.errors import Conflict, NotFound
+from server.fetch import FetchPolicy, SafeFetcher
+from server.models import FieldErrors, dump, read_only_fields, validate
+from server.peer.store import PeerTx
+from server.sources.models import Source, SourceItem, SyncRun
+from server.sources.provenance import SourceNames
+from server.sources.sync import SyncEngine, summary_text
+from server.storage import now_iso
+
+if TYPE_CHECKING:
+    from auth.identity import Identity
+    from server.jobs import JobRun, Jobs
+    from server.library import Library
+    from server.settings import Settings
+    from server.storage import Changes, Storage
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+# What GET adds to a source (computed, read-only): whether a run goes, and how far it got.
+SOURCE_COMPUTED = frozenset({"running", "progress"})
+SOURCE_READ_ONLY = read_only_fields(Source) | SOURCE_COMPUTED
+RUNS_LIMIT = 50
+
+
+class SourceNotFound(NotFound):
+    """No source with that id."""
+
+
+class SyncRunning(Conflict):
+    """A sync of this source is running already."""
+
+
+@dataclass
+class RunState:
+    """A run in progress (kept in memory while it goes)."""
+
+    run: SyncRun
+    done: int = 0
+    total: int = 0
+    message: str = "starting"
+    job: JobRun | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        self.done, self.total, self.message = done, total, message[:200]
+        if self.job is not None:
+            self.job.progress(done, total, message)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run.id,
+            "done": self.done,
+            "total": self.total,
+            "message": self.message,
+        }
+
+
+def job_name(source_id: str) -> str:
+    return f"source:{source_id}"
+
+
+class SourceService:
+    def __init__(
+        self, settings: Settings, library: Library, engine: SyncEngine, jobs: Jobs | None
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.engine = engine
+        self.jobs = jobs
+        self.names = SourceNames()
+        self._running: dict[str, RunState] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def storage(self) -> Storage:
+        return self.library.storage
+
+    # -- life -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Runs a stopped server left "running" are failed; names loaded; jobs registered."""
+
+        def op(changes: Changes) -> list[Source]:
+            tx = PeerTx(self.storage.conn)
+            for run in tx.list(SyncRun, status="running"):
+                tx.update(
+                    dataclasses.replace(
+                        run, status="failed", finished_at=now_iso(), error="the server stopped"
+                    )
+                )
+            sources = tx.list(Source)
+            for s in sources:
+                if s.last_status == "running":
+                    tx.update(dataclasses.replace(s, last_status="failed"))
+            return sources
+
+        sources = await self.library.write(op)
+        self.names.refresh(sources)
+        for source in sources:
+            self._schedule(source, at_start=True)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- reading ----------------------------------------------------------------------------
+    async def list(self) -> builtins.list[Source]:
+        return await self._read(lambda tx: tx.list(Source, order_by="name"))
+
+    async def get(self, source_id: str) -> Source:
+        found = await self._read(lambda tx: tx.find(Source, source_id))
+        if found is None:
+            raise SourceNotFound(f"No source with id {source_id!r}.")
+        return found
+
+    def source_json(self, source: Source) -> dict[str, Any]:
+        data = dump(source)
+        state = self._running.get(source.id)
+        data["running"] = state is not None
+        data["progress"] = state.json() if state is not None else None
+        return data
+
+    async def runs(self, source_id: str, limit: int = RUNS_LIMIT) -> builtins.list[SyncRun]:
+        await self.get(source_id)
+        return await self._read(
+            lambda tx: tx.list(SyncRun, source_id=source_id, order_by="-started_at", limit=limit)
+        )
+
+    async def run(self, source_id: str, run_id: str) -> SyncRun:
+        found = await self._read(lambda tx: tx.find(SyncRun, run_id))
+        if found is None or found.source_id != source_id:
+            raise NotFound(f"No run {run_id!r} of source {source_id!r}.")
+        return found
+
+    async def items(self, source_id: str) -> builtins.list[SourceItem]:
+        await self.get(source_id)
+        return await self._read(
+            lambda tx: tx.list(SourceItem, source_id=source_id, order_by="external_id")
+        )
+
+    def progress(self, source_id: str) -> dict[str, Any] | None:
+        state = self._running.get(source_id)
+        return state.json() if state is not None else None
+
+    # -- writing ----------------------------------------------------------------------------
+    def parse(self, data: Mapping[str, Any], current: Source | None) -> Source:
+        """A source from a request body: read-only fields only as GET answered them; 422s name
+        the fields."""
+        sent = dict(data)
+        if current is not None:
+            if sent.get("id", current.id) != current.id:
+                raise field_errors(FieldErrors([("id", "differs from the one in the URL")]))
+            sent["id"] = current.id
+        sent = strip_read_only(
+            sent, self.source_json(current) if current is not None else None, SOURCE_READ_ONLY
+        )
+        try:
+            source = validate(Source, sent)
+        except FieldErrors as exc:
+            raise field_errors(exc) from exc
+        unknown = [a for a in source.apps if a not in self.library.catalog.apps]
+        if unknown:
+            raise field_errors(FieldErrors([("apps", f"unknown app(s): {', '.join(unknown)}")]))
+        return source
+
+    async def create(self, identity: Identity, data: Mapping[str, Any]) -> Source:
+        source = self.parse(data, None)
+
+        def op(changes: Changes) -> Source:
+            tx = PeerTx(self.storage.conn)
+            if tx.find(Source, source.id) is not None:
+                raise Conflict(f"A source with id {source.id!r} exists already.")
+            stored = tx.add(source)
+            self._audit(identity, "source.create", stored)
+            return stored
+
+        stored = await self.library.write(op)
+        await self._changed(stored)
+        return stored
+
+    async def replace(self, identity: Identity, source_id: str, data: Mapping[str, Any]) -> Source:
+        current = await self.get(source_id)
+        source = self.parse(data, current)
+
+        def op(changes: Changes) -> Source:
+            tx = PeerTx(self.storage.conn)
+            now = tx.find(Source, source_id)
+            if now is None:
+                raise SourceNotFound(f"No source with id {source_id!r}.")
+            keep = {n: getattr(now, n) for n in read_only_fields(Source) if n != "updated_at"}
+            stored = tx.update(dataclasses.replace(source, **keep))
+            self._audit(identity, "source.update", stored)
+            return stored
+
+        stored = await self.library.write(op)
+        await self._changed(stored)
+        return stored
+
+    async def delete(self, identity: Identity, source_id: str, *, archive: bool) -> None:
+        """Delete a source. While aids it made are not archived it is a 409, unless `archive`:
+        then they are archived first. Its aids stay (archived) and become Inflow's own (no
+        origin); its items and runs go with it."""
+        if source_id in self._running:
+            raise SyncRunning("A sync of this source is running; wait for it to finish.")
+
+        def op(changes: Changes) -> int:
+            tx = PeerTx(self.storage.conn)
+            source = tx.find(Source, source_id)
+            if source is None:
+                raise SourceNotFound(f"No source with id {source_id!r}.")
+            made = [a for a in self.storage.all_aid_metas_sync() if a.origin == source_id]
+            live = [a for a in made if a.status != "archived"]
+            if live and not archive:
+                raise Conflict(
+                    f"The source {source.name!r} has {len(live)} aid(s) that are not archived. "
+                    "Delete it with ?archive=1 to archive them first.",
+                    aids=[a.id for a in live[:50]],
+                )
+            actor = who(identity)
+            saved_by = identity.username or identity.subject
+            for meta in made:
+                aid = self.storage.get_aid_sync(meta.id)
+                self.storage.save_aid_tx(
+                    dataclasses.replace(aid, status="archived", origin=""), saved_by, changes
+                )
+                self.storage.audit_add_tx(
+                    actor,
+                    "aid.archive",
+                    "aid",
+                    aid.id,
+                    {"from": aid.status, "reason": f"source {source_id} deleted"},
+                )
+            tx.delete(Source, source_id)  # items and runs go with it
+            self._audit(identity, "source.delete", source, {"archived": len(made)})
+            return len(made)
+
+        await self.library.write(op)
+        self.names.forget(source_id)
+        self._unschedule(source_id)
+
+    # -- syncing ----------------------------------------------------------------------------
+    async def start_sync(self, source_id: str, identity: Identity | None) -> SyncRun:
+        """Start a manual sync in the background; the run as it starts (status running)."""
+        state = await self._begin(source_id, "manual", identity)
+        task = asyncio.create_task(self._go(source_id, state), name=f"sync-{source_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return state.run
+
+    async def sync(
+        self, source_id: str, *, trigger: str = "manual", job: JobRun | None = None
+    ) -> SyncRun:
+        """Run a sync and wait for it (the scheduled job; tests). 409 while one runs."""
+        state = await self._begin(source_id, trigger, None)
+        state.job = job
+        return await self._go(source_id, state)
+
+    async def _begin(self, source_id: str, trigger: str, identity: Identity | None) -> RunState:
+        if source_id in self._running:
+            raise SyncRunning("A sync of this source is running already.", source_id=source_id)
+        placeholder = RunState(SyncRun(source_id=source_id))
+        self._running[source_id] = placeholder  # taken before any await: no second run slips in
+        try:
+            started_by = ""
+            if identity is not None:
+                started_by = identity.username or identity.subject
+
+            def op(changes: Changes) -> SyncRun:
+                tx = PeerTx(self.storage.conn)
+                source = tx.find(Source, source_id)
+                if source is None:
+                    raise SourceNotFound(f"No source with id {source_id!r}.")
+                run = tx.add(
+                    SyncRun(
+                        source_id=source_id,
+                        trigger=trigger,
+                        started_by=started_by,
+                        started_at=now_iso(),
+                    )
+                )
+                tx.update(dataclasses.replace(source, last_status="running"))
+                return run
+
+            placeholder.run = await self.library.write(op)
+        except BaseException:
+            self._running.pop(source_id, None)
+            raise
+        return placeholder
+
+    async def _go(self, source_id: str, state: RunState) -> SyncRun:
+        try:
+            source = await self.get(source_id)
+            run = await self.engine.run(source, state.run, state.progress)
+            log.info("source %s synced: %s", source_id, summary_text(run))
+            return run
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.engine.fail(source_id, state.run, "cancelled"))
+            raise
+        finally:
+            self._running.pop(source_id, None)
+            state.finished.set()
+
+    async def wait(self, source_id: str) -> None:
+        """Until the running sync of a source (if any) has finished."""
+        state = self._running.get(source_id)
+        if state is not None:
+            await state.finished.wait()
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def _schedule(self, source: Source, *, at_start: bool = False) -> None:
+        """The source's job (`source:<id>`): every `interval_minutes` while it is active. At
+        start-up the first run comes when the last one is an interval old (a restart does not
+        push every source back a whole interval); a new or changed source waits one interval."""
+        if self.jobs is None:
+            return
+        if not source.active:
+            self.jobs.unregister(job_name(source.id))
+            return
+        source_id = source.id
+
+        async def job(run: JobRun) -> None:
+            try:
+                current = await self.get(source_id)
+            except SourceNotFound:
+                return
+            if not current.active or source_id in self._running:
+                return
+            await self.sync(source_id, trigger="schedule", job=run)
+
+        every = source.interval_minutes * 60
+        first_in = None
+        if at_start and source.last_sync_at:
+            try:
+                last = dt.datetime.fromisoformat(source.last_sync_at.replace("Z", "+00:00"))
+            except ValueError:
+                last = None
+            if last is not None:
+                age = (dt.datetime.now(dt.UTC) - last).total_seconds()
+                first_in = max(0.0, every - age)
+        self.jobs.register(job_name(source_id), every, job, first_in=first_in)
+
+    def _unschedule(self, source_id: str) -> None:
+        if self.jobs is not None:
+            self.jobs.unregister(job_name(source_id))
+
+    async def _changed(self, source: Source) -> None:
+        self.names.set(source)
+        self._schedule(source)
+
+    # -- helpers ----------------------------------------------------------------------------
+    async def _read(self, fn: Callable[[PeerTx], R]) -> R:
+        storage = self.storage
+        return await storage.call(lambda: fn(PeerTx(storage.conn)))
+
+    def _audit(
+        self,
+        identity: Identity,
+        action: str,
+        source: Source,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.storage.audit_add_tx(
+            who(identity),
+            action,
+            "source",
+            source.id,
+            {"name": source.name, "kind": source.kind, "url": source.url, **(detail or {})},
+        )
+
+
+def policy_for(fetcher: SafeFetcher) -> Callable[[Source], FetchPolicy]:
+    """The fetch policy of a source: its hosts, the settings' limits (the fetcher's defaults),
+    robots.txt for websites."""
+
+    def policy(source: Source) -> FetchPolicy:
+        return fetcher.policy(allowed_hosts=source.hosts(), robots=source.kind == "website")
+
+    return policy
+
+
+async def sources_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The service, after the library, the fetcher and the jobs are open."""
+    async with contextlib.AsyncExitStack() as stack:
+        fetcher = app.get(keys.FETCHER)
+        if fetcher is None:  # stand-in until fetcher_ctx is wired in app.py
+            from server.fetch import fetcher_ctx
+
+            await stack.enter_async_context(contextlib.asynccontextmanager(fetcher_ctx)(app))
+            fetcher = app[keys.FETCHER]
+        service = SourceService(
+            app[keys.SETTINGS],
+            app[keys.LIBRARY],
+            SyncEngine(app[keys.LIBRARY], fetcher, policy_for(fetcher)),
+            app.get(keys.JOBS),
+        )
+        await service.start()
+        app[keys.SOURCES] = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+
+__all__ = [
+    "SOURCE_COMPUTED",
+    "SOURCE_READ_ONLY",
+    "SourceNotFound",
+    "SourceService",
+    "SyncRunning",
+    "policy_for",
+    "sources_ctx",
+]

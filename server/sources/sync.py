@@ -1,0 +1,554 @@
+"""The sync engine: read a source through its connector, then write what changed in one go.
+
+One run (docs/sources.md, "Sync"):
+
+1. The connector of the source's kind (server/sources/connectors/) lists what the source has
+   now, fetching through the safe fetcher with the source's policy. It writes nothing. If it
+   raises (`SyncError`, a refused or failed fetch, anything), the run fails and **nothing**
+   changes: no aid, no item; only the run's row and the source's last status say why.
+2. The listing is compared with the source's items (`SourceItem`, one per external id) in the
+   storage thread, inside ONE transaction that also writes every change: new aids, rewritten
+   aids, archived aids, their versions and audit entries (`saved_by` "source:<id>"), the items,
+   the run's counts and the source's last status. Then the index and the catalog take the
+   changed aids the same way as every admin write (`Library.write`).
+
+Rules:
+- A new item becomes an aid `<source id>-<slug of its title>` (at most 64 characters; a short
+  hash of its external id is added when that id is taken), `origin` = the source, `source` = the
+  item's URL, `verified_at` = today, mapping fields (apps, tags, audience, owner) from the source
+  (and a git file's front matter) only when it is made; `published` when the source publishes
+  automatically, else `review`. Its id stays the same for as long as the item exists.
+- An item whose content hash changed gets its content fields rewritten (mapping fields stay as
+  people set them in Inflow) and its status by the publish mode: a `review` source puts a
+  changed published aid back into review. An aid someone archived in Inflow stays archived.
+- An item missing from a complete listing is `removed`: its aid is archived (`on_remove:
+  archive`) or left as it is (`keep`). An item that comes back is active again and its aid
+  returns to its publish mode's status (counted as added).
+- An item the connector could not read (`Failed`) keeps its old aid; the reason is in the run.
+- A listing cut short (`complete=False`: a page cap, a feed cut off in transit) archives nothing.
+- A source that answered 304 as a whole changes nothing: every item counts as unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server.admin.common import slugify
+from server.errors import AidNotFound
+from server.models import AID_TYPES, Aid, FieldErrors, validate
+from server.peer.store import PeerTx
+from server.sources.connectors.base import (
+    Failed,
+    Item,
+    Listing,
+    SyncContext,
+    SyncError,
+    Unchanged,
+)
+from server.sources.models import (
+    ITEM_ERROR_MAX,
+    MAX_RUN_FAILURES,
+    RUN_ERROR_MAX,
+    SUMMARY_MAX,
+    Source,
+    SourceItem,
+    SyncRun,
+)
+from server.storage import now_iso
+
+if TYPE_CHECKING:
+    from server.fetch import FetchPolicy, SafeFetcher
+    from server.library import Library
+    from server.storage import Changes, Storage
+
+log = logging.getLogger(__name__)
+
+ID_MAX = 64
+Progress = Callable[[int, int, str], None]
+
+
+def source_actor(source_id: str) -> tuple[str, str, str]:
+    """Who the audit log names for a sync's changes."""
+    return ("", f"source:{source_id}", f"source:{source_id}")
+
+
+def summary_text(run: SyncRun) -> str:
+    """'2 added, 1 changed, 5 unchanged, 0 removed, 1 failed' (or why the run failed)."""
+    if run.status == "failed":
+        return f"failed: {run.error}"[:SUMMARY_MAX]
+    return (
+        f"{run.added} added, {run.changed} changed, {run.unchanged} unchanged, "
+        f"{run.removed} removed, {run.failed} failed"
+    )
+
+
+def content_hash(item: Item) -> str:
+    """sha256 of what an aid is made of (any change of it rewrites the aid)."""
+    data = {
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "body": item.body,
+        "type": item.type,
+        "tags": list(item.tags),
+        "fields": dict(item.fields),
+        "transcript": item.transcript,
+    }
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_validators(source: Source) -> dict[str, str]:
+    try:
+        data = json.loads(source.validators or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str) and v}
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def fail(self, external_id: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_RUN_FAILURES:
+            self.failures.append({"item": external_id, "reason": reason[:ITEM_ERROR_MAX]})
+
+
+class SyncEngine:
+    """Runs syncs of sources (the service decides when, and keeps one run per source)."""
+
+    def __init__(
+        self,
+        library: Library,
+        fetcher: SafeFetcher,
+        policy_for: Callable[[Source], FetchPolicy],
+        connectors: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.library = library
+        self.fetcher = fetcher
+        self.policy_for = policy_for
+        if connectors is None:
+            from server.sources.connectors import CONNECTORS
+
+            connectors = CONNECTORS
+        self.connectors = connectors
+
+    async def run(self, source: Source, run: SyncRun, progress: Progress | None = None) -> SyncRun:
+        """One run of `source` recorded in `run` (a row already stored with status running).
+        Returns the finished run, as stored."""
+        storage = self.library.storage
+        previous = {
+            i.external_id: i
+            for i in await storage.call(
+                lambda: PeerTx(storage.conn).list(SourceItem, source_id=source.id)
+            )
+        }
+        connector = self.connectors.get(source.kind)
+        try:
+            if connector is None:
+                raise SyncError(f"no connector reads sources of kind {source.kind!r}")
+            work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"inflow-{source.id}-"))
+            try:
+                ctx = SyncContext(
+                    fetcher=self.fetcher,
+                    policy=self.policy_for(source),
+                    source=source,
+                    previous=previous,
+                    validators=load_validators(source),
+                    work_dir=work,
+                    on_progress=progress,
+                )
+                listing = await connector.list(ctx)
+            finally:  # a git clone can be big: removed off the loop
+                await asyncio.to_thread(shutil.rmtree, work, True)
+        except SyncError as exc:
+            return await self.fail(source.id, run, exc.reason)
+        except Exception as exc:  # a connector's bug must not leave the run "running"
+            log.exception("sync of source %s failed", source.id)
+            return await self.fail(source.id, run, f"{type(exc).__name__}: {exc}")
+        if progress is not None:
+            progress(len(listing.entries), len(listing.entries), "writing the changes")
+        try:
+            return await self.library.write(
+                lambda changes: self._apply(source, run, listing, changes)
+            )
+        except Exception as exc:
+            log.exception("writing the sync of source %s failed", source.id)
+            return await self.fail(source.id, run, f"could not write the changes: {exc}")
+
+    async def fail(self, source_id: str, run: SyncRun, reason: str) -> SyncRun:
+        """A failed run: only its row and the source's last status change."""
+        done = dataclasses.replace(
+            run, status="failed", finished_at=now_iso(), error=reason[:RUN_ERROR_MAX]
+        )
+
+        def op(changes: Changes) -> SyncRun:
+            tx = PeerTx(self.library.storage.conn)
+            stored = tx.update(done)
+            current = tx.find(Source, source_id)
+            if current is not None:
+                tx.update(
+                    dataclasses.replace(
+                        current,
+                        last_sync_at=done.finished_at,
+                        last_status="failed",
+                        last_summary=summary_text(done),
+                    )
+                )
+            return stored
+
+        return await self.library.write(op)
+
+    # -- in the storage thread, one transaction -------------------------------------------------
+    def _apply(self, source: Source, run: SyncRun, listing: Listing, changes: Changes) -> SyncRun:
+        storage = self.library.storage
+        tx = PeerTx(storage.conn)
+        current = tx.get(Source, source.id)  # gone: the whole write rolls back
+        items = {i.external_id: i for i in tx.list(SourceItem, source_id=source.id)}
+        counts = Counts()
+        stamp = now_iso()
+        if listing.not_modified:
+            counts.unchanged = sum(1 for i in items.values() if i.state == "active")
+        else:
+            writer = _Writer(storage, tx, current, items, stamp, changes, counts)
+            seen: set[str] = set()
+            for entry in listing.entries:
+                if entry.external_id in seen:
+                    continue
+                seen.add(entry.external_id)
+                if isinstance(entry, Item):
+                    writer.item(entry)
+                elif isinstance(entry, Unchanged):
+                    writer.unchanged(entry)
+                elif isinstance(entry, Failed):
+                    writer.failed(entry)
+            if listing.complete:
+                for external_id, item in items.items():
+                    if external_id not in seen and item.state != "removed":
+                        writer.removed(item)
+        status = "partial" if counts.failed else "ok"
+        done = dataclasses.replace(
+            run,
+            status=status,
+            finished_at=now_iso(),
+            added=counts.added,
+            changed=counts.changed,
+            unchanged=counts.unchanged,
+            removed=counts.removed,
+            failed=counts.failed,
+            failures=json.dumps(counts.failures),
+        )
+        tx.update(done)
+        validators = listing.validators if listing.validators else load_validators(current)
+        tx.update(
+            dataclasses.replace(
+                current,
+                last_sync_at=done.finished_at,
+                last_status=status,
+                last_summary=summary_text(done),
+                validators=json.dumps(validators, sort_keys=True),
+            )
+        )
+        return done
+
+
+class _Writer:
+    """The changes of one run, written as they are decided (inside the run's transaction)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        tx: PeerTx,
+        source: Source,
+        items: dict[str, SourceItem],
+        stamp: str,
+        changes: Changes,
+        counts: Counts,
+    ) -> None:
+        self.storage = storage
+        self.tx = tx
+        self.source = source
+        self.items = items
+        self.stamp = stamp
+        self.changes = changes
+        self.counts = counts
+        self.today = dt.date.today().isoformat()
+        self.saved_by = f"source:{source.id}"
+        self.actor = source_actor(source.id)
+        self.taken: set[str] = set()  # aid ids given out in this run
+        self._apps: set[str] | None = None
+
+    def _find(self, aid_id: str) -> Aid | None:
+        try:
+            aid: Aid = self.storage.get_aid_sync(aid_id)
+        except AidNotFound:
+            return None
+        return aid
+
+    @property
+    def publish_status(self) -> str:
+        return "published" if self.source.publish == "auto" else "review"
+
+    # -- entries ----------------------------------------------------------------------------
+    def item(self, entry: Item) -> None:
+        digest = content_hash(entry)
+        prev = self.items.get(entry.external_id)
+        aid = self._find(prev.aid_id) if prev is not None and prev.aid_id else None
+        if prev is None or aid is None:
+            self._create(entry, digest, prev)
+            return
+        back = prev.state == "removed"
+        if digest == prev.content_hash and aid.origin == self.source.id:
+            if back:
+                self._restore(aid, prev, entry)
+            else:
+                self.counts.unchanged += 1
+                self._save_item(prev, entry, state="active", error="")
+            return
+        self._rewrite(aid, entry, digest, prev, back)
+
+    def unchanged(self, entry: Unchanged) -> None:
+        prev = self.items.get(entry.external_id)
+        aid = self._find(prev.aid_id) if prev is not None and prev.aid_id else None
+        if prev is None or aid is None:
+            self.counts.fail(entry.external_id, "not modified, but Inflow never read it: next run")
+            return
+        if prev.state == "removed":
+            self._restore(aid, prev, None)
+            return
+        self.counts.unchanged += 1
+        self._save_item(prev, None, state="active", error="")
+
+    def failed(self, entry: Failed) -> None:
+        self.counts.fail(entry.external_id, entry.reason)
+        prev = self.items.get(entry.external_id)
+        reason = entry.reason[:ITEM_ERROR_MAX]
+        if prev is None:
+            self.tx.add(
+                SourceItem(
+                    source_id=self.source.id,
+                    external_id=entry.external_id,
+                    url=entry.external_id if entry.external_id.startswith("http") else "",
+                    fetched_at=self.stamp,
+                    state="failed",
+                    error=reason,
+                )
+            )
+        else:  # its aid stays as it was; a removed item stays removed
+            state = "removed" if prev.state == "removed" else "failed"
+            self.tx.update(
+                dataclasses.replace(prev, fetched_at=self.stamp, state=state, error=reason)
+            )
+
+    def removed(self, prev: SourceItem) -> None:
+        self.counts.removed += 1
+        self.tx.update(dataclasses.replace(prev, state="removed", changed_at=self.stamp, error=""))
+        if self.source.on_remove != "archive" or not prev.aid_id:
+            return
+        aid = self._find(prev.aid_id)
+        if aid is None or aid.status == "archived":
+            return
+        stored, _ = self.storage.save_aid_tx(
+            dataclasses.replace(aid, status="archived"), self.saved_by, self.changes
+        )
+        self._audit("aid.archive", stored, {"from": aid.status, "reason": "gone from the source"})
+
+    # -- aids -------------------------------------------------------------------------------
+    def _create(self, entry: Item, digest: str, prev: SourceItem | None) -> None:
+        try:
+            aid = validate(Aid, self._new_aid_data(entry))
+        except FieldErrors as exc:
+            self._item_failed(entry, prev, f"not a valid aid: {exc}")
+            return
+        aid = dataclasses.replace(aid, origin=self.source.id)
+        stored, _ = self.storage.save_aid_tx(aid, self.saved_by, self.changes)
+        self._audit("aid.create", stored, {"version": stored.version, "status": stored.status})
+        self.counts.added += 1
+        if prev is None:
+            self.tx.add(
+                SourceItem(
+                    source_id=self.source.id,
+                    external_id=entry.external_id,
+                    url=entry.url,
+                    aid_id=stored.id,
+                    etag=entry.etag,
+                    last_modified=entry.last_modified,
+                    content_hash=digest,
+                    fetched_at=self.stamp,
+                    changed_at=self.stamp,
+                )
+            )
+        else:
+            self._save_item(prev, entry, state="active", error="", aid_id=stored.id, digest=digest)
+
+    def _rewrite(self, aid: Aid, entry: Item, digest: str, prev: SourceItem, back: bool) -> None:
+        data = aid.content_fields()
+        data.update(self._content(entry, aid))
+        if back or aid.status != "archived":  # an aid archived in Inflow stays archived
+            data["status"] = self.publish_status
+        data["verified_at"] = self.today
+        try:
+            new = validate(Aid, data)
+        except FieldErrors as exc:
+            self._item_failed(entry, prev, f"not a valid aid: {exc}")
+            return
+        new = dataclasses.replace(new, origin=self.source.id)
+        stored, change = self.storage.save_aid_tx(new, self.saved_by, self.changes)
+        if change != "unchanged":
+            fields = sorted(
+                k for k, v in new.content_fields().items() if aid.content_fields().get(k) != v
+            )
+            self._audit(
+                "aid.update",
+                stored,
+                {"version": stored.version, "fields": fields, "status": stored.status},
+            )
+        if back:
+            self.counts.added += 1
+        else:
+            self.counts.changed += 1
+        self._save_item(prev, entry, state="active", error="", digest=digest)
+
+    def _restore(self, aid: Aid, prev: SourceItem, entry: Item | None) -> None:
+        """An item that was removed is there again: its aid comes back."""
+        self.counts.added += 1
+        self._save_item(prev, entry, state="active", error="")
+        if aid.status == "archived" and self.source.on_remove == "archive":
+            stored, _ = self.storage.save_aid_tx(
+                dataclasses.replace(aid, status=self.publish_status), self.saved_by, self.changes
+            )
+            self._audit("aid.restore", stored, {"from": aid.status, "to": stored.status})
+
+    def _item_failed(self, entry: Item, prev: SourceItem | None, reason: str) -> None:
+        self.failed(Failed(entry.external_id, reason))
+
+    def _save_item(
+        self,
+        prev: SourceItem,
+        entry: Item | None,
+        *,
+        state: str,
+        error: str,
+        aid_id: str | None = None,
+        digest: str | None = None,
+    ) -> None:
+        new = dataclasses.replace(prev, fetched_at=self.stamp, state=state, error=error)
+        if entry is not None:
+            new = dataclasses.replace(
+                new, url=entry.url, etag=entry.etag, last_modified=entry.last_modified
+            )
+        if aid_id is not None:
+            new = dataclasses.replace(new, aid_id=aid_id)
+        if digest is not None and digest != prev.content_hash:
+            new = dataclasses.replace(new, content_hash=digest, changed_at=self.stamp)
+        if state != prev.state:
+            new = dataclasses.replace(new, changed_at=self.stamp)
+        if new != prev:
+            self.tx.update(new)
+
+    def _audit(self, action: str, aid: Aid, detail: dict[str, Any]) -> None:
+        self.storage.audit_add_tx(
+            self.actor, action, "aid", aid.id, {"source": self.source.id, **detail}
+        )
+
+    # -- data -------------------------------------------------------------------------------
+    def _content(self, entry: Item, old: Aid | None) -> dict[str, Any]:
+        """The fields an aid takes from its item (every sync)."""
+        fields = entry.fields
+        kind = entry.type or str(fields.get("type") or "") or (old.type if old else "")
+        if kind not in AID_TYPES:
+            kind = self.source.aid_type
+        out: dict[str, Any] = {
+            "title": entry.title,
+            "summary": entry.summary or str(fields.get("summary") or ""),
+            "body": entry.body,
+            "type": kind,
+            "source": entry.url if entry.url.startswith(("http://", "https://")) else "",
+            "transcript": entry.transcript if kind == "video" else "",
+        }
+        return out
+
+    def _new_aid_data(self, entry: Item) -> dict[str, Any]:
+        fields = entry.fields
+        data = self._content(entry, None)
+        known = self.known_apps()
+        data.update(
+            id=self._new_id(entry),
+            apps=_merge(self.source.apps, [a for a in _strs(fields.get("apps")) if a in known]),
+            tags=_merge(self.source.tags, entry.tags, _strs(fields.get("tags"))),
+            audience=_merge(self.source.audience, _strs(fields.get("audience"))),
+            owner=str(fields.get("owner") or "") or self.source.owner,
+            status=self.publish_status,
+            verified_at=self.today,
+        )
+        interval = fields.get("review_interval_days")
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            data["review_interval_days"] = interval
+        return data
+
+    def known_apps(self) -> set[str]:
+        """The catalog's app ids (a git file's front matter may name only those)."""
+        if self._apps is None:
+            self._apps = {a.id for a in self.storage.all_apps_sync()}
+        return self._apps
+
+    def _new_id(self, entry: Item) -> str:
+        wanted = str(entry.fields.get("id") or "")
+        base = slugify(wanted) if wanted else slugify(entry.title)
+        prefix = f"{self.source.id}-"
+        candidate = (base if base.startswith(prefix) else prefix + base)[:ID_MAX].strip("-")
+        if not self._taken(candidate):
+            self.taken.add(candidate)
+            return candidate
+        suffix = hashlib.sha256(entry.external_id.encode()).hexdigest()
+        for n in (6, 10, 16):
+            tail = f"-{suffix[:n]}"
+            candidate2 = candidate[: ID_MAX - len(tail)].rstrip("-") + tail
+            if not self._taken(candidate2):
+                self.taken.add(candidate2)
+                return candidate2
+        raise SyncError(f"no free aid id for {entry.external_id!r}")
+
+    def _taken(self, aid_id: str) -> bool:
+        return aid_id in self.taken or self._find(aid_id) is not None
+
+
+def _strs(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if isinstance(v, str | int) and str(v).strip()]
+    return []
+
+
+def _merge(*groups: Any) -> list[str]:
+    out: dict[str, None] = {}
+    for group in groups:
+        for value in group:
+            text = str(value).strip()
+            if text:
+                out[text] = None
+    return list(out)
+
+
+__all__ = ["SyncEngine", "content_hash", "load_validators", "source_actor", "summary_text"]
