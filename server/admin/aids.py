@@ -39,6 +39,8 @@ from server.models import (
     FieldErrors,
     validate,
 )
+from server.peer.store import PeerTx
+from server.sources.models import MAPPING_FIELDS, Source
 from server.storage import Changes
 
 log = logging.getLogger(__name__)
@@ -189,6 +191,9 @@ class AidOps(ServiceBase):
                 # A full replacement keeps workflow state unless the caller names it.
                 body.setdefault("status", current.status)
             new = self._parse_aid(body, current if partial else None)
+            new = replace(new, origin=current.origin)  # read-only: the sync sets it
+            if current.origin:
+                self._check_source_owned(current, new)
             if current.status == "published" and not is_publisher(identity):
                 raise Forbidden(
                     "This aid is published: changing it needs the role 'reviewer' or 'admin'. "
@@ -213,6 +218,29 @@ class AidOps(ServiceBase):
             return stored
 
         return await self.library.write(op)
+
+    def _source_name(self, source_id: str) -> str:
+        """The name of the source an aid comes from (its id when the source is gone); in the
+        storage thread."""
+        source = PeerTx(self.storage.conn).find(Source, source_id)
+        return source.name if source is not None else source_id
+
+    def _check_source_owned(self, current: Aid, new: Aid) -> None:
+        """An aid a source made is changed at the source: here only where it shows, to whom, who
+        owns it, its review interval and its workflow status (MAPPING_FIELDS). The sync writes
+        through Storage directly, not through this check."""
+        before = current.content_fields()
+        changed = sorted(
+            k for k, v in new.content_fields().items() if k not in MAPPING_FIELDS and before[k] != v
+        )
+        if changed:
+            raise Conflict(
+                f"This aid comes from source '{self._source_name(current.origin)}'; change it "
+                f"there. Here you may change: {', '.join(MAPPING_FIELDS)}.",
+                source=current.origin,
+                fields=changed,
+                editable=list(MAPPING_FIELDS),
+            )
 
     async def transition(
         self, identity: Identity, aid_id: str, to: str, if_match: str | None, comment: str = ""
@@ -249,6 +277,7 @@ class AidOps(ServiceBase):
         old = await self.version(aid_id, version)
         old.pop("status", None)
         old.pop("id", None)
+        old.pop("origin", None)  # the aid's provenance is not part of its content's history
         return await self.update_aid(
             identity, aid_id, old, if_match, partial=True, action="aid.rollback"
         )
@@ -259,6 +288,13 @@ class AidOps(ServiceBase):
         def op(changes: Changes) -> None:
             current = self.storage.get_aid_sync(aid_id)
             check_if_match(if_match, aid_etag(current))
+            if current.origin:
+                raise Conflict(
+                    f"This aid comes from source '{self._source_name(current.origin)}': archive "
+                    "it instead (deleted, the next sync would make it again), or remove it at "
+                    "the source.",
+                    source=current.origin,
+                )
             self.storage.delete_aid_tx(aid_id, changes)
             self.storage.audit_add_tx(
                 who(identity), "aid.delete", "aid", aid_id, {"version": current.version}

@@ -76,6 +76,12 @@ def _op(
     return op
 
 
+# The rule for aids a source made (server/admin/aids.py, MAPPING_FIELDS).
+SOURCE_OWNED = (
+    " An aid made by a source (its `origin` set) changes here only in its apps, tags, audience,"
+    " owner, review_interval_days and status: anything else is a 409 (change it at the source)."
+)
+
 # Bodies come from the declarations (server/models.py via server/schemas.py).
 AID = ref("Aid")
 APP = ref("App")
@@ -235,6 +241,8 @@ def admin_paths() -> dict[str, Any]:
                 body=requires(AID_WRITE, "title"),
                 response=_ok(schema=AID, etag=True),
                 write=True,
+                errors=(400, 401, 403, 404, 409, 422),
+                note=SOURCE_OWNED,
             ),
             "patch": _op(
                 "Change some fields of an aid (a new version)",
@@ -243,8 +251,17 @@ def admin_paths() -> dict[str, Any]:
                 body=AID_WRITE,
                 response=_ok(schema=AID, etag=True),
                 write=True,
+                errors=(400, 401, 403, 404, 409, 422),
+                note=SOURCE_OWNED,
             ),
-            "delete": _op("Delete an aid", "aid.delete", params=[AID_ID], write=True),
+            "delete": _op(
+                "Delete an aid",
+                "aid.delete",
+                params=[AID_ID],
+                write=True,
+                errors=(400, 401, 403, 404, 409, 422),
+                note=" An aid made by a source (its origin set) is archived, not deleted (409).",
+            ),
         },
         f"{P}/aids/{{aid_id}}/transitions": {
             "post": _op(
@@ -288,6 +305,8 @@ def admin_paths() -> dict[str, Any]:
                 body=ref("Rollback"),
                 response=_ok(schema=AID, etag=True),
                 write=True,
+                errors=(400, 401, 403, 404, 409, 422),
+                note=SOURCE_OWNED,
             )
         },
         f"{P}/mappings": {"get": _op("Aids per app and pinned aids per context", "app.read")},
