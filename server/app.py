@@ -25,6 +25,7 @@ from server.cache import ResultCache
 from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
+from server.fetch import fetcher_ctx
 from server.jobs import jobs_ctx
 from server.library import Library
 from server.openapi import add_openapi_route
@@ -199,6 +200,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(library_ctx)
     app.cleanup_ctx.append(peer_ctx)  # after library_ctx: the peer store uses its storage
     app.cleanup_ctx.append(mail_ctx)  # after peer_ctx: the e-mail sender reads the outbox
+    app.cleanup_ctx.append(fetcher_ctx)  # the safe HTTP client (sources, link checks)
     # background jobs: after what they use (library, peer store, fetcher), so they stop first;
     # before the features that register jobs (sources, health, queue)
     app.cleanup_ctx.append(jobs_ctx)
