@@ -445,3 +445,21 @@ async def test_refusal_reaching_the_boundary_is_a_422_problem_with_its_reason(
     body = await response.json()
     assert body["reason"] == "private_address" and body["url"] == upstream.url("/x")
     assert body["title"] == "Fetch refused"
+
+
+def test_socket_factory_refuses_a_private_address_on_its_own() -> None:
+    """The last layer: were a private address ever to get past the resolver (or an IP literal
+    past the URL check), the socket for it is not even made."""
+    from server.fetch.resolver import AddressRefused, guarded_socket
+
+    factory = guarded_socket()
+    for sockaddr, family in [
+        (("127.0.0.1", 80), socket.AF_INET),
+        (("169.254.169.254", 80), socket.AF_INET),
+        (("::ffff:10.0.0.1", 80, 0, 0), socket.AF_INET6),
+    ]:
+        with pytest.raises(AddressRefused):
+            factory((family, socket.SOCK_STREAM, 6, "", sockaddr))
+    exempt = guarded_socket((ipaddress.ip_network("127.0.0.2/32"),))
+    with exempt((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", 80))) as sock:
+        assert sock.family == socket.AF_INET
