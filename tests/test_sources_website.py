@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
+from server import keys
+from server.app import create_app
 from server.fetch import FetchPolicy, SafeFetcher
 from server.models import validate
+from server.settings import Settings
 from server.sources.connectors import CONNECTORS
 from server.sources.connectors.base import (
     Failed,
@@ -519,3 +524,76 @@ async def test_a_plain_text_sitemap(
 
 async def test_the_connector_is_registered() -> None:
     assert isinstance(CONNECTORS["website"], WebsiteConnector)
+
+
+# -- a whole sync ----------------------------------------------------------------------------------
+
+
+async def test_a_website_source_syncs_into_aids_with_provenance(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    admin: dict[str, str],
+    learner: dict[str, str],
+    upstream: Upstream,
+) -> None:
+    """An admin adds the handbook section as a crawled source and syncs it: each page becomes a
+    published aid with the page's text and its provenance; at the next sync a page edited on the
+    intranet is rewritten, a page taken down is archived and the others are unchanged."""
+    serve_site(upstream)
+    client: TestClient = await aiohttp_client(
+        create_app(make_settings(fetch_allow_private=True, jobs=False))
+    )
+    body = {
+        "id": "tidewater",
+        "name": "Tidewater handbook",
+        "kind": "website",
+        "url": upstream.url("/handbook/"),
+        "mode": "crawl",
+        "publish": "auto",
+        "tags": ["warehouse"],
+    }
+    resp = await client.post("/api/v1/admin/sources", json=body, headers=admin)
+    assert resp.status == 201, await resp.text()
+
+    async def sync() -> dict[str, Any]:
+        resp = await client.post("/api/v1/admin/sources/tidewater/sync", headers=admin)
+        assert resp.status == 202, await resp.text()
+        run_id = (await resp.json())["run"]["id"]
+        await client.server.app[keys.SOURCES].wait("tidewater")
+        resp = await client.get(f"/api/v1/admin/sources/tidewater/runs/{run_id}", headers=admin)
+        run: dict[str, Any] = await resp.json()
+        return run
+
+    run = await sync()
+    assert (run["status"], run["added"], run["failed"]) == ("ok", 5, 0), run
+    resp = await client.get("/api/v1/admin/sources/tidewater/items", headers=admin)
+    made = {i["external_id"]: i["aid_id"] for i in (await resp.json())["items"]}
+    slot_id = made[upstream.url("/handbook/book-freight-slot.html")]
+    pallet_id = made[upstream.url("/handbook/damaged-pallet.html")]
+    yard_id = made[upstream.url("/handbook/training/yard-map.html")]
+
+    aid = await (await client.get(f"/api/v1/admin/aids/{slot_id}", headers=admin)).json()
+    assert aid["title"] == "Book a freight slot"
+    assert aid["origin"] == "tidewater" and aid["status"] == "published"
+    assert aid["source"] == upstream.url("/handbook/book-freight-slot.html")
+    assert "warehouse" in aid["tags"]
+    assert "Every inbound truck needs a loading dock slot" in aid["body"]
+    assert "Canteen menu" not in aid["body"]
+    seen = await (await client.get(f"/api/v1/aids/{slot_id}", headers=learner)).json()
+    assert seen["provenance"]["source_id"] == "tidewater"
+    assert seen["provenance"]["kind"] == "website"
+
+    changed = (SITE / "damaged-pallet.html").read_text().replace("two working days", "one day")
+    upstream.set("/handbook/damaged-pallet.html", changed)
+    upstream.remove("/handbook/training/yard-map.html")
+    yard_link = '<a href="/handbook/training/yard-map.html">Map of the training yard</a>'
+    licence = (SITE / "forklift-licence.html").read_text().replace(yard_link, "")
+    upstream.set("/handbook/forklift-licence.html", licence)
+    run = await sync()
+    # changed: the pallet page, and the licence page (and its ?print=1 copy) lost a link
+    assert (run["added"], run["changed"], run["removed"], run["failed"]) == (0, 3, 1, 0), run
+    assert run["unchanged"] == 1
+    pallet = await (await client.get(f"/api/v1/admin/aids/{pallet_id}", headers=admin)).json()
+    assert "one day" in pallet["body"]
+    yard = await (await client.get(f"/api/v1/admin/aids/{yard_id}", headers=admin)).json()
+    assert yard["status"] == "archived"
