@@ -199,3 +199,20 @@ async def test_a_client_cannot_claim_an_origin_and_aids_written_here_keep_none(
         f"{A}/aids/my-own-aid", json={"title": "Mine, retitled"}, headers=h(author, etag)
     )
     assert resp.status == 200 and (await resp.json())["origin"] == ""
+
+
+async def test_the_aids_list_leaves_transcripts_out(
+    client: TestClient, author: dict[str, str]
+) -> None:
+    """A list of 50 videos must not carry 50 transcripts of up to 500 kB; one aid's GET has it
+    (so what GET returns can be sent back with PUT without losing it)."""
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nOpen the mileage form.\n"
+    aid = {"id": "mileage-video", "title": "Mileage video", "type": "video", "transcript": vtt}
+    resp = await client.post(f"{A}/aids", json={**aid, "apps": ["expenses"]}, headers=author)
+    assert resp.status == 201, await resp.text()
+    resp = await client.get(f"{A}/aids?q=mileage-video", headers=author)
+    listed = (await resp.json())["aids"]
+    assert [a["id"] for a in listed] == ["mileage-video"]
+    assert "transcript" not in listed[0] and "body" not in listed[0]
+    one = await (await client.get(f"{A}/aids/mileage-video", headers=author)).json()
+    assert one["transcript"] == vtt

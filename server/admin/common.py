@@ -134,8 +134,9 @@ def check_if_match(if_match: str | None, current: str) -> None:
 
 def aid_json(aid: Aid, *, body: bool = True, today: dt.date | None = None) -> dict[str, Any]:
     data = dump(aid)
-    if not body:
+    if not body:  # lists: the big texts stay out (a video's transcript may be 500 kB)
         data.pop("body")
+        data.pop("transcript")
     data.update(stale=aid.is_stale(today or dt.date.today()), review_due=aid.review_due())
     return data
 
