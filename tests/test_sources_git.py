@@ -15,7 +15,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from server import keys
+from server.app import create_app
 from server.fetch import FetchPolicy, SafeFetcher
+from server.settings import Settings
 from server.sources.connectors import CONNECTORS
 from server.sources.connectors.base import (
     Failed,
@@ -460,7 +463,9 @@ async def test_the_demo_repository(git_server: GitServer, make_ctx: MakeCtx) -> 
     got = items(listing)
     assert len(got) == len(listing.entries) >= 3
     assert any(i.transcript for i in got.values())
-    assert all(i.fields.get("apps") or not i.fields for i in got.values())
+    assert all(i.fields.get("apps") for i in got.values())  # each shows in a demo app
+    titles = {i.title for i in got.values()}
+    assert "Hand over your accounts when you change territory" in titles  # from its heading
 
 
 def test_git_is_a_connector() -> None:
@@ -485,3 +490,110 @@ async def test_files_read_in_one_run_are_capped_in_total(
     assert failed[0].reason == (
         "page-21.md: not read (the files of one run may total 400,000 bytes)"
     )
+
+
+# -- a full sync through the app (sync engine, database, index) ------------------------------
+
+A = "/api/v1/admin"
+FLEET_APP = """\
+id: fleet
+name: FleetCo Dispatch
+rules:
+  - pattern: "https://dispatch.fleetco.example/**"
+"""
+
+
+@pytest.fixture
+async def fleet(aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Path) -> Any:
+    library = tmp_path / "fleetco"
+    (library / "apps").mkdir(parents=True)
+    (library / "aids").mkdir()
+    (library / "apps" / "fleet.yaml").write_text(FLEET_APP, encoding="utf-8")
+    settings = make_settings(content_dir=library, fetch_allow_private=True, jobs=False)
+    return await aiohttp_client(create_app(settings))
+
+
+async def source_aids(client: Any, admin: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The git source's aids as the admin API serves them, by title."""
+    resp = await client.get(f"{A}/aids?limit=200", headers=admin)
+    assert resp.status == 200, await resp.text()
+    out = {}
+    for row in (await resp.json())["aids"]:
+        aid = await (await client.get(f"{A}/aids/{row['id']}", headers=admin)).json()
+        if aid["origin"] == "fleet-docs":
+            out[aid["title"]] = aid
+    return out
+
+
+async def test_a_full_sync_of_a_git_source(
+    fleet: Any,
+    git_server: GitServer,
+    tmp_path: Path,
+    admin: dict[str, str],
+    learner: dict[str, str],
+) -> None:
+    """An admin adds a git source and syncs it: each file is an aid with its provenance; a new
+    commit's edit and removal show up at the next sync; a file with broken front matter is
+    reported with its line and changes nothing else."""
+    repo = git_server.repo(tmp_path)
+    repo.write("guides/reschedule.md", DISPATCH.replace("apps: [dispatch]", "apps: [fleet]"))
+    repo.write("guides/fuel-cards.md", PLAIN)
+    repo.write(
+        "guides/loading.md",
+        "---\ntitle: Load a trailer safely\ntype: video\n"
+        "source: https://video.fleetco.example/loading\n---\nWatch before your first shift.\n",
+    )
+    repo.write("guides/loading.vtt", VTT)
+    repo.commit()
+    body = {
+        "id": "fleet-docs",
+        "name": "Fleet handbook",
+        "kind": "git",
+        "url": git_server.url("docs.git"),
+        "path": "guides",
+        "apps": ["fleet"],
+        "tags": ["handbook"],
+        "owner": "ops@fleetco.example",
+        "publish": "auto",
+    }
+    resp = await fleet.post(f"{A}/sources", json=body, headers=admin)
+    assert resp.status == 201, await resp.text()
+    sources = fleet.server.app[keys.SOURCES]
+
+    run = await sources.sync("fleet-docs")
+    assert (run.status, run.added, run.failed) == ("ok", 3, 0), run.error
+
+    aids = await source_aids(fleet, admin)
+    reschedule = aids["Reschedule a delivery on the dispatch board"]
+    assert reschedule["status"] == "published"
+    assert reschedule["apps"] == ["fleet"] and reschedule["audience"] == ["dispatchers"]
+    assert reschedule["source"] == git_server.url("docs/blob/main/guides/reschedule.md")
+    fuel = aids["Fuel card limits"]
+    assert fuel["tags"] == ["handbook"] and fuel["owner"] == "ops@fleetco.example"
+    assert fuel["type"] == "howto"
+    seen = await (await fleet.get(f"/api/v1/aids/{fuel['id']}", headers=learner)).json()
+    assert seen["provenance"]["kind"] == "git"
+    assert seen["provenance"]["source_name"] == "Fleet handbook"
+    loading = aids["Load a trailer safely"]
+    assert (
+        loading["type"] == "video" and loading["source"] == "https://video.fleetco.example/loading"
+    )
+
+    repo.write("guides/fuel-cards.md", PLAIN.replace("400 litres", "450 litres"))
+    repo.remove("guides/loading.md")
+    repo.remove("guides/loading.vtt")
+    repo.write("guides/broken.md", "---\ntitle: Broken\napps: fleet: yes\n---\nText\n")
+    repo.commit("raise the fuel limit, drop the video")
+    run = await sources.sync("fleet-docs")
+    assert (run.added, run.changed, run.unchanged, run.removed, run.failed) == (0, 1, 1, 1, 1)
+    assert run.status == "partial"
+    assert "guides/broken.md:3:" in run.failures
+
+    after = await source_aids(fleet, admin)
+    assert "**450 litres a day**" in after["Fuel card limits"]["body"]
+    assert after["Load a trailer safely"]["status"] == "archived"
+    assert "Broken" not in after
+
+    # nothing committed since: every file unchanged, the broken one still reported
+    run = await sources.sync("fleet-docs")
+    assert (run.added, run.changed, run.unchanged, run.removed, run.failed) == (0, 0, 2, 0, 1)
