@@ -378,3 +378,30 @@ async def test_titles_that_make_the_same_id_get_a_suffix(
     run = await sync(books)
     assert run.changed == 1
     assert (await items_of(books))["ledgerly-2024-019"].aid_id == second
+
+
+async def test_a_run_a_stopped_server_left_running_is_failed_at_the_next_start(
+    aiohttp_client: Any,
+    ledgerly_settings: Settings,
+    admin: dict[str, str],
+    upstream: Upstream,
+) -> None:
+    """A server stopped during a sync left the run and the source 'running' for good: the
+    console showed a sync in progress forever. The next start marks them failed."""
+    first = await aiohttp_client(create_app(ledgerly_settings))
+    serve(upstream, "vendor-notes.rss")
+    created = await add_source(first, admin, upstream)
+    svc = service(first)
+    await svc._begin("vendor", "manual", None)  # a run begun, then the server goes away
+    await first.close()
+    again = await aiohttp_client(create_app(ledgerly_settings))
+    source = await (await again.get(f"{A}/sources/vendor", headers=admin)).json()
+    assert source["last_status"] == "failed" and source["running"] is False
+    runs = await service(again).runs("vendor")
+    assert [(r.status, r.error) for r in runs] == [("failed", "the server stopped")]
+    # a sync works again, and only people's edits move the source's updated_at
+    run = await service(again).sync("vendor")
+    assert run.status == "ok" and run.added == 3
+    source = await (await again.get(f"{A}/sources/vendor", headers=admin)).json()
+    assert source["updated_at"] == created["updated_at"]
+    assert source["last_sync_at"] >= created["updated_at"]

@@ -24,17 +24,19 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from server import keys
 from server.admin.common import field_errors, strip_read_only, who
+from server.db.content_tables import aids
 from server.errors import Conflict, NotFound
 from server.fetch import FetchPolicy, SafeFetcher
 from server.models import FieldErrors, dump, read_only_fields, validate
 from server.peer.store import PeerTx
 from server.sources.models import Source, SourceItem, SyncRun
 from server.sources.provenance import SourceNames
-from server.sources.sync import SyncEngine, summary_text
+from server.sources.sync import SyncEngine, set_source_status, summary_text
 from server.storage import now_iso
 
 if TYPE_CHECKING:
@@ -118,11 +120,9 @@ class SourceService:
                         run, status="failed", finished_at=now_iso(), error="the server stopped"
                     )
                 )
-            sources = tx.list(Source)
-            for s in sources:
-                if s.last_status == "running":
-                    tx.update(dataclasses.replace(s, last_status="failed"))
-            return sources
+            for source in tx.list(Source, last_status="running"):
+                set_source_status(tx, source.id, last_status="failed")
+            return tx.list(Source)
 
         sources = await self.library.write(op)
         self.names.refresh(sources)
@@ -185,8 +185,10 @@ class SourceService:
             if sent.get("id", current.id) != current.id:
                 raise field_errors(FieldErrors([("id", "differs from the one in the URL")]))
             sent["id"] = current.id
+        if current is not None:  # computed (a run's progress moves): ignored when sent back
+            sent = {k: v for k, v in sent.items() if k not in SOURCE_COMPUTED}
         sent = strip_read_only(
-            sent, self.source_json(current) if current is not None else None, SOURCE_READ_ONLY
+            sent, dump(current) if current is not None else None, SOURCE_READ_ONLY
         )
         try:
             source = validate(Source, sent)
@@ -242,18 +244,23 @@ class SourceService:
             source = tx.find(Source, source_id)
             if source is None:
                 raise SourceNotFound(f"No source with id {source_id!r}.")
-            made = [a for a in self.storage.all_aid_metas_sync() if a.origin == source_id]
-            live = [a for a in made if a.status != "archived"]
+            made = [
+                (str(r.id), str(r.status))
+                for r in tx.execute(
+                    sa.select(aids.c.id, aids.c.status).where(aids.c.origin == source_id)
+                )
+            ]
+            live = [aid_id for aid_id, status in made if status != "archived"]
             if live and not archive:
                 raise Conflict(
                     f"The source {source.name!r} has {len(live)} aid(s) that are not archived. "
                     "Delete it with ?archive=1 to archive them first.",
-                    aids=[a.id for a in live[:50]],
+                    aids=live[:50],
                 )
             actor = who(identity)
             saved_by = identity.username or identity.subject
-            for meta in made:
-                aid = self.storage.get_aid_sync(meta.id)
+            for aid_id, _ in made:
+                aid = self.storage.get_aid_sync(aid_id)
                 self.storage.save_aid_tx(
                     dataclasses.replace(aid, status="archived", origin=""), saved_by, changes
                 )
@@ -276,7 +283,7 @@ class SourceService:
     async def start_sync(self, source_id: str, identity: Identity | None) -> SyncRun:
         """Start a manual sync in the background; the run as it starts (status running)."""
         state = await self._begin(source_id, "manual", identity)
-        task = asyncio.create_task(self._go(source_id, state), name=f"sync-{source_id}")
+        task = asyncio.create_task(self._go_logged(source_id, state), name=f"sync-{source_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return state.run
@@ -312,7 +319,7 @@ class SourceService:
                         started_at=now_iso(),
                     )
                 )
-                tx.update(dataclasses.replace(source, last_status="running"))
+                set_source_status(tx, source_id, last_status="running")
                 return run
 
             placeholder.run = await self.library.write(op)
@@ -334,6 +341,15 @@ class SourceService:
         finally:
             self._running.pop(source_id, None)
             state.finished.set()
+
+    async def _go_logged(self, source_id: str, state: RunState) -> None:
+        """A manual run in its own task: nobody awaits it, so what goes wrong is logged."""
+        try:
+            await self._go(source_id, state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sync of source %s failed", source_id)
 
     async def wait(self, source_id: str) -> None:
         """Until the running sync of a source (if any) has finished."""
@@ -414,26 +430,20 @@ def policy_for(fetcher: SafeFetcher) -> Callable[[Source], FetchPolicy]:
 
 
 async def sources_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The service, after the library, the fetcher and the jobs are open."""
-    async with contextlib.AsyncExitStack() as stack:
-        fetcher = app.get(keys.FETCHER)
-        if fetcher is None:  # stand-in until fetcher_ctx is wired in app.py
-            from server.fetch import fetcher_ctx
-
-            await stack.enter_async_context(contextlib.asynccontextmanager(fetcher_ctx)(app))
-            fetcher = app[keys.FETCHER]
-        service = SourceService(
-            app[keys.SETTINGS],
-            app[keys.LIBRARY],
-            SyncEngine(app[keys.LIBRARY], fetcher, policy_for(fetcher)),
-            app.get(keys.JOBS),
-        )
-        await service.start()
-        app[keys.SOURCES] = service
-        try:
-            yield
-        finally:
-            await service.stop()
+    """The service, after the library, the fetcher and the jobs are open (server/app.py)."""
+    fetcher = app[keys.FETCHER]
+    service = SourceService(
+        app[keys.SETTINGS],
+        app[keys.LIBRARY],
+        SyncEngine(app[keys.LIBRARY], fetcher, policy_for(fetcher)),
+        app.get(keys.JOBS),
+    )
+    await service.start()
+    app[keys.SOURCES] = service
+    try:
+        yield
+    finally:
+        await service.stop()
 
 
 __all__ = [

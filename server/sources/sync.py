@@ -44,10 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from server.admin.common import slugify
 from server.errors import AidNotFound
-from server.models import AID_TYPES, Aid, FieldErrors, validate
-from server.peer.store import PeerTx
+from server.models import AID_TYPES, MAX_LIST, Aid, FieldErrors, validate
+from server.peer.store import PeerTx, table_of
 from server.sources.connectors.base import (
     Failed,
     Item,
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ID_MAX = 64
+TAG_MAX = 200  # an aid's tag (server/models.py)
 Progress = Callable[[int, int, str], None]
 
 
@@ -107,6 +110,13 @@ def content_hash(item: Item) -> str:
     }
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def set_source_status(tx: PeerTx, source_id: str, **values: str) -> None:
+    """The sync's read-only fields of a source (last_sync_at, last_status, last_summary,
+    validators), written without moving its `updated_at` (that says when people changed it)."""
+    table = table_of(Source)
+    tx.execute(sa.update(table).where(table.c.id == source_id).values(**values))
 
 
 def load_validators(source: Source) -> dict[str, str]:
@@ -205,16 +215,13 @@ class SyncEngine:
         def op(changes: Changes) -> SyncRun:
             tx = PeerTx(self.library.storage.conn)
             stored = tx.update(done)
-            current = tx.find(Source, source_id)
-            if current is not None:
-                tx.update(
-                    dataclasses.replace(
-                        current,
-                        last_sync_at=done.finished_at,
-                        last_status="failed",
-                        last_summary=summary_text(done),
-                    )
-                )
+            set_source_status(
+                tx,
+                source_id,
+                last_sync_at=done.finished_at,
+                last_status="failed",
+                last_summary=summary_text(done),
+            )
             return stored
 
         return await self.library.write(op)
@@ -260,14 +267,13 @@ class SyncEngine:
         )
         tx.update(done)
         validators = listing.validators if listing.validators else load_validators(current)
-        tx.update(
-            dataclasses.replace(
-                current,
-                last_sync_at=done.finished_at,
-                last_status=status,
-                last_summary=summary_text(done),
-                validators=json.dumps(validators, sort_keys=True),
-            )
+        set_source_status(
+            tx,
+            current.id,
+            last_sync_at=done.finished_at,
+            last_status=status,
+            last_summary=summary_text(done),
+            validators=json.dumps(validators, sort_keys=True),
         )
         return done
 
@@ -492,10 +498,14 @@ class _Writer:
         fields = entry.fields
         data = self._content(entry, None)
         known = self.known_apps()
+        apps = [a for a in _merge(self.source.apps, _strs(fields.get("apps"))) if a in known]
+        tags = [
+            t[:TAG_MAX] for t in _merge(self.source.tags, entry.tags, _strs(fields.get("tags")))
+        ]
         data.update(
             id=self._new_id(entry),
-            apps=_merge(self.source.apps, [a for a in _strs(fields.get("apps")) if a in known]),
-            tags=_merge(self.source.tags, entry.tags, _strs(fields.get("tags"))),
+            apps=apps[:MAX_LIST],  # apps the catalog does not have (any more) are left out
+            tags=list(dict.fromkeys(tags))[:MAX_LIST],  # a feed's many categories: the first
             audience=_merge(self.source.audience, _strs(fields.get("audience"))),
             owner=str(fields.get("owner") or "") or self.source.owner,
             status=self.publish_status,
