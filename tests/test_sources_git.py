@@ -578,6 +578,7 @@ async def test_a_full_sync_of_a_git_source(
     assert (
         loading["type"] == "video" and loading["source"] == "https://video.fleetco.example/loading"
     )
+    assert loading["transcript"] == VTT  # loading.vtt beside loading.md
 
     repo.write("guides/fuel-cards.md", PLAIN.replace("400 litres", "450 litres"))
     repo.remove("guides/loading.md")
