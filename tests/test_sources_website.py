@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -428,18 +429,25 @@ async def test_a_page_removed_upstream_leaves_the_crawl(
     upstream: Upstream, fetcher: SafeFetcher, tmp_path: Path
 ) -> None:
     """A page gone (404) and no longer linked is left out of the listing, so its aid is
-    archived; it is not reported as a failure."""
+    archived; it is not reported as a failure. Once removed, it is not asked for again."""
     serve_site(upstream)
     source = website(upstream.url("/handbook/"), mode="crawl")
     first = await read(fetcher, source, tmp_path)
+    yard = upstream.url("/handbook/training/yard-map.html")
     upstream.remove("/handbook/training/yard-map.html")
-    licence = (SITE / "forklift-licence.html").read_text()
-    upstream.set("/handbook/forklift-licence.html", licence.replace("training/yard-map.html", "x/"))
-    second = await read(fetcher, source, tmp_path, previous=remembered(first))
-    assert upstream.url("/handbook/training/yard-map.html") not in {
-        e.external_id for e in second.entries
-    }
+    yard_link = '<a href="/handbook/training/yard-map.html">Map of the training yard</a>'
+    licence = (SITE / "forklift-licence.html").read_text().replace(yard_link, "")
+    upstream.set("/handbook/forklift-licence.html", licence)
+    known = remembered(first)
+    second = await read(fetcher, source, tmp_path, previous=known)
+    assert yard not in {e.external_id for e in second.entries}
+    assert of(second, Failed) == set()
     assert second.complete
+    assert upstream.hits["/handbook/training/yard-map.html"] == 2  # read, then found gone
+
+    gone = [replace(i, state="removed") if i.external_id == yard else i for i in known]
+    await read(fetcher, source, tmp_path, previous=gone)
+    assert upstream.hits["/handbook/training/yard-map.html"] == 2
 
 
 # -- failures --------------------------------------------------------------------------------------

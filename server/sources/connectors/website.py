@@ -215,9 +215,12 @@ class _Run:
         scope = _Scope(start, self.ctx.source.path_prefix)
         queue: deque[tuple[str, bool]] = deque([(start, False)])  # (url, only a known page)
         queued = {start}
+        # the pages read before (not those gone: a page that comes back is linked again)
         seeds = [
             url
-            for url in (canonical(key) for key in self.ctx.previous)
+            for url in (
+                canonical(key) for key, item in self.ctx.previous.items() if item.state != "removed"
+            )
             if url is not None and scope.covers(url)
         ]
         tried = 0
