@@ -455,6 +455,20 @@ async def test_a_file_over_the_size_limit_fails_alone(
     assert entries["big.md"] == Failed("big.md", "big.md: the file is larger than 20,000 bytes")
 
 
+async def test_page_cap_limits_the_files_read(
+    git_server: GitServer, tmp_path: Path, make_ctx: MakeCtx
+) -> None:
+    """More Markdown files than the source's page_cap: the first ones by path are read and the
+    listing is incomplete, so the sync archives none of the others."""
+    repo = git_server.repo(tmp_path)
+    for name in ("a", "b", "c"):
+        repo.write(f"{name}.md", f"# {name.upper()}\n")
+    repo.commit()
+    ctx = make_ctx(git_source(git_server.url("docs.git"), page_cap=2))
+    listing = await GitConnector().list(ctx)
+    assert sorted(items(listing)) == ["a.md", "b.md"] and not listing.complete
+
+
 async def test_the_demo_repository(git_server: GitServer, make_ctx: MakeCtx) -> None:
     """The demo's handbook (content/demo-sources/docs/) as `make run` serves it."""
     build(git_server.root)

@@ -20,7 +20,8 @@ The listing's validators keep the commit read. When a later run finds the same c
 same ref and path (`git ls-remote`, one request), nothing is cloned and every file is listed
 Unchanged. Limits (from the fetch settings): the clone gets `CLONE_TIME_FACTOR` times
 `fetch_timeout_seconds` and `CLONE_SIZE_FACTOR` times `fetch_max_bytes` on disk, then it is
-stopped and the run fails; a file over `fetch_max_bytes` (or content.MAX_FILE_BYTES) fails.
+stopped and the run fails; a file over `fetch_max_bytes` (or content.MAX_FILE_BYTES) fails;
+at most the source's `page_cap` files are read (the first by path; the listing is incomplete).
 
 Only http(s) URLs are cloned (`protocol.allow=never` but for those), redirects are not followed,
 no credential helper or prompt is used and no system or user git configuration is read. The URL
@@ -59,7 +60,7 @@ from server.sources.connectors.base import (
 GIT = "git"
 CLONE_TIME_FACTOR = 6  # a clone may take 6 x fetch_timeout_seconds (2 minutes by default)
 CLONE_SIZE_FACTOR = 20  # and 20 x fetch_max_bytes on disk (100 MB by default)
-MAX_FILES = 5000  # Markdown files read per run; more: the listing is incomplete
+MAX_FILES = 5000  # Markdown files read per run (and the source's page_cap); more: incomplete
 MAX_PATH = 1000  # longer paths are skipped (an external id is at most 2000 characters)
 PARSE_BATCH = 100  # files parsed per trip to a thread
 SIZE_POLL_SECONDS = 0.2
@@ -125,8 +126,9 @@ class GitConnector:
         commit = (await git.run(repo, "rev-parse", "HEAD")).decode().strip()
         blobs = await git.tree(repo, folder)
         docs = sorted(b.path for b in blobs.values() if b.path.lower().endswith(".md"))
-        complete = len(docs) <= MAX_FILES
-        docs = docs[:MAX_FILES]
+        cap = min(source.page_cap, MAX_FILES)
+        complete = len(docs) <= cap
+        docs = docs[:cap]
         file_max = min(ctx.policy.max_bytes, MAX_FILE_BYTES)
         wanted: list[str] = []
         total = 0
