@@ -29,7 +29,12 @@ from server.sources.connectors.base import (
     Unchanged,
 )
 from server.sources.connectors.website import WebsiteConnector
-from server.sources.connectors.website_extract import canonical, parse_sitemap, read_page
+from server.sources.connectors.website_extract import (
+    canonical,
+    parse_sitemap,
+    read_page,
+    tidy_markdown,
+)
 from server.sources.models import Source, SourceItem
 from tests.upstream import Upstream
 
@@ -174,6 +179,22 @@ def test_a_page_without_main_text_gives_no_body_and_its_links() -> None:
     assert "http://intranet.test/handbook/damaged-pallet.html" in page.links  # no #fragment
     # the tracking parameter is dropped: the link is the page itself
     assert "http://intranet.test/handbook/forklift-licence.html" in page.links
+
+
+def test_markdown_is_tidied_but_code_is_left_alone() -> None:
+    """Source line breaks inside a paragraph or a list item are joined (an HTML re-indent must
+    not look like a changed page), stray control bytes go, code blocks stay byte for byte."""
+    raw = (
+        "# Dock rules\n\nTrucks wait\n        at the gate\x00 until called.\n\n"
+        "1. Check the seal\n   and the plate.\n2. Sign.\n\n"
+        "```\nif seal:\n    open()\n```\n\n\n\n| Dock | Use |\n|---|---|\n| 7 | Hazmat |"
+    )
+    assert tidy_markdown(raw, "Dock rules") == (
+        "Trucks wait at the gate until called.\n\n"
+        "1. Check the seal and the plate.\n2. Sign.\n\n"
+        "```\nif seal:\n    open()\n```\n\n| Dock | Use |\n|---|---|\n| 7 | Hazmat |"
+    )
+    assert tidy_markdown(raw, "Other title").startswith("# Dock rules\n\nTrucks wait")
 
 
 def test_canonical_urls() -> None:

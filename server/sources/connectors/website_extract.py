@@ -338,16 +338,19 @@ def cut(text: str, limit: int) -> str:
 
 _BLOCK_START = re.compile(r"^\s*(?:[-*+]\s|\d{1,9}[.)]\s|#{1,6}\s|>|\||```|~~~|---\s*$)")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not tab, not newline
 
 
 def tidy_markdown(markdown: str, title: str) -> str:
     """trafilatura's Markdown, tidied: a paragraph's source line breaks and indentation joined
     (they render the same and would otherwise make a whitespace-only change of the HTML look
-    like a changed page), blank runs collapsed, and a leading `# heading` equal to the aid's title
-    dropped (the panel shows the title already). Code blocks are left exactly as they are."""
+    like a changed page), control characters and undecodable bytes removed, blank runs
+    collapsed, and a leading `# heading` equal to the aid's title dropped (the panel shows the
+    title already). Code blocks are left exactly as they are."""
     out: list[str] = []
     fence = ""
-    for raw in markdown.replace("\r\n", "\n").split("\n"):
+    markdown = _CONTROL.sub("", markdown.replace("\r\n", "\n").replace("\ufffd", ""))
+    for raw in markdown.split("\n"):
         if fence:
             out.append(raw)
             if raw.strip().startswith(fence):
