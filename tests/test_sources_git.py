@@ -96,7 +96,8 @@ class GitServer:
 
 @pytest.fixture
 async def git_server(tmp_path: Path) -> AsyncIterator[GitServer]:
-    """Bare repositories in tmp_path/served over smart HTTP; /slow.git/... never answers in time."""
+    """Bare repositories in tmp_path/served over smart HTTP; /slow.git/... never answers in time;
+    /moved.git/... redirects to /docs.git/..."""
     root = tmp_path / "served"
     root.mkdir()
     hits: list[str] = []
@@ -111,8 +112,13 @@ async def git_server(tmp_path: Path) -> AsyncIterator[GitServer]:
         await asyncio.sleep(30)
         return web.Response(text="late")
 
+    async def moved(request: web.Request) -> web.Response:
+        target = f"/docs.git/{request.match_info['tail']}?{request.query_string}"
+        return web.Response(status=302, headers={"Location": target})
+
     app = web.Application(middlewares=[count])
     app.router.add_route("*", "/slow.git/{tail:.*}", slow)
+    app.router.add_route("*", "/moved.git/{tail:.*}", moved)
     add_git_routes(app, root)
     server = TestServer(app, host="127.0.0.1", handler_cancellation=True, shutdown_timeout=0.5)
     await server.start_server()
@@ -417,6 +423,18 @@ async def test_a_private_address_is_refused_unless_allowed(
         await GitConnector().list(make_ctx(source, allow_private=False))
     assert git_server.hits == []
     assert list(items(await GitConnector().list(make_ctx(source)))) == ["a.md"]
+
+
+async def test_a_redirect_is_not_followed(
+    git_server: GitServer, tmp_path: Path, make_ctx: MakeCtx
+) -> None:
+    """git would follow a redirect to a host the safe fetcher never checked: it may not."""
+    repo = git_server.repo(tmp_path)
+    repo.write("a.md", "# A\n")
+    repo.commit()
+    with pytest.raises(SyncError, match="git clone failed"):
+        await GitConnector().list(make_ctx(git_source(git_server.url("moved.git"))))
+    assert not any(hit.startswith("GET /docs.git/") for hit in git_server.hits)
 
 
 async def test_a_clone_over_the_time_limit_is_stopped(
