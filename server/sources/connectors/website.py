@@ -23,6 +23,8 @@ and `X-Robots-Tag`. A page whose aid exists is fetched with its ETag/Last-Modifi
 `Unchanged`. A page that answers an HTTP error, is not HTML, is refused by the fetcher (a redirect
 to a host not allowed, too big) or has no main text is `Failed` with the reason (its old aid
 stays); a page robots.txt disallows is left out.
+A page whose `<link rel="canonical">` names another page of the listing is a copy and left out
+(unless more than `MAX_COPIES` pages name that one: a site naming its home page everywhere).
 Each page's external id is its canonical URL after redirects. The sitemap or start page failing
 fails the whole run (`SyncError`): nothing changes.
 """
@@ -64,6 +66,9 @@ ACCEPT_SITEMAP = "application/xml, text/xml;q=0.9, application/gzip;q=0.8, text/
 MAX_SITEMAPS = 50  # sitemaps read from one sitemap index (and its nested indexes)
 MAX_QUERY_VARIANTS = 10  # query strings of one path a crawl follows
 CONCURRENCY = 4  # pages in flight at once (the fetcher also limits requests per host)
+# A page naming another page of the listing as its canonical URL (a print copy) is left out,
+# unless more pages than this name it (a site that names its home page everywhere).
+MAX_COPIES = 5
 MAX_CRAWL_DELAY = 10.0  # seconds: a robots.txt Crawl-delay is obeyed up to this
 # A sitemap's <lastmod> must be this much older than our last read to skip the page: the
 # site's clock may be behind ours.
@@ -99,6 +104,7 @@ class _Run:
         self.cap = ctx.source.page_cap
         self.entries: list[Entry] = []
         self.done: set[str] = set()  # canonical URLs given an entry (or fetched), once each
+        self.copies: dict[str, str] = {}  # an item's id -> the other URL it names as canonical
         self.concurrency = CONCURRENCY
         self.delay = 0.0  # seconds between requests: the site's robots.txt Crawl-delay
 
@@ -177,7 +183,7 @@ class _Run:
                     self._add(Failed(url, "nothing to extract: the page has no main text"))
             done = total - len(todo) + start + len(batch)
             self.ctx.progress(done, total, f"{done} of {total} pages read")
-        return Listing(entries=self.entries, complete=complete)
+        return self.listing(complete)
 
     async def _read_sitemap(self, url: str) -> Sitemap:
         try:
@@ -239,7 +245,7 @@ class _Run:
                     queued.add(read.final)  # a redirect's target is not read again
                 page = read.page
                 if page is not None and not page.nofollow:
-                    for link in page.links:
+                    for link in (*page.links, page.canonical):
                         if link not in queued and scope.follows(link):
                             queued.add(link)
                             queue.append((link, False))
@@ -271,7 +277,7 @@ class _Run:
             self.ctx.progress(tried, total, f"{tried} pages read, {len(queue)} to go")
         complete = not queue and not [url for url in seeds if url not in queued]
         self.ctx.progress(tried, tried, f"{tried} pages read")
-        return Listing(entries=self.entries, complete=complete)
+        return self.listing(complete)
 
     # -- one page --------------------------------------------------------------------------------
 
@@ -341,6 +347,21 @@ class _Run:
             return
         self.done.add(key)
         self.entries.append(read.entry)
+        page = read.page
+        if isinstance(read.entry, Item) and page and page.canonical not in ("", key):
+            self.copies[key] = page.canonical
+
+    def listing(self, complete: bool) -> Listing:
+        """The entries, without pages that are copies of another page of the listing."""
+        present = {e.external_id for e in self.entries if not isinstance(e, Failed)}
+        named = Counter(self.copies.values())
+        copies = {
+            url
+            for url, original in self.copies.items()
+            if original in present and named[original] <= MAX_COPIES
+        }
+        entries = [e for e in self.entries if e.external_id not in copies]
+        return Listing(entries=entries, complete=complete)
 
     def _add(self, entry: Entry) -> None:
         if entry.external_id not in self.done:

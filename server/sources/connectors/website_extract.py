@@ -212,6 +212,7 @@ class Page:
     links: tuple[str, ...]  # canonical absolute http(s) URLs, in page order, each once
     noindex: bool = False  # <meta name="robots" content="noindex">: not to be made an aid
     nofollow: bool = False  # ... "nofollow": its links are not followed
+    canonical: str = ""  # <link rel="canonical">: the URL the page names as its own (canonical)
 
 
 def is_html(content_type: str, body: bytes) -> bool:
@@ -242,6 +243,7 @@ def read_page(body: bytes, url: str, content_type: str = "", robots_header: str 
     with contextlib.suppress(ValueError):  # resolves <base href> too
         tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
     links = () if nofollow else _links(tree)
+    declared = _canonical_link(tree)
     h1 = _first_text(tree, "h1")
     head_title = _first_text(tree, "title")
     meta = trafilatura.extract_metadata(tree, default_url=url, extensive=False)
@@ -267,6 +269,7 @@ def read_page(body: bytes, url: str, content_type: str = "", robots_header: str 
         links=links,
         noindex=noindex,
         nofollow=nofollow,
+        canonical=declared,
     )
 
 
@@ -290,6 +293,13 @@ def _parse_html(body: bytes, content_type: str) -> lxml.html.HtmlElement | None:
     except (lxml.etree.ParserError, ValueError):
         return None
     return tree
+
+
+def _canonical_link(tree: lxml.html.HtmlElement) -> str:
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            return canonical(link.get("href") or "") or ""
+    return ""
 
 
 def _links(tree: lxml.html.HtmlElement) -> tuple[str, ...]:
