@@ -37,6 +37,7 @@ from server.peer.recs_api import setup_recommendations
 from server.peer.sender import mail_ctx
 from server.peer.store import PeerStore
 from server.peer.tips_api import routes as tips_routes
+from server.queue.api import setup_queue
 from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
@@ -218,6 +219,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     setup_pairings(app)  # after library_ctx: pairings read the library and the suggester
     setup_sources(app)  # after library, fetcher and jobs: sources sync as jobs (docs/sources.md)
+    setup_queue(app)  # after jobs_ctx: the authoring queue's refresh is a job (docs/queue.md)
     add_openapi_route(app)
     if settings.serve_demo:
         add_demo_routes(app)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.peer.recommendations import Recommendations
     from server.peer.sender import MailSender
     from server.peer.store import PeerStore
+    from server.queue.service import QueueService
     from server.ratelimit import TokenBuckets
     from server.render import AsyncRenderer
     from server.settings import Settings
@@ -87,3 +88,6 @@ FETCHER: web.AppKey[SafeFetcher] = web.AppKey("fetcher")
 # Sources and their syncs (server/sources/service.py), opened in sources_ctx.
 SOURCES: web.AppKey[SourceService] = web.AppKey("sources")
 __all__ += ["FETCHER", "JOBS", "SOURCES"]
+# The authoring queue (server/queue/service.py), made in queue_ctx (server/queue/api.py).
+QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
+__all__ += ["QUEUE"]

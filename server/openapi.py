@@ -18,6 +18,7 @@ from server.peer.questions_api import question_paths
 from server.peer.recs_api import rec_paths
 from server.peer.tips_api import tips_paths
 from server.permissions import describe, roles_for
+from server.queue.api import queue_paths
 from server.schemas import components
 from server.security import public
 from server.sources.api import source_paths
@@ -127,6 +128,7 @@ def _document() -> dict[str, Any]:
             **question_paths(),
             **rec_paths(),
             **source_paths(),
+            **queue_paths(),
             "/api/v1/suggest": {
                 "post": {
                     "summary": "Aids for a page: pinned, then related above a cut-off (no filler), "

@@ -38,6 +38,7 @@ PARAMS = {
     "pairing_id": "no-such-pairing",
     "rule_id": "no-such-rule",
     "flag_id": "no-such-flag",
+    "item_id": "no-such-item",
 }
 
 

@@ -20,6 +20,7 @@ from server.console import (
     outbox,
     pairings,
     questions,
+    queue,
     signin,
     templates,
     tester,
@@ -54,6 +55,7 @@ routes: list[web.AbstractRouteDef] = [
     *questions.routes,
     *pairings.routes,
     *outbox.routes,
+    *queue.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]

@@ -123,4 +123,5 @@ feedback = sa.Table(
 # their own modules, imported here so every reader of `metadata`, Alembic's included, sees them).
 import server.db.health_tables  # noqa: E402  (link health, issue 13)
 import server.db.peer_tables  # noqa: E402
+import server.db.queue_tables  # noqa: E402
 import server.db.source_tables  # noqa: E402, F401
