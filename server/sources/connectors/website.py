@@ -149,19 +149,19 @@ class _Run:
                 complete = False
                 self.entries.append(Failed(map_url, exc.reason))
                 continue
-            for entry in sitemap.entries:
-                url = canonical(entry.loc)
-                if url is None or not self._allowed(url):
-                    continue
+            # up to 50,000 URLs a sitemap: sorted out in a thread, not on the loop
+            hosts = self.policy.allowed_hosts
+            chosen = await asyncio.to_thread(_choose, sitemap, hosts, prefix)
+            for url, lastmod in chosen:
                 if sitemap.index:
                     if url not in seen_maps:
                         seen_maps.add(url)
                         queue.append(url)
-                elif urlsplit(url).path.startswith(prefix) and url not in pages:
+                elif url not in pages:
                     if len(pages) >= self.cap:
                         complete, capped = False, True
                         break
-                    pages[url] = entry.lastmod
+                    pages[url] = lastmod
         total = len(pages)
         todo: list[str] = []
         for url, lastmod in pages.items():
@@ -368,8 +368,22 @@ class _Run:
             self.done.add(entry.external_id)
             self.entries.append(entry)
 
-    def _allowed(self, url: str) -> bool:
-        return host_allowed(urlsplit(url).hostname or "", self.policy.allowed_hosts)
+
+def _choose(
+    sitemap: Sitemap, hosts: tuple[str, ...], prefix: str
+) -> list[tuple[str, dt.datetime | None]]:
+    """A sitemap's entries as canonical URLs on the allowed hosts (pages: under the prefix)."""
+    out = []
+    for entry in sitemap.entries:
+        url = canonical(entry.loc)
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if not host_allowed(parts.hostname or "", hosts):
+            continue
+        if sitemap.index or parts.path.startswith(prefix):
+            out.append((url, entry.lastmod))
+    return out
 
 
 def _start_must_work(start: str, read: _Read) -> None:
