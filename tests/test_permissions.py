@@ -38,7 +38,8 @@ PARAMS = {
     "pairing_id": "no-such-pairing",
     "rule_id": "no-such-rule",
     "flag_id": "no-such-flag",
-    "item_id": "no-such-item",
+    "source_id": "no-such-source",
+    "run_id": "no-such-run",
 }
 
 
