@@ -40,6 +40,7 @@ PARAMS = {
     "flag_id": "no-such-flag",
     "source_id": "no-such-source",
     "run_id": "no-such-run",
+    "item_id": "no-such-item",
 }
 
 
