@@ -339,3 +339,36 @@ async def test_revision_0007_adds_an_empty_queue_and_keeps_everything(tmp_path: 
             await store.add(QueueItem(kind="review_due", key="crm-log-activity"))
     finally:
         await storage.close()
+
+
+async def test_a_gap_that_goes_away_closes_its_open_item_and_a_new_one_reopens_it(
+    bakery: TestClient, tokens: TokenMaker
+) -> None:
+    """Pinning an aid to the page clears its unassigned item (done by itself); unpinning it
+    again, with people still opening the panel there, is a new occurrence: open again."""
+    await use_the_ovens(bakery, tokens)
+    reviewer = person(tokens, "rita", "reviewer")
+    admin = person(tokens, "root", "admin")
+    assert (await bakery.post(f"{Q}/refresh", headers=reviewer)).status == 200
+    [item] = await items(bakery, reviewer, "?kind=unpinned_context")
+    pins = "/api/v1/admin/contexts/ovens-batch/aids"
+
+    async def pin(aids: list[str]) -> None:
+        etag = (await bakery.get("/api/v1/admin/contexts/ovens-batch", headers=admin)).headers
+        resp = await bakery.put(
+            pins, json={"aids": aids}, headers={**admin, "If-Match": etag["ETag"]}
+        )
+        assert resp.status == 200, await resp.text()
+
+    await pin(["ovens-alarm-codes"])
+    summary = (await (await bakery.post(f"{Q}/refresh", headers=reviewer)).json())["refresh"]
+    assert summary["cleared"] == 1
+    [done] = await items(bakery, reviewer, "?kind=unpinned_context")
+    assert (done["id"], done["status"]) == (item["id"], "done")
+    assert "cleared_at" in json.loads(done["figures"])
+    await pin([])
+    summary = (await (await bakery.post(f"{Q}/refresh", headers=reviewer)).json())["refresh"]
+    assert summary["reopened"] == 1
+    [again] = await items(bakery, reviewer, "?kind=unpinned_context")
+    assert (again["id"], again["status"]) == (item["id"], "open")
+    assert "cleared_at" not in json.loads(again["figures"])
