@@ -405,3 +405,36 @@ async def test_a_run_a_stopped_server_left_running_is_failed_at_the_next_start(
     source = await (await again.get(f"{A}/sources/vendor", headers=admin)).json()
     assert source["updated_at"] == created["updated_at"]
     assert source["last_sync_at"] >= created["updated_at"]
+
+
+async def test_an_item_that_cannot_be_an_aid_fails_alone(
+    books: TestClient, admin: dict[str, str], upstream: Upstream
+) -> None:
+    """One entry whose link is too long for an aid's `source` (2000 characters): that entry
+    fails with the reason, its old aid stays as it was, the others still sync (partial)."""
+    serve(upstream, "vendor-notes.rss")
+    await add_source(books, admin, upstream, publish="auto")
+    await sync(books)
+    before = await aids_of(books, admin)
+    long_link = "https://ledgerly.example/releases/" + "x" * 2100
+    rss = (
+        feed("vendor-notes-next.rss")
+        .replace(b"https://ledgerly.example/releases/bulk-approval", long_link.encode())
+        .replace(b"https://ledgerly.example/releases/recurring-holidays", long_link.encode() + b"y")
+    )
+    upstream.set(FEED_PATH, rss, content_type=RSS)
+    run = await sync(books)
+    assert run.status == "partial"
+    assert (run.added, run.changed, run.unchanged, run.removed, run.failed) == (0, 0, 1, 1, 2)
+    resp = await books.get(f"{A}/sources/vendor/runs/{run.id}", headers=admin)
+    failures = (await resp.json())["failures"]
+    assert {f["item"] for f in failures} == {"ledgerly-2024-031", "ledgerly-2024-040"}
+    assert all("source" in f["reason"] for f in failures)
+    after = await aids_of(books, admin)
+    assert after[BULK] == before[BULK]  # the old text stays until the source is fixed
+    assert HOLIDAYS not in after
+    items = await items_of(books)
+    assert items["ledgerly-2024-031"].state == "failed" and items["ledgerly-2024-031"].error
+    source = await (await books.get(f"{A}/sources/vendor", headers=admin)).json()
+    assert source["last_status"] == "partial"
+    assert source["last_summary"] == "0 added, 0 changed, 1 unchanged, 1 removed, 2 failed"
