@@ -372,3 +372,19 @@ async def test_a_gap_that_goes_away_closes_its_open_item_and_a_new_one_reopens_i
     [again] = await items(bakery, reviewer, "?kind=unpinned_context")
     assert (again["id"], again["status"]) == (item["id"], "open")
     assert "cleared_at" not in json.loads(again["figures"])
+
+
+async def test_the_refresh_job_fills_the_queue(bakery: TestClient, tokens: TokenMaker) -> None:
+    """The scheduled job (server/jobs.py) runs the same refresh as the route."""
+    await use_the_ovens(bakery, tokens)
+    jobs = bakery.app[keys.JOBS]
+    assert "queue-refresh" in jobs.names()
+    assert await jobs.run_now("queue-refresh")
+    await jobs.wait("queue-refresh")
+    state = jobs.state("queue-refresh")
+    assert state["last_error"] in ("", None), state
+    assert state["progress"]["message"] == "4 found, 4 new"
+    reviewer = person(tokens, "rita", "reviewer")
+    resp = await bakery.get(Q, headers=reviewer)
+    body = await resp.json()
+    assert len(body["items"]) == 4 and body["last_refresh"]["added"] == 4

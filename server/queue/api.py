@@ -19,6 +19,7 @@ from server.admin.openapi import declared_schema
 from server.api.caller import identity_of
 from server.body import read_json
 from server.errors import Forbidden, ValidationFailed
+from server.jobs import JobRun
 from server.models import FieldErrors, validate
 from server.queue.models import KINDS, STATUSES, QueueChange, QueueItem
 from server.queue.service import QueueService, item_json, validate_filters
@@ -28,6 +29,7 @@ from server.security import requires_op
 routes = web.RouteTableDef()
 A = "/api/v1/admin/queue"
 JOB = "queue-refresh"
+FIRST_RUN_SECONDS = 300
 
 
 def service(request: web.Request) -> QueueService:
@@ -91,12 +93,14 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     jobs = app.get(keys.JOBS)
     if jobs is not None and minutes > 0:
 
-        async def run(job: Any) -> None:
+        async def run(job: JobRun) -> None:
             job.progress(0, 1, "reading analytics, feedback, questions, aids and links")
             summary = await svc.refresh()
             job.progress(1, 1, f"{summary['found']} found, {summary['added']} new")
 
-        jobs.register(JOB, minutes * 60, run)
+        # the first run soon after start-up (a restarted server has its queue within minutes)
+        every = minutes * 60
+        jobs.register(JOB, every, run, first_in=min(every, FIRST_RUN_SECONDS))
     yield
 
 
