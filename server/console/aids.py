@@ -36,6 +36,7 @@ from server.errors import InflowError, ValidationFailed
 from server.models import AID_STATUSES, AID_TYPES, Aid
 from server.peer.flags import open_flags
 from server.permissions import may
+from server.sources.models import MAPPING_FIELDS
 
 routes = web.RouteTableDef()
 MAX_PREVIEW = 200_000
@@ -147,8 +148,9 @@ def _steps(roles: frozenset[str], status: str) -> list[str]:
 
 
 def _may_verify(roles: frozenset[str], aid: Aid) -> bool:
-    """Marking verified is an edit: `aid.update`, and `aid.publish` once it is published."""
-    if aid.status == "archived" or not may(roles, "aid.update"):
+    """Marking verified is an edit: `aid.update`, and `aid.publish` once it is published. A
+    source-owned aid is verified by its source's sync (its verified date is not a mapping)."""
+    if aid.status == "archived" or aid.origin or not may(roles, "aid.update"):
         return False
     return aid.status != "published" or may(roles, "aid.publish")
 
@@ -198,6 +200,8 @@ async def _editor(
         if aid and may(roles, "flag.read")
         else [],
         "comment": comment,
+        # a source-owned aid: {id, name} of the source it comes from (its content is changed there)
+        "from_source": _from_source(request, aid),
         "today": dt.date.today(),
     }
     if step_error:
@@ -205,11 +209,25 @@ async def _editor(
     return render_form(request, "aid_edit.html", context, state)
 
 
+def _from_source(request: web.Request, aid: Aid | None) -> dict[str, str] | None:
+    """The source a source-owned aid comes from (`origin`), named as the sources service knows
+    it; None for an aid written in Inflow."""
+    if aid is None or not aid.origin:
+        return None
+    service = request.config_dict.get(keys.SOURCES)
+    ref = service.names.get(aid.origin) if service is not None else None
+    return {"id": aid.origin, "name": ref.name if ref is not None else aid.origin}
+
+
 async def _save_or_preview(
     request: web.Request, session: ConsoleSession, form: MultiDictProxy[Any]
 ) -> web.StreamResponse:
     aid_id = request.match_info.get("id")
     data = _aid_data(form, new=aid_id is None)
+    if aid_id is not None and text(form, "action") != "preview":
+        current = await svc(request).get_aid(aid_id)
+        if current.origin:  # its content comes from its source: only the mapping is saved here
+            data = {k: v for k, v in data.items() if k in MAPPING_FIELDS}
     if text(form, "action") == "preview":
         html = await request.config_dict[keys.RENDERER].render(data["body"])
         return await _editor(request, FormState.typed(form), preview_html=html)

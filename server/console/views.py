@@ -22,6 +22,7 @@ from server.console import (
     questions,
     queue,
     signin,
+    sources,
     templates,
     tester,
     tips,
@@ -55,6 +56,7 @@ routes: list[web.AbstractRouteDef] = [
     *questions.routes,
     *pairings.routes,
     *outbox.routes,
+    *sources.routes,
     *queue.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
