@@ -266,7 +266,11 @@ class SyncEngine:
             failures=json.dumps(counts.failures),
         )
         tx.update(done)
-        validators = listing.validators if listing.validators else load_validators(current)
+        # a source read afresh keeps what it answered now (no ETag now: none kept); a 304 keeps
+        # the stored ones unless the connector says otherwise
+        validators = listing.validators
+        if listing.not_modified and not validators:
+            validators = load_validators(current)
         set_source_status(
             tx,
             current.id,
