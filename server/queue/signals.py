@@ -265,8 +265,8 @@ def question_signals(
             continue
         ctx = catalog.contexts.get(q.context_id) if q.context_id else None
         where = f'"{ctx.name}"' if ctx else "a page"
-        text = " ".join(q.body.split())
-        text = text if len(text) <= 120 else text[:119] + "…"
+        # not the question's text: authors read the queue, and open questions are only for the
+        # app's mentors, owners and moderators (the link shows it to those who may read it)
         out.append(
             Candidate(
                 "unanswered_question",
@@ -274,7 +274,8 @@ def question_signals(
                 q.app_id,
                 f"A question about {where} ({_app_name(catalog, q.app_id)}) has waited {days} "
                 "days without an accepted answer.",
-                f"“{text}”",
+                "Have it answered (its app's mentors and owners see it); what people ask is "
+                "often what an aid should say.",
                 days,
                 {
                     "days": days,
