@@ -19,6 +19,7 @@ import {
   videoFacts,
 } from "../lib/viewmodel.js";
 import { h } from "./dom.js";
+import { provenanceLine } from "./provenance.js";
 import { createPeer } from "./peer.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
@@ -658,6 +659,7 @@ function renderAid(aid, back) {
   body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }));
   const video = aid.type === "video" ? videoBlock(aid, body) : null;
   const fresh = freshness(aid);
+  const from = provenanceLine(aid.provenance);
   const vote = voteBox(aid.id);
   main.replaceChildren(
     h(
@@ -696,6 +698,7 @@ function renderAid(aid, back) {
       fresh.stale
         ? h("p", { className: "note stale", role: "note", id: "stale" }, fresh.stale)
         : null,
+      from ? provenanceNote(aid.id, from) : null,
       video,
       body,
     ),
@@ -705,6 +708,31 @@ function renderAid(aid, back) {
   );
   title.focus();
   void makeChecklist(aid, body);
+}
+
+/** "From <source>, updated <when>" on an aid a source made; the name links to the item there. */
+function provenanceNote(aidId, from) {
+  const name = from.href
+    ? h(
+        "a",
+        {
+          href: from.href,
+          target: "_blank",
+          rel: "noopener noreferrer",
+          id: "provenance-link",
+          onclick: () => linkFollowed(aidId, from.href),
+          onauxclick: (ev) => ev.button === 1 && linkFollowed(aidId, from.href),
+        },
+        from.name,
+      )
+    : from.name;
+  return h(
+    "p",
+    { className: "provenance muted", id: "provenance" },
+    "From ",
+    name,
+    from.updated ? `, updated ${from.updated}` : "",
+  );
 }
 
 /** A video aid's block: poster (the body's first image, if any), title, duration and a Watch
