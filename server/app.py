@@ -26,6 +26,7 @@ from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.fetch import fetcher_ctx
+from server.health.api import setup_health
 from server.jobs import jobs_ctx
 from server.library import Library
 from server.openapi import add_openapi_route
@@ -218,6 +219,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_console(app)  # after library_ctx: sessions live in the database
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     setup_pairings(app)  # after library_ctx: pairings read the library and the suggester
+    setup_health(app)  # after jobs_ctx: link checks are a job (server/health, docs/health.md)
     setup_sources(app)  # after library, fetcher and jobs: sources sync as jobs (docs/sources.md)
     setup_queue(app)  # after jobs_ctx: the authoring queue's refresh is a job (docs/queue.md)
     add_openapi_route(app)

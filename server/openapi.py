@@ -11,6 +11,7 @@ from server.admin.openapi import admin_paths
 from server.admin.templates_api import template_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
+from server.health.api import health_paths
 from server.models import AID_TYPES
 from server.peer.page import page_paths
 from server.peer.pairings_api import pairing_paths
@@ -127,6 +128,7 @@ def _document() -> dict[str, Any]:
             **page_paths(),
             **question_paths(),
             **rec_paths(),
+            **health_paths(),
             **source_paths(),
             **queue_paths(),
             "/api/v1/suggest": {

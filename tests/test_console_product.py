@@ -456,7 +456,13 @@ async def test_the_nav_offers_only_pages_the_person_may_open(
         for href in seen[who]:
             resp = await client.get(href, allow_redirects=False)
             assert resp.status == 200, (who, href, resp.status)
-    assert seen["owner"] == ["/admin/questions", "/admin/tips", "/admin/questions"]
+    # an owner: their apps' link and rule health (docs/health.md), questions, tips
+    assert seen["owner"] == [
+        "/admin/health",
+        "/admin/questions",
+        "/admin/tips",
+        "/admin/questions",
+    ]
     assert seen["mentor"] == ["/admin/questions", "/admin/questions"]
     assert "/admin/apps" in seen["author"] and "/admin/audit" not in seen["author"]
     assert {"/admin", "/admin/aids", "/admin/mentors", "/admin/audit"} <= set(seen["admin"])

@@ -33,6 +33,8 @@ from server.console.session import ConsoleSession
 from server.console.words import actor, audit_comment
 from server.cursor import page_by_id
 from server.errors import InflowError, ValidationFailed
+from server.health.links import broken_primary, primary_check
+from server.health.service import problems_by_owner
 from server.models import AID_STATUSES, AID_TYPES, Aid
 from server.peer.flags import open_flags
 from server.permissions import may
@@ -68,6 +70,10 @@ async def aids_page(request: web.Request) -> web.Response:
             "types": AID_TYPES,
             "statuses": AID_STATUSES,
             "next_query": next_query,
+            # aids whose primary link (source) was broken at the last link check
+            "broken_links": await broken_primary(
+                request.config_dict[keys.PEER], [a.id for a in page]
+            ),
             "today": dt.date.today(),
             "error": error,
         },
@@ -81,6 +87,7 @@ async def stale_page(request: web.Request) -> web.Response:
     session = need(request, "aid.read")
     roles = frozenset(session.roles)
     aids = await svc(request).list_aids({"stale": "1"})
+    store = request.config_dict[keys.PEER]
     by_owner: dict[str, list[Any]] = {}
     for aid in sorted(aids, key=lambda a: (a.verified_at or "", a.id)):
         by_owner.setdefault(aid.owner or "(no owner)", []).append(aid)
@@ -93,6 +100,9 @@ async def stale_page(request: web.Request) -> web.Response:
             "etags": {a.id: aid_etag(a) for a in aids},
             "may_verify": {a.id: _may_verify(roles, a) for a in aids},
             "may_archive": {a.id: "archived" in _steps(roles, a.status) for a in aids},
+            "broken_links": await broken_primary(store, [a.id for a in aids]),
+            # links of published aids that need a look, by owner (server/health)
+            "link_owners": await problems_by_owner(store, None),
             "today": dt.date.today(),
         },
     )
@@ -200,6 +210,10 @@ async def _editor(
         if aid and may(roles, "flag.read")
         else [],
         "comment": comment,
+        # the last link check of its source URL (a broken one is marked at the top)
+        "primary_link": await primary_check(request.config_dict[keys.PEER], aid.id)
+        if aid
+        else None,
         # a source-owned aid: {id, name} of the source it comes from (its content is changed there)
         "from_source": _from_source(request, aid),
         "today": dt.date.today(),

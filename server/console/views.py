@@ -16,6 +16,7 @@ from server.console import (
     bulk,
     dashboard,
     flags,
+    health,
     mentors,
     outbox,
     pairings,
@@ -56,6 +57,7 @@ routes: list[web.AbstractRouteDef] = [
     *questions.routes,
     *pairings.routes,
     *outbox.routes,
+    *health.routes,
     *sources.routes,
     *queue.routes,
     # Last: what no route above answers.
