@@ -19,6 +19,7 @@ from whoosh import query as wq
 
 from index import synonyms
 from index.schema import EVERYONE, FIELD_BOOSTS, GLOBAL_APP, PAGE_ANALYZER, TEXT_ANALYZER
+from index.transcripts import Cue
 
 _WORD_RE = re.compile(r"[\w][\w'.-]*", re.UNICODE)
 _QUOTED_RE = re.compile(r'"([^"]*)"')
@@ -34,7 +35,8 @@ RELATIVE_CUT = 0.4
 MIN_SUPPORT = 1.5
 # Where a page word matched in the aid, for its support: in the title or a tag it says what the
 # aid is about; in the body it may be a passing mention.
-FIELD_SUPPORT = {"title": 1.0, "tags": 1.0, "summary": 0.85, "body": 0.7}
+# A transcript's words were said in a video, maybe in passing: less than a body's.
+FIELD_SUPPORT = {"title": 1.0, "tags": 1.0, "summary": 0.85, "body": 0.7, "transcript": 0.5}
 TELLING_SHARE = 0.5  # a word in more than this share of the app's aids tells nothing...
 TELLING_MIN_DOCS = 6  # ...once the app has this many
 COMMON_FRACTION = 0.25  # page words in more than this share of aids are skipped...
@@ -202,6 +204,7 @@ class RelatedHit:
     id: str
     score: float
     terms: tuple[str, ...]  # the page's words it matched, most telling first
+    cue: Cue | None = None  # a video whose transcript matched: where the page's words are said
 
 
 def page_terms(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from whoosh.analysis import Analyzer
-from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
 from index.analysis import FastAnalyzer
 from index.stopwords import ENGLISH
@@ -11,7 +11,8 @@ from index.stopwords import ENGLISH
 # 5: tags analysed like text (stemmed words and the joined whole tag), compounds joined,
 # derivational forms normalised (index/analysis.py); summary stored (search snippets).
 # 6: checklist boxes ("- [ ]") out of the stored body text (snippets showed a literal "[ ]").
-SCHEMA_VERSION = 6
+# 7: video transcripts: their words searchable (`transcript`), their cues stored (`cues`).
+SCHEMA_VERSION = 7
 EVERYONE = "_everyone"  # audience token for aids with an empty audience
 GLOBAL_APP = "_global"  # apps token for aids mapped to no app: relevant anywhere
 
@@ -32,8 +33,11 @@ PAGE_ANALYZER: Analyzer = FastAnalyzer(
 # Vocabulary for "did you mean": unstemmed words, so suggestions are real words.
 WORD_ANALYZER: Analyzer = FastAnalyzer(stem=False, stoplist=frozenset(), minsize=3)
 
-# Boosts applied to each field's terms when queries are built (index/query.py).
-FIELD_BOOSTS = {"title": 3.0, "tags": 2.0, "summary": 2.0, "body": 1.0}
+# Boosts applied to each field's terms when queries are built (index/query.py). A video's
+# transcript counts half as much as a body: speech is long, repetitive and chatty ("so today we
+# open the, uh, approvals inbox"), so a word said in passing says less about what the video is
+# for than the same word in written steps; but a phrase said in it still finds the video.
+FIELD_BOOSTS = {"title": 3.0, "tags": 2.0, "summary": 2.0, "body": 1.0, "transcript": 0.5}
 
 
 def build_schema() -> Schema:
@@ -50,6 +54,13 @@ def build_schema() -> Schema:
         tags=TEXT(analyzer=TEXT_ANALYZER),
         # Stored (plain text, not Markdown) because highlighted snippets are cut from it.
         body=TEXT(analyzer=BODY_ANALYZER, stored=True),
+        # The words of a video's transcript cues (index/transcripts.py), one cue per line; not
+        # stored: what a hit shows of it is its best cue, from `cues`.
+        transcript=TEXT(analyzer=BODY_ANALYZER),
+        # The cues themselves as compact JSON ([[start, end, text], ...]): a hit whose transcript
+        # matched carries the cue where its words are said (the panel opens the video there).
+        # Only videos with a transcript have it; other documents store nothing here.
+        cues=STORED,
         # Unstemmed words of the titles, summaries and tags of published, everyone-visible aids:
         # the vocabulary "did you mean" suggests from. Never reveals drafts or restricted aids;
         # bodies are left out because they would double the index's postings (build time).

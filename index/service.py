@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -55,7 +56,14 @@ from index.query import (
     related_query,
     relevant,
 )
-from index.schema import FIELD_BOOSTS, SCHEMA_VERSION, TEXT_ANALYZER, build_schema
+from index.schema import (
+    BODY_ANALYZER,
+    FIELD_BOOSTS,
+    SCHEMA_VERSION,
+    TEXT_ANALYZER,
+    build_schema,
+)
+from index.transcripts import Cue, best_cue, load_cues
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,6 +180,7 @@ class Hit:
     id: str
     score: float
     snippet_html: str = ""
+    cue: Cue | None = None  # a video whose transcript matched: where the words are said
 
 
 @dataclass
@@ -667,13 +676,23 @@ class IndexService:
         docnums = {r["id"]: r.docnum for r in results}
 
         def near(aid_id: str, first: str, second: str) -> bool:
-            """Whether the two stems occur within NEAR_WORDS of each other in the aid's body."""
+            """Whether the two stems occur within NEAR_WORDS of each other in the aid's body
+            (or both in its transcript: one sentence said in the video)."""
             docnum = docnums[aid_id]
-            a = _body_positions(reader, docnum, first)
-            b = _body_positions(reader, docnum, second)
-            return any(abs(x - y) <= NEAR_WORDS for x in a for y in b)
+            for name in ("body", "transcript"):
+                a = _body_positions(reader, docnum, first, name)
+                b = _body_positions(reader, docnum, second, name)
+                if any(abs(x - y) <= NEAR_WORDS for x in a for y in b):
+                    return True
+            return False
 
-        return relevant(hits, rq, near)
+        out = relevant(hits, rq, near)
+        for i, hit in enumerate(out):
+            said = {s: rq.weights[s] for f, s in matched[docnums[hit.id]] if f == "transcript"}
+            if said:
+                cue = _cue(reader.stored_fields(docnums[hit.id]).get("cues", ""), said)
+                out[i] = dataclasses.replace(hit, cue=cue)
+        return out
 
     def _postings(self, reader: Any, field: str, stem: str) -> frozenset[int] | None:
         """The documents holding `stem` in `field`, cached per searcher, when the posting list
@@ -803,7 +822,9 @@ class IndexService:
             # The matched words in context: from the body, else the summary (a hit on the
             # title alone has no snippet; the panel shows the summary as it is).
             snippet = r.highlights("body", top=2) or r.highlights("summary", top=1) or ""
-            hits.append(Hit(r["id"], float(r.score), snippet))
+            said = {_text(t): 1.0 for f, t in r.matched_terms() if f == "transcript"}
+            cue = _cue(r.get("cues", ""), said) if said else None
+            hits.append(Hit(r["id"], float(r.score), snippet, cue))
         return HitPage(hits, len(results))
 
     async def page(self, q: wq.Query, scope: Scope, offset: int, limit: int) -> HitPage:
@@ -824,7 +845,8 @@ class IndexService:
             if reader.doc_frequency("words", w) > 0:
                 continue
             stems = [t.text for t in TEXT_ANALYZER(w)]
-            if stems and any(reader.doc_frequency(f, stems[0]) > 0 for f in ("body", "title")):
+            known = ("body", "title", "transcript")  # a word said in a video is a word too
+            if stems and any(reader.doc_frequency(f, stems[0]) > 0 for f in known):
                 continue  # a real word of some aid: nothing to correct
             budget -= 1
             self.spelling_lookups += 1
@@ -848,10 +870,20 @@ class IndexService:
         return time.perf_counter() - start, len(hits)
 
 
-def _body_positions(reader: Any, docnum: int, stem: str) -> list[int]:
-    """The positions of `stem` in one aid's body (empty when it is not there)."""
+def _cue(stored: str, weights: dict[str, float]) -> Cue | None:
+    """The best cue of a document's stored cues for the stems its transcript matched."""
+    return best_cue(load_cues(stored), weights, _transcript_stems)
+
+
+def _transcript_stems(text: str) -> list[str]:
+    return [t.text for t in BODY_ANALYZER(text)]
+
+
+def _body_positions(reader: Any, docnum: int, stem: str, field: str = "body") -> list[int]:
+    """The positions of `stem` in one aid's body (or another positional field; empty when it
+    is not there)."""
     try:
-        m = reader.postings("body", stem)
+        m = reader.postings(field, stem)
     except TermNotFound:
         return []
     m.skip_to(docnum)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 MAX_CHARS = 500_000  # the same limit as Aid.transcript
@@ -31,6 +31,7 @@ _STARTS_WITH_TIME_RE = re.compile(rf"^\s*{_TIME}\s")
 _TAG_RE = re.compile(r"<[^>]*>")
 _ASS_RE = re.compile(r"\{\\[^}]*\}")
 _WS_RE = re.compile(r"\s+")
+_NON_WORD_RE = re.compile(r"[\W_]+")
 _LINES_RE = re.compile(r"\r\n|\r|\n")
 
 
@@ -217,3 +218,37 @@ def format_time(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def best_cue(
+    cues: Sequence[Cue],
+    weights: Mapping[str, float],
+    stems_of: Callable[[str], Iterable[str]],
+) -> Cue | None:
+    """The cue where the query's words are said: the most weight of distinct `weights` stems
+    (the query's or the page's, as the index analyses them), then the most occurrences, then
+    the earliest. None when no cue holds any of them.
+
+    `stems_of` analyses a cue's text as the transcript field was analysed. Only cues whose text
+    holds the start of some stem are analysed (Porter and the derivations change endings only;
+    a hyphenated compound like "w2" of "W-2" is found with the punctuation squeezed out), so a
+    long transcript costs a substring scan, not an analysis.
+    """
+    if not weights or not cues:
+        return None
+    prefixes = {stem[:4] for stem in weights}
+    best: tuple[float, int, float] | None = None
+    found: Cue | None = None
+    for cue in cues:
+        text = cue.text.lower()
+        if not any(p in text for p in prefixes):
+            squeezed = _NON_WORD_RE.sub("", text)
+            if not any(p in squeezed for p in prefixes):
+                continue
+        stems = [s for s in stems_of(cue.text) if s in weights]
+        if not stems:
+            continue
+        key = (sum(weights[s] for s in set(stems)), len(stems), -cue.start)
+        if best is None or key > best:
+            best, found = key, cue
+    return found

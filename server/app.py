@@ -18,6 +18,7 @@ from server.admin import api as admin_api
 from server.admin import bulk_api as admin_bulk
 from server.admin import usage as admin_usage
 from server.admin.templates_api import setup_app_templates
+from server.admin.transcripts import setup_transcripts
 from server.analytics import setup_analytics
 from server.api import public as public_api
 from server.body import read_body
@@ -211,6 +212,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(admin_api.routes)
     app.router.add_routes(admin_usage.routes)
     setup_app_templates(app)  # read at start-up, off the loop; /api/v1/admin/app-templates
+    setup_transcripts(app)  # a video aid's transcript: /api/v1/admin/aids/{id}/transcript
     app.router.add_routes(admin_bulk.routes)
     app.router.add_routes(tips_routes)  # peer learning: tips (server/peer/tips_api.py)
     setup_questions(app)  # after peer_ctx: the question index is rebuilt from the peer store

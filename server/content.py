@@ -2,6 +2,7 @@
 
     apps/<app-id>.yaml        an app, its URL rules and its contexts (pages) with pinned aids
     aids/<aid-id>.md          an aid: YAML front matter, then the Markdown body
+    aids/<aid-id>.vtt|.srt    a video aid's WebVTT or SRT transcript (docs/transcripts.md)
     mentors/<mentor-id>.yaml  a peer mentor: contact, apps, topics, vetting (optional folder)
 
 Reading validates everything before anything is written; every error names the file and line.
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from index.transcripts import TranscriptError, parse_transcript
 from server.errors import ContentError
 from server.models import (
     Aid,
@@ -94,7 +96,11 @@ def _parse_yaml(
     return data
 
 
-def parse_aid(text: str, name: str, errors: list[tuple[str, int, str]]) -> Aid | None:
+def parse_aid(
+    text: str, name: str, errors: list[tuple[str, int, str]], transcript: str = ""
+) -> Aid | None:
+    """An aid file; `transcript` is its sidecar's text (checked by the caller, which names the
+    sidecar's own lines)."""
     m = FRONT_MATTER_RE.match(text)
     if not m:
         errors.append((name, 1, "missing YAML front matter (a '---' line, fields, then '---')"))
@@ -112,6 +118,12 @@ def parse_aid(text: str, name: str, errors: list[tuple[str, int, str]]) -> Aid |
         )
         return None
     data["body"] = text[m.end() :].strip("\n") + "\n"
+    if transcript:
+        if "transcript" in data:
+            line = _line_for("transcript", _key_lines(m.group(1)), 1)
+            errors.append((name, line, "transcript: given in the front matter and a sidecar file"))
+            return None
+        data["transcript"] = transcript
     try:
         return aid_from_mapping(data)
     except FieldErrors as exc:
@@ -253,6 +265,37 @@ def _read(path: Path, rel: str, errors: list[tuple[str, int, str]]) -> str | Non
         return None
 
 
+TRANSCRIPT_SUFFIXES = (".vtt", ".srt")
+
+
+def _transcripts(
+    aid_dir: Path, aid_ids: set[str], errors: list[tuple[str, int, str]]
+) -> dict[str, str | None]:
+    """The sidecar transcripts of `aids/` by aid id (None: the file has errors, reported with
+    its own name and line). A sidecar needs its aid file, and an aid has at most one."""
+    found: dict[str, str | None] = {}
+    if not aid_dir.is_dir():
+        return found
+    for path in sorted(p for s in TRANSCRIPT_SUFFIXES for p in aid_dir.glob(f"*{s}")):
+        rel = f"aids/{path.name}"
+        if path.stem not in aid_ids:
+            errors.append((rel, 1, f"a transcript without its aid file aids/{path.stem}.md"))
+            continue
+        if path.stem in found:
+            errors.append((rel, 1, f"aid {path.stem!r} has both a .vtt and an .srt transcript"))
+            found[path.stem] = None
+            continue
+        text = _read(path, rel, errors)
+        if text is not None:
+            try:
+                parse_transcript(text)
+            except TranscriptError as exc:
+                errors.append((rel, max(exc.line, 1), exc.reason))
+                text = None
+        found[path.stem] = text
+    return found
+
+
 def load_dir(
     root: Path,
     known_aids: Iterable[str] = (),
@@ -276,10 +319,15 @@ def load_dir(
         raise ContentError([(str(root), 0, "no 'aids/', 'apps/' or 'mentors/' folder found")])
     failed_aids: set[str] = set()  # ids of aid files with errors of their own (named by file)
     failed_apps: list[tuple[str, dict[str, Any], str]] = []  # (file, data, text) with errors
-    for path in sorted(aid_dir.glob("*.md")) if aid_dir.is_dir() else []:
+    md_paths = sorted(aid_dir.glob("*.md")) if aid_dir.is_dir() else []
+    transcripts = _transcripts(aid_dir, {p.stem for p in md_paths}, errors)
+    for path in md_paths:
         rel = f"aids/{path.name}"
         text = _read(path, rel, errors)
-        aid = parse_aid(text, rel, errors) if text is not None else None
+        said = transcripts.get(path.stem)
+        aid = parse_aid(text, rel, errors, said or "") if text is not None else None
+        if said is None and path.stem in transcripts:
+            aid = None  # its sidecar has errors of its own (reported with the sidecar's lines)
         if aid is None:
             failed_aids.add(path.stem)
             continue
@@ -390,7 +438,9 @@ def _yaml_dump(data: dict[str, Any]) -> str:
 
 
 def aid_to_text(aid: Aid) -> str:
+    """An aid file; a transcript is not part of it (write_dir puts it in a sidecar file)."""
     fields = aid.content_fields()
+    fields.pop("transcript", None)
     body = fields.pop("body")
     front = {k: v for k, v in fields.items() if v not in (None, "", [])}
     front.setdefault("audience", [])
@@ -435,6 +485,11 @@ def _rule_text(rule: dict[str, Any]) -> Any:
     return rule if rule["priority"] else {"pattern": rule["pattern"]}
 
 
+def transcript_suffix(transcript: str) -> str:
+    """The sidecar file's suffix: .vtt for WebVTT, .srt for SRT."""
+    return ".vtt" if transcript.lstrip("\ufeff").startswith("WEBVTT") else ".srt"
+
+
 def mentor_to_text(mentor: Mentor) -> str:
     fields = mentor.content_fields()
     keep = {"id", "name", "contact", "apps", "topics", "audience", "vetted", "active"}
@@ -457,6 +512,11 @@ def write_dir(
     for aid in aids:
         (root / "aids" / f"{aid.id}.md").write_text(aid_to_text(aid), encoding="utf-8")
         count += 1
+        if aid.transcript:
+            (root / "aids" / f"{aid.id}{transcript_suffix(aid.transcript)}").write_text(
+                aid.transcript, encoding="utf-8"
+            )
+            count += 1
     for app in apps:
         (root / "apps" / f"{app.id}.yaml").write_text(app_to_text(app), encoding="utf-8")
         count += 1

@@ -690,6 +690,9 @@ class VideoCue:
     start: Annotated[float, Field(description="Seconds from the start of the video")]
     end: Annotated[float, Field(description="Seconds from the start of the video")]
     text: Annotated[str, Field(description="What is said, plain text (tags stripped)")]
+    source: Annotated[
+        str, Field(description="The video's URL (the aid's source; may be empty): open it at start")
+    ]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from aiohttp import web
 from server.admin.bulk_api import bulk_paths
 from server.admin.openapi import admin_paths
 from server.admin.templates_api import template_paths
+from server.admin.transcripts import transcript_paths
 from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.health.api import health_paths
@@ -122,6 +123,7 @@ def _document() -> dict[str, Any]:
             **admin_paths(),
             **usage_paths(),
             **template_paths(),
+            **transcript_paths(),
             **bulk_paths(),
             **pairing_paths(),
             **tips_paths(),

@@ -24,6 +24,7 @@ from index.query import (
     scope_filter,
 )
 from index.service import IndexService
+from index.transcripts import Cue
 from server.cache import ResultCache
 from server.catalog import AidMeta, Catalog, Resolution
 from server.cursor import decode_payload, encode_payload
@@ -153,6 +154,17 @@ def _mentions(terms: Iterable[str]) -> str:
     if len(words) == 1:
         return f"Mentions {words[0]}"
     return f"Mentions {', '.join(words[:-1])} and {words[-1]}"
+
+
+def cue_json(cue: Cue, source: str) -> dict[str, Any]:
+    """Where in a video the words are said (a VideoCue), and the video (the aid's `source`):
+    the panel opens it there (extension/src/lib/videotime.js)."""
+    return {
+        "start": round(cue.start, 3),
+        "end": round(cue.end, 3),
+        "text": cue.text,
+        "source": source,
+    }
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -376,7 +388,10 @@ class Suggester:
                     continue
                 seen.add(hit.id)
                 why = _why("related", terms=list(hit.terms[:MAX_TERMS]))
-                related.append(_item(meta, "related", hit.score, _mentions(hit.terms), why))
+                item = _item(meta, "related", hit.score, _mentions(hit.terms), why)
+                if hit.cue is not None and meta.type == "video":
+                    item["cue"] = cue_json(hit.cue, meta.source)
+                related.append(item)
         # Mentors are in the catalog: the key's catalog version moves on when one changes.
         mentors = rank_mentors(catalog, resolution, page, audience, MAX_MENTORS + 1)
         return pinned, related, mentors
@@ -447,16 +462,17 @@ class Suggester:
             meta = catalog.aids.get(hit.id)
             if meta is None:
                 continue
-            results.append(
-                {
-                    "id": meta.id,
-                    "title": meta.title,
-                    "summary": meta.summary,
-                    "type": meta.type,
-                    "score": round(hit.score, 4),
-                    "snippet_html": hit.snippet_html,
-                }
-            )
+            result = {
+                "id": meta.id,
+                "title": meta.title,
+                "summary": meta.summary,
+                "type": meta.type,
+                "score": round(hit.score, 4),
+                "snippet_html": hit.snippet_html,
+            }
+            if hit.cue is not None and meta.type == "video":
+                result["cue"] = cue_json(hit.cue, meta.source)
+            results.append(result)
         return results, page.total, mode
 
     async def _did_you_mean(self, parsed: ParsedQuery) -> str | None:

@@ -29,7 +29,7 @@ log = logging.getLogger("inflow.console")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/admin"
 # POSTs that check the token themselves (multipart uploads read the token from the stream).
-SELF_CHECKED = frozenset({"/admin/import"})
+SELF_CHECKED = frozenset({"/admin/import", "/admin/transcripts"})
 REFRESH_MARGIN = 30.0
 
 

@@ -3,16 +3,19 @@ steps, history with diffs, roll back, delete."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import unicodedata
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
 
 from server import keys
 from server.admin.service import TRANSITIONS, AdminService, aid_etag
+from server.admin.transcripts import MAX_BYTES as TRANSCRIPT_BYTES
+from server.admin.transcripts import parse_off_loop, transcript_summary
 from server.console.common import (
     NOTICES,
     FormState,
@@ -29,10 +32,11 @@ from server.console.common import (
     text,
     whole_number,
 )
+from server.console.csrf import FIELD, check_csrf
 from server.console.session import ConsoleSession
 from server.console.words import actor, audit_comment
 from server.cursor import page_by_id
-from server.errors import InflowError, ValidationFailed
+from server.errors import InflowError, PayloadTooLarge, ValidationFailed
 from server.health.links import broken_primary, primary_check
 from server.health.service import problems_by_owner
 from server.models import AID_STATUSES, AID_TYPES, Aid
@@ -217,6 +221,12 @@ async def _editor(
         # a source-owned aid: {id, name} of the source it comes from (its content is changed there)
         "from_source": _from_source(request, aid),
         "today": dt.date.today(),
+        # a video's transcript: its format, cue count and duration (parsed off the loop)
+        "transcript": await asyncio.get_running_loop().run_in_executor(
+            None, transcript_summary, aid
+        )
+        if aid and aid.type == "video"
+        else None,
     }
     if step_error:
         return render(request, "aid_edit.html", {**context, "error": step_error}, status)
@@ -321,6 +331,70 @@ async def aid_verify(request: web.Request) -> web.StreamResponse:
 
 
 add_delete(routes, "/admin/aids", "aid.delete", AdminService.delete_aid, "/admin/aids")
+
+
+# -- a video's transcript (docs/transcripts.md) ---------------------------------------------------
+
+
+@routes.post("/admin/transcripts")
+async def transcript_post(request: web.Request) -> web.StreamResponse:
+    """Upload, replace (`file`) or remove (`action=remove`) the transcript of the aid `aid`:
+    multipart/form-data read as a stream (a long video's captions are over the console's form
+    limit), the CSRF token checked before a byte of the file is read (the path is in the
+    console's SELF_CHECKED). An ordinary aid update with the page's ETag."""
+    session = need(request, "transcript.write")
+    token: str | None = None
+    fields: dict[str, str] = {}
+    data = b""
+    if request.content_type == "application/x-www-form-urlencoded":  # a remove without a file
+        form = await request.post()
+        token = text(form, FIELD)
+        fields = {name: text(form, name) for name in ("aid", "etag", "action")}
+    elif request.content_type != "multipart/form-data":
+        raise ValidationFailed("Upload the transcript with the form.")
+    reader = await request.multipart() if request.content_type == "multipart/form-data" else None
+    while reader is not None and (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            check_csrf(session.csrf, token)  # before reading a byte of the file
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > TRANSCRIPT_BYTES:
+                    raise PayloadTooLarge(
+                        f"The transcript file is over the limit of {TRANSCRIPT_BYTES} bytes."
+                    )
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        elif part.name in {FIELD, "aid", "etag", "action"}:
+            value = (await part.read(decode=True)).decode("utf-8", "replace")[:300]
+            if part.name == FIELD:
+                token = value
+            else:
+                fields[part.name] = value.strip()
+    check_csrf(session.csrf, token)
+    aid_id = fields.get("aid", "")
+    remove = fields.get("action") == "remove"
+    if remove:
+        change = ""
+    else:
+        try:
+            change = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationFailed("The transcript is not UTF-8 text.") from None
+        if not change.strip():
+            raise ValidationFailed("Choose a WebVTT (.vtt) or SRT (.srt) file to upload.")
+        await parse_off_loop(change)  # a 422 naming the line
+    await svc(request).update_aid(
+        session.identity(),
+        aid_id,
+        {"transcript": change},
+        fields.get("etag"),
+        partial=True,
+        action="aid.transcript",
+    )
+    raise see_other(f"/admin/aids/{quote(aid_id)}", "saved")
 
 
 # -- history, roll back, live preview ------------------------------------------------------------

@@ -18,6 +18,7 @@ import {
   typeLabel,
   videoFacts,
 } from "../lib/viewmodel.js";
+import { cueLink } from "../lib/videotime.js";
 import { h } from "./dom.js";
 import { provenanceLine } from "./provenance.js";
 import { createPeer } from "./peer.js";
@@ -129,6 +130,27 @@ function signInBox(text) {
   );
 }
 
+/** A video hit's cue: "▶ 1:23 “…”", a link that opens the video where the words are said.
+ * Beside the card's button, not in it (a link inside a button is no link). */
+function cueLine(aid) {
+  const cue = cueLink(aid.cue);
+  if (!cue) return null;
+  return h(
+    "a",
+    {
+      className: "cue",
+      href: cue.href,
+      target: "_blank",
+      rel: "noopener noreferrer",
+      dataset: { cue: aid.id },
+      title: `Watch from ${cue.time}`,
+      onclick: () => linkFollowed(aid.id, cue.href),
+      onauxclick: (ev) => ev.button === 1 && linkFollowed(aid.id, cue.href),
+    },
+    cue.label,
+  );
+}
+
 function aidCard(aid, why = []) {
   const lines = Array.isArray(why) ? why : why ? [why] : [];
   return h(
@@ -151,6 +173,7 @@ function aidCard(aid, why = []) {
       aid.summary ? h("span", { className: "summary" }, aid.summary) : null,
       lines.length ? h("span", { className: "why" }, lines.join(" · ")) : null,
     ),
+    cueLine(aid),
   );
 }
 
