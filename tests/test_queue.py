@@ -27,6 +27,7 @@ from server.queue.models import QueueItem
 from server.storage import Storage
 from tests.fixtures.content_db import CONTENT_V0, load_dump, table_columns, table_rows
 from tests.tokens import TokenMaker
+from tests.upstream import Upstream
 
 Q = "/api/v1/admin/queue"
 BASE = "https://ovens.crumb.example"
@@ -391,3 +392,36 @@ async def test_the_refresh_job_fills_the_queue(bakery: TestClient, tokens: Token
     resp = await bakery.get(Q, headers=reviewer)
     body = await resp.json()
     assert len(body["items"]) == 4 and body["last_refresh"]["added"] == 4
+
+
+async def test_a_broken_primary_link_found_by_the_link_check_is_an_item(
+    aiohttp_client: Any, make_settings: Any, tmp_path: Path, tokens: TokenMaker, upstream: Upstream
+) -> None:
+    """The link check (server/health) fetches the aid's page for real; a 404 on its primary link
+    (its `source`) becomes a broken_link item naming the URL; a working body link does not."""
+    upstream.set("/manuals/ok", "<h1>Oven manual</h1>", content_type="text/html")
+    root = write_library(tmp_path / "crumb")
+    gone = upstream.url("/manuals/deck-oven-x2")  # not served: 404
+    (root / "aids" / "ovens-deck-manual.md").write_text(
+        _aid("ovens-deck-manual", "Deck oven X2 manual", dt.date.today().isoformat(), source=gone)
+        + f"\nSee also {upstream.url('/manuals/ok')}.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(
+        content_dir=root, fetch_allow_private=True, link_check_delay_seconds=0.0, jobs=False
+    )
+    client = await aiohttp_client(create_app(settings))
+    reviewer = person(tokens, "rita", "author", "reviewer")
+    resp = await client.post("/api/v1/admin/health/links/check", headers=reviewer)
+    assert resp.status == 202, await resp.text()
+    await client.app[keys.JOBS].wait("link-check")
+    assert upstream.hits["/manuals/deck-oven-x2"] >= 1
+    assert (await client.post(f"{Q}/refresh", headers=reviewer)).status == 200
+    broken = by_kind(await items(client, reviewer, "?kind=broken_link"))["broken_link"]
+    assert (broken["key"], broken["app_id"], broken["link"]) == (
+        "ovens-deck-manual",
+        "ovens",
+        "/admin/aids/ovens-deck-manual",
+    )
+    assert broken["figures"]["url"] == gone and broken["figures"]["http_status"] == 404
+    assert "Deck oven X2 manual" in broken["title"] and "HTTP 404" in broken["title"]
