@@ -215,6 +215,7 @@ async def test_each_kind_of_result_per_aid_and_per_owner(
     gone = found[("ledger-post-invoice", "gone")]
     assert (gone["status"], gone["http_status"], gone["primary"]) == ("broken", 404, False)
     assert gone["failing_since"] == gone["checked_at"] != ""
+    assert data["checked_at"] == gone["checked_at"]  # when the last check wrote its results
     assert found[("roster-swap-shift", "old-guide")]["status"] == "broken"
     assert found[("roster-swap-shift", "old-guide")]["primary"] is True
     # HEAD answered 405: checked again with GET, which works
@@ -300,7 +301,12 @@ async def test_refusals_and_failures_say_why(
     assert "INFLOW_FETCH_ALLOW_PRIVATE" in data["links"][0]["detail"]
     assert not upstream.requests  # nothing was fetched
 
-    upstream.set("/robots.txt", "User-agent: *\nDisallow: /gone\n", content_type="text/plain")
+    # a polite crawler's robots.txt: one page kept out, a pause between requests
+    upstream.set(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /gone\nCrawl-delay: 0.1\n",
+        content_type="text/plain",
+    )
     client = await aiohttp_client(
         create_app(health_settings(fetch_timeout_seconds=1.0, data_dir=tmp_path / "second"))
     )

@@ -81,6 +81,7 @@ async def health_page(request: web.Request) -> web.Response:
         {
             "groups": by_owner(links),
             "counts": report["counts"],
+            "checked_at": report["checked_at"],
             "truncated": report["truncated"],
             "filters": {**filters, "days": str(days)},
             "statuses": LINK_STATUSES,

@@ -10,7 +10,8 @@ some servers answer to every HEAD), through the same `SafeFetcher` as the source
 (server/fetch): its host checks, private-address refusal (unless
 `INFLOW_FETCH_ALLOW_PRIVATE`), size and time limits, and robots.txt, which a link check obeys.
 One host's links are checked one after another with a polite pause between them
-(`HOST_DELAY_SECONDS`); a few hosts at a time (`HOSTS_AT_ONCE`).
+(INFLOW_LINK_CHECK_DELAY_SECONDS, or the site's robots.txt Crawl-delay when longer, up to
+`CRAWL_DELAY_MAX_SECONDS`); a few hosts at a time (`HOSTS_AT_ONCE`).
 
 What a result says (`LinkCheck.status`):
 - `ok`: a 2xx answer;
@@ -59,6 +60,9 @@ register(LinkCheck, link_checks)  # the generic store reads and writes it
 
 HOST_DELAY_SECONDS = 1.0  # between two requests to one host (a polite crawler's pace)
 HOSTS_AT_ONCE = 4  # hosts checked at the same time
+# a robots.txt Crawl-delay longer than the setting is obeyed, up to this (a day-long delay would
+# stall the host's checks for good)
+CRAWL_DELAY_MAX_SECONDS = 30.0
 LINKS_PER_AID = 200  # more than this in one body: the first 200 are checked
 WRITE_CHUNK = 500  # rows per write transaction (the storage thread serves everyone else too)
 # A link check only needs the answer, not the page: a body bigger than this is not read, and a
@@ -223,6 +227,15 @@ def _host(url: str) -> str:
 Progress = Callable[[int, int, str], None]
 
 
+async def _crawl_delay(fetcher: SafeFetcher, url: str, policy: FetchPolicy) -> float:
+    """The Crawl-delay the host's robots.txt asks for, at most CRAWL_DELAY_MAX_SECONDS."""
+    try:
+        asked = await fetcher.crawl_delay(url, policy)
+    except (FetchRefused, FetchFailed):
+        return 0.0
+    return min(max(0.0, asked), CRAWL_DELAY_MAX_SECONDS)
+
+
 async def check_all(
     fetcher: SafeFetcher,
     urls: Sequence[str],
@@ -242,9 +255,12 @@ async def check_all(
 
     async def host_run(host: str, host_urls: list[str]) -> None:
         async with gate:
+            pause = delay
             for i, url in enumerate(host_urls):
-                if i and delay > 0:
-                    await asyncio.sleep(delay)
+                if i == 1 and policy.robots:  # robots.txt is cached now: its Crawl-delay
+                    pause = max(delay, await _crawl_delay(fetcher, url, policy))
+                if i and pause > 0:
+                    await asyncio.sleep(pause)
                 results[url] = await check_url(fetcher, url, policy)
                 if progress is not None:
                     progress(len(results), total, f"Checked {len(results)} of {total} links")

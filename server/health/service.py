@@ -107,9 +107,10 @@ async def link_report(
 ) -> dict[str, Any]:
     """The last check's results of published aids' links, filtered (owner: the aid's owner,
     case-insensitive; app: mapped to it; status), limited to `apps_seen` (None: all)."""
+    empty = {s: 0 for s in LINK_STATUSES}
     if apps_seen is not None and not apps_seen:
-        return {"links": [], "counts": {s: 0 for s in LINK_STATUSES}, "truncated": False}
-    rows = await store.read(lambda tx: _rows_tx(tx, status))
+        return {"links": [], "counts": empty, "truncated": False, "checked_at": ""}
+    rows, checked_at = await store.read(lambda tx: (_rows_tx(tx, status), _last_checked_tx(tx)))
     wanted_owner = owner.strip().lower()
     kept = []
     for check, aid in rows:
@@ -124,13 +125,14 @@ async def link_report(
     kept.sort(
         key=lambda r: (ORDER.get(r[0].status, 9), str(r[1]["owner"]).lower(), r[0].aid_id, r[0].url)
     )
-    counts = {s: 0 for s in LINK_STATUSES}
+    counts = dict(empty)
     for check, _ in kept:
         counts[check.status] = counts.get(check.status, 0) + 1
     return {
         "links": [link_json(c, a) for c, a in kept[:REPORT_MAX]],
         "counts": counts,
         "truncated": len(kept) > REPORT_MAX,
+        "checked_at": checked_at,  # when the last check wrote its results ("" before the first)
     }
 
 
