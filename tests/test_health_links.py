@@ -8,6 +8,7 @@ the test's own content folder, never the demo's.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -360,3 +361,37 @@ async def test_a_second_check_while_one_runs_is_a_conflict(
 async def run_check_done(client: TestClient, headers: dict[str, str]) -> None:
     while (await links(client, headers))["job"]["running"]:
         await asyncio.sleep(0.05)
+
+
+def _in(stamp: str) -> float:
+    """Seconds from now to an ISO time."""
+    at = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (at - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+async def test_the_schedule_follows_the_last_check(
+    aiohttp_client: Any,
+    health_settings: Callable[..., Settings],
+    tokens: TokenMaker,
+    upstream: Upstream,
+) -> None:
+    """A new installation checks its links minutes after it starts, not a day later; a restart
+    does not check again at once but one interval after the last check."""
+    serve_pages(upstream)
+    settings = health_settings(jobs=True, link_check_hours=24)
+    client = await aiohttp_client(create_app(settings))
+    state = client.server.app[keys.JOBS].state("link-check")
+    assert state["every_seconds"] == 24 * 3600
+    assert 240 < _in(state["next_at"]) <= 300  # never checked: five minutes after start-up
+    await run_check(client, staff(tokens))
+    await client.close()
+
+    restarted = await aiohttp_client(create_app(settings))
+    state = restarted.server.app[keys.JOBS].state("link-check")
+    assert 23 * 3600 < _in(state["next_at"]) <= 24 * 3600
+
+    off = await aiohttp_client(
+        create_app(settings.with_(link_check_hours=0, data_dir=settings.data_dir.parent / "off"))
+    )
+    state = off.server.app[keys.JOBS].state("link-check")
+    assert state["registered"] and state["next_at"] is None  # only by hand

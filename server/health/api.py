@@ -46,6 +46,8 @@ BASE = "/api/v1/admin/health"
 READ_ROUTE = "peer.read"
 # a restart close to the next check waits at least this long (the server settles first)
 FIRST_RUN_MIN_SECONDS = 60.0
+# links never checked yet are checked this long after start-up (not a whole interval later)
+NEVER_CHECKED_FIRST_SECONDS = 300.0
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
@@ -121,7 +123,8 @@ def checker_of(app: web.Application) -> LinkChecker:
 
 async def health_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: register the `link-check` job, every `link_check_hours` (0: by hand only).
-    The first run is due one interval after the last check (a restart does not check again)."""
+    The first run is due one interval after the last check (a restart does not check again), or
+    five minutes after start-up when links were never checked."""
     every = app[keys.SETTINGS].link_check_hours * 3600.0
 
     async def run(job: JobRun) -> None:
@@ -130,7 +133,9 @@ async def health_ctx(app: web.Application) -> AsyncIterator[None]:
     first_in = None
     if every > 0:
         last = await last_checked(app[keys.PEER])
-        if last is not None:
+        if last is None:  # never checked (a new installation): soon, once the server settled
+            first_in = min(every, NEVER_CHECKED_FIRST_SECONDS)
+        else:
             first_in = max(FIRST_RUN_MIN_SECONDS, every - (time.time() - last))
     app[keys.JOBS].register(JOB, every, run, first_in=first_in)
     yield
