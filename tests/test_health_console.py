@@ -135,3 +135,21 @@ async def test_someone_who_owns_nothing_is_kept_out(cc: TestClient, tokens: Toke
     await sign_in(cc, tokens.token(sub="clerk", roles=("learner",), email="clerk@fabrikam.example"))
     html = await page(cc, "/admin/health", 403)
     assert "owners of an app" in html
+
+
+async def test_the_page_follows_a_running_check(
+    cc: TestClient, tokens: TokenMaker, upstream: Upstream
+) -> None:
+    """While a check runs the page says how far it is and refreshes itself (no JavaScript);
+    when it has ended, neither."""
+    serve_pages(upstream)
+    upstream.set("/ok", status=301, headers={"Location": upstream.url("/slow") + "?seconds=1"})
+    csrf = await sign_in(cc, tokens.token(sub="admin-1", roles=("learner", "admin")))
+    resp = await cc.post("/admin/health/check", data={"csrf_token": csrf})
+    html = await resp.text()
+    assert "Checking now" in html and 'http-equiv="refresh"' in html
+    assert "Check now</button>" not in html
+    await cc.server.app[keys.JOBS].wait("link-check")
+    html = await page(cc, "/admin/health")
+    assert "Checking now" not in html and 'http-equiv="refresh"' not in html
+    assert "Check now</button>" in html

@@ -34,7 +34,7 @@ from server.permissions import may
 routes = web.RouteTableDef()
 PATH = "/admin/health"
 NOTICES = {
-    "started": "Link check started: this page shows its progress; reload it to follow.",
+    "started": "Link check started: this page follows its progress.",
     "running": "A link check is already running.",
 }
 
