@@ -395,3 +395,25 @@ async def test_the_schedule_follows_the_last_check(
     )
     state = off.server.app[keys.JOBS].state("link-check")
     assert state["registered"] and state["next_at"] is None  # only by hand
+
+
+async def test_a_link_no_encoding_accepts_does_not_cost_the_other_results(
+    hc: TestClient, tokens: TokenMaker, upstream: Upstream, admin: dict[str, str]
+) -> None:
+    """Incident: a body link to `http://a..b/` (an empty label) made the fetcher raise
+    UnicodeError from the IDNA codec; the whole run failed and no link of any aid was
+    reported. Now that link is `refused` as not a URL and every other link is checked."""
+    serve_pages(upstream)
+    resp = await hc.get("/api/v1/admin/aids/roster-swap-shift", headers=admin)
+    aid, etag = await resp.json(), resp.headers["ETag"]
+    aid["body"] += "\n\nOld wiki: http://a..b/x and the form: " + upstream.url("/ok")
+    resp = await hc.put(
+        "/api/v1/admin/aids/roster-swap-shift", json=aid, headers={**admin, "If-Match": etag}
+    )
+    assert resp.status == 200, await resp.text()
+    data = await run_check(hc, staff(tokens))
+    assert data["job"]["last_error"] == ""
+    bad = [i for i in data["links"] if "a..b" in i["url"]]
+    assert [(i["status"], i["detail"]) for i in bad] == [("refused", "Not a valid URL.")]
+    assert by_link(data)[("ledger-post-invoice", "gone")]["status"] == "broken"
+    assert len(data["links"]) == 7

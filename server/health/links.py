@@ -202,7 +202,7 @@ def outcome_of(result: FetchResult) -> Outcome:
 
 
 async def check_url(fetcher: SafeFetcher, url: str, policy: FetchPolicy) -> Outcome:
-    """HEAD, then GET when HEAD is refused; never raises for what the link does."""
+    """HEAD, then GET when HEAD is refused; never raises for what the link is or does."""
     try:
         result = await fetcher.fetch(url, policy, method="HEAD")
         if result.status in HEAD_REFUSED:
@@ -214,6 +214,11 @@ async def check_url(fetcher: SafeFetcher, url: str, policy: FetchPolicy) -> Outc
         return Outcome("refused", 0, "", REFUSALS.get(reason, str(exc))[:DETAIL_MAX])
     except FetchFailed as exc:
         return Outcome("error", 0, "", FAILURES.get(_reason(exc), str(exc))[:DETAIL_MAX])
+    except (UnicodeError, ValueError):  # a host no encoding accepts ("a..b"): not a URL
+        return Outcome("refused", 0, "", REFUSALS["bad_url"])
+    except Exception as exc:  # one odd link must never cost the results of all the others
+        log.warning("link check of %s failed: %r", url, exc)
+        return Outcome("error", 0, "", f"Inflow could not check it ({type(exc).__name__}).")
     return outcome_of(result)
 
 
