@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,6 +54,10 @@ R = TypeVar("R")
 SOURCE_COMPUTED = frozenset({"running", "progress"})
 SOURCE_READ_ONLY = read_only_fields(Source) | SOURCE_COMPUTED
 RUNS_LIMIT = 50
+# A source that is due (never synced, or its last sync an interval old) runs this soon after
+# start-up, its creation or its reactivation; several due sources start this far apart.
+DUE_DELAY_SECONDS = 2.0
+DUE_SPREAD_SECONDS = 1.0
 
 
 class SourceNotFound(NotFound):
@@ -103,6 +108,7 @@ class SourceService:
         self.names = SourceNames()
         self._running: dict[str, RunState] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_slot = float("-inf")  # monotonic time of the last due source's first run
 
     @property
     def storage(self) -> Storage:
@@ -126,8 +132,8 @@ class SourceService:
 
         sources = await self.library.write(op)
         self.names.refresh(sources)
-        for source in sources:
-            self._schedule(source, at_start=True)
+        for source in sorted(sources, key=lambda s: (s.last_sync_at, s.id)):
+            self._schedule(source)  # the longest waiting first
 
     async def stop(self) -> None:
         tasks = list(self._tasks)
@@ -333,6 +339,8 @@ class SourceService:
             source = await self.get(source_id)
             run = await self.engine.run(source, state.run, state.progress)
             log.info("source %s synced: %s", source_id, summary_text(run))
+            with contextlib.suppress(SourceNotFound):  # the next run: an interval after this one
+                self._schedule(await self.get(source_id))
             return run
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
@@ -358,10 +366,12 @@ class SourceService:
             await state.finished.wait()
 
     # -- scheduling ---------------------------------------------------------------------------
-    def _schedule(self, source: Source, *, at_start: bool = False) -> None:
-        """The source's job (`source:<id>`): every `interval_minutes` while it is active. At
-        start-up the first run comes when the last one is an interval old (a restart does not
-        push every source back a whole interval); a new or changed source waits one interval."""
+    def _schedule(self, source: Source) -> None:
+        """The source's job (`source:<id>`): every `interval_minutes` while it is active, the
+        next run an interval after its last sync. A source that is due (it never synced, or its
+        last sync is an interval old: at start-up, when it is added or made active again, when
+        its interval shrinks) runs soon, not a whole interval later; such runs are spread
+        `DUE_SPREAD_SECONDS` apart so that fifty sources do not all start in the same second."""
         if self.jobs is None:
             return
         if not source.active:
@@ -379,16 +389,33 @@ class SourceService:
             await self.sync(source_id, trigger="schedule", job=run)
 
         every = source.interval_minutes * 60
-        first_in = None
-        if at_start and source.last_sync_at:
-            try:
-                last = dt.datetime.fromisoformat(source.last_sync_at.replace("Z", "+00:00"))
-            except ValueError:
-                last = None
-            if last is not None:
-                age = (dt.datetime.now(dt.UTC) - last).total_seconds()
-                first_in = max(0.0, every - age)
+        first_in = self._due_in(source.last_sync_at, every)
+        if first_in is None:
+            first_in = self._due_slot()
         self.jobs.register(job_name(source_id), every, job, first_in=first_in)
+
+    @staticmethod
+    def _due_in(last_sync_at: str, every: float) -> float | None:
+        """Seconds until a source synced at `last_sync_at` is due again; None: due now (never
+        synced, an unreadable time, or an interval old already)."""
+        if not last_sync_at:
+            return None
+        try:
+            last = dt.datetime.fromisoformat(last_sync_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=dt.UTC)
+        left = every - (dt.datetime.now(dt.UTC) - last).total_seconds()
+        return left if left > 0 else None
+
+    def _due_slot(self) -> float:
+        """When a due source runs: `DUE_DELAY_SECONDS` from now, or `DUE_SPREAD_SECONDS` after
+        the last due source given a slot, whichever is later."""
+        now = time.monotonic()
+        at = max(now + DUE_DELAY_SECONDS, self._last_slot + DUE_SPREAD_SECONDS)
+        self._last_slot = at
+        return at - now
 
     def _unschedule(self, source_id: str) -> None:
         if self.jobs is not None:
