@@ -27,6 +27,15 @@ import { Busy } from "./lib/backoff.js";
 import { openPanelOnActionClick } from "./lib/browser.js";
 import { chromeLocal, createEventQueue, hostOf } from "./lib/events.js";
 import { checkMessage } from "./lib/messages.js";
+import {
+  PATHS_KEY,
+  cacheEntry,
+  cachedMine,
+  normalise,
+  ownerOf,
+  pathsRequest,
+  withStepDone,
+} from "./lib/paths.js";
 import { needsPage, peerRequest } from "./lib/peer.js";
 import {
   VOTE_HOLD_MS,
@@ -48,6 +57,7 @@ import {
   setSession,
   updateKey,
 } from "./lib/storage.js";
+import { jwtClaims } from "./lib/tokens.js";
 import { INITIAL, keptSuggestion, recall, reduce, remember } from "./lib/viewmodel.js";
 
 const EXT_ORIGIN = new URL(chrome.runtime.getURL("")).origin;
@@ -125,6 +135,7 @@ const HANDLERS = {
   shown: onShown,
   "link-followed": onLinkFollowed,
   peer: onPeer,
+  paths: onPaths,
 };
 
 function dispatch(msg, sender, sendResponse) {
@@ -425,6 +436,7 @@ async function onSignOut() {
   };
   await Promise.race([leave(), new Promise((resolve) => setTimeout(resolve, 3000))]);
   await signOut();
+  await removeSession(PATHS_KEY); // the learner's paths leave with the learner
   await setLocal({ [K.lastResults]: null });
   await emitView({ type: "signed-out" });
   return {};
@@ -464,6 +476,40 @@ async function onPeer(msg) {
   }
   const req = peerRequest(msg, page);
   return api(req.path, { method: req.method, body: req.body });
+}
+
+/** Learning paths (src/lib/paths.js). "mine" answers from storage.session while the cached list
+ * is this person's and under a minute old (offline or busy: any age); "done" posts the step, then
+ * reads the list afresh (or, failing that, ticks the step in the cached one) and caches it. */
+async function onPaths(msg) {
+  const [tokens, { values }] = await Promise.all([getSession(K.tokens), loadSettings()]);
+  const owner = ownerOf(jwtClaims(tokens?.access_token ?? ""), values.serverUrl);
+  const saved = () => getSession(PATHS_KEY);
+  if (msg.op === "mine") {
+    const fresh = msg.force ? null : cachedMine(await saved(), owner, Date.now());
+    if (fresh) return { paths: fresh };
+    try {
+      const entry = cacheEntry(owner, await api("/paths/mine"), Date.now());
+      await setSession({ [PATHS_KEY]: entry });
+      return { paths: entry.data };
+    } catch (err) {
+      const old = cachedMine(await saved(), owner, Date.now(), { stale: true });
+      if ((err instanceof Offline || err instanceof Busy) && old)
+        return { paths: old, stale: true };
+      throw err;
+    }
+  }
+  const req = pathsRequest(msg);
+  await api(req.path, { method: req.method, body: req.body });
+  let list;
+  try {
+    list = normalise(await api("/paths/mine"));
+  } catch {
+    const old = cachedMine(await saved(), owner, Date.now(), { stale: true }) ?? [];
+    list = withStepDone(old, msg.path, msg.step, new Date().toISOString());
+  }
+  await setSession({ [PATHS_KEY]: cacheEntry(owner, list, Date.now()) });
+  return { paths: list };
 }
 
 async function onGetAid(msg) {
@@ -711,7 +757,7 @@ async function resumeAnalytics() {
 async function onSettingsChanged() {
   compiled = null;
   rulesMem = null;
-  await removeSession([K.tokens, K.refreshLock]);
+  await removeSession([K.tokens, K.refreshLock, PATHS_KEY]);
   await setLocal({ [K.rules]: null, [K.lastResults]: null });
   await emitView({ type: "signed-out" });
 }

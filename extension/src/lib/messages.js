@@ -1,5 +1,6 @@
 // Message shapes and sender checks for the worker's one dispatcher. Pure, unit-tested.
 
+import { isPathsMessage } from "./paths.js";
 import { isPeerMessage } from "./peer.js";
 
 const MAX_URL = 8 * 1024;
@@ -54,6 +55,8 @@ const PANEL = {
   // Peer learning (src/lib/peer.js): {type: "peer", op, ...}; page operations name the page on
   // screen by its pageKey, and the worker sends that page's URL, never one from the message.
   peer: isPeerMessage,
+  // Learning paths (src/lib/paths.js): {type: "paths", op: "mine"} and {op: "done", path, step}.
+  paths: isPathsMessage,
 };
 
 export const CONTENT_TYPES = Object.freeze(Object.keys(CONTENT));

@@ -21,6 +21,7 @@ import {
 import { cueLink } from "../lib/videotime.js";
 import { h } from "./dom.js";
 import { provenanceLine } from "./provenance.js";
+import { createPaths } from "./paths.js";
 import { createPeer } from "./peer.js";
 
 const SEARCH_DEBOUNCE_MS = 250;
@@ -61,6 +62,16 @@ const peer = createPeer({
   send,
   html: (s) => safeFragment(s, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }),
   changed: () => ui.mode === "home" && render(),
+});
+
+// Learning paths (panel/paths.js): the strip under the search box, "Part of your path" on aid
+// cards, and "Done" on an aid that is a step of the learner's paths.
+const paths = createPaths({
+  send,
+  serverUrl: () => ui.serverUrl,
+  openAid: (id) => openAid(id),
+  changed: () => ui.mode === "home" && render(),
+  strip: $("path-strip"),
 });
 
 // ---- top bar, search box, selection chip ----------------------------------------------------
@@ -171,6 +182,7 @@ function aidCard(aid, why = []) {
         aid.title,
       ),
       aid.summary ? h("span", { className: "summary" }, aid.summary) : null,
+      paths.mark(aid.id),
       lines.length ? h("span", { className: "why" }, lines.join(" · ")) : null,
     ),
     cueLine(aid),
@@ -463,6 +475,7 @@ function reportShown(view) {
 
 function onView(view) {
   ui.view = view ?? null;
+  paths.sync(ui.view);
   if (!signedIn(ui.view)) {
     ui.heldVote = null; // the worker sent it at sign-out
     ui.mode = "home";
@@ -725,6 +738,7 @@ function renderAid(aid, back) {
       video,
       body,
     ),
+    paths.doneBox(aid.id),
     ...vote,
     // A mentor of the page's app flags the aid as wrong or outdated to its owner.
     ...[peer.flagBox(ui.view, aid.id)].filter(Boolean),
@@ -830,6 +844,9 @@ async function makeChecklist(aid, body) {
       const now = (await getSession(key)) ?? {};
       now[i] = box.checked;
       await setSession({ [key]: now });
+      // The last box ticked finishes the aid: its open path steps are done.
+      if (box.checked && items.every((it) => it.querySelector("input.tick")?.checked))
+        void paths.finished(aid.id);
     });
     const text = h("span", { className: "task-text" });
     text.append(...li.childNodes);
