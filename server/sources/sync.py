@@ -371,6 +371,9 @@ class _Writer:
             )
 
     def removed(self, prev: SourceItem) -> None:
+        if not prev.aid_id:  # it only ever failed (a 404 link of a crawl): nothing was removed
+            self.tx.delete(SourceItem, prev.id)
+            return
         self.counts.removed += 1
         self.tx.update(dataclasses.replace(prev, state="removed", changed_at=self.stamp, error=""))
         if self.source.on_remove != "archive" or not prev.aid_id:
@@ -416,13 +419,19 @@ class _Writer:
         data.update(self._content(entry, aid))
         if back or aid.status != "archived":  # an aid archived in Inflow stays archived
             data["status"] = self.publish_status
-        data["verified_at"] = self.today
         try:
             new = validate(Aid, data)
         except FieldErrors as exc:
             self._item_failed(entry, prev, f"not a valid aid: {exc}")
             return
         new = dataclasses.replace(new, origin=self.source.id)
+        if not back and _same_content(new, aid):
+            # what changed upstream is not on the aid (a feed entry's categories, a git file's
+            # mapping, both only read when the aid is made): unchanged, no version, same status
+            self.counts.unchanged += 1
+            self._save_item(prev, entry, state="active", error="", digest=digest)
+            return
+        new = dataclasses.replace(new, verified_at=self.today)
         stored, change = self.storage.save_aid_tx(new, self.saved_by, self.changes)
         if change != "unchanged":
             fields = sorted(
@@ -545,6 +554,14 @@ class _Writer:
 
     def _taken(self, aid_id: str) -> bool:
         return aid_id in self.taken or self._find(aid_id) is not None
+
+
+def _same_content(new: Aid, old: Aid) -> bool:
+    """The aid's content is as it was (the status and verification date a rewrite would set
+    aside)."""
+    skip = ("status", "verified_at")
+    before, after = old.content_fields(), new.content_fields()
+    return all(before.get(k) == v for k, v in after.items() if k not in skip)
 
 
 def _strs(value: Any) -> list[str]:
