@@ -38,7 +38,8 @@ install: $(VENV)/.installed
 include Makefile.keycloak
 
 run: install keycloak
-	$(PY) -m server import content/demo
+	$(PY) -m server.sources.demo_git $(INFLOW_DATA_DIR)/demo-git
+	INFLOW_BASE_URL=$${INFLOW_BASE_URL:-http://$(HOST):$(PORT)} $(PY) -m server import content/demo
 	@echo ""
 	@echo "  Inflow API     http://$(HOST):$(PORT)/api/v1/openapi.json"
 	@echo "  Demo apps      http://$(HOST):$(PORT)/demo/"
@@ -46,6 +47,8 @@ run: install keycloak
 	@echo "  (demo only: the analytics privacy threshold is 1 person so your own clicks show;"
 	@echo "   the default, and what production should keep, is 5: INFLOW_ANALYTICS_MIN_GROUP)"
 	@echo "  Keycloak       http://127.0.0.1:8081/  (demo users: see docs/sso.md)"
+	@echo "  Sources        http://$(HOST):$(PORT)/admin/sources  (a feed, an intranet section and a"
+	@echo "                 git repository served here; they sync at start-up: docs/sources.md)"
 	@echo "  Extension      load extension/ unpacked in Chrome (see docs/extension.md)"
 	@echo "  E-mail         a local SMTP debugging server on 127.0.0.1:$(SMTP_PORT) writes each"
 	@echo "                 notification to $(INFLOW_DATA_DIR)/mail.log (tail -f it)"
@@ -57,6 +60,7 @@ run: install keycloak
 	INFLOW_CORS_ORIGINS=chrome-extension://$$(cat auth/extension-id.txt) \
 	INFLOW_ANALYTICS_MIN_GROUP=$${INFLOW_ANALYTICS_MIN_GROUP:-1} \
 	INFLOW_FETCH_ALLOW_PRIVATE=$${INFLOW_FETCH_ALLOW_PRIVATE:-1} \
+	INFLOW_BASE_URL=$${INFLOW_BASE_URL:-http://$(HOST):$(PORT)} \
 	  $(PY) -m server serve --host $(HOST) --port $(PORT)
 
 chromium:

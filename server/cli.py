@@ -26,7 +26,7 @@ from server.db.migrate import (
     new_revision,
     upgrade,
 )
-from server.demo import PEER_DEMO_FILE, seed_peer_demo
+from server.demo import PEER_DEMO_FILE, SOURCES_DEMO_FILE, seed_demo_sources, seed_peer_demo
 from server.errors import ContentError
 from server.library import Library
 from server.peer.store import PeerStore
@@ -87,6 +87,20 @@ async def _import(settings: Settings, directory: Path) -> int:
             print(
                 f"Peer learning demo ({peer_demo}): "
                 + ", ".join(f"{k} {v}" for k, v in seeded.items())
+            )
+        sources_demo = directory / SOURCES_DEMO_FILE  # the demo's feed, intranet and git sources
+        if sources_demo.is_file():
+            try:
+                added = await seed_demo_sources(
+                    PeerStore(library.storage), sources_demo, settings.base_url, library.catalog
+                )
+            except ValueError as exc:
+                print(f"Sources not added: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"Demo sources ({sources_demo}): "
+                + ", ".join(f"{k} {v}" for k, v in added.items())
+                + " (they sync when the server starts)"
             )
         return 0
 

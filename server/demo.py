@@ -1,10 +1,19 @@
 """Serves the demo work apps under /demo/ (static files with a single-page-app fallback), and
-seeds the peer learning demo content (content/demo/peer.yaml) when the demo is imported."""
+seeds the peer learning demo content (content/demo/peer.yaml) when the demo is imported.
+
+The demo's sources (issue 13, docs/sources.md "Demo") are served here too: a vendor's release
+notes feed (/demo/feeds/expensely/releases.rss), an intranet section with a sitemap
+(/demo/intranet/), whose `{{base_url}}` placeholders become `settings.base_url`, and the git
+repository made by server/sources/demo_git.py in `<data_dir>/demo-git` (over git's HTTP at
+/demo-git/handbook.git). content/demo/sources.yaml seeds one source of each kind on them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +21,9 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from server import keys
 from server.catalog import Catalog
+from server.models import FieldErrors, validate
 from server.peer.models import (
     AidFlag,
     Answer,
@@ -25,6 +36,8 @@ from server.peer.models import (
 from server.peer.people import audience_for
 from server.peer.store import PeerStore, PeerTx
 from server.security import public
+from server.sources.demo_git import add_git_routes
+from server.sources.models import Source
 
 DEMO_ROOT = Path(__file__).resolve().parent / "demo_site"
 
@@ -46,6 +59,27 @@ def _resolve(rel: str) -> Path | None:
     return None
 
 
+# Files whose links must be absolute (a feed, a sitemap): `{{base_url}}` is the server's address.
+BASE_URL_MARK = "{{base_url}}"
+TEMPLATED = {".rss": "application/rss+xml", ".xml": "application/xml"}
+
+
+def _templated(target: Path, base_url: str) -> bytes:
+    return target.read_text(encoding="utf-8").replace(BASE_URL_MARK, base_url).encode()
+
+
+async def _templated_response(request: web.Request, target: Path) -> web.Response:
+    """A feed or sitemap with this server's address in it, answering conditional requests (a
+    source's incremental read: ETag of the content, 304 when it is unchanged)."""
+    base_url = request.app[keys.SETTINGS].base_url.rstrip("/")
+    body = await asyncio.to_thread(_templated, target, base_url)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type=TEMPLATED[target.suffix], headers=headers)
+
+
 @public
 async def demo_page(request: web.Request) -> web.StreamResponse:
     rel = request.match_info.get("path", "")
@@ -54,6 +88,8 @@ async def demo_page(request: web.Request) -> web.StreamResponse:
     target = _resolve(rel)
     if target is None:
         raise web.HTTPNotFound(text="No such demo page.")
+    if target.suffix in TEMPLATED:
+        return await _templated_response(request, target)
     return web.FileResponse(
         target,
         headers={
@@ -68,9 +104,17 @@ async def demo_root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/demo/")
 
 
+DEMO_GIT_PREFIX = "/demo-git"
+DEMO_GIT_DIR = "demo-git"  # in the data folder: `python -m server.sources.demo_git` makes it
+
+
 def add_demo_routes(app: web.Application) -> None:
     app.router.add_get("/demo", demo_root)
     app.router.add_get("/demo/{path:.*}", demo_page)
+    # the demo git source: <data_dir>/demo-git/handbook.git over git's HTTP (and a page per file)
+    git = web.Application()
+    add_git_routes(git, app[keys.SETTINGS].data_dir / DEMO_GIT_DIR)
+    app.add_subapp(DEMO_GIT_PREFIX, git)
 
 
 # -- peer learning demo content (content/demo/peer.yaml) --------------------------------------
@@ -160,6 +204,62 @@ async def seed_peer_demo(
             elif isinstance(found, Pairing) and (found.ends_on or today) < today:
                 tx.update(dataclasses.replace(found, starts_on=obj.starts_on, ends_on=obj.ends_on))
                 counts["renewed"] += 1
+            else:
+                counts["kept"] += 1
+        return counts
+
+    return await peer.transaction(seed)
+
+
+# -- the demo's sources (content/demo/sources.yaml) -------------------------------------------
+
+SOURCES_DEMO_FILE = "sources.yaml"
+
+
+def demo_sources(path: Path, base_url: str) -> list[Source]:
+    """The demo file's sources, `{{base_url}}` in their URLs replaced by this server's address;
+    a ValueError names the source and field of what is wrong."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - {"sources"}
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    out = []
+    for i, item in enumerate(data.get("sources") or ()):
+        fields = {
+            k: v.replace(BASE_URL_MARK, base_url.rstrip("/")) if isinstance(v, str) else v
+            for k, v in item.items()
+        }
+        try:
+            out.append(validate(Source, fields))
+        except FieldErrors as exc:
+            problems = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+            raise ValueError(f"{path}: source {i + 1} ({item.get('id')}): {problems}") from exc
+    return out
+
+
+async def seed_demo_sources(
+    peer: PeerStore, path: Path, base_url: str, catalog: Catalog | None = None
+) -> dict[str, int]:
+    """Add the demo sources that are not there yet (one transaction, idempotent). A demo source
+    whose URL moved (another INFLOW_BASE_URL) gets the new URL. Apps the catalog does not have
+    are left out. They sync when the server starts (never synced: at once)."""
+    sources = demo_sources(path, base_url)
+    if catalog is not None:
+        sources = [
+            dataclasses.replace(s, apps=tuple(a for a in s.apps if a in catalog.apps))
+            for s in sources
+        ]
+
+    def seed(tx: PeerTx) -> dict[str, int]:
+        counts = {"added": 0, "moved": 0, "kept": 0}
+        for source in sources:
+            found = tx.find(Source, source.id)
+            if found is None:
+                tx.add(source)
+                counts["added"] += 1
+            elif found.url != source.url:
+                tx.update(dataclasses.replace(found, url=source.url))
+                counts["moved"] += 1
             else:
                 counts["kept"] += 1
         return counts

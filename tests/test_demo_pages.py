@@ -56,6 +56,7 @@ def page_signals(path: Path) -> dict[str, Any]:
 
 
 PAGES = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html"))
+UNMAPPED_SECTIONS = ("intranet/", "feeds/")  # pages the demo's sources read, of no work app
 
 # Aids that make sense anywhere: never off-topic, but not expected either.
 _SECURITY = {"phishing-check", "security-test-injection"}
@@ -125,6 +126,8 @@ EXPECTATIONS: dict[str, tuple[set[str], set[str]]] = {
     # Not a mapped app, and the index of demo apps: no aid at all.
     "unmapped/index.html": (set(), set()),
     "index.html": (set(), set()),
+    # The demo sources' pages (an intranet section, a vendor's release notes): no app, no aid.
+    **{p: (set(), set()) for p in PAGES if p.startswith(UNMAPPED_SECTIONS)},
 }
 
 
@@ -147,7 +150,7 @@ async def test_no_off_topic_aid_beside_a_demo_page(client: Any, learner: Any, pa
     not_related, expected = EXPECTATIONS[page]
     assert {a: r for a, r in related.items() if a in not_related} == {}
     assert expected <= {a["id"] for a in data["aids"]}
-    if page in ("unmapped/index.html", "index.html"):
+    if page in ("unmapped/index.html", "index.html") or page.startswith(UNMAPPED_SECTIONS):
         assert data["aids"] == []
 
 
