@@ -330,6 +330,8 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
       st.sending = false;
       say(err?.kind === "http" ? err.message : (pathsError(err) ?? err.message));
       paintBox();
+      // Refused (the path was unassigned or changed meanwhile): show what is true now.
+      if (err?.kind === "http") void load(true);
     }
   }
 
