@@ -24,7 +24,7 @@ from aiohttp import web
 from server import keys
 from server.admin.openapi import _op, _param
 from server.errors import Conflict, ValidationFailed
-from server.health.links import CHECK_MAX_BYTES, LinkChecker
+from server.health.links import CHECK_MAX_BYTES, LinkCache, LinkChecker
 from server.health.models import LINK_STATUSES
 from server.health.rules import DAYS_MAX
 from server.health.service import (
@@ -110,7 +110,7 @@ async def rules(request: web.Request) -> web.Response:
     return json_response(await rules_report(request.app, _seen(request), days), no_store=True)
 
 
-def checker_of(app: web.Application) -> LinkChecker:
+def checker_of(app: web.Application, cache: LinkCache | None = None) -> LinkChecker:
     """The link checker over the app's peer store and safe fetcher (robots.txt obeyed)."""
     settings = app[keys.SETTINGS]
     fetcher = app[keys.FETCHER]
@@ -118,7 +118,9 @@ def checker_of(app: web.Application) -> LinkChecker:
         max_bytes=min(CHECK_MAX_BYTES, settings.fetch_max_bytes),
         robots=True,
     )
-    return LinkChecker(app[keys.PEER], fetcher, policy, delay=settings.link_check_delay_seconds)
+    return LinkChecker(
+        app[keys.PEER], fetcher, policy, delay=settings.link_check_delay_seconds, cache=cache
+    )
 
 
 async def health_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -127,8 +129,10 @@ async def health_ctx(app: web.Application) -> AsyncIterator[None]:
     five minutes after start-up when links were never checked."""
     every = app[keys.SETTINGS].link_check_hours * 3600.0
 
+    cache: LinkCache = {}  # the links of unchanged aids, from run to run (parsed once)
+
     async def run(job: JobRun) -> None:
-        await checker_of(app).run(job.progress)
+        await checker_of(app, cache).run(job.progress)
 
     first_in = None
     if every > 0:

@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -48,7 +48,8 @@ from server.db.content_tables import aids as aids_table
 from server.db.health_tables import link_checks
 from server.fetch import FetchFailed, FetchPolicy, FetchRefused
 from server.health.models import DETAIL_MAX, FAILING, URL_MAX, LinkCheck
-from server.peer.store import PeerTx, register, table_of
+from server.peer.models import new_id
+from server.peer.store import PeerTx, codec_of, register, table_of
 from server.storage import now_iso
 
 if TYPE_CHECKING:
@@ -277,10 +278,26 @@ async def check_all(
 # -- a run ---------------------------------------------------------------------------------------
 
 
-def _published_rows(tx: PeerTx) -> list[tuple[str, str, str]]:
+def _published_versions(tx: PeerTx) -> dict[str, str]:
+    """Published aid id -> its version and update time (what says its body may have changed)."""
     t = aids_table
-    stmt = sa.select(t.c.id, t.c.body, t.c.source).where(t.c.status == "published")
-    return [(r["id"], r["body"], r["source"]) for r in tx.execute(stmt).mappings()]
+    stmt = sa.select(t.c.id, t.c.version, t.c.updated_at).where(t.c.status == "published")
+    return {r["id"]: f"{r['version']}@{r['updated_at']}" for r in tx.execute(stmt).mappings()}
+
+
+def _published_rows(tx: PeerTx, ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(id, body, source) of these aids, read in chunks."""
+    t = aids_table
+    out: list[tuple[str, str, str]] = []
+    for i in range(0, len(ids), WRITE_CHUNK):
+        stmt = sa.select(t.c.id, t.c.body, t.c.source).where(t.c.id.in_(ids[i : i + WRITE_CHUNK]))
+        out.extend((r["id"], r["body"], r["source"]) for r in tx.execute(stmt).mappings())
+    return out
+
+
+# aid id -> (its version stamp, its links): what the last run found, so a run parses only the
+# aids changed since (Markdown parsing is the CPU-heavy part of a run)
+LinkCache = dict[str, tuple[str, list[tuple[str, bool]]]]
 
 
 def _merged(old: LinkCheck | None, fresh: LinkCheck) -> LinkCheck:
@@ -292,16 +309,38 @@ def _merged(old: LinkCheck | None, fresh: LinkCheck) -> LinkCheck:
 
 
 def _write_chunk(tx: PeerTx, *, rows: Sequence[LinkCheck]) -> None:
+    """Upsert one chunk of results by (aid, url), in bulk statements: new links inserted, changed
+    ones rewritten, unchanged ones only get the new `checked_at`."""
+    table = table_of(LinkCheck)
+    codec = codec_of(LinkCheck)
     existing = {
         (r.aid_id, r.url): r for r in tx.list(LinkCheck, aid_id=sorted({r.aid_id for r in rows}))
     }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    touched: dict[str, list[str]] = defaultdict(list)  # checked_at -> ids
     for row in rows:
         old = existing.get((row.aid_id, row.url))
         merged = _merged(old, row)
         if old is None:
-            tx.add(merged)
+            inserts.append(codec.to_row(dataclasses.replace(merged, id=new_id())))
+        elif dataclasses.replace(old, checked_at=merged.checked_at) == merged:
+            touched[merged.checked_at].append(old.id)
         else:
-            tx.update(dataclasses.replace(merged, id=old.id))
+            stored = codec.to_row(dataclasses.replace(merged, id=old.id))
+            updates.append({f"v_{k}": v for k, v in stored.items()})
+    if inserts:
+        tx.execute(sa.insert(table), inserts)
+    if updates:
+        columns = [c.name for c in table.columns if c.name != "id"]
+        stmt = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("v_id"))
+            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+        )
+        tx.execute(stmt, updates)
+    for stamp, ids in touched.items():
+        tx.execute(sa.update(table).where(table.c.id.in_(ids)).values(checked_at=stamp))
 
 
 def _prune(tx: PeerTx, keep: set[tuple[str, str]]) -> int:
@@ -333,16 +372,31 @@ class LinkChecker:
         policy: FetchPolicy,
         *,
         delay: float = HOST_DELAY_SECONDS,
+        cache: LinkCache | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.policy = policy
         self.delay = delay
+        self.cache: LinkCache = {} if cache is None else cache
+
+    async def links(self) -> dict[str, list[tuple[str, bool]]]:
+        """Every published aid's links: the cached ones of unchanged aids, the others parsed."""
+        versions = await self.store.read(_published_versions)
+        cache = self.cache
+        changed = [i for i, v in versions.items() if i not in cache or cache[i][0] != v]
+        if changed:
+            rows = await self.store.read(lambda tx: _published_rows(tx, changed))
+            loop = asyncio.get_running_loop()
+            parsed = await loop.run_in_executor(None, published_links, rows)
+            for aid_id, found in parsed.items():
+                cache[aid_id] = (versions[aid_id], found)
+        for aid_id in set(cache) - set(versions):
+            del cache[aid_id]
+        return {i: cache[i][1] for i in versions if i in cache}
 
     async def run(self, progress: Progress | None = None) -> RunSummary:
-        rows = await self.store.read(_published_rows)
-        loop = asyncio.get_running_loop()
-        links = await loop.run_in_executor(None, published_links, rows)
+        links = await self.links()
         urls = list(dict.fromkeys(url for pairs in links.values() for url, _ in pairs))
         if progress is not None:
             progress(0, len(urls), f"Checking {len(urls)} links of {len(links)} aids")
