@@ -129,6 +129,17 @@ PERMISSIONS["queue.refresh"] = PERMISSIONS["queue.write"]
 # a video's transcript is part of the aid
 PERMISSIONS["transcript.write"] = PERMISSIONS["aid.update"]
 
+# -- learning paths (issue 14: docs/paths.md) -----------------------------------------------------
+# Derived like the blocks above. L&D curates and assigns paths: those who publish aids. Reports
+# are for L&D and for managers (the realm role `manager`, which opens nothing else of the
+# console); learners follow the paths assigned to them, like feedback.
+MANAGER_ROLE: Final = "manager"
+PERMISSIONS["path.read"] = PERMISSIONS["aid.read"]
+PERMISSIONS["path.write"] = PERMISSIONS["aid.publish"]
+PERMISSIONS["path.assign"] = PERMISSIONS["path.write"]
+PERMISSIONS["path.report"] = PERMISSIONS["path.write"] | {MANAGER_ROLE}
+PERMISSIONS["path.learn"] = PERMISSIONS["feedback"]
+
 
 class UnknownOperation(KeyError):
     """A name that is not in PERMISSIONS: a typo must fail loudly, never allow or deny silently."""
@@ -158,6 +169,7 @@ def describe(operation: str) -> str:
 __all__ = [
     "ADMIN_ROLE",
     "INFLOW_ROLES",
+    "MANAGER_ROLE",
     "PERMISSIONS",
     "UnknownOperation",
     "describe",

@@ -81,7 +81,12 @@ DEMO_USERS = {
             frozenset({"learner", "author", "admin", "reviewer"}),
             frozenset({"managers"}),
         ),
-        DemoUser("manager", "manager", frozenset({"learner"}), frozenset({"finance", "managers"})),
+        DemoUser(
+            "manager",
+            "manager",
+            frozenset({"learner", "manager"}),
+            frozenset({"finance", "managers"}),
+        ),
     )
 }
 CLI_ROLES = frozenset({"author", "api-write"})

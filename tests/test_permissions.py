@@ -116,6 +116,21 @@ def test_docs_admin_md_content_that_stays_current_rows() -> None:
     assert not may({"author"}, "queue.write")  # an assignee's status change: the service's check
 
 
+def test_docs_admin_md_learning_path_rows() -> None:
+    """docs/admin.md's learning path rows (issue 14): L&D (reviewers) curate and assign, managers
+    see reports and nothing else, every Inflow role follows its own paths."""
+    editors = {"author", "reviewer", "admin"}
+    assert roles_for("path.read") == editors
+    for op in ("path.write", "path.assign"):
+        assert roles_for(op) == {"reviewer", "admin"}, op
+    assert roles_for("path.report") == {"reviewer", "admin", "manager"}
+    assert roles_for("path.learn") == INFLOW_ROLES | {ADMIN_ROLE}
+    assert not may({"author"}, "path.write")
+    assert not may({"learner"}, "path.report")
+    manager_ops = {op for op in PERMISSIONS if may({"manager"}, op)}
+    assert manager_ops == {"path.report"}  # a manager alone opens nothing else
+
+
 async def test_every_route_reads_the_table(client: TestClient) -> None:
     """The handler's mark and the OpenAPI entry name the same operation, with the table's roles."""
     app: web.Application = client.app
