@@ -122,8 +122,9 @@ async def test_add_a_feed_sync_it_and_read_what_changed(
     assert "Ledgerly release notes" in row and "never synced" in row and "RSS or Atom feed" in row
 
     await sync_now(cc, admin_csrf)
-    html = await page(cc, "/admin/sources/vendor")
+    html = await page(cc, "/admin/sources/vendor?notice=sync-started")
     assert 'http-equiv="refresh"' not in html  # it refreshes itself only while a run goes
+    assert "Sync started" not in html  # the run is over: its summary says how it went
     assert "3 added, 0 changed, 0 unchanged, 0 removed, 0 failed" in words(
         section(html, "last-sync")
     )
@@ -162,7 +163,7 @@ async def test_the_page_follows_a_run_in_progress(
     )
     assert resp.status == 303
     html = await page(cc, "/admin/sources/vendor")
-    assert '<meta http-equiv="refresh" content="2">' in html
+    assert '<meta http-equiv="refresh" content="2; url=/admin/sources/vendor">' in html
     assert "Syncing:" in words(section(html, "sync-progress"))
     assert 'id="sync-now"' not in html
     assert "syncing now" in words(section(await page(cc, "/admin/sources"), "source-vendor"))
@@ -257,6 +258,7 @@ async def test_a_source_owned_aid_says_where_to_change_it(
     assert re.search(r'<textarea id="body"[^>]*readonly', html)
     assert not re.search(r'<input name="tags"[^>]*readonly', html)
     assert "Mark verified" not in html  # its sync verifies it
+    assert "Delete this aid" not in html  # archived by its source, never deleted here
     etag = htmllib.unescape(re.search(r'name="etag" value="([^"]+)"', html).group(1))  # type: ignore[union-attr]
     resp = await cc.post(
         f"/admin/aids/{BULK}",

@@ -371,7 +371,8 @@ async def _source_page(request: web.Request, error: str = "", status: int = 200)
         "publish_words": OPTION_WORDS["publish"],
         "on_remove_words": OPTION_WORDS["on_remove"],
         "error": error,
-        **_notice(request),
+        # "Sync started" only while it runs; then the last sync's line says how it went
+        **(_notice(request) if progress is not None else {}),
     }
     return render(request, "sources_source.html", context, status)
 
