@@ -238,6 +238,8 @@ async def test_each_kind_of_result_per_aid_and_per_owner(
     assert [(i["aid"]["id"], i["url"]) for i in ledger["links"]] == [
         ("ledger-post-invoice", upstream.url("/gone"))
     ]
+    # the counts are of every status, for the same app
+    assert ledger["counts"] == {"ok": 1, "redirected": 1, "broken": 1, "refused": 0, "error": 0}
     resp = await hc.get(
         "/api/v1/admin/health/links", params={"status": "dead"}, headers=staff(tokens)
     )

@@ -65,10 +65,9 @@ async def health_page(request: web.Request) -> web.Response:
         days = days_of(raw["days"], config[keys.SETTINGS].rule_health_days)
     except InflowError as exc:
         filters, days, error = {"app": "", "status": "", "owner": ""}, 30, exc.detail
-    report = await link_report(config[keys.PEER], seen, **filters)
+    # unless a status is picked: what needs a look
+    report = await link_report(config[keys.PEER], seen, **filters, statuses=PROBLEMS)
     links = report["links"]
-    if not filters["status"]:
-        links = [link for link in links if link["status"] in PROBLEMS]
     rules = await rules_report(request.match_info.apps[0], seen, days)
     catalog = config[keys.LIBRARY].catalog
     apps = sorted(

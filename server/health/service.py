@@ -49,33 +49,50 @@ def scope(identity: Identity | None, catalog: Catalog) -> frozenset[str] | None:
     return owned_apps(identity, catalog)
 
 
-def _rows_tx(tx: PeerTx, status: str) -> list[tuple[LinkCheck, dict[str, Any]]]:
-    links = table_of(LinkCheck)
-    a = aids_table
-    stmt = (
-        sa.select(links, a.c.title, a.c.owner.label("aid_owner"), a.c.apps.label("aid_apps"))
-        .join(a, a.c.id == links.c.aid_id)
+def _joined(*columns: Any) -> Any:
+    """A select of link rows joined with their aid, published aids only."""
+    links, a = table_of(LinkCheck), aids_table
+    return (
+        sa.select(*columns)
+        .select_from(links.join(a, a.c.id == links.c.aid_id))
         .where(a.c.status == "published")
     )
-    if status:
-        stmt = stmt.where(links.c.status == status)
+
+
+def _rows_tx(tx: PeerTx, statuses: Collection[str]) -> list[tuple[LinkCheck, dict[str, Any]]]:
+    """Link rows (of these statuses; () = all) with their aid's title, owner and apps."""
+    links, a = table_of(LinkCheck), aids_table
+    stmt = _joined(links, a.c.title, a.c.owner.label("aid_owner"), a.c.apps.label("aid_apps"))
+    if statuses:
+        stmt = stmt.where(links.c.status.in_(list(statuses)))
     out = []
     names = [c.name for c in links.columns]
+    apps = _AppsMemo()
     for row in tx.execute(stmt).mappings():
         check = LinkCheck(
             **{n: (bool(row[n]) if n == "primary" else row[n]) for n in names}  # type: ignore[arg-type]
         )
-        out.append(
-            (
-                check,
-                {
-                    "title": row["title"],
-                    "owner": row["aid_owner"],
-                    "apps": json.loads(row["aid_apps"] or "[]"),
-                },
-            )
-        )
+        aid = {"title": row["title"], "owner": row["aid_owner"], "apps": apps(row["aid_apps"])}
+        out.append((check, aid))
     return out
+
+
+def _statuses_tx(tx: PeerTx) -> list[tuple[str, str, list[str]]]:
+    """(status, aid owner, aid apps) of every link row: what the counts are made of."""
+    links, a = table_of(LinkCheck), aids_table
+    apps = _AppsMemo()
+    stmt = _joined(links.c.status, a.c.owner, a.c.apps)
+    return [(r["status"], r["owner"], apps(r["apps"])) for r in tx.execute(stmt).mappings()]
+
+
+class _AppsMemo(dict[str, list[str]]):
+    """An aid's `apps` JSON as a list, each distinct text parsed once."""
+
+    def __call__(self, text: str | None) -> list[str]:
+        key = text or "[]"
+        if key not in self:
+            self[key] = list(json.loads(key))
+        return self[key]
 
 
 def link_json(check: LinkCheck, aid: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,30 +121,36 @@ async def link_report(
     owner: str = "",
     app: str = "",
     status: str = "",
+    statuses: Collection[str] = (),
 ) -> dict[str, Any]:
     """The last check's results of published aids' links, filtered (owner: the aid's owner,
-    case-insensitive; app: mapped to it; status), limited to `apps_seen` (None: all)."""
+    case-insensitive; app: mapped to it; status, or any of `statuses`), limited to `apps_seen`
+    (None: all). `counts` per status are of every status, with the same owner and app filters."""
     empty = {s: 0 for s in LINK_STATUSES}
     if apps_seen is not None and not apps_seen:
         return {"links": [], "counts": empty, "truncated": False, "checked_at": ""}
-    rows, checked_at = await store.read(lambda tx: (_rows_tx(tx, status), _last_checked_tx(tx)))
+    wanted = (status,) if status else tuple(statuses)
+    rows, light, checked_at = await store.read(
+        lambda tx: (_rows_tx(tx, wanted), _statuses_tx(tx), _last_checked_tx(tx))
+    )
     wanted_owner = owner.strip().lower()
-    kept = []
-    for check, aid in rows:
-        aid_apps = set(aid["apps"])
-        if apps_seen is not None and not aid_apps & set(apps_seen):
-            continue
+    seen = None if apps_seen is None else set(apps_seen)
+
+    def shown(aid_owner: str, aid_apps: list[str]) -> bool:
+        if seen is not None and seen.isdisjoint(aid_apps):
+            return False
         if app and app not in aid_apps:
-            continue
-        if wanted_owner and str(aid["owner"]).strip().lower() != wanted_owner:
-            continue
-        kept.append((check, aid))
+            return False
+        return not wanted_owner or str(aid_owner).strip().lower() == wanted_owner
+
+    kept = [(c, a) for c, a in rows if shown(a["owner"], a["apps"])]
     kept.sort(
         key=lambda r: (ORDER.get(r[0].status, 9), str(r[1]["owner"]).lower(), r[0].aid_id, r[0].url)
     )
     counts = dict(empty)
-    for check, _ in kept:
-        counts[check.status] = counts.get(check.status, 0) + 1
+    for link_status, aid_owner, aid_apps in light:
+        if shown(aid_owner, aid_apps):
+            counts[link_status] = counts.get(link_status, 0) + 1
     return {
         "links": [link_json(c, a) for c, a in kept[:REPORT_MAX]],
         "counts": counts,
@@ -152,8 +175,8 @@ async def problems_by_owner(
     store: PeerStore, apps_seen: Collection[str] | None
 ) -> list[tuple[str, list[dict[str, Any]]]]:
     """The links that need a look (failing or redirected), grouped by owner."""
-    report = await link_report(store, apps_seen)
-    return by_owner([link for link in report["links"] if link["status"] in PROBLEMS])
+    report = await link_report(store, apps_seen, statuses=PROBLEMS)
+    return by_owner(report["links"])
 
 
 async def rules_report(
