@@ -149,7 +149,8 @@ class AidOps(ServiceBase):
         require(identity, "aid.create", "Creating aids")
         data = strip_read_only(data, None, AID_READ_ONLY)
         data = {"owner": identity.username or "", **data}
-        aid = self._parse_aid(data)
+        # off the event loop: a video's transcript (up to 500 kB) is parsed to be checked
+        aid = await asyncio.to_thread(self._parse_aid, data)
         self._check_status_change(identity, None, aid.status)
 
         def op(changes: Changes) -> Aid:
@@ -183,15 +184,38 @@ class AidOps(ServiceBase):
                 "The id in the body differs from the one in the URL.", fields=["id"]
             )
 
-        def op(changes: Changes) -> Aid:
-            current = self.storage.get_aid_sync(aid_id)
-            check_if_match(if_match, aid_etag(current))
+        def prepare(current: Aid) -> Aid:
             body = {"id": aid_id, **strip_read_only(data, aid_json(current), AID_READ_ONLY)}
             if not partial:
                 # A full replacement keeps workflow state unless the caller names it.
                 body.setdefault("status", current.status)
             new = self._parse_aid(body, current if partial else None)
-            new = replace(new, origin=current.origin)  # read-only: the sync sets it
+            return replace(new, origin=current.origin)  # read-only: the sync sets it
+
+        # The new aid is checked off the event loop and out of the storage thread (a video's
+        # transcript, up to 500 kB, is parsed; other writes would wait meanwhile), against the
+        # aid as read now. The transaction uses it when the aid is still that version; else,
+        # or when the check failed (a stale If-Match must answer 412 before a 422), it checks
+        # again there, so the answers are those of checking in the transaction.
+        seen = await self.storage.get_aid(aid_id)
+        try:
+            ready: Aid | None = await asyncio.to_thread(prepare, seen)
+        except Exception:
+            ready = None
+
+        def op(changes: Changes) -> Aid:
+            current = self.storage.get_aid_sync(aid_id)
+            check_if_match(if_match, aid_etag(current))
+            same = (current.version, current.created_at, current.updated_at) == (
+                seen.version,
+                seen.created_at,
+                seen.updated_at,
+            )
+            if ready is not None and same:
+                new = ready
+                self._check_refs(new)  # the catalog as it is now
+            else:
+                new = prepare(current)
             if current.origin:
                 self._check_source_owned(current, new)
             if current.status == "published" and not is_publisher(identity):
