@@ -97,6 +97,15 @@ async def test_the_demo_sources_sync_into_aids_with_provenance(
     handbook = [a for a in catalog.aids.values() if a.id.startswith("northwind-handbook-")]
     assert handbook and all(a.apps for a in handbook)  # each file names its app
 
+    # what docs/sources.md tells people to search for in the panel
+    for query, app, prefix in (
+        ("split a receipt", "expenses", "expensely-releases-"),
+        ("parking", "hr", "workplace-intranet-"),
+    ):
+        resp = await demo.get(f"/api/v1/search?q={query}&app={app}", headers=learner)
+        found = [r["id"] for r in (await resp.json())["results"]]
+        assert found and found[0].startswith(prefix), (query, found)
+
     # nothing changed upstream: the next syncs change nothing
     for sid in sources:
         again = await service(demo).sync(sid)

@@ -124,8 +124,9 @@ def make_repository(root: Path, upstream: Upstream) -> str:
 @pytest.fixture(scope="module")
 def sources_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
     """A backend of its own (the test adds sources and aids), allowed to fetch from 127.0.0.1
-    where the upstream server runs."""
-    env = {"INFLOW_FETCH_ALLOW_PRIVATE": "1"}
+    where the upstream server runs; its scheduler off, so the admin's Sync now is what syncs (a
+    new source would otherwise sync by itself two seconds after it is added)."""
+    env = {"INFLOW_FETCH_ALLOW_PRIVATE": "1", "INFLOW_JOBS": "0"}
     with own_backend(tmp_path_factory, "inflow-sources-backend", env) as backend:
         yield backend
 
