@@ -32,6 +32,7 @@ _TAG_RE = re.compile(r"<[^>]*>")
 _ASS_RE = re.compile(r"\{\\[^}]*\}")
 _WS_RE = re.compile(r"\s+")
 _NON_WORD_RE = re.compile(r"[\W_]+")
+_CUE_WORD_RE = re.compile(r"\w[\w.'-]*")  # a word, with its hyphens and dots (analysed whole)
 _LINES_RE = re.compile(r"\r\n|\r|\n")
 
 
@@ -226,29 +227,42 @@ def best_cue(
     stems_of: Callable[[str], Iterable[str]],
 ) -> Cue | None:
     """The cue where the query's words are said: the most weight of distinct `weights` stems
-    (the query's or the page's, as the index analyses them), then the most occurrences, then
-    the earliest. None when no cue holds any of them.
+    (the query's or the page's, as the index analyses them), then the earliest. None when no
+    cue holds any of them. The scan stops at the first cue that holds them all.
 
-    `stems_of` analyses a cue's text as the transcript field was analysed. Only cues whose text
-    holds the start of some stem are analysed (Porter and the derivations change endings only;
-    a hyphenated compound like "w2" of "W-2" is found with the punctuation squeezed out), so a
-    long transcript costs a substring scan, not an analysis.
+    `stems_of` analyses a word as the transcript field was analysed. Only words that start like
+    some stem are analysed (Porter and the derivations change endings only; a hyphenated word
+    like "W-2" is also tried squeezed, "w2"), each distinct word once: a long transcript costs
+    a scan of its words, not an analysis of every cue.
     """
     if not weights or not cues:
         return None
     prefixes = {stem[:4] for stem in weights}
-    best: tuple[float, int, float] | None = None
-    found: Cue | None = None
+    lengths = sorted({len(p) for p in prefixes})
+    memo: dict[str, tuple[str, ...]] = {}
+
+    def matched(word: str) -> tuple[str, ...]:
+        found = memo.get(word)
+        if found is None:
+            forms = [word, word.replace("-", "")] if "-" in word else [word]
+            starts = any(f[:n] in prefixes for f in forms for n in lengths)
+            found = tuple(s for s in stems_of(word) if s in weights) if starts else ()
+            memo[word] = found
+        return found
+
+    best = 0.0
+    whole = sum(weights.values())
+    found_cue: Cue | None = None
     for cue in cues:
         text = cue.text.lower()
         if not any(p in text for p in prefixes):
             squeezed = _NON_WORD_RE.sub("", text)
             if not any(p in squeezed for p in prefixes):
                 continue
-        stems = [s for s in stems_of(cue.text) if s in weights]
-        if not stems:
-            continue
-        key = (sum(weights[s] for s in set(stems)), len(stems), -cue.start)
-        if best is None or key > best:
-            best, found = key, cue
-    return found
+        said = {s for word in _CUE_WORD_RE.findall(text) for s in matched(word)}
+        score = sum(weights[s] for s in said)
+        if score > best:  # ties: the earlier cue (cues are in start order)
+            best, found_cue = score, cue
+            if score >= whole:
+                break
+    return found_cue

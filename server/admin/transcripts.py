@@ -211,16 +211,20 @@ def transcript_paths() -> dict[str, Any]:
     )
     put["requestBody"]["content"]["text/vtt"] = {"schema": text}
     put["requestBody"]["content"]["application/x-subrip"] = {"schema": text}
+    get = _op(
+        "A video aid's transcript: its format, cue count and text (ETag: the aid's)",
+        "aid.read",
+        params=[AID_ID],
+        response=_ok(schema=summary, etag=True),
+        errors=(401, 403, 404),
+        note=" With Accept: text/vtt or application/x-subrip, the file itself.",
+    )
+    get["responses"]["200"]["content"].update(
+        {"text/vtt": {"schema": text}, "application/x-subrip": {"schema": text}}
+    )
     return {
         "/api/v1/admin/aids/{aid_id}/transcript": {
-            "get": _op(
-                "A video aid's transcript: its format, cue count and text (ETag: the aid's)",
-                "aid.read",
-                params=[AID_ID],
-                response=_ok(schema=summary, etag=True),
-                errors=(401, 403, 404),
-                note=" With Accept: text/vtt or application/x-subrip, the file itself.",
-            ),
+            "get": get,
             "put": put,
             "delete": _op(
                 "Remove a video aid's transcript (a new aid version)",
