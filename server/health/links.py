@@ -237,7 +237,7 @@ async def _crawl_delay(fetcher: SafeFetcher, url: str, policy: FetchPolicy) -> f
     """The Crawl-delay the host's robots.txt asks for, at most CRAWL_DELAY_MAX_SECONDS."""
     try:
         asked = await fetcher.crawl_delay(url, policy)
-    except (FetchRefused, FetchFailed):
+    except Exception:  # refused, unreachable, a host no codec takes: the checks say so themselves
         return 0.0
     return min(max(0.0, asked), CRAWL_DELAY_MAX_SECONDS)
 
