@@ -110,6 +110,7 @@ lint: install extension-deps
 
 bench: install chromium keycloak
 	$(PY) bench/run.py
+	$(PY) bench/bench_sources.py
 
 reindex: install
 	$(PY) -m server reindex
