@@ -137,3 +137,36 @@ def test_dump_and_load_round_trip_and_times() -> None:
         "12:05",
         "1:02:03",
     ]
+
+
+def _stems(text: str) -> list[str]:
+    from index.schema import BODY_ANALYZER
+
+    return [t.text for t in BODY_ANALYZER(text)]
+
+
+def test_best_cue_weights_words_then_takes_the_earliest() -> None:
+    cues = parse_transcript(
+        "WEBVTT\n\n"
+        "00:01.000 --> 00:02.000\nOpen the expense form.\n\n"
+        "00:03.000 --> 00:04.000\nAttach receipts to the expense claim.\n\n"
+        "00:05.000 --> 00:06.000\nReceipts again: attach them.\n\n"
+        "00:07.000 --> 00:08.000\nFile the W-2 with the claim.\n"
+    )
+    from index.transcripts import best_cue
+
+    def weights(*words: str, weight: float = 1.0) -> dict[str, float]:
+        return {s: weight for w in words for s in _stems(w)}
+
+    # both words in one cue beat one word in an earlier cue
+    assert best_cue(cues, weights("receipt", "expenses"), _stems) == cues[1]
+    # one word: the earliest cue that says it ("receipts" in cues 2 and 3)
+    assert best_cue(cues, weights("receipts"), _stems) == cues[1]
+    # equal weights: the earlier cue; a heavier word (the page's selection) wins over it
+    assert best_cue(cues, weights("open", "receipts"), _stems) == cues[0]
+    heavy = {**weights("open"), **weights("receipts", weight=4.0)}
+    assert best_cue(cues, heavy, _stems) == cues[1]
+    # a hyphenated code is found by its joined form
+    assert best_cue(cues, weights("w2"), _stems) == cues[3]
+    assert best_cue(cues, weights("payroll"), _stems) is None
+    assert best_cue(cues, {}, _stems) is None

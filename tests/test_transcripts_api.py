@@ -342,3 +342,39 @@ async def test_console_uploads_replaces_and_removes_a_transcript(
     assert resp.status == 200, await resp.text()
     assert "No transcript." in await resp.text()
     assert await search(fleet, admin, "coolant wiper") == []
+
+
+async def test_words_said_in_passing_do_not_make_a_video_about_the_page(
+    fleet: Any, admin: Any, learner: Any
+) -> None:
+    """A page's title words said a minute apart in a video are passing mentions: the video is
+    not suggested for the page. Said together in one sentence, they are what the video is
+    about: it is suggested, with that cue."""
+    path = "/api/v1/admin/aids/fuel-card-video/transcript"
+    filler = " ".join(["fuel"] * 30)
+    apart = (
+        "WEBVTT\n\n00:01.000 --> 00:05.000\nCheck the coolant before you leave.\n\n"
+        f"00:05.000 --> 00:30.000\n{filler}\n\n"
+        "00:30.000 --> 00:35.000\nThe reservoir cap is blue.\n"
+    )
+    etag = await _aid_etag(fleet, admin, "fuel-card-video")
+    resp = await fleet.put(path, json={"text": apart}, headers={**admin, "If-Match": etag})
+    assert resp.status == 200, await resp.text()
+    page = {
+        "url": "https://fleet.larkspur.example/maintenance/fluids",
+        "title": "Coolant reservoir · FleetDesk",
+    }
+
+    async def suggested() -> dict[str, Any]:
+        answer = await fleet.post("/api/v1/suggest", json=page, headers=learner)
+        assert answer.status == 200, await answer.text()
+        return {a["id"]: a for a in (await answer.json())["aids"]}
+
+    assert "fuel-card-video" not in await suggested()
+    together = apart.replace("Check the coolant before you leave.", "Top up the coolant reservoir.")
+    resp = await fleet.put(
+        path, json={"text": together}, headers={**admin, "If-Match": resp.headers["ETag"]}
+    )
+    assert resp.status == 200, await resp.text()
+    aids = await suggested()
+    assert aids["fuel-card-video"]["cue"]["text"] == "Top up the coolant reservoir."
