@@ -29,6 +29,7 @@ from server.errors import Handler, problem, problem_middleware
 from server.fetch import fetcher_ctx
 from server.health.api import setup_health
 from server.jobs import jobs_ctx
+from server.learn import setup_learn
 from server.library import Library
 from server.openapi import add_openapi_route
 from server.peer import page as peer_page
@@ -219,6 +220,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_recommendations(app)  # after peer_ctx: recommendations in memory, a suggest signal
     app.router.add_routes(peer_page.routes)  # the panel's peer learning, one request a page
     setup_console(app)  # after library_ctx: sessions live in the database
+    setup_learn(app)  # the learner web app at /learn (docs/learn.md), sessions like the console's
     setup_analytics(app)  # after library_ctx: event validation reads the catalog
     setup_pairings(app)  # after library_ctx: pairings read the library and the suggester
     setup_health(app)  # after jobs_ctx: link checks are a job (server/health, docs/health.md)

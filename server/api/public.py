@@ -15,6 +15,7 @@ from server.api.validation import (
     page_url,
     text_field,
 )
+from server.catalog import AidMeta, Catalog
 from server.errors import AidNotFound, ValidationFailed
 from server.models import (
     AID_TYPES,
@@ -105,20 +106,26 @@ async def search(request: web.Request) -> web.Response:
     return _json(result)
 
 
-@routes.get("/api/v1/aids/{aid_id}")
-@requires_op("aid.view")
-async def get_aid(request: web.Request) -> web.StreamResponse:
-    aid_id = request.match_info["aid_id"]
-    library = request.app[keys.LIBRARY]
-    meta = library.catalog.aids.get(aid_id)
-    audience = audience_of(request)
-    # Unpublished or invisible aids are 404 to learners: their existence is not disclosed.
+def readable_aid(catalog: Catalog, aid_id: str, audience: frozenset[str] | None) -> AidMeta:
+    """The aid's catalog entry when a caller with `audience` may read it (the learner web app
+    asks the same). Unpublished or invisible aids are 404 to learners: their existence is not
+    disclosed."""
+    meta = catalog.aids.get(aid_id)
     if (
         meta is None
         or not meta.visible_to(audience)
         or (meta.status != "published" and audience is not None)
     ):
         raise AidNotFound(f"No aid with id {aid_id!r} is available to you.")
+    return meta
+
+
+@routes.get("/api/v1/aids/{aid_id}")
+@requires_op("aid.view")
+async def get_aid(request: web.Request) -> web.StreamResponse:
+    aid_id = request.match_info["aid_id"]
+    library = request.app[keys.LIBRARY]
+    readable_aid(library.catalog, aid_id, audience_of(request))
     aid = await library.storage.get_aid(aid_id)
     provenance = await provenance_of(request.app, aid)  # the source it comes from, or None
     tag = f"{aid.id}:{aid.version}:{aid.updated_at}:{provenance_etag_part(provenance)}"

@@ -1,0 +1,154 @@
+"""The learner web app at /learn: server-rendered pages for phones and any browser, signed in
+through Keycloak with a server-side session (server/learn/session.py), installable as a PWA whose
+service worker keeps the last aids read for offline use. See docs/learn.md.
+
+`setup_learn(app)` mounts it as a sub-app with its own middleware (session, CSRF, HTML error
+pages, security headers); the root app's middleware leaves paths outside /api alone.
+Every page calls the same service functions as the API (search, aid visibility and rendering,
+peer learning, paths progress): no second implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from server import keys
+from server.console import setup_template_env, sub_app
+from server.console.csrf import FIELD, HEADER, CsrfFailed, check_csrf
+from server.console.session import ConsoleSession
+from server.errors import Handler, InflowError
+from server.learn.appkeys import LEARN_OIDC, LEARN_SESSION, LEARN_SESSIONS, ROOT_APP
+from server.learn.session import LearnOidc, LearnSessionStore
+
+log = logging.getLogger("inflow.learn")
+
+PREFIX = "/learn"
+REFRESH_MARGIN = 30.0
+# Served without a session: sign-in, the offline shell and what the browser fetches by itself.
+OPEN_PATHS = frozenset(
+    {
+        "/learn/login",
+        "/learn/callback",
+        "/learn/signed-out",
+        "/learn/offline",
+        "/learn/sw.js",
+        "/learn/manifest.webmanifest",
+    }
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: https:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; worker-src 'self'; manifest-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class Refused(Exception):
+    """A web app page this person may not see, or a sign-in that failed: an HTML error page."""
+
+    def __init__(self, message: str, status: int = 403, title: str = "Not allowed") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.title = title
+
+
+async def learn_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[LEARN_SESSIONS] = LearnSessionStore(app[keys.LIBRARY].storage, app[keys.SETTINGS])
+    oidc = LearnOidc(app[keys.SETTINGS])
+    app[LEARN_OIDC] = oidc
+    try:
+        yield
+    finally:
+        await oidc.aclose()
+
+
+async def load_session(request: web.Request) -> ConsoleSession | None:
+    """The session of the cookie; refreshes the access token when it is about to expire (a
+    failed refresh ends the session: the person signs in again)."""
+    store = request.config_dict[LEARN_SESSIONS]
+    session = await store.get(request.cookies.get(store.cookie_name))
+    if session is None:
+        return None
+    if session.access_expires_at - REFRESH_MARGIN > time.time():
+        return session
+    try:
+        tokens = await request.config_dict[LEARN_OIDC].refresh(session.refresh_token)
+        identity = await request.config_dict[keys.AUTHENTICATOR].authenticate(
+            tokens["access_token"]
+        )
+    except Exception as exc:  # Keycloak down, token refused: the session ends
+        log.info("learn session ended: refresh failed (%s)", type(exc).__name__)
+        await store.delete(session)
+        return None
+    session.update(identity, tokens)
+    await store.save(session)
+    return session
+
+
+@web.middleware
+async def learn_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[LEARN_SESSION] = None
+    static = request.path.startswith(PREFIX + "/static/")
+    session = None if static else await load_session(request)
+    request[LEARN_SESSION] = session
+    if session is not None:
+        request[keys.IDENTITY] = session.identity()
+    try:
+        if request.method == "POST" and session is not None:
+            sent = request.headers.get(HEADER)
+            if sent is None and request.content_type == "application/x-www-form-urlencoded":
+                value = (await request.post()).get(FIELD)
+                sent = value if isinstance(value, str) else None
+            check_csrf(session.csrf, sent)
+        response = await handler(request)
+    except CsrfFailed:
+        raise  # problem+json 403, like the console
+    except Refused as exc:
+        response = await error_page(request, exc.status, exc.title, exc.message)
+    except InflowError as exc:
+        response = await error_page(request, exc.status, exc.title, exc.detail)
+    except web.HTTPNotFound:
+        response = await error_page(
+            request, 404, "Not found", f"There is no page at {request.path}."
+        )
+    except web.HTTPMethodNotAllowed:
+        response = await error_page(
+            request, 405, "Not allowed", f"{request.method} is not how this page is used."
+        )
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "private, no-cache")
+    return response
+
+
+async def error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
+    from server.learn.common import page_context
+
+    response = aiohttp_jinja2.render_template(
+        "learn/error.html",
+        request,
+        {**page_context(request), "title": title, "detail": detail, "status": status},
+    )
+    response.set_status(status)
+    return response
+
+
+def setup_learn(app: web.Application) -> None:
+    """Mount the web app at /learn (its resources on the root app, opened by learn_ctx)."""
+    from server.learn.pages import all_routes
+
+    setup_template_env(app)
+    app.cleanup_ctx.append(learn_ctx)
+    sub = sub_app(PREFIX, all_routes(), [learn_middleware])
+    sub[ROOT_APP] = app
+    app.add_subapp(PREFIX, sub)
+
+
+__all__ = ["Refused", "learn_middleware", "setup_learn"]
