@@ -34,7 +34,7 @@ import dataclasses
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
@@ -231,6 +231,7 @@ def _host(url: str) -> str:
 
 
 Progress = Callable[[int, int, str], None]
+Found = Callable[[str, "Outcome"], Awaitable[None]]
 
 
 async def _crawl_delay(fetcher: SafeFetcher, url: str, policy: FetchPolicy) -> float:
@@ -249,9 +250,10 @@ async def check_all(
     *,
     delay: float = HOST_DELAY_SECONDS,
     progress: Progress | None = None,
+    found: Found | None = None,
 ) -> dict[str, Outcome]:
     """Every URL checked once: one host's URLs in turn, `delay` seconds apart; a few hosts at a
-    time."""
+    time. `found(url, outcome)` is awaited as each result comes."""
     by_host: dict[str, list[str]] = defaultdict(list)
     for url in urls:
         by_host[_host(url)].append(url)
@@ -267,7 +269,9 @@ async def check_all(
                     pause = max(delay, await _crawl_delay(fetcher, url, policy))
                 if i and pause > 0:
                     await asyncio.sleep(pause)
-                results[url] = await check_url(fetcher, url, policy)
+                results[url] = outcome = await check_url(fetcher, url, policy)
+                if found is not None:
+                    await found(url, outcome)
                 if progress is not None:
                     progress(len(results), total, f"Checked {len(results)} of {total} links")
 
@@ -373,12 +377,14 @@ class LinkChecker:
         *,
         delay: float = HOST_DELAY_SECONDS,
         cache: LinkCache | None = None,
+        chunk: int = WRITE_CHUNK,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.policy = policy
         self.delay = delay
         self.cache: LinkCache = {} if cache is None else cache
+        self.chunk = chunk  # results written per transaction, as they come
 
     async def links(self) -> dict[str, list[tuple[str, bool]]]:
         """Every published aid's links: the cached ones of unchanged aids, the others parsed."""
@@ -393,39 +399,55 @@ class LinkChecker:
                 cache[aid_id] = (versions[aid_id], found)
         for aid_id in set(cache) - set(versions):
             del cache[aid_id]
-        return {i: cache[i][1] for i in versions if i in cache}
+        return {i: cache[i][1] for i in sorted(versions) if i in cache}  # by aid id
 
     async def run(self, progress: Progress | None = None) -> RunSummary:
+        """Check every link; results are written as they come, in chunks (a run cut short by a
+        restart keeps what it found), and the rows of links no longer in a published aid are
+        deleted once the whole run is done."""
         links = await self.links()
-        urls = list(dict.fromkeys(url for pairs in links.values() for url, _ in pairs))
+        named_by: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # url -> (aid, primary)
+        for aid_id, pairs in links.items():
+            for url, primary in pairs:
+                named_by[url].append((aid_id, primary))
+        urls = list(named_by)
         if progress is not None:
             progress(0, len(urls), f"Checking {len(urls)} links of {len(links)} aids")
-        outcomes = await check_all(
-            self.fetcher, urls, self.policy, delay=self.delay, progress=progress
-        )
-        stamp = now_iso()
-        fresh = [
-            LinkCheck(
-                aid_id=aid_id,
-                url=url,
-                primary=primary,
-                status=outcomes[url].status,
-                http_status=outcomes[url].http_status,
-                final_url=outcomes[url].final_url[:URL_MAX],
-                detail=outcomes[url].detail[:DETAIL_MAX],
-                checked_at=stamp,
-            )
-            for aid_id, pairs in links.items()
-            for url, primary in pairs
-        ]
-        for i in range(0, len(fresh), WRITE_CHUNK):
-            await self.store.transaction(partial(_write_chunk, rows=fresh[i : i + WRITE_CHUNK]))
-        keep = {(r.aid_id, r.url) for r in fresh}
-        removed = await self.store.transaction(lambda tx: _prune(tx, keep))
+        pending: list[LinkCheck] = []
         by_status: dict[str, int] = defaultdict(int)
-        for row in fresh:
-            by_status[row.status] += 1
-        summary = RunSummary(len(links), len(fresh), len(urls), dict(by_status), removed)
+
+        async def flush() -> None:
+            batch = pending[:]
+            pending.clear()
+            if batch:
+                await self.store.transaction(partial(_write_chunk, rows=batch))
+
+        async def found(url: str, outcome: Outcome) -> None:
+            stamp = now_iso()
+            for aid_id, primary in named_by[url]:
+                by_status[outcome.status] += 1
+                pending.append(
+                    LinkCheck(
+                        aid_id=aid_id,
+                        url=url,
+                        primary=primary,
+                        status=outcome.status,
+                        http_status=outcome.http_status,
+                        final_url=outcome.final_url[:URL_MAX],
+                        detail=outcome.detail[:DETAIL_MAX],
+                        checked_at=stamp,
+                    )
+                )
+            if len(pending) >= self.chunk:
+                await flush()
+
+        await check_all(
+            self.fetcher, urls, self.policy, delay=self.delay, progress=progress, found=found
+        )
+        await flush()
+        keep = {(aid_id, url) for url, named in named_by.items() for aid_id, _ in named}
+        removed = await self.store.transaction(lambda tx: _prune(tx, keep))
+        summary = RunSummary(len(links), len(keep), len(urls), dict(by_status), removed)
         log.info(
             "link check: %d links of %d aids (%d URLs): %s; %d old results removed",
             summary.links,
