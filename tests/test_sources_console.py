@@ -18,7 +18,9 @@ from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.app import create_app
+from server.console.sources import progress_line
 from server.settings import Settings
+from server.sources.models import Source
 from server.sources.service import SourceService
 from tests.test_admin_console import sign_in
 from tests.test_sources_sync import FEED_PATH, RSS, feed, ledgerly_settings, serve  # noqa: F401
@@ -281,3 +283,27 @@ async def test_a_source_owned_aid_says_where_to_change_it(
     )
     assert aid.title == "Approve invoices in bulk" and "50 invoices" in aid.body
     assert aid.tags == ("release-notes", "approvals") and aid.review_interval_days == 90
+
+
+def test_the_progress_line_counts_what_the_kind_reads() -> None:
+    website = Source(id="intra", name="Intranet", kind="website", url="https://intra.example/")
+    line = progress_line(website, {"done": 12, "total": 40, "message": "reading /handbook/"})
+    assert line == "12 of 40 pages: reading /handbook/"
+    git = Source(id="docs", name="Docs", kind="git", url="https://git.example/docs.git")
+    assert progress_line(git, {"done": 0, "total": 0, "message": "starting"}) == "starting"
+    assert progress_line(git, None) == ""
+
+
+async def test_a_field_of_another_kind_is_ignored_not_refused(
+    cc: TestClient, admin_csrf: str, upstream: Upstream
+) -> None:
+    """The form shows every kind's fields (no script hides them): a website's crawl mode or a
+    git branch typed on a feed's form is not sent, and the feed is saved."""
+    resp = await cc.post(
+        "/admin/sources/new",
+        data=feed_form(upstream, admin_csrf, mode="crawl", ref="release", path="docs"),
+        allow_redirects=False,
+    )
+    assert resp.status == 303, await resp.text()
+    stored = await service(cc).get("vendor")
+    assert (stored.mode, stored.ref, stored.path) == ("sitemap", "main", "")
