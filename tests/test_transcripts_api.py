@@ -378,3 +378,31 @@ async def test_words_said_in_passing_do_not_make_a_video_about_the_page(
     assert resp.status == 200, await resp.text()
     aids = await suggested()
     assert aids["fuel-card-video"]["cue"]["text"] == "Top up the coolant reservoir."
+
+
+async def test_export_and_import_archives_carry_the_sidecar(fleet: Any, admin: Any) -> None:
+    """The export zip holds a video's transcript beside its aid file; an archive with an edited
+    one updates the aid (it was ignored as an unknown file)."""
+    import io
+    import zipfile
+
+    resp = await fleet.get("/api/v1/admin/export", headers=admin)
+    assert resp.status == 200
+    with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    assert files["aids/weekly-van-check.vtt"].decode() == TYRE_VTT
+    assert "aids/fuel-card-video.srt" in files
+    files["aids/weekly-van-check.vtt"] = TYRE_VTT.replace("tread depth", "sidewall").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    resp = await fleet.post(
+        "/api/v1/admin/import",
+        data=out.getvalue(),
+        headers={**admin, "Content-Type": "application/zip"},
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["aids_updated"] == ["weekly-van-check"]
+    [hit] = await search(fleet, admin, "sidewall")
+    assert (hit["id"], hit["cue"]["start"]) == ("weekly-van-check", 83.0)

@@ -18,7 +18,7 @@ extracted, anything that could write outside the target or exhaust the disk:
 Any archive damage found on the way (bad CRC, a size header that lies, a truncated stream, an
 unsupported compression method) is refused the same way (422 problem), never a 500.
 
-`extract` then writes only the accepted content files (`aids/*.md`, `apps/*.yaml|yml`,
+`extract` then writes only the accepted content files (`aids/*.md|vtt|srt`, `apps/*.yaml|yml`,
 `mentors/*.yaml|yml`, optionally under one top folder) with exclusive creates, counting real bytes
 as it goes. Other entries are ignored and reported. Everything here is blocking: call it in an
 executor.
@@ -42,8 +42,8 @@ from typing import IO
 
 from server.errors import ArchiveRefused
 
-CONTENT_RE = re.compile(
-    r"^(aids/[A-Za-z0-9][A-Za-z0-9._-]*\.md|(apps|mentors)/[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml)$"
+CONTENT_RE = re.compile(  # a video aid's transcript is a sidecar .vtt or .srt beside its .md
+    r"^(aids/[A-Za-z0-9][A-Za-z0-9._-]*\.(md|vtt|srt)|(apps|mentors)/[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml)$"
 )
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 64 * 1024
