@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from server.fetch import SafeFetcher
     from server.jobs import Jobs
     from server.library import Library
+    from server.paths.lrs import LrsReader
     from server.peer.pairings import Pairings
     from server.peer.questions import QuestionService
     from server.peer.recommendations import Recommendations
@@ -91,3 +92,8 @@ __all__ += ["FETCHER", "JOBS", "SOURCES"]
 # The authoring queue (server/queue/service.py), made in queue_ctx (server/queue/api.py).
 QUEUE: web.AppKey[QueueService] = web.AppKey("queue")
 __all__ += ["QUEUE"]
+# Learning paths' progress (server/paths/lrs.py, learner_api.py): the LRS reader (only when an
+# LRS is configured) and each person's "sync my progress" requests.
+PATHS_LRS: web.AppKey[LrsReader] = web.AppKey("paths_lrs")
+PATHS_SYNCS: web.AppKey[TokenBuckets] = web.AppKey("paths_syncs")
+__all__ += ["PATHS_LRS", "PATHS_SYNCS"]

@@ -109,6 +109,12 @@ class Settings:
     lrs_backoff_initial_seconds: float = 1.0
     lrs_backoff_max_seconds: float = 300.0
     lrs_poll_seconds: float = 5.0
+    # Reading progress back from the LRS (server/paths/lrs.py, docs/paths.md "LMS (LRS) progress"):
+    # the xAPI base to read statements from ("" = lrs_endpoint), with the same credentials.
+    lrs_read_endpoint: str = ""
+    # Also match LRS actors by account {homePage: this, name: <username>} ("" = by e-mail only).
+    lrs_account_homepage: str = ""
+    paths_lrs_minutes: int = 30  # how often course steps are read from the LRS; 0 = on demand
 
     # -- E-mail notifications (server/peer/mail.py, docs/peer.md "E-mail") ------------------------
     # Notifications are always queued in the outbox (the notifications table); the sender delivers

@@ -41,6 +41,9 @@ PARAMS = {
     "source_id": "no-such-source",
     "run_id": "no-such-run",
     "item_id": "no-such-item",
+    "assignment_id": "no-such-assignment",
+    "path_id": "no-such-path",
+    "step_id": "no-such-step",
 }
 
 
