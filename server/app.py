@@ -32,6 +32,7 @@ from server.jobs import jobs_ctx
 from server.learn import setup_learn
 from server.library import Library
 from server.openapi import add_openapi_route
+from server.paths.admin_api import setup_paths_admin
 from server.paths.learner_api import setup_paths_learner
 from server.peer import page as peer_page
 from server.peer.limits import peer_write_buckets
@@ -227,6 +228,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_health(app)  # after jobs_ctx: link checks are a job (server/health, docs/health.md)
     setup_sources(app)  # after library, fetcher and jobs: sources sync as jobs (docs/sources.md)
     setup_queue(app)  # after jobs_ctx: the authoring queue's refresh is a job (docs/queue.md)
+    setup_paths_admin(app)  # after peer_ctx: learning paths' admin API (docs/paths.md)
     setup_paths_learner(app)  # after jobs_ctx, peer_ctx: my paths, LRS sync job, reports
     add_openapi_route(app)
     if settings.serve_demo:

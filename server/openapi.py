@@ -14,6 +14,7 @@ from server.admin.usage import usage_paths
 from server.analytics.openapi_paths import analytics_paths
 from server.health.api import health_paths
 from server.models import AID_TYPES
+from server.paths.admin_api import path_admin_paths
 from server.paths.learner_api import learner_paths
 from server.peer.page import page_paths
 from server.peer.pairings_api import pairing_paths
@@ -134,6 +135,7 @@ def _document() -> dict[str, Any]:
             **health_paths(),
             **source_paths(),
             **queue_paths(),
+            **path_admin_paths(),
             **learner_paths(),
             "/api/v1/suggest": {
                 "post": {
