@@ -11,6 +11,7 @@ learner API, as the web app would). In the panel, on the CRM's Pipeline dashboar
 - pressing Done on that aid makes the strip "2 of 3" at once, and the server agrees;
 - ticking the last box of step 3's checklist aid finishes the path: "3 of 3 — complete".
 
+axe-core finds no serious or critical problem in the panel with the strip, marks and Done box.
 Screenshots: test-artifacts/paths/.
 """
 
@@ -31,6 +32,7 @@ from tests.keycloak import access_token
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
 
 ARTIFACTS = ROOT / "test-artifacts" / "paths"
+AXE = ROOT / "extension" / "node_modules" / "axe-core" / "axe.min.js"
 PAGE = "/demo/crm/"  # Pipeline dashboard: pins stage definitions, the checklist, forecast FAQ
 PATH_ID = "pipeline-basics"
 STEPS = [
@@ -68,6 +70,18 @@ def api(backend: Backend, method: str, path: str, token: str, body: Any = None) 
 
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page (evaluated through the DevTools
+    protocol, which the extension page's CSP does not apply to)."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}: {v['nodes'][0]['target']})"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def mine(backend: Backend, token: str) -> dict[str, Any]:
@@ -135,11 +149,13 @@ def test_path_strip_marks_and_done(browser: Browser, paths_backend: Backend) -> 
     # Marks on the pinned aids: step 2 open, step 1 done.
     card = panel.locator("#pinned [data-aid='crm-forecast-categories']")
     card.locator(".path-mark").wait_for()
-    assert card.locator(".path-mark").inner_text().strip() == "Part of your path"
+    assert card.locator(".path-mark-label").inner_text() == "Part of your path"
     assert "Pipeline basics, step 2 of 3" in card.inner_text()  # what a screen reader hears
-    done_mark = panel.locator("#pinned [data-aid='crm-stage-definitions'] .path-mark")
-    assert done_mark.inner_text().strip() == "Part of your path · done"
+    done_mark = panel.locator("#pinned [data-aid='crm-stage-definitions'] .path-mark-label")
+    assert done_mark.inner_text() == "Part of your path · done"
+    assert panel.locator("#related .path-mark").count() == 0  # aids of no path: no mark
     shot(panel, "01-strip-and-marks")
+    assert serious_violations(panel) == []
 
     # Done on the aid (by keyboard): the strip says 2 of 3 at once; the server agrees.
     card.click()
@@ -156,6 +172,7 @@ def test_path_strip_marks_and_done(browser: Browser, paths_backend: Backend) -> 
     assert "✓ Done" in box.inner_text()
     assert panel.evaluate("document.activeElement.id") == "path-done-status"
     shot(panel, "03-done-2-of-3")
+    assert serious_violations(panel) == []
     standing = mine(paths_backend, learner)
     assert standing["done"] == 2
     forecast = next(s for s in standing["steps"] if s["id"] == "forecast")
@@ -163,7 +180,7 @@ def test_path_strip_marks_and_done(browser: Browser, paths_backend: Backend) -> 
 
     # Back home, the mark says done; the next step opens from the strip.
     panel.click("#back")
-    forecast_mark = "#pinned [data-aid='crm-forecast-categories'] .path-mark"
+    forecast_mark = "#pinned [data-aid='crm-forecast-categories'] .path-mark-label"
     panel.wait_for_selector(f"{forecast_mark}:text-is('Part of your path · done')")
     assert panel.inner_text("#path-next") == "Run the weekly pipeline review"
     panel.click("#path-next")
@@ -177,6 +194,7 @@ def test_path_strip_marks_and_done(browser: Browser, paths_backend: Backend) -> 
             boxes.nth(i).check()
     panel.wait_for_selector("#path-progress:text-is('3 of 3')")
     panel.wait_for_selector("#path-strip[data-state='complete'] #path-complete")
+    panel.wait_for_selector("#path-done-status:has-text('You finished “Pipeline basics”')")
     shot(panel, "04-path-complete")
     standing = mine(paths_backend, learner)
     assert (standing["done"], standing["total"]) == (3, 3)

@@ -234,7 +234,7 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
         dataset: { pathMark: aidId },
         title: m.detail,
       },
-      m.label,
+      h("span", { className: "path-mark-label" }, m.label),
       h("span", { className: "sr-only" }, `: ${m.detail}`),
     );
   }
@@ -317,12 +317,7 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
       if (Array.isArray(res?.paths)) st.list = res.paths;
       st.status = st.list?.length ? "ready" : "none";
       st.sending = false;
-      const model = stripModel(st.list, localDay(new Date()));
-      say(
-        model && model.id === messages[0].path && model.next
-          ? `Marked done. Next: ${model.next}.`
-          : "Marked done.",
-      );
+      say(doneSentence(messages[0].path));
       paint();
       if (box && box.aidId === aidId && box.el.isConnected) box.status.focus();
       changed();
@@ -333,6 +328,14 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
       // Refused (the path was unassigned or changed meanwhile): show what is true now.
       if (err?.kind === "http") void load(true);
     }
+  }
+
+  /** After a Done: "Marked done. Next: <step>." or "… You finished “<path>”." */
+  function doneSentence(pathId) {
+    const entry = st.list?.find((e) => e?.path?.id === pathId);
+    const model = entry ? stripModel([entry], localDay(new Date())) : null;
+    if (model?.complete) return `Marked done. You finished “${model.title}”.`;
+    return model?.next ? `Marked done. Next: ${model.next}.` : "Marked done.";
   }
 
   return { sync, load, mark, doneBox, finished };
