@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.admin.openapi import _op, _param
+from server.admin.openapi import _ok, _op, _param
 from server.errors import Conflict, ValidationFailed
 from server.health.links import CHECK_MAX_BYTES, LinkCache, LinkChecker
 from server.health.models import LINK_STATUSES
@@ -38,6 +38,7 @@ from server.health.service import (
 from server.jobs import JobRun
 from server.models import SLUG_RE
 from server.responses import json_response
+from server.schemas import ref
 from server.security import requires_op
 
 routes = web.RouteTableDef()
@@ -151,6 +152,66 @@ def setup_health(app: web.Application) -> None:
     app.cleanup_ctx.append(health_ctx)
 
 
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_STRS = {"type": "array", "items": _STR}
+JOB_STATE = _obj(
+    ["name", "running", "started_at", "finished_at", "last_error", "progress"],
+    name=_STR,
+    registered=_BOOL,
+    running=_BOOL,
+    started_at=_STR,
+    finished_at=_STR,
+    last_error=_STR,
+    runs=_INT,
+    every_seconds={"type": "number"},
+    next_at={"type": ["string", "null"]},
+    progress=_obj(["done", "total", "message"], done=_INT, total=_INT, message=_STR),
+)
+LINK = _obj(
+    ["aid", "url", "primary", "status", "http_status", "final_url", "detail", "checked_at"],
+    aid=_obj(["id", "title", "owner", "apps"], id=_STR, title=_STR, owner=_STR, apps=_STRS),
+    url=_STR,
+    primary=_BOOL,
+    status={"type": "string", "enum": list(LINK_STATUSES)},
+    http_status=_INT,
+    final_url=_STR,
+    detail=_STR,
+    checked_at=_STR,
+    failing_since=_STR,
+)
+LINKS = _obj(
+    ["links", "counts", "truncated", "checked_at", "job"],
+    links={"type": "array", "items": LINK},
+    counts={"type": "object", "additionalProperties": _INT},
+    truncated=_BOOL,
+    checked_at=_STR,
+    job=JOB_STATE,
+)
+RULES = _obj(
+    ["days", "since", "apps"],
+    days=_INT,
+    since=_STR,
+    apps={
+        "type": "array",
+        "items": _obj(
+            ["app", "unused", "contexts", "unused_contexts", "warnings"],
+            app=_obj(["id", "name", "owners"], id=_STR, name=_STR, owners=_STRS),
+            unused=_BOOL,
+            contexts=_INT,
+            unused_contexts={
+                "type": "array",
+                "items": _obj(["id", "name", "rules"], id=_STR, name=_STR, rules=_STRS),
+            },
+            warnings={"type": "array", "items": ref("RuleWarning")},
+        ),
+    },
+)
+
+
 def health_paths() -> dict[str, Any]:
     """This module's part of the OpenAPI document (merged by server/openapi.py)."""
     note = (
@@ -169,6 +230,7 @@ def health_paths() -> dict[str, Any]:
                 READ_ROUTE,
                 params=listing,
                 errors=(400, 401, 403, 422),
+                response=_ok(schema=LINKS),
                 note=note,
             )
         },
@@ -178,6 +240,7 @@ def health_paths() -> dict[str, Any]:
                 "health.check",
                 ok="202",
                 errors=(401, 403, 409, 422),
+                response=_ok("Started", _obj(["job"], job=JOB_STATE)),
             )
         },
         f"{BASE}/rules": {
@@ -186,6 +249,7 @@ def health_paths() -> dict[str, Any]:
                 READ_ROUTE,
                 params=[_param("days", "query", False, "integer")],
                 errors=(400, 401, 403, 422),
+                response=_ok(schema=RULES),
                 note=note,
             )
         },
