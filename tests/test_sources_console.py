@@ -307,3 +307,47 @@ async def test_a_field_of_another_kind_is_ignored_not_refused(
     assert resp.status == 303, await resp.text()
     stored = await service(cc).get("vendor")
     assert (stored.mode, stored.ref, stored.path) == ("sitemap", "main", "")
+
+
+async def test_a_run_with_failures_lists_each_with_its_reason(
+    cc: TestClient, admin_csrf: str, upstream: Upstream
+) -> None:
+    """A website whose sitemap lists a page and a PDF: the page becomes an aid, the PDF fails
+    with its reason on the run's row, the list says some items failed."""
+    upstream.set(
+        "/handbook/leave.html",
+        "<html><head><title>Parental leave</title></head><body><main><h1>Parental leave</h1>"
+        "<p>Parents take up to sixteen weeks of paid leave in the first year, in one block or "
+        "in two. Tell your manager and the people team eight weeks before it starts.</p>"
+        "</main></body></html>",
+        content_type="text/html",
+    )
+    upstream.set("/handbook/form.pdf", b"%PDF-1.4 not a page", content_type="application/pdf")
+    urls = "".join(
+        f"<url><loc>{upstream.url(p)}</loc></url>"
+        for p in ("/handbook/leave.html", "/handbook/form.pdf")
+    )
+    upstream.set(
+        "/handbook/sitemap.xml",
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        content_type="application/xml",
+    )
+    form = feed_form(
+        upstream,
+        admin_csrf,
+        id="handbook",
+        name="People handbook",
+        kind="website",
+        url=upstream.url("/handbook/sitemap.xml"),
+    )
+    resp = await cc.post("/admin/sources/new", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    await sync_now(cc, admin_csrf, "handbook")
+    html = await page(cc, "/admin/sources/handbook")
+    run = words(section(html, "runs"))
+    assert "1 added" in run and "1 failed" in run
+    failure = section(html, "runs")
+    assert upstream.url("/handbook/form.pdf") in failure and "<details>" in failure
+    assert "not an HTML page" in words(failure)  # the reason, beside the item
+    row = words(section(await page(cc, "/admin/sources"), "source-handbook"))
+    assert "synced, some items failed" in row
