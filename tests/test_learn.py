@@ -12,6 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.learn.appkeys import LEARN_SESSIONS
+from server.paths.models import LearningPath, PathAssignment, PathStep
+from server.peer.store import PeerTx
 from tests.tokens import TokenMaker
 
 CRM_PAGE = "http://127.0.0.1:8080/demo/crm/opportunities/new"
@@ -267,3 +269,101 @@ async def test_pwa_files(client: TestClient) -> None:
     assert resp.status == 200
     html = await resp.text()
     assert "You are offline" in html and "Sign out" not in html
+
+
+# -- learning paths ------------------------------------------------------------------------------
+
+CHECKLIST = ("Open a demo opportunity", "Set the stage to Proposal")
+STEPS = (
+    PathStep(
+        id="read", kind="aid", title="Read how to create one", aid_id="crm-create-opportunity"
+    ),
+    PathStep(
+        id="course",
+        kind="course",
+        title="Pipeline course",
+        url="https://lms.example/courses/pipeline",
+        activity_id="https://lms.example/courses/pipeline",
+    ),
+    PathStep(id="try", kind="practice", title="Move a deal", checklist=CHECKLIST),
+)
+
+
+async def assign_path(client: TestClient) -> None:
+    path = LearningPath(
+        id="deals", title="Deals <basics>", description="Week **one**.", steps=STEPS
+    )
+
+    def write(tx: PeerTx) -> None:
+        tx.add(path)
+        tx.add(PathAssignment(path_id="deals", group="deal-desk", due_on="2030-01-31"))
+
+    await client.server.app[keys.PEER].transaction(write)
+
+
+async def test_my_paths_steps_and_done_forms(client: TestClient, tokens: TokenMaker) -> None:
+    await assign_path(client)
+    token = tokens.token(sub="desk-1", roles=("learner",), groups=("deal-desk",))
+    csrf = await sign_in(client, token)
+    home = await (await client.get("/learn")).text()
+    assert "Deals &lt;basics&gt;" in home and "0 of 3 done" in home
+    assert "Next: Read how to create one" in home
+    html = await (await client.get("/learn/paths")).text()
+    assert 'href="/learn/paths/deals"' in html
+    html = await (await client.get("/learn/paths/deals")).text()
+    assert "<strong>one</strong>" in html  # the description, rendered by server/render.py
+    assert 'href="/learn/aids/crm-create-opportunity"' in html
+    assert 'href="https://lms.example/courses/pipeline"' in html
+
+    # the aid's page offers "Done" for its step; without the CSRF token nothing changes
+    aid = await (await client.get("/learn/aids/crm-create-opportunity")).text()
+    assert "Part of your path" in aid and 'action="/learn/paths/deals/steps/read/done"' in aid
+    form = {"how": "aid_finished", "back": "/learn/aids/crm-create-opportunity"}
+    resp = await client.post("/learn/paths/deals/steps/read/done", data=form)
+    assert resp.status == 403
+    resp = await client.post(
+        "/learn/paths/deals/steps/read/done",
+        data={**form, "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    assert resp.headers["Location"].startswith("/learn/aids/crm-create-opportunity?notice=done")
+    api = await client.get("/api/v1/paths/deals", headers={"Authorization": f"Bearer {token}"})
+    assert (await api.json())["done"] == 1  # the learner API sees the same progress
+
+    # a practice checklist: every line must be ticked (the API's rule, shown on the page)
+    resp = await client.post(
+        "/learn/paths/deals/steps/try/done",
+        data={"how": "practice_confirmed", "checked": CHECKLIST[0], "csrf_token": csrf},
+    )
+    assert resp.status == 422
+    html = await resp.text()
+    assert "Set the stage to Proposal" in html.split('role="alert"')[1].split("</p>")[0]
+    resp = await client.post(
+        "/learn/paths/deals/steps/try/done",
+        data=[("how", "practice_confirmed"), ("csrf_token", csrf)]
+        + [("checked", line) for line in CHECKLIST],
+        allow_redirects=False,
+    )
+    assert resp.status == 303 and resp.headers["Location"].startswith("/learn/paths/deals?")
+    html = await (await client.get("/learn/paths/deals")).text()
+    assert "2 of 3 steps done" in html and "Next: <a" in html and "Pipeline course" in html
+    # a "back" that leaves the web app is ignored
+    resp = await client.post(
+        "/learn/paths/deals/steps/read/done",
+        data={**form, "back": "//evil.example/learn/", "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    assert resp.headers["Location"].startswith("/learn/paths/deals?")
+
+
+async def test_no_one_else_sees_a_path_or_its_progress(
+    client: TestClient, tokens: TokenMaker
+) -> None:
+    await assign_path(client)
+    await sign_in(client, tokens.token(sub="other-2", roles=("learner",), groups=("sales",)))
+    assert "Deals" not in await (await client.get("/learn/paths")).text()
+    resp = await client.get("/learn/paths/deals")
+    assert resp.status == 404 and "You have no learning path" in await resp.text()
+    aid = await (await client.get("/learn/aids/crm-create-opportunity")).text()
+    assert "Part of your path" not in aid

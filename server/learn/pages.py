@@ -14,18 +14,21 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from auth.identity import Identity
 from index.transcripts import Cue, TranscriptError, parse_transcript
 from server import keys
 from server.api.caller import audience_of
 from server.api.public import readable_aid
 from server.catalog import AidMeta
+from server.console.csrf import safe_next
 from server.errors import AidNotFound, InflowError, NotFound
 from server.learn import signin
 from server.learn.appkeys import LEARN_SESSIONS
 from server.learn.common import need, render, root
 from server.learn.video import clock, video_at
 from server.models import SLUG_RE
-from server.peer.pairings import my_mentors
+from server.paths import progress
+from server.peer.pairings import mentor_by_id, my_mentors
 from server.peer.questions import my_questions
 from server.peer.tips import TipService
 
@@ -234,12 +237,81 @@ async def tips(request: web.Request) -> web.Response:
 # -- paths ----------------------------------------------------------------------------------------
 
 
-async def _my_paths(request: web.Request, identity: Any) -> list[dict[str, Any]]:
-    return []
+async def _my_paths(request: web.Request, identity: Identity) -> list[dict[str, Any]]:
+    """The caller's paths as GET /api/v1/paths/mine serves them (server/paths/progress.py)."""
+    return await progress.my_paths(root(request), identity)
 
 
-async def _steps_of_aid(request: web.Request, identity: Any, aid_id: str) -> list[dict[str, Any]]:
-    return []
+async def _steps_of_aid(
+    request: web.Request, identity: Identity, aid_id: str
+) -> list[dict[str, Any]]:
+    """The steps of the caller's paths that are this aid: its page offers "Done" for them."""
+    found = []
+    for p in await _my_paths(request, identity):
+        for step in p["steps"]:
+            if step["kind"] == "aid" and step["aid_id"] == aid_id:
+                found.append({**step, "path_id": p["path"]["id"], "path_title": p["path"]["title"]})
+    return found
+
+
+@routes.get("/learn/paths")
+async def paths(request: web.Request) -> web.Response:
+    _, identity = need(request)
+    found = await _my_paths(request, identity)
+    return render(request, "paths.html", {"title": "My paths", "paths": found})
+
+
+async def _path_page(
+    request: web.Request, identity: Identity, error: str = "", status: int = 200
+) -> web.Response:
+    app = root(request)
+    standing = await progress.my_path(app, identity, request.match_info["id"])
+    shown = await progress.standing_json(app, standing)
+    catalog = request.config_dict[keys.LIBRARY].catalog
+    for step in shown["steps"]:
+        if step["kind"] == "aid":
+            step["readable"] = _readable(request, step["aid_id"] or "") is not None
+        elif step["kind"] == "mentor":
+            mentor = mentor_by_id(catalog, step["mentor_id"]) if step["mentor_id"] else None
+            app_of = catalog.apps.get(step["app_id"]) if step["app_id"] else None
+            listed = mentor if mentor is not None and mentor.listed else None
+            step["mentor"] = listed
+            step["mentor_href"] = contact_href(listed.contact) if listed else ""
+            step["app_name"] = app_of.name if app_of else ""
+        elif step["kind"] == "course":
+            step["safe_url"] = step["url"] if re.match(r"https?://", step["url"] or "") else ""
+    context = {"title": shown["path"]["title"], "p": shown, "error": error}
+    return render(request, "path.html", context, status)
+
+
+@routes.get("/learn/paths/{id}")
+async def path_page(request: web.Request) -> web.Response:
+    _, identity = need(request)
+    return await _path_page(request, identity)
+
+
+@routes.post("/learn/paths/{id}/steps/{step}/done")
+async def step_done(request: web.Request) -> web.StreamResponse:
+    """A step's "Done" (aid, mentor) or a practice checklist sent: the learner API's
+    mark_done, then back to the page the form was on."""
+    _, identity = need(request)
+    form = await request.post()
+    path_id, step_id = request.match_info["id"], request.match_info["step"]
+    data = {
+        "how": str(form.get("how", "")),
+        "checked": [str(v) for v in form.getall("checked", []) if isinstance(v, str)],
+    }
+    try:
+        await progress.mark_done(root(request), identity, path_id, step_id, data)
+    except InflowError as exc:
+        if exc.status != 422:
+            raise
+        return await _path_page(request, identity, exc.detail, 422)
+    default = f"/learn/paths/{quote(path_id)}"
+    target = safe_next(str(form.get("back", "")), default)
+    if not target.startswith("/learn/") or "?" in target or "#" in target:
+        target = default
+    raise web.HTTPSeeOther(f"{target}?notice=done#step-{quote(step_id)}")
 
 
 # -- the PWA: offline page, service worker, manifest, static files --------------------------------
