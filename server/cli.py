@@ -26,7 +26,14 @@ from server.db.migrate import (
     new_revision,
     upgrade,
 )
-from server.demo import PEER_DEMO_FILE, SOURCES_DEMO_FILE, seed_demo_sources, seed_peer_demo
+from server.demo import (
+    PATHS_DEMO_FILE,
+    PEER_DEMO_FILE,
+    SOURCES_DEMO_FILE,
+    seed_demo_paths,
+    seed_demo_sources,
+    seed_peer_demo,
+)
 from server.errors import ContentError
 from server.library import Library
 from server.peer.store import PeerStore
@@ -101,6 +108,19 @@ async def _import(settings: Settings, directory: Path) -> int:
                 f"Demo sources ({sources_demo}): "
                 + ", ".join(f"{k} {v}" for k, v in added.items())
                 + " (they sync when the server starts)"
+            )
+        paths_demo = directory / PATHS_DEMO_FILE  # the demo's learning paths and assignments
+        if paths_demo.is_file():
+            try:
+                paths = await seed_demo_paths(
+                    PeerStore(library.storage), paths_demo, library.catalog
+                )
+            except ValueError as exc:
+                print(f"Learning paths not added: {exc}", file=sys.stderr)
+                return 2
+            print(
+                f"Learning paths demo ({paths_demo}): "
+                + ", ".join(f"{k} {v}" for k, v in paths.items())
             )
         return 0
 

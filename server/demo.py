@@ -24,6 +24,8 @@ from aiohttp import web
 from server import keys
 from server.catalog import Catalog
 from server.models import FieldErrors, validate
+from server.paths.models import LearningPath, PathAssignment
+from server.paths.service import check_references, same_assignment
 from server.peer.models import (
     AidFlag,
     Answer,
@@ -262,6 +264,77 @@ async def seed_demo_sources(
                 counts["moved"] += 1
             else:
                 counts["kept"] += 1
+        return counts
+
+    return await peer.transaction(seed)
+
+
+# -- the demo's learning paths (content/demo/paths.yaml) ---------------------------------------
+
+PATHS_DEMO_FILE = "paths.yaml"
+
+
+def demo_paths(
+    path: Path, catalog: Catalog | None = None, today: dt.date | None = None
+) -> tuple[list[LearningPath], list[PathAssignment]]:
+    """The demo file's paths and assignments (`due_in_days` from `today`); a ValueError names
+    the path or assignment and the field of what is wrong (with the catalog: what a step names
+    that the content does not have)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - {"paths", "assignments"}
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    paths: list[LearningPath] = []
+    for i, item in enumerate(data.get("paths") or ()):
+        try:
+            found = validate(LearningPath, item)
+            problems = check_references(found, catalog) if catalog is not None else []
+            if problems:
+                raise FieldErrors(problems)
+        except FieldErrors as exc:
+            detail = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+            raise ValueError(f"{path}: path {i + 1} ({item.get('id')}): {detail}") from exc
+        paths.append(found)
+    assignments: list[PathAssignment] = []
+    for i, item in enumerate(data.get("assignments") or ()):
+        fields = dict(item)
+        days = fields.pop("due_in_days", None)
+        if days is not None:
+            fields["due_on"] = (today + dt.timedelta(days=int(days))).isoformat()
+        try:
+            made = validate(PathAssignment, fields)
+        except FieldErrors as exc:
+            detail = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+            raise ValueError(f"{path}: assignment {i + 1}: {detail}") from exc
+        if made.path_id not in {p.id for p in paths}:
+            raise ValueError(f"{path}: assignment {i + 1}: no path {made.path_id!r} in the file")
+        assignments.append(dataclasses.replace(made, assigned_by="demo"))
+    return paths, assignments
+
+
+async def seed_demo_paths(
+    peer: PeerStore, path: Path, catalog: Catalog | None = None
+) -> dict[str, int]:
+    """Add the demo paths and assignments that are not there yet (one transaction, idempotent):
+    a path with the same id, or an assignment of the path to the same group or person, is kept
+    as it is (an admin may have changed it). Returns how many were added and kept."""
+    paths, assignments = demo_paths(path, catalog)
+
+    def seed(tx: PeerTx) -> dict[str, int]:
+        counts = {"paths": 0, "assignments": 0, "kept": 0}
+        for found in paths:
+            if tx.find(LearningPath, found.id) is None:
+                tx.add(found)
+                counts["paths"] += 1
+            else:
+                counts["kept"] += 1
+        for assignment in assignments:
+            if tx.count(PathAssignment, where=[same_assignment(assignment)]):
+                counts["kept"] += 1
+            else:
+                tx.add(assignment)
+                counts["assignments"] += 1
         return counts
 
     return await peer.transaction(seed)

@@ -128,6 +128,14 @@ def parse_assignment(path_id: str, data: Mapping[str, Any]) -> PathAssignment:
         raise field_errors(exc) from exc
 
 
+def same_assignment(assignment: PathAssignment) -> sa.ColumnElement[bool]:
+    """Rows assigning the same path to the same group (or person): at most one may exist."""
+    c = path_assignments.c
+    if assignment.group:
+        return sa.and_(c.path_id == assignment.path_id, c.group == assignment.group)
+    return sa.and_(c.path_id == assignment.path_id, c.username == assignment.username)
+
+
 # -- the operations --------------------------------------------------------------------------------
 
 
@@ -245,14 +253,8 @@ class PathService:
 
         def op(tx: PeerTx) -> PathAssignment:
             _get(tx, path_id)
-            c = path_assignments.c
-            if assignment.group:
-                same = c.group == assignment.group
-                whom = f"the group {assignment.group!r}"
-            else:
-                same = c.username == assignment.username
-                whom = f"{assignment.username!r}"
-            if tx.count(PathAssignment, where=[same], path_id=path_id):
+            if tx.count(PathAssignment, where=[same_assignment(assignment)]):
+                whom = assignment.username or f"the group {assignment.group}"
                 raise Conflict(f"This path is assigned to {whom} already.")
             stored = tx.add(assignment)
             detail = {"group": stored.group, "username": stored.username, "due_on": stored.due_on}
@@ -285,4 +287,5 @@ __all__ = [
     "parse_path",
     "path_etag",
     "path_json",
+    "same_assignment",
 ]
