@@ -125,16 +125,15 @@ async def link_report(
 ) -> dict[str, Any]:
     """The last check's results of published aids' links, filtered (owner: the aid's owner,
     case-insensitive; app: mapped to it; status, or any of `statuses`), limited to `apps_seen`
-    (None: all). `counts` per status are of every status, with the same owner and app filters."""
+    (None: all). `counts` per status are of every status, with the same owner and app filters.
+    Read, filtered and sorted in the storage thread (tens of thousands of rows stay off the
+    event loop)."""
     empty = {s: 0 for s in LINK_STATUSES}
     if apps_seen is not None and not apps_seen:
         return {"links": [], "counts": empty, "truncated": False, "checked_at": ""}
     wanted = (status,) if status else tuple(statuses)
-    rows, light, checked_at = await store.read(
-        lambda tx: (_rows_tx(tx, wanted), _statuses_tx(tx), _last_checked_tx(tx))
-    )
+    seen = None if apps_seen is None else frozenset(apps_seen)
     wanted_owner = owner.strip().lower()
-    seen = None if apps_seen is None else set(apps_seen)
 
     def shown(aid_owner: str, aid_apps: list[str]) -> bool:
         if seen is not None and seen.isdisjoint(aid_apps):
@@ -143,20 +142,30 @@ async def link_report(
             return False
         return not wanted_owner or str(aid_owner).strip().lower() == wanted_owner
 
-    kept = [(c, a) for c, a in rows if shown(a["owner"], a["apps"])]
-    kept.sort(
-        key=lambda r: (ORDER.get(r[0].status, 9), str(r[1]["owner"]).lower(), r[0].aid_id, r[0].url)
-    )
-    counts = dict(empty)
-    for link_status, aid_owner, aid_apps in light:
-        if shown(aid_owner, aid_apps):
-            counts[link_status] = counts.get(link_status, 0) + 1
-    return {
-        "links": [link_json(c, a) for c, a in kept[:REPORT_MAX]],
-        "counts": counts,
-        "truncated": len(kept) > REPORT_MAX,
-        "checked_at": checked_at,  # when the last check wrote its results ("" before the first)
-    }
+    def report(tx: PeerTx) -> dict[str, Any]:
+        kept = [(c, a) for c, a in _rows_tx(tx, wanted) if shown(a["owner"], a["apps"])]
+        kept.sort(
+            key=lambda r: (
+                ORDER.get(r[0].status, 9),
+                str(r[1]["owner"]).lower(),
+                r[0].aid_id,
+                r[0].url,
+            )
+        )
+        counts = dict(empty)
+        for link_status, aid_owner, aid_apps in _statuses_tx(tx):
+            if shown(aid_owner, aid_apps):
+                counts[link_status] = counts.get(link_status, 0) + 1
+        return {
+            "links": [link_json(c, a) for c, a in kept[:REPORT_MAX]],
+            "counts": counts,
+            "truncated": len(kept) > REPORT_MAX,
+            # when the last check wrote its results ("" before the first)
+            "checked_at": _last_checked_tx(tx),
+        }
+
+    found: dict[str, Any] = await store.read(report)
+    return found
 
 
 # what needs a look: failing links, and redirects to update
