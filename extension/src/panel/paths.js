@@ -55,7 +55,9 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
       }
       return;
     }
-    const key = `${view.user}\n${view.pageKey ?? ""}`;
+    // Asked again on a new page, and when the server is back after being away or busy.
+    const away = ["offline", "busy"].includes(view.state) ? "away" : "";
+    const key = `${view.user}\n${view.pageKey ?? ""}\n${away}`;
     if (key === st.key) return;
     const userChanged = !st.key || st.key.split("\n")[0] !== view.user;
     st.key = key;
@@ -79,7 +81,10 @@ export function createPaths({ send, serverUrl, openAid, changed, strip }) {
       if (JSON.stringify(st.list) !== before) changed();
     } catch (err) {
       if (seq !== st.seq) return;
-      const text = pathsError(err);
+      // No paths API, not allowed, or unreachable with nothing saved: no strip at all (the
+      // main view already says the server is unreachable; most people have no path).
+      const away = ["offline", "busy"].includes(err?.kind) && !st.list?.length;
+      const text = away ? null : pathsError(err);
       st.error = text ?? "";
       st.status = text === null ? "none" : st.list?.length ? "ready" : "error";
       if (text === null) st.list = null;
