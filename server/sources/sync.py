@@ -1,4 +1,4 @@
-"""The sync engine: read a source through its connector, then write what changed in one go.
+"""The sync engine: read a source through its connector, then write what changed.
 
 One run (docs/sources.md, "Sync"):
 
@@ -6,11 +6,22 @@ One run (docs/sources.md, "Sync"):
    now, fetching through the safe fetcher with the source's policy. It writes nothing. If it
    raises (`SyncError`, a refused or failed fetch, anything), the run fails and **nothing**
    changes: no aid, no item; only the run's row and the source's last status say why.
-2. The listing is compared with the source's items (`SourceItem`, one per external id) in the
-   storage thread, inside ONE transaction that also writes every change: new aids, rewritten
-   aids, archived aids, their versions and audit entries (`saved_by` "source:<id>"), the items,
-   the run's counts and the source's last status. Then the index and the catalog take the
-   changed aids the same way as every admin write (`Library.write`).
+2. Only once the whole listing is read, it is compared with the source's items (`SourceItem`,
+   one per external id) in the storage thread, and every change is written: new aids,
+   rewritten aids, archived aids, their versions and audit entries (`saved_by`
+   "source:<id>"), the items, then the run's counts and the source's last status. Each
+   transaction (`Library.write`: then the index and the catalog take the changed aids the same
+   way as every admin write) takes `WRITE_BATCH` entries of the listing, then the items gone
+   from it, the last one the run and the source's status.
+
+Batches: one transaction for 2,000 new aids held the storage thread ~5-10 s, and every other
+write (a feedback vote, an author's save) waited for it; between batches they get in. A batch
+that fails (a database error; the server stopping) rolls back alone: the batches before it stay
+written (each change whole: aid, version, audit entry and item together), the run is `failed`
+saying how many entries were written and with their counts, nothing is archived (the last
+step), the source's validators are not kept, so the next run reads it all again, finds what
+was written unchanged and writes the rest. What the connector could not read never gets this
+far: that run changes nothing.
 
 Rules:
 - A new item becomes an aid `<source id>-<slug of its title>` (at most 64 characters; a short
@@ -77,6 +88,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ID_MAX = 64
+WRITE_BATCH = 100  # entries written per transaction (module docstring, "Batches")
 TAG_MAX = 200  # an aid's tag (server/models.py)
 Progress = Callable[[int, int, str], None]
 
@@ -143,6 +155,21 @@ class Counts:
         if len(self.failures) < MAX_RUN_FAILURES:
             self.failures.append({"item": external_id, "reason": reason[:ITEM_ERROR_MAX]})
 
+    def copy(self) -> Counts:
+        return dataclasses.replace(self, failures=list(self.failures))
+
+    def on(self, run: SyncRun) -> SyncRun:
+        """`run` with these counts."""
+        return dataclasses.replace(
+            run,
+            added=self.added,
+            changed=self.changed,
+            unchanged=self.unchanged,
+            removed=self.removed,
+            failed=self.failed,
+            failures=json.dumps(self.failures),
+        )
+
 
 class SyncEngine:
     """Runs syncs of sources (the service decides when, and keeps one run per source)."""
@@ -196,21 +223,71 @@ class SyncEngine:
         except Exception as exc:  # a connector's bug must not leave the run "running"
             log.exception("sync of source %s failed", source.id)
             return await self.fail(source.id, run, f"{type(exc).__name__}: {exc}")
-        if progress is not None:
-            progress(len(listing.entries), len(listing.entries), "writing the changes")
-        try:
-            return await self.library.write(
-                lambda changes: self._apply(source, run, listing, changes)
-            )
-        except Exception as exc:
-            log.exception("writing the sync of source %s failed", source.id)
-            return await self.fail(source.id, run, f"could not write the changes: {exc}")
+        return await self._write(source, run, listing, progress)
 
-    async def fail(self, source_id: str, run: SyncRun, reason: str) -> SyncRun:
-        """A failed run: only its row and the source's last status change."""
+    async def _write(
+        self, source: Source, run: SyncRun, listing: Listing, progress: Progress | None
+    ) -> SyncRun:
+        """Write what the listing says in transactions of `WRITE_BATCH` entries (the storage
+        thread is free for other writes between them); the last one also writes the run and
+        the source's status. A batch that fails rolls back alone: the run is failed with the
+        counts of the batches written before it (see the module's docstring)."""
+        storage = self.library.storage
+        plan: _Plan | None = None
+        committed, written = Counts(), 0  # what the batches written so far did
+        total = len(listing.entries)
+
+        def batch(changes: Changes) -> SyncRun | None:
+            nonlocal plan
+            tx = PeerTx(storage.conn)
+            current = tx.get(Source, source.id)  # gone: this batch rolls back
+            if plan is None:
+                items = {i.external_id: i for i in tx.list(SourceItem, source_id=source.id)}
+                if listing.not_modified:
+                    unchanged = sum(1 for i in items.values() if i.state == "active")
+                    return self._finish(tx, current, run, listing, Counts(unchanged=unchanged))
+                writer = _Writer(storage, tx, current, items, now_iso(), changes, Counts())
+                plan = _Plan(writer, _operations(listing, items))
+            else:
+                plan.writer.begin(tx, changes)
+            end = min(len(plan.ops), plan.done + WRITE_BATCH)
+            for op in plan.ops[plan.done : end]:
+                plan.writer.apply(op)
+            plan.done = end
+            if end >= len(plan.ops):
+                return self._finish(tx, current, run, listing, plan.writer.counts)
+            return None
+
+        while True:
+            if progress is not None:
+                done = plan.done if plan is not None else 0
+                total = len(plan.ops) if plan is not None else total
+                progress(done, total, f"writing the changes: {done} of {total}")
+            try:
+                finished = await self.library.write(batch)
+            except Exception as exc:
+                log.exception("writing the sync of source %s failed", source.id)
+                return await self.fail(
+                    source.id,
+                    run,
+                    f"could not write the changes ({written} of {total} written): {exc}",
+                    committed,
+                )
+            if finished is not None:
+                return finished
+            assert plan is not None
+            committed, written = plan.writer.counts.copy(), plan.done
+
+    async def fail(
+        self, source_id: str, run: SyncRun, reason: str, counts: Counts | None = None
+    ) -> SyncRun:
+        """A failed run: only its row and the source's last status change (`counts`: what the
+        batches written before a failed one did)."""
         done = dataclasses.replace(
             run, status="failed", finished_at=now_iso(), error=reason[:RUN_ERROR_MAX]
         )
+        if counts is not None:
+            done = counts.on(done)
 
         def op(changes: Changes) -> SyncRun:
             tx = PeerTx(self.library.storage.conn)
@@ -226,45 +303,13 @@ class SyncEngine:
 
         return await self.library.write(op)
 
-    # -- in the storage thread, one transaction -------------------------------------------------
-    def _apply(self, source: Source, run: SyncRun, listing: Listing, changes: Changes) -> SyncRun:
-        storage = self.library.storage
-        tx = PeerTx(storage.conn)
-        current = tx.get(Source, source.id)  # gone: the whole write rolls back
-        items = {i.external_id: i for i in tx.list(SourceItem, source_id=source.id)}
-        counts = Counts()
-        stamp = now_iso()
-        if listing.not_modified:
-            counts.unchanged = sum(1 for i in items.values() if i.state == "active")
-        else:
-            writer = _Writer(storage, tx, current, items, stamp, changes, counts)
-            seen: set[str] = set()
-            for entry in listing.entries:
-                if entry.external_id in seen:
-                    continue
-                seen.add(entry.external_id)
-                if isinstance(entry, Item):
-                    writer.item(entry)
-                elif isinstance(entry, Unchanged):
-                    writer.unchanged(entry)
-                elif isinstance(entry, Failed):
-                    writer.failed(entry)
-            if listing.complete:
-                for external_id, item in items.items():
-                    if external_id not in seen and item.state != "removed":
-                        writer.removed(item)
+    # -- in the storage thread ------------------------------------------------------------------
+    def _finish(
+        self, tx: PeerTx, current: Source, run: SyncRun, listing: Listing, counts: Counts
+    ) -> SyncRun:
+        """The run's counts and the source's status (in the run's last transaction)."""
         status = "partial" if counts.failed else "ok"
-        done = dataclasses.replace(
-            run,
-            status=status,
-            finished_at=now_iso(),
-            added=counts.added,
-            changed=counts.changed,
-            unchanged=counts.unchanged,
-            removed=counts.removed,
-            failed=counts.failed,
-            failures=json.dumps(counts.failures),
-        )
+        done = counts.on(dataclasses.replace(run, status=status, finished_at=now_iso()))
         tx.update(done)
         # a source read afresh keeps what it answered now (no ETag now: none kept); a 304 keeps
         # the stored ones unless the connector says otherwise
@@ -282,8 +327,39 @@ class SyncEngine:
         return done
 
 
+Operation = Item | Unchanged | Failed | SourceItem  # a SourceItem: gone from the listing
+
+
+def _operations(listing: Listing, items: Mapping[str, SourceItem]) -> list[Operation]:
+    """What a run writes, in order: each listed entry once (the first of a repeated id), then,
+    when the listing is complete, the items it no longer has."""
+    seen: set[str] = set()
+    ops: list[Operation] = []
+    for entry in listing.entries:
+        if entry.external_id not in seen:
+            seen.add(entry.external_id)
+            ops.append(entry)
+    if listing.complete:
+        ops.extend(
+            item
+            for external_id, item in items.items()
+            if external_id not in seen and item.state != "removed"
+        )
+    return ops
+
+
+@dataclass
+class _Plan:
+    """A run's writes across its transactions."""
+
+    writer: _Writer
+    ops: list[Operation]
+    done: int = 0
+
+
 class _Writer:
-    """The changes of one run, written as they are decided (inside the run's transaction)."""
+    """The changes of one run, written as they are decided (inside the transaction of the
+    batch at hand: `begin` gives it the next one)."""
 
     def __init__(
         self,
@@ -307,6 +383,20 @@ class _Writer:
         self.actor = source_actor(source.id)
         self.taken: set[str] = set()  # aid ids given out in this run
         self._apps: set[str] | None = None
+
+    def begin(self, tx: PeerTx, changes: Changes) -> None:
+        """The next batch's transaction."""
+        self.tx, self.changes = tx, changes
+
+    def apply(self, op: Operation) -> None:
+        if isinstance(op, Item):
+            self.item(op)
+        elif isinstance(op, Unchanged):
+            self.unchanged(op)
+        elif isinstance(op, Failed):
+            self.failed(op)
+        else:
+            self.removed(op)
 
     def _find(self, aid_id: str) -> Aid | None:
         try:
