@@ -87,7 +87,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "Website: only pages under",
         "A path such as /handbook/ (crawl; empty: the whole site).",
     ),
-    "page_cap": ("Website: at most this many pages", ""),
+    "page_cap": (
+        "At most this many pages (website) or files (git) a run reads",
+        "With more, the run reads these and archives nothing.",
+    ),
     "ref": ("Git: branch or tag", ""),
     "path": ("Git: folder in the repository", "Empty: the whole repository."),
     "allowed_hosts": (
