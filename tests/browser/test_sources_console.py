@@ -163,6 +163,7 @@ def add_source(page: Any, base: str, fields: dict[str, str], apps: tuple[str, ..
     for app in apps:
         page.check(f'input[name="apps"][value="{app}"]')
     page.select_option('select[name="publish"]', "auto")
+    shot(page, f"new-{fields['kind']}-source-form")
     page.click("#source-form button[type=submit]")
     page.wait_for_url(f"{base}/admin/sources/{fields['id']}?notice=created")
     assert "never synced" in page.inner_text("#source-status")
