@@ -42,12 +42,22 @@ IGNORED = {"stored", "authority", "version"}  # set by the LRS
 # `ralph runserver -b fs` as the issue describes, minus its auto-reloader, plus one fix: ralph
 # 5.1's fs LRS backend writes each POST with operation type "create" into its single
 # fs_lrs.jsonl, so the second POST of a run fails (500, "already exists and overwrite is not
-# allowed"). An LRS has to take more than one POST: we make the backend append.
+# allowed"). An LRS has to take more than one POST: we make the backend append. And a second:
+# its statement queries compare the `verb` and `activity` filters (which the API turns into IRI
+# objects) with the statements' strings, so a query filtered by verb or activity finds nothing
+# (learning paths read `completed` statements that way): we hand the backend strings.
 LAUNCH = """
 import sys, uvicorn
 from ralph.backends.data.base import BaseOperationType
 from ralph.backends.lrs.fs import FSLRSBackend
 FSLRSBackend.default_operation_type = BaseOperationType.APPEND
+_query = FSLRSBackend.query_statements
+def query_statements(self, params, target=None):
+    for name in ("verb", "activity"):
+        if getattr(params, name, None) is not None:
+            setattr(params, name, str(getattr(params, name)))
+    return _query(self, params, target)
+FSLRSBackend.query_statements = query_statements
 uvicorn.run("ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="info")
 """
 

@@ -59,13 +59,15 @@ class LrsReadError(Exception):
 
 
 def actors(settings: Settings, email: str, username: str) -> list[dict[str, Any]]:
-    """The xAPI agents a learner may be in the LRS (the actor rule in the module docstring)."""
+    """The xAPI agents a learner may be in the LRS (the actor rule in the module docstring), as
+    the `agent` query parameter takes them (an inverse functional identifier, no objectType:
+    ralph, for one, matches nothing when it is there)."""
     out: list[dict[str, Any]] = []
     if email.strip():
-        out.append({"objectType": "Agent", "mbox": f"mailto:{email.strip().lower()}"})
+        out.append({"mbox": f"mailto:{email.strip().lower()}"})
     if settings.lrs_account_homepage and username.strip():
         account = {"homePage": settings.lrs_account_homepage, "name": username.strip()}
-        out.append({"objectType": "Agent", "account": account})
+        out.append({"account": account})
     return out
 
 
