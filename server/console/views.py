@@ -20,6 +20,7 @@ from server.console import (
     mentors,
     outbox,
     pairings,
+    paths,
     questions,
     queue,
     signin,
@@ -60,6 +61,7 @@ routes: list[web.AbstractRouteDef] = [
     *health.routes,
     *sources.routes,
     *queue.routes,
+    *paths.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
 ]
