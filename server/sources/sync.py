@@ -88,7 +88,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ID_MAX = 64
-WRITE_BATCH = 100  # entries written per transaction (module docstring, "Batches")
+WRITE_BATCH = 50  # entries written per transaction (module docstring, "Batches")
 TAG_MAX = 200  # an aid's tag (server/models.py)
 Progress = Callable[[int, int, str], None]
 
