@@ -10,6 +10,7 @@ learner API, as the web app would). In the panel, on the CRM's Pipeline dashboar
   no path: nothing);
 - pressing Done on that aid makes the strip "2 of 3" at once, and the server agrees;
 - ticking the last box of step 3's checklist aid finishes the path: "3 of 3 — complete".
+- signing out hides the strip and forgets the cached list.
 
 axe-core finds no serious or critical problem in the panel with the strip, marks and Done box.
 Screenshots: test-artifacts/paths/.
@@ -198,3 +199,10 @@ def test_path_strip_marks_and_done(browser: Browser, paths_backend: Backend) -> 
     shot(panel, "04-path-complete")
     standing = mine(paths_backend, learner)
     assert (standing["done"], standing["total"]) == (3, 3)
+
+    # The cached list is this person's: it leaves with them at sign-out.
+    assert browser.session_storage("paths") is not None
+    panel.click("#sign-out")
+    browser.state(panel, "signed-out")
+    assert panel.locator("#path-strip").is_hidden()
+    assert browser.session_storage("paths") is None
