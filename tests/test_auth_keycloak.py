@@ -127,7 +127,7 @@ async def test_authenticator_from_settings_against_keycloak(keycloak):
         identity = await auth.authenticate(access_token("manager"))
         assert isinstance(identity, Identity)
         assert identity.groups == {"finance", "managers"}
-        assert identity.audience_tags == {"learner", "finance", "managers"}
+        assert identity.audience_tags == {"learner", "manager", "finance", "managers"}
     finally:
         await auth.close()
 
