@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
+from pydantic import TypeAdapter
 
 from server import keys
+from server.queue.models import QueueItem
 from tests.test_queue import bakery, person, use_the_ovens  # noqa: F401 (the fixture)
 from tests.tokens import TokenMaker
 
@@ -125,3 +128,25 @@ async def test_learners_do_not_see_the_queue(
     assert resp.status == 403
     page = await (await bakery.get("/admin/aid-flags")).text()
     assert 'href="/admin/queue"' not in page
+
+
+async def test_the_item_form_takes_its_limits_from_the_declaration(
+    bakery: TestClient,  # noqa: F811
+    tokens: TokenMaker,
+) -> None:
+    """queue.html typed `maxlength="1000"` on the note and nothing on the assignee, so the
+    form let a reviewer type a 300-character username the service then refused with a 422.
+    Both fields' limits now come from the QueueItem declaration, like every other console form."""
+    template = Path(__file__).parents[1] / "server/templates/admin/queue.html"
+    assert not re.findall(r'(?:maxlength|minlength|pattern|min|max)="', template.read_text())
+    declared = TypeAdapter(QueueItem).json_schema()["properties"]
+    await use_the_ovens(bakery, tokens)
+    csrf = await sign_in(bakery, tokens, "rita", "author", "reviewer")
+    await bakery.post("/admin/queue/refresh", data={"csrf_token": csrf, "back": "/admin/queue"})
+    page = await (await bakery.get("/admin/queue")).text()
+    assert item_ids(page)
+    for name in ("assignee", "note"):
+        tags = re.findall(rf'<input name="{name}" value="[^"]*"[^>]*>', page)
+        assert tags, name
+        for tag in tags:
+            assert f'maxlength="{declared[name]["maxLength"]}"' in tag, tag

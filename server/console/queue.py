@@ -14,9 +14,10 @@ from aiohttp import web
 from server import keys
 from server.admin.common import field_errors
 from server.console.common import need, render, text
+from server.console.limits import limits_of
 from server.errors import InflowError
 from server.models import FieldErrors, validate
-from server.queue.models import KINDS, STATUSES, QueueChange
+from server.queue.models import KINDS, STATUSES, QueueChange, QueueItem
 from server.queue.service import QueueService, figures_of, item_json, validate_filters
 
 routes = web.RouteTableDef()
@@ -40,6 +41,10 @@ NOTICES = {
     "saved": "Saved (recorded in the audit log).",
     "refreshed": "The queue is up to date.",
 }
+
+
+# The item form's limits (assignee, note), from the declaration: never typed in the template.
+FORM_LIMITS = limits_of(QueueItem)
 
 
 def figures_line(kind: str, f: dict[str, Any]) -> str:
@@ -123,6 +128,7 @@ async def queue_page(request: web.Request) -> web.Response:
             "back": request.path_qs,
             "error": error,
             "done": NOTICES.get(request.query.get("done", "")),
+            "form_limits": FORM_LIMITS,
         },
     )
 
