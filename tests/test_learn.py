@@ -34,7 +34,7 @@ def learner_token(tokens: TokenMaker, sub: str = "learner-1", **extra: str) -> s
 
 
 async def test_signed_out_pages_go_to_sign_in_and_come_back(client: TestClient) -> None:
-    for path in ("/learn", "/learn/aids/crm-create-opportunity", "/learn/search?q=quote&app=crm"):
+    for path in ("/learn/", "/learn/aids/crm-create-opportunity", "/learn/search?q=quote&app=crm"):
         resp = await client.get(path, allow_redirects=False)
         assert resp.status == 303, path
         location = urlsplit(resp.headers["Location"])
@@ -59,7 +59,7 @@ async def test_next_after_sign_in_stays_in_the_web_app(
     await sign_in(client, learner_token(tokens))
     for raw in ("//evil.example", "https://evil.example/learn", "/admin/aids", "/\\evil.example"):
         resp = await client.get("/learn/login", params={"next": raw}, allow_redirects=False)
-        assert resp.headers["Location"] == "/learn", raw
+        assert resp.headers["Location"] == "/learn/", raw
     resp = await client.get("/learn/login", params={"next": "/learn/apps"}, allow_redirects=False)
     assert resp.headers["Location"] == "/learn/apps"
 
@@ -67,7 +67,7 @@ async def test_next_after_sign_in_stays_in_the_web_app(
 async def test_every_page_renders_for_a_learner(client: TestClient, tokens: TokenMaker) -> None:
     await sign_in(client, learner_token(tokens))
     pages = {
-        "/learn": "My paths",
+        "/learn/": "My paths",
         "/learn/search?q=opportunity": "Create a new opportunity",
         "/learn/apps": "Northwind CRM",
         "/learn/apps/crm": "Create a new opportunity",
@@ -86,7 +86,10 @@ async def test_every_page_renders_for_a_learner(client: TestClient, tokens: Toke
         assert "<script>" not in html
         assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
         assert resp.headers["Cache-Control"] == "private, no-cache"
-    # the page just read is the first of "Recently read" on the home page
+    # the page just read is the first of "Recently read" on the home page; /learn is its
+    # short name (the page is /learn/, inside the service worker's scope)
+    resp = await client.get("/learn", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/learn/"
     home = await (await client.get("/learn")).text()
     recent = home.split('id="recent-h"')[1]
     assert 'href="/learn/aids/crm-create-opportunity"' in recent
@@ -199,12 +202,12 @@ async def test_csrf_on_forms_and_sign_out(client: TestClient, tokens: TokenMaker
         assert resp.status == 403, sent
         assert resp.content_type == "application/problem+json"
         assert "CSRF" in (await resp.json())["detail"]
-    assert (await client.get("/learn", allow_redirects=False)).status == 200  # still signed in
+    assert (await client.get("/learn/", allow_redirects=False)).status == 200  # still signed in
     resp = await client.post("/learn/logout", data={"csrf_token": csrf}, allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"] == "/learn/signed-out"
     assert resp.headers["Clear-Site-Data"] == '"cache", "storage"'
-    assert (await client.get("/learn", allow_redirects=False)).status == 303
+    assert (await client.get("/learn/", allow_redirects=False)).status == 303
     html = await (await client.get("/learn/signed-out")).text()
     assert 'data-clear-offline="1"' in html
 
@@ -222,7 +225,7 @@ async def test_web_app_and_console_sessions_are_separate(
     admin_sid, _ = await app[keys.ADMIN_SESSIONS].create(identity, {"access_token": token})
     client.session.cookie_jar.clear()
     client.session.cookie_jar.update_cookies({app[LEARN_SESSIONS].cookie_name: admin_sid})
-    assert (await client.get("/learn", allow_redirects=False)).status == 303
+    assert (await client.get("/learn/", allow_redirects=False)).status == 303
 
 
 async def test_no_page_shows_another_persons_questions_or_tips(

@@ -14,13 +14,15 @@ from server.console.csrf import FIELD
 from server.console.session import ConsoleSession
 from server.learn.appkeys import LEARN_SESSION, ROOT_APP
 
+# The home page: /learn/, inside the service worker's scope (/learn/), which /learn is not.
+HOME = "/learn/"
 NOTICES = {
     "done": "Marked done.",
     "signed-out": "You are signed out.",
 }
 # The main navigation: (path, label).
 NAV = (
-    ("/learn", "Home"),
+    (HOME, "Home"),
     ("/learn/search", "Search"),
     ("/learn/apps", "Apps"),
     ("/learn/paths", "Paths"),
@@ -40,7 +42,7 @@ def root(request: web.Request) -> web.Application:
 
 
 def current(path: str, link: str) -> bool:
-    return path == link or (link != "/learn" and path.startswith(link + "/"))
+    return path == link or (link != HOME and path.startswith(link + "/"))
 
 
 def page_context(request: web.Request) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def need(request: web.Request) -> tuple[ConsoleSession, Identity]:
     """The session and its identity, or a redirect to sign in (back here afterwards)."""
     session = session_of(request)
     if session is None:
-        target = request.path_qs if request.method == "GET" else "/learn"
+        target = request.path_qs if request.method == "GET" else HOME
         raise web.HTTPSeeOther(f"/learn/login?{urlencode({'next': target})}")
     return session, session.identity()
 

@@ -76,8 +76,14 @@ async def home(request: web.Request) -> web.Response:
     )
 
 
-routes.get("/learn")(home)
 routes.get("/learn/")(home)
+
+
+@routes.get("/learn")
+async def home_without_slash(request: web.Request) -> web.Response:
+    """/learn is the home page's short name; the page itself is /learn/, inside the service
+    worker's scope."""
+    raise web.HTTPFound("/learn/")
 
 
 def _app_choices(request: web.Request) -> list[tuple[str, str]]:

@@ -17,20 +17,20 @@ from server.console.csrf import safe_next
 from server.console.oidc import pkce_pair
 from server.learn import Refused
 from server.learn.appkeys import LEARN_OIDC, LEARN_SESSIONS
-from server.learn.common import render, session_of
+from server.learn.common import HOME, render, session_of
 from server.learn.session import STATE_COOKIE
 from server.permissions import describe, may
 
 log = logging.getLogger("inflow.learn")
 routes = web.RouteTableDef()
-HOME = "/learn"
+
 # Any Inflow role may use the web app: the learner-facing operations.
 LEARN_OPERATION = "search"
 
 
 def _next(raw: str | None) -> str:
     target = safe_next(raw, HOME)
-    return target if target == HOME or target.startswith(HOME + "/") else HOME
+    return target if target == "/learn" or target.startswith(HOME) else HOME
 
 
 @routes.get("/learn/login")
