@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
+import re
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
 from server import keys
+from server.app import create_app
 from server.paths.models import Enrolment, LearningPath, PathAssignment, PathStep, StepCompletion
 from server.peer.store import PeerTx
+from server.settings import Settings
+from tests.test_admin_keycloak import _keycloak_login, free_port, kc_settings
 from tests.test_paths_progress import add_path
 from tests.tokens import TokenMaker
+
+__all__ = ["kc_settings"]  # the Keycloak settings fixture, shared with test_admin_keycloak.py
 
 PATH = LearningPath(
     id="oven-shift",
@@ -154,3 +164,89 @@ async def test_learners_and_authors_may_not_read_reports(
     assert resp.status == 404 and resp.content_type == "application/problem+json"
     resp = await client.get(REPORT + "?team=x", headers=reviewer)
     assert resp.status == 422
+
+
+def _words(page: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+async def _console(client: TestClient, tokens: TokenMaker, username: str, *roles: str) -> None:
+    """A console session (as the sign-in callback makes it)."""
+    client.session.cookie_jar.clear()
+    app = client.server.app
+    token = tokens.token(sub=f"sub-{username}", roles=roles, preferred_username=username)
+    identity = await app[keys.AUTHENTICATOR].authenticate(token)
+    store = app[keys.ADMIN_SESSIONS]
+    sid, _ = await store.create(identity, {"access_token": token, "refresh_token": ""})
+    client.session.cookie_jar.update_cookies({store.cookie_name: sid})
+
+
+async def test_the_console_report_page_for_a_manager_and_an_admin(
+    client: TestClient, tokens: TokenMaker
+) -> None:
+    """Managers have no other console page: the report opens for them, the rest says no."""
+    await _setup(client, tokens)
+    await _console(client, tokens, "boss", "manager")
+    resp = await client.get("/admin/path-reports")
+    assert resp.status == 200
+    page = await resp.text()
+    assert 'href="/admin/paths/oven-shift/report"' in page and "Oven shift lead" in page
+    resp = await client.get("/admin/paths/oven-shift/report")
+    assert resp.status == 200
+    text = _words(await resp.text())
+    assert "8 learners enrolled, 1 completed the path (12%)" in text
+    assert "stuck before Check an oven : 4 have done nothing" in text
+    assert "Read the hygiene rules aid 5 of 8 62%" in text
+    assert "line-a 6 1 17%" in text and "1 smaller group not shown" in text
+    assert "baker-" not in text and "Learners (admins only)" not in text
+    resp = await client.get("/admin/paths/oven-shift/report?group=line-b")
+    assert "Fewer than 5 learners of group line-b" in _words(await resp.text())
+    # the rest of the console is not theirs
+    for url in ("/admin", "/admin/paths", "/admin/paths/oven-shift"):
+        resp = await client.get(url, allow_redirects=False)
+        assert resp.status in {303, 403}, url
+        if resp.status == 303:
+            assert "/report" not in resp.headers["Location"]
+
+    await _console(client, tokens, "lnd-admin", "admin")
+    text = _words(await (await client.get("/admin/paths/oven-shift/report")).text())
+    assert "Learners (admins only)" in text and "baker-a0 1 of 3 check-oven" in text
+
+    await _console(client, tokens, "writer", "author")
+    resp = await client.get("/admin/paths/oven-shift/report")
+    assert resp.status == 403
+    assert "Path reports are for" in await resp.text()
+
+
+async def test_a_manager_signs_in_through_keycloak_to_the_reports(
+    aiohttp_client: Any, kc_settings: Callable[..., Settings]
+) -> None:
+    """The demo user `manager` (realm roles learner and manager, no console role) was refused by
+    the console's sign-in ("for authors, reviewers, admins and mentors"), so a manager could not
+    open the report a link named; now they land on it, and on the list of reports otherwise."""
+    port = free_port()
+    settings = kc_settings(base_url=f"http://127.0.0.1:{port}")
+    client: TestClient = await aiohttp_client(create_app(settings), server_kwargs={"port": port})
+    await add_path(client.server.app, PATH, PathAssignment(path_id="oven-shift", group="finance"))
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=["http://127.0.0.1:8081"])
+    async with aiohttp.ClientSession(cookie_jar=jar) as kc:
+        for target, landing in (
+            ("/admin/paths/oven-shift/report?group=finance", None),
+            ("/admin/aids", "/admin/path-reports"),
+        ):
+            client.session.cookie_jar.clear()
+            kc.cookie_jar.clear()
+            resp = await client.get("/admin/login", params={"next": target}, allow_redirects=False)
+            back = await _keycloak_login(kc, resp.headers["Location"], "manager")
+            resp = await client.get(
+                urlsplit(back).path + "?" + urlsplit(back).query, allow_redirects=False
+            )
+            assert resp.status == 303, await resp.text()
+            assert resp.headers["Location"] == (landing or target)
+        page = await client.get("/admin/paths/oven-shift/report?group=finance")
+        assert page.status == 200
+        text = _words(await page.text())
+        assert "Progress: Oven shift lead (group finance)" in text
+        assert "Fewer than 5 learners of group finance" in text  # nobody enrolled yet
+        assert 'href="/admin/path-reports"' in await page.text()  # the brand and the nav
+        assert (await client.get("/admin/aids")).status == 403

@@ -91,6 +91,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
     # the brand link: the dashboard, or the questions inbox for those who may open only that
     # (mentors, app owners) and would meet a 403 page on the dashboard
     home = "/admin" if identity is None or may(roles, CONSOLE_OPERATION) else "/admin/questions"
+    if home == "/admin/questions" and may(roles, "path.report"):
+        home = "/admin/path-reports"  # a manager: the path reports are all they may open
     return {
         "home": home,
         "me": identity,

@@ -13,7 +13,7 @@ from yarl import URL
 from auth.service import AuthUnavailable
 from auth.verifier import InvalidToken
 from server import keys
-from server.console import Denied
+from server.console import Denied, path_report
 from server.console.common import CONSOLE_OPERATION, QUESTIONS_OPERATION, render, session_of
 from server.console.csrf import safe_next
 from server.console.oidc import pkce_pair
@@ -105,16 +105,22 @@ async def callback(request: web.Request) -> web.Response:
     # an app's owners (their e-mail in its `owners`), whatever their roles, for its tip queue.
     mentor_only = not may(identity.roles, CONSOLE_OPERATION)
     owner = bool(owned_apps(identity, request.config_dict[keys.LIBRARY].catalog))
-    if mentor_only and not may(identity.roles, QUESTIONS_OPERATION) and not owner:
+    # managers (path.report without aid.read) sign in for the path reports only
+    reporter = may(identity.roles, path_report.OPERATION)
+    if mentor_only and not may(identity.roles, QUESTIONS_OPERATION) and not owner and not reporter:
         await oidc.logout(tokens.get("refresh_token", ""))
         raise Denied(
-            "The admin console is for authors, reviewers, admins and mentors; your account has "
-            "none of these roles."
+            "The admin console is for authors, reviewers, admins, mentors and managers; your "
+            "account has none of these roles."
         )
     sid, _ = await store.create(identity, tokens)
     target = safe_next(pending.get("next"))
-    if mentor_only and not target.startswith(("/admin/questions", "/admin/tips")):
+    if mentor_only and reporter and path_report.is_report_page(target):
+        pass  # a manager's link to a report
+    elif mentor_only and not target.startswith(("/admin/questions", "/admin/tips")):
         target = "/admin/questions" if may(identity.roles, QUESTIONS_OPERATION) else "/admin/tips"
+        if reporter and not owner and not may(identity.roles, QUESTIONS_OPERATION):
+            target = path_report.LIST
     response = web.HTTPSeeOther(target)
     store.set_cookie(response, sid)
     response.del_cookie("inflow_login_state", path="/admin/callback")

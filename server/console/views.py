@@ -20,6 +20,7 @@ from server.console import (
     mentors,
     outbox,
     pairings,
+    path_report,
     paths,
     questions,
     queue,
@@ -61,6 +62,7 @@ routes: list[web.AbstractRouteDef] = [
     *health.routes,
     *sources.routes,
     *queue.routes,
+    *path_report.routes,  # before paths: /admin/paths/{path_id}/report
     *paths.routes,
     # Last: what no route above answers.
     web.route("GET", "/admin/{rest:.*}", no_such_page),
