@@ -370,3 +370,15 @@ async def test_no_one_else_sees_a_path_or_its_progress(
     assert resp.status == 404 and "You have no learning path" in await resp.text()
     aid = await (await client.get("/learn/aids/crm-create-opportunity")).text()
     assert "Part of your path" not in aid
+
+
+async def test_course_sync_without_an_lrs_says_so(client: TestClient, tokens: TokenMaker) -> None:
+    await assign_path(client)
+    csrf = await sign_in(
+        client, tokens.token(sub="desk-2", roles=("learner",), groups=("deal-desk",))
+    )
+    resp = await client.post("/learn/paths/deals/sync", data={"csrf_token": csrf})
+    assert resp.status == 503
+    assert "No LRS is configured" in await resp.text()
+    resp = await client.post("/learn/paths/not-mine/sync", data={"csrf_token": csrf})
+    assert resp.status == 404

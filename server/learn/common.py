@@ -18,6 +18,8 @@ from server.learn.appkeys import LEARN_SESSION, ROOT_APP
 HOME = "/learn/"
 NOTICES = {
     "done": "Marked done.",
+    "synced": "Your course progress was read from the learning system.",
+    "synced-none": "Checked: the learning system reports no newly completed course.",
     "signed-out": "You are signed out.",
 }
 # The main navigation: (path, label).

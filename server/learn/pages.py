@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ from server.learn.appkeys import LEARN_SESSIONS
 from server.learn.common import need, render, root
 from server.learn.video import clock, video_at
 from server.models import SLUG_RE
-from server.paths import progress
+from server.paths import lrs, progress
 from server.peer.pairings import mentor_by_id, my_mentors
+from server.peer.people import person_key
 from server.peer.questions import my_questions
 from server.peer.tips import TipService
 
@@ -318,6 +320,28 @@ async def step_done(request: web.Request) -> web.StreamResponse:
     if not target.startswith("/learn/") or "?" in target or "#" in target:
         target = default
     raise web.HTTPSeeOther(f"{target}?notice=done#step-{quote(step_id)}")
+
+
+@routes.post("/learn/paths/{id}/sync")
+async def sync_path(request: web.Request) -> web.StreamResponse:
+    """ "Check my course progress now": the learner API's sync (POST /api/v1/paths/mine/sync),
+    with its per-person rate limit: the LRS is read for the caller, then back to the path."""
+    _, identity = need(request)
+    app = root(request)
+    path_id = request.match_info["id"]
+    buckets = app.get(keys.PATHS_SYNCS)
+    wait = buckets.take(identity.key) if buckets is not None else 0.0
+    if wait:
+        message = f"Your progress was read a moment ago; try again in {max(1, math.ceil(wait))} s."
+        return await _path_page(request, identity, message, 429)
+    await progress.my_path(app, identity, path_id)  # 404 when not theirs; enrols a new learner
+    result = await lrs.sync(app, person_key(app, identity))
+    if result.errors:
+        return await _path_page(
+            request, identity, "Your course progress could not be read: " + result.errors[0], 503
+        )
+    notice = "synced" if result.ticked else "synced-none"
+    raise web.HTTPSeeOther(f"/learn/paths/{quote(path_id)}?notice={notice}")
 
 
 # -- the PWA: offline page, service worker, manifest, static files --------------------------------
