@@ -13,14 +13,22 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import jwt
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.app import create_app
 from server.paths import lrs
-from server.paths.models import LearningPath, PathAssignment, PathStep, StepCompletion
+from server.paths.models import (
+    Enrolment,
+    LearningPath,
+    PathAssignment,
+    PathStep,
+    StepCompletion,
+)
 from server.settings import Settings
+from tests.keycloak import access_token
 from tests.test_analytics_xapi import (
     HEADERS,
     PASSWORD,
@@ -298,3 +306,37 @@ async def test_syncing_is_rate_limited_and_says_when_no_lrs_is_set(
     # someone else still may
     resp = await client.post("/api/v1/paths/mine/sync", headers=tokens.auth(sub="kim"))
     assert resp.status == 200
+
+
+async def test_the_job_enrols_a_groups_members_from_keycloak(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    ralph: Ralph,
+    tokens: TokenMaker,
+    keycloak: Any,
+) -> None:
+    """A new hire who did the LMS course before ever opening Inflow: the job reads the assigned
+    group's members from the real Keycloak, enrols them, and ticks the step from the LRS."""
+    tag = uuid.uuid4().hex[:8]
+    client = await lrs_client(aiohttp_client, make_settings, ralph)
+    app = client.server.app
+    path, activity = course_path(tag)
+    await add_path(
+        app, path, PathAssignment(path_id=path.id, group="new-hires", due_on="2026-12-31")
+    )
+    claims = jwt.decode(access_token("newhire"), options={"verify_signature": False})
+    await post_to_lrs(ralph, statement(claims["email"], activity, verb="passed"))
+    jobs = app[keys.JOBS]
+    assert await jobs.run_now(lrs.JOB)
+    await jobs.wait(lrs.JOB)
+    assert jobs.state(lrs.JOB)["last_error"] == ""
+    [enrolment] = await app[keys.PEER].list(Enrolment, path_id=path.id)
+    assert (enrolment.username, enrolment.email) == ("newhire", claims["email"])
+    assert (enrolment.groups, enrolment.due_on) == (("new-hires",), "2026-12-31")
+    # when they open Inflow (the same person: the realm's issuer and their subject), it is done
+    newhire = tokens.auth(
+        sub=claims["sub"], roles=("learner",), groups=("new-hires", "sales"), email=claims["email"]
+    )
+    shown = await my_path(client, newhire, path.id)
+    assert (shown["done"], shown["steps"][0]["how"]) == (1, "lrs")
+    assert await app[keys.PEER].count(Enrolment, path_id=path.id) == 1

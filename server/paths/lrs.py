@@ -207,6 +207,7 @@ class SyncResult:
     """What one sync did."""
 
     learners: int = 0  # enrolments with a course step still to do
+    enrolled: int = 0  # group members enrolled from Keycloak by this run
     checked: int = 0  # (learner, course step) pairs asked about
     ticked: int = 0
     errors: list[str] = field(default_factory=list)
@@ -236,6 +237,12 @@ async def sync(app: web.Application, person_key: str = "", run: JobRun | None = 
             "No LRS is configured (INFLOW_LRS_READ_ENDPOINT, INFLOW_LRS_ENDPOINT)."
         )
         return result
+    pairings = app.get(keys.PAIRINGS)
+    if not person_key and pairings is not None:  # the job: group members never seen too
+        enrolled = await progress.enrol_group_members(app, pairings.directory)
+        result.enrolled = enrolled.added
+        for problem in enrolled.errors:  # Keycloak down: those already enrolled still sync
+            log.warning("could not read a group from Keycloak: %s", problem)
     pending = await progress.pending_course_steps(app, person_key)
     result.learners = len({(p.enrolment.path_id, p.enrolment.person_key) for p in pending})
     for i, item in enumerate(pending):

@@ -54,6 +54,7 @@ from server.paths.models import (
     StepCompletion,
 )
 from server.peer.activity import _queue_sync
+from server.peer.directory import Directory, DirectoryUnavailable, Member, UnknownGroup
 from server.peer.people import person_key as person_key_of
 from server.peer.store import PeerStore, PeerTx, table_of
 
@@ -504,6 +505,83 @@ async def pending_course_steps(app: web.Application, person_key: str = "") -> li
         return out
 
     return await store_of(app).read(read)
+
+
+async def enrol_group_members(app: web.Application, directory: Directory) -> GroupEnrolment:
+    """Enrol the members of the groups that active paths with course steps are assigned to, as
+    Keycloak lists them (the LRS sync's first step: a member who never opened Inflow may have
+    done the course already). A member is added only when they have no enrolment on the path
+    yet, with the group's assignment's due date; a path whose audience does not name the group
+    is left to be enrolled when its members are seen (their roles are not known here)."""
+    settings = app[keys.SETTINGS]
+    storage = app[keys.LIBRARY].storage
+    issuer = settings.auth.expected_issuer
+
+    def read(tx: PeerTx) -> list[tuple[LearningPath, PathAssignment]]:
+        paths = {
+            p.id: p
+            for p in tx.list(LearningPath, active=True)
+            if any(s.kind == "course" and s.activity_id for s in p.steps)
+        }
+        if not paths:
+            return []
+        found = tx.list(PathAssignment, path_id=sorted(paths), where=[_group_assignment()])
+        return [
+            (paths[a.path_id], a)
+            for a in found
+            if not paths[a.path_id].audience or a.group in paths[a.path_id].audience
+        ]
+
+    pairs = await store_of(app).read(read)
+    result = GroupEnrolment()
+    members: dict[str, list[Member]] = {}
+    for group in sorted({a.group for _, a in pairs}):
+        try:
+            members[group] = await directory.group_members(group)
+        except UnknownGroup:
+            members[group] = []
+        except DirectoryUnavailable as exc:
+            result.errors.append(f"group {group}: {exc}")
+    stamp = iso(now())
+
+    def write(tx: PeerTx) -> int:
+        added = 0
+        for path, a in pairs:
+            for m in members.get(a.group, []):
+                if not m.subject:
+                    continue
+                key = storage.pseudonymize(issuer, m.subject)
+                if tx.count(Enrolment, path_id=path.id, person_key=key):
+                    continue
+                tx.add(
+                    Enrolment(
+                        path_id=path.id,
+                        person_key=key,
+                        username=m.username,
+                        email=m.email.strip().lower(),
+                        groups=(a.group,),
+                        due_on=a.due_on,
+                        started_at=stamp,
+                    )
+                )
+                added += 1
+        return added
+
+    if any(members.values()):
+        result.added = await store_of(app).transaction(write)
+    return result
+
+
+def _group_assignment() -> sa.ColumnElement[bool]:
+    return table_of(PathAssignment).c.group != ""
+
+
+@dataclass
+class GroupEnrolment:
+    """What `enrol_group_members` did."""
+
+    added: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
 
 
 # -- xAPI out (docs/xapi-profile.md "Learning paths") ----------------------------------------------
