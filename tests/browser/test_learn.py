@@ -10,13 +10,17 @@ Screenshots go to test-artifacts/learn/.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Backend, own_backend
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, Backend, make_backend
 from tests.keycloak import access_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.keycloak]
@@ -39,8 +43,27 @@ SAVED = """async () => {
 
 @pytest.fixture(scope="module")
 def learn_backend(tmp_path_factory: pytest.TempPathFactory, keycloak: Any) -> Iterator[Backend]:
-    with own_backend(tmp_path_factory, "inflow-learn-backend") as backend:
+    """A backend of its own with the demo content imported as `make run` does it (`inflow
+    import content/demo` also seeds the demo's learning paths)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not installed (apt-get install chromium)")
+    backend = make_backend(tmp_path_factory.mktemp("inflow-learn-backend"))
+    env = {**os.environ, "INFLOW_DATA_DIR": str(backend.data_dir), "INFLOW_BASE_URL": backend.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "import", str(ROOT / "content" / "demo")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    backend.start()
+    try:
         yield backend
+    finally:
+        backend.stop()
 
 
 @pytest.fixture
@@ -113,7 +136,10 @@ def test_learner_signs_in_searches_reads_and_reads_offline(
 
     # Home: the service worker takes control (it caches the aids read from now on).
     page.goto(f"{base}/learn/")
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=20_000)
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)") is True
+    if page.evaluate("navigator.serviceWorker.controller === null"):
+        page.reload()  # a page loaded before the worker was active is not controlled by it
+    assert page.evaluate("navigator.serviceWorker.controller !== null") is True
     check(page, "01-home")
 
     # Search with the keyboard: type, Enter.
@@ -149,15 +175,29 @@ def test_learner_signs_in_searches_reads_and_reads_offline(
         page.goto(base + path)
         check(page, name)
 
-    # My paths: the demo's onboarding path for new hires, when the demo content has it.
-    paths = my_paths(learn_backend)
+    # My paths: the demo's onboarding path for new hires. Finishing an aid of the path on its
+    # page ticks the step; so does the practice checklist, every box ticked by keyboard.
+    paths = {p["path"]["id"]: p for p in my_paths(learn_backend)}
+    onboarding = paths["sales-onboarding"]
     page.goto(f"{base}/learn/paths")
-    for p in paths:
-        assert page.locator(f'a[href="/learn/paths/{p["path"]["id"]}"]').count() == 1
-    if paths:
-        page.goto(f"{base}/learn/paths/{paths[0]['path']['id']}")
-        assert page.locator("ol.steps > li").count() == paths[0]["total"]
-        check(page, "11-path")
+    assert page.locator('a[href="/learn/paths/sales-onboarding"]').count() == 1
+    page.goto(f"{base}/learn/aids/crm-create-opportunity")
+    page.click('form[action="/learn/paths/sales-onboarding/steps/create-opportunity/done"] button')
+    page.wait_for_selector("p.notice")
+    assert page.inner_text("p.notice") == "Marked done."
+    assert page.locator("section.path-steps .done").count() == 1
+    page.goto(f"{base}/learn/paths/sales-onboarding")
+    assert page.locator("ol.steps > li").count() == onboarding["total"]
+    assert f"1 of {onboarding['total']} steps done" in page.inner_text("main")
+    check(page, "11-path")
+    boxes = page.locator("#step-practice-deal input[type=checkbox]")
+    for i in range(boxes.count()):
+        boxes.nth(i).focus()
+        page.keyboard.press("Space")
+    page.click("#step-practice-deal button[type=submit]")
+    page.wait_for_selector("p.notice")
+    assert f"2 of {onboarding['total']} steps done" in page.inner_text("main")
+    assert my_paths(learn_backend)[0]["done"] == 2  # the API sees the same progress
 
     # Offline: the aid read last opens from the saved copy, with the banner; a page never
     # saved shows the offline page, which lists the saved aids.
