@@ -115,11 +115,17 @@ async def callback(request: web.Request) -> web.Response:
         )
     sid, _ = await store.create(identity, tokens)
     target = safe_next(pending.get("next"))
-    if mentor_only and reporter and path_report.is_report_page(target):
-        pass  # a manager's link to a report
-    elif mentor_only and not target.startswith(("/admin/questions", "/admin/tips")):
-        target = "/admin/questions" if may(identity.roles, QUESTIONS_OPERATION) else "/admin/tips"
-        if reporter and not owner and not may(identity.roles, QUESTIONS_OPERATION):
+    if mentor_only:
+        questions = may(identity.roles, QUESTIONS_OPERATION)
+        if reporter and path_report.is_report_page(target):
+            pass  # a manager's link to a report
+        elif (questions or owner) and target.startswith(("/admin/questions", "/admin/tips")):
+            pass
+        elif questions:
+            target = "/admin/questions"
+        elif owner:
+            target = "/admin/tips"
+        else:  # a manager: the path reports are all they may open
             target = path_report.LIST
     response = web.HTTPSeeOther(target)
     store.set_cookie(response, sid)
