@@ -41,6 +41,25 @@
 
   document.querySelectorAll("textarea[data-preview]").forEach(livePreview);
 
+  // The nav's groups (<details> menus, usable without this): one open at a time; Escape or a
+  // click elsewhere closes it.
+  const groups = Array.from(document.querySelectorAll("header nav details.navgroup"));
+  groups.forEach((group) => {
+    group.addEventListener("toggle", () => {
+      if (group.open) groups.forEach((other) => other !== group && (other.open = false));
+    });
+    group.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !group.open) return;
+      group.open = false;
+      group.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("click", (event) => {
+    groups.forEach((group) => {
+      if (group.open && !group.contains(event.target)) group.open = false;
+    });
+  });
+
   // Confirm destructive buttons.
   document.querySelectorAll("button.danger").forEach((button) => {
     button.addEventListener("click", (event) => {

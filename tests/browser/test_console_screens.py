@@ -38,8 +38,9 @@ LAYOUT = """() => {
     return {
         headerHeight: header.getBoundingClientRect().height,
         partTops: tops(header.children),
-        linkTops: tops(header.querySelectorAll("nav a")),
+        itemTops: tops(header.querySelectorAll("nav > a, nav > details > summary")),
         links: header.querySelectorAll("nav a").length,
+        groups: Array.from(header.querySelectorAll("nav summary")).map((s) => s.textContent.trim()),
         scrollWidth: root.scrollWidth,
         clientWidth: root.clientWidth,
         current: Array.from(header.querySelectorAll('nav a[aria-current="page"]'))
@@ -104,10 +105,10 @@ def test_console_screens_at_1280(page: Any, console_backend: Backend) -> None:
         assert response is not None and response.status == 200, path
         page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"))
         layout = page.evaluate(LAYOUT)
-        # One line: the brand, the nav and the sign-out form side by side, every link on the
-        # nav's one row, and the header no taller than one row of controls.
+        # One line: the brand, the nav and the sign-out form side by side, every link or group
+        # on the nav's one row, and the header no taller than one row of controls.
         assert max(layout["partTops"]) - min(layout["partTops"]) <= 12, (name, layout)
-        assert layout["links"] >= 8 and len(set(layout["linkTops"])) == 1, (name, layout)
+        assert layout["links"] >= 16 and len(set(layout["itemTops"])) == 1, (name, layout)
         assert layout["headerHeight"] <= 56, (name, layout)
         assert layout["scrollWidth"] <= layout["clientWidth"], (name, layout)  # no sideways scroll
         assert layout["current"] == [expected_current[name]], (name, layout)
@@ -119,6 +120,7 @@ def test_console_screens_at_1280(page: Any, console_backend: Backend) -> None:
             assert "Active learners" in text and "Panel opens" in text
             assert not SNAKE.findall(text), SNAKE.findall(text)
     page.screenshot(path=str(ARTIFACTS / "console-analytics-full.png"), full_page=True)
+    check_nav_groups(page, base)
 
     # A reviewer sends a draft back with a comment; the aid's page shows who, when and why.
     page.goto(f"{base}/admin/aids/exp-per-diem-2027")
@@ -146,3 +148,45 @@ def test_console_screens_at_1280(page: Any, console_backend: Backend) -> None:
     assert "Back to the dashboard" in page.inner_text("main")
     assert page.locator('header nav[aria-label="Main"]').count() == 1
     page.screenshot(path=str(ARTIFACTS / "console-404.png"))
+
+
+def check_nav_groups(page: Any, base: str) -> None:
+    """With Sources, Health, Queue and Paths added, an admin's 16 links no longer fitted at
+    1280 px: the page scrolled sideways. The rarer pages sit in labelled groups (<details>
+    menus): each opens from the keyboard, shows its links below the header without making the
+    page scroll sideways, closes with Escape, and marks the group of the page you are on."""
+    page.goto(f"{base}/admin")
+    layout = page.evaluate(LAYOUT)
+    assert layout["groups"] == ["Content", "Checks", "People", "Reports"], layout
+    for index, group in enumerate(layout["groups"]):
+        summary = page.locator("header nav details.navgroup summary").nth(index)
+        summary.focus()
+        page.keyboard.press("Enter")
+        menu = page.locator("header nav details.navgroup").nth(index).locator("ul")
+        assert menu.is_visible(), group
+        links = menu.locator("a")
+        assert links.count() >= 2, group
+        assert all(links.nth(i).is_visible() for i in range(links.count())), group
+        # the menu opens below the header, over the page, and nothing scrolls sideways
+        box = menu.bounding_box()
+        header = page.locator("header.top").bounding_box()
+        assert box and header and box["y"] >= header["y"] + header["height"] - 8, group
+        assert box["x"] + box["width"] <= 1280, group
+        widths = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        assert widths[0] <= widths[1], (group, widths)
+        page.screenshot(path=str(ARTIFACTS / f"console-nav-{group.lower()}.png"))
+        page.keyboard.press("Tab")  # into the open menu: its first link
+        assert page.evaluate("document.activeElement.closest('details.navgroup ul') !== null")
+        page.keyboard.press("Escape")
+        assert not menu.is_visible(), group
+    # Tab to Sources in its group and follow it: the group says it holds the current page
+    page.locator("header nav summary", has_text="Content").focus()
+    page.keyboard.press("Enter")
+    page.locator("header nav a", has_text="Sources").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/admin/sources")
+    layout = page.evaluate(LAYOUT)
+    assert layout["current"] == ["Sources"], layout
+    assert page.locator("header nav summary.current").inner_text().strip() == "Content"
+    assert layout["scrollWidth"] <= layout["clientWidth"], layout
