@@ -31,6 +31,8 @@ from server.health.api import setup_health
 from server.jobs import jobs_ctx
 from server.learn import setup_learn
 from server.library import Library
+from server.logs import request_middleware
+from server.metrics import Metrics, setup_metrics
 from server.openapi import add_openapi_route
 from server.paths.admin_api import setup_paths_admin
 from server.paths.learner_api import setup_paths_learner
@@ -187,7 +189,10 @@ def request_log_middleware_factory(path: Path) -> web.middleware:  # type: ignor
 def create_app(settings: Settings) -> web.Application:
     # CORS outermost: problem answers (401, 404, 422, 429...) carry its headers too, or the
     # extension sees an opaque network error instead of the problem.
-    middlewares: list[Middleware] = []
+    # The request id, request log line and metrics outermost of all (server/logs.py): they see
+    # every answer, CORS preflights and problems included.
+    metrics = Metrics(settings.metrics_cache_seconds) if settings.metrics else None
+    middlewares: list[Middleware] = [request_middleware(metrics)]
     if settings.cors_origins:
         middlewares.append(cors_middleware_factory(frozenset(settings.cors_origins)))
     middlewares.append(problem_middleware)
@@ -231,6 +236,8 @@ def create_app(settings: Settings) -> web.Application:
     setup_paths_admin(app)  # after peer_ctx: learning paths' admin API (docs/paths.md)
     setup_paths_learner(app)  # after jobs_ctx, peer_ctx: my paths, LRS sync job, reports
     add_openapi_route(app)
+    if metrics is not None:  # GET /metrics (INFLOW_METRICS; docs/operations.md)
+        setup_metrics(app, metrics)  # last: its cleanup runs first, before the storage closes
     if settings.serve_demo:
         add_demo_routes(app)
     return app

@@ -36,6 +36,7 @@ from server.demo import (
 )
 from server.errors import ContentError
 from server.library import Library
+from server.logs import setup_logging
 from server.peer.store import PeerStore
 from server.settings import Settings, load_settings
 from server.storage import Storage
@@ -204,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="write all content to a directory")
     exp.add_argument("directory", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings(toml_path=args.config)
+    # text or JSON lines (INFLOW_LOG_FORMAT), each with the request id (server/logs.py)
+    setup_logging(settings.log_format, logging.INFO)
     if args.command == "serve":
         if args.host or args.port:
             settings = settings.with_(
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             host=settings.host,
             port=settings.port,
             print=None,
+            access_log=None,  # server/logs.py writes one line per request, with its id
             shutdown_timeout=10.0,
         )
         return 0

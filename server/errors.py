@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from index.errors import IndexUnavailable
+from server.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def problem(
         "detail": detail,
     }
     body.update(extra)
+    request_id = current_request_id()  # server/logs.py: the id of the request being answered
+    if request_id is not None and "request_id" not in body:
+        body["request_id"] = request_id
     return web.Response(
         status=status,
         text=json.dumps(body),

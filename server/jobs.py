@@ -68,6 +68,7 @@ class _Job:
     finished_at: str = ""
     last_error: str = ""
     runs: int = 0
+    failures: int = 0  # runs that raised (metrics: inflow_job_failures_total)
     progress: dict[str, Any] = field(default_factory=lambda: {"done": 0, "total": 0, "message": ""})
 
     @property
@@ -197,6 +198,10 @@ class Jobs:
             "progress": dict(job.progress),
         }
 
+    def counts(self) -> dict[str, tuple[int, int, bool]]:
+        """(runs, failed runs, running now) of every job, for the metrics (server/metrics.py)."""
+        return {n: (j.runs, j.failures, j.running) for n, j in sorted(self._jobs.items())}
+
     def _start(self, job: _Job, trigger: str) -> None:
         job.started_at, job.finished_at = _now_iso(), ""
         job.progress = {"done": 0, "total": 0, "message": ""}
@@ -214,6 +219,7 @@ class Jobs:
         except Exception as exc:
             log.exception("job %s failed", job.name)
             job.last_error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+            job.failures += 1
         else:
             job.last_error = ""
         finally:

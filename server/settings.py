@@ -154,6 +154,16 @@ class Settings:
     rule_health_days: int = 30  # contexts and apps unopened this long are reported
     queue_refresh_minutes: int = 60  # the authoring queue's refresh; 0 = by hand
 
+    # -- Observability (docs/operations.md) -----------------------------------------------------
+    # Prometheus metrics at GET /metrics (server/metrics.py): off unless on. Then open only to these
+    # addresses or networks (behind proxies: the client they name, see _address_allowed) and to
+    # bearers with the admin role: the figures describe the library and its failures.
+    metrics: bool = False
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    metrics_cache_seconds: float = 5.0  # database counts (outboxes, links, sources) kept this long
+    # `inflow serve`'s log lines (server/logs.py): "text" or "json" (one object per line).
+    log_format: str = "text"
+
     @property
     def events_db_path(self) -> Path:
         return self.data_dir / "events.sqlite3"
