@@ -382,3 +382,21 @@ async def test_course_sync_without_an_lrs_says_so(client: TestClient, tokens: To
     assert "No LRS is configured" in await resp.text()
     resp = await client.post("/learn/paths/not-mine/sync", data={"csrf_token": csrf})
     assert resp.status == 404
+
+
+async def test_a_callback_not_started_here_is_refused(client: TestClient) -> None:
+    """A sign-in answer with no state, someone else's state or an error makes no session."""
+    for query in ({}, {"state": "abc", "code": "x"}, {"error": "access_denied", "state": "abc"}):
+        resp = await client.get("/learn/callback", params=query, allow_redirects=False)
+        assert resp.status == 400, query
+        assert resp.content_type == "text/html"
+        assert "Sign in" in await resp.text()
+        assert not any(c.key == "inflow-learn" for c in client.session.cookie_jar)
+    # a state this browser did start, but used already (or expired): refused too
+    resp = await client.get("/learn/login", allow_redirects=False)
+    state = resp.cookies["inflow_learn_state"].value
+    await client.server.app[LEARN_SESSIONS].finish_login(state)
+    client.session.cookie_jar.update_cookies({"inflow_learn_state": state})
+    resp = await client.get("/learn/callback", params={"state": state, "code": "x"})
+    assert resp.status == 400
+    assert "expired or was used already" in await resp.text()
