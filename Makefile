@@ -1,6 +1,6 @@
 # Inflow: `make run` starts everything on embedded defaults; `make test` installs what tests need,
 # runs `make lint` and then every test (CI: .ci/run). Other targets: lint, bench, keycloak,
-# keycloak-stop, ralph, reindex, check, clean.
+# keycloak-stop, postgres, postgres-stop, ralph, reindex, check, clean.
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -16,7 +16,8 @@ export INFLOW_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
 RALPH_VENV := .cache/ralph-venv
 
-.PHONY: run test lint bench install chromium firefox extension-deps ralph reindex check clean help
+.PHONY: run test lint bench install chromium firefox extension-deps ralph reindex check clean help \
+	postgres postgres-stop
 
 help:
 	@echo "make run        start Keycloak and the server on http://$(HOST):$(PORT)/ with demo content"
@@ -24,6 +25,7 @@ help:
 	@echo "make lint       ruff check and format, mypy --strict, import layers, eslint, prettier"
 	@echo "make bench      benchmarks (figures printed)"
 	@echo "make keycloak   start the local Keycloak on 127.0.0.1:8081 (idempotent)"
+	@echo "make postgres   start the local PostgreSQL on 127.0.0.1:5433 (idempotent; docs/scale-out.md)"
 	@echo "make clean      remove the venv, data and caches"
 
 $(VENV)/.installed: pyproject.toml
@@ -95,8 +97,17 @@ $(RALPH_VENV)/.installed: tests/ralph/requirements.txt
 	$(RALPH_VENV)/bin/pip install -q -r tests/ralph/requirements.txt
 	touch $@
 
+# PostgreSQL for the tests/pg/ profile and for many nodes (docs/scale-out.md): Debian's package, a
+# private cluster in .cache/pg on 127.0.0.1:5433, roles and databases inflow and inflow_test.
+postgres:
+	server/db/pg.sh start
+
+postgres-stop:
+	server/db/pg.sh stop
+
 # Under CI=true (.ci/run) a skipped test fails the run; every test has a timeout (pyproject).
-test: lint chromium firefox ralph keycloak
+# tests/pg/ runs suites again with their storage on PostgreSQL, spread over the same workers.
+test: lint chromium firefox ralph keycloak postgres
 	node --test --test-timeout=60000 extension/tests/
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
@@ -118,5 +129,5 @@ reindex: install
 check: install
 	$(PY) -m server check
 
-clean: keycloak-stop
+clean: keycloak-stop postgres-stop
 	rm -rf $(VENV) var .cache test-artifacts .pytest_cache .mypy_cache .ruff_cache .hypothesis

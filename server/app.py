@@ -72,6 +72,7 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.db_path,
         analytics_secret=settings.analytics_secret,
         key_dir=settings.data_dir,
+        url=settings.database_url,
     )
     await storage.open()
     index = IndexService(

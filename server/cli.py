@@ -17,7 +17,7 @@ from aiohttp import web
 
 from index.service import IndexService, IndexUnavailable
 from server.analytics.pseudonym import Pseudonymizer, load_key
-from server.db.engine import sqlite_engine
+from server.db.engine import database_engine, sqlite_engine
 from server.db.migrate import (
     DATABASES,
     MIGRATIONS,
@@ -48,6 +48,7 @@ async def open_library(settings: Settings, reconcile: bool = True) -> AsyncItera
         settings.db_path,
         analytics_secret=settings.analytics_secret,
         key_dir=settings.data_dir,
+        url=settings.database_url,
     )
     await storage.open()
     index = IndexService(
@@ -150,12 +151,12 @@ async def _check(settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    """Upgrade the databases to the newest schema revisions (start-up does it too, on SQLite)."""
-    targets = [("content", settings.db_path)]
+    """Upgrade the databases to the newest schema revisions (start-up does it too)."""
+    targets = [("content", settings.db_path, settings.database_url)]
     if (MIGRATIONS / "events" / "env.py").exists():
-        targets.append(("events", settings.events_db_path))
-    for database, path in targets:
-        engine = sqlite_engine(path)
+        targets.append(("events", settings.events_db_path, settings.events_database_url))
+    for database, path, url in targets:
+        engine = database_engine(url) if url else sqlite_engine(path)
         try:
             before = current(engine, database)
             if database == "content":

@@ -23,6 +23,11 @@ class Settings:
     base_url: str = "http://127.0.0.1:8080"
     data_dir: Path = ROOT / "var"
     content_dir: Path | None = None  # imported at start-up when the database is empty
+    # Databases (docs/scale-out.md): "" keeps the SQLite files in data_dir (inflow.sqlite3,
+    # events.sqlite3); a URL such as postgresql+psycopg://user:pass@host:5432/inflow puts the
+    # content (INFLOW_DATABASE_URL) or the analytics events (INFLOW_EVENTS_DATABASE_URL) there.
+    database_url: str = ""
+    events_database_url: str = ""
     # App templates the console offers (docs/app-templates.md); env INFLOW_APP_TEMPLATES too.
     app_templates_dir: Path = ROOT / "content" / "app-templates"
     # Limits (documented in docs/api.md)

@@ -40,7 +40,14 @@ from server.db.content_tables import (
     mentors,
     meta,
 )
-from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
+from server.db.engine import (
+    begin_immediate,
+    commit,
+    database_engine,
+    manual_transactions,
+    rollback,
+    sqlite_engine,
+)
 from server.db.resource_table import RowCodec
 from server.errors import AidNotFound, NotFound
 from server.models import Aid, App, Context, Mentor
@@ -57,6 +64,17 @@ _AID_META_COLUMNS = [c for c in aids.columns if c.name not in {"body", "transcri
 _AID_BY_ID = sa.select(aids).where(aids.c.id == sa.bindparam("id"))
 _AIDS_BY_IDS = sa.select(aids).where(aids.c.id.in_(sa.bindparam("ids", expanding=True)))
 _MENTOR_BY_ID = sa.select(mentors).where(mentors.c.id == sa.bindparam("id"))
+
+
+@cache
+def _bump_statement(dialect: str) -> sa.Executable:
+    module = postgresql if dialect == "postgresql" else sqlite
+    insert = module.insert(meta).values(key="content_version", value="1")
+    stmt: sa.Executable = insert.on_conflict_do_update(
+        index_elements=[meta.c.key],
+        set_={"value": sa.cast(sa.cast(meta.c.value, sa.Integer) + 1, sa.Text)},
+    ).returning(meta.c.value)
+    return stmt
 
 
 @cache
@@ -97,11 +115,20 @@ class Storage:
 
     `analytics_secret` and `key_dir` (default: the database's folder, which is the data directory)
     locate the analytics key, the same one analytics events are pseudonymized with: a migration
-    that pseudonymizes stored people needs it.
+    that pseudonymizes stored people needs it. `url` (INFLOW_DATABASE_URL) puts the content on
+    another database, PostgreSQL for many nodes (docs/scale-out.md); "" is the SQLite file `path`.
     """
 
-    def __init__(self, path: Path, *, analytics_secret: str = "", key_dir: Path | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        analytics_secret: str = "",
+        key_dir: Path | None = None,
+        url: str = "",
+    ):
         self.path = path
+        self.url = url
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
@@ -115,7 +142,7 @@ class Storage:
         await self._run(self._open)
 
     def _open(self) -> None:
-        engine = sqlite_engine(self.path)
+        engine = database_engine(self.url) if self.url else sqlite_engine(self.path)
         try:
             self.applied_revisions = migrate.upgrade(
                 engine, "content", pseudonymize=self.pseudonymize
@@ -124,7 +151,7 @@ class Storage:
         except BaseException:
             engine.dispose()
             raise
-        conn.execution_options(**{MANUAL: True})
+        manual_transactions(conn)
         self._engine, self._conn = engine, conn
 
     def pseudonymize(self, issuer: str, subject: str) -> str:
@@ -181,9 +208,9 @@ class Storage:
         self._open()
 
     def _bump_version(self) -> int:
-        version = self.content_version_sync() + 1
-        self._upsert(meta, {"key": "content_version", "value": str(version)})
-        return version
+        """content_version + 1 in one statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING):
+        two nodes bumping at once get two numbers, never the same one."""
+        return int(self._x(_bump_statement(self.conn.dialect.name)).scalar_one())
 
     def content_version_sync(self) -> int:
         value = self._x(

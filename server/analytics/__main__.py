@@ -19,9 +19,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     days = settings.analytics_retention_days if args.days is None else args.days
-    removed = purge_path(settings.events_db_path, days)
+    removed = purge_path(settings.events_db_path, days, url=settings.events_database_url)
     storage = Storage(
-        settings.db_path, analytics_secret=settings.analytics_secret, key_dir=settings.data_dir
+        settings.db_path,
+        analytics_secret=settings.analytics_secret,
+        key_dir=settings.data_dir,
+        url=settings.database_url,
     )
     storage.open_sync()
     try:

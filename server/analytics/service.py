@@ -79,7 +79,7 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     key = await asyncio.get_running_loop().run_in_executor(
         None, load_key, settings.analytics_secret, settings.data_dir
     )
-    store = EventStore(settings.events_db_path)
+    store = EventStore(settings.events_db_path, url=settings.events_database_url)
     await store.open()
     analytics = Analytics(settings, store, Pseudonymizer(key))
     analytics.content = app[keys.LIBRARY].storage

@@ -30,7 +30,14 @@ import sqlalchemy as sa
 from server.analytics import periods, usage_signal
 from server.analytics.events import Event
 from server.db import events_tables as t
-from server.db.engine import MANUAL, begin_immediate, commit, rollback, sqlite_engine
+from server.db.engine import (
+    begin_immediate,
+    commit,
+    database_engine,
+    manual_transactions,
+    rollback,
+    sqlite_engine,
+)
 from server.db.migrate import upgrade
 
 T = TypeVar("T")
@@ -107,10 +114,14 @@ class EventStore:
 
     SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", *, url: str = "") -> None:
+        """`url` (INFLOW_EVENTS_DATABASE_URL) puts the events on another database, PostgreSQL
+        for many nodes (docs/scale-out.md); "" is the SQLite file `path`. On PostgreSQL the
+        ingestion and rollups work; the dashboard reports still read SQLite only."""
         if synchronous.upper() not in self.SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {self.SYNCHRONOUS}")
         self.path = path
+        self.url = url
         self.synchronous = synchronous.upper()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-w")
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-r")
@@ -121,27 +132,34 @@ class EventStore:
 
     # -- lifecycle --------------------------------------------------------------------------
     def _connect(self, engine: sa.Engine) -> sa.Connection:
-        conn = engine.connect().execution_options(**{MANUAL: True})
+        conn = manual_transactions(engine.connect())
         self._opened.append(conn)
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        else:
+            conn.exec_driver_sql(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
     def open_sync(self) -> None:
-        engine = sqlite_engine(self.path)
+        engine = database_engine(self.url) if self.url else sqlite_engine(self.path)
         self._opened = []
         try:
             upgrade(engine, "events")
             w = self._connect(engine)
             # NORMAL in WAL mode: a commit survives a crash of the process (what "committed
             # before answering" guards against); FULL also survives power loss, at one fsync
-            # per batch.
-            w.exec_driver_sql(f"PRAGMA synchronous={self.synchronous}")
+            # per batch. (PostgreSQL: its own synchronous_commit, durable by default.)
+            if w.dialect.name == "sqlite":
+                w.exec_driver_sql(f"PRAGMA synchronous={self.synchronous}")
             if periods.get_meta(w, "rollup_version") != periods.ROLLUP_VERSION:
                 # a new database (or one from before the period rollups): build them once
                 with _transaction(w):
                     periods.rebuild(w)
             r = self._connect(engine)
-            r.exec_driver_sql("PRAGMA query_only=ON")
+            if r.dialect.name == "sqlite":
+                r.exec_driver_sql("PRAGMA query_only=ON")
+            else:
+                r.exec_driver_sql("SET default_transaction_read_only = on")
         except BaseException:
             for conn in self._opened:
                 conn.close()
@@ -379,8 +397,9 @@ _ADD_USER = t.Prepared(lambda d: t.insert_ignore(d, t.users), ("dim", "day", "ke
 
 @contextlib.contextmanager
 def _transaction(conn: sa.Connection) -> Iterator[None]:
-    """A write transaction on a manual-transaction connection (BEGIN IMMEDIATE on SQLite)."""
-    begin_immediate(conn)
+    """A write transaction on a manual-transaction connection (BEGIN IMMEDIATE on SQLite, the
+    events store's advisory lock on PostgreSQL: server/db/engine.py)."""
+    begin_immediate(conn, "events")
     try:
         yield
     except BaseException:
@@ -414,9 +433,11 @@ def cutoff_day(retention_days: int, today: dt.date | None = None) -> str:
     return (today - dt.timedelta(days=retention_days)).isoformat()
 
 
-def purge_path(path: Path, retention_days: int, today: dt.date | None = None) -> dict[str, int]:
+def purge_path(
+    path: Path, retention_days: int, today: dt.date | None = None, *, url: str = ""
+) -> dict[str, int]:
     """The purge as a plain function (CLI: `python -m server.analytics purge`)."""
-    store = EventStore(path)
+    store = EventStore(path, url=url)
     store.open_sync()
     try:
         return store.purge_sync(cutoff_day(retention_days, today))

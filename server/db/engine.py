@@ -5,14 +5,24 @@ DML, never before DDL). We switch that off on every new connection and let SQLAl
 event emit BEGIN, as SQLAlchemy's SQLite documentation recommends, so `engine.begin()` and
 `conn.commit()` mean what they say, DDL included (a failed migration rolls back whole).
 
-A connection given the execution option `inflow_manual_transactions=True` gets no automatic BEGIN:
-each statement commits on its own unless the caller emits `BEGIN IMMEDIATE` / `COMMIT` itself. The
-content store's single long-lived connection works that way, so a read never holds a snapshot open.
+A connection made by `manual_transactions(conn)` gets no automatic BEGIN: each statement commits
+on its own unless the caller starts a write transaction with `begin_immediate` and ends it with
+`commit` / `rollback`. The content store's single long-lived connection works that way, so a read
+never holds a snapshot open.
+
+PostgreSQL (`postgresql+psycopg://`, for many nodes: docs/scale-out.md) works the same way: a
+manual-transaction connection is in autocommit mode, and `begin_immediate` emits BEGIN and takes a
+transaction-scoped advisory lock named after the store ("content", "events"), the equivalent of
+SQLite's BEGIN IMMEDIATE: one write transaction at a time per store, across every node, so a
+read-check-write inside it (an If-Match, "exists already", the next version number) sees the latest
+commit and cannot interleave with another node's. Reads take no lock. Under READ COMMITTED each
+statement after the lock sees every transaction committed before it was granted.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +77,30 @@ def database_engine(database_url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def begin_immediate(conn: sa.Connection) -> None:
+def manual_transactions(conn: sa.Connection) -> sa.Connection:
+    """Switch `conn` to manual transactions (see the module docstring): no automatic BEGIN on
+    SQLite; autocommit on PostgreSQL, where `begin_immediate` emits BEGIN itself."""
+    if conn.dialect.name == "sqlite":
+        return conn.execution_options(**{MANUAL: True})
+    return conn.execution_options(**{MANUAL: True, "isolation_level": "AUTOCOMMIT"})
+
+
+def write_lock_key(store: str) -> int:
+    """The PostgreSQL advisory lock that serialises `store`'s write transactions (a stable 32-bit
+    number from its name, so every node and every Inflow version agree)."""
+    return zlib.crc32(f"inflow:{store}".encode())
+
+
+def begin_immediate(conn: sa.Connection, store: str = "content") -> None:
     """Start a write transaction on a manual-transaction connection: on SQLite BEGIN IMMEDIATE
     takes the write lock now (waiting up to the busy timeout), so read-then-write cannot fail
-    half-way on a lock upgrade."""
+    half-way on a lock upgrade; on PostgreSQL BEGIN and the store's advisory transaction lock
+    (released by COMMIT or ROLLBACK), so two nodes' writes to one store never interleave."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:  # pragma: no cover - PostgreSQL later
+    else:
         conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({write_lock_key(store)})")
 
 
 def commit(conn: sa.Connection) -> None:
@@ -83,4 +109,13 @@ def commit(conn: sa.Connection) -> None:
 
 
 def rollback(conn: sa.Connection) -> None:
+    if conn.dialect.name != "sqlite":
+        # autocommit mode: the driver did not open the transaction, so end it by name (a
+        # ROLLBACK with none open is only a notice; a broken connection is discarded anyway)
+        raw = conn.connection.dbapi_connection
+        try:
+            if raw is not None:
+                raw.cursor().execute("ROLLBACK")
+        except Exception:  # noqa: S110 - the connection is gone: nothing is left open
+            pass
     conn.rollback()  # the DBAPI rollback ends the open transaction, if any

@@ -5,10 +5,10 @@ xAPI outbox) and server/analytics/periods.py (week/month rollups, people bitmaps
 change is an Alembic revision under server/migrations/events/ that brings a database from the
 previous declaration to this one; tests/test_events_migrations.py checks they agree.
 
-Portable on purpose (PostgreSQL comes later): only TEXT, INTEGER and BLOB-like types; days and
-times are ISO-8601 text (their order is the text order); `WITHOUT ROWID` is a SQLite dialect option
-that other databases ignore; upserts go through the dialect's `insert().on_conflict_do_*`, which
-SQLite and PostgreSQL both have (see `upsert` below).
+Portable on purpose (the same tables on PostgreSQL: docs/scale-out.md): only TEXT, INTEGER and
+BLOB-like types; days and times are ISO-8601 text (their order is the text order); `WITHOUT
+ROWID` is a SQLite dialect option that other databases ignore; upserts go through the dialect's
+`insert().on_conflict_do_*`, which SQLite and PostgreSQL both have (see `upsert` below).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ ROLLUP_TABLES = (counts, users)
 def insert_for(dialect: sa.Dialect, table: sa.Table) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_update` / `on_conflict_do_nothing` on
     SQLite and PostgreSQL alike (the generic `sa.insert` has neither)."""
-    if dialect.name == "postgresql":  # pragma: no cover - PostgreSQL later
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -207,6 +207,8 @@ class Prepared:
     def sql(self, dialect: sa.Dialect) -> str:
         sql = self._sql.get(dialect.name)
         if sql is None:
+            if not dialect.positional:  # psycopg: compiled with %s placeholders, rows as tuples
+                dialect = type(dialect)(paramstyle="format")  # type: ignore[call-arg]
             compiled = self._build(dialect).compile(dialect=dialect, column_keys=list(self.names))
             order = compiled.positiontup
             if order is None or tuple(order) != self.names:  # pragma: no cover - a coding error
@@ -220,10 +222,21 @@ class Prepared:
 
     def on(self, conn: sa.Connection) -> Callable[[Sequence[Any]], Any]:
         """`one` bound to a connection, for a loop of single-row statements."""
-        return functools.partial(_dbapi(conn).execute, self.sql(conn.dialect))
+        raw = _dbapi(conn)
+        if conn.dialect.name == "sqlite":
+            return functools.partial(raw.execute, self.sql(conn.dialect))
+        cur = raw.cursor()  # psycopg: execute returns the cursor (rowcount) as sqlite3's does
+        return functools.partial(cur.execute, self.sql(conn.dialect), prepare=True)
 
     def many(self, conn: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
-        _dbapi(conn).executemany(self.sql(conn.dialect), rows)
+        raw = _dbapi(conn)
+        if conn.dialect.name == "sqlite":
+            raw.executemany(self.sql(conn.dialect), rows)
+            return
+        rows = list(rows)
+        if rows:
+            with raw.cursor() as cur:
+                cur.executemany(self.sql(conn.dialect), rows)
 
 
 def _dbapi(conn: sa.Connection) -> Any:

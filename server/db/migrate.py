@@ -21,7 +21,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from server.db.engine import MANUAL, begin_immediate, commit, rollback
+from server.db.engine import begin_immediate, commit, manual_transactions, rollback
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 DATABASES = ("content", "events")
@@ -106,8 +106,8 @@ def upgrade(
     cfg.attributes["pseudonymize"] = pseudonymize
     applied: list[str] = []
     with engine.connect() as conn:
-        conn.execution_options(**{MANUAL: True})
-        begin_immediate(conn)
+        manual_transactions(conn)
+        begin_immediate(conn, database)  # one node migrates at a time; the others then see head
         try:
             rev = _current(conn)
             _check_known(database, rev)
