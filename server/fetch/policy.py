@@ -66,8 +66,9 @@ def parse_url(url: str) -> URL:
 
 
 def check_static(url: URL, policy: FetchPolicy, exempt: tuple[Network, ...] = ()) -> None:
-    """The checks that need no network: scheme, host present, no credentials, allowlist, and the
-    address when the host is an IP literal (aiohttp connects to a literal without resolving it)."""
+    """The checks that need no network: scheme, host present and a valid name, no credentials,
+    allowlist, and the address when the host is an IP literal (aiohttp connects to a literal
+    without resolving it)."""
     text = str(url)
     if url.scheme not in SCHEMES:
         raise FetchRefused(
@@ -76,6 +77,13 @@ def check_static(url: URL, policy: FetchPolicy, exempt: tuple[Network, ...] = ()
     host = url.raw_host or ""
     if not host:
         raise FetchRefused("bad_url", text, f"The URL {text!r} has no host.")
+    if parse_ip(host) is None:
+        try:
+            # the codec the resolver encodes the name with: an empty or over-long label (a..b,
+            # a 64-character label, ".") raises UnicodeError there, which is no fetch outcome
+            host.encode("idna")
+        except UnicodeError as exc:
+            raise FetchRefused("bad_url", text, f"{host!r} is not a valid host name.") from exc
     if url.raw_user or url.raw_password:
         raise FetchRefused(
             "bad_url", text, "URLs with a user name or password in them are not fetched."
