@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -83,6 +84,7 @@ def e2e_backend(
         "INFLOW_LRS_PASSWORD": PASSWORD,
         "INFLOW_PATHS_LRS_MINUTES": "0",  # on demand only: the learner's sync ticks the course
         "INFLOW_ANALYTICS_MIN_GROUP": "1",  # one learner makes a group in this report
+        "INFLOW_LRS_POLL_SECONDS": "0.2",  # the forwarder sends Inflow's statements soon
     }
     with own_backend(tmp_path_factory, "inflow-paths-e2e-backend", env) as backend:
         yield backend
@@ -161,6 +163,23 @@ def my_path(backend: Backend) -> dict[str, Any]:
         return found
 
 
+def inflow_completions(ralph: Ralph, base: str) -> set[str]:
+    """The objects of the `completed` statements Inflow sent the LRS about the path, once the
+    forwarder has sent the three steps' and the path's (it sends every fraction of a second)."""
+    path_iri = f"{base}/paths/{PATH_ID}"
+    deadline = time.monotonic() + 30
+    while True:
+        found = {
+            s["object"]["id"]
+            for s in ralph.statements().values()
+            if s["verb"]["id"] == "http://adlnet.gov/expapi/verbs/completed"
+            and s["object"]["id"].startswith(path_iri)
+        }
+        if len(found) >= 4 or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
 def admin_builds_and_assigns_the_path(backend: Backend, activity: str) -> None:
     base = backend.url
     with console_page(("admin", "admin"), f"{base}/admin/paths/new") as page:
@@ -226,6 +245,12 @@ def test_a_path_from_the_console_to_the_learner_and_the_manager(
         AID_STEP[0]: "aid_finished",
         COURSE_STEP[0]: "lrs",
         PRACTICE_STEP[0]: "practice_confirmed",
+    }
+    # ...and told the LRS: each step and the path completed (docs/xapi-profile.md).
+    path_iri = f"{base}/paths/{PATH_ID}"
+    assert inflow_completions(ralph, base) == {
+        path_iri,
+        *(f"{path_iri}/steps/{step}" for step, _ in (AID_STEP, COURSE_STEP, PRACTICE_STEP)),
     }
 
     # 6. The manager: the group's progress as counts, no names; not the editor.
