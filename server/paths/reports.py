@@ -16,11 +16,14 @@ in `groups_hidden`). Learners are never named, except to admins, who also get th
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.helpers import ChainMapProxy
 
 from auth.identity import Identity
 from server import keys
@@ -180,9 +183,10 @@ def check_group(value: str) -> str:
 
 
 async def report(
-    app: web.Application, identity: Identity, path_id: str, group: str = ""
+    app: web.Application | ChainMapProxy, identity: Identity, path_id: str, group: str = ""
 ) -> dict[str, Any]:
-    """The report of one path (any path, active or not), for a caller who holds path.report."""
+    """The report of one path (any path, active or not), for a caller who holds path.report.
+    `app`: the application, or a request's `config_dict` (the console is a sub-app)."""
 
     def read(tx: PeerTx) -> tuple[LearningPath | None, list[Enrolment], list[StepCompletion]]:
         path = tx.find(LearningPath, path_id)
@@ -197,14 +201,18 @@ async def report(
     path, enrolments, completions = await app[keys.PEER].read(read)
     if path is None:
         raise NotFound(f"No learning path {path_id!r}.")
-    return build(
-        path,
-        enrolments,
-        completions,
-        group=check_group(group),
-        min_group=app[keys.SETTINGS].analytics_min_group,
-        names=may_name(identity),
-        at=now(),
+    # thousands of learners times 50 steps is work for a thread, not the event loop
+    return await asyncio.to_thread(
+        functools.partial(
+            build,
+            path,
+            enrolments,
+            completions,
+            group=check_group(group),
+            min_group=app[keys.SETTINGS].analytics_min_group,
+            names=may_name(identity),
+            at=now(),
+        )
     )
 
 
