@@ -282,6 +282,10 @@ def test_a_path_from_the_console_to_the_learner_and_the_manager(
             assert response is not None and response.status == 403, editor
         assert page.locator("input[name=title]").count() == 0
         shot(page, "09-manager-no-editor")
+        # The way back leads to a page a manager may open (it led to the dashboard: 403 again).
+        page.click("main a.button")
+        page.wait_for_url(f"{base}/admin/path-reports")
+        assert page.locator(f"a[href='/admin/paths/{PATH_ID}/report']").count() == 1
 
 
 def learner_sees_and_finishes_the_path(
