@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from server import keys
 from server.app import create_app
 from server.jobs import JobRun
 from server.settings import Settings
+from tests.test_health_links import fabrikam, run_check, serve_pages
+from tests.test_sources_sync import FEED_PATH, add_source, serve, sync, write_library
+from tests.tokens import TokenMaker
+from tests.upstream import Upstream
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 AID = "/api/v1/aids/{aid_id}"
@@ -258,3 +263,70 @@ async def test_two_apps_in_one_process_keep_their_own_figures(
     key = "inflow_http_requests_total"
     assert value(a, key, method="GET", route=AID, status="2xx") == 3
     assert value(b, key, method="GET", route=AID, status="2xx") == 0
+
+
+async def test_source_sync_results_are_counted(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    admin: dict[str, str],
+    upstream: Upstream,
+) -> None:
+    """A sync that adds three aids, then one that fails (the feed is gone): the source's last
+    status is failed, its runs are counted by result and its items by outcome."""
+    settings = make_settings(
+        content_dir=write_library(tmp_path / "ledgerly"),
+        fetch_allow_private=True,
+        jobs=False,
+        metrics=True,
+        metrics_cache_seconds=0,
+    )
+    client = await metrics_client(aiohttp_client, settings)
+    serve(upstream, "vendor-notes.rss")
+    await add_source(client, admin, upstream)
+    samples = await scrape(client)
+    assert value(samples, "inflow_source_last_status", source="vendor", status="never") == 1
+    assert (await sync(client)).status == "ok"
+    upstream.remove(FEED_PATH)
+    assert (await sync(client)).status == "failed"
+    samples = await scrape(client)
+    assert value(samples, "inflow_source_last_status", source="vendor", status="failed") == 1
+    assert (
+        "inflow_source_last_status",
+        frozenset({("source", "vendor"), ("status", "ok")}),
+    ) not in samples
+    assert value(samples, "inflow_source_syncs_total", source="vendor", status="ok") == 1
+    assert value(samples, "inflow_source_syncs_total", source="vendor", status="failed") == 1
+    assert value(samples, "inflow_source_items_total", source="vendor", outcome="added") == 3
+    assert value(samples, "inflow_source_items_total", source="vendor", outcome="failed") == 0
+
+
+async def test_links_by_status_match_the_link_report(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    upstream: Upstream,
+    tokens: TokenMaker,
+) -> None:
+    """After a link check of another company's library (some links fine, one moved, two gone),
+    the links gauge counts the same statuses as the admin's link report."""
+    serve_pages(upstream)
+    settings = make_settings(
+        content_dir=fabrikam(tmp_path / "fabrikam", upstream),
+        fetch_allow_private=True,
+        link_check_delay_seconds=0.0,
+        jobs=False,
+        metrics=True,
+        metrics_cache_seconds=0,
+    )
+    client = await metrics_client(aiohttp_client, settings)
+    staff = tokens.auth(sub="admin-2", roles=("learner", "author", "admin"))
+    report = await run_check(client, staff)
+    expected = Counter(link["status"] for link in report["links"])
+    assert len(expected) >= 2, report  # the check found good and broken links
+    samples = await scrape(client)
+    got = {
+        dict(labels)["status"]: v for (name, labels), v in samples.items() if name == "inflow_links"
+    }
+    assert got == {status: float(n) for status, n in expected.items()}
+    assert value(samples, "inflow_job_runs_total", job="link-check") == 1
