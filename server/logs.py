@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime as dt
 import json
@@ -127,8 +128,15 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+CLIENT_CLOSED = 499  # nginx's code for "the client went away before the answer"
+
+
 def _status_of(exc: BaseException) -> int:
-    return exc.status if isinstance(exc, web.HTTPException) else 500
+    if isinstance(exc, web.HTTPException):
+        return exc.status
+    if isinstance(exc, asyncio.CancelledError):  # the client hung up: not a server error
+        return CLIENT_CLOSED
+    return 500
 
 
 def _add_id_to_problem(response: web.StreamResponse, rid: str) -> None:
@@ -179,19 +187,20 @@ def request_middleware(metrics: Metrics | None) -> Callable[..., Any]:
             elapsed = time.perf_counter() - start
             if metrics is not None:
                 metrics.observe(request, status, elapsed)
-            request_log.info(
-                "%s %s %d %.1fms",
-                request.method,
-                request.path,
-                status,
-                elapsed * 1000,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 1),
-                },
-            )
+            if request_log.isEnabledFor(logging.INFO):
+                request_log.info(
+                    "%s %s %d %.1fms",
+                    request.method,
+                    request.path,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
             request_id_var.reset(token)
 
     return request_id_middleware
