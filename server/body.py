@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
+from server import keys
 from server.errors import BadRequest, InvalidJson, PayloadTooLarge
 
 MAX_DEPTH = 64
 CHUNK = 64 * 1024
-_BODY: web.RequestKey[bytes] = web.RequestKey("inflow_body")
 
 
 async def read_body(request: web.Request, limit: int | None = None) -> bytes:
@@ -37,14 +37,14 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"Request body too large: {length} bytes; the limit is {limit}.")
-    body = request.get(_BODY)
+    body = request.get(keys.REQUEST_BODY)
     if body is None:
         if request.body_exists and not request.can_read_body:
             # Someone called aiohttp's request.read()/json()/post(): it kept the bytes.
             body = await request.read()
         else:
             body = await _stream(request, limit)
-        request[_BODY] = body
+        request[keys.REQUEST_BODY] = body
     if len(body) > limit:
         raise PayloadTooLarge(f"Request body too large: over the limit of {limit} bytes.")
     return body

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.console.session import ConsoleSession, SessionStore
     from server.fetch import SafeFetcher
     from server.jobs import Jobs
+    from server.learn.session import LearnOidc, LearnSessionStore
     from server.library import Library
     from server.paths.lrs import LrsReader
     from server.peer.pairings import Pairings
@@ -40,6 +41,8 @@ AUTHENTICATOR: web.AppKey[TokenAuthenticator] = web.AppKey("authenticator")
 
 # Request keys: the verified caller, set by server.security.auth_middleware (None when anonymous).
 IDENTITY: web.RequestKey[Identity | None] = web.RequestKey("identity")
+# The request body as read once by server.body.read_body (for the request log and the handler).
+REQUEST_BODY: web.RequestKey[bytes] = web.RequestKey("inflow_body")
 
 # Learning analytics: the events store, the pseudonymizer and the xAPI forwarder (server/analytics).
 ANALYTICS: web.AppKey[Analytics] = web.AppKey("analytics")
@@ -50,6 +53,7 @@ __all__ = [
     "IDENTITY",
     "LIBRARY",
     "RENDERER",
+    "REQUEST_BODY",
     "RESULT_CACHE",
     "SETTINGS",
     "SUGGESTER",
@@ -97,3 +101,11 @@ __all__ += ["QUEUE"]
 PATHS_LRS: web.AppKey[LrsReader] = web.AppKey("paths_lrs")
 PATHS_SYNCS: web.AppKey[TokenBuckets] = web.AppKey("paths_syncs")
 __all__ += ["PATHS_LRS", "PATHS_SYNCS"]
+# The learner web app (server/learn): its sessions and Keycloak client on the root app, opened
+# and closed by learn_ctx; on the /learn sub-app, the root app, whose services take a
+# web.Application; the request key holds the web app session of this request, if any.
+LEARN_SESSIONS: web.AppKey[LearnSessionStore] = web.AppKey("learn_sessions")
+LEARN_OIDC: web.AppKey[LearnOidc] = web.AppKey("learn_oidc")
+LEARN_ROOT_APP: web.AppKey[web.Application] = web.AppKey("learn_root_app")
+LEARN_SESSION: web.RequestKey[ConsoleSession | None] = web.RequestKey("learn_session")
+__all__ += ["LEARN_OIDC", "LEARN_ROOT_APP", "LEARN_SESSION", "LEARN_SESSIONS"]

@@ -106,3 +106,24 @@ def test_layer_contract_has_no_exceptions() -> None:
     assert set(contract["source_modules"]) == {"index", "auth"}
     assert contract["forbidden_modules"] == ["server"]
     assert contract.get("ignore_imports", []) == []
+
+
+# Modules that may declare their own keys: the demo git server is a separate aiohttp app
+# (python -m server.sources.demo_git), not Inflow's; server/metrics.py is issue 15's, in progress.
+OWN_KEYS = {"server/sources/demo_git.py", "server/metrics.py"}
+
+
+def test_typed_app_keys_live_in_server_keys() -> None:
+    """STYLE.md: every web.AppKey and web.RequestKey lives in server/keys.py. The learner web app
+    kept its four in server/learn/appkeys.py, a second place to look for the app's shared state;
+    they moved to server/keys.py and no other module of the app declares one."""
+    stray = []
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        if name == "server/keys.py" or name in OWN_KEYS:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "web.AppKey(" in text or "web.RequestKey(" in text:
+            stray.append(name)
+    assert stray == []
+    assert not (ROOT / "server" / "learn" / "appkeys.py").exists()

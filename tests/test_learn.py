@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp.test_utils import TestClient
 
 from server import keys
-from server.learn.appkeys import LEARN_SESSIONS
 from server.paths.models import LearningPath, PathAssignment, PathStep
 from server.peer.store import PeerTx
 from tests.tokens import TokenMaker
@@ -23,7 +22,7 @@ async def sign_in(client: TestClient, token: str) -> str:
     """A web app session for `token` (as /learn/callback makes it); returns its CSRF token."""
     app = client.server.app
     identity = await app[keys.AUTHENTICATOR].authenticate(token)
-    store = app[LEARN_SESSIONS]
+    store = app[keys.LEARN_SESSIONS]
     sid, session = await store.create(identity, {"access_token": token, "refresh_token": ""})
     client.session.cookie_jar.update_cookies({store.cookie_name: sid})
     return session.csrf
@@ -219,12 +218,12 @@ async def test_web_app_and_console_sessions_are_separate(
     app = client.server.app
     token = tokens.token(sub="admin-1", roles=("learner", "author", "admin", "reviewer"))
     identity = await app[keys.AUTHENTICATOR].authenticate(token)
-    sid, _ = await app[LEARN_SESSIONS].create(identity, {"access_token": token})
+    sid, _ = await app[keys.LEARN_SESSIONS].create(identity, {"access_token": token})
     client.session.cookie_jar.update_cookies({app[keys.ADMIN_SESSIONS].cookie_name: sid})
     assert (await client.get("/admin", allow_redirects=False)).status == 303
     admin_sid, _ = await app[keys.ADMIN_SESSIONS].create(identity, {"access_token": token})
     client.session.cookie_jar.clear()
-    client.session.cookie_jar.update_cookies({app[LEARN_SESSIONS].cookie_name: admin_sid})
+    client.session.cookie_jar.update_cookies({app[keys.LEARN_SESSIONS].cookie_name: admin_sid})
     assert (await client.get("/learn/", allow_redirects=False)).status == 303
 
 
@@ -395,7 +394,7 @@ async def test_a_callback_not_started_here_is_refused(client: TestClient) -> Non
     # a state this browser did start, but used already (or expired): refused too
     resp = await client.get("/learn/login", allow_redirects=False)
     state = resp.cookies["inflow_learn_state"].value
-    await client.server.app[LEARN_SESSIONS].finish_login(state)
+    await client.server.app[keys.LEARN_SESSIONS].finish_login(state)
     client.session.cookie_jar.update_cookies({"inflow_learn_state": state})
     resp = await client.get("/learn/callback", params={"state": state, "code": "x"})
     assert resp.status == 400

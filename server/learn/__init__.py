@@ -22,7 +22,6 @@ from server.console import setup_template_env, sub_app
 from server.console.csrf import FIELD, HEADER, CsrfFailed, check_csrf
 from server.console.session import ConsoleSession
 from server.errors import Handler, InflowError
-from server.learn.appkeys import LEARN_OIDC, LEARN_SESSION, LEARN_SESSIONS, ROOT_APP
 from server.learn.session import LearnOidc, LearnSessionStore
 
 log = logging.getLogger("inflow.learn")
@@ -60,9 +59,9 @@ class Refused(Exception):
 
 
 async def learn_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[LEARN_SESSIONS] = LearnSessionStore(app[keys.LIBRARY].storage, app[keys.SETTINGS])
+    app[keys.LEARN_SESSIONS] = LearnSessionStore(app[keys.LIBRARY].storage, app[keys.SETTINGS])
     oidc = LearnOidc(app[keys.SETTINGS])
-    app[LEARN_OIDC] = oidc
+    app[keys.LEARN_OIDC] = oidc
     try:
         yield
     finally:
@@ -72,14 +71,14 @@ async def learn_ctx(app: web.Application) -> AsyncIterator[None]:
 async def load_session(request: web.Request) -> ConsoleSession | None:
     """The session of the cookie; refreshes the access token when it is about to expire (a
     failed refresh ends the session: the person signs in again)."""
-    store = request.config_dict[LEARN_SESSIONS]
+    store = request.config_dict[keys.LEARN_SESSIONS]
     session = await store.get(request.cookies.get(store.cookie_name))
     if session is None:
         return None
     if session.access_expires_at - REFRESH_MARGIN > time.time():
         return session
     try:
-        tokens = await request.config_dict[LEARN_OIDC].refresh(session.refresh_token)
+        tokens = await request.config_dict[keys.LEARN_OIDC].refresh(session.refresh_token)
         identity = await request.config_dict[keys.AUTHENTICATOR].authenticate(
             tokens["access_token"]
         )
@@ -94,10 +93,10 @@ async def load_session(request: web.Request) -> ConsoleSession | None:
 
 @web.middleware
 async def learn_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[LEARN_SESSION] = None
+    request[keys.LEARN_SESSION] = None
     static = request.path.startswith(PREFIX + "/static/")
     session = None if static else await load_session(request)
-    request[LEARN_SESSION] = session
+    request[keys.LEARN_SESSION] = session
     if session is not None:
         request[keys.IDENTITY] = session.identity()
     try:
@@ -147,7 +146,7 @@ def setup_learn(app: web.Application) -> None:
     setup_template_env(app)
     app.cleanup_ctx.append(learn_ctx)
     sub = sub_app(PREFIX, all_routes(), [learn_middleware])
-    sub[ROOT_APP] = app
+    sub[keys.LEARN_ROOT_APP] = app
     app.add_subapp(PREFIX, sub)
 
 

@@ -10,9 +10,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from auth.identity import Identity
+from server import keys
 from server.console.csrf import FIELD
 from server.console.session import ConsoleSession
-from server.learn.appkeys import LEARN_SESSION, ROOT_APP
 
 # The home page: /learn/, inside the service worker's scope (/learn/), which /learn is not.
 HOME = "/learn/"
@@ -35,12 +35,12 @@ NAV = (
 
 
 def session_of(request: web.Request) -> ConsoleSession | None:
-    return request.get(LEARN_SESSION)
+    return request.get(keys.LEARN_SESSION)
 
 
 def root(request: web.Request) -> web.Application:
     """The root app: the services (peer learning, paths) take it."""
-    return request.config_dict[ROOT_APP]
+    return request.config_dict[keys.LEARN_ROOT_APP]
 
 
 def current(path: str, link: str) -> bool:

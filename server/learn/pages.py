@@ -24,7 +24,6 @@ from server.catalog import AidMeta
 from server.console.csrf import safe_next
 from server.errors import AidNotFound, InflowError, NotFound
 from server.learn import signin
-from server.learn.appkeys import LEARN_SESSIONS
 from server.learn.common import need, render, root
 from server.learn.video import clock, video_at
 from server.models import SLUG_RE
@@ -65,7 +64,7 @@ def _published(request: web.Request, ids: list[str] | tuple[str, ...]) -> list[A
 
 async def home(request: web.Request) -> web.Response:
     session, identity = need(request)
-    recent_ids = await request.config_dict[LEARN_SESSIONS].recent(session)
+    recent_ids = await request.config_dict[keys.LEARN_SESSIONS].recent(session)
     return render(
         request,
         "home.html",
@@ -173,7 +172,7 @@ async def aid_page(request: web.Request) -> web.Response:
             {"time": clock(c.start), "href": video_at(aid.source, c.start), "text": c.text}
             for c in found
         ]
-    await request.config_dict[LEARN_SESSIONS].add_recent(session, aid_id)
+    await request.config_dict[keys.LEARN_SESSIONS].add_recent(session, aid_id)
     apps = [library.catalog.apps[a] for a in meta.apps if a in library.catalog.apps]
     return render(
         request,

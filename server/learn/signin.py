@@ -16,7 +16,6 @@ from server import keys
 from server.console.csrf import safe_next
 from server.console.oidc import pkce_pair
 from server.learn import Refused
-from server.learn.appkeys import LEARN_OIDC, LEARN_SESSIONS
 from server.learn.common import HOME, render, session_of
 from server.learn.session import STATE_COOKIE
 from server.permissions import describe, may
@@ -46,9 +45,9 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(str(there))
     verifier, challenge = pkce_pair()
     nonce = secrets.token_urlsafe(24)
-    store = request.config_dict[LEARN_SESSIONS]
+    store = request.config_dict[keys.LEARN_SESSIONS]
     state = await store.start_login({"verifier": verifier, "nonce": nonce, "next": target})
-    url = await request.config_dict[LEARN_OIDC].auth_url(state, nonce, challenge)
+    url = await request.config_dict[keys.LEARN_OIDC].auth_url(state, nonce, challenge)
     response = web.HTTPSeeOther(url)
     store.set_state_cookie(response, state)  # a callback with someone else's state is refused
     raise response
@@ -56,7 +55,7 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.get("/learn/callback")
 async def callback(request: web.Request) -> web.Response:
-    store = request.config_dict[LEARN_SESSIONS]
+    store = request.config_dict[keys.LEARN_SESSIONS]
     state = request.query.get("state", "")
     cookie_state = request.cookies.get(STATE_COOKIE, "")
     if request.query.get("error"):
@@ -66,7 +65,7 @@ async def callback(request: web.Request) -> web.Response:
     pending = await store.finish_login(state)
     if pending is None:
         raise Refused("This sign-in expired or was used already. Sign in again.", 400)
-    oidc = request.config_dict[LEARN_OIDC]
+    oidc = request.config_dict[keys.LEARN_OIDC]
     try:
         tokens = await oidc.exchange(request.query.get("code", ""), pending["verifier"])
     except Exception as exc:  # python-keycloak raises many kinds
@@ -100,10 +99,10 @@ async def callback(request: web.Request) -> web.Response:
 @routes.post("/learn/logout")
 async def logout(request: web.Request) -> web.Response:
     session = session_of(request)
-    store = request.config_dict[LEARN_SESSIONS]
+    store = request.config_dict[keys.LEARN_SESSIONS]
     if session is not None:
         try:
-            await request.config_dict[LEARN_OIDC].logout(session.refresh_token)
+            await request.config_dict[keys.LEARN_OIDC].logout(session.refresh_token)
         except Exception as exc:  # the local session ends anyway
             log.warning("Keycloak logout failed: %s", type(exc).__name__)
         await store.delete(session)
