@@ -125,7 +125,9 @@ def _counts(conn: sqlite3.Connection, dim: str, f: Filters, by: str) -> dict[str
                 params += [dim, level, *periods, *app_arg]
         g = BY_SQL[by]
         rows = conn.execute(
-            f"SELECT {g}, metric, SUM(n) FROM ({' UNION ALL '.join(parts)}) GROUP BY {g}, metric",
+            # (the alias: PostgreSQL before 16 wants one on a subquery in FROM)
+            f"SELECT {g}, metric, SUM(n) FROM ({' UNION ALL '.join(parts)}) AS u "
+            f"GROUP BY {g}, metric",
             params,
         )
     for group, metric, n in rows:
@@ -253,7 +255,8 @@ def adoption(
     )
     small: list[dict[str, Any]] = []
     small_keys: list[str] = []
-    for app_id in sorted(app_people, key=lambda a: -app_people[a]):
+    # ties by app id: the order rows come back in differs by database
+    for app_id in sorted(app_people, key=lambda a: (-app_people[a], a)):
         row = {
             "app": app_id,
             "name": cat.apps.get(app_id, app_id or "(no app)"),

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -209,8 +209,42 @@ class EventStore:
 
     @property
     def rconn(self) -> sqlite3.Connection:
-        """The reader's DBAPI connection: what the dashboard reports (reports.py) read with."""
-        return _dbapi(self.reader)
+        """The reader's DBAPI connection: what the dashboard reports (reports.py) read with. On
+        PostgreSQL an adapter with sqlite3's `execute(sql, params)` and `?` placeholders (the
+        reports' SQL is plain SQL both databases run)."""
+        if self.reader.dialect.name == "sqlite":
+            return _dbapi(self.reader)
+        return cast(sqlite3.Connection, QmarkConnection(self.reader.connection.driver_connection))
+
+    def connect_reader(self) -> sqlite3.Connection:
+        """A read-only DBAPI connection of its own, for another thread (the usage signal): the
+        caller closes it. On PostgreSQL the `QmarkConnection` adapter (see `rconn`)."""
+        if not self.url:
+            conn = sqlite3.connect(self.path)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            return conn
+        assert self._engine is not None, "event store is not open"
+        dialect = self._engine.dialect
+        cargs, cparams = dialect.create_connect_args(self._engine.url)
+        raw = dialect.connect(*cargs, **cparams)  # not the pool's: the caller owns it
+        raw.autocommit = True
+        raw.execute("SET default_transaction_read_only = on")
+        return cast(sqlite3.Connection, QmarkConnection(raw))
+
+    @staticmethod
+    def data_version(conn: sqlite3.Connection) -> int:
+        """A number that changes when what the usage signal reads changed, written by any
+        connection or node: for `connect_reader`'s connections. SQLite's data_version (any write);
+        on PostgreSQL the number of the signal's rows in `users` (a primary-key range per dim;
+        a row is only ever added once, and removed by the purge)."""
+        if isinstance(conn, sqlite3.Connection):
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+        marks = ",".join("?" * len(usage_signal.DIMS))
+        row = conn.execute(
+            f"SELECT count(*) FROM users WHERE dim IN ({marks})", usage_signal.DIMS
+        ).fetchone()
+        return int(row[0])
 
     # -- ingestion (writer thread) -----------------------------------------------------------
     def ingest_sync(
@@ -406,6 +440,22 @@ def _transaction(conn: sa.Connection) -> Iterator[None]:
         rollback(conn)
         raise
     commit(conn)
+
+
+class QmarkConnection:
+    """sqlite3's `conn.execute(sql, params)` (returning a cursor to iterate or fetch from) on a
+    psycopg connection: `?` placeholders become `%s` (and a literal `%` is escaped)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = self.raw.cursor()
+        cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return cur
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _dbapi(conn: sa.Connection) -> sqlite3.Connection:

@@ -167,7 +167,7 @@ def load_sync(
     One primary-key range per dim, in day order, streamed into a dict: a person's later day
     overwrites the earlier one (no GROUP BY: its temporary B-tree over every row was slower)."""
     since = (today - dt.timedelta(days=int(WINDOW_HALF_LIVES * half_life_days))).isoformat()
-    sql = "SELECT key, user, day FROM users WHERE dim = ? AND day >= ?"
+    sql = 'SELECT key, "user", day FROM users WHERE dim = ? AND day >= ?'  # PostgreSQL: user
     if aid:
         sql += " AND key LIKE ?"
     sql += " ORDER BY day"  # the primary key's order: no sort
@@ -266,14 +266,11 @@ class UsageSignal:
     # -- its own thread and connection -----------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.store.path)
-            conn.execute("PRAGMA query_only=ON")
-            conn.execute(f"PRAGMA busy_timeout={10_000}")
-            self._conn = conn
+            self._conn = self.store.connect_reader()
         return self._conn
 
     def _data_version_sync(self) -> int:
-        return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+        return self.store.data_version(self._connection())
 
     def _load_sync(self, today: dt.date) -> tuple[int, dict[str, dict[str, Usage]]]:
         version = self._data_version_sync()
