@@ -111,7 +111,8 @@ async def peer_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After"
+# X-Request-Id: the extension can show it with an error (server/logs.py, docs/operations.md)
+EXPOSE_HEADERS = "ETag, WWW-Authenticate, Retry-After, X-Request-Id"
 
 
 def cors_middleware_factory(origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from server.app import create_app
 from server.logs import RequestIdFilter
+from server.settings import Settings
 
 PAGE = {"url": "http://127.0.0.1:8080/demo/crm/opportunities/new", "title": "New Opportunity"}
 
@@ -130,3 +133,19 @@ async def test_the_id_leaves_no_trace_after_the_request(
     logging.getLogger("tests.after").warning("after the request")
     after = [r for r in captured.records if r.name == "tests.after"]
     assert after and after[0].request_id == "-"  # type: ignore[attr-defined]
+
+
+async def test_the_extension_can_read_the_id_across_origins(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], learner: dict[str, str]
+) -> None:
+    """The side panel calls the API from its chrome-extension:// origin: the browser hides a
+    response header from it unless CORS exposes it, so the id is exposed like ETag."""
+    origin = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+    client = await aiohttp_client(create_app(make_settings(cors_origins=(origin,))))
+    resp = await client.post(
+        "/api/v1/suggest", json=PAGE, headers={**learner, "Origin": origin, "X-Request-Id": "x-1"}
+    )
+    assert resp.status == 200
+    assert resp.headers["X-Request-Id"] == "x-1"
+    exposed = {h.strip() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert "X-Request-Id" in exposed
