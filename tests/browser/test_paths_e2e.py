@@ -182,6 +182,35 @@ def inflow_completions(ralph: Ralph, base: str) -> set[str]:
         time.sleep(0.3)
 
 
+def laid_out_in_the_card(page: Any) -> None:
+    """The editor's fields stay inside its card (a step's aid list, with long aid titles, pushed
+    every field past the card's right edge), and the Active box sits beside its text (it was
+    centred on a line of its own)."""
+    card = page.locator("form.stack").first.bounding_box()
+    for field in ("select[name=steps-0-aid_id]", "input[name=title]", "input[name=steps-2-id]"):
+        box = page.locator(field).bounding_box()
+        assert box["x"] + box["width"] <= card["x"] + card["width"], field
+    beside_its_text(page, "input[name=active]")
+
+
+def beside_its_text(page: Any, box: str) -> None:
+    """A checkbox or radio button on the same line as its label's text, just before it."""
+    found = page.evaluate(
+        """(sel) => {
+          const box = document.querySelector(sel), r = box.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(box.closest("label"));
+          range.setStartAfter(box);
+          const t = range.getClientRects()[0];
+          return {boxRight: r.right, boxMid: (r.top + r.bottom) / 2,
+                  textLeft: t.left, textTop: t.top, textBottom: t.bottom};
+        }""",
+        box,
+    )
+    assert found["textTop"] <= found["boxMid"] <= found["textBottom"], (box, found)
+    assert 0 <= found["textLeft"] - found["boxRight"] <= 24, (box, found)
+
+
 def admin_builds_and_assigns_the_path(backend: Backend, activity: str) -> None:
     base = backend.url
     with console_page(("admin", "admin"), f"{base}/admin/paths/new") as page:
@@ -208,6 +237,7 @@ def admin_builds_and_assigns_the_path(backend: Backend, activity: str) -> None:
         page.fill("input[name=steps-2-title]", PRACTICE_STEP[1])
         page.fill("textarea[name=steps-2-checklist]", "\n".join(CHECKLIST))
         assert page.input_value("input[name=steps-0-id]") == AID_STEP[0]  # kept across posts
+        laid_out_in_the_card(page)
         shot(page, "01-console-new-path")
         page.locator("button[name=action][value=save]").first.click()
         page.wait_for_url(f"{base}/admin/paths/{PATH_ID}?**", timeout=20_000)
@@ -223,6 +253,8 @@ def admin_builds_and_assigns_the_path(backend: Backend, activity: str) -> None:
         page.wait_for_url(f"{base}/admin/paths/{PATH_ID}?**", timeout=20_000)
         row = page.locator("table tr", has_text=f"group {GROUP}")
         assert row.count() == 1, page.inner_text("main")
+        beside_its_text(page, "input[name=to][value=group]")
+        beside_its_text(page, "input[name=to][value=username]")
         shot(page, "02-console-assigned")
 
 
