@@ -157,6 +157,7 @@ def _migrate(settings: Settings) -> int:
         targets.append(("events", settings.events_db_path, settings.events_database_url))
     for database, path, url in targets:
         engine = database_engine(url) if url else sqlite_engine(path)
+        where = engine.url.render_as_string(hide_password=True) if url else str(path)
         try:
             before = current(engine, database)
             if database == "content":
@@ -172,9 +173,9 @@ def _migrate(settings: Settings) -> int:
             engine.dispose()
         if applied:
             done = " ".join(applied)
-            print(f"{database} ({path}): {before or 'no revision'} -> {now}: applied {done}")
+            print(f"{database} ({where}): {before or 'no revision'} -> {now}: applied {done}")
         else:
-            print(f"{database} ({path}): at {now}, nothing to apply")
+            print(f"{database} ({where}): at {now}, nothing to apply")
     return 0
 
 

@@ -115,7 +115,8 @@ def rollback(conn: sa.Connection) -> None:
         raw = conn.connection.dbapi_connection
         try:
             if raw is not None:
-                raw.cursor().execute("ROLLBACK")
+                with raw.cursor() as cur:
+                    cur.execute("ROLLBACK")
         except Exception:  # noqa: S110 - the connection is gone: nothing is left open
             pass
     conn.rollback()  # the DBAPI rollback ends the open transaction, if any

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from server.cli import main as inflow
 from server.db import content_tables, events_tables, migrate
 from server.db.engine import database_engine, sqlite_engine
 from server.models import Aid
@@ -123,3 +124,25 @@ async def test_an_upgrade_with_content_gives_the_same_rows_as_on_sqlite(
         assert (await storage.get_aid("pg-new")).title == "New on PostgreSQL"
     finally:
         await storage.close()
+
+
+def test_inflow_migrate_upgrades_both_databases_named_by_their_urls(
+    pg: Databases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`inflow migrate` with INFLOW_DATABASE_URL and INFLOW_EVENTS_DATABASE_URL migrates those
+    databases (not SQLite files in the data folder) and names them without their password."""
+    content, events = pg.new(), pg.new()
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("INFLOW_DATABASE_URL", content)
+    monkeypatch.setenv("INFLOW_EVENTS_DATABASE_URL", events)
+    assert inflow(["migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "content (postgresql+psycopg://inflow_test:***@" in out
+    assert "password" not in out and "inflow_test:inflow_test" not in out
+    assert f"-> {migrate.head('content')}" in out and f"-> {migrate.head('events')}" in out
+    assert not (tmp_path / "data" / "inflow.sqlite3").exists()
+    assert inflow(["migrate"]) == 0
+    assert capsys.readouterr().out.count("nothing to apply") == 2
