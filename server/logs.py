@@ -119,11 +119,15 @@ def make_handler(fmt: str, stream: Any = None) -> logging.Handler:
 
 
 def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
-    """The root logger writes to stderr in `fmt` ("text" or "json"); replaces its handlers."""
-    handler = make_handler(fmt)
+    """The root logger writes to stderr in `fmt` ("text" or "json").
+
+    Like `logging.basicConfig`, nothing changes when the root logger has handlers already: a
+    process that set up its own logging (pytest's capture, when tests call `inflow` in-process)
+    keeps it. `inflow serve` starts with none."""
+    handler = make_handler(fmt)  # an unknown format fails even then
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    if root.handlers:
+        return
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from server.app import create_app
-from server.logs import make_handler
+from server.logs import make_handler, setup_logging
 from server.settings import Settings, load_settings
 from tests.conftest import ROOT
 
@@ -122,3 +122,14 @@ def test_inflow_serve_writes_json_lines_with_request_ids(tmp_path: Path, tokens:
     assert [r["logger"] for r in mine] == ["inflow.request"], mine
     assert mine[0]["message"].startswith("GET /healthz 200 ")
     assert not any(r["logger"] == "aiohttp.access" for r in records)
+
+
+def test_logging_set_up_by_the_host_process_is_kept() -> None:
+    """Tests call `inflow import` in-process: its logging set-up replaced pytest's capture
+    handlers and left a handler writing to one test's closed capture stream (a 'Logging error'
+    in every later test). Like basicConfig, it now leaves a configured root logger alone."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    assert before  # pytest's own
+    setup_logging("json")
+    assert root.handlers == before
