@@ -397,10 +397,37 @@ def test_extension_client_needs_pkce_and_its_exact_redirect():
         ("http://localhost:54321/admin/callback", 400),
         ("http://127.0.0.1:54321/elsewhere", 400),
         ("https://evil.example/admin/callback", 400),
+        # the learner web app signs in through the same client (docs/learn.md)
+        ("http://127.0.0.1:8080/learn/callback", 200),
+        ("http://127.0.0.1:54321/learn/callback", 200),
+        ("http://localhost:8080/learn/callback", 200),
+        ("http://localhost:54321/learn/callback", 400),
+        ("https://evil.example/learn/callback", 400),
     ],
 )
 def test_admin_client_redirects(redirect, status):
     assert auth_request("inflow-admin", redirect).status_code == status
+
+
+def test_docs_sso_md_describes_the_realm_as_it_is():
+    """docs/sso.md listed only the console's /admin callbacks: whoever set up a production realm
+    from it left out /learn/callback and the learner web app's sign-in failed with Keycloak's
+    "Invalid parameter: redirect_uri". Every redirect URI of inflow-admin, every realm role and
+    each demo user's roles and groups as the realm file has them are in the doc."""
+    doc = (ROOT / "docs" / "sso.md").read_text(encoding="utf-8")
+    realm = json.loads((ROOT / "auth" / "realm-inflow.json").read_text(encoding="utf-8"))
+    (admin,) = [c for c in realm["clients"] if c["clientId"] == "inflow-admin"]
+    for uri in admin["redirectUris"]:
+        assert f"`{uri}`" in doc, uri
+    for role in realm["roles"]["realm"]:
+        assert f"`{role['name']}`" in doc, role["name"]
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines() if line.startswith("| `")}
+    for user in realm["users"]:
+        if user["username"].startswith("service-account-"):
+            continue
+        cells = [c.strip() for c in rows[f"`{user['username']}`"].split("|")]
+        assert set(cells[3].split(", ")) == set(user["realmRoles"]), user["username"]
+        assert set(cells[4].split(", ")) == {g.strip("/") for g in user["groups"]}, user["username"]
 
 
 def test_refresh_tokens_rotate_and_cannot_be_reused():

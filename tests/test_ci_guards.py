@@ -127,3 +127,15 @@ def test_typed_app_keys_live_in_server_keys() -> None:
             stray.append(name)
     assert stray == []
     assert not (ROOT / "server" / "learn" / "appkeys.py").exists()
+
+
+def test_readme_links_every_doc() -> None:
+    """The README's Docs list is how people find the docs: docs/paths.md (learning paths) and four
+    older pages were in docs/ but not in it, so nobody reading the README knew paths existed."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [
+        doc.relative_to(ROOT).as_posix()
+        for doc in sorted((ROOT / "docs").glob("*.md"))
+        if f"]({doc.relative_to(ROOT).as_posix()})" not in readme
+    ]
+    assert missing == []
