@@ -401,6 +401,8 @@ def _address_allowed(request: web.Request) -> bool:
         address = ipaddress.ip_address(client_address(request, trusted))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack socket is 127.0.0.1
     return any(address in net for net in request.app[METRICS_NETWORKS])
 
 

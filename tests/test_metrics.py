@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -339,3 +341,26 @@ async def test_links_by_status_match_the_link_report(
     }
     assert got == {status: float(n) for status, n in expected.items()}
     assert value(samples, "inflow_job_runs_total", job="link-check") == 1
+
+
+async def test_loopback_through_a_dual_stack_socket_is_loopback(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """On a socket listening on both IPv6 and IPv4 (`::` with dual stack, as systemd socket
+    activation hands out), a scrape from 127.0.0.1 arrives as ::ffff:127.0.0.1; the default
+    allow list (127.0.0.1, ::1) must still let it in."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", 0))
+    port = sock.getsockname()[1]
+    runner = web.AppRunner(create_app(make_settings(metrics=True)))
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        url = f"http://127.0.0.1:{port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert resp.status == 200, await resp.text()
+            assert "inflow_catalog_size" in await resp.text()
+    finally:
+        await runner.cleanup()
+        sock.close()
