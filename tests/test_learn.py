@@ -399,3 +399,25 @@ async def test_a_callback_not_started_here_is_refused(client: TestClient) -> Non
     resp = await client.get("/learn/callback", params={"state": state, "code": "x"})
     assert resp.status == 400
     assert "expired or was used already" in await resp.text()
+
+
+async def test_a_one_step_path_reads_one_step(client: TestClient, tokens: TokenMaker) -> None:
+    """A path of one step said "0 of 1 steps done" on its page and to screen readers."""
+    path = LearningPath(
+        id="one-thing",
+        title="One thing",
+        steps=(PathStep(id="try", kind="practice", title="Move a deal", checklist=CHECKLIST),),
+    )
+
+    def write(tx: PeerTx) -> None:
+        tx.add(path)
+        tx.add(PathAssignment(path_id="one-thing", group="deal-desk"))
+
+    await client.server.app[keys.PEER].transaction(write)
+    await sign_in(client, tokens.token(sub="desk-2", roles=("learner",), groups=("deal-desk",)))
+    html = await (await client.get("/learn/paths/one-thing")).text()
+    assert '<span class="progress-text">0 of 1 step done</span>' in html
+    assert 'aria-label="0 of 1 step done"' in html
+    home = await (await client.get("/learn/")).text()
+    assert 'aria-label="One thing: 0 of 1 step done"' in home
+    assert "steps done" not in html + home

@@ -250,3 +250,42 @@ async def test_a_manager_signs_in_through_keycloak_to_the_reports(
         assert "Fewer than 5 learners of group finance" in text  # nobody enrolled yet
         assert 'href="/admin/path-reports"' in await page.text()  # the brand and the nav
         assert (await client.get("/admin/aids")).status == 403
+
+
+async def test_one_learner_one_step_one_assignment_read_right(
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tokens: TokenMaker
+) -> None:
+    """The manager's report said "1 learners enrolled" and "1 have done nothing ... for 7 days",
+    the report list "(1 steps)" and the paths list "1 assignment(s)": counts of one read as one."""
+    client = await aiohttp_client(create_app(make_settings(analytics_min_group=1)))
+    app = client.server.app
+    path = LearningPath(
+        id="till-close",
+        title="Closing the till",
+        steps=(
+            PathStep(id="count", kind="practice", title="Count the till", checklist=("Coins",)),
+        ),
+    )
+    await add_path(app, path, PathAssignment(path_id="till-close", group="tills"))
+    resp = await client.get("/api/v1/paths/mine", headers=_who(tokens, "cashier-1", "tills"))
+    assert resp.status == 200
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=9)).isoformat(timespec="seconds")
+
+    def backdate(tx: PeerTx) -> None:
+        for e in tx.list(Enrolment, path_id="till-close"):
+            tx.update(dataclasses.replace(e, started_at=old.replace("+00:00", "Z")))
+
+    await app[keys.PEER].transaction(backdate)
+
+    await _console(client, tokens, "lnd-admin", "admin")
+    assert "1 assignment" in _words(await (await client.get("/admin/paths")).text())
+    assert "1 assignment(s)" not in _words(await (await client.get("/admin/paths")).text())
+    assert "Closing the till (1 step)" in _words(
+        await (await client.get("/admin/path-reports")).text()
+    )
+    await _console(client, tokens, "boss", "manager")
+    text = _words(await (await client.get("/admin/paths/till-close/report")).text())
+    assert "1 learner enrolled, 0 completed the path" in text
+    assert "1 has done nothing on the path for 7 days or more" in text
+    resp = await client.get("/admin/paths/till-close/report?group=ovens")
+    assert "No one of group ovens is on this path yet." in _words(await resp.text())

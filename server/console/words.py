@@ -278,8 +278,15 @@ def audit_comment(entry: Mapping[str, Any]) -> str:
     return comment.strip() if isinstance(comment, str) else ""
 
 
+def plural(n: int, unit: str, units: str = "") -> str:
+    """'1 step', '3 steps', '0 steps' (`units` for an irregular plural): the `plural` filter,
+    so a page never says '1 learners'."""
+    return f"{n} {unit}" if n == 1 else f"{n} {units or unit + 's'}"
+
+
 def setup_filters(env: Any) -> None:
-    """The console's Jinja filters."""
+    """The console's (and the learner web app's) Jinja filters."""
+    env.filters["plural"] = plural
     env.filters["when"] = when_html
     env.filters["ago"] = relative
     env.filters["exact"] = exact
@@ -292,6 +299,7 @@ __all__ = [
     "audit_sentence",
     "exact",
     "listed",
+    "plural",
     "relative",
     "setup_filters",
     "when_html",
