@@ -9,6 +9,10 @@ never touched on the event loop and writes are naturally serialized. Reads run o
 transaction (each statement sees the latest commit); writes are explicit `BEGIN IMMEDIATE` ...
 `COMMIT` transactions, all or nothing. Every write transaction bumps `content_version`, which the
 index records so start-up can tell whether the two agree.
+
+On PostgreSQL (`url`, INFLOW_DATABASE_URL) the same: reads in autocommit, and a write transaction
+takes the content store's advisory lock, so several nodes' writes are serialized as one node's
+are (server/db/engine.py, docs/scale-out.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The content database's tables, declared once (SQLAlchemy Core).
 
 Portable on purpose: plain Text/Integer/Float types, server defaults as literals, no SQLite-only
-SQL, so the same declarations (and the Alembic revisions made from them) run on PostgreSQL later.
+SQL, so the same declarations (and the Alembic revisions made from them) run on PostgreSQL
+(tests/pg/test_pg_migrations.py).
 Lists (tags, apps, audience, rules) are JSON text, as they always were. Timestamps are ISO-8601
 UTC text ("2026-01-31T12:00:00Z"), which sorts as time does.
 """

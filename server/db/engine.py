@@ -67,8 +67,9 @@ def sqlite_engine(path: Path) -> sa.Engine:
 
 
 def database_engine(database_url: str) -> sa.Engine:
-    """An engine for a database URL: `sqlite:///path` gets `sqlite_engine`; anything else (the
-    PostgreSQL a later issue brings) is passed to SQLAlchemy with liveness checks on checkout."""
+    """An engine for a database URL: `sqlite:///path` gets `sqlite_engine`; anything else
+    (PostgreSQL: `postgresql+psycopg://...`) is passed to SQLAlchemy with liveness checks on
+    checkout."""
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":

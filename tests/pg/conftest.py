@@ -10,6 +10,7 @@ profile never skips (`make test` starts PostgreSQL first).
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,8 +38,19 @@ def _url(name: str) -> str:
 
 
 def _drop(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """DROP DATABASE; a plain one stops an autovacuum worker in it by itself (WITH (FORCE) may not
+    signal that superuser process: the test role is no superuser), FORCE ends a test's leftover
+    session. Either can meet the other's case, hence a few tries."""
+    for attempt in range(20):
+        for force in ("", " WITH (FORCE)"):
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"{force}')
+                return
+            except sa.exc.DBAPIError:
+                if attempt == 19 and force:
+                    raise
+        time.sleep(0.25)
 
 
 class Databases:
