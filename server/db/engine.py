@@ -116,8 +116,11 @@ def rollback(conn: sa.Connection) -> None:
         raw = conn.connection.dbapi_connection
         try:
             if raw is not None:
-                with raw.cursor() as cur:
+                cur = raw.cursor()
+                try:
                     cur.execute("ROLLBACK")
+                finally:
+                    cur.close()
         except Exception:  # noqa: S110 - the connection is gone: nothing is left open
             pass
     conn.rollback()  # the DBAPI rollback ends the open transaction, if any
