@@ -165,7 +165,9 @@ async def test_revision_0008_adds_empty_path_tables_and_keeps_everything(tmp_pat
         with pytest.raises(PeerConflict):
             await store.add(PathAssignment(path_id="pickers", username="ann"))
         await store.add(Enrolment(path_id="pickers", person_key="k1", groups=("warehouse",)))
-        done = StepCompletion(path_id="pickers", step_id="read", person_key="k1", how="manual")
+        done = StepCompletion(
+            path_id="pickers", step_id="read", person_key="k1", how="mentor_confirmed"
+        )
         await store.add(done)
         with pytest.raises(PeerConflict):
             await store.add(StepCompletion(path_id="pickers", step_id="read", person_key="k1",

@@ -257,3 +257,30 @@ async def test_anonymous_callers_are_refused(client: TestClient) -> None:
         resp = await client.request(method, url)
         assert resp.status == 401, url
         assert resp.content_type == "application/problem+json"
+
+
+def _hows(node: Any) -> list[list[Any]]:
+    """Every `how` property's enum in a JSON schema tree."""
+    found: list[list[Any]] = []
+    if isinstance(node, dict):
+        how = node.get("properties", {}).get("how")
+        if isinstance(how, dict) and "enum" in how:
+            found.append(how["enum"])
+        for value in node.values():
+            found += _hows(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _hows(value)
+    return found
+
+
+async def test_the_api_offers_only_the_ways_a_step_gets_done(client: TestClient) -> None:
+    """A step's `how` listed `manual` in the API document ("an admin marked it done"), but no
+    route or page ever set it: a client built a filter and a label for a value that never came.
+    The document lists the four signals Inflow sets, and nothing else."""
+    resp = await client.get("/api/v1/openapi.json")
+    signals = {"aid_finished", "practice_confirmed", "lrs", "mentor_confirmed"}
+    enums = [set(enum) - {None} for enum in _hows(await resp.json())]
+    assert signals in enums  # a step's how in the learner's paths
+    for enum in enums:  # and what a learner may send is a part of them
+        assert enum <= signals, enum

@@ -53,7 +53,9 @@ from server.peer.models import CLEAN, PeerId, PersonKey
 # -- states ----------------------------------------------------------------------------------------
 
 _StepKind = Literal["aid", "course", "practice", "mentor"]
-_How = Literal["aid_finished", "practice_confirmed", "lrs", "mentor_confirmed", "manual"]
+# No `manual`: nothing set it (an admin marking a step done has no route), so it is not offered;
+# the column is text, so adding a signal later needs no migration.
+_How = Literal["aid_finished", "practice_confirmed", "lrs", "mentor_confirmed"]
 STEP_KINDS: tuple[str, ...] = get_args(_StepKind)
 HOWS: tuple[str, ...] = get_args(_How)
 if TYPE_CHECKING:  # plain str for code that builds objects from rows; pydantic sees the Literal
@@ -318,7 +320,7 @@ class Enrolment:
 @dataclass(frozen=True, kw_only=True)
 class StepCompletion:
     """One step of a path done by one learner: how (`aid_finished`, `practice_confirmed`, `lrs`,
-    `mentor_confirmed`, `manual`), the evidence (an LRS statement's id) and when. One per (path,
+    `mentor_confirmed`), the evidence (an LRS statement's id) and when. One per (path,
     step, person_key)."""
 
     __pydantic_config__ = CONFIG
