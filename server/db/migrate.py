@@ -35,6 +35,14 @@ class DatabaseTooNew(MigrationError):
     """The database was migrated by a newer Inflow than this one."""
 
 
+class WrongDatabase(MigrationError):
+    """The database holds the other store's tables (one URL given for both)."""
+
+
+# A table only each store has: finding the other's in a database means it is the other store's.
+_MARKER = {"content": "aids", "events": "events"}
+
+
 def _config(database: str) -> Config:
     if database not in DATABASES:
         raise ValueError(f"unknown database {database!r} (expected one of {DATABASES})")
@@ -109,6 +117,7 @@ def upgrade(
         manual_transactions(conn)
         begin_immediate(conn, database)  # one node migrates at a time; the others then see head
         try:
+            _check_store(conn, database)
             rev = _current(conn)
             _check_known(database, rev)
             if rev is not None and rev == head(database):
@@ -126,6 +135,16 @@ def upgrade(
             rollback(conn)
             raise
     return applied
+
+
+def _check_store(conn: sa.Connection, database: str) -> None:
+    other = next(d for d in DATABASES if d != database)
+    if sa.inspect(conn).has_table(_MARKER[other]):
+        raise WrongDatabase(
+            f"The database given for the {database} store holds the {other} store's tables: "
+            "the content and the analytics events need two different databases "
+            "(INFLOW_DATABASE_URL and INFLOW_EVENTS_DATABASE_URL, docs/scale-out.md)."
+        )
 
 
 def _has_legacy_tables(conn: sa.Connection) -> bool:

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from server.analytics.store import EventStore
 from server.cli import main as inflow
 from server.db import content_tables, events_tables, migrate
 from server.db.engine import database_engine, sqlite_engine
+from server.db.migrate import WrongDatabase
 from server.models import Aid
 from server.storage import Changes, Storage
 from tests.fixtures.content_db import CONTENT_V0, load_dump
@@ -146,3 +148,23 @@ def test_inflow_migrate_upgrades_both_databases_named_by_their_urls(
     assert not (tmp_path / "data" / "inflow.sqlite3").exists()
     assert inflow(["migrate"]) == 0
     assert capsys.readouterr().out.count("nothing to apply") == 2
+
+
+async def test_one_url_for_both_stores_is_refused_saying_why(pg: Databases, tmp_path: Path) -> None:
+    """The same URL in INFLOW_DATABASE_URL and INFLOW_EVENTS_DATABASE_URL: the events migration
+    found the content's revision and said the database was "upgraded by a newer Inflow"; now it
+    says the two stores need two databases, and changes nothing."""
+    url = pg.new()
+    storage = Storage(tmp_path / "unused.sqlite3", url=url, key_dir=tmp_path)
+    await storage.open()
+    await storage.close()
+    events = EventStore(tmp_path / "unused-events.sqlite3", url=url)
+    with pytest.raises(WrongDatabase, match="two different databases"):
+        events.open_sync()
+    events.close_sync()
+    engine = database_engine(url)
+    try:
+        assert migrate.current(engine, "content") == migrate.head("content")
+        assert not sa.inspect(engine).has_table("events")
+    finally:
+        engine.dispose()
