@@ -19,6 +19,7 @@ from server.analytics.reports import Filters, adoption, content, gaps
 from server.analytics.store import EventStore, cutoff_day
 from server.analytics.usage_signal import UsageSignal
 from server.db import events_tables as t
+from server.queue.signals import read_usage
 from tests.pg.conftest import Databases
 from tests.test_analytics_rollups import CAT, FIRST, LAST, RANGES, random_event
 
@@ -113,9 +114,9 @@ def test_the_purge_removes_the_same_rows(stores: tuple[EventStore, EventStore]) 
 def test_the_dashboard_reports_are_the_same_on_both_databases(
     stores: tuple[EventStore, EventStore],
 ) -> None:
-    """The adoption, content and gaps reports read through `rconn`: on PostgreSQL they must give
-    every figure SQLite gives, for single days, whole weeks and months and ranges across them,
-    with and without an app filter and with small groups withheld."""
+    """The adoption, content and gaps reports and the queue's usage read through `rconn`: on
+    PostgreSQL they must give every figure SQLite gives, for single days, whole weeks and months
+    and ranges across them, with and without an app filter and with small groups withheld."""
     lite, post = stores
     _ingest(lite, 21, 400)
     _ingest(post, 21, 400)
@@ -130,6 +131,8 @@ def test_the_dashboard_reports_are_the_same_on_both_databases(
                     lite.rconn, f, min_group, CAT
                 ), f
                 assert gaps(post.rconn, f, min_group, CAT) == gaps(lite.rconn, f, min_group, CAT)
+            # the authoring queue's page and query figures (server/queue/signals.py)
+            assert read_usage(post.rconn, f) == read_usage(lite.rconn, f)
 
 
 async def test_the_usage_signal_reads_postgresql(pg: Databases, tmp_path: Path) -> None:
