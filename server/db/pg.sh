@@ -99,6 +99,16 @@ CONF
 
 start() {
   install_pg
+  if ready && [[ ! -f "${DATA}/postmaster.pid" ]]; then
+    # Another checkout's cluster (or another PostgreSQL) already serves the port: like
+    # auth/keycloak.sh, use it when it has our roles rather than fail on a busy port.
+    say "something else already serves 127.0.0.1:${PORT} (not started from this checkout); leaving it alone"
+    PGPASSWORD=inflow_test "${BIN}/psql" -h 127.0.0.1 -p "${PORT}" -U inflow_test -d inflow_test \
+      -qtA -c 'SELECT 1' >/dev/null 2>&1 \
+      || die "the PostgreSQL on 127.0.0.1:${PORT} has no inflow_test role; stop it or set INFLOW_PG_PORT"
+    say "ready: $(url inflow)"
+    return 0
+  fi
   init_cluster
   as_owner mkdir -p "${RUN}"
   if ready; then
