@@ -9,7 +9,6 @@ middleware (CORS, problems, rate limits, bearer tokens, which leave /admin alone
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -18,8 +17,8 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from server import keys
-from server.console.csrf import FIELD, HEADER, CsrfFailed, check_csrf
+from server import keys, websession
+from server.console.csrf import CsrfFailed
 from server.console.oidc import AdminOidc
 from server.console.session import ConsoleSession, SessionStore
 from server.errors import Handler, InflowError
@@ -30,7 +29,6 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREFIX = "/admin"
 # POSTs that check the token themselves (multipart uploads read the token from the stream).
 SELF_CHECKED = frozenset({"/admin/import", "/admin/transcripts"})
-REFRESH_MARGIN = 30.0
 
 
 class Denied(Exception):
@@ -53,35 +51,16 @@ async def console_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def load_session(request: web.Request) -> ConsoleSession | None:
-    """The session of the cookie; refreshes the access token when it is about to expire."""
-    store = request.config_dict[keys.ADMIN_SESSIONS]
-    session = await store.get(request.cookies.get(store.cookie_name))
-    if session is None:
-        return None
-    if session.access_expires_at - REFRESH_MARGIN > time.time():
-        return session
-    try:
-        tokens = await request.config_dict[keys.ADMIN_OIDC].refresh(session.refresh_token)
-        identity = await request.config_dict[keys.AUTHENTICATOR].authenticate(
-            tokens["access_token"]
-        )
-    except Exception as exc:  # any failure (Keycloak down, token refused) ends the session
-        log.info("console session ended: refresh failed (%s)", type(exc).__name__)
-        await store.delete(session)
-        return None
-    session.update(identity, tokens)
-    await store.save(session)
-    return session
+    """The session of the cookie, refreshed when its access token is about to expire."""
+    config = request.config_dict
+    return await websession.load_session(
+        request, config[keys.ADMIN_SESSIONS], config[keys.ADMIN_OIDC], log
+    )
 
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data: https:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "private, no-store",
-}
+SECURITY_HEADERS = websession.security_headers()
+# Form bodies whose token field is read when the header is absent.
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @web.middleware
@@ -97,15 +76,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         request[keys.IDENTITY] = session.identity()
     try:
         if request.method == "POST" and request.path not in SELF_CHECKED and session is not None:
-            sent = request.headers.get(HEADER)
-            if sent is None and request.content_type in {
-                "application/x-www-form-urlencoded",
-                "multipart/form-data",
-            }:
-                form = await request.post()
-                value = form.get(FIELD)
-                sent = value if isinstance(value, str) else None
-            check_csrf(session.csrf, sent)
+            await websession.check_post(request, session, FORM_TYPES)
         response = await handler(request)
     except CsrfFailed:
         raise

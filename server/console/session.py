@@ -78,6 +78,17 @@ class ConsoleSession:
 
 
 class SessionStore:
+    """The console's sessions; a subclass changes the cookies, row kinds and callback path (the
+    learner web app's, server/learn/session.py), so one app's session never opens the other."""
+
+    secure_cookie = SECURE_COOKIE
+    dev_cookie = DEV_COOKIE
+    session_kind = "session"
+    login_kind = "login"
+    # Binds a pending sign-in to the browser that started it; sent only to the callback.
+    state_cookie = "inflow_login_state"
+    callback_path = "/admin/callback"
+
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self.storage = storage
         self.settings = settings
@@ -88,7 +99,7 @@ class SessionStore:
 
     @property
     def cookie_name(self) -> str:
-        return SECURE_COOKIE if self.secure else DEV_COOKIE
+        return self.secure_cookie if self.secure else self.dev_cookie
 
     @property
     def lifetime(self) -> float:
@@ -123,7 +134,7 @@ class SessionStore:
         await self.storage.call(
             self.storage.kv_put_sync,
             session.key_hash,
-            "session",
+            self.session_kind,
             json.dumps(asdict(session)),
             session.expires_at,
         )
@@ -131,7 +142,9 @@ class SessionStore:
     async def get(self, sid: str | None) -> ConsoleSession | None:
         if not sid or len(sid) > 100:
             return None
-        raw = await self.storage.call(self.storage.kv_get_sync, _hash(sid), "session", time.time())
+        raw = await self.storage.call(
+            self.storage.kv_get_sync, _hash(sid), self.session_kind, time.time()
+        )
         if raw is None:
             return None
         try:
@@ -140,7 +153,9 @@ class SessionStore:
             return None
 
     async def delete(self, session: ConsoleSession) -> None:
-        await self.storage.call(self.storage.kv_pop_sync, session.key_hash, "session", time.time())
+        await self.storage.call(
+            self.storage.kv_pop_sync, session.key_hash, self.session_kind, time.time()
+        )
 
     # -- pending sign-ins: state -> PKCE verifier, nonce, next --------------------------------
     async def start_login(self, data: dict[str, str]) -> str:
@@ -148,7 +163,7 @@ class SessionStore:
         await self.storage.call(
             self.storage.kv_put_sync,
             _hash(state),
-            "login",
+            self.login_kind,
             json.dumps(data),
             time.time() + LOGIN_SECONDS,
         )
@@ -158,7 +173,9 @@ class SessionStore:
         """The pending sign-in for `state`, once (it is deleted as it is read)."""
         if not state or len(state) > 100:
             return None
-        raw = await self.storage.call(self.storage.kv_pop_sync, _hash(state), "login", time.time())
+        raw = await self.storage.call(
+            self.storage.kv_pop_sync, _hash(state), self.login_kind, time.time()
+        )
         if raw is None:
             return None
         data: dict[str, str] = json.loads(raw)
@@ -180,3 +197,17 @@ class SessionStore:
         response.del_cookie(
             self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax"
         )
+
+    def set_state_cookie(self, response: web.StreamResponse, state: str) -> None:
+        response.set_cookie(
+            self.state_cookie,
+            state,
+            max_age=LOGIN_SECONDS,
+            path=self.callback_path,
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure,
+        )
+
+    def clear_state_cookie(self, response: web.StreamResponse) -> None:
+        response.del_cookie(self.state_cookie, path=self.callback_path)

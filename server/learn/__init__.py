@@ -11,15 +11,14 @@ peer learning, paths progress): no second implementation.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from server import keys
+from server import keys, websession
 from server.console import setup_template_env, sub_app
-from server.console.csrf import FIELD, HEADER, CsrfFailed, check_csrf
+from server.console.csrf import CsrfFailed
 from server.console.session import ConsoleSession
 from server.errors import Handler, InflowError
 from server.learn.session import LearnOidc, LearnSessionStore
@@ -27,7 +26,6 @@ from server.learn.session import LearnOidc, LearnSessionStore
 log = logging.getLogger("inflow.learn")
 
 PREFIX = "/learn"
-REFRESH_MARGIN = 30.0
 # Served without a session: sign-in, the offline shell and what the browser fetches by itself.
 OPEN_PATHS = frozenset(
     {
@@ -39,13 +37,11 @@ OPEN_PATHS = frozenset(
         "/learn/manifest.webmanifest",
     }
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data: https:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'; worker-src 'self'; manifest-src 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+# The service worker and the manifest are the web app's own; cached pages are revalidated.
+SECURITY_HEADERS = websession.security_headers(
+    "; worker-src 'self'; manifest-src 'self'", cache="private, no-cache"
+)
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 
 
 class Refused(Exception):
@@ -69,26 +65,12 @@ async def learn_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def load_session(request: web.Request) -> ConsoleSession | None:
-    """The session of the cookie; refreshes the access token when it is about to expire (a
-    failed refresh ends the session: the person signs in again)."""
-    store = request.config_dict[keys.LEARN_SESSIONS]
-    session = await store.get(request.cookies.get(store.cookie_name))
-    if session is None:
-        return None
-    if session.access_expires_at - REFRESH_MARGIN > time.time():
-        return session
-    try:
-        tokens = await request.config_dict[keys.LEARN_OIDC].refresh(session.refresh_token)
-        identity = await request.config_dict[keys.AUTHENTICATOR].authenticate(
-            tokens["access_token"]
-        )
-    except Exception as exc:  # Keycloak down, token refused: the session ends
-        log.info("learn session ended: refresh failed (%s)", type(exc).__name__)
-        await store.delete(session)
-        return None
-    session.update(identity, tokens)
-    await store.save(session)
-    return session
+    """The session of the cookie, refreshed when its access token is about to expire (a failed
+    refresh ends the session: the person signs in again)."""
+    config = request.config_dict
+    return await websession.load_session(
+        request, config[keys.LEARN_SESSIONS], config[keys.LEARN_OIDC], log
+    )
 
 
 @web.middleware
@@ -101,11 +83,7 @@ async def learn_middleware(request: web.Request, handler: Handler) -> web.Stream
         request[keys.IDENTITY] = session.identity()
     try:
         if request.method == "POST" and session is not None:
-            sent = request.headers.get(HEADER)
-            if sent is None and request.content_type == "application/x-www-form-urlencoded":
-                value = (await request.post()).get(FIELD)
-                sent = value if isinstance(value, str) else None
-            check_csrf(session.csrf, sent)
+            await websession.check_post(request, session, FORM_TYPES)
         response = await handler(request)
     except CsrfFailed:
         raise  # problem+json 403, like the console
@@ -123,7 +101,6 @@ async def learn_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    response.headers.setdefault("Cache-Control", "private, no-cache")
     return response
 
 

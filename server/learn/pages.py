@@ -32,6 +32,7 @@ from server.peer.pairings import mentor_by_id, my_mentors
 from server.peer.people import person_key
 from server.peer.questions import my_questions
 from server.peer.tips import TipService
+from server.websession import static_file
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).resolve().parent.parent / "static" / "learn"
@@ -391,13 +392,7 @@ async def service_worker(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/learn/static/{name}")
 async def static(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    path = STATIC / name
-    if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
-        raise web.HTTPNotFound()
-    return web.FileResponse(
-        path, headers={"Content-Type": STATIC_TYPES[path.suffix], "Cache-Control": "no-cache"}
-    )
+    return static_file(STATIC, request.match_info["name"], STATIC_TYPES)
 
 
 async def no_such_page(request: web.Request) -> web.Response:

@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
-from dataclasses import asdict
-
-from aiohttp import web
 
 from server.console.oidc import AdminOidc
-from server.console.session import LOGIN_SECONDS, ConsoleSession, SessionStore
+from server.console.session import ConsoleSession, SessionStore
 from server.settings import Settings
 
 SECURE_COOKIE = "__Host-inflow-learn"
@@ -47,62 +43,21 @@ class LearnOidc(AdminOidc):
 
 
 class LearnSessionStore(SessionStore):
-    """SessionStore with the web app's cookie and row kinds."""
+    """SessionStore with the web app's cookies, row kinds and callback; its sessions also keep
+    the recently read aids."""
 
-    @property
-    def cookie_name(self) -> str:
-        return SECURE_COOKIE if self.secure else DEV_COOKIE
-
-    async def save(self, session: ConsoleSession) -> None:
-        await self.storage.call(
-            self.storage.kv_put_sync,
-            session.key_hash,
-            SESSION_KIND,
-            json.dumps(asdict(session)),
-            session.expires_at,
-        )
-
-    async def get(self, sid: str | None) -> ConsoleSession | None:
-        if not sid or len(sid) > 100:
-            return None
-        raw = await self.storage.call(
-            self.storage.kv_get_sync, _hash(sid), SESSION_KIND, time.time()
-        )
-        if raw is None:
-            return None
-        try:
-            return ConsoleSession(**json.loads(raw))
-        except (TypeError, ValueError):
-            return None
+    secure_cookie = SECURE_COOKIE
+    dev_cookie = DEV_COOKIE
+    session_kind = SESSION_KIND
+    login_kind = LOGIN_KIND
+    state_cookie = STATE_COOKIE
+    callback_path = "/learn/callback"
 
     async def delete(self, session: ConsoleSession) -> None:
-        now = time.time()
-        await self.storage.call(self.storage.kv_pop_sync, session.key_hash, SESSION_KIND, now)
+        await super().delete(session)
         await self.storage.call(
-            self.storage.kv_pop_sync, _hash(session.key_hash + ":recent"), RECENT_KIND, now
+            self.storage.kv_pop_sync, _hash(session.key_hash + ":recent"), RECENT_KIND, time.time()
         )
-
-    async def start_login(self, data: dict[str, str]) -> str:
-        state = secrets.token_urlsafe(32)
-        await self.storage.call(
-            self.storage.kv_put_sync,
-            _hash(state),
-            LOGIN_KIND,
-            json.dumps(data),
-            time.time() + LOGIN_SECONDS,
-        )
-        return state
-
-    async def finish_login(self, state: str) -> dict[str, str] | None:
-        if not state or len(state) > 100:
-            return None
-        raw = await self.storage.call(
-            self.storage.kv_pop_sync, _hash(state), LOGIN_KIND, time.time()
-        )
-        if raw is None:
-            return None
-        data: dict[str, str] = json.loads(raw)
-        return data
 
     # -- recently read -----------------------------------------------------------------------
     async def recent(self, session: ConsoleSession) -> list[str]:
@@ -123,15 +78,4 @@ class LearnSessionStore(SessionStore):
             RECENT_KIND,
             json.dumps(ids),
             session.expires_at,
-        )
-
-    def set_state_cookie(self, response: web.StreamResponse, state: str) -> None:
-        response.set_cookie(
-            STATE_COOKIE,
-            state,
-            max_age=LOGIN_SECONDS,
-            path="/learn/callback",
-            httponly=True,
-            samesite="Lax",
-            secure=self.secure,
         )
