@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+import aiohttp_jinja2
 import jwt
 from aiohttp import web
 from yarl import URL
@@ -174,3 +175,12 @@ def static_file(directory: Path, name: str, types: Mapping[str, str]) -> web.Fil
     return web.FileResponse(
         path, headers={"Content-Type": types[path.suffix], "Cache-Control": "no-cache"}
     )
+
+
+def render_page(
+    request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
+) -> web.Response:
+    """`template` rendered with `context` (the app's page context and the page's own)."""
+    response = aiohttp_jinja2.render_template(template, request, context)
+    response.set_status(status)
+    return response

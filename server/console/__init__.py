@@ -98,13 +98,8 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def _error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
     from server.console.views import page_context
 
-    response = aiohttp_jinja2.render_template(
-        "admin/error.html",
-        request,
-        {**page_context(request), "title": title, "detail": detail, "status": status},
-    )
-    response.set_status(status)
-    return response
+    context = {**page_context(request), "title": title, "detail": detail, "status": status}
+    return websession.render_page(request, "admin/error.html", context, status)
 
 
 def sub_app(

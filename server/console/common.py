@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
@@ -28,6 +27,7 @@ from server.console.session import ConsoleSession
 from server.errors import InflowError, ValidationFailed
 from server.peer.people import owned_apps
 from server.permissions import PERMISSIONS, describe, may
+from server.websession import render_page
 
 # Entering the console at all: the roles that may read what it shows.
 CONSOLE_OPERATION = "aid.read"
@@ -136,11 +136,7 @@ def svc(request: web.Request) -> AdminService:
 def render(
     request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
 ) -> web.Response:
-    response = aiohttp_jinja2.render_template(
-        f"admin/{template}", request, {**page_context(request), **context}
-    )
-    response.set_status(status)
-    return response
+    return render_page(request, f"admin/{template}", {**page_context(request), **context}, status)
 
 
 def see_other(path: str, notice: str = "") -> web.HTTPSeeOther:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from server import keys, websession
@@ -107,13 +106,8 @@ async def learn_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
     from server.learn.common import page_context
 
-    response = aiohttp_jinja2.render_template(
-        "learn/error.html",
-        request,
-        {**page_context(request), "title": title, "detail": detail, "status": status},
-    )
-    response.set_status(status)
-    return response
+    context = {**page_context(request), "title": title, "detail": detail, "status": status}
+    return websession.render_page(request, "learn/error.html", context, status)
 
 
 def setup_learn(app: web.Application) -> None:

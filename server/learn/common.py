@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from auth.identity import Identity
 from server import keys
 from server.console.csrf import FIELD
 from server.console.session import ConsoleSession
+from server.websession import render_page
 
 # The home page: /learn/, inside the service worker's scope (/learn/), which /learn is not.
 HOME = "/learn/"
@@ -71,8 +71,4 @@ def need(request: web.Request) -> tuple[ConsoleSession, Identity]:
 def render(
     request: web.Request, template: str, context: Mapping[str, Any], status: int = 200
 ) -> web.Response:
-    response = aiohttp_jinja2.render_template(
-        f"learn/{template}", request, {**page_context(request), **context}
-    )
-    response.set_status(status)
-    return response
+    return render_page(request, f"learn/{template}", {**page_context(request), **context}, status)
