@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import ipaddress
+
     from auth.identity import Identity
     from auth.service import TokenAuthenticator
     from server.analytics.service import Analytics
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from server.jobs import Jobs
     from server.learn.session import LearnOidc, LearnSessionStore
     from server.library import Library
+    from server.metrics import Metrics
     from server.paths.lrs import LrsReader
     from server.peer.pairings import Pairings
     from server.peer.questions import QuestionService
@@ -109,3 +112,9 @@ LEARN_OIDC: web.AppKey[LearnOidc] = web.AppKey("learn_oidc")
 LEARN_ROOT_APP: web.AppKey[web.Application] = web.AppKey("learn_root_app")
 LEARN_SESSION: web.RequestKey[ConsoleSession | None] = web.RequestKey("learn_session")
 __all__ += ["LEARN_OIDC", "LEARN_ROOT_APP", "LEARN_SESSION", "LEARN_SESSIONS"]
+# Prometheus metrics of this app (server/metrics.py), and the networks that may read /metrics.
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+METRICS_NETWORKS: web.AppKey[list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = web.AppKey(
+    "metrics_networks"
+)
+__all__ += ["METRICS", "METRICS_NETWORKS"]

@@ -45,7 +45,6 @@ from server.security import public
 
 log = logging.getLogger(__name__)
 
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNMATCHED = "(unmatched)"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -403,7 +402,7 @@ def _address_allowed(request: web.Request) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack socket is 127.0.0.1
-    return any(address in net for net in request.app[METRICS_NETWORKS])
+    return any(address in net for net in request.app[keys.METRICS_NETWORKS])
 
 
 async def _is_admin(request: web.Request) -> bool:
@@ -424,21 +423,18 @@ async def metrics_handler(request: web.Request) -> web.Response:
         raise Forbidden(
             "Metrics are open to the addresses in INFLOW_METRICS_ALLOW and to admins' tokens."
         )
-    metrics = request.app[METRICS]
+    metrics = request.app[keys.METRICS]
     await metrics.refresh()
     body = metrics.render()
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
-
-
-METRICS_NETWORKS: web.AppKey[list[_Net]] = web.AppKey("metrics_networks")
 
 
 def setup_metrics(app: web.Application, metrics: Metrics) -> None:
     """`GET /metrics` on an app whose settings turned metrics on."""
     settings = app[keys.SETTINGS]
     metrics.app = app
-    app[METRICS] = metrics
-    app[METRICS_NETWORKS] = _allowed_networks(settings.metrics_allow)
+    app[keys.METRICS] = metrics
+    app[keys.METRICS_NETWORKS] = _allowed_networks(settings.metrics_allow)
     app.router.add_get("/metrics", metrics_handler, allow_head=False)
     app.cleanup_ctx.append(_metrics_ctx)
 
@@ -447,7 +443,7 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """Cleanup: a database count in progress ends before the storage closes, and the collector
     lets go of the app."""
     yield
-    metrics = app[METRICS]
+    metrics = app[keys.METRICS]
     task = metrics._refreshing
     if task is not None and not task.done():
         task.cancel()
@@ -455,4 +451,4 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.app = None
 
 
-__all__ = ["METRICS", "Metrics", "route_label", "setup_metrics", "status_class"]
+__all__ = ["Metrics", "route_label", "setup_metrics", "status_class"]

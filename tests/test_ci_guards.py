@@ -109,8 +109,8 @@ def test_layer_contract_has_no_exceptions() -> None:
 
 
 # Modules that may declare their own keys: the demo git server is a separate aiohttp app
-# (python -m server.sources.demo_git), not Inflow's; server/metrics.py is issue 15's, in progress.
-OWN_KEYS = {"server/sources/demo_git.py", "server/metrics.py"}
+# (python -m server.sources.demo_git), not Inflow's.
+OWN_KEYS = {"server/sources/demo_git.py"}
 
 
 def test_typed_app_keys_live_in_server_keys() -> None:
