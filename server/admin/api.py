@@ -3,6 +3,7 @@ service, answer with an ETag where there is one. Errors come up as domain except
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -68,8 +69,9 @@ def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response
     return json_response(data, status, etag=etag, no_store=True)
 
 
-def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.query) - allowed)
+def known_query(request: web.Request, allowed: Iterable[str] = ()) -> dict[str, str]:
+    """The query's parameters; a 422 naming those not in `allowed` (a typo is not ignored)."""
+    unknown = sorted(set(request.query) - set(allowed))
     if unknown:
         raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
     return {k: request.query[k] for k in request.query}
@@ -107,7 +109,7 @@ def _if_match(request: web.Request) -> str | None:
 @routes.get(f"{PREFIX}/apps")
 @requires_op("app.read")
 async def list_apps(request: web.Request) -> web.Response:
-    _query(request, {"limit", "cursor"})
+    known_query(request, {"limit", "cursor"})
     apps = await service(request).list_apps()
     page, nxt = page_by_id(apps, lambda a: a.id, request.query.get("cursor"), _limit(request))
     return _json({"apps": [app_json(a) for a in page], "next_cursor": nxt})
@@ -164,7 +166,7 @@ async def create_context(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/contexts")
 @requires_op("app.read")
 async def list_contexts(request: web.Request) -> web.Response:
-    q = _query(request, {"app", "limit", "cursor"})
+    q = known_query(request, {"app", "limit", "cursor"})
     contexts = sorted(request.app[keys.LIBRARY].catalog.contexts.values(), key=lambda c: c.id)
     if q.get("app"):
         contexts = [c for c in contexts if c.app_id == q["app"]]
@@ -216,7 +218,7 @@ async def put_pins(request: web.Request) -> web.Response:
 @requires_op("aid.read")
 async def list_aids(request: web.Request) -> web.Response:
     svc = service(request)
-    q = _query(request, {"app", "type", "status", "owner", "stale", "q", "limit", "cursor"})
+    q = known_query(request, {"app", "type", "status", "owner", "stale", "q", "limit", "cursor"})
     aids = await svc.list_aids(svc.validate_aid_filters(q))
     page, nxt = page_by_id(aids, lambda a: a.id, q.get("cursor"), _limit(request))
     return _json({"aids": [aid_json(a, body=False) for a in page], "next_cursor": nxt})
@@ -298,7 +300,7 @@ async def version(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/aids/{aid_id}/diff")
 @requires_op("aid.read")
 async def diff(request: web.Request) -> web.Response:
-    q = _query(request, {"from", "to"})
+    q = known_query(request, {"from", "to"})
     if "from" not in q or "to" not in q:
         raise ValidationFailed("Give both 'from' and 'to' versions.", fields=["from", "to"])
     a = int_field(q["from"], "from", 1, 10**9, 1)
@@ -347,7 +349,7 @@ async def put_mapping(request: web.Request) -> web.Response:
 @requires_op("mentor.read")
 async def list_mentors(request: web.Request) -> web.Response:
     svc = service(request)
-    q = _query(request, {"app", "vetted", "active", "q", "limit", "cursor"})
+    q = known_query(request, {"app", "vetted", "active", "q", "limit", "cursor"})
     mentors = await svc.list_mentors(svc.validate_mentor_filters(q))
     page, nxt = page_by_id(mentors, lambda m: m.id, q.get("cursor"), _limit(request))
     return _json({"mentors": [mentor_json(m) for m in page], "next_cursor": nxt})
@@ -468,7 +470,7 @@ async def export_archive(request: web.Request) -> web.Response:
 @routes.get(f"{PREFIX}/audit")
 @requires_op("audit.read")
 async def audit(request: web.Request) -> web.Response:
-    q = _query(
+    q = known_query(
         request,
         {"actor", "action", "target_type", "target_id", "since", "until", "limit", "cursor"},
     )

@@ -116,6 +116,22 @@ def declared_schema(cls: type, mode: JsonSchemaMode = "serialization") -> dict[s
     return out
 
 
+def plain_schema(cls: type, mode: JsonSchemaMode = "serialization") -> dict[str, Any]:
+    """`declared_schema` without the declaration's title (a body or an answer in a path)."""
+    schema = declared_schema(cls, mode)
+    schema.pop("title", None)
+    return schema
+
+
+def list_schema(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An answer `{key: [item, ...]}`."""
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": item}},
+    }
+
+
 def admin_paths() -> dict[str, Any]:
     return {
         f"{P}/apps": {

@@ -20,9 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.admin.api import caller, resource_body
-from server.admin.openapi import _ok, _op, _param, declared_schema
-from server.errors import ValidationFailed
+from server.admin.api import caller, known_query, resource_body
+from server.admin.openapi import _ok, _op, _param, list_schema, plain_schema
 from server.paths.models import LearningPath, PathAssignment
 from server.paths.service import PathService, assignment_json, path_etag, path_json
 from server.responses import json_response
@@ -39,12 +38,6 @@ def service(request: web.Request) -> PathService:
     return PathService(request.app[keys.PEER])
 
 
-def _no_query(request: web.Request) -> None:
-    unknown = sorted(request.query)
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-
-
 def _pid(request: web.Request) -> str:
     return request.match_info["path_id"]
 
@@ -56,7 +49,7 @@ def _if_match(request: web.Request) -> str | None:
 @routes.get(BASE)
 @requires_op("path.read")
 async def list_paths(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     found = await service(request).list()
     return json_response({"paths": [path_json(p) for p in found]}, no_store=True)
 
@@ -64,7 +57,7 @@ async def list_paths(request: web.Request) -> web.Response:
 @routes.post(BASE)
 @requires_op("path.write")
 async def create_path(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     data = await resource_body(request)
     catalog = request.app[keys.LIBRARY].catalog
     path = await service(request).create(caller(request), data, catalog)
@@ -74,7 +67,7 @@ async def create_path(request: web.Request) -> web.Response:
 @routes.get(ONE)
 @requires_op("path.read")
 async def get_path(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     path = await service(request).get(_pid(request))
     return json_response(path_json(path), etag=path_etag(path), no_store=True)
 
@@ -82,7 +75,7 @@ async def get_path(request: web.Request) -> web.Response:
 @routes.put(ONE)
 @requires_op("path.write")
 async def put_path(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     data = await resource_body(request)  # checked after If-Match (the service's order)
     catalog = request.app[keys.LIBRARY].catalog
     path = await service(request).replace(
@@ -94,7 +87,7 @@ async def put_path(request: web.Request) -> web.Response:
 @routes.delete(ONE)
 @requires_op("path.write")
 async def delete_path(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     await service(request).delete(caller(request), _pid(request), if_match=_if_match(request))
     return web.Response(status=204)
 
@@ -102,7 +95,7 @@ async def delete_path(request: web.Request) -> web.Response:
 @routes.get(ASSIGNMENTS)
 @requires_op("path.read")
 async def list_assignments(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     found = await service(request).assignments(_pid(request))
     return json_response({"assignments": [assignment_json(a) for a in found]}, no_store=True)
 
@@ -110,7 +103,7 @@ async def list_assignments(request: web.Request) -> web.Response:
 @routes.post(ASSIGNMENTS)
 @requires_op("path.assign")
 async def create_assignment(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     data = await resource_body(request)
     made = await service(request).assign(caller(request), _pid(request), data)
     return json_response(assignment_json(made), 201, no_store=True)
@@ -119,7 +112,7 @@ async def create_assignment(request: web.Request) -> web.Response:
 @routes.delete(ASSIGNMENT)
 @requires_op("path.assign")
 async def delete_assignment(request: web.Request) -> web.Response:
-    _no_query(request)
+    known_query(request)
     svc = service(request)
     await svc.unassign(caller(request), _pid(request), request.match_info["assignment_id"])
     return web.Response(status=204)
@@ -136,26 +129,12 @@ _IF_MATCH = {
 }
 
 
-def _schema(cls: type, mode: Any = "serialization") -> dict[str, Any]:
-    schema = declared_schema(cls, mode)
-    schema.pop("title", None)
-    return schema
-
-
-def _list(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": [key],
-        "properties": {key: {"type": "array", "items": item}},
-    }
-
-
 def path_admin_paths() -> dict[str, Any]:
     """This module's part of the OpenAPI document (merged by server/openapi.py); bodies and
     answers from the declarations (server/paths/models.py)."""
-    path, body = _schema(LearningPath), _schema(LearningPath, "validation")
-    assignment = _schema(PathAssignment)
-    assignment_body = _schema(PathAssignment, "validation")
+    path, body = plain_schema(LearningPath), plain_schema(LearningPath, "validation")
+    assignment = plain_schema(PathAssignment)
+    assignment_body = plain_schema(PathAssignment, "validation")
     # the path's id comes from the URL
     assignment_body["required"] = [n for n in assignment_body.get("required", []) if n != "path_id"]
     pid = [_param("path_id")]
@@ -164,7 +143,7 @@ def path_admin_paths() -> dict[str, Any]:
             "get": _op(
                 "Learning paths, in title order",
                 "path.read",
-                response=_ok(schema=_list("paths", path)),
+                response=_ok(schema=list_schema("paths", path)),
                 errors=(401, 403, 422),
             ),
             "post": _op(
@@ -205,7 +184,7 @@ def path_admin_paths() -> dict[str, Any]:
                 "Who the path is assigned to: groups and people, with due dates",
                 "path.read",
                 params=pid,
-                response=_ok(schema=_list("assignments", assignment)),
+                response=_ok(schema=list_schema("assignments", assignment)),
             ),
             "post": _op(
                 "Assign the path to a Keycloak group or to one person (one of the two), "

@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.admin.api import caller, resource_body
-from server.admin.openapi import _ok, _op, _param, declared_schema
+from server.admin.api import caller, known_query, resource_body
+from server.admin.openapi import _ok, _op, _param, list_schema, plain_schema
 from server.errors import ValidationFailed
 from server.models import dump
 from server.responses import json_response
@@ -36,13 +36,6 @@ TRUE, FALSE = frozenset({"1", "true", "yes"}), frozenset({"", "0", "false", "no"
 
 def service(request: web.Request) -> SourceService:
     return request.app[keys.SOURCES]
-
-
-def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-    return {k: request.query[k].strip() for k in request.query}
 
 
 def run_json(run: SyncRun) -> dict[str, Any]:
@@ -63,7 +56,7 @@ def _sid(request: web.Request) -> str:
 @routes.get(BASE)
 @requires_op("source.read")
 async def list_sources(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     svc = service(request)
     found = await svc.list()
     return json_response({"sources": [svc.source_json(s) for s in found]}, no_store=True)
@@ -72,7 +65,7 @@ async def list_sources(request: web.Request) -> web.Response:
 @routes.post(BASE)
 @requires_op("source.write")
 async def create_source(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     data = await resource_body(request)
     svc = service(request)
     source = await svc.create(caller(request), data)
@@ -82,7 +75,7 @@ async def create_source(request: web.Request) -> web.Response:
 @routes.get(ONE)
 @requires_op("source.read")
 async def get_source(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     svc = service(request)
     return json_response(svc.source_json(await svc.get(_sid(request))), no_store=True)
 
@@ -90,7 +83,7 @@ async def get_source(request: web.Request) -> web.Response:
 @routes.put(ONE)
 @requires_op("source.write")
 async def put_source(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     data = await resource_body(request)
     svc = service(request)
     source = await svc.replace(caller(request), _sid(request), data)
@@ -100,8 +93,8 @@ async def put_source(request: web.Request) -> web.Response:
 @routes.delete(ONE)
 @requires_op("source.write")
 async def delete_source(request: web.Request) -> web.Response:
-    q = _query(request, {"archive"})
-    archive = q.get("archive", "").lower()
+    q = known_query(request, {"archive"})
+    archive = q.get("archive", "").strip().lower()
     if archive not in TRUE | FALSE:
         raise ValidationFailed("'archive' must be 1 or 0.", fields=["archive"])
     await service(request).delete(caller(request), _sid(request), archive=archive in TRUE)
@@ -111,7 +104,7 @@ async def delete_source(request: web.Request) -> web.Response:
 @routes.post(ONE + "/sync")
 @requires_op("source.sync")
 async def sync_source(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     run = await service(request).start_sync(_sid(request), caller(request))
     return json_response({"run": run_json(run)}, 202, no_store=True)
 
@@ -119,7 +112,7 @@ async def sync_source(request: web.Request) -> web.Response:
 @routes.get(ONE + "/runs")
 @requires_op("source.read")
 async def list_runs(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     runs = await service(request).runs(_sid(request))
     return json_response({"runs": [run_json(r) for r in runs]}, no_store=True)
 
@@ -127,7 +120,7 @@ async def list_runs(request: web.Request) -> web.Response:
 @routes.get(ONE + "/runs/{run_id}")
 @requires_op("source.read")
 async def get_run(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     run = await service(request).run(_sid(request), request.match_info["run_id"])
     return json_response(run_json(run), no_store=True)
 
@@ -135,7 +128,7 @@ async def get_run(request: web.Request) -> web.Response:
 @routes.get(ONE + "/items")
 @requires_op("source.read")
 async def list_items(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request)
     items = await service(request).items(_sid(request))
     return json_response({"items": [dump(i) for i in items]}, no_store=True)
 
@@ -156,8 +149,7 @@ _PROGRESS = {
 
 
 def _source_schema() -> dict[str, Any]:
-    schema = declared_schema(Source)
-    schema.pop("title", None)
+    schema = plain_schema(Source)
     schema["properties"]["running"] = {"type": "boolean", "readOnly": True}
     schema["properties"]["progress"] = {**_PROGRESS, "readOnly": True}
     schema["required"] = sorted(set(schema.get("required", [])) | {"running", "progress"})
@@ -165,8 +157,7 @@ def _source_schema() -> dict[str, Any]:
 
 
 def _run_schema() -> dict[str, Any]:
-    schema = declared_schema(SyncRun)
-    schema.pop("title", None)
+    schema = plain_schema(SyncRun)
     schema["properties"]["failures"] = {
         "type": "array",
         "readOnly": True,
@@ -180,22 +171,12 @@ def _run_schema() -> dict[str, Any]:
     return schema
 
 
-def _list(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": [key],
-        "properties": {key: {"type": "array", "items": item}},
-    }
-
-
 def source_paths() -> dict[str, Any]:
     """This module's part of the OpenAPI document (merged by server/openapi.py); bodies and
     answers from the declarations (server/sources/models.py)."""
-    body = declared_schema(Source, "validation")
-    body.pop("title", None)
+    body = plain_schema(Source, "validation")
     source, run = _source_schema(), _run_schema()
-    item = declared_schema(SourceItem)
-    item.pop("title", None)
+    item = plain_schema(SourceItem)
     sid = [_param("source_id")]
     rid = [*sid, _param("run_id")]
     return {
@@ -203,7 +184,7 @@ def source_paths() -> dict[str, Any]:
             "get": _op(
                 "Sources that feed the library, with their last sync",
                 "source.read",
-                response=_ok(schema=_list("sources", source)),
+                response=_ok(schema=list_schema("sources", source)),
                 errors=(401, 403, 422),
             ),
             "post": _op(
@@ -259,7 +240,7 @@ def source_paths() -> dict[str, Any]:
                 "The source's sync runs, newest first (at most 50)",
                 "source.read",
                 params=sid,
-                response=_ok(schema=_list("runs", run)),
+                response=_ok(schema=list_schema("runs", run)),
             ),
         },
         ONE + "/runs/{run_id}": {
@@ -275,7 +256,7 @@ def source_paths() -> dict[str, Any]:
                 "What the source made: each item's aid, URL, validators, hash and state",
                 "source.read",
                 params=sid,
-                response=_ok(schema=_list("items", item)),
+                response=_ok(schema=list_schema("items", item)),
             ),
         },
     }
