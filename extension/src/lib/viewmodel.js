@@ -315,7 +315,7 @@ export const reasonText = (aid) => reasonLines(aid).join(" · ");
 
 // ---- one aid: verified line, out-of-date warning, video -------------------------------------
 
-const MONTHS = [
+export const MONTHS = [
   "January",
   "February",
   "March",
@@ -329,7 +329,13 @@ const MONTHS = [
   "November",
   "December",
 ];
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
+
+/** "March 2026": the UTC month and year of a time in milliseconds. */
+export function monthYear(ms) {
+  const d = new Date(ms);
+  return `${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+}
 
 function isoDay(s) {
   const m = typeof s === "string" ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(s) : null;
@@ -345,12 +351,11 @@ export function freshness(aid, now = Date.now()) {
   const at = isoDay(aid?.verified_at);
   const owner = ownerName(aid?.owner);
   if (at === null) return { verified: owner ? `Owned by ${owner}` : null, stale: null };
-  const d = new Date(at);
-  const verified = `Verified ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}${owner ? ` by ${owner}` : ""}`;
+  const verified = `Verified ${monthYear(at)}${owner ? ` by ${owner}` : ""}`;
   const days = Number.isInteger(aid?.review_interval_days) ? aid.review_interval_days : null;
   const stale =
     days !== null && now - at > days * DAY_MS
-      ? `This aid may be out of date: it was due for review ${MONTHS[new Date(at + days * DAY_MS).getUTCMonth()]} ${new Date(at + days * DAY_MS).getUTCFullYear()}. Check with ${owner || "its owner"} if something looks wrong.`
+      ? `This aid may be out of date: it was due for review ${monthYear(at + days * DAY_MS)}. Check with ${owner || "its owner"} if something looks wrong.`
       : null;
   return { verified, stale };
 }

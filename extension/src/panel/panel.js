@@ -20,7 +20,7 @@ import {
 } from "../lib/viewmodel.js";
 import { cueLink } from "../lib/videotime.js";
 import { h } from "./dom.js";
-import { provenanceLine } from "./provenance.js";
+import { provenanceLine, webUrl } from "./provenance.js";
 import { createPaths } from "./paths.js";
 import { createPeer } from "./peer.js";
 
@@ -678,19 +678,10 @@ async function openAid(id) {
   }
 }
 
-function safeSource(url) {
-  try {
-    const u = new URL(url);
-    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
-  } catch {
-    return null;
-  }
-}
-
 function renderAid(aid, back) {
   const main = $("main");
   const title = h("h1", { tabindex: "-1", id: "aid-title" }, aid.title);
-  const source = aid.source ? safeSource(aid.source) : null;
+  const source = webUrl(aid.source);
   const body = h("div", { className: "body", id: "aid-body" });
   body.append(safeFragment(aid.body_html, { baseUrl: ui.serverUrl, imageHosts: ui.imageHosts }));
   const video = aid.type === "video" ? videoBlock(aid, body) : null;

@@ -2,24 +2,10 @@
 // {source_id, source_name, kind, url, updated_at} or null; docs/sources.md). Pure, so Node tests
 // it; the panel builds its DOM with text nodes only.
 
-const MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
-const DAY_MS = 86_400_000;
+import { DAY_MS, monthYear } from "../lib/viewmodel.js";
 
 /** An http(s) URL as it is, else null (a javascript: or data: link is never followed). */
-function webUrl(url) {
+export function webUrl(url) {
   if (typeof url !== "string" || !url) return null;
   try {
     const u = new URL(url);
@@ -38,8 +24,7 @@ export function updatedWords(iso, now = Date.now()) {
   if (days <= 0) return "today";
   if (days === 1) return "yesterday";
   if (days < 7) return `${days} days ago`;
-  const d = new Date(at);
-  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+  return `${new Date(at).getUTCDate()} ${monthYear(at)}`;
 }
 
 /**
