@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +37,16 @@ class ValidationFailed(InflowError):
     status = 422
     title = "Invalid input"
     slug = "invalid-input"
+
+
+def body_refused(errors: Sequence[tuple[str, str]]) -> ValidationFailed:
+    """A request body's (field, message) problems as one 422: "'field' message; ...", naming
+    each top-level field and listing every problem."""
+    return ValidationFailed(
+        "; ".join(f"'{f}' {m}" if f else m for f, m in errors),
+        fields=sorted({f.split("[")[0] for f, _ in errors if f}),
+        errors=[{"field": f, "message": m} for f, m in errors],
+    )
 
 
 class BadRequest(InflowError):

@@ -40,7 +40,7 @@ from pydantic import Field
 from auth.identity import Identity
 from server import keys
 from server.analytics.xapi import LANG
-from server.errors import NotFound, ValidationFailed
+from server.errors import NotFound, ValidationFailed, body_refused
 from server.models import CONFIG, FieldErrors, validate
 from server.paths import service as _registered  # noqa: F401  (registers the path tables)
 from server.paths.models import (
@@ -342,11 +342,7 @@ def parse_done(data: Any) -> StepDone:
     try:
         return validate(StepDone, data)
     except FieldErrors as exc:
-        raise ValidationFailed(
-            "; ".join(f"'{f}' {m}" if f else m for f, m in exc.errors),
-            fields=sorted({f.split("[")[0] for f, _ in exc.errors if f}),
-            errors=[{"field": f, "message": m} for f, m in exc.errors],
-        ) from exc
+        raise body_refused(exc.errors) from exc
 
 
 def check_done(step: PathStep, body: StepDone) -> None:

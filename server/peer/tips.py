@@ -35,7 +35,7 @@ from pydantic import Field, StringConstraints
 from auth.identity import Identity
 from server import keys
 from server.catalog import Catalog
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Forbidden, NotFound, ValidationFailed, body_refused
 from server.models import CONFIG, App, FieldErrors, Flag, Tags, validate
 from server.peer import activity, people
 from server.peer.mail import notify
@@ -148,11 +148,7 @@ def parse(cls: type[B], data: Any) -> B:
     try:
         return validate(cls, data)
     except FieldErrors as exc:
-        raise ValidationFailed(
-            "; ".join(f"'{f}' {m}" if f else m for f, m in exc.errors),
-            fields=sorted({f.split("[")[0] for f, _ in exc.errors if f}),
-            errors=[{"field": f, "message": m} for f, m in exc.errors],
-        ) from exc
+        raise body_refused(exc.errors) from exc
 
 
 # -- text on the way in ----------------------------------------------------------------------------
