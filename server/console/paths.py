@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.console.common import csv_list, need, render, see_other, text
+from server.console.common import csv_list, need, posted, render, see_other, text
 from server.console.limits import limits_of
 from server.errors import InflowError
 from server.paths.models import KIND_FIELDS, STEP_KINDS, LearningPath, PathAssignment, PathStep
@@ -233,17 +233,14 @@ async def save_path(request: web.Request) -> web.StreamResponse:
 
 @routes.post(BASE + "/{id}/delete")
 async def delete_path(request: web.Request) -> web.StreamResponse:
-    session = need(request, "path.write")
-    await request.post()
-    await _service(request).delete(session.identity(), request.match_info["id"])
+    session, path_id, _ = await posted(request, "path.write")
+    await _service(request).delete(session.identity(), path_id)
     raise see_other(BASE, "deleted")
 
 
 @routes.post(BASE + "/{id}/assignments")
 async def assign(request: web.Request) -> web.StreamResponse:
-    session = need(request, "path.assign")
-    form = await request.post()
-    path_id = request.match_info["id"]
+    session, path_id, form = await posted(request, "path.assign")
     service = _service(request)
     data: dict[str, Any] = {
         "group" if text(form, "to") != "username" else "username": text(form, "who"),
@@ -262,9 +259,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
 
 @routes.post(BASE + "/{id}/assignments/{assignment_id}/delete")
 async def unassign(request: web.Request) -> web.StreamResponse:
-    session = need(request, "path.assign")
-    await request.post()
-    path_id = request.match_info["id"]
+    session, path_id, _ = await posted(request, "path.assign")
     await _service(request).unassign(
         session.identity(), path_id, request.match_info["assignment_id"]
     )

@@ -28,6 +28,7 @@ from server.console.common import (
     FormState,
     csv_list,
     need,
+    posted,
     render,
     render_form,
     see_other,
@@ -388,9 +389,7 @@ async def source_page(request: web.Request) -> web.Response:
 @routes.post(BASE + "/{id}/sync")
 async def sync_post(request: web.Request) -> web.StreamResponse:
     """Sync now: the run starts in the background; the source's page follows it."""
-    session = need(request, "source.sync")
-    await request.post()
-    source_id = request.match_info["id"]
+    session, source_id, _ = await posted(request, "source.sync")
     service = _service(request)
     try:
         await service.start_sync(source_id, session.identity())
@@ -404,9 +403,7 @@ async def sync_post(request: web.Request) -> web.StreamResponse:
 @routes.post(BASE + "/{id}/delete")
 async def delete_post(request: web.Request) -> web.StreamResponse:
     """Delete the source; its aids are archived first (they stay, as Inflow's own)."""
-    session = need(request, "source.write")
-    await request.post()
-    source_id = request.match_info["id"]
+    session, source_id, _ = await posted(request, "source.write")
     try:
         await _service(request).delete(session.identity(), source_id, archive=True)
     except InflowError as exc:
