@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import aiohttp_jinja2
 import jwt
@@ -38,8 +38,27 @@ CSP = (
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+S = TypeVar("S", bound=SessionStore)
+C = TypeVar("C", bound=AdminOidc)
 # An app's error for a refused sign-in: (message, HTTP status) -> its HTML error page.
 Fail = Callable[[str, int], Exception]
+
+
+def sessions_ctx(
+    store_key: web.AppKey[S], store: type[S], oidc_key: web.AppKey[C], oidc: type[C]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context putting an app's session store and Keycloak client on the root app
+    (they need its library and settings) and closing the client at shutdown."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[store_key] = store(app[keys.LIBRARY].storage, app[keys.SETTINGS])
+        client = app[oidc_key] = oidc(app[keys.SETTINGS])
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    return ctx
 
 
 def security_headers(csp_extra: str = "", cache: str = "private, no-store") -> dict[str, str]:

@@ -9,7 +9,7 @@ middleware (CORS, problems, rate limits, bearer tokens, which leave /admin alone
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -40,14 +40,7 @@ class Denied(Exception):
         self.status = status
 
 
-async def console_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.ADMIN_SESSIONS] = SessionStore(app[keys.LIBRARY].storage, app[keys.SETTINGS])
-    oidc = AdminOidc(app[keys.SETTINGS])
-    app[keys.ADMIN_OIDC] = oidc
-    try:
-        yield
-    finally:
-        await oidc.aclose()
+console_ctx = websession.sessions_ctx(keys.ADMIN_SESSIONS, SessionStore, keys.ADMIN_OIDC, AdminOidc)
 
 
 async def load_session(request: web.Request) -> ConsoleSession | None:

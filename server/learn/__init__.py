@@ -11,7 +11,6 @@ peer learning, paths progress): no second implementation.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -53,14 +52,9 @@ class Refused(Exception):
         self.title = title
 
 
-async def learn_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[keys.LEARN_SESSIONS] = LearnSessionStore(app[keys.LIBRARY].storage, app[keys.SETTINGS])
-    oidc = LearnOidc(app[keys.SETTINGS])
-    app[keys.LEARN_OIDC] = oidc
-    try:
-        yield
-    finally:
-        await oidc.aclose()
+learn_ctx = websession.sessions_ctx(
+    keys.LEARN_SESSIONS, LearnSessionStore, keys.LEARN_OIDC, LearnOidc
+)
 
 
 async def load_session(request: web.Request) -> ConsoleSession | None:
