@@ -143,13 +143,19 @@ class Backend:
         return [json.loads(line) for line in lines if line.strip()]
 
     def access_log(self, path: str) -> list[str]:
-        """aiohttp's access-log lines (server.log) for requests to `path`."""
+        """The request-log lines (server.log, logger `inflow.request`: `METHOD PATH STATUS
+        TIMEms`, server/logs.py) for requests to `path`."""
+        return [line for line, _status in self.requests_logged(path)]
+
+    def requests_logged(self, path: str) -> list[tuple[str, int]]:
+        """(line, status) of each request to `path` in the request log. Tests that count these
+        also assert some were logged: a format this no longer reads must fail, not count 0."""
         log = self.data_dir / "server.log"
         if not log.exists():
             return []
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-        request = re.compile(rf'"[A-Z]+ {re.escape(path)}(\?\S*)? HTTP/')
-        return [line for line in lines if "aiohttp.access" in line and request.search(line)]
+        request = re.compile(rf" inflow\.request \[[^\]]*\] [A-Z]+ {re.escape(path)} (\d{{3}}) ")
+        return [(line, int(m.group(1))) for line in lines if (m := request.search(line))]
 
     def feedback_rows(self) -> list[tuple[Any, ...]]:
         import sqlite3
