@@ -254,23 +254,55 @@ export function createPeer({ send, html, changed }) {
     paintMentees();
   }
 
-  // ---- tips from colleagues ------------------------------------------------------------------
-  function tipsList(raw, can) {
-    const tips = pickTips(raw, st.data?.me?.mentor_id);
-    const heading = h("h2", { className: "group", id: "tips-heading" }, "Tips from colleagues");
-    if (!tips.length)
+  // ---- list sections -----------------------------------------------------------------------------
+  /** The children of one list section: `heading`, then the `error` (with a Retry button when
+   * `retry` is given), a loading skeleton while `items` is null, the empty note (`emptyId`,
+   * `emptyText`; without `emptyText` an empty list shows nothing, heading included) or the list
+   * (`list`: tag, default "ul", className, id, labelledBy, default the heading's id) of
+   * `render(item)`. */
+  function listSection(
+    heading,
+    { error, retry, items, loadingLabel, emptyId, emptyText, list, render },
+  ) {
+    if (error) {
       return [
         heading,
-        h("p", { className: "muted calm", id: "no-tips" }, "No tips for this page yet."),
-      ];
-    return [
-      heading,
-      h(
-        "ul",
-        { className: "tips", id: "tips", "aria-labelledby": "tips-heading" },
-        tips.map((t) => tipItem(t, can)),
-      ),
-    ];
+        h("p", { className: "error", role: "alert" }, error),
+        retry
+          ? h("button", { type: "button", className: "secondary small", onclick: retry }, "Retry")
+          : null,
+      ].filter(Boolean);
+    }
+    if (items === null) {
+      return [heading, h("div", { className: "skeleton", "aria-label": loadingLabel })];
+    }
+    if (!items.length) {
+      return emptyText
+        ? [heading, h("p", { className: "muted calm", id: emptyId }, emptyText)]
+        : [];
+    }
+    const { tag = "ul", className, id, labelledBy = heading.id } = list;
+    return [heading, h(tag, { className, id, "aria-labelledby": labelledBy }, items.map(render))];
+  }
+
+  /** Paints listSection(heading, opts) into `box`; true when the list itself was drawn. */
+  function paintList(box, heading, opts) {
+    box.replaceChildren(...listSection(heading, opts));
+    return !opts.error && opts.items !== null && opts.items.length > 0;
+  }
+
+  // ---- tips from colleagues ------------------------------------------------------------------
+  function tipsList(raw, can) {
+    return listSection(
+      h("h2", { className: "group", id: "tips-heading" }, "Tips from colleagues"),
+      {
+        items: pickTips(raw, st.data?.me?.mentor_id),
+        emptyId: "no-tips",
+        emptyText: "No tips for this page yet.",
+        list: { className: "tips", id: "tips" },
+        render: (t) => tipItem(t, can),
+      },
+    );
   }
 
   /** A mentor's Endorse button on an approved tip of their app; "Endorsed by you" once done. */
@@ -392,16 +424,14 @@ export function createPeer({ send, html, changed }) {
   }
 
   function answeredList(raw) {
-    const items = pickAnswered(raw);
-    if (!items.length) return [];
-    return [
+    return listSection(
       h("h2", { className: "group", id: "answered-heading" }, "Answered on this page"),
-      h(
-        "ul",
-        { className: "answers", id: "answered", "aria-labelledby": "answered-heading" },
-        items.map(answeredItem),
-      ),
-    ];
+      {
+        items: pickAnswered(raw),
+        list: { className: "answers", id: "answered" },
+        render: answeredItem,
+      },
+    );
   }
 
   // ---- forms: share a tip, ask a question -----------------------------------------------------
@@ -554,22 +584,20 @@ export function createPeer({ send, html, changed }) {
 
   // ---- your questions --------------------------------------------------------------------------
   function mineList(raw) {
-    const qs = pickMyQuestions(raw);
-    if (!qs.length) return [];
     const badge = unreadBadge(unreadCount(raw));
-    return [
+    return listSection(
       h(
         "h2",
         { className: "group", id: "mine-heading" },
         "Your questions",
         badge ? [" ", h("span", { className: "badge unread", id: "unread-badge" }, badge)] : null,
       ),
-      h(
-        "ul",
-        { className: "questions", id: "my-questions", "aria-labelledby": "mine-heading" },
-        qs.map(myQuestion),
-      ),
-    ];
+      {
+        items: pickMyQuestions(raw),
+        list: { className: "questions", id: "my-questions" },
+        render: myQuestion,
+      },
+    );
   }
 
   function myQuestion(q) {
@@ -675,43 +703,21 @@ export function createPeer({ send, html, changed }) {
       box.replaceChildren();
       return;
     }
-    const heading = h("h2", { className: "group", id: "my-tips-heading" }, "Your tips");
-    if (st.myTipsError) {
-      box.replaceChildren(
-        heading,
-        h("p", { className: "error", role: "alert" }, st.myTipsError),
-        h(
-          "button",
-          { type: "button", className: "secondary small", onclick: () => loadMyTips() },
-          "Retry",
-        ),
-      );
-      return;
-    }
-    if (st.myTips === null) {
-      box.replaceChildren(
-        heading,
-        h("div", { className: "skeleton", "aria-label": "Loading your tips" }),
-      );
-      return;
-    }
-    const tips = pickMyTips(st.myTips);
-    if (!tips.length) {
-      box.replaceChildren(
-        heading,
-        h("p", { className: "muted calm", id: "no-my-tips" }, "You have not shared a tip yet."),
-      );
-      return;
-    }
-    box.replaceChildren(
-      heading,
-      h(
-        "ul",
-        { className: "tips", id: "my-tips", "aria-labelledby": "my-tips-heading" },
-        tips.map(myTipItem),
-      ),
+    const drawn = paintList(
+      box,
+      h("h2", { className: "group", id: "my-tips-heading" }, "Your tips"),
+      {
+        error: st.myTipsError,
+        retry: () => loadMyTips(),
+        items: st.myTips === null ? null : pickMyTips(st.myTips),
+        loadingLabel: "Loading your tips",
+        emptyId: "no-my-tips",
+        emptyText: "You have not shared a tip yet.",
+        list: { className: "tips", id: "my-tips" },
+        render: myTipItem,
+      },
     );
-    if (st.focusAfter) {
+    if (drawn && st.focusAfter) {
       box.querySelector(`[data-focus="${CSS.escape(st.focusAfter)}"]`)?.focus();
       st.focusAfter = "";
     }
@@ -850,45 +856,28 @@ export function createPeer({ send, html, changed }) {
       box.replaceChildren();
       return;
     }
-    const heading = h("h2", { className: "group", id: "mentees-heading" }, "Your mentees");
-    if (st.menteesError) {
-      box.replaceChildren(heading, h("p", { className: "error", role: "alert" }, st.menteesError));
-      return;
-    }
-    if (st.mentees === null) {
-      box.replaceChildren(heading, h("div", { className: "skeleton" }));
-      return;
-    }
-    const mentees = pickMentees(st.mentees);
-    // Shown when the mentor has mentees; nothing to say otherwise.
-    if (!mentees.length) {
-      box.replaceChildren();
-      return;
-    }
-    box.replaceChildren(
-      heading,
-      h(
-        "ul",
-        { className: "mentees", id: "mentees", "aria-labelledby": "mentees-heading" },
-        mentees.map((m) =>
-          h(
-            "li",
-            { className: "mentee", dataset: { mentee: m.id } },
-            h("strong", { className: "name" }, m.username),
-            h("p", { className: "muted small" }, m.line),
-            m.questions.length
-              ? h(
-                  "ul",
-                  { className: "questions", "aria-label": `Open questions of ${m.username}` },
-                  m.questions.map((q) =>
-                    h("li", { className: "question", dataset: { question: q.id } }, body(q.html)),
-                  ),
-                )
-              : h("p", { className: "muted small" }, "No open questions."),
-          ),
+    // Shown when the mentor has mentees; nothing to say otherwise (no emptyText).
+    paintList(box, h("h2", { className: "group", id: "mentees-heading" }, "Your mentees"), {
+      error: st.menteesError,
+      items: st.mentees === null ? null : pickMentees(st.mentees),
+      list: { className: "mentees", id: "mentees" },
+      render: (m) =>
+        h(
+          "li",
+          { className: "mentee", dataset: { mentee: m.id } },
+          h("strong", { className: "name" }, m.username),
+          h("p", { className: "muted small" }, m.line),
+          m.questions.length
+            ? h(
+                "ul",
+                { className: "questions", "aria-label": `Open questions of ${m.username}` },
+                m.questions.map((q) =>
+                  h("li", { className: "question", dataset: { question: q.id } }, body(q.html)),
+                ),
+              )
+            : h("p", { className: "muted small" }, "No open questions."),
         ),
-      ),
-    );
+    });
   }
 
   /** A mentor's "Flag as wrong/outdated" on an aid of the app on screen: a small form with a
@@ -963,32 +952,18 @@ export function createPeer({ send, html, changed }) {
       box.replaceChildren();
       return;
     }
-    const heading = h("h2", { className: "group", id: "inbox-heading" }, "Questions to answer");
-    if (st.inboxError) {
-      box.replaceChildren(heading, h("p", { className: "error", role: "alert" }, st.inboxError));
-      return;
-    }
-    if (st.inbox === null) {
-      box.replaceChildren(heading, h("div", { className: "skeleton" }));
-      return;
-    }
     const ctx = st.data?.context?.id ?? st.view?.contexts?.[0]?.id ?? "";
-    const qs = inboxForPage(st.inbox, st.data?.app?.id ?? st.view?.app?.id, ctx);
-    if (!qs.length) {
-      box.replaceChildren(
-        heading,
-        h("p", { className: "muted calm", id: "no-inbox" }, "No open questions about this app."),
-      );
-      return;
-    }
-    box.replaceChildren(
-      heading,
-      h(
-        "ul",
-        { className: "questions", id: "inbox", "aria-labelledby": "inbox-heading" },
-        qs.map(inboxItem),
-      ),
-    );
+    paintList(box, h("h2", { className: "group", id: "inbox-heading" }, "Questions to answer"), {
+      error: st.inboxError,
+      items:
+        st.inbox === null
+          ? null
+          : inboxForPage(st.inbox, st.data?.app?.id ?? st.view?.app?.id, ctx),
+      emptyId: "no-inbox",
+      emptyText: "No open questions about this app.",
+      list: { className: "questions", id: "inbox" },
+      render: inboxItem,
+    });
   }
 
   function inboxItem(q) {
