@@ -3,7 +3,6 @@ service, answer with an ETag where there is one. Errors come up as domain except
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -23,7 +22,7 @@ from server.admin.service import (
     mentor_json,
 )
 from server.admin.tester import RuleTestRequest
-from server.api.validation import int_field, page_url
+from server.api.validation import int_field, known_query, page_url
 from server.body import read_body, read_json
 from server.cursor import page_by_id
 from server.errors import (
@@ -67,14 +66,6 @@ def caller(request: web.Request) -> Identity:
 
 def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response:
     return json_response(data, status, etag=etag, no_store=True)
-
-
-def known_query(request: web.Request, allowed: Iterable[str] = ()) -> dict[str, str]:
-    """The query's parameters; a 422 naming those not in `allowed` (a typo is not ignored)."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-    return {k: request.query[k] for k in request.query}
 
 
 def _limit(request: web.Request) -> int:

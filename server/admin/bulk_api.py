@@ -17,6 +17,7 @@ from server.admin.api import caller, resource_body
 from server.admin.bulk import MAX_BULK, BulkAids, BulkOps, parse_bulk
 from server.admin.mappings import MAX_ROWS, MAX_URL_CHARS, MappingOps
 from server.admin.openapi import _ok, _op, _param
+from server.api.validation import known_query
 from server.body import read_body
 from server.errors import UnsupportedMediaType, ValidationFailed
 from server.models import adapter
@@ -49,9 +50,7 @@ async def bulk_aids(request: web.Request) -> web.Response:
 
 def _dry_run(request: web.Request) -> bool:
     """The `dry_run` query flag; any other query parameter is refused."""
-    unknown = sorted(set(request.query) - {"dry_run"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"dry_run"})
     return dry_run_flag(request.query.get("dry_run"))
 
 

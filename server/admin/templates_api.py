@@ -28,6 +28,7 @@ from auth.identity import Identity
 from server import keys
 from server.admin.common import app_json, compile_app_rules, field_errors
 from server.admin.service import AdminService, app_etag
+from server.api.validation import known_query
 from server.app_templates import AppTemplate, TemplateError, instantiate, load_templates
 from server.body import read_json
 from server.errors import Forbidden, NotFound, ValidationFailed
@@ -252,16 +253,10 @@ def _service(request: web.Request) -> AdminService:
     return AdminService(config[keys.SETTINGS], config[keys.LIBRARY], config[keys.SUGGESTER])
 
 
-def _query(request: web.Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-
-
 @routes.get(PATH)
 @requires_op("app_template.read")
 async def list_templates(request: web.Request) -> web.Response:
-    _query(request, set())
+    known_query(request, set())
     body = {"templates": [summary(t) for t in templates_of(request.config_dict)]}
     return json_response(body, no_store=True)
 
@@ -269,7 +264,7 @@ async def list_templates(request: web.Request) -> web.Response:
 @routes.get(PATH + "/{template_id}")
 @requires_op("app_template.read")
 async def get_template(request: web.Request) -> web.Response:
-    _query(request, {"tenant", "app_id", "name"})
+    known_query(request, {"tenant", "app_id", "name"})
     template = template_of(request.config_dict, request.match_info["template_id"])
     q = request.query
     shown = await preview(

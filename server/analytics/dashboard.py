@@ -26,6 +26,7 @@ from server.analytics.charts import bar_chart, label_of, line_chart
 from server.analytics.events import parse_batch
 from server.analytics.reports import REPORTS, AidInfo, CatalogView, ContextInfo, Filters, Table
 from server.api.caller import identity_of
+from server.api.validation import known_query
 from server.body import read_json
 from server.console import Denied
 from server.console.common import page_context
@@ -78,9 +79,7 @@ def _date(value: str, name: str) -> dt.date:
 
 def filters_of(request: web.Request) -> Filters:
     q = request.query
-    unknown = sorted(set(q) - {"from", "to", "app"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"from", "to", "app"})
     today = dt.datetime.now(dt.UTC).date()
     end = _date(q["to"], "to") if q.get("to") else today
     start = (

@@ -12,6 +12,7 @@ from server.api.caller import audience_of, identity_of
 from server.api.validation import (
     int_field,
     json_object,
+    known_query,
     page_url,
     text_field,
 )
@@ -83,9 +84,7 @@ async def suggest(request: web.Request) -> web.Response:
 async def search(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     q = request.query
-    unknown = sorted(set(q) - {"q", "app", "type", "limit", "cursor"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"q", "app", "type", "limit", "cursor"})
     app = q.get("app") or None
     if app is not None and not SLUG_RE.match(app):
         raise ValidationFailed("'app' must be an app id.", fields=["app"])

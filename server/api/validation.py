@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,6 +10,18 @@ from aiohttp import web
 
 from server.body import read_json
 from server.errors import ValidationFailed
+
+
+def known_query(
+    request: web.BaseRequest | Mapping[str, str], allowed: Iterable[str] = ()
+) -> dict[str, str]:
+    """The query's parameters (a request's, or a query already read, as the console's forms
+    pass); a 422 naming those not in `allowed` (a typo is not ignored). Every API's one check."""
+    query = request.query if isinstance(request, web.BaseRequest) else request
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    return {k: query[k] for k in query}
 
 
 async def json_object(

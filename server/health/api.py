@@ -23,6 +23,7 @@ from aiohttp import web
 
 from server import keys
 from server.admin.openapi import _ok, _op, _param
+from server.api.validation import known_query
 from server.errors import Conflict, ValidationFailed
 from server.health.links import CHECK_MAX_BYTES, LinkCache, LinkChecker
 from server.health.models import LINK_STATUSES
@@ -52,10 +53,7 @@ NEVER_CHECKED_FIRST_SECONDS = 300.0
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-    return {k: request.query[k].strip() for k in request.query}
+    return {k: v.strip() for k, v in known_query(request, allowed).items()}
 
 
 def _seen(request: web.Request) -> frozenset[str] | None:

@@ -20,8 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.admin.api import caller, known_query, resource_body
+from server.admin.api import caller, resource_body
 from server.admin.openapi import _ok, _op, _param, list_schema, plain_schema
+from server.api.validation import known_query
 from server.paths.models import LearningPath, PathAssignment
 from server.paths.service import PathService, assignment_json, path_etag, path_json
 from server.responses import json_response

@@ -28,6 +28,7 @@ from aiohttp.helpers import ChainMapProxy
 from auth.identity import Identity
 from server import keys
 from server.admin.openapi import _ok, _op, _param
+from server.api.validation import known_query
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.paths import service as _registered  # noqa: F401  (registers the path tables)
 from server.paths.models import Enrolment, LearningPath, StepCompletion
@@ -222,9 +223,7 @@ async def report_route(request: web.Request) -> web.Response:
     identity = request[keys.IDENTITY]
     if identity is None:
         raise Forbidden("Sign in first.")
-    unknown = sorted(set(request.query) - {"group"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"group"})
     data = await report(
         request.app, identity, request.match_info["path_id"], request.query.get("group", "")
     )

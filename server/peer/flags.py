@@ -23,6 +23,7 @@ from pydantic import Field
 from auth.identity import Identity
 from server import keys
 from server.admin.common import saved_by, who
+from server.api.validation import known_query
 from server.catalog import Catalog
 from server.db import peer_tables
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -136,9 +137,7 @@ async def flag_aid(
 def validate_filters(query: Mapping[str, str]) -> dict[str, str]:
     """`status` (open | resolved | all; default open), `aid`, `app`, `mine` (1: only aids whose
     owner is the caller's e-mail address): 422 on anything else."""
-    unknown = sorted(set(query) - {"status", "aid", "app", "mine"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(query, {"status", "aid", "app", "mine"})
     status = query.get("status", "").strip() or "open"
     if status not in (*FLAG_STATUSES, "all"):
         raise ValidationFailed(

@@ -22,6 +22,7 @@ from aiohttp import web
 from server import keys
 from server.admin.api import caller, resource_body
 from server.admin.openapi import _op, _param
+from server.api.validation import known_query
 from server.catalog import Catalog
 from server.errors import InflowError, ValidationFailed
 from server.models import SLUG_RE, adapter, dump
@@ -64,10 +65,7 @@ def group_problem(exc: DirectoryUnavailable) -> InflowError:
 
 
 def _query(request: web.Request, allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.query) - allowed)
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
-    return {k: request.query[k].strip() for k in request.query}
+    return {k: v.strip() for k, v in known_query(request, allowed).items()}
 
 
 def _catalog(request: web.Request) -> Catalog:

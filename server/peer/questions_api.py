@@ -20,7 +20,7 @@ from server import keys
 from server.admin.common import field_errors
 from server.admin.openapi import declared_schema
 from server.api.caller import audience_of, identity_of
-from server.api.validation import page_url
+from server.api.validation import known_query, page_url
 from server.body import read_json
 from server.errors import Forbidden, ValidationFailed
 from server.models import SLUG_RE, FieldErrors, validate
@@ -70,9 +70,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _filters(request: web.Request) -> tuple[str, str]:
-    unknown = sorted(set(request.query) - {"status", "app"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"status", "app"})
     status = request.query.get("status", "").strip()
     if status and status not in QUESTION_STATUSES:
         raise ValidationFailed(

@@ -26,9 +26,9 @@ from aiohttp import web
 from server import keys
 from server.admin.openapi import _ok, _op, _param, declared_schema
 from server.api.caller import audience_of
-from server.api.validation import page_url
+from server.api.validation import known_query, page_url
 from server.body import read_json
-from server.errors import Forbidden, ValidationFailed
+from server.errors import Forbidden
 from server.peer.limits import check_peer_rate
 from server.peer.models import TIP_STATUSES, Tip
 from server.peer.tips import (
@@ -131,9 +131,7 @@ async def endorse_tip(request: web.Request) -> web.Response:
 @routes.get(ADMIN)
 @requires_op(MODERATION_ROUTE)
 async def tip_queue(request: web.Request) -> web.Response:
-    unknown = sorted(set(request.query) - {"status", "app"})
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(request, {"status", "app"})
     tips = await _svc(request).queue(
         _caller(request), request.query.get("status", ""), request.query.get("app", "")
     )

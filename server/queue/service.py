@@ -36,6 +36,7 @@ from auth.identity import Identity
 from server import keys
 from server.admin.common import who
 from server.analytics.reports import Filters
+from server.api.validation import known_query
 from server.db.peer_tables import questions as questions_t
 from server.db.queue_tables import queue_items
 from server.errors import Forbidden, NotFound, ValidationFailed
@@ -91,9 +92,7 @@ def item_json(item: QueueItem) -> dict[str, Any]:
 def validate_filters(query: Mapping[str, str]) -> dict[str, str]:
     """`status` (a status, `active` = open, assigned or in progress, or `all`; default all),
     `kind`, `assignee` (a username; `-` = nobody), `app`: 422 on anything else."""
-    unknown = sorted(set(query) - set(FILTERS))
-    if unknown:
-        raise ValidationFailed(f"Unknown parameter(s): {', '.join(unknown)}.", fields=unknown)
+    known_query(query, FILTERS)
     out = {k: query.get(k, "").strip() for k in FILTERS if query.get(k, "").strip()}
     status = out.get("status", "all")
     if status not in (*STATUSES, "active", "all"):

@@ -19,8 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
-from server.admin.api import caller, known_query, resource_body
+from server.admin.api import caller, resource_body
 from server.admin.openapi import _ok, _op, _param, list_schema, plain_schema
+from server.api.validation import known_query
 from server.errors import ValidationFailed
 from server.models import dump
 from server.responses import json_response
