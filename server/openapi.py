@@ -113,6 +113,12 @@ def _document() -> dict[str, Any]:
                                     "title": {"type": "string"},
                                     "status": {"type": "integer"},
                                     "detail": {"type": "string"},
+                                    "request_id": {
+                                        "type": "string",
+                                        "description": "The request's id (server/logs.py), "
+                                        "also in the X-Request-Id header: quote it to find "
+                                        "the request in the server's log.",
+                                    },
                                 },
                             }
                         }
