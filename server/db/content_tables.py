@@ -122,6 +122,7 @@ feedback = sa.Table(
 
 # Peer learning's tables, and sources' tables (issue 13), are on this metadata too (declared in
 # their own modules, imported here so every reader of `metadata`, Alembic's included, sees them).
+import server.db.cluster_tables  # noqa: E402  (many nodes, issue 15)
 import server.db.health_tables  # noqa: E402  (link health, issue 13)
 import server.db.path_tables  # noqa: E402  (learning paths, issue 14)
 import server.db.peer_tables  # noqa: E402
