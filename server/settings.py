@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -12,7 +13,12 @@ from auth.settings import AuthSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["AuthSettings", "Settings"]
+__all__ = ["AuthSettings", "Settings", "default_node_name"]
+
+
+def default_node_name() -> str:
+    """This process's name among the nodes: "<hostname>-<pid>" (settings.node_name's default)."""
+    return f"{socket.gethostname() or 'node'}-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,10 @@ class Settings:
     metrics_cache_seconds: float = 5.0  # database counts (outboxes, links, sources) kept this long
     # `inflow serve`'s log lines (server/logs.py): "text" or "json" (one object per line).
     log_format: str = "text"
+    # This node's name among the nodes on one PostgreSQL (INFLOW_NODE_NAME; docs/scale-out.md):
+    # in logs, job_runs, index snapshots, /readyz and metrics. Default "<hostname>-<pid>", made
+    # when the settings are built (not at import), so each process has its own.
+    node_name: str = field(default_factory=default_node_name)
 
     @property
     def events_db_path(self) -> Path:
