@@ -7,6 +7,12 @@ rebuilds the index when its recorded content version differs from the database's
 A corrupt index (a damaged file found at open or by a failing search) is rebuilt from the
 database in the background (`_heal`); meanwhile searches answer 503 and /readyz says why.
 `agreement()` is the one comparison of database and index that /readyz and `inflow check` share.
+
+Many nodes on one PostgreSQL (docs/scale-out.md): every content transaction writes a change-log row
+(server/storage.py `_bump_version`); `catch_up()` applies the rows after the index's version (the
+aids re-read from the database) to this node's index and catalog, and rebuilds when the log has a
+gap (pruned rows). server/follow.py calls it on a NOTIFY or a poll. A write on this node catches up
+first when another node's changes came in between, so the index never skips a version.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from index.service import IndexService, IndexUnavailable
 from server.catalog import Catalog
 from server.content import ContentSet, load_dir, write_dir
 from server.models import Aid
-from server.storage import Changes, Storage
+from server.storage import CHANGES_PAGE, ChangeRow, Changes, Storage
 
 T = TypeVar("T")
 
@@ -36,6 +42,7 @@ class Library:
         self.catalog = Catalog.build(0, [], [])
         self._lock = asyncio.Lock()  # one content change at a time keeps versions ordered
         self._heal_task: asyncio.Task[None] | None = None
+        self.rebuilds = 0  # full rebuilds since start-up (catch-up is incremental: tests count)
         index.on_corrupt = self._schedule_heal
 
     async def stop(self) -> None:
@@ -90,9 +97,12 @@ class Library:
         return True
 
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        aids = await self.storage.all_aids()
+        # The version first: another node's write landing between the two reads is then applied
+        # again by catch_up (harmless), never recorded as indexed while missing from the index.
         version = await self.storage.content_version()
+        aids = await self.storage.all_aids()
         await self.index.rebuild(aids, version, progress)
+        self.rebuilds += 1
         count = len(aids)
         del aids  # bodies are not kept: the catalog holds metadata only
         await self._refresh_catalog(version=version)
@@ -132,6 +142,10 @@ class Library:
             changed: list[Aid] = report.pop("changed_aids")
             if self.index.state.content_version < 0:
                 await self.reconcile()
+            elif self.index.state.content_version != report["content_version"] - 1:
+                # Nothing changed, or another node's changes came before ours: the change log
+                # has them all, in order (applying only ours would skip theirs for good).
+                await self._catch_up_locked()
             else:
                 try:
                     await self.index.apply(changed, content_version=report["content_version"])
@@ -226,6 +240,9 @@ class Library:
             if self.index.state.content_version < 0:
                 await self.reconcile()
                 return result
+            if self.index.state.content_version != version - 1:
+                await self._catch_up_locked()  # another node's changes came first: all, in order
+                return result
             try:
                 await self.index.apply(changes.upserts, changes.deletes, content_version=version)
             except IndexUnavailable:
@@ -239,3 +256,65 @@ class Library:
                 if changes.mentors:
                     await self._refresh_mentors(version)
             return result
+
+    # -- following other nodes' changes (the change log) -----------------------------------------
+    async def catch_up(self) -> int:
+        """Apply the change log's rows after the index's content version: the changed aids are
+        re-read from the database and written to the index in one commit per page of rows, the
+        catalog refreshed (its version moves, so suggest's result cache moves on). A gap in the
+        log (rows pruned) or no index yet: a full rebuild. Returns how many rows were applied
+        (0 when in step, as after this node's own writes)."""
+        async with self._lock:
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        applied = 0
+        while True:
+            if self.index.health != "ok":
+                return applied  # the heal task rebuilds it from the database
+            indexed = self.index.state.content_version
+            if indexed < 0:
+                await self.rebuild()
+                return applied
+            # The database's version first: every row up to it is committed (same transaction),
+            # so no row after the index's version then means they were pruned.
+            latest = await self.storage.content_version()
+            if latest <= indexed:
+                return applied
+            rows = await self.storage.changes_after(indexed, CHANGES_PAGE)
+            if not _contiguous(indexed, rows):
+                log.info(
+                    "change log has a gap after content version %s (database at %s): rebuilding",
+                    indexed,
+                    latest,
+                )
+                await self.rebuild()
+                return applied
+            try:
+                await self._apply_rows(rows)
+            except IndexUnavailable:
+                log.exception("catching up the index failed; rebuilding the index")
+                await self.rebuild()
+                return applied
+            applied += len(rows)
+
+    async def _apply_rows(self, rows: list[ChangeRow]) -> None:
+        """One index commit for these rows: every aid they name is re-read (its current state);
+        the ones gone from the database are deleted."""
+        version = rows[-1].version
+        touched = list(dict.fromkeys(i for r in rows for i in (*r.upserts, *r.deletes)))
+        aids = await self.storage.aids_by_ids(touched) if touched else []
+        present = {a.id for a in aids}
+        deletes = [i for i in touched if i not in present]
+        await self.index.apply(aids, deletes, content_version=version)
+        if deletes or any(r.catalog for r in rows):
+            await self._refresh_catalog(version=version)
+        else:  # aids (and mentors) only: keep the compiled rules
+            self.catalog = self.catalog.with_aids(version, aids)
+            if any(r.mentors for r in rows):
+                await self._refresh_mentors(version)
+
+
+def _contiguous(indexed: int, rows: list[ChangeRow]) -> bool:
+    """Do the rows follow the index's version one by one (no pruned or missing row)?"""
+    return bool(rows) and all(r.version == indexed + i for i, r in enumerate(rows, 1))

@@ -34,6 +34,12 @@ class Settings:
     # content (INFLOW_DATABASE_URL) or the analytics events (INFLOW_EVENTS_DATABASE_URL) there.
     database_url: str = ""
     events_database_url: str = ""
+    # Nodes in step on PostgreSQL (server/follow.py, docs/scale-out.md): besides LISTEN/NOTIFY,
+    # each node reads the change log this often (a missed notification is caught by then).
+    follow_poll_seconds: float = 5.0
+    # Days of the change log (content_changes) kept; never rows newer than the newest complete
+    # index snapshot, which a new node starts from (job content-changes-prune, daily).
+    change_log_days: int = 7
     # App templates the console offers (docs/app-templates.md); env INFLOW_APP_TEMPLATES too.
     app_templates_dir: Path = ROOT / "content" / "app-templates"
     # Limits (documented in docs/api.md)

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.analytics.pseudonym import Pseudonymizer, load_key
 from server.db import migrate
+from server.db.cluster_tables import content_changes
 from server.db.content_tables import (
     admin_sessions,
     aid_versions,
@@ -57,6 +58,10 @@ from server.errors import AidNotFound, NotFound
 from server.models import Aid, App, Context, Mentor
 
 T = TypeVar("T")
+
+# The PostgreSQL channel a content transaction notifies with its new version (server/follow.py)
+CHANGES_CHANNEL = "inflow_content"
+CHANGES_PAGE = 1000  # change rows read at once by a catching-up node
 
 AID_COLUMNS = tuple(c.name for c in aids.columns)
 MENTOR_COLUMNS = tuple(c.name for c in mentors.columns)
@@ -211,10 +216,69 @@ class Storage:
     def open_sync(self) -> None:
         self._open()
 
-    def _bump_version(self) -> int:
+    def _bump_version(
+        self,
+        upserts: Iterable[str] = (),
+        deletes: Iterable[str] = (),
+        *,
+        catalog: bool = False,
+        mentors: bool = False,
+    ) -> int:
         """content_version + 1 in one statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING):
-        two nodes bumping at once get two numbers, never the same one."""
-        return int(self._x(_bump_statement(self.conn.dialect.name)).scalar_one())
+        two nodes bumping at once get two numbers, never the same one.
+
+        In the same transaction, the change log's row for the new version (what changed: aid ids
+        upserted and deleted, whether apps/contexts or mentors changed), which other nodes apply
+        to their index and catalog (Library.catch_up); on PostgreSQL also a NOTIFY on
+        `inflow_content` with the version, delivered to the listening nodes at COMMIT."""
+        version = int(self._x(_bump_statement(self.conn.dialect.name)).scalar_one())
+        self._x(
+            sa.insert(content_changes).values(
+                version=version,
+                at=now_iso(),
+                upserts=json.dumps(list(dict.fromkeys(upserts))),
+                deletes=json.dumps(list(dict.fromkeys(deletes))),
+                catalog=int(catalog),
+                mentors=int(mentors),
+            )
+        )
+        if self.conn.dialect.name == "postgresql":
+            self._x(sa.select(sa.func.pg_notify(CHANGES_CHANNEL, str(version))))
+        return version
+
+    def changes_after_sync(self, version: int, limit: int = CHANGES_PAGE) -> list[ChangeRow]:
+        """The change log's rows after `version`, oldest first, at most `limit`."""
+        t = content_changes.c
+        rows = self._x(
+            sa.select(t.version, t.upserts, t.deletes, t.catalog, t.mentors)
+            .where(t.version > version)
+            .order_by(t.version)
+            .limit(limit)
+        )
+        return [
+            ChangeRow(int(r[0]), json.loads(r[1]), json.loads(r[2]), bool(r[3]), bool(r[4]))
+            for r in rows
+        ]
+
+    def aids_by_ids_sync(self, ids: list[str]) -> list[Aid]:
+        """The stored aids among `ids` (missing ones left out), read in chunks."""
+        out: list[Aid] = []
+        for start in range(0, len(ids), 500):
+            rows = self._x(_AIDS_BY_IDS, {"ids": ids[start : start + 500]}).mappings()
+            out.extend(_aid_from_row(r) for r in rows)
+        return out
+
+    def prune_changes_sync(self, before: str, keep_from: int | None) -> int:
+        """Delete change rows written before `before` (ISO time) and, when `keep_from` is given,
+        only rows with a version at or below it (a snapshot at that version still needs the
+        rows after it). Returns how many went."""
+        t = content_changes.c
+        where = [t.at < before]
+        if keep_from is not None:
+            where.append(t.version <= keep_from)
+        return self._transaction(
+            lambda: int(self._x(sa.delete(content_changes).where(*where)).rowcount)
+        )
 
     def content_version_sync(self) -> int:
         value = self._x(
@@ -405,12 +469,13 @@ class Storage:
             for mentor in mentors:
                 _, change = self._upsert_mentor(mentor, stamp)
                 report[f"mentors_{change}"].append(mentor.id)
-            changed = bool(changed_aids) or any(
-                report[f"{kind}_{change}"]
-                for kind in ("apps", "mentors")
-                for change in ("created", "updated")
+            apps_changed = bool(report["apps_created"] or report["apps_updated"])
+            mentors_changed = bool(report["mentors_created"] or report["mentors_updated"])
+            if not (changed_aids or apps_changed or mentors_changed):
+                return self.content_version_sync()
+            return self._bump_version(
+                [a.id for a in changed_aids], catalog=apps_changed, mentors=mentors_changed
             )
-            return self._bump_version() if changed else self.content_version_sync()
 
         version = self._transaction(run)
         return {"content_version": version, "changed_aids": changed_aids, **report}
@@ -520,7 +585,14 @@ class Storage:
 
         def run() -> tuple[T, int]:
             result = fn(changes)
-            version = self._bump_version() if changes.any else self.content_version_sync()
+            if not changes.any:
+                return result, self.content_version_sync()
+            version = self._bump_version(
+                [a.id for a in changes.upserts],
+                changes.deletes,
+                catalog=changes.catalog,
+                mentors=changes.mentors,
+            )
             return result, version
 
         result, version = self._transaction(run)
@@ -528,6 +600,12 @@ class Storage:
 
     async def write(self, fn: Callable[[Changes], T]) -> tuple[T, Changes, int]:
         return await self._run(self.write_sync, fn)
+
+    async def changes_after(self, version: int, limit: int = CHANGES_PAGE) -> list[ChangeRow]:
+        return await self._run(self.changes_after_sync, version, limit)
+
+    async def aids_by_ids(self, ids: list[str]) -> list[Aid]:
+        return await self._run(self.aids_by_ids_sync, ids)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read-only sync helper of this class in the storage thread."""
@@ -712,6 +790,18 @@ class Storage:
         return int(
             self._x(sa.delete(admin_sessions).where(admin_sessions.c.expires_at <= now)).rowcount
         )
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One row of the change log (`content_changes`): what the transaction that moved the content
+    to `version` changed."""
+
+    version: int
+    upserts: list[str]
+    deletes: list[str]
+    catalog: bool
+    mentors: bool
 
 
 @dataclass
