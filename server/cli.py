@@ -17,6 +17,7 @@ from aiohttp import web
 
 from index.service import IndexService, IndexUnavailable
 from server.analytics.pseudonym import Pseudonymizer, load_key
+from server.backup import OperationFailed, backup, copy_to_postgres, restore
 from server.db.engine import database_engine, sqlite_engine
 from server.db.migrate import (
     DATABASES,
@@ -186,6 +187,23 @@ async def _export(settings: Settings, directory: Path) -> int:
     return 0
 
 
+def _operate(settings: Settings, args: argparse.Namespace) -> int:
+    """backup, restore, copy-to-postgres (server/backup.py): an error is one line, status 2."""
+    try:
+        if args.command == "backup":
+            backup(settings, args.dest, keep=args.keep)
+        elif args.command == "restore":
+            restore(settings, args.source, force=args.force)
+        else:
+            copy_to_postgres(
+                settings, args.database_url, args.events_database_url, force=args.force
+            )
+    except OperationFailed as exc:
+        print(f"inflow {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inflow", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML settings file (else INFLOW_* env)")
@@ -206,6 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     mig.add_argument("--database", choices=DATABASES, default="content")
     exp = sub.add_parser("export", help="write all content to a directory")
     exp.add_argument("directory", type=Path)
+    bak = sub.add_parser("backup", help="back up the databases (online) into a new folder in DEST")
+    bak.add_argument("dest", type=Path, metavar="DEST_DIR")
+    bak.add_argument("--keep", type=int, default=0, help="then keep only the newest N backups")
+    res = sub.add_parser("restore", help="restore a backup folder (stop the server first)")
+    res.add_argument("source", type=Path, metavar="SRC_DIR")
+    res.add_argument("--force", action="store_true", help="even while a server uses the data")
+    cop = sub.add_parser("copy-to-postgres", help="copy the SQLite databases to empty PostgreSQL")
+    cop.add_argument("--database-url", required=True, metavar="URL")
+    cop.add_argument("--events-database-url", default="", metavar="URL")
+    cop.add_argument("--force", action="store_true", help="even while a server uses the data")
     args = parser.parse_args(argv)
     settings = load_settings(toml_path=args.config)
     # text or JSON lines (INFLOW_LOG_FORMAT), each with the request id (server/logs.py)
@@ -238,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}: review it, then run the tests")
             return 0
         return _migrate(settings)
+    if args.command in ("backup", "restore", "copy-to-postgres"):
+        return _operate(settings, args)
     try:
         if args.command == "import":
             return asyncio.run(_import(settings, args.directory))
