@@ -23,6 +23,7 @@ from server.analytics import setup_analytics
 from server.api import public as public_api
 from server.body import read_body
 from server.cache import ResultCache
+from server.cluster import cluster_ctx
 from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
@@ -211,6 +212,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.RESULT_CACHE] = ResultCache(settings.cache_entries)
     app[keys.RENDERER] = AsyncRenderer(settings.image_hosts, base_url=settings.base_url)
     app.cleanup_ctx.append(library_ctx)
+    # right after the library: the locks of work that runs once across nodes (server/cluster.py)
+    app.cleanup_ctx.append(cluster_ctx)
     app.cleanup_ctx.append(peer_ctx)  # after library_ctx: the peer store uses its storage
     app.cleanup_ctx.append(mail_ctx)  # after peer_ctx: the e-mail sender reads the outbox
     app.cleanup_ctx.append(fetcher_ctx)  # the safe HTTP client (sources, link checks)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from server.analytics.service import Analytics
     from server.app_templates import AppTemplate
     from server.cache import ResultCache
+    from server.cluster import Cluster
     from server.console.oidc import AdminOidc
     from server.console.session import ConsoleSession, SessionStore
     from server.fetch import SafeFetcher
@@ -89,6 +90,9 @@ __all__ += ["PEER_RECS"]
 # Questions (server/peer/questions.py) with their index, made in question_index_ctx.
 QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
 __all__ += ["QUESTIONS"]
+# The locks of work that runs once across the nodes (server/cluster.py), opened in cluster_ctx.
+CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
+__all__ += ["CLUSTER"]
 # Background jobs (server/jobs.py): source syncs, link checks, the queue's refresh.
 JOBS: web.AppKey[Jobs] = web.AppKey("jobs")
 # The one safe HTTP client for other systems (server/fetch), opened in fetcher_ctx.

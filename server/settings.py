@@ -184,6 +184,9 @@ class Settings:
     # in logs, job_runs, index snapshots, /readyz and metrics. Default "<hostname>-<pid>", made
     # when the settings are built (not at import), so each process has its own.
     node_name: str = field(default_factory=default_node_name)
+    # How often the cluster's PostgreSQL connection (server/cluster.py: the locks of work that runs
+    # once) is checked, and how often a standby node's forwarder or mail sender tries the lock.
+    cluster_check_seconds: float = 2.0
 
     @property
     def events_db_path(self) -> Path:

@@ -167,6 +167,8 @@ JOB_STATE = _obj(
     runs=_INT,
     every_seconds={"type": "number"},
     next_at={"type": ["string", "null"]},
+    node=_STR,  # where the last (or current) run ran (docs/scale-out.md)
+    elsewhere=_BOOL,  # that run is on another node (its progress is there)
     progress=_obj(["done", "total", "message"], done=_INT, total=_INT, message=_STR),
 )
 LINK = _obj(
