@@ -29,6 +29,7 @@ import {
   unreadCount,
 } from "../lib/peer.js";
 import { h } from "./dom.js";
+import { sendWrite, submitForm } from "./submit.js";
 
 /**
  * @param {{send: (msg) => Promise<any>, html: (s: string) => DocumentFragment,
@@ -99,35 +100,21 @@ export function createPeer({ send, html, changed }) {
     changed();
   }
 
-  async function loadInbox() {
+  /** Reads one of the lists (`op`) into st[key], or why not into st[`${key}Error`], and paints
+   * it. */
+  async function loadList(key, op, paintIt) {
     try {
-      st.inbox = await send({ type: "peer", op: "inbox" });
-      st.inboxError = "";
+      st[key] = await send({ type: "peer", op });
+      st[`${key}Error`] = "";
     } catch (err) {
-      st.inboxError = peerError(err);
+      st[`${key}Error`] = peerError(err);
     }
-    paintInbox();
+    paintIt();
   }
 
-  async function loadMyTips(force = false) {
-    try {
-      st.myTips = await send({ type: "peer", op: "mytips" });
-      st.myTipsError = "";
-    } catch (err) {
-      st.myTipsError = peerError(err);
-    }
-    paintMyTips(force);
-  }
-
-  async function loadMentees() {
-    try {
-      st.mentees = await send({ type: "peer", op: "mentees" });
-      st.menteesError = "";
-    } catch (err) {
-      st.menteesError = peerError(err);
-    }
-    paintMentees();
-  }
+  const loadInbox = () => loadList("inbox", "inbox", paintInbox);
+  const loadMyTips = (force = false) => loadList("myTips", "mytips", () => paintMyTips(force));
+  const loadMentees = () => loadList("mentees", "mentees", paintMentees);
 
   /**
    * A destructive button that asks first, in place: "<question> [Delete] [Keep]" (focus on
@@ -156,19 +143,15 @@ export function createPeer({ send, html, changed }) {
       {
         type: "button",
         className: "secondary small danger confirm-yes",
-        onclick: async () => {
-          yes.disabled = true;
-          keep.disabled = true;
-          status.textContent = "Deleting…";
-          try {
-            await run();
-            status.textContent = "Deleted.";
-          } catch (err) {
-            status.textContent = peerError(err);
-            yes.disabled = false;
-            keep.disabled = false;
-          }
-        },
+        onclick: () =>
+          sendWrite({
+            lock: [yes, keep],
+            status,
+            pending: "Deleting…",
+            send: run,
+            onSaved: () => (status.textContent = "Deleted."),
+            keepLocked: true,
+          }),
       },
       label,
     );
@@ -314,19 +297,19 @@ export function createPeer({ send, html, changed }) {
         className: "secondary small endorse",
         dataset: { focus: `endorse:${t.id}` },
         "aria-label": `Endorse this tip by ${t.author}`,
-        onclick: async () => {
-          btn.disabled = true;
-          try {
-            await send({ type: "peer", op: "endorse", id: t.id });
-            btn.textContent = "Endorsed by you";
-            btn.removeAttribute("aria-label");
-            btn.setAttribute("aria-disabled", "true");
-            status.textContent = "Endorsed. Colleagues see your name on this tip.";
-          } catch (err) {
-            status.textContent = peerError(err);
-            btn.disabled = false;
-          }
-        },
+        onclick: () =>
+          sendWrite({
+            lock: [btn],
+            status,
+            send: () => send({ type: "peer", op: "endorse", id: t.id }),
+            onSaved: () => {
+              btn.textContent = "Endorsed by you";
+              btn.removeAttribute("aria-label");
+              btn.setAttribute("aria-disabled", "true");
+              status.textContent = "Endorsed. Colleagues see your name on this tip.";
+            },
+            keepLocked: true,
+          }),
       },
       "Endorse",
     );
@@ -343,24 +326,7 @@ export function createPeer({ send, html, changed }) {
     });
     const form = h(
       "form",
-      {
-        className: "report",
-        hidden: true,
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          for (const el of form.elements) el.disabled = true;
-          try {
-            await send({ type: "peer", op: "report", id: t.id, reason: reason.value });
-            status.textContent = "Reported. You will not see this tip again.";
-            li.classList.add("reported");
-            form.hidden = true;
-            reportBtn.hidden = true;
-          } catch (err) {
-            status.textContent = peerError(err);
-            for (const el of form.elements) el.disabled = false;
-          }
-        },
-      },
+      { className: "report", hidden: true },
       h("label", { for: `report-reason-${t.id}`, className: "sr-only" }, "Reason"),
       reason,
       h("button", { type: "submit", className: "secondary small" }, "Send report"),
@@ -377,6 +343,19 @@ export function createPeer({ send, html, changed }) {
         "Cancel",
       ),
     );
+    // The reason is optional: no `field`, it goes as typed.
+    submitForm(form, {
+      lock: form.elements,
+      status,
+      send: () => send({ type: "peer", op: "report", id: t.id, reason: reason.value }),
+      onSaved: () => {
+        status.textContent = "Reported. You will not see this tip again.";
+        li.classList.add("reported");
+        form.hidden = true;
+        reportBtn.hidden = true;
+      },
+      keepLocked: true,
+    });
     const reportBtn = h(
       "button",
       {
@@ -458,41 +437,7 @@ export function createPeer({ send, html, changed }) {
     let onInput = null;
     const form = h(
       "form",
-      {
-        className: "peer-form",
-        id: `${id}-form`,
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          const value = text.value.trim();
-          if (!value) {
-            status.textContent = "Write something first.";
-            text.focus();
-            return;
-          }
-          btn.disabled = true;
-          text.disabled = true;
-          status.textContent = "Sending…";
-          try {
-            await send({
-              type: "peer",
-              op,
-              pageKey: st.pageKey,
-              body: value,
-              show_name: showName.checked,
-            });
-            text.value = "";
-            count.textContent = countText("", max);
-            status.textContent = done;
-            onInput?.("");
-            void load();
-          } catch (err) {
-            status.textContent = peerError(err);
-          } finally {
-            btn.disabled = false;
-            text.disabled = false;
-          }
-        },
-      },
+      { className: "peer-form", id: `${id}-form` },
       // The summary above says it; the label names the box for screen readers.
       h("label", { for: `${id}-body`, className: "sr-only" }, label),
       h("p", { className: "muted small", id: `${id}-hint` }, hint),
@@ -506,6 +451,22 @@ export function createPeer({ send, html, changed }) {
       ),
       status,
     );
+    submitForm(form, {
+      field: text,
+      empty: "Write something first.",
+      lock: [btn, text],
+      status,
+      pending: "Sending…",
+      send: (value) =>
+        send({ type: "peer", op, pageKey: st.pageKey, body: value, show_name: showName.checked }),
+      onSaved: () => {
+        text.value = "";
+        count.textContent = countText("", max);
+        status.textContent = done;
+        onInput?.("");
+        void load();
+      },
+    });
     const el = h(
       "details",
       { className: "peer-write", id, hidden: true },
@@ -673,16 +634,16 @@ export function createPeer({ send, html, changed }) {
                 type: "button",
                 className: "secondary small accept",
                 dataset: { focus: `accept:${a.id}` },
-                onclick: async (ev) => {
-                  ev.currentTarget.disabled = true;
-                  try {
-                    await send({ type: "peer", op: "accept", id: q.id, answer_id: a.id });
-                    void load();
-                  } catch (err) {
-                    status.textContent = peerError(err);
-                    ev.currentTarget.disabled = false;
-                  }
-                },
+                // The button by reference: the event's currentTarget is null once it awaits
+                // (it left a failed Accept disabled, with no way to try again).
+                onclick: (ev) =>
+                  sendWrite({
+                    lock: [ev.currentTarget],
+                    status,
+                    send: () => send({ type: "peer", op: "accept", id: q.id, answer_id: a.id }),
+                    onSaved: () => void load(),
+                    keepLocked: true,
+                  }),
               },
               "Accept this answer",
             )
@@ -746,35 +707,7 @@ export function createPeer({ send, html, changed }) {
     );
     const form = h(
       "form",
-      {
-        className: "peer-form edit-tip",
-        hidden: true,
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          const value = text.value.trim();
-          if (!value) {
-            status.textContent = "Write something first.";
-            text.focus();
-            return;
-          }
-          save.disabled = true;
-          status.textContent = "Sending…";
-          try {
-            await send({ type: "peer", op: "edittip", id: t.id, body: value });
-            st.tipNotes.set(
-              t.id,
-              "Saved. It goes back to review and shows once a reviewer approves it.",
-            );
-            st.focusAfter = `edit-tip:${t.id}`;
-            await loadMyTips(true);
-            void load();
-          } catch (err) {
-            status.textContent = peerError(err);
-          } finally {
-            save.disabled = false;
-          }
-        },
-      },
+      { className: "peer-form edit-tip", hidden: true },
       h("label", { for: id }, "Your tip"),
       h(
         "p",
@@ -793,6 +726,23 @@ export function createPeer({ send, html, changed }) {
         ),
       ),
     );
+    submitForm(form, {
+      field: text,
+      empty: "Write something first.",
+      lock: [save],
+      status,
+      pending: "Sending…",
+      send: (value) => send({ type: "peer", op: "edittip", id: t.id, body: value }),
+      onSaved: async () => {
+        st.tipNotes.set(
+          t.id,
+          "Saved. It goes back to review and shows once a reviewer approves it.",
+        );
+        st.focusAfter = `edit-tip:${t.id}`;
+        await loadMyTips(true);
+        void load();
+      },
+    });
     const edit = h(
       "button",
       {
@@ -898,35 +848,7 @@ export function createPeer({ send, html, changed }) {
     const btn = h("button", { type: "submit", className: "secondary small" }, "Send flag");
     const form = h(
       "form",
-      {
-        className: "peer-form",
-        id: "flag-form",
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          if (!comment.value.trim()) {
-            status.textContent = "Say what is wrong first.";
-            comment.focus();
-            return;
-          }
-          btn.disabled = true;
-          status.textContent = "Sending…";
-          try {
-            await send({
-              type: "peer",
-              op: "flag",
-              id: aidId,
-              kind: kind.value,
-              comment: comment.value.trim(),
-            });
-            comment.value = "";
-            status.textContent = "Flagged. The aid's owner has been told.";
-          } catch (err) {
-            status.textContent = peerError(err);
-          } finally {
-            btn.disabled = false;
-          }
-        },
-      },
+      { className: "peer-form", id: "flag-form" },
       h("label", { for: "flag-kind" }, "It is"),
       " ",
       kind,
@@ -934,6 +856,19 @@ export function createPeer({ send, html, changed }) {
       comment,
       h("div", { className: "comment-actions" }, btn),
     );
+    submitForm(form, {
+      field: comment,
+      empty: "Say what is wrong first.",
+      lock: [btn],
+      status,
+      pending: "Sending…",
+      send: (value) =>
+        send({ type: "peer", op: "flag", id: aidId, kind: kind.value, comment: value }),
+      onSaved: () => {
+        comment.value = "";
+        status.textContent = "Flagged. The aid's owner has been told.";
+      },
+    });
     return h(
       "details",
       { className: "peer-write flag", id: "flag-aid" },
@@ -980,35 +915,27 @@ export function createPeer({ send, html, changed }) {
     const btn = h("button", { type: "submit", className: "primary small" }, "Send answer");
     const form = h(
       "form",
-      {
-        className: "peer-form",
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          if (!text.value.trim()) {
-            text.focus();
-            return;
-          }
-          btn.disabled = true;
-          status.textContent = "Sending…";
-          try {
-            await send({ type: "peer", op: "answer", id: q.id, body: text.value.trim() });
-            // The question stays here with this note (it leaves the list on the next read).
-            status.textContent = "Answer sent. The asker sees it in their panel.";
-            form.replaceWith(status);
-            status.tabIndex = -1;
-            status.focus();
-          } catch (err) {
-            status.textContent = peerError(err);
-          } finally {
-            btn.disabled = false;
-          }
-        },
-      },
+      { className: "peer-form" },
       h("label", { for: id }, "Your answer"),
       text,
       h("div", { className: "comment-actions" }, btn),
       status,
     );
+    // An empty answer only takes the focus back to the box (no `empty` text).
+    submitForm(form, {
+      field: text,
+      lock: [btn],
+      status,
+      pending: "Sending…",
+      send: (value) => send({ type: "peer", op: "answer", id: q.id, body: value }),
+      onSaved: () => {
+        // The question stays here with this note (it leaves the list on the next read).
+        status.textContent = "Answer sent. The asker sees it in their panel.";
+        form.replaceWith(status);
+        status.tabIndex = -1;
+        status.focus();
+      },
+    });
     return h(
       "li",
       { className: "question", dataset: { inbox: q.id } },
