@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from index.errors import IndexUnavailable
+from server import keys
+from server.db.errors import DatabaseUnavailable, describe, is_unavailable
 from server.logs import current_request_id
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,29 @@ def _from_http_exception(exc: web.HTTPException) -> web.Response:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable for the moment; nothing was changed. Try again shortly."
+)
+
+
+def retry_after(request: web.Request) -> str:
+    """Retry-After of a database-unavailable answer (settings.db_retry_after_seconds)."""
+    settings = request.config_dict.get(keys.SETTINGS)
+    return str(settings.db_retry_after_seconds if settings is not None else 2)
+
+
+def database_unavailable(request: web.Request, exc: DatabaseUnavailable) -> web.Response:
+    """503 problem+json with Retry-After: the database went away (PostgreSQL restarting, down,
+    refusing); a write that met it was not committed, so the client retries it as it is."""
+    log.warning("%s %s: %s", request.method, request.path, exc)
+    return problem(
+        503,
+        "Database unavailable",
+        DATABASE_UNAVAILABLE,
+        "database-unavailable",
+        headers={"Retry-After": retry_after(request)},
+    )
+
 
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -154,11 +179,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "index-unavailable",
             headers={"Retry-After": str(exc.retry_after)},
         )
+    except DatabaseUnavailable as exc:
+        return database_unavailable(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == PROBLEM_TYPE:
             raise
         return _from_http_exception(exc)
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):  # a driver error no store translated: the same outage
+            return database_unavailable(request, DatabaseUnavailable("a", describe(exc)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "Internal server error", "Something went wrong on our side.")
 

@@ -34,6 +34,9 @@ class Settings:
     # content (INFLOW_DATABASE_URL) or the analytics events (INFLOW_EVENTS_DATABASE_URL) there.
     database_url: str = ""
     events_database_url: str = ""
+    # A request that finds the database unavailable (PostgreSQL restarting, down, refusing) gets
+    # 503 with this Retry-After, in seconds (server/db/errors.py, docs/operations.md).
+    db_retry_after_seconds: int = 2
     # Nodes in step on PostgreSQL (server/follow.py, docs/scale-out.md): besides LISTEN/NOTIFY,
     # each node reads the change log this often (a missed notification is caught by then).
     follow_poll_seconds: float = 5.0

@@ -46,6 +46,7 @@ from server.db.content_tables import (
     meta,
 )
 from server.db.engine import (
+    Reconnect,
     begin_immediate,
     commit,
     database_engine,
@@ -141,6 +142,7 @@ class Storage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
+        self._reconnect = Reconnect("content")  # after the database went away (server/db/errors.py)
         self._analytics_secret = analytics_secret
         self._key_dir = key_dir if key_dir is not None else path.parent
         self._pseudonymizer: Pseudonymizer | None = None
@@ -187,11 +189,30 @@ class Storage:
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await loop.run_in_executor(self._executor, self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the storage thread; a lost or refusing database becomes
+        `DatabaseUnavailable` (the dead connection is dropped: the next call connects again).
+        A write transaction that failed so was rolled back, not committed."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if self._engine is None:
+                raise  # not open (or opening): start-up reports the driver's own error
+            unavailable = self._reconnect.failed(exc, self._conn)
+            if unavailable is None:
+                raise
+            self._conn = None
+            raise unavailable from exc
 
     @property
     def conn(self) -> sa.Connection:
-        assert self._conn is not None, "storage is not open"
+        """The store's connection (storage thread only); made again after an outage."""
+        if self._conn is None:
+            engine = self._engine
+            assert engine is not None, "storage is not open"
+            self._conn = self._reconnect.connect(lambda: manual_transactions(engine.connect()))
         return self._conn
 
     def _x(self, stmt: sa.Executable, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:

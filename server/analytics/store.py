@@ -31,6 +31,8 @@ from server.analytics import periods, usage_signal
 from server.analytics.events import Event
 from server.db import events_tables as t
 from server.db.engine import (
+    CONNECT_TIMEOUT_SECONDS,
+    Reconnect,
     begin_immediate,
     commit,
     database_engine,
@@ -129,37 +131,49 @@ class EventStore:
         self._w: sa.Connection | None = None
         self._r: sa.Connection | None = None
         self._opened: list[sa.Connection] = []  # by open_sync, closed if it fails half-way
+        # each connection comes back by itself after the database went away (server/db/errors.py)
+        self._w_reconnect = Reconnect("events")
+        self._r_reconnect = Reconnect("events")
 
     # -- lifecycle --------------------------------------------------------------------------
     def _connect(self, engine: sa.Engine) -> sa.Connection:
         conn = manual_transactions(engine.connect())
-        self._opened.append(conn)
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         else:
             conn.exec_driver_sql(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
         return conn
 
+    def _connect_writer(self, engine: sa.Engine) -> sa.Connection:
+        w = self._connect(engine)
+        # NORMAL in WAL mode: a commit survives a crash of the process (what "committed
+        # before answering" guards against); FULL also survives power loss, at one fsync
+        # per batch. (PostgreSQL: its own synchronous_commit, durable by default.)
+        if w.dialect.name == "sqlite":
+            w.exec_driver_sql(f"PRAGMA synchronous={self.synchronous}")
+        return w
+
+    def _connect_reader(self, engine: sa.Engine) -> sa.Connection:
+        r = self._connect(engine)
+        if r.dialect.name == "sqlite":
+            r.exec_driver_sql("PRAGMA query_only=ON")
+        else:
+            r.exec_driver_sql("SET default_transaction_read_only = on")
+        return r
+
     def open_sync(self) -> None:
         engine = database_engine(self.url) if self.url else sqlite_engine(self.path)
         self._opened = []
         try:
             upgrade(engine, "events")
-            w = self._connect(engine)
-            # NORMAL in WAL mode: a commit survives a crash of the process (what "committed
-            # before answering" guards against); FULL also survives power loss, at one fsync
-            # per batch. (PostgreSQL: its own synchronous_commit, durable by default.)
-            if w.dialect.name == "sqlite":
-                w.exec_driver_sql(f"PRAGMA synchronous={self.synchronous}")
+            w = self._connect_writer(engine)
+            self._opened.append(w)
             if periods.get_meta(w, "rollup_version") != periods.ROLLUP_VERSION:
                 # a new database (or one from before the period rollups): build them once
                 with _transaction(w):
                     periods.rebuild(w)
-            r = self._connect(engine)
-            if r.dialect.name == "sqlite":
-                r.exec_driver_sql("PRAGMA query_only=ON")
-            else:
-                r.exec_driver_sql("SET default_transaction_read_only = on")
+            r = self._connect_reader(engine)
+            self._opened.append(r)
         except BaseException:
             for conn in self._opened:
                 conn.close()
@@ -179,27 +193,57 @@ class EventStore:
         await self.write(self.open_sync)
 
     async def close(self) -> None:
-        if self._w is not None:
+        if self._engine is not None:  # (its connections may be gone: an outage)
             await self.write(self.close_sync)
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, self._guarded, True, fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._reader, fn, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, self._guarded, False, fn, *args)
+
+    def _guarded(self, writer: bool, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the writer's or the reader's thread; a lost or refusing database
+        becomes `DatabaseUnavailable` and that thread's dead connection is dropped (the next call
+        connects again). A batch whose transaction failed so was not committed: the client sends
+        it again (its event ids make the retry count once)."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if self._engine is None:
+                raise  # not open (or opening): start-up reports the driver's own error
+            reconnect = self._w_reconnect if writer else self._r_reconnect
+            unavailable = reconnect.failed(exc, self._w if writer else self._r)
+            if unavailable is None:
+                raise
+            if writer:
+                self._w = None
+            else:
+                self._r = None
+            raise unavailable from exc
 
     @property
     def writer(self) -> sa.Connection:
-        """The writer connection (use it in the writer thread only: `write`)."""
-        assert self._w is not None, "event store is not open"
+        """The writer connection (use it in the writer thread only: `write`); made again after
+        an outage."""
+        if self._w is None:
+            engine = self._engine
+            assert engine is not None, "event store is not open"
+            self._w = self._w_reconnect.connect(lambda: self._connect_writer(engine))
         return self._w
 
     @property
     def reader(self) -> sa.Connection:
-        """The reader connection (query-only; use it in the reader thread only: `read`)."""
-        assert self._r is not None, "event store is not open"
+        """The reader connection (query-only; use it in the reader thread only: `read`); made
+        again after an outage."""
+        if self._r is None:
+            engine = self._engine
+            assert engine is not None, "event store is not open"
+            self._r = self._r_reconnect.connect(lambda: self._connect_reader(engine))
         return self._r
 
     @property
@@ -227,6 +271,7 @@ class EventStore:
         assert self._engine is not None, "event store is not open"
         dialect = self._engine.dialect
         cargs, cparams = dialect.create_connect_args(self._engine.url)
+        cparams.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
         raw = dialect.connect(*cargs, **cparams)  # not the pool's: the caller owns it
         raw.autocommit = True
         raw.execute("SET default_transaction_read_only = on")

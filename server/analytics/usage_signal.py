@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from server.analytics.events import Event
 from server.db import events_tables as t
+from server.db.errors import DatabaseUnavailable, describe, is_unavailable
 from server.suggest import SignalPart
 
 if TYPE_CHECKING:
@@ -282,7 +283,23 @@ class UsageSignal:
             self._conn = None
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._guarded, fn, *args
+        )
+
+    def _guarded(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)`; when the events database went away, its connection is dropped (the next
+        refresh connects again) and `DatabaseUnavailable` raised."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            raise DatabaseUnavailable("events", describe(exc)) from exc
 
     async def close(self) -> None:
         await self._run(self._close_sync)
@@ -323,6 +340,8 @@ class UsageSignal:
                 if woken or self.today() != day or await self._changed():
                     day = self.today()
                     await self.refresh()
+            except DatabaseUnavailable as exc:  # one line; the next refresh tries again
+                log.warning("usage signal not refreshed: %s", exc)
             except Exception:
                 log.exception("usage signal refresh failed")
             with contextlib.suppress(TimeoutError):

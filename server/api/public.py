@@ -17,6 +17,7 @@ from server.api.validation import (
     text_field,
 )
 from server.catalog import AidMeta, Catalog
+from server.db.errors import DatabaseUnavailable
 from server.errors import AidNotFound, ValidationFailed
 from server.models import (
     AID_TYPES,
@@ -198,6 +199,8 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         count = await library.storage.ping()
         checks["database"] = {"ok": True, "detail": f"{count} aids"}
+    except DatabaseUnavailable as exc:  # "content database unavailable: <why>" (it reconnects)
+        checks["database"] = {"ok": False, "detail": str(exc)}
     except Exception as exc:
         checks["database"] = {"ok": False, "detail": f"database unavailable: {exc}"}
     if checks["database"]["ok"]:

@@ -21,7 +21,8 @@ from server import keys, websession
 from server.console.csrf import CsrfFailed
 from server.console.oidc import AdminOidc
 from server.console.session import ConsoleSession, SessionStore
-from server.errors import Handler, InflowError
+from server.db.errors import DatabaseUnavailable
+from server.errors import DATABASE_UNAVAILABLE, Handler, InflowError, retry_after
 
 log = logging.getLogger("inflow.console")
 
@@ -63,11 +64,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     if request.path.startswith(PREFIX + "/static/"):
         return await handler(request)
-    session = await load_session(request)
-    request[keys.CONSOLE_SESSION] = session
-    if session is not None:
-        request[keys.IDENTITY] = session.identity()
     try:
+        session = await load_session(request)  # (a database read: inside, for the 503 page)
+        request[keys.CONSOLE_SESSION] = session
+        if session is not None:
+            request[keys.IDENTITY] = session.identity()
         if request.method == "POST" and request.path not in SELF_CHECKED and session is not None:
             await websession.check_post(request, session, FORM_TYPES)
         response = await handler(request)
@@ -77,6 +78,10 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await _error_page(request, exc.status, "Not allowed", exc.message)
     except InflowError as exc:
         response = await _error_page(request, exc.status, exc.title, exc.detail)
+    except DatabaseUnavailable as exc:  # PostgreSQL restarting or down: a page, not a crash
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        response = await _error_page(request, 503, "Database unavailable", DATABASE_UNAVAILABLE)
+        response.headers["Retry-After"] = retry_after(request)
     except web.HTTPNotFound:
         # A console address that is no page (a mistyped link): people get the console's own
         # page; the API under /api keeps its problem+json (this middleware never sees it).

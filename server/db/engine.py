@@ -21,16 +21,29 @@ statement after the lock sees every transaction committed before it was granted.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from server.db.errors import DatabaseUnavailable, describe, is_unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 BUSY_TIMEOUT_MS = 5000
 MANUAL = "inflow_manual_transactions"
+# Seconds a PostgreSQL connection attempt may take (a host that does not answer at all): a down
+# database costs a request this at most, then a fast failure while the store backs off.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -69,13 +82,16 @@ def sqlite_engine(path: Path) -> sa.Engine:
 def database_engine(database_url: str) -> sa.Engine:
     """An engine for a database URL: `sqlite:///path` gets `sqlite_engine`; anything else
     (PostgreSQL: `postgresql+psycopg://...`) is passed to SQLAlchemy with liveness checks on
-    checkout."""
+    checkout and a connect timeout (CONNECT_TIMEOUT_SECONDS unless the URL sets one)."""
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise ValueError("an SQLite database URL needs a file path")
         return sqlite_engine(Path(url.database))
-    return sa.create_engine(url, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def manual_transactions(conn: sa.Connection) -> sa.Connection:
@@ -113,8 +129,9 @@ def rollback(conn: sa.Connection) -> None:
     if conn.dialect.name != "sqlite":
         # autocommit mode: the driver did not open the transaction, so end it by name (a
         # ROLLBACK with none open is only a notice; a broken connection is discarded anyway)
-        raw = conn.connection.dbapi_connection
         try:
+            # (reading `conn.connection` of a connection invalidated by a disconnect raises too)
+            raw = conn.connection.dbapi_connection
             if raw is not None:
                 cur = raw.cursor()
                 try:
@@ -124,3 +141,78 @@ def rollback(conn: sa.Connection) -> None:
         except Exception:  # noqa: S110 - the connection is gone: nothing is left open
             pass
     conn.rollback()  # the DBAPI rollback ends the open transaction, if any
+
+
+class Reconnect:
+    """How a store gets its connection back after the database went away (server/db/errors.py).
+
+    The store keeps its long-lived connection; when a call fails because the database is
+    unavailable, `failed(exc, conn)` closes the dead connection and returns the
+    `DatabaseUnavailable` to raise (the store then forgets the connection), and the store's next
+    call makes a new one through `connect(make)`. While connecting fails, calls fail at once
+    without trying for a backoff that doubles from `retry_min` to `retry_max` seconds, so a down
+    database costs a request a fast 503, not a connect timeout each. One line is logged when the
+    database is lost and one when it is back. Used from the store's own thread(s), never on the
+    event loop; one instance per connection."""
+
+    def __init__(
+        self,
+        store: str,
+        retry_min: float = 0.25,
+        retry_max: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self._clock = clock
+        self._delay = 0.0
+        self._next_try = 0.0
+        self._last = ""
+        self.down = False  # lost and not connected again yet
+
+    def connect(self, make: Callable[[], T]) -> T:
+        """`make()` (a new connection), unless the database failed us moments ago."""
+        now = self._clock()
+        if now < self._next_try:
+            raise DatabaseUnavailable(self.store, self._last)
+        try:
+            conn = make()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._delay = min(self.retry_max, self._delay * 2 or self.retry_min)
+            self._next_try = now + self._delay
+            self._last = describe(exc)
+            self._lost()
+            raise DatabaseUnavailable(self.store, self._last) from exc
+        if self.down:
+            log.warning("%s database: connected again", self.store)
+        self.down = False
+        self._delay = self._next_try = 0.0
+        return conn
+
+    def failed(self, exc: BaseException, conn: sa.Connection | None) -> DatabaseUnavailable | None:
+        """If `exc` means the database is unavailable: close `conn` (dead) and return the error to
+        raise; otherwise None (a statement's own failure: the connection stays)."""
+        if not is_unavailable(exc):
+            return None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # it is dead: closing may complain too
+                conn.invalidate()
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._last = describe(exc)
+        self._lost()
+        if isinstance(exc, DatabaseUnavailable):
+            return exc
+        return DatabaseUnavailable(self.store, self._last)
+
+    def _lost(self) -> None:
+        if not self.down:
+            self.down = True
+            log.warning(
+                "%s database unavailable (%s): requests answer 503 until it is back",
+                self.store,
+                self._last,
+            )

@@ -18,7 +18,8 @@ from server import keys, websession
 from server.console import setup_template_env, sub_app
 from server.console.csrf import CsrfFailed
 from server.console.session import ConsoleSession
-from server.errors import Handler, InflowError
+from server.db.errors import DatabaseUnavailable
+from server.errors import DATABASE_UNAVAILABLE, Handler, InflowError, retry_after
 from server.learn.session import LearnOidc, LearnSessionStore
 
 log = logging.getLogger("inflow.learn")
@@ -70,11 +71,11 @@ async def load_session(request: web.Request) -> ConsoleSession | None:
 async def learn_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[keys.LEARN_SESSION] = None
     static = request.path.startswith(PREFIX + "/static/")
-    session = None if static else await load_session(request)
-    request[keys.LEARN_SESSION] = session
-    if session is not None:
-        request[keys.IDENTITY] = session.identity()
     try:
+        session = None if static else await load_session(request)  # (a database read)
+        request[keys.LEARN_SESSION] = session
+        if session is not None:
+            request[keys.IDENTITY] = session.identity()
         if request.method == "POST" and session is not None:
             await websession.check_post(request, session, FORM_TYPES)
         response = await handler(request)
@@ -84,6 +85,10 @@ async def learn_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await error_page(request, exc.status, exc.title, exc.message)
     except InflowError as exc:
         response = await error_page(request, exc.status, exc.title, exc.detail)
+    except DatabaseUnavailable as exc:  # PostgreSQL restarting or down: a page, not a crash
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        response = await error_page(request, 503, "Database unavailable", DATABASE_UNAVAILABLE)
+        response.headers["Retry-After"] = retry_after(request)
     except web.HTTPNotFound:
         response = await error_page(
             request, 404, "Not found", f"There is no page at {request.path}."
