@@ -17,7 +17,7 @@ PYTEST_WORKERS ?= 2
 RALPH_VENV := .cache/ralph-venv
 
 .PHONY: run test lint bench install chromium firefox extension-deps ralph reindex check clean help \
-	postgres postgres-stop
+	postgres postgres-stop nginx
 
 help:
 	@echo "make run        start Keycloak and the server on http://$(HOST):$(PORT)/ with demo content"
@@ -105,9 +105,14 @@ postgres:
 postgres-stop:
 	server/db/pg.sh stop
 
+# Debian's nginx and openssl for tests/proxy/ and the two-node bench (docs/proxy.md); the tests run
+# nginx masters of their own, never the system's service (stopped and disabled here). Idempotent.
+nginx:
+	deploy/nginx/setup.sh
+
 # Under CI=true (.ci/run) a skipped test fails the run; every test has a timeout (pyproject).
 # tests/pg/ runs suites again with their storage on PostgreSQL, spread over the same workers.
-test: lint chromium firefox ralph keycloak postgres
+test: lint chromium firefox ralph keycloak postgres nginx
 	node --test --test-timeout=60000 extension/tests/
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 

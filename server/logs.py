@@ -4,7 +4,8 @@
   `X-Request-Id` when it is sane (1-64 characters of `[A-Za-z0-9._-]`), else a new one. The id is
   set on the response's `X-Request-Id` header, added to problem+json bodies (`request_id`), kept
   in a context variable while the request is handled, and written by one request log line
-  (logger `inflow.request`: method, path, status, milliseconds). It also times the request for
+  (logger `inflow.request`: method, path, status, milliseconds, client address: the one a
+  trusted proxy names, server/ratelimit.py client_address). It also times the request for
   the Prometheus metrics (server/metrics.py) when they are on.
 - `RequestIdFilter` copies the context variable onto every log record (`record.request_id`, "-"
   outside a request); tasks started while handling a request inherit it (asyncio copies context).
@@ -164,6 +165,8 @@ def _add_id_to_problem(response: web.StreamResponse, rid: str) -> None:
 
 def request_middleware(metrics: Metrics | None) -> Callable[..., Any]:
     """The outermost middleware: request id, request log line, metrics (when on)."""
+    from server import keys  # here: server.errors imports this module, ratelimit imports errors
+    from server.ratelimit import client_address
 
     @web.middleware
     async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -192,17 +195,22 @@ def request_middleware(metrics: Metrics | None) -> Callable[..., Any]:
             if metrics is not None:
                 metrics.observe(request, status, elapsed)
             if request_log.isEnabledFor(logging.INFO):
+                # The client: the TCP peer, or behind a trusted proxy the one it names.
+                trusted = request.config_dict[keys.SETTINGS].rate_limit_trusted_proxies
+                client = client_address(request, frozenset(trusted))
                 request_log.info(
-                    "%s %s %d %.1fms",
+                    "%s %s %d %.1fms %s",
                     request.method,
                     request.path,
                     status,
                     elapsed * 1000,
+                    client,
                     extra={
                         "method": request.method,
                         "path": request.path,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 1),
+                        "client": client,
                     },
                 )
             request_id_var.reset(token)
