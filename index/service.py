@@ -500,6 +500,79 @@ class IndexService:
                 shutil.rmtree(stale, ignore_errors=True)
         return state
 
+    # -- snapshots (server/snapshots.py: a new node starts from another node's generation) ---
+    async def export_generation(self, target: Path) -> IndexState:
+        """Copy the live generation (its files and STATE.json) into `target`, on the writer
+        thread: no write or merge interleaves, so the copy is one committed state."""
+        return await self._run_write(self.export_generation_sync, target)
+
+    def export_generation_sync(self, target: Path) -> IndexState:
+        current = self._current_dir()
+        if current is None or self._ix is None or self.health != "ok":
+            raise IndexUnavailable("no healthy live index to export")
+        target.mkdir(parents=True, exist_ok=True)
+        for path in current.iterdir():
+            if not path.is_file() or path.name in _STATE_SKIP - {"STATE.json"}:
+                continue
+            try:  # Whoosh never rewrites a file (a commit writes new segments and TOCs)...
+                os.link(path, target / path.name)
+            except OSError:  # ...so a hard link is a copy; another file system: a real copy
+                shutil.copy2(path, target / path.name)
+        problem = self.verify_sync(target)
+        if problem is not None:  # never hand out a damaged generation
+            raise IndexUnavailable(f"the exported index does not verify: {problem}")
+        return self._read_state(target)
+
+    @staticmethod
+    def _read_state(directory: Path) -> IndexState:
+        recorded = json.loads((directory / "STATE.json").read_text(encoding="utf-8"))
+        return IndexState(
+            int(recorded["schema"]), int(recorded["content_version"]), int(recorded["doc_count"])
+        )
+
+    async def install_generation(self, source: Path) -> IndexState:
+        """Make the generation in `source` (as `export_generation` wrote it) the live one, on the
+        writer thread: verified first (`verify_sync`, same schema), then swapped in as a rebuild
+        is. `source` is moved into the index directory (copied from another file system)."""
+        return await self._run_write(self.install_generation_sync, source)
+
+    def install_generation_sync(self, source: Path) -> IndexState:
+        problem = self.verify_sync(source)
+        if problem is not None:
+            raise IndexUnavailable(f"the index to install does not verify: {problem}")
+        state = self._read_state(source)
+        if state.schema != SCHEMA_VERSION:
+            raise IndexUnavailable(
+                f"the index to install has schema {state.schema}, this Inflow {SCHEMA_VERSION}"
+            )
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        numbers = [int(p.name.split("-")[1]) for p in self.index_dir.glob("gen-*")]
+        n = max(numbers, default=0) + 1
+        target = self.index_dir / f"gen-{n}"
+        tmp = self.index_dir / f".installing-{n}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            os.replace(source, tmp)
+        except OSError:  # another file system
+            shutil.copytree(source, tmp)
+        os.replace(tmp, target)
+        pointer_tmp = self.index_dir / "CURRENT.tmp"
+        pointer_tmp.write_text(target.name, encoding="utf-8")
+        os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
+        old_ix = self._ix
+        self._ix = _storage(target, self.mmap).open_index()
+        self.state = state
+        self.segments = len(self._ix._segments())
+        self._epoch += 1
+        self.generation += 1
+        self.health, self.problem = "ok", ""
+        if old_ix is not None:
+            old_ix.close()
+        for stale in self.index_dir.glob("gen-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+        return state
+
     # -- incremental writes -----------------------------------------------------------------
     async def apply(
         self,

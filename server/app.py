@@ -50,6 +50,7 @@ from server.ratelimit import rate_limit_middlewares
 from server.render import AsyncRenderer
 from server.security import auth_middleware
 from server.settings import Settings
+from server.snapshots import snapshots_ctx
 from server.sources.api import setup_sources
 from server.storage import Storage
 from server.suggest import Suggester
@@ -220,6 +221,7 @@ def create_app(settings: Settings) -> web.Application:
     # background jobs: after what they use (library, peer store, fetcher), so they stop first;
     # before the features that register jobs (sources, health, queue)
     app.cleanup_ctx.append(jobs_ctx)
+    app.cleanup_ctx.append(snapshots_ctx)  # after jobs_ctx: index snapshots are a job
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
     app.router.add_routes(admin_api.routes)

@@ -1,4 +1,4 @@
-"""The `inflow` command: serve, import, reindex, check, export, migrate."""
+"""The `inflow` command: serve, import, reindex, check, export, migrate, snapshot."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from server.library import Library
 from server.logs import setup_logging
 from server.peer.store import PeerStore
 from server.settings import Settings, load_settings
+from server.snapshots import is_postgres, publish_snapshot
 from server.storage import Storage
 
 
@@ -180,6 +181,28 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _snapshot(settings: Settings) -> int:
+    """Store a snapshot of the index now (the index-snapshot job's work; docs/scale-out.md)."""
+    async with open_library(settings, reconcile=False) as library:
+        if not is_postgres(library.storage):
+            print(
+                "inflow snapshot: snapshots are for nodes sharing a PostgreSQL database "
+                "(INFLOW_DATABASE_URL); on SQLite the index is rebuilt from the database file",
+                file=sys.stderr,
+            )
+            return 2
+        await library.start()  # up to date first: from the change log, a snapshot or a rebuild
+        snapshot = await publish_snapshot(library, settings.node_name)
+    if snapshot is None:
+        print("The newest snapshot already holds this content version: nothing stored")
+    else:
+        print(
+            f"Stored index snapshot {snapshot.id}: content version {snapshot.content_version}, "
+            f"{snapshot.doc_count} aids, {snapshot.size / 1e6:.1f} MB"
+        )
+    return 0
+
+
 async def _export(settings: Settings, directory: Path) -> int:
     async with open_library(settings) as library:
         count = await library.export_dir(directory)
@@ -222,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         help="(developers) write the next revision from the table declarations instead",
     )
     mig.add_argument("--database", choices=DATABASES, default="content")
+    sub.add_parser("snapshot", help="store a snapshot of the index for new nodes (PostgreSQL)")
     exp = sub.add_parser("export", help="write all content to a directory")
     exp.add_argument("directory", type=Path)
     bak = sub.add_parser("backup", help="back up the databases (online) into a new folder in DEST")
@@ -275,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_reindex(settings))
         if args.command == "check":
             return asyncio.run(_check(settings))
+        if args.command == "snapshot":
+            return asyncio.run(_snapshot(settings))
         return asyncio.run(_export(settings, args.directory))
     except (IndexUnavailable, MigrationError) as exc:
         print(f"inflow {args.command}: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.console.oidc import AdminOidc
     from server.console.session import ConsoleSession, SessionStore
     from server.fetch import SafeFetcher
+    from server.follow import Follower
     from server.jobs import Jobs
     from server.learn.session import LearnOidc, LearnSessionStore
     from server.library import Library
@@ -122,3 +123,6 @@ METRICS_NETWORKS: web.AppKey[list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     "metrics_networks"
 )
 __all__ += ["METRICS", "METRICS_NETWORKS"]
+# The follower of other nodes' content changes (server/follow.py), on PostgreSQL only.
+FOLLOWER: web.AppKey[Follower] = web.AppKey("follower")
+__all__ += ["FOLLOWER"]

@@ -28,6 +28,7 @@ from index.service import IndexService, IndexUnavailable
 from server.catalog import Catalog
 from server.content import ContentSet, load_dir, write_dir
 from server.models import Aid
+from server.snapshots import join_if_behind
 from server.storage import CHANGES_PAGE, ChangeRow, Changes, Storage
 
 T = TypeVar("T")
@@ -74,11 +75,20 @@ class Library:
             log.info("search index rebuilt from the database: %s aids", count)
 
     async def start(self, content_dir: Path | None = None) -> None:
-        """Import seed content into an empty database, reconcile the index, load the catalog."""
+        """Import seed content into an empty database, reconcile the index, load the catalog.
+        On PostgreSQL an index that is missing or disagrees first catches up from the change log
+        or installs another node's snapshot (server/snapshots.py): a rebuild is the last resort.
+        """
         if content_dir is not None and await self.storage.content_version() == 0:
             await self.import_dir(content_dir)
             return
-        await self.reconcile()
+        started = asyncio.get_running_loop().time()
+        how = await join_if_behind(self)
+        if await self.reconcile():
+            how = "rebuilt from the database"
+        if how:
+            took = asyncio.get_running_loop().time() - started
+            log.info("index ready at start-up in %.1f s: %s", took, how)
 
     async def reconcile(self, progress: Callable[[int, int], None] | None = None) -> bool:
         """Rebuild the index if it disagrees with the database. Returns True if it rebuilt."""

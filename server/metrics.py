@@ -259,7 +259,10 @@ class _StateCollector(Collector):
             "The content version the index reflects (-1: no index yet).",
             indexed,
         )
-        db_version = self.metrics.db.content_version
+        db_version = self.metrics.db.content_version  # the shared database's (all nodes)
+        follower = app.get(keys.FOLLOWER)  # on PostgreSQL: the newest version a NOTIFY named
+        if follower is not None and db_version is not None:
+            db_version = max(db_version, follower.latest)
         yield _gauge(
             "inflow_content_version",
             "The database's content version (every content write transaction adds one).",

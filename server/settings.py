@@ -43,6 +43,10 @@ class Settings:
     # Days of the change log (content_changes) kept; never rows newer than the newest complete
     # index snapshot, which a new node starts from (job content-changes-prune, daily).
     change_log_days: int = 7
+    # Index snapshots (server/snapshots.py, docs/scale-out.md "A new node joins"): on PostgreSQL a
+    # node stores a copy of its index this often (job index-snapshot; 0 = never), and a new node
+    # starts from the newest one instead of rebuilding.
+    snapshot_minutes: int = 60
     # App templates the console offers (docs/app-templates.md); env INFLOW_APP_TEMPLATES too.
     app_templates_dir: Path = ROOT / "content" / "app-templates"
     # Limits (documented in docs/api.md)

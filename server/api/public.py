@@ -210,6 +210,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["index"] = {"ok": agreement["ok"], "detail": agreement["detail"]}
     else:
         checks["index"] = {"ok": False, "detail": "not checked: the database is unavailable"}
+    follower = request.app.get(keys.FOLLOWER)  # on PostgreSQL: other nodes' changes (follow.py)
+    if follower is not None:
+        ok, detail = follower.status()
+        checks["follow"] = {"ok": ok, "detail": detail}
+        index = checks["index"]
+        if ok and not index["ok"] and checks["database"]["ok"] and library.index.health == "ok":
+            indexed = agreement["index"]["content_version"]
+            if 0 <= indexed < agreement["database"]["content_version"]:
+                # another node's change that this node is applying now: not a fault
+                index.update(ok=True, detail=f"{index['detail']} (catching up from the change log)")
     authenticator = request.app.get(keys.AUTHENTICATOR)
     if authenticator is not None:
         ok, detail = await authenticator.ready()

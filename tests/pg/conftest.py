@@ -95,10 +95,11 @@ def pg_admin() -> Iterator[sa.Engine]:
 @pytest.fixture(scope="session")
 def pg_templates(pg_admin: sa.Engine, worker_id: str) -> Iterator[dict[str, str]]:
     """A database at head per store (content, events), migrated once per test process
-    (`worker_id`: pytest-xdist's "gw0"..., or "master")."""
+    (`worker_id`: pytest-xdist's "gw0"..., or "master"; with the process id, as several test
+    runs may share the cluster at once and each drops its templates at its end)."""
     templates: dict[str, str] = {}
     for store in ("content", "events"):
-        name = f"tmpl_{worker_id}_{store}_{migrate.head(store)}"
+        name = f"tmpl_{worker_id}_{os.getpid()}_{store}_{migrate.head(store)}"
         _drop(pg_admin, name)
         with pg_admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
