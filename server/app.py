@@ -28,6 +28,7 @@ from server.console import setup_console
 from server.demo import add_demo_routes
 from server.errors import Handler, problem, problem_middleware
 from server.fetch import fetcher_ctx
+from server.follow import follow_ctx
 from server.health.api import setup_health
 from server.jobs import jobs_ctx
 from server.learn import setup_learn
@@ -221,6 +222,8 @@ def create_app(settings: Settings) -> web.Application:
     # background jobs: after what they use (library, peer store, fetcher), so they stop first;
     # before the features that register jobs (sources, health, queue)
     app.cleanup_ctx.append(jobs_ctx)
+    # after library_ctx and jobs_ctx: other nodes' content changes, and the change log's prune job
+    app.cleanup_ctx.append(follow_ctx)
     app.cleanup_ctx.append(snapshots_ctx)  # after jobs_ctx: index snapshots are a job
     app.cleanup_ctx.append(authenticator_ctx)
     app.router.add_routes(public_api.routes)
