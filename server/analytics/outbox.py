@@ -6,6 +6,11 @@ after the LRS answered 2xx; a crash between the two resends the batch, which the
 because the statement ids (the event UUIDs) and contents are the same. Failures back off
 exponentially (with jitter) up to a ceiling. A batch the LRS refuses as invalid (400) is split to
 find the statements at fault, which go to `outbox_dead` instead of blocking the rest.
+
+Many nodes on one database (docs/scale-out.md "Work that runs once"): one node forwards at a time,
+the one holding the cluster lock `xapi-forwarder` (server/cluster.py); when it dies or loses its
+database connection, another node takes the lock within `INFLOW_CLUSTER_CHECK_SECONDS` and goes on
+from the outbox, so no two nodes send the same batch.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from dataclasses import dataclass
 import aiohttp
 
 from server.analytics.store import EventStore, OutboxItem
+from server.cluster import Cluster, Hold
 from server.settings import Settings
 
 log = logging.getLogger("inflow.xapi")
 
 # 409 (same id, other content) and 400/413/422 are refusals: the batch is split to find them.
 RETRYABLE = {401, 403, 408, 425, 429}
+LOCK = "xapi-forwarder"  # the cluster lock (server/cluster.py) of the node that sends
 
 
 class LrsUnavailable(Exception):
@@ -129,8 +136,23 @@ class Forwarder:
     def notify(self) -> None:
         self.wakeup.set()
 
-    async def run(self) -> None:
+    async def run(self, cluster: Cluster | None = None) -> None:
+        """Forward until cancelled. With a cluster, on one node at a time (docs/scale-out.md):
+        the node holding the lock `xapi-forwarder` drains the outbox; the others try to take
+        it every `cluster.check_seconds`, so when the holder dies another one carries on."""
+        if cluster is None:
+            await self._work(None)
+            return
         while True:
+            async with cluster.exclusive(LOCK) as hold:
+                if hold:
+                    log.info("xAPI forwarder: this node (%s) sends the outbox", cluster.node)
+                    await self._work(hold)
+            await asyncio.sleep(cluster.check_seconds)
+
+    async def _work(self, hold: Hold | None) -> None:
+        """Drain, back off, wait; until this node loses the lock (checked between batches)."""
+        while hold is None or hold:
             try:
                 sent = await self.drain_once()
             except LrsUnavailable as exc:

@@ -1,7 +1,9 @@
 """The analytics service hung off the app: store, pseudonyms, statements, forwarder, purge task.
 
-Opened and closed in `analytics_ctx` (a cleanup context); the forwarder and the purge run as
-background tasks that are cancelled there, after which the store's threads are drained.
+Opened and closed in `analytics_ctx` (a cleanup context); the forwarder runs as a background
+task cancelled there, after which the store's threads are drained; on many nodes one node at a
+time forwards (the cluster lock `xapi-forwarder`, server/cluster.py). The retention purge is the
+job `analytics-purge` (server/jobs.py: once across the nodes).
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from server.analytics.pseudonym import Pseudonymizer, load_key
 from server.analytics.store import EventStore, IngestResult, cutoff_day
 from server.analytics.usage_signal import UsageSignal
 from server.analytics.xapi import StatementBuilder
+from server.jobs import JobFn, JobRun
 from server.settings import Settings
 from server.storage import Storage
 
 log = logging.getLogger("inflow.analytics")
+PURGE_JOB = "analytics-purge"
+PURGE_FIRST_IN = 5.0  # seconds after start-up before the first purge
 
 
 class Analytics:
@@ -63,15 +68,19 @@ class Analytics:
         return removed
 
 
-async def _purge_loop(analytics: Analytics, interval: float) -> None:
-    while True:
-        try:
-            removed = await analytics.purge()
-            if any(removed.values()):
-                log.info("analytics retention purge: %s", removed)
-        except Exception:
-            log.exception("analytics purge failed")
-        await asyncio.sleep(interval)
+def purge_job(analytics: Analytics) -> JobFn:
+    """The retention purge as a job (`analytics-purge`, every
+    `INFLOW_ANALYTICS_PURGE_INTERVAL_SECONDS`, the first soon after start-up): once across the
+    nodes (server/jobs.py), a failure recorded and logged, the next round tries again."""
+
+    async def run(job: JobRun) -> None:
+        job.progress(0, 1, "deleting events, figures and comments past the retention")
+        removed = await analytics.purge()
+        if any(removed.values()):
+            log.info("analytics retention purge: %s", removed)
+        job.progress(1, 1, ", ".join(f"{n} {k}" for k, n in removed.items()))
+
+    return run
 
 
 async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -112,13 +121,12 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
                 timeout=aiohttp.ClientTimeout(total=settings.lrs_timeout_seconds)
             )
             analytics.forwarder = Forwarder(settings, store, LrsClient(settings, session))
-            tasks.append(asyncio.create_task(analytics.forwarder.run(), name="xapi-forwarder"))
-        if settings.analytics_purge_interval_seconds > 0:
-            tasks.append(
-                asyncio.create_task(
-                    _purge_loop(analytics, settings.analytics_purge_interval_seconds),
-                    name="analytics-purge",
-                )
+            forward = analytics.forwarder.run(app.get(keys.CLUSTER))
+            tasks.append(asyncio.create_task(forward, name="xapi-forwarder"))
+        interval = settings.analytics_purge_interval_seconds
+        if interval > 0:  # soon after start-up (never on the loop at once), then every interval
+            app[keys.JOBS].register(
+                PURGE_JOB, interval, purge_job(analytics), first_in=min(interval, PURGE_FIRST_IN)
             )
         yield
     finally:

@@ -16,13 +16,13 @@ the learner (`my_mentors`) and of the mentor (`mentees`). docs/peer.md, "Mentors
   who has a current pairing for the app, or ever had one from this rule, is not paired again, and
   a run is one transaction (the loads are read inside it), so two runs at once cannot double up.
 - Rules run from the admin API/console ("Run now") and every `pairing_run_interval_seconds`
-  (default hourly; 0 = never) in a background task of `pairings_ctx`.
+  (default hourly; 0 = never) as the job `pairing-rules` (server/jobs.py): once across the nodes
+  on one database, and not by itself when the scheduler is off (INFLOW_JOBS=0).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -42,6 +42,7 @@ from server.db.peer_tables import pairings as pairings_table
 from server.db.peer_tables import questions as questions_table
 from server.db.resource_table import RowCodec
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.jobs import JobFn, JobRun
 from server.models import SLUG_RE, USERNAME_RE, FieldErrors, Mentor, dump, validate
 from server.peer.directory import Directory, DirectoryUnavailable, KeycloakDirectory, Member
 from server.peer.models import PAIRING_DAYS_MAX, Pairing, PairingRule, new_id
@@ -694,41 +695,45 @@ async def my_mentors(
     return await app[keys.PAIRINGS].my_mentors(identity, app_id)
 
 
-async def _scheduled(pairings: Pairings, interval: float) -> None:
-    await asyncio.sleep(min(interval, 60.0))
-    while True:
-        try:
-            for summary in await pairings.run_active_rules():
-                if summary["paired"] or summary["unpaired"]:
-                    log.info(
-                        "pairing rule %s: %d paired, %d left unpaired",
-                        summary["rule"],
-                        len(summary["paired"]),
-                        len(summary["unpaired"]),
-                    )
-        except Exception:
-            log.exception("scheduled pairing run failed")
-        await asyncio.sleep(interval)
+JOB = "pairing-rules"  # the scheduled run of the active rules (server/jobs.py)
+
+
+def _scheduled(pairings: Pairings) -> JobFn:
+    """The job: every active rule, in one go; a failure is recorded in the job's state and
+    logged, and the next turn tries again."""
+
+    async def run(job: JobRun) -> None:
+        summaries = await pairings.run_active_rules()
+        for summary in summaries:
+            if summary["paired"] or summary["unpaired"]:
+                log.info(
+                    "pairing rule %s: %d paired, %d left unpaired",
+                    summary["rule"],
+                    len(summary["paired"]),
+                    len(summary["unpaired"]),
+                )
+        job.progress(len(summaries), len(summaries), f"{len(summaries)} active rules run")
+
+    return run
 
 
 async def pairings_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx (after the library's): the service, the suggest hook, the scheduled runs."""
+    """cleanup_ctx (after the library's and the jobs'): the service, the suggest hook, the
+    scheduled runs (a job, stopped here before the directory closes)."""
     settings = app[keys.SETTINGS]
     directory = KeycloakDirectory(settings.auth)
     pairings = Pairings(app, directory)
     app[keys.PAIRINGS] = pairings
     app[keys.SUGGESTER].paired_mentors = pairings.my_mentors
-    task: asyncio.Task[None] | None = None
+    jobs = app.get(keys.JOBS)
     interval = settings.pairing_run_interval_seconds
-    if interval > 0:
-        task = asyncio.create_task(_scheduled(pairings, interval), name="pairing-rules")
+    if jobs is not None and interval > 0:
+        jobs.register(JOB, interval, _scheduled(pairings), first_in=min(interval, 60.0))
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if jobs is not None:
+            await jobs.stop(JOB)
         await directory.aclose()
 
 

@@ -17,7 +17,13 @@ restart every queued row is tried once more at once.
 `notify` wakes the task as soon as its transaction committed; otherwise it reads the outbox every
 `INFLOW_SMTP_POLL_SECONDS` (rows another process queued). On shutdown the batch being sent is
 finished (each SMTP conversation is bounded by `INFLOW_SMTP_TIMEOUT_SECONDS`) and recorded, so a
-message is not sent twice by a restart; only one process should send (the one with a mail host).
+message is not sent twice by a restart.
+
+Many nodes on one database (docs/scale-out.md "Work that runs once"): every node with a mail host
+runs the task, but only the one holding the cluster lock `mail-sender` (server/cluster.py) reads
+and sends the outbox; the others try to take it every `INFLOW_CLUSTER_CHECK_SECONDS` (and when
+woken), so when the sender dies another node carries on, and no two nodes send the same message.
+The backoff times stay with the node that set them: a new sender tries every queued row at once.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from server import keys
+from server.cluster import Cluster, Hold
 from server.peer.mail import build_message, envelope_from
 from server.peer.models import Notification
 from server.peer.store import PeerStore, PeerTx, table_of
@@ -48,6 +55,7 @@ from server.storage import now_iso
 log = logging.getLogger("inflow.mail")
 
 BATCH = 50  # notifications per SMTP conversation
+LOCK = "mail-sender"  # the cluster lock of the node that sends
 ERROR_MAX = 2000  # Notification.last_error's limit
 
 
@@ -127,9 +135,12 @@ def deliver(
 class MailSender:
     """The background task (see the module docstring). `wake()` after queueing."""
 
-    def __init__(self, settings: Settings, store: PeerStore) -> None:
+    def __init__(
+        self, settings: Settings, store: PeerStore, cluster: Cluster | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.cluster = cluster
         self.stats = SenderStats()
         self._wakeup = asyncio.Event()
         self._retry_at: dict[str, float] = {}  # notification id -> monotonic time of its next try
@@ -160,7 +171,24 @@ class MailSender:
         await asyncio.to_thread(self._executor.shutdown, True)
 
     async def _run(self) -> None:
+        cluster = self.cluster
+        if cluster is None:
+            await self._send_while(None)
+            return
         while not self._stopping:
+            async with cluster.exclusive(LOCK) as hold:
+                if hold:
+                    log.info("e-mail: this node (%s) sends the outbox", cluster.node)
+                    await self._send_while(hold)
+            if self._stopping:
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), cluster.check_seconds)
+
+    async def _send_while(self, hold: Hold | None) -> None:
+        """Send and wait, until stopped or this node loses the lock (checked between batches)."""
+        while not self._stopping and (hold is None or hold):
             self._wakeup.clear()  # before reading: a wake() from now on is not lost
             try:
                 more = await self.send_due()
@@ -243,7 +271,7 @@ async def mail_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("e-mail off (INFLOW_SMTP_HOST is empty): notifications stay in the outbox")
         yield
         return
-    sender = MailSender(settings, app[keys.PEER])
+    sender = MailSender(settings, app[keys.PEER], app.get(keys.CLUSTER))
     app[keys.MAIL_SENDER] = sender
     sender.start()
     try:
