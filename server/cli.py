@@ -1,4 +1,5 @@
-"""The `inflow` command: serve, import, reindex, check, export, migrate, snapshot."""
+"""The `inflow` command: serve, import, reindex, check, export, migrate, snapshot, backup, restore,
+copy-to-postgres."""
 
 from __future__ import annotations
 
