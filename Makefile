@@ -127,6 +127,7 @@ lint: install extension-deps
 bench: install chromium keycloak
 	$(PY) bench/run.py
 	$(PY) bench/bench_sources.py
+	server/db/pg.sh start && deploy/nginx/setup.sh && $(PY) bench/bench_two_nodes.py
 
 reindex: install
 	$(PY) -m server reindex
