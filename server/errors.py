@@ -154,8 +154,8 @@ def retry_after(request: web.Request) -> str:
 
 def database_unavailable(request: web.Request, exc: DatabaseUnavailable) -> web.Response:
     """503 problem+json with Retry-After: the database went away (PostgreSQL restarting, down,
-    refusing); a write that met it was not committed, so the client retries it as it is."""
-    log.warning("%s %s: %s", request.method, request.path, exc)
+    refusing); a write that met it was not committed, so the client retries it as it is. (The
+    store logged the outage once; each request's 503 is in the request log.)"""
     return problem(
         503,
         "Database unavailable",

@@ -11,8 +11,8 @@
 - `PgCluster(root, port)`: a throwaway PostgreSQL cluster (initdb into `root`, like
   server/db/pg.sh, as the `postgres` OS user when the tests run as root) that a test may stop
   and restart; never the shared 5433 cluster, which other test processes use. `start()`,
-  `stop()`, `restart()`, `url(db)`, `create_database(name, owner)`. The `pg_cluster` fixture
-  makes one in tmp_path and stops it at teardown.
+  `stop()`, `restart()`, `url(db)`, `create_database(name)`. The `pg_cluster` fixture makes
+  one in a /tmp folder of its own and stops and removes it at teardown.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -237,10 +238,14 @@ class PgCluster:
 
     def init(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
         if self._as_root:
-            shutil.chown(self.root, "postgres")
+            # the `postgres` user must reach root: `pg_cluster` puts it in a folder of its own
+            # under /tmp (pytest keeps its own tmp folders private to root, 0700, and resets them)
+            for d in (self.root, self.run_dir):
+                shutil.chown(d, "postgres")
             d = self.root
-            while d != d.parent:  # the owner must reach root through tmp folders
+            while d != d.parent:
                 d = d.parent
                 with contextlib.suppress(OSError):
                     d.chmod(d.stat().st_mode | 0o001)
@@ -264,7 +269,6 @@ class PgCluster:
                 "max_connections = 100\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
-        self._run("mkdir", "-p", str(self.run_dir))
 
     def start(self) -> None:
         if not (self.data / "PG_VERSION").exists():
@@ -296,12 +300,15 @@ class PgCluster:
 
 
 @pytest.fixture
-def pg_cluster(tmp_path: Path) -> Iterator[PgCluster]:
-    """A started throwaway cluster in tmp_path/pg, stopped (immediately) at teardown."""
-    cluster = PgCluster(tmp_path / "pg")
-    cluster.start()
+def pg_cluster() -> Iterator[PgCluster]:
+    """A started throwaway cluster in a new /tmp/inflow-pg-* folder, stopped (immediately) and
+    removed at teardown."""
+    root = Path(tempfile.mkdtemp(prefix="inflow-pg-"))
+    cluster = PgCluster(root)
     try:
+        cluster.start()
         yield cluster
     finally:
         with contextlib.suppress(RuntimeError):
             cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

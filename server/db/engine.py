@@ -187,7 +187,7 @@ class Reconnect:
             self._lost()
             raise DatabaseUnavailable(self.store, self._last) from exc
         if self.down:
-            log.warning("%s database: connected again", self.store)
+            log.info("%s database: connected again", self.store)
         self.down = False
         self._delay = self._next_try = 0.0
         return conn

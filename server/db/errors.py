@@ -68,6 +68,8 @@ def _driver_says_unavailable(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """One short line for a log or a problem's detail (the driver's first line)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc.detail
     orig = getattr(exc, "orig", None)
     text = str(orig if isinstance(orig, BaseException) else exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__

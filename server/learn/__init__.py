@@ -85,8 +85,7 @@ async def learn_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await error_page(request, exc.status, exc.title, exc.message)
     except InflowError as exc:
         response = await error_page(request, exc.status, exc.title, exc.detail)
-    except DatabaseUnavailable as exc:  # PostgreSQL restarting or down: a page, not a crash
-        log.warning("%s %s: %s", request.method, request.path, exc)
+    except DatabaseUnavailable:  # PostgreSQL restarting or down: a page, not a crash
         response = await error_page(request, 503, "Database unavailable", DATABASE_UNAVAILABLE)
         response.headers["Retry-After"] = retry_after(request)
     except web.HTTPNotFound:
