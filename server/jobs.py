@@ -62,6 +62,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from server import keys
 from server.cluster import Cluster, Hold
 from server.db.cluster_tables import job_runs
+from server.db.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from server.storage import Storage
@@ -440,6 +441,10 @@ class Jobs:
         except asyncio.CancelledError:
             job.last_error = error = "stopped: the server shut down during the run"
             raise
+        except DatabaseUnavailable as exc:  # one line, no traceback: the next run tries again
+            log.warning("job %s failed: %s", job.name, exc)
+            job.last_error = error = str(exc)[:ERROR_MAX]
+            job.failures += 1
         except Exception as exc:
             log.exception("job %s failed", job.name)
             job.last_error = error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX]

@@ -26,6 +26,7 @@ import aiohttp
 
 from server.analytics.store import EventStore, OutboxItem
 from server.cluster import Cluster, Hold
+from server.db.errors import DatabaseUnavailable
 from server.settings import Settings
 
 log = logging.getLogger("inflow.xapi")
@@ -168,6 +169,10 @@ class Forwarder:
                 continue
             except Exception:
                 log.exception("xAPI forwarder error")
+            except DatabaseUnavailable as exc:  # one line; the outbox is read again soon
+                log.warning("xAPI forwarder paused: %s", exc)
+                await asyncio.sleep(self.settings.lrs_poll_seconds)
+                continue
                 await asyncio.sleep(self.settings.lrs_backoff_max_seconds)
                 continue
             self.backoff = 0.0

@@ -46,6 +46,7 @@ from aiohttp import web
 
 from server import keys
 from server.cluster import Cluster, Hold
+from server.db.errors import DatabaseUnavailable
 from server.peer.mail import build_message, envelope_from
 from server.peer.models import Notification
 from server.peer.store import PeerStore, PeerTx, table_of
@@ -194,6 +195,9 @@ class MailSender:
                 more = await self.send_due()
             except Exception:
                 log.exception("e-mail sender error; trying again in %.0f s", self._poll)
+            except DatabaseUnavailable as exc:  # one line; the outbox is read again later
+                log.warning("e-mail sender paused: %s; trying again in %.0f s", exc, self._poll)
+                more = False
                 more = False
             if more or self._stopping:
                 continue
