@@ -153,9 +153,15 @@ def make_apps(n_rules: int, rng: random.Random, aids_per_app: dict[str, list[str
             )
             pins = tuple(rng.sample(pool, min(3, len(pool))))
             contexts.append(
-                Context(f"{app_id}-ctx-{c}", app_id, f"Page {c}", RuleSpec(pattern), aids=pins)
+                Context(
+                    id=f"{app_id}-ctx-{c}",
+                    app_id=app_id,
+                    name=f"Page {c}",
+                    rules=(RuleSpec(pattern),),
+                    aids=pins,
+                )
             )
-        apps.append(App(app_id, f"App {i}", "", rules, tuple(contexts)))
+        apps.append(App(id=app_id, name=f"App {i}", rules=rules, contexts=tuple(contexts)))
     return apps
 
 

@@ -28,6 +28,7 @@ import os
 import pickle
 import shutil
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -75,6 +76,12 @@ __all__ = ["IndexCorrupt", "IndexService", "IndexState", "IndexUnavailable"]
 # matching "approval" ranked below a passing synonym in some body).
 WEIGHTING = scoring.BM25F(B=0.75, K1=1.2, tags_B=0.0)
 SMALL_POSTINGS = 512  # posting lists read whole (and cached) for related aids' statistics
+# Segments at which a merge starts without waiting for writes to pause (Whoosh's own policy
+# already folds small segments together at each commit, so this is rarely reached).
+MAX_SEGMENTS = 8
+# A rebuild of fewer aids runs in this process: forking writers costs more than it saves.
+BUILD_PROCS_MIN_DOCS = 2000
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # `-m index.merge`
 
 
 def _text(term: Any) -> str:
@@ -195,7 +202,21 @@ class _WriteOp:
     deletes: list[str]
     content_version: int
     done: asyncio.Future[int] = field(repr=False)
-    merge: bool = False  # merge every segment into one (an idle-time optimize)
+    # "write"; "merge": start merging the segments in a child process; "install": swap in
+    # the merged generation (`_Merge.target`) once the child is done
+    kind: str = "write"
+
+
+@dataclass
+class _Merge:
+    """A merge in progress: the frozen copy the child reads, the directory it writes, the
+    writes committed since the copy (replayed onto the merged generation) and the child."""
+
+    source: Path
+    target: Path
+    epoch: int
+    replay: list[_WriteOp] = field(default_factory=list)
+    process: asyncio.subprocess.Process | None = None
 
 
 class IndexService:
@@ -207,7 +228,7 @@ class IndexService:
         writer_timeout: float = 10.0,
         mmap: bool = False,
         merge_delay: float = 10.0,
-        merge_max_docs: int = 25_000,
+        build_procs: int = 2,
         spelling: SpellingLimits = SpellingLimits(),
     ) -> None:
         self.index_dir = index_dir
@@ -216,13 +237,19 @@ class IndexService:
         self.mmap = mmap
         # Each incremental commit adds a segment, and every search pays a fixed cost per segment
         # (about 3 ms at 10k aids: matchers for every query term). So once writes have been quiet
-        # for `merge_delay` seconds, the writer merges the segments back into one. Negative: never.
+        # for `merge_delay` seconds (or segments reach MAX_SEGMENTS), the segments are merged
+        # back into one, in a child process (index/merge.py): a merge rewrites the whole index
+        # (minutes of CPU at 100k aids), which in the writer thread held the GIL against every
+        # search. Negative: never merge.
         self.merge_delay = merge_delay
-        # A merge rewrites the whole index in the writer thread and, through the GIL, slows
-        # searches while it runs: seconds at 10k aids, minutes at 100k. Above this size the extra
-        # segment's few ms are the smaller cost (Whoosh still merges small segments together).
-        self.merge_max_docs = merge_max_docs
+        # Processes a rebuild writes segments with (Whoosh's MpWriter, one segment each; the
+        # merge above folds them into one afterwards). 1: in this process, one segment.
+        self.build_procs = build_procs
+        self.build_procs_min_docs = BUILD_PROCS_MIN_DOCS
         self.segments = 0
+        self.merges = 0  # merged generations swapped in, ever (tests and bench read it)
+        self._merge: _Merge | None = None
+        self._merge_task: asyncio.Task[None] | None = None
         self._merge_timer: asyncio.TimerHandle | None = None
         self._lock_file: TextIO | None = None
         self.writer_timeout = writer_timeout
@@ -374,6 +401,7 @@ class IndexService:
         if self._merge_timer is not None:
             self._merge_timer.cancel()
             self._merge_timer = None
+        await self._stop_merge()
         if self._writer_task is not None:
             await self._queue.put(None)  # drain: the writer finishes queued work first
             await self._writer_task
@@ -451,7 +479,9 @@ class IndexService:
         progress: Callable[[int, int], None] | None = None,
     ) -> IndexState:
         """Build a complete new generation from `aids` and swap it in."""
-        return await self._run_write(self.rebuild_sync, aids, content_version, progress)
+        state = await self._run_write(self.rebuild_sync, aids, content_version, progress)
+        self._schedule_merge()  # a build in several processes leaves a segment each
+        return state
 
     def rebuild_sync(
         self,
@@ -467,19 +497,31 @@ class IndexService:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         ix = _storage(tmp, self.mmap).create_index(build_schema())
-        writer = ix.writer(timeout=self.writer_timeout, procs=1, limitmb=128)
+        procs = self.build_procs if len(aids) >= self.build_procs_min_docs else 1
+        if procs > 1:
+            # Children forked by Whoosh each analyse and write a share of the aids as their own
+            # segment (multisegment: no serial merge of their postings in this process).
+            writer = ix.writer(
+                timeout=self.writer_timeout, procs=procs, multisegment=True, limitmb=128
+            )
+        else:
+            writer = ix.writer(timeout=self.writer_timeout, limitmb=128)
         try:
             for i, aid in enumerate(aids, 1):
                 writer.add_document(**aid_document(aid))
                 if progress and (i % 1000 == 0 or i == len(aids)):
                     progress(i, len(aids))
-            writer.commit(optimize=True)
+            writer.commit(optimize=procs == 1)
         except BaseException:
             writer.cancel()
             ix.close()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        built = int(ix.doc_count())
         ix.close()
+        if built != len(aids):  # a writer process that died would leave its share out
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise IndexUnavailable(f"the rebuild indexed {built} of {len(aids)} aids")
         state = IndexState(SCHEMA_VERSION, content_version, len(aids))
         self._write_state(tmp, state)
         os.replace(tmp, target)
@@ -593,54 +635,95 @@ class IndexService:
             op = await self._queue.get()
             if op is None:
                 return
-            batch = [op]
+            ops = [op]
             stop = False
             while not self._queue.empty():  # batch whatever else is already waiting
                 nxt = self._queue.get_nowait()
                 if nxt is None:
                     stop = True
                     break
-                batch.append(nxt)
-            try:
-                await self._run_write(self._write_batch, batch)
-                self.generation += 1
-                for b in batch:
-                    if not b.done.done():
-                        b.done.set_result(self.generation)
-                if not stop:
-                    self._schedule_merge()
-            except Exception as exc:
-                log.exception("index write failed")
-                for b in batch:
-                    if not b.done.done():
-                        b.done.set_exception(IndexUnavailable(f"index write failed: {exc}"))
+                ops.append(nxt)
+            writes = [o for o in ops if o.kind == "write"]
+            if writes:
+                await self._commit_writes(writes)
+            for control in (o for o in ops if o.kind != "write"):
+                await self._control(control)
             if stop:
                 return
+            self._schedule_merge()
 
-    def _write_batch(self, batch: list[_WriteOp]) -> None:
-        if self._ix is None:
-            raise IndexUnavailable("no index is open; run a rebuild")
-        writer = self._ix.writer(timeout=self.writer_timeout)
+    async def _commit_writes(self, batch: list[_WriteOp]) -> None:
         try:
-            count = self.state.doc_count
-            reader = self._ix.reader()
+            await self._run_write(self._write_batch, batch)
+            self.generation += 1
+            for b in batch:
+                if not b.done.done():
+                    b.done.set_result(self.generation)
+        except Exception as exc:
+            log.exception("index write failed")
+            for b in batch:
+                if not b.done.done():
+                    b.done.set_exception(IndexUnavailable(f"index write failed: {exc}"))
+
+    async def _control(self, op: _WriteOp) -> None:
+        """Start a merge (a frozen copy of the live generation, merged by a child process) or
+        swap in the merged generation; the result (or failure) goes to `op.done`."""
+        try:
+            if op.kind == "merge":
+                merge = await self._run_write(self._start_merge_sync)
+                if merge is not None:
+                    self._merge_task = asyncio.create_task(self._merge_in_child(merge))
+                result = self.generation
+            else:
+                if await self._run_write(self._install_merge_sync):
+                    self.generation += 1
+                result = self.generation
+            if not op.done.done():
+                op.done.set_result(result)
+        except Exception as exc:
+            self._discard_merge()
+            if not op.done.done():
+                op.done.set_exception(exc)
+
+    def _apply_ops(self, ix: Any, ops: Sequence[_WriteOp], count: int) -> int:
+        """Write `ops` in one commit; returns the doc count. Each aid's last change wins: a
+        Whoosh writer's deletes (and update_document's) only reach committed segments, so an aid
+        upserted then deleted (or upserted twice) in one commit stayed (or was there twice)."""
+        final: dict[str, IndexableAid | None] = {}
+        for op in ops:
+            for aid_id in op.deletes:
+                final.pop(aid_id, None)
+                final[aid_id] = None
+            for aid in op.upserts:
+                final.pop(aid.id, None)
+                final[aid.id] = aid
+        writer = ix.writer(timeout=self.writer_timeout)
+        try:
+            reader = ix.reader()
             try:
-                for op in batch:
-                    for aid_id in op.deletes:
-                        if reader.doc_frequency("id", aid_id) > 0:
-                            count -= 1
+                for aid_id, change in final.items():
+                    there = reader.doc_frequency("id", aid_id) > 0
+                    if change is None:
+                        count -= there
                         writer.delete_by_term("id", aid_id)
-                    for aid in op.upserts:
-                        if reader.doc_frequency("id", aid.id) == 0:
-                            count += 1
-                        writer.update_document(**aid_document(aid))
+                    else:
+                        count += not there
+                        writer.update_document(**aid_document(change))
             finally:
                 reader.close()
-            writer.commit(optimize=any(op.merge for op in batch))
+            writer.commit()
         except BaseException:
             with contextlib.suppress(Exception):
                 writer.cancel()
             raise
+        return count
+
+    def _write_batch(self, batch: list[_WriteOp]) -> None:
+        if self._ix is None:
+            raise IndexUnavailable("no index is open; run a rebuild")
+        count = self._apply_ops(self._ix, batch, self.state.doc_count)
+        if self._merge is not None:
+            self._merge.replay.extend(batch)  # the merged copy has not seen these
         state = IndexState(SCHEMA_VERSION, max(b.content_version for b in batch), count)
         current = self._current_dir()
         if current is not None:
@@ -649,26 +732,153 @@ class IndexService:
         self.segments = len(self._ix._segments())
 
     def _schedule_merge(self) -> None:
-        """(Re)start the quiet-period timer that merges segments, when there is more than one."""
+        """(Re)start the quiet-period timer that merges segments, when there is more than one
+        and no merge runs; with MAX_SEGMENTS or more, merge now (writes that never pause)."""
         if self._merge_timer is not None:
             self._merge_timer.cancel()
             self._merge_timer = None
         if (
             self.merge_delay < 0
             or self.segments <= 1
-            or self.state.doc_count > self.merge_max_docs
+            or self._merge is not None
             or self._writer_task is None
+            or self.health != "ok"
         ):
             return
+        delay = 0.0 if self.segments >= MAX_SEGMENTS else self.merge_delay
         loop = asyncio.get_running_loop()
-        self._merge_timer = loop.call_later(self.merge_delay, self._queue_merge)
+        self._merge_timer = loop.call_later(delay, self._queue_merge)
 
-    def _queue_merge(self) -> None:
+    def _queue_merge(self, kind: str = "merge") -> None:
         self._merge_timer = None
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_log_merge_failure)
-        op = _WriteOp([], [], self.state.content_version, done, merge=True)
-        self._queue.put_nowait(op)
+        self._queue.put_nowait(_WriteOp([], [], self.state.content_version, done, kind=kind))
+
+    def _start_merge_sync(self) -> _Merge | None:
+        """On the writer thread, between commits: hard-link the live generation's files into a
+        frozen copy for the child (Whoosh never rewrites a file, so the links are a snapshot)."""
+        current = self._current_dir()
+        if self._merge is not None or current is None or self._ix is None or self.segments <= 1:
+            return None
+        if self.health != "ok":
+            return None
+        n = max((int(p.name.split("-")[1]) for p in self.index_dir.glob("gen-*")), default=0) + 1
+        source = self.index_dir / f".merge-source-{n}-{os.getpid()}"
+        target = self.index_dir / f".merging-{n}-{os.getpid()}"
+        for stale in (source, target):
+            shutil.rmtree(stale, ignore_errors=True)
+        source.mkdir()
+        target.mkdir()
+        for path in current.iterdir():
+            if path.is_file() and path.name not in _STATE_SKIP:
+                try:
+                    os.link(path, source / path.name)
+                except OSError:  # a file system without hard links: a real copy
+                    shutil.copy2(path, source / path.name)
+        self._merge = _Merge(source, target, self._epoch)
+        return self._merge
+
+    async def _merge_in_child(self, merge: _Merge) -> None:
+        """Run index/merge.py on the frozen copy; when it succeeds, queue the swap."""
+        started = time.perf_counter()
+        try:
+            merge.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "index.merge",
+                str(merge.source),
+                str(merge.target),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=_PROJECT_ROOT,
+            )
+            _, err = await merge.process.communicate()
+            code = merge.process.returncode
+        except Exception as exc:
+            log.warning("merging index segments failed to start: %s", exc)
+            self._discard_merge(merge)
+            return
+        if code != 0:
+            if self._merge is merge:  # not stopped by close()
+                log.warning(
+                    "merging index segments failed (exit %s; searches stay correct, only "
+                    "slower): %s",
+                    code,
+                    err.decode("utf-8", "replace")[-2000:],
+                )
+            self._discard_merge(merge)
+            return
+        log.info("index segments merged in %.1f s (child process)", time.perf_counter() - started)
+        if self._merge is merge and self._writer_task is not None:
+            self._queue_merge("install")
+
+    def _install_merge_sync(self) -> bool:
+        """On the writer thread: replay the writes made since the copy onto the merged
+        generation, then swap it in as a rebuild is. False (merge discarded) when a rebuild,
+        an installed snapshot or a corrupt index replaced the generation meanwhile."""
+        merge = self._merge
+        if merge is None:
+            return False
+        if merge.epoch != self._epoch or self._ix is None or self.health != "ok":
+            self._discard_merge()
+            return False
+        n = int(merge.source.name.split("-")[2])
+        target = self.index_dir / f"gen-{n}"
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(merge.target, target)
+        ix = _storage(target, self.mmap).open_index()
+        try:
+            if merge.replay:
+                count = self._apply_ops(ix, merge.replay, int(ix.doc_count()))
+                if count != self.state.doc_count:
+                    live = self.state.doc_count
+                    raise IndexUnavailable(f"the merged index holds {count} aids, live {live}")
+            self._write_state(target, self.state)
+        except BaseException:
+            ix.close()
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        pointer_tmp = self.index_dir / "CURRENT.tmp"
+        pointer_tmp.write_text(target.name, encoding="utf-8")
+        os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
+        old_ix = self._ix
+        self._ix = ix
+        self.segments = len(ix._segments())
+        self._epoch += 1
+        self.merges += 1
+        old_ix.close()
+        self._discard_merge()
+        for stale in self.index_dir.glob("gen-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+        return True
+
+    def _discard_merge(self, only: _Merge | None = None) -> None:
+        """Forget the merge in progress (only `only`, when given) and remove its directories."""
+        merge = self._merge
+        if only is not None and merge is not only:
+            return
+        self._merge = None
+        if merge is not None:
+            shutil.rmtree(merge.source, ignore_errors=True)
+            shutil.rmtree(merge.target, ignore_errors=True)
+
+    async def _stop_merge(self) -> None:
+        """close(): end a running merge child (its work is thrown away) and wait for it."""
+        merge = self._merge
+        self._merge = None
+        if merge is not None and merge.process is not None and merge.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                merge.process.kill()
+        if self._merge_task is not None:
+            with contextlib.suppress(Exception):
+                await self._merge_task
+            self._merge_task = None
+        if merge is not None:
+            shutil.rmtree(merge.source, ignore_errors=True)
+            shutil.rmtree(merge.target, ignore_errors=True)
 
     # -- searching ---------------------------------------------------------------------------
     def _searcher(self) -> Searcher:

@@ -84,7 +84,7 @@ async def library_ctx(app: web.Application) -> AsyncIterator[None]:
         writer_timeout=settings.writer_timeout_seconds,
         mmap=settings.index_mmap,
         merge_delay=settings.index_merge_delay_seconds,
-        merge_max_docs=settings.index_merge_max_docs,
+        build_procs=settings.index_build_procs,
     )
     try:
         await index.open()

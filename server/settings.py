@@ -62,11 +62,12 @@ class Settings:
     # memory at 10k aids (see index/service.py and the figures in make bench). Off by default
     # so a 10k-aid server stays under 300 MB.
     index_mmap: bool = False
-    # Quiet seconds after the last index write before its segments are merged into one
-    # (each extra segment costs every search a few ms); negative: never merge.
+    # Quiet seconds after the last index write before its segments are merged into one, in a
+    # child process (each extra segment costs every search a few ms); negative: never merge.
     index_merge_delay_seconds: float = 10.0
-    # ...but only for indexes up to this many aids (a merge of 100k takes minutes of CPU).
-    index_merge_max_docs: int = 25_000
+    # Processes an index rebuild writes with (one segment each, merged afterwards); 1: in the
+    # server's process only.
+    index_build_procs: int = 2
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
     # Extension origins allowed by CORS, e.g. "chrome-extension://<id>".
