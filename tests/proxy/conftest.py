@@ -10,6 +10,7 @@ proxy: the client is the address nginx names in X-Forwarded-For.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import EXT_ID
-from tests.keycloak import admin
+from tests.keycloak import REALM_FILE, admin
 from tests.nodes import Node, free_port
 from tests.pg.conftest import Databases, _admin
 from tests.proxy.nginx import Nginx, port_answers, render_site, self_signed
@@ -48,6 +49,9 @@ class Site:
 def _allow_callbacks() -> None:
     """The running Keycloak may have imported an older realm file (auth/keycloak.sh re-imports
     only on `make keycloak`): add the proxy's callbacks to `inflow-admin` as the file has them."""
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    (client,) = [c for c in realm["clients"] if c["clientId"] == "inflow-admin"]
+    assert set(CALLBACKS) <= set(client["redirectUris"]), "auth/realm-inflow.json lacks them"
     kc = admin()
     uuid = kc.get_client_id("inflow-admin")
     client = kc.get_client(uuid)

@@ -125,7 +125,9 @@ class Nginx:
         return f"https://127.0.0.1:{self.https_port}"
 
     def _cmd(self, *extra: str) -> list[str]:
-        return [str(NGINX), "-p", str(self.prefix), "-c", str(self.conf), *extra]
+        # -e: nginx's start-up messages go to the prefix too, never to /var/log/nginx.
+        prefix, conf, log = str(self.prefix), str(self.conf), str(self.prefix / "error.log")
+        return [str(NGINX), "-p", prefix, "-c", conf, "-e", log, *extra]
 
     def check(self) -> None:
         """`nginx -t`: the configuration is valid (raises with nginx's words otherwise)."""
