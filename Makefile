@@ -16,7 +16,7 @@ export INFLOW_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
 RALPH_VENV := .cache/ralph-venv
 
-.PHONY: run test lint bench install chromium firefox extension-deps ralph reindex check clean help \
+.PHONY: run test lint bench install chromium wrk firefox extension-deps ralph reindex check clean help \
 	postgres postgres-stop nginx
 
 help:
@@ -69,6 +69,17 @@ chromium:
 	@command -v chromium >/dev/null || { \
 	  echo "Installing Debian's chromium (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# wrk (make bench's load generator): Debian's package, as root; otherwise say how.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's wrk (make bench)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else \
+	    echo "make bench needs wrk: run 'sudo apt-get install wrk' (or make bench as root)"; \
+	    exit 1; \
+	  fi; }
 
 # Firefox tests (tests/firefox/): Debian's firefox-esr and a geckodriver built from crates.io
 # (about 4 minutes on 2 cores, once; kept in .cache/cargo). Never a downloaded browser or driver.
@@ -124,9 +135,10 @@ lint: install extension-deps
 	$(VENV)/bin/lint-imports
 	cd extension && npx eslint . && npx prettier --check .
 
-bench: install chromium keycloak
+bench: install chromium keycloak wrk
 	$(PY) bench/run.py
 	$(PY) bench/bench_sources.py
+	server/db/pg.sh start && $(PY) bench/bench_follow.py
 	server/db/pg.sh start && deploy/nginx/setup.sh && $(PY) bench/bench_two_nodes.py
 
 reindex: install
