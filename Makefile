@@ -1,6 +1,6 @@
 # Inflow: `make run` starts everything on embedded defaults; `make test` installs what tests need,
 # runs `make lint` and then every test (CI: .ci/run). Other targets: lint, bench, keycloak,
-# keycloak-stop, postgres, postgres-stop, ralph, reindex, check, clean.
+# keycloak-stop, postgres, postgres-stop, nginx, ralph, reindex, check, clean.
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -26,6 +26,7 @@ help:
 	@echo "make bench      benchmarks (figures printed)"
 	@echo "make keycloak   start the local Keycloak on 127.0.0.1:8081 (idempotent)"
 	@echo "make postgres   start the local PostgreSQL on 127.0.0.1:5433 (idempotent; docs/scale-out.md)"
+	@echo "make nginx      install Debian's nginx for the proxy test and bench (docs/proxy.md)"
 	@echo "make clean      remove the venv, data and caches"
 
 $(VENV)/.installed: pyproject.toml
