@@ -16,11 +16,11 @@ async with app[keys.CLUSTER].exclusive("xapi-forwarder") as hold:
   the cluster's own (psycopg, autocommit; not the content store's, whose transactions come and go).
   When a node dies, PostgreSQL ends its session and with it every lock it held: another node's
   next try gets it. The connection is checked every `settings.cluster_check_seconds`; when it has
-  dropped (PostgreSQL restarted, the backend terminated, the network) every hold is marked lost
-  (`bool(hold)` turns False, `hold.lost` is set), and the cluster reconnects with a backoff. A
-  lock a node lost may be taken by another node before the first one notices (up to one check
-  interval): the work done under these locks is safe to repeat (the LRS keeps a statement id once,
-  a mail row is marked sent in a transaction that checks it is still queued).
+  dropped (PostgreSQL restarted, the backend terminated, the network; a check not answered within
+  `cluster_check_seconds` counts too) every hold is marked lost (`bool(hold)` turns False,
+  `hold.lost` is set), and the cluster reconnects with a backoff. A lock a node lost may be taken
+  by another node before the first one notices (up to two check intervals): the senders wait
+  `takeover_seconds` after taking a lock before they send, and the jobs are safe to repeat.
 - On SQLite (one node) an in-process lock: the same code, one holder at a time.
 
 A lock's key is a stable 64-bit number from its name (`lock_key`), the same on every node.
@@ -160,6 +160,14 @@ class Cluster:
                 if conn is not None and not hold.lost.is_set():
                     await self._unlock(conn, name)
 
+    @property
+    def takeover_seconds(self) -> float:
+        """How long a node that just took a lock waits before it sends anything (the xAPI
+        forwarder, the mail sender): long enough for a previous holder that lost its connection
+        (not its life) to notice it (one check, answered or timed out) and stop between batches.
+        0 on SQLite."""
+        return 3 * self.check_seconds if self.shared else 0.0
+
     def holds(self, name: str) -> bool:
         """True while this node holds `name`."""
         hold = self._held.get(name)
@@ -238,9 +246,9 @@ class Cluster:
                     except psycopg.Error:
                         backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
                     continue
-                try:
-                    await self._conn.execute("SELECT 1")
-                except psycopg.Error as exc:
+                try:  # a check that does not answer in time counts as a lost connection
+                    await asyncio.wait_for(self._conn.execute("SELECT 1"), self.check_seconds)
+                except (psycopg.Error, TimeoutError) as exc:
                     await self._lost(exc)
 
 

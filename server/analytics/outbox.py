@@ -146,6 +146,8 @@ class Forwarder:
             return
         while True:
             async with cluster.exclusive(LOCK) as hold:
+                if hold:  # a holder that lost its connection stops first
+                    await asyncio.sleep(cluster.takeover_seconds)
                 if hold:
                     log.info("xAPI forwarder: this node (%s) sends the outbox", cluster.node)
                     await self._work(hold)

@@ -178,6 +178,8 @@ class MailSender:
             return
         while not self._stopping:
             async with cluster.exclusive(LOCK) as hold:
+                if hold:  # a holder that lost its connection stops first
+                    await asyncio.sleep(cluster.takeover_seconds)
                 if hold:
                     log.info("e-mail: this node (%s) sends the outbox", cluster.node)
                     await self._send_while(hold)
