@@ -169,12 +169,12 @@ class Forwarder:
                 log.warning("LRS unavailable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            except Exception:
-                log.exception("xAPI forwarder error")
             except DatabaseUnavailable as exc:  # one line; the outbox is read again soon
                 log.warning("xAPI forwarder paused: %s", exc)
                 await asyncio.sleep(self.settings.lrs_poll_seconds)
                 continue
+            except Exception:
+                log.exception("xAPI forwarder error")
                 await asyncio.sleep(self.settings.lrs_backoff_max_seconds)
                 continue
             self.backoff = 0.0

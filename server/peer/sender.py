@@ -195,11 +195,11 @@ class MailSender:
             self._wakeup.clear()  # before reading: a wake() from now on is not lost
             try:
                 more = await self.send_due()
-            except Exception:
-                log.exception("e-mail sender error; trying again in %.0f s", self._poll)
             except DatabaseUnavailable as exc:  # one line; the outbox is read again later
                 log.warning("e-mail sender paused: %s; trying again in %.0f s", exc, self._poll)
                 more = False
+            except Exception:
+                log.exception("e-mail sender error; trying again in %.0f s", self._poll)
                 more = False
             if more or self._stopping:
                 continue
