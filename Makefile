@@ -140,6 +140,7 @@ bench: install chromium keycloak wrk
 	$(PY) bench/run.py
 	$(PY) bench/bench_sources.py
 	server/db/pg.sh start && $(PY) bench/bench_follow.py
+	server/db/pg.sh start && $(PY) bench/bench_join.py
 	server/db/pg.sh start && deploy/nginx/setup.sh && $(PY) bench/bench_two_nodes.py
 
 reindex: install

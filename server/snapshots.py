@@ -159,9 +159,12 @@ def list_snapshots_sync(storage: Storage) -> list[Snapshot]:
 # -- publishing -------------------------------------------------------------------------------
 
 
-def _pack(source: Path, archive: Path) -> None:
-    """A flat tar (file names only) of the exported generation, gzip level COMPRESSLEVEL."""
-    with tarfile.open(archive, "w:gz", compresslevel=COMPRESSLEVEL) as tar:
+def pack(source: Path, archive: Path, compresslevel: int = COMPRESSLEVEL) -> None:
+    """A flat tar (file names only) of an exported generation, gzip at `compresslevel` (0: a
+    plain tar; bench/bench_join.py compares them)."""
+    mode = "w:gz" if compresslevel > 0 else "w"
+    options = {"compresslevel": compresslevel} if compresslevel > 0 else {}
+    with tarfile.open(archive, mode, **options) as tar:  # type: ignore[call-overload]
         for path in sorted(source.iterdir()):
             tar.add(path, arcname=path.name, recursive=False)
 
@@ -256,7 +259,7 @@ async def publish_snapshot(library: Library, node: str) -> Snapshot | None:
     start = time.perf_counter()
     async with _work_dir(library) as work:
         state = await library.index.export_generation(work / "gen")
-        await asyncio.to_thread(_pack, work / "gen", work / "index.tar.gz")
+        await asyncio.to_thread(pack, work / "gen", work / "index.tar.gz")
         snapshot = await asyncio.to_thread(
             _store,
             library.storage,
@@ -457,7 +460,7 @@ async def snapshots_ctx(app: web.Application) -> AsyncIterator[None]:
         first = None
         if not await asyncio.to_thread(_any_snapshot_sync, library.storage):
             first = min(every, FIRST_SNAPSHOT_SECONDS)
-        jobs.register(JOB, every, run, first_in=first)
+        jobs.register(JOB, every, run, first_in=first, once=True)  # one node of all
     yield
 
 
@@ -469,6 +472,7 @@ __all__ = [
     "join_from_snapshot",
     "join_if_behind",
     "list_snapshots_sync",
+    "pack",
     "publish_snapshot",
     "snapshots_ctx",
     "unpack",

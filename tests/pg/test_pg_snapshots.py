@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient
 from index.schema import SCHEMA_VERSION
 from server import keys
 from server.app import create_app
+from server.cli import main
 from server.db.cluster_tables import index_snapshot_chunks, index_snapshots
 from server.library import Library
 from server.settings import Settings
@@ -31,6 +32,7 @@ from server.snapshots import (
     publish_snapshot,
     unpack,
 )
+from server.storage import Storage
 
 A = "/api/v1/admin"
 BOOKINGS = "https://bookings.fernhill-vets.test"
@@ -312,3 +314,25 @@ async def test_a_stored_archive_with_a_path_outside_is_refused_and_the_node_rebu
     assert not (tmp_path / "escaped.txt").exists()
     assert not (tmp_path.parent / "escaped.txt").exists()
     assert await _search(two, learner, "vaccination") == ["book-vaccination"]
+
+
+def test_inflow_snapshot_stores_one_now(
+    settings_for: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`inflow snapshot` (before the first scheduled run, or before adding nodes): it brings the
+    data folder's index up to date, stores it, and says so; run again with nothing new it stores
+    nothing. On SQLite it says snapshots are for PostgreSQL instead of storing a useless copy."""
+    settings = settings_for("cli")
+    monkeypatch.setenv("INFLOW_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("INFLOW_DATABASE_URL", settings.database_url)
+    assert main(["snapshot"]) == 0
+    assert "Stored index snapshot" in capsys.readouterr().out
+    assert main(["snapshot"]) == 0
+    assert "nothing stored" in capsys.readouterr().out
+    storage = Storage(settings.db_path, url=settings.database_url)
+    assert len(list_snapshots_sync(storage)) == 1
+    monkeypatch.setenv("INFLOW_DATABASE_URL", "")
+    assert main(["snapshot"]) == 2
+    assert "PostgreSQL" in capsys.readouterr().err
