@@ -189,7 +189,7 @@ async def follow_ctx(app: web.Application) -> AsyncIterator[None]:
         pruned = await prune_changes(app)
         job.progress(pruned, pruned, f"{pruned} change rows pruned")
 
-    app[keys.JOBS].register(PRUNE_JOB, PRUNE_EVERY, prune)
+    app[keys.JOBS].register(PRUNE_JOB, PRUNE_EVERY, prune, once=True)  # one node a day
     follower: Follower | None = None
     if is_postgresql(settings.database_url):
         follower = Follower(

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient
 
 from server import keys
 from server.app import create_app
-from server.db.cluster_tables import content_changes
+from server.db.cluster_tables import content_changes, index_snapshots
+from server.db.engine import begin_immediate, commit
 from server.library import Library
 from server.models import Aid
 from server.storage import Changes, Storage
@@ -207,3 +208,39 @@ async def test_a_pruned_gap_in_the_log_rebuilds_and_agrees(
     assert library.rebuilds == rebuilds + 1
     assert sorted(await _search(brewery, learner, "variety")) == ["hop-0", "hop-1", "hop-2"]
     assert (await library.agreement())["ok"]
+
+
+async def test_the_prune_job_drops_old_rows_but_keeps_those_a_snapshot_still_needs(
+    brewery: TestClient, admin: dict[str, str]
+) -> None:
+    """A new node installs the newest snapshot and then applies the rows after its version: had
+    the daily prune removed them by age alone, that node would rebuild from scratch instead."""
+    storage = brewery.app[keys.LIBRARY].storage
+    assert (await brewery.post(f"{A}/apps", json=APP, headers=admin)).status == 201
+    for i in range(3):
+        resp = await brewery.post(f"{A}/aids", json=_aid(f"cask-{i}", f"Cask {i}"), headers=admin)
+        assert resp.status == 201
+    versions = [r["version"] for r in await _rows(storage)]
+    assert len(versions) == 4
+
+    def age_and_snapshot() -> None:
+        conn = storage.conn
+        begin_immediate(conn)
+        conn.execute(sa.update(content_changes).values(at="2020-01-01T00:00:00Z"))
+        conn.execute(
+            sa.insert(index_snapshots).values(
+                content_version=versions[1],
+                schema=1,
+                doc_count=1,
+                created_at="2020-01-01T00:00:00Z",
+                complete=1,
+            )
+        )
+        commit(conn)
+
+    await storage.call(age_and_snapshot)
+    jobs = brewery.app[keys.JOBS]
+    assert await jobs.run_now("content-changes-prune")
+    await jobs.wait("content-changes-prune")
+    assert jobs.state("content-changes-prune")["last_error"] == ""
+    assert [r["version"] for r in await _rows(storage)] == versions[2:]

@@ -224,6 +224,31 @@ class QuestionIndex:
             raise
         writer.commit()
 
+    async def sync(self, docs: Iterable[QuestionDoc]) -> int:
+        """Make the index hold exactly `docs` (the database's) by writing only the differences:
+        what other nodes accepted, hid or deleted (server/peer/questions_api.py runs it on
+        PostgreSQL). Returns how many documents were written or removed."""
+        changed: int = await self._run(self._sync_sync, list(docs))
+        return changed
+
+    def _sync_sync(self, docs: list[QuestionDoc]) -> int:
+        stored = {str(f["id"]): f.get("digest") for f in self._search().all_stored_fields()}
+        puts = [d for d in docs if stored.get(d.id) != d.digest]
+        gone = set(stored) - {d.id for d in docs}
+        if not puts and not gone:
+            return 0
+        writer = self._index().writer(timeout=WRITER_TIMEOUT)
+        try:
+            for question_id in gone:
+                writer.delete_by_term("id", question_id)
+            for doc in puts:
+                writer.update_document(**doc.fields())
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        return len(puts) + len(gone)
+
     # -- reads ----------------------------------------------------------------------------------
     async def ids(self) -> set[str]:
         found: set[str] = await self._run(self._ids_sync)

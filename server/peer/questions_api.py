@@ -10,6 +10,9 @@ question's app, an owner, a reviewer or admin) and refuses everyone else with 40
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -23,6 +26,7 @@ from server.api.caller import audience_of, identity_of
 from server.api.validation import known_query, page_url
 from server.body import read_json
 from server.errors import Forbidden, ValidationFailed
+from server.follow import is_postgresql
 from server.models import SLUG_RE, FieldErrors, validate
 from server.peer.limits import check_peer_rate
 from server.peer.models import QUESTION_STATUSES, Answer, Question
@@ -38,6 +42,7 @@ from server.responses import json_response
 from server.security import requires_op
 
 B = TypeVar("B")
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 P = "/api/v1/peer"
 A = "/api/v1/admin"
@@ -209,14 +214,35 @@ async def draft_aid(request: web.Request) -> web.Response:
 
 async def question_index_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the peer store's): the question index, rebuilt from the database."""
-    index = QuestionIndex(app[keys.SETTINGS].data_dir / "questions-index")
+    settings = app[keys.SETTINGS]
+    index = QuestionIndex(settings.data_dir / "questions-index")
     service = QuestionService(app, index)
+    follow: asyncio.Task[None] | None = None
     try:
         await index.open(await service.index_docs())  # kept when it agrees, else rebuilt
         app[keys.QUESTIONS] = service
+        if is_postgresql(settings.database_url):  # other nodes accept, hide and delete too
+            follow = asyncio.create_task(
+                _follow(service, max(1.0, settings.follow_poll_seconds)), name="questions-follow"
+            )
         yield
     finally:
+        if follow is not None:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
         await index.close()
+
+
+async def _follow(service: QuestionService, every: float) -> None:
+    """Every `every` seconds, write to this node's question index what the database holds and
+    the index does not (only the differences: server/peer/question_index.py `sync`)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await service.index.sync(await service.index_docs())
+        except Exception:  # the database away: next time
+            log.warning("syncing the question index with the database failed", exc_info=True)
 
 
 def setup_questions(app: web.Application) -> None:

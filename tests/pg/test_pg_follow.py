@@ -22,6 +22,9 @@ from server.db.content_tables import aids as aids_table
 from server.db.content_tables import meta
 from server.library import Library
 from server.settings import Settings
+from tests.smtp import SmtpServer
+from tests.test_peer_questions import TRIPS, Q, answered, write_library
+from tests.test_peer_questions import learner as asker
 from tests.tokens import TokenMaker
 
 A = "/api/v1/admin"
@@ -277,3 +280,34 @@ async def test_a_pruned_gap_makes_the_other_node_rebuild_and_still_agree(
     assert _library(two).rebuilds == rebuilds + 1
     assert sorted(await _search(two, learner, "variety")) == ["hop-0", "hop-1", "hop-2"]
     assert (await _library(two).agreement())["ok"]
+
+
+async def test_an_answer_accepted_on_one_node_is_offered_as_similar_on_the_other(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    tmp_path: Any,
+    tokens: TokenMaker,
+    smtp_server: SmtpServer,
+) -> None:
+    """Each node keeps its own index of answered questions: before it followed the database,
+    an answer accepted through node one was never offered on node two ("answered before") until
+    node two restarted, so learners there asked the same question again."""
+    library = write_library(tmp_path / "harbor")
+    one = await aiohttp_client(
+        create_app(
+            make_settings(data_dir=tmp_path / "n1", content_dir=library, **smtp_server.settings())
+        )
+    )
+    two = await aiohttp_client(
+        create_app(make_settings(data_dir=tmp_path / "n2", content_dir=None, follow_poll_seconds=1))
+    )
+    await answered(one, tokens, TRIPS, "How do I log a detour on a trip?", "Add a waypoint.")
+
+    async def similar() -> list[str]:
+        resp = await two.post(
+            f"{Q}/similar", json={"url": TRIPS, "q": "detour trip"}, headers=asker(tokens, "d-7")
+        )
+        assert resp.status == 200, await resp.text()
+        return [a["question"] for a in (await resp.json())["answers"]]
+
+    assert await _eventually(similar, bool) == ["How do I log a detour on a trip?"]
