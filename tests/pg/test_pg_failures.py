@@ -25,6 +25,8 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
+from server import keys
+from server.app import create_app
 from tests.nodes import Node, NodeFactory, PgCluster, node_env, nodes, pg_cluster  # noqa: F401
 from tests.pg.conftest import Databases
 from tests.tokens import TokenMaker
@@ -385,3 +387,52 @@ async def test_postgresql_restarted_under_load_is_503_then_the_same_nodes_recove
             log = node.log_text()
             assert "content database unavailable" in log
             assert "connected again" in log
+
+
+async def test_console_and_learn_pages_say_the_database_is_unavailable(
+    pg_cluster: PgCluster,  # noqa: F811 (first: stopped after the app closes)
+    aiohttp_client: Any,
+    make_settings: Callable[..., Any],
+    tokens: TokenMaker,
+    tmp_path: Path,
+) -> None:
+    """The console and /learn read the person's session from the database before their own error
+    handling ran: with PostgreSQL down a signed-in person got the API's problem+json (or a 500)
+    instead of a page. Now it is their error page, 503 with Retry-After, and the same page works
+    again when PostgreSQL is back."""
+    settings = make_settings(
+        database_url=pg_cluster.create_database("content"),
+        events_database_url=pg_cluster.create_database("events"),
+        content_dir=_content(tmp_path / "content"),
+        jobs=False,
+    )
+    client = await aiohttp_client(create_app(settings))
+    app = client.server.app
+    token = tokens.token(sub="yard-admin", roles=("learner", "author", "admin"))
+    identity = await app[keys.AUTHENTICATOR].authenticate(token)
+    for sessions in (app[keys.ADMIN_SESSIONS], app[keys.LEARN_SESSIONS]):
+        sid, _ = await sessions.create(identity, {"access_token": token, "refresh_token": ""})
+        client.session.cookie_jar.update_cookies({sessions.cookie_name: sid})
+    pages = ("/admin/aids", "/learn/")
+    for path in pages:
+        resp = await client.get(path, allow_redirects=False)
+        assert resp.status == 200, path
+
+    await asyncio.to_thread(pg_cluster.stop)
+    for path in pages:
+        for _ in range(2):  # the broken connection, then a refused reconnect
+            resp = await client.get(path, allow_redirects=False)
+            assert resp.status == 503, path
+            assert resp.content_type == "text/html"
+            assert resp.headers["Retry-After"] == "2"
+            assert "Database unavailable" in await resp.text()
+
+    await asyncio.to_thread(pg_cluster.start)
+    for path in pages:
+
+        async def back(path: str = path) -> bool:
+            resp = await client.get(path, allow_redirects=False)
+            assert resp.status in {200, 503}, path
+            return resp.status == 200
+
+        await _until(back, f"{path} after PostgreSQL came back")
