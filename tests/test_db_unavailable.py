@@ -58,9 +58,8 @@ def test_refused_connections_are_unavailable_statement_errors_are_not(tmp_path: 
         assert is_unavailable(chained)
 
     lite = sqlite_engine(tmp_path / "db.sqlite3")
-    with lite.connect() as conn:
-        with pytest.raises(sa.exc.OperationalError) as bad:
-            conn.exec_driver_sql("SELECT * FROM no_such_table")
+    with lite.connect() as conn, pytest.raises(sa.exc.OperationalError) as bad:
+        conn.exec_driver_sql("SELECT * FROM no_such_table")
     holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     waiter = sqlite3.connect(tmp_path / "db.sqlite3", timeout=0)
