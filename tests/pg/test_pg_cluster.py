@@ -61,9 +61,10 @@ async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
 
 @pytest.fixture
 def make_nodes(
-    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], aiohttp_client: Any, tmp_path: Path
 ) -> MakeNodes:
-    """Two nodes (node-1 imports the demo content, node-2 finds it) with these settings."""
+    """Two nodes (node-1 imports the demo content, node-2 finds it) with these settings. The
+    databases first: they are dropped after the apps have closed."""
 
     async def make(**changes: Any) -> Nodes:
         base: dict[str, Any] = {"cluster_check_seconds": CHECK, "link_check_hours": 0}
