@@ -36,6 +36,8 @@ APP = "yardops"  # a small library of another company's app (not the demo's)
 CONTEXT = "yardops-gate"
 DEADLINE = 60.0  # seconds a test waits for an outcome (other nodes' catch-up, a restart)
 TIMEOUT = aiohttp.ClientTimeout(total=10)  # no request may hang longer than this
+# node processes start, die and wait for PostgreSQL: more than the default 120 s on a busy machine
+pytestmark = pytest.mark.timeout(300)
 
 
 def _content(root: Path) -> Path:
