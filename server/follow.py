@@ -95,6 +95,8 @@ class Follower:
         if self.connected:
             behind = f", {self.lag} behind" if self.lag else ""
             return True, f"listening for content changes: index at version {version}{behind}"
+        if not self.last_error:
+            return False, "connecting to listen for content changes"
         return False, f"not listening for content changes (reconnecting): {self.last_error}"
 
     # -- the loop --------------------------------------------------------------------------------
@@ -108,6 +110,7 @@ class Follower:
                 )
             except (psycopg.Error, OSError) as exc:
                 self._lost(exc)
+                await self._catch_up()  # the store's own connection may still reach it: poll
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
