@@ -56,9 +56,11 @@ log = logging.getLogger(__name__)
 
 JOB = "index-snapshot"
 CHUNK_BYTES = 8 * 1024 * 1024  # one row of index_snapshot_chunks
-KEEP = 2  # complete snapshots kept (the newest); older ones are deleted after a publish
+KEEP = 2  # complete snapshots kept per index schema (the newest), after each publish
 # A publish that died half-way leaves a row with complete = 0; it is deleted after this long.
 STALE_INCOMPLETE = dt.timedelta(hours=6)
+# Snapshots of another index schema (an older Inflow's, during an upgrade) go after this long.
+OTHER_SCHEMA = dt.timedelta(days=1)
 # The first snapshot of a database that has none, this long after start-up.
 FIRST_SNAPSHOT_SECONDS = 60.0
 # gzip level 1: bench/bench_join.py measured it (docs/scale-out.md "A new node joins"); the
@@ -235,17 +237,27 @@ def _delete(conn: sa.Connection, ids: list[int]) -> None:
 
 
 def _prune(conn: sa.Connection, keep: int = KEEP) -> None:
-    """Keep the newest `keep` complete snapshots (any schema: an older Inflow's are useless once
-    the newest are this one's) and incomplete ones younger than STALE_INCOMPLETE (in progress)."""
+    """Keep the newest `keep` complete snapshots of each index schema (during a rolling upgrade
+    nodes of both versions join), but none of another schema older than OTHER_SCHEMA (the
+    upgrade is over), and incomplete ones younger than STALE_INCOMPLETE (being written)."""
     t = index_snapshots
-    complete = conn.execute(
-        sa.select(t.c.id)
+    now = dt.datetime.now(dt.UTC)
+
+    def iso(when: dt.datetime) -> str:
+        return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.schema, t.c.created_at)
         .where(t.c.complete == 1)
         .order_by(t.c.content_version.desc(), t.c.id.desc())
-    ).scalars()
-    old = list(complete)[keep:]
-    stale = (dt.datetime.now(dt.UTC) - STALE_INCOMPLETE).isoformat(timespec="seconds")
-    stale = stale.replace("+00:00", "Z")
+    ).all()
+    seen: dict[int, int] = {}
+    old: list[int] = []
+    for snapshot_id, schema, created in rows:
+        seen[schema] = seen.get(schema, 0) + 1
+        if seen[schema] > keep or (schema != SCHEMA_VERSION and created < iso(now - OTHER_SCHEMA)):
+            old.append(snapshot_id)
+    stale = iso(now - STALE_INCOMPLETE)
     old += conn.execute(
         sa.select(t.c.id).where(t.c.complete == 0, t.c.created_at < stale)
     ).scalars()

@@ -210,7 +210,23 @@ async def test_only_the_newest_two_snapshots_are_kept(
 ) -> None:
     """Every hour adds a snapshot (the whole index): without pruning the database would grow by
     an index an hour. The newest two stay (one being read while the next is written), with their
-    chunks; the others and their chunks are gone. Nothing new to store: nothing stored."""
+    chunks; the others and their chunks are gone. Nothing new to store: nothing stored. During
+    an upgrade the other index schema's newest stay too (its nodes still join), not after a day."""
+    engine = _engine(settings_for("node-1"))
+    older = {}
+    with engine.begin() as conn:
+        for created in ("2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z"):
+            older[created] = conn.execute(
+                sa.insert(index_snapshots)
+                .values(
+                    content_version=1,
+                    schema=SCHEMA_VERSION - 1,
+                    doc_count=0,
+                    created_at=created,
+                    complete=1,
+                )
+                .returning(index_snapshots.c.id)
+            ).scalar_one()
     made = []
     for i in range(3):
         made.append(await _publish(one))
@@ -221,12 +237,12 @@ async def test_only_the_newest_two_snapshots_are_kept(
     assert all(m is not None for m in made)
     storage = _library(one).storage
     kept = list_snapshots_sync(storage)
-    assert [s.id for s in kept] == [m.id for m in reversed(made[1:]) if m is not None]
-    engine = _engine(settings_for("node-1"))
+    newest = [m.id for m in reversed(made[1:]) if m is not None]
+    assert [s.id for s in kept] == [*newest, older["2999-01-01T00:00:00Z"]]
     with engine.connect() as conn:
         owners = conn.execute(sa.select(index_snapshot_chunks.c.snapshot_id).distinct()).scalars()
-        assert sorted(owners) == sorted(s.id for s in kept)
-        assert conn.execute(sa.select(sa.func.count()).select_from(index_snapshots)).scalar() == 2
+        assert sorted(owners) == sorted(newest)
+        assert conn.execute(sa.select(sa.func.count()).select_from(index_snapshots)).scalar() == 3
     engine.dispose()
 
 
