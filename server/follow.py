@@ -9,7 +9,7 @@ A burst of notifications costs one catch-up: the first applies every row committ
 the ones it covered are skipped. A notification can be missed (the connection dropped, the node
 was busy reconnecting), so the follower also catches up every `settings.follow_poll_seconds`
 whatever it heard, and right after (re)connecting. A lost connection is made again with a
-growing pause (0.5 s to 30 s); nothing here blocks the event loop.
+growing pause (0.5 s to 5 s); nothing here blocks the event loop.
 
 The job `content-changes-prune` (daily) deletes change rows older than `settings.change_log_days`,
 never rows newer than the newest complete index snapshot (a new node installs that snapshot and
@@ -39,7 +39,7 @@ from server.storage import CHANGES_CHANNEL, Storage
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5  # seconds before the first reconnection attempt; doubles up to BACKOFF_MAX
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 5.0  # short: /readyz says not ready until the listener is back
 CONNECT_TIMEOUT = 5  # seconds (libpq's connect_timeout)
 PRUNE_JOB = "content-changes-prune"
 PRUNE_EVERY = 24 * 3600.0
