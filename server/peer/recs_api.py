@@ -27,6 +27,7 @@ from server.api.caller import audience_of
 from server.api.validation import page_url
 from server.body import read_json
 from server.errors import Forbidden, ValidationFailed
+from server.follow import is_postgresql
 from server.models import FieldErrors, adapter, validate
 from server.peer.flags import (
     FlagRequest,
@@ -134,7 +135,13 @@ async def recommendations_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.PEER_RECS] = cache
     signals = app[keys.SUGGESTER].signals
     signals.append(cache)
-    task = asyncio.create_task(cache.run(app[keys.PEER]), name="recommendations-reload")
+    # On PostgreSQL other nodes add and take back recommendations too: reload as often as the
+    # content follower polls (docs/scale-out.md), else the module's default (this node's own
+    # changes reload at once).
+    settings = app[keys.SETTINGS]
+    every = max(1.0, settings.follow_poll_seconds) if is_postgresql(settings.database_url) else None
+    run = cache.run(app[keys.PEER]) if every is None else cache.run(app[keys.PEER], every)
+    task = asyncio.create_task(run, name="recommendations-reload")
     try:
         yield
     finally:

@@ -25,6 +25,7 @@ from server.settings import Settings
 from tests.smtp import SmtpServer
 from tests.test_peer_questions import TRIPS, Q, answered, write_library
 from tests.test_peer_questions import learner as asker
+from tests.test_peer_recommendations import NORTH, panel_recs, recommend, write_content
 from tests.tokens import TokenMaker
 
 A = "/api/v1/admin"
@@ -311,3 +312,27 @@ async def test_an_answer_accepted_on_one_node_is_offered_as_similar_on_the_other
         return [a["question"] for a in (await resp.json())["answers"]]
 
     assert await _eventually(similar, bool) == ["How do I log a detour on a trip?"]
+
+
+async def test_a_recommendation_made_on_one_node_shows_on_the_other(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    tmp_path: Any,
+    tokens: TokenMaker,
+    learner: dict[str, str],
+) -> None:
+    """Each node keeps every mentor recommendation in memory: another node's were reloaded only
+    every 5 minutes, so a learner on node two did not see "Rosa Ortiz recommends this" for that
+    long after Rosa recommended the aid through node one."""
+    content = write_content(tmp_path / "brightwater")
+    one = await aiohttp_client(
+        create_app(make_settings(data_dir=tmp_path / "n1", content_dir=content))
+    )
+    two = await aiohttp_client(
+        create_app(make_settings(data_dir=tmp_path / "n2", content_dir=None, follow_poll_seconds=1))
+    )
+    rosa = tokens.auth(sub="mentor-rosa", roles=("mentor",))
+    assert await panel_recs(two, learner) == []
+    assert (await recommend(one, rosa, NORTH)).status == 201
+    recs = await _eventually(lambda: panel_recs(two, learner), bool)
+    assert [(r["aid_id"], r["text"]) for r in recs] == [(NORTH, "Rosa Ortiz recommends this")]
