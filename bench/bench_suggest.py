@@ -68,7 +68,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        aids, apps, build = build_library(data, args.aids, 1000, max(1, args.aids // 50), rng)
+        aids, apps, build, _ = build_library(data, args.aids, 1000, max(1, args.aids // 50), rng)
         times, cpu = asyncio.run(run(data, page_queries(rng, apps, args.queries)))
     print(f"index build       {len(aids) / build:8.0f} aids/s ({len(aids)} aids)")
     print(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.service import IndexService
+from index.service import BUILD_PROCS_MIN_DOCS, IndexService
 from server.models import Aid, App, Context, RuleSpec
 from server.storage import Storage
 
@@ -208,10 +208,11 @@ def page_queries(rng: random.Random, apps: list[App], n: int) -> list[dict[str, 
 
 
 def build_library(
-    data: Path, n_aids: int, n_rules: int, n_apps: int, rng: random.Random
-) -> tuple[list[Aid], list[App], float]:
+    data: Path, n_aids: int, n_rules: int, n_apps: int, rng: random.Random, procs: int = 2
+) -> tuple[list[Aid], list[App], float, int]:
     """A bench library in `data`: the database (aids, apps and rules) and the index, built from
-    it as `inflow reindex` would. Returns the aids, the apps and the index build time (s)."""
+    it as `inflow reindex` would (with `procs` writer processes). Returns the aids, the apps,
+    the index build time (s) and the processes it used."""
     aids = list(make_aids(n_aids, n_apps, rng))
     by_app: dict[str, list[str]] = {}
     for a in aids:
@@ -223,9 +224,9 @@ def build_library(
     storage.import_sync(apps, aids, "bench")
     version = storage.content_version_sync()
     storage.close_sync()
-    index = IndexService(data / "index", search_threads=1)
+    index = IndexService(data / "index", search_threads=1, build_procs=procs)
     start = time.perf_counter()
     index.rebuild_sync(aids, version)
     elapsed = time.perf_counter() - start
     asyncio.run(index.close())
-    return aids, apps, elapsed
+    return aids, apps, elapsed, index.build_procs if n_aids >= BUILD_PROCS_MIN_DOCS else 1

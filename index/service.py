@@ -497,6 +497,7 @@ class IndexService:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         ix = _storage(tmp, self.mmap).create_index(build_schema())
+        aids = sorted(aids, key=_locality)
         procs = self.build_procs if len(aids) >= self.build_procs_min_docs else 1
         if procs > 1:
             # Children forked by Whoosh each analyse and write a share of the aids as their own
@@ -1030,10 +1031,20 @@ class IndexService:
         key = ("docs", scope.apps, *scope.filter_key())
         docs = cache.get(key)
         if docs is None:
+            allowed = self._filter(scope)
             if len(cache) >= 256:
                 cache.clear()
-            q = scope.narrow(wq.Every())
-            docs = frozenset(searcher.docs_for_query(wq.And([q, scope.filter_query()])))
+            if scope.apps is None:
+                docs = frozenset(allowed) - {-1}
+            else:
+                # The apps' posting lists (a few hundred documents each), not a walk over every
+                # document of the index: that cost 300 ms per app at 100k aids.
+                reader = searcher.reader()
+                found: set[int] = set()
+                for app in scope.apps:
+                    with contextlib.suppress(TermNotFound):
+                        found.update(reader.postings("apps", app).all_ids())
+                docs = frozenset(found.intersection(allowed))
             cache[key] = docs
         return frozenset(docs)
 
@@ -1151,6 +1162,14 @@ class IndexService:
         start = time.perf_counter()
         hits = self._top_sync(q, scope, limit, frozenset())
         return time.perf_counter() - start, len(hits)
+
+
+def _locality(aid: IndexableAid) -> str:
+    """Build order: an app's aids side by side (global ones first). A page's query is narrowed to
+    its app; Whoosh skips through posting lists block by block, so when the app's aids are
+    neighbours it reads a few blocks of each list instead of nearly all of them (related aids at
+    100k: several times faster). Order within an app stays the aids' own."""
+    return min(aid.apps, default="")
 
 
 def _cue(stored: str, weights: dict[str, float]) -> Cue | None:
