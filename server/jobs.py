@@ -486,14 +486,16 @@ class Jobs:
         raise LockLost("this node lost the job's cluster lock (its database connection dropped)")
 
     def _ran_elsewhere_lately(self, job: _Job) -> bool:
-        """The shared row says another node started the job less than an interval ago (and
-        finished it: a `running` row whose node no longer holds the lock, which we hold now,
-        is taken over)."""
+        """The shared row says a run not made by this process (another node, or this node
+        before a restart) started the job less than an interval ago and finished: a `running`
+        row whose node no longer holds the lock, which we hold now, is taken over."""
         row = job.row
-        if row is None or row["node"] == self.node or row["status"] == "running":
+        if row is None or row["status"] == "running":
             return False
         started = _parse(row["started_at"])
-        return started is not None and time.time() - started < job.every
+        if started is None or started <= job.started_wall:  # this process's own last run
+            return False
+        return time.time() - started < job.every
 
     async def _skipped(self, job: _Job, trigger: str, held: bool = False) -> None:
         """A run not started here: its next turn an interval after the other node's start.
@@ -555,7 +557,7 @@ class Jobs:
             log.warning("job %s: %s", job.name, error)
 
     async def _scheduler(self) -> None:
-        while True:
+        while not self._closed:
             now = self._clock()
             for job in list(self._jobs.values()):
                 if job.next_at is None or job.next_at > now:
@@ -567,8 +569,12 @@ class Jobs:
             due = [j.next_at for j in self._jobs.values() if j.next_at is not None]
             delay = min([_IDLE_WAKE_SECONDS, *(max(0.0, d - now) for d in due)])
             self._wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation that
+            # comes as the wake-up event is set (a run ending as the app closes), and close()
+            # then waited for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
+                async with asyncio.timeout(max(delay, 0.01)):
+                    await self._wake.wait()
 
     def _begin(self, job: _Job, trigger: str = "schedule") -> asyncio.Future[bool]:
         """Start a run's task (the cluster's checks come first, in it); the future says whether

@@ -376,3 +376,42 @@ async def test_the_dead_node_s_row_is_marked_failed_when_a_node_starts(
         assert state["last_error"] == "stopped: node gone-node ended during the run"
     finally:
         await one.close()
+
+
+async def test_a_restarted_node_does_not_rerun_a_job_that_ran_within_its_interval(
+    shared: tuple[Cluster, Storage, Storage],
+) -> None:
+    """A node restarted (same name) a minute after its hourly job ran: the job waits for the
+    rest of its hour instead of running again at start-up; a manual run still goes. And closing
+    right after a run ended returns (the scheduler's wait_for lost that cancellation on Python
+    3.11, and the app's shutdown hung)."""
+    _, storage, _ = shared
+    ran: list[str] = []
+
+    async def fn(job: JobRun) -> None:
+        ran.append(job.trigger)
+
+    before = Jobs(enabled=False, cluster=shared[0], storage=storage, node="node-1")
+    before.register("queue-refresh", 3600, fn)
+    assert await before.run_now("queue-refresh")
+    await before.wait("queue-refresh")
+    await before.close()
+
+    after = Jobs(enabled=True, cluster=shared[0], storage=storage, node="node-1")
+    after.register("queue-refresh", 3600, fn, first_in=0)
+    after.start()
+    try:
+        for _ in range(500):
+            state = after.state("queue-refresh")
+            if state["next_at"] and not after.running("queue-refresh"):
+                wall = dt.datetime.fromisoformat(state["next_at"].replace("Z", "+00:00"))
+                if (wall - dt.datetime.now(dt.UTC)).total_seconds() > 3000:
+                    break
+            await asyncio.sleep(0.02)
+        assert ran == ["manual"]  # not run again at start-up
+        assert after.state("queue-refresh")["runs"] == 1
+        assert await after.run_now("queue-refresh")
+        await after.wait("queue-refresh")
+        assert ran == ["manual", "manual"]
+    finally:
+        await after.close()
