@@ -281,7 +281,9 @@ async def publish_snapshot(library: Library, node: str) -> Snapshot | None:
             node,
         )
     if snapshot is None:
-        log.info("index snapshot: the newest one already has content version %s", state)
+        log.info(
+            "index snapshot: the newest one already has content version %s", state.content_version
+        )
     else:
         log.info(
             "index snapshot %s stored: content version %s, %s aids, %.1f MB in %.1f s",
