@@ -372,6 +372,9 @@ class IndexService:
     def _open_sync(self) -> IndexState:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        # A merge's copies left by a process that died mid-merge (we hold the lock now).
+        for stale in [*self.index_dir.glob(".merge-source-*"), *self.index_dir.glob(".merging-*")]:
+            shutil.rmtree(stale, ignore_errors=True)
         current = self._current_dir()
         if current is None:
             self.state = IndexState(SCHEMA_VERSION, -1, 0)

@@ -191,3 +191,21 @@ async def test_an_aid_changed_twice_in_one_commit_ends_as_its_last_change(tmp_pa
     assert index.state.doc_count == 21
     assert index.doc_count_sync() == 21
     await index.close()
+
+
+async def test_a_merge_cut_short_by_a_crash_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Incident guarded: a server killed while its child merged left the frozen copy and the
+    half-merged directory in the index folder, a full index's size each, for good."""
+    index = IndexService(tmp_path / "index", search_threads=1, merge_delay=-1)
+    await index.open()
+    await index.rebuild(library(30), 1)
+    await index.close()
+    for name in (".merge-source-3-4242", ".merging-3-4242"):
+        (tmp_path / "index" / name).mkdir()
+        (tmp_path / "index" / name / "MAIN_x.seg").write_bytes(b"half")
+    reopened = IndexService(tmp_path / "index", search_threads=1, merge_delay=-1)
+    assert (await reopened.open()).doc_count == 30
+    assert await ids(reopened, "reefer plug") == ["ship-4"]
+    left = sorted(p.name for p in (tmp_path / "index").iterdir() if p.is_dir())
+    assert left == ["gen-1"]
+    await reopened.close()
