@@ -398,7 +398,7 @@ async def test_a_run_a_stopped_server_left_running_is_failed_at_the_next_start(
     source = await (await again.get(f"{A}/sources/vendor", headers=admin)).json()
     assert source["last_status"] == "failed" and source["running"] is False
     runs = await service(again).runs("vendor")
-    assert [(r.status, r.error) for r in runs] == [("failed", "the server stopped")]
+    assert [(r.status, r.error) for r in runs] == [("failed", "the node running it stopped")]
     # a sync works again, and only people's edits move the source's updated_at
     run = await service(again).sync("vendor")
     assert run.status == "ok" and run.added == 3

@@ -3,13 +3,19 @@ and say what a run did. One per app (`keys.SOURCES`), opened in `sources_ctx`.
 
 - Sources, their items and runs are stored through `PeerStore` (server/peer/store.py) in the
   content database's storage thread; every change of a source is audited.
-- At most one run per source at a time (a second `POST .../sync` is a 409). A manual sync runs in
-  a task of its own and answers at once with the run; a scheduled one is a job of
-  server/jobs.py (`source:<id>`, every `interval_minutes`, only while the source is `active`).
+- At most one run per source at a time across the nodes (a second `POST .../sync` is a 409,
+  saying on which node it runs). Every run, scheduled or "Sync now", is a run of the source's job
+  of server/jobs.py (`source:<id>`, every `interval_minutes` while the source is `active`; an
+  inactive source's job is registered only for its manual run), so it holds the cluster lock
+  `job:source:<id>` (server/cluster.py) and its state is shared in `job_runs`. "Sync now" starts
+  the job with `run_now` and answers as soon as the run is stored.
 - While a run goes, its progress (done, total, message) is kept here and served with the source.
 - The names of the sources (for the learner's "From <source>") are kept in memory
   (server/sources/provenance.py), refreshed whenever a source changes.
-- A run left "running" by a stopped server is marked failed at the next start.
+- A run left "running" by a node that stopped is marked failed ("the node running it
+  stopped") by a node that can take the source's lock (nobody runs it): at start-up, and on
+  PostgreSQL every `sweep_seconds` (another node may die at any time). A run that a live node
+  holds the lock of is left alone.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -42,6 +50,7 @@ from server.storage import now_iso
 
 if TYPE_CHECKING:
     from auth.identity import Identity
+    from server.cluster import Cluster, Hold
     from server.jobs import JobRun, Jobs
     from server.library import Library
     from server.settings import Settings
@@ -58,6 +67,11 @@ RUNS_LIMIT = 50
 # start-up, its creation or its reactivation; several due sources start this far apart.
 DUE_DELAY_SECONDS = 2.0
 DUE_SPREAD_SECONDS = 1.0
+# On PostgreSQL, runs left "running" by a node that stopped are looked for this many cluster
+# check intervals apart (at least SWEEP_MIN_SECONDS): 10 s with the default 2 s checks.
+SWEEP_CHECKS = 5
+SWEEP_MIN_SECONDS = 1.0
+STOPPED = "the node running it stopped"
 
 
 class SourceNotFound(NotFound):
@@ -65,7 +79,16 @@ class SourceNotFound(NotFound):
 
 
 class SyncRunning(Conflict):
-    """A sync of this source is running already."""
+    """A sync of this source is running already (on this node or another)."""
+
+
+@dataclass
+class ManualRequest:
+    """A "Sync now" waiting for the source's job to begin its run (`started`: the run, or what
+    kept it from starting)."""
+
+    identity: Identity | None
+    started: asyncio.Future[RunState]
 
 
 @dataclass
@@ -99,14 +122,22 @@ def job_name(source_id: str) -> str:
 
 class SourceService:
     def __init__(
-        self, settings: Settings, library: Library, engine: SyncEngine, jobs: Jobs | None
+        self,
+        settings: Settings,
+        library: Library,
+        engine: SyncEngine,
+        jobs: Jobs | None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.settings = settings
         self.library = library
         self.engine = engine
         self.jobs = jobs
+        self.cluster = cluster
         self.names = SourceNames()
         self._running: dict[str, RunState] = {}
+        self._manual: dict[str, ManualRequest] = {}  # "Sync now" handed to the source's job
+        self._sweep: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_slot = float("-inf")  # monotonic time of the last due source's first run
 
@@ -116,26 +147,83 @@ class SourceService:
 
     # -- life -------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Runs a stopped server left "running" are failed; names loaded; jobs registered."""
-
-        def op(changes: Changes) -> list[Source]:
-            tx = PeerTx(self.storage.conn)
-            for run in tx.list(SyncRun, status="running"):
-                tx.update(
-                    dataclasses.replace(
-                        run, status="failed", finished_at=now_iso(), error="the server stopped"
-                    )
-                )
-            for source in tx.list(Source, last_status="running"):
-                set_source_status(tx, source.id, last_status="failed")
-            return tx.list(Source)
-
-        sources = await self.library.write(op)
+        """Runs that stopped nodes left "running" are failed (not those a live node runs);
+        names loaded; jobs registered; on PostgreSQL the sweep for such runs started."""
+        await self.fail_orphans()
+        sources = await self._read(lambda tx: tx.list(Source))
         self.names.refresh(sources)
         for source in sorted(sources, key=lambda s: (s.last_sync_at, s.id)):
             self._schedule(source)  # the longest waiting first
+        if self.cluster is not None and self.cluster.shared:
+            self._sweep = asyncio.create_task(self._sweep_loop(), name="sources-sweep")
+
+    @property
+    def sweep_seconds(self) -> float:
+        """How often (PostgreSQL) a node looks for runs that a stopped node left "running"."""
+        check = self.cluster.check_seconds if self.cluster is not None else 2.0
+        return max(SWEEP_MIN_SECONDS, SWEEP_CHECKS * check)
+
+    async def fail_orphans(self) -> int:
+        """Mark failed the runs left "running" that nobody runs: a run's source lock
+        (`job:source:<id>`) is held by the node running it for the whole run, so a lock this
+        node can take means the node that began the run has stopped (its session, and lock,
+        ended with it). Runs of sources whose lock is held elsewhere are left alone. The
+        number of runs failed."""
+        running = await self._read(lambda tx: tx.list(SyncRun, status="running"))
+        failed = 0
+        for source_id in sorted({r.source_id for r in running} - set(self._running)):
+            async with self._exclusive(source_id) as hold:
+                if not hold or source_id in self._running:  # a live node runs it
+                    continue
+                error = STOPPED
+                row = await self._job_row(source_id)
+                if row is not None and row["status"] != "ok" and row["node"]:
+                    error = f"the node running it ({row['node']}) stopped"
+                failed += await self.library.write(partial(self._fail_left, source_id, error))
+        return failed
+
+    def _fail_left(self, source_id: str, error: str, changes: Changes) -> int:
+        """In the storage thread, holding the source's lock: its runs still "running" failed."""
+        tx = PeerTx(self.storage.conn)
+        left = tx.list(SyncRun, source_id=source_id, status="running")
+        for run in left:
+            tx.update(dataclasses.replace(run, status="failed", finished_at=now_iso(), error=error))
+            log.warning("sync run %s of source %s failed: %s", run.id, source_id, error)
+        source = tx.find(Source, source_id)
+        if source is not None and source.last_status == "running":
+            set_source_status(tx, source_id, last_status="failed")
+        return len(left)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            try:
+                await self.fail_orphans()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database away a moment: the next sweep tries again
+                log.warning("sources: runs left running could not be checked (%s)", exc)
+
+    async def _job_row(self, source_id: str) -> dict[str, Any] | None:
+        table = self.jobs.table if self.jobs is not None else None
+        if table is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await table.get(job_name(source_id))
+        return None
+
+    def _exclusive(self, source_id: str) -> AbstractAsyncContextManager[Hold | bool]:
+        """The source's lock, the one its job's runs hold (`job:source:<id>`)."""
+        if self.cluster is not None:
+            return self.cluster.exclusive("job:" + job_name(source_id))
+        return contextlib.nullcontext(True)
 
     async def stop(self) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep
+            self._sweep = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -243,7 +331,7 @@ class SourceService:
         then they are archived first. Its aids stay (archived) and become Inflow's own (no
         origin); its items and runs go with it."""
         if source_id in self._running:
-            raise SyncRunning("A sync of this source is running; wait for it to finish.")
+            raise await self._refused(source_id, "; wait for it to finish")
 
         def op(changes: Changes) -> int:
             tx = PeerTx(self.storage.conn)
@@ -281,18 +369,72 @@ class SourceService:
             self._audit(identity, "source.delete", source, {"archived": len(made)})
             return len(made)
 
-        await self.library.write(op)
+        async with self._exclusive(source_id) as hold:  # no sync of it runs on any node
+            if not hold:
+                raise await self._refused(source_id, "; wait for it to finish")
+            await self.library.write(op)
         self.names.forget(source_id)
         self._unschedule(source_id)
 
     # -- syncing ----------------------------------------------------------------------------
     async def start_sync(self, source_id: str, identity: Identity | None) -> SyncRun:
-        """Start a manual sync in the background; the run as it starts (status running)."""
-        state = await self._begin(source_id, "manual", identity)
-        task = asyncio.create_task(self._go_logged(source_id, state), name=f"sync-{source_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return state.run
+        """Sync now: the source's job runs now (holding its cluster lock), in the background;
+        the run as it starts (status running). 409 while a sync of the source runs, on this
+        node or another (the problem says which)."""
+        if self.jobs is None:  # no jobs (a bare service): a task of its own, as a job would
+            state = await self._begin(source_id, "manual", identity)
+            task = asyncio.create_task(self._go_logged(source_id, state), name=f"sync-{source_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return state.run
+        if source_id in self._running or source_id in self._manual:
+            raise await self._refused(source_id)
+        source = await self.get(source_id)
+        name = job_name(source_id)
+        if name not in self.jobs.names():  # inactive: its job exists for this run only
+            self._register(source, every=0, first_in=None)
+        request = ManualRequest(identity, asyncio.get_running_loop().create_future())
+        self._manual[source_id] = request
+        try:
+            if not await self.jobs.run_now(name):
+                self._manual.pop(source_id, None)
+                raise await self._refused(source_id)
+            ended = asyncio.ensure_future(self.jobs.wait(name))
+            either: set[asyncio.Future[Any]] = {request.started, ended}
+            try:
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                ended.cancel()
+            if not request.started.done():  # the run ended before its function began
+                raise SyncRunning(
+                    "The sync could not start (this node lost the source's lock); try again.",
+                    source_id=source_id,
+                )
+            return request.started.result().run
+        finally:
+            if self._manual.get(source_id) is request:
+                del self._manual[source_id]
+            if not request.started.done():
+                request.started.cancel()
+            if not source.active and not self.jobs.running(name):
+                with contextlib.suppress(SourceNotFound):
+                    self._schedule(await self.get(source_id))  # still inactive: no job
+
+    async def _refused(self, source_id: str, then: str = "") -> SyncRunning:
+        """The 409 of a sync (or a delete) asked for while one runs: here, or on the node the
+        shared `job_runs` row names."""
+        node = ""
+        if source_id not in self._running and source_id not in self._manual:
+            row = await self._job_row(source_id)
+            if row is not None and row["status"] == "running":
+                node = str(row["node"]) if row["node"] != self.settings.node_name else ""
+        where = f" (on node {node})" if node else ""
+        extra = {"node": node} if node else {}
+        return SyncRunning(
+            f"A sync of this source is running already{where}{then}.",
+            source_id=source_id,
+            **extra,
+        )
 
     async def sync(
         self, source_id: str, *, trigger: str = "manual", job: JobRun | None = None
@@ -304,7 +446,7 @@ class SourceService:
 
     async def _begin(self, source_id: str, trigger: str, identity: Identity | None) -> RunState:
         if source_id in self._running:
-            raise SyncRunning("A sync of this source is running already.", source_id=source_id)
+            raise await self._refused(source_id)
         placeholder = RunState(SyncRun(source_id=source_id))
         self._running[source_id] = placeholder  # taken before any await: no second run slips in
         try:
@@ -374,12 +516,26 @@ class SourceService:
         `DUE_SPREAD_SECONDS` apart so that fifty sources do not all start in the same second."""
         if self.jobs is None:
             return
-        if not source.active:
+        if not source.active:  # (a manual run in progress finishes on its own)
             self.jobs.unregister(job_name(source.id))
             return
+        every = source.interval_minutes * 60
+        first_in = self._due_in(source.last_sync_at, every)
+        if first_in is None:
+            first_in = self._due_slot()
+        self._register(source, every, first_in)
+
+    def _register(self, source: Source, every: float, first_in: float | None) -> None:
+        """The source's job: a "Sync now" waiting for it (`_manual`) makes it a manual run,
+        else it is the scheduled one (skipped while the source is inactive)."""
+        assert self.jobs is not None
         source_id = source.id
 
         async def job(run: JobRun) -> None:
+            request = self._manual.pop(source_id, None)
+            if request is not None:
+                await self._manual_run(source_id, request, run)
+                return
             try:
                 current = await self.get(source_id)
             except SourceNotFound:
@@ -388,11 +544,23 @@ class SourceService:
                 return
             await self.sync(source_id, trigger="schedule", job=run)
 
-        every = source.interval_minutes * 60
-        first_in = self._due_in(source.last_sync_at, every)
-        if first_in is None:
-            first_in = self._due_slot()
         self.jobs.register(job_name(source_id), every, job, first_in=first_in)
+
+    async def _manual_run(self, source_id: str, request: ManualRequest, run: JobRun) -> None:
+        """A "Sync now" inside the source's job: the run is stored and handed to the waiting
+        request, then it goes."""
+        try:
+            state = await self._begin(source_id, "manual", request.identity)
+        except BaseException as exc:
+            if not request.started.done():
+                request.started.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return  # the request answers it (a 404, a 409): nothing ran
+        state.job = run
+        if not request.started.done():
+            request.started.set_result(state)
+        await self._go(source_id, state)
 
     @staticmethod
     def _due_in(last_sync_at: str, every: float) -> float | None:
@@ -464,6 +632,7 @@ async def sources_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.LIBRARY],
         SyncEngine(app[keys.LIBRARY], fetcher, policy_for(fetcher)),
         app.get(keys.JOBS),
+        app.get(keys.CLUSTER),
     )
     await service.start()
     app[keys.SOURCES] = service
