@@ -8,12 +8,12 @@ inflow_test, which may create databases; dropped at the end), with a synthetic l
 (bench/corpus.py) imported through the content store in batches:
 
 1. node one starts with an empty data folder and no snapshot: the full rebuild (start -> ready);
-2. node one publishes a snapshot (export, tar + gzip, chunks into the database): time and size;
+2. node one publishes a snapshot (export, tar, chunks into the database): time and size;
 3. `--behind` aids are edited after the snapshot (one transaction each), for the catch-up;
 4. node two starts with an empty data folder: start -> ready (the index installed from the
    snapshot and caught up; its first search answered), which should stay under 60 s;
 5. the archive format: a plain tar against gzip level 1 of the same generation (size, pack and
-   unpack time), which is why snapshots are gzip level 1.
+   unpack time), which is why snapshots are plain tars.
 
 Both nodes are real apps (create_app, every start-up context) in this one process.
 """
