@@ -6,6 +6,7 @@ GET    /api/v1/admin/sources/{id}                with `running` and `progress`
 PUT    /api/v1/admin/sources/{id}                replace (read-only fields as GET gave them)
 DELETE /api/v1/admin/sources/{id}[?archive=1]    409 while its aids are not archived
 POST   /api/v1/admin/sources/{id}/sync           202 {run} (source.sync); 409 while one runs
+                                                  (on any node: the problem's `node` names it)
 GET    /api/v1/admin/sources/{id}/runs           newest first (at most 50)
 GET    /api/v1/admin/sources/{id}/runs/{run_id}  one run, its failures with reasons
 GET    /api/v1/admin/sources/{id}/items          the provenance of each aid it made
@@ -225,7 +226,7 @@ def source_paths() -> dict[str, Any]:
         ONE + "/sync": {
             "post": _op(
                 "Sync a source now: answers at once with the run (status running); 409 while "
-                "one runs",
+                "one runs, on this node or another (the problem's `node` names that node)",
                 "source.sync",
                 params=sid,
                 ok="202",
