@@ -190,21 +190,22 @@ def segments(port: int) -> int | None:
 
 
 async def during_merge(
-    port: int, token: str, queries: list[dict], timeout: float = 900.0
+    port: int, tokens: TokenMaker, queries: list[dict], timeout: float = 900.0
 ) -> tuple[list[float], float]:
     """Uncached suggest while the server merges the build's segments (one per build process)
     in its child process: latencies of requests sent until /readyz says 1 segment, and how
     long the merge took from the first request."""
-    headers = {"Authorization": f"Bearer {token}"}
     url = f"http://127.0.0.1:{port}/api/v1/suggest"
     loop = asyncio.get_running_loop()
     out: list[float] = []
     start = time.perf_counter()
-    async with aiohttp.ClientSession(headers=headers) as s:
+    async with aiohttp.ClientSession() as s:
         n = 0
         while time.perf_counter() - start < timeout:
             if n % 20 == 0 and await loop.run_in_executor(None, segments, port) == 1:
                 break
+            if n % 200 == 0:  # a merge can outlast a token
+                s.headers["Authorization"] = f"Bearer {tokens.token(roles=('learner',))}"
             q = queries[n % len(queries)]
             q = {**q, "title": f"{q['title']} zm{n}"}  # never cached
             t = time.perf_counter()
@@ -223,12 +224,24 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
+def run_size(
+    n: int,
+    n_queries: int,
+    tokens: TokenMaker,
+    workdir: Path,
+    reuse: Path | None = None,
+    merge_wait: float = 900.0,
+) -> None:
     rng = random.Random(n)
     data = workdir / f"data-{n}"
     print(f"\n== {n:,} aids (~300 words each), 10k URL rules ==", flush=True)
-    _, apps, build_s, procs = build_library(data, n, 10_000, 10_000 // 50, rng)
-    print(f"index build          {n / build_s:8.0f} aids/s  ({build_s:.1f} s, {procs} processes)")
+    if reuse is None:
+        _, apps, build_s, procs = build_library(data, n, 10_000, 10_000 // 50, rng)
+        rate = f"{n / build_s:8.0f} aids/s  ({build_s:.1f} s, {procs} processes)"
+        print(f"index build          {rate}")
+    else:  # a data folder built before (same corpus): no build figure
+        data, procs = reuse, 2
+        apps = asyncio.run(_apps(data))
     print(f"index size           {du(data / 'index') / 2**20:8.1f} MiB")
     queries = page_queries(random.Random(1), apps, n_queries)
     port = free_port()
@@ -263,7 +276,8 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
         while segments(port) is None:
             time.sleep(0.1)
         token = tokens.token(roles=("learner",))
-        merging, merged_after = asyncio.run(during_merge(port, token, queries))
+        merging, merged_after = asyncio.run(during_merge(port, tokens, queries, merge_wait))
+        token = tokens.token(roles=("learner",))
         http = asyncio.run(http_bench(port, token, queries, 3000))
         wrk_hot = wrk_run(port, token, queries[:200], workdir, unique=False, connections=8)
         wrk_cold = wrk_run(port, token, queries[:200], workdir, unique=True, connections=1)
@@ -300,17 +314,28 @@ def run_size(n: int, n_queries: int, tokens: TokenMaker, workdir: Path) -> None:
     print(f"server RSS           {rss:8.0f} MB (after warm-up and the HTTP runs above)")
 
 
+async def _apps(data: Path) -> list:  # type: ignore[type-arg]
+    storage = Storage(data / "inflow.sqlite3")
+    await storage.open()
+    try:
+        return list(await storage.all_apps())
+    finally:
+        await storage.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--index-only", action="store_true", help="skip the other benchmarks")
+    parser.add_argument("--data", type=Path, help="a data folder built before (one size)")
+    parser.add_argument("--merge-wait", type=float, default=900.0, help="seconds, at most")
     args = parser.parse_args()
     tokens = TokenMaker.create()
     workdir = Path(tempfile.mkdtemp(prefix="inflow-bench-"))
     try:
         for n in (int(s) for s in args.sizes.split(",")):
-            run_size(n, args.queries, tokens, workdir)
+            run_size(n, args.queries, tokens, workdir, args.data, args.merge_wait)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     extras: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -679,8 +679,7 @@ class IndexService:
                     self._merge_task = asyncio.create_task(self._merge_in_child(merge))
                 result = self.generation
             else:
-                if await self._run_write(self._install_merge_sync):
-                    self.generation += 1
+                await self._run_write(self._install_merge_sync)
                 result = self.generation
             if not op.done.done():
                 op.done.set_result(result)
@@ -849,8 +848,9 @@ class IndexService:
         os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
         old_ix = self._ix
         self._ix = ix
-        self.segments = len(ix._segments())
         self._epoch += 1
+        self.generation += 1  # before `segments`: whoever sees one segment sees the new generation
+        self.segments = len(ix._segments())
         self.merges += 1
         old_ix.close()
         self._discard_merge()

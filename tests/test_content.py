@@ -204,7 +204,7 @@ async def test_segments_are_merged_once_writes_are_quiet(tmp_path: Path) -> None
     await lib.import_content(ContentSet([], [replace(aid, title="Payroll calendar 2027")]))
     assert index.segments == 2
     generation = index.generation
-    for _ in range(600):  # merged in a child process (index/merge.py): a loaded machine is slow
+    for _ in range(2400):  # merged in a child process (index/merge.py): a loaded machine is slow
         await asyncio.sleep(0.05)
         if index.segments == 1:
             break
