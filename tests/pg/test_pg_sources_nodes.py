@@ -187,3 +187,35 @@ async def test_a_run_a_stopped_node_left_running_is_failed_by_a_live_node(
     assert again.status == 202, await again.text()
     await service(two).wait("vendor")
     assert (await runs_of(two, admin))[0]["status"] == "ok"
+
+
+async def test_sync_now_of_an_inactive_source_runs_once_and_leaves_no_schedule(
+    make_node: MakeNode, admin: dict[str, str], upstream: Upstream
+) -> None:
+    """An inactive source has no scheduled job, yet "Sync now" goes through one (the lock): it
+    syncs, a second click on the other node meanwhile is refused, and afterwards the source
+    still syncs only when asked."""
+    one = await make_node("node-1")
+    two = await make_node("node-2")
+    await add_source(one, admin, upstream, url=upstream.url(SLOW), active=False)
+    assert "source:vendor" not in jobs_of(one).names()
+    first = await one.post(f"{A}/sources/vendor/sync", headers=admin)
+    assert first.status == 202, await first.text()
+    run = (await first.json())["run"]
+    second = await two.post(f"{A}/sources/vendor/sync", headers=admin)
+    assert second.status == 409 and (await second.json())["node"] == "node-1"
+    await one.close()  # node one stops during its run: the run ends, failed, and so does the job
+
+    serve(upstream, "vendor-notes.rss")
+    source = await (await two.get(f"{A}/sources/vendor", headers=admin)).json()
+    source["url"] = upstream.url(FEED_PATH)
+    assert (await two.put(f"{A}/sources/vendor", json=source, headers=admin)).status == 200
+    again = await two.post(f"{A}/sources/vendor/sync", headers=admin)
+    assert again.status == 202, await again.text()
+    await service(two).wait("vendor")
+    runs = await runs_of(two, admin)
+    assert {r["id"]: (r["status"], r["added"]) for r in runs} == {
+        run["id"]: ("failed", 0),
+        (await again.json())["run"]["id"]: ("ok", 3),
+    }
+    assert "source:vendor" not in jobs_of(two).names()
