@@ -279,8 +279,14 @@ def run_size(
         merging, merged_after = asyncio.run(during_merge(port, tokens, queries, merge_wait))
         token = tokens.token(roles=("learner",))
         http = asyncio.run(http_bench(port, token, queries, 3000))
-        wrk_hot = wrk_run(port, token, queries[:200], workdir, unique=False, connections=8)
-        wrk_cold = wrk_run(port, token, queries[:200], workdir, unique=True, connections=1)
+        # fresh tokens: the runs above can outlast one on a loaded machine
+        learner = ("learner",)
+        wrk_hot = wrk_run(
+            port, tokens.token(roles=learner), queries[:200], workdir, unique=False, connections=8
+        )
+        wrk_cold = wrk_run(
+            port, tokens.token(roles=learner), queries[:200], workdir, unique=True, connections=1
+        )
         rss = rss_mb(proc.pid)
     finally:
         proc.terminate()
