@@ -146,7 +146,7 @@ class RowCodec(Generic[T]):
         for field, kind in fields:
             if kind == _LIST:
                 self._to_row.append((field.name, lambda v: json.dumps(list(v))))
-                self._from_row.append((field.name, lambda v: tuple(json.loads(v))))
+                self._from_row.append((field.name, _list_from_json))
             elif kind == _OBJECTS:
                 item = _item_class(cls, field.name)
                 self._to_row.append((field.name, _objects_to_json))
@@ -170,7 +170,8 @@ class RowCodec(Generic[T]):
         values: dict[str, Any] = dict(extra)
         for name, decode in self._from_row:
             if name in row:
-                values[name] = decode(row[name])
+                value = row[name]
+                values[name] = value if decode is _same else decode(value)
             elif name in self._defaults:
                 values[name] = self._defaults[name]
         return self.cls(**values)
@@ -180,12 +181,19 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _list_from_json(text: str) -> tuple[Any, ...]:
+    # most stored lists are empty: 100k aids' tags, audiences... read at every start-up
+    return () if text == "[]" else tuple(json.loads(text))
+
+
 def _objects_to_json(items: Any) -> str:
     return json.dumps([dataclasses.asdict(item) for item in items])
 
 
 def _objects_from_json(item: Any) -> Callable[[str], tuple[Any, ...]]:
     def decode(text: str) -> tuple[Any, ...]:
+        if text == "[]":
+            return ()
         return tuple(item(**data) for data in json.loads(text))
 
     return decode
