@@ -235,7 +235,7 @@ class Cluster:
     async def _watch_loop(self) -> None:
         """Check the connection every `check_seconds`; reconnect with a backoff when it is gone."""
         backoff = self.check_seconds
-        while True:
+        while not self._closed:  # (close() sets it first: a cancellation lost below ends it too)
             await asyncio.sleep(backoff if self._conn is None else self.check_seconds)
             async with self._io:
                 if self._conn is None:
@@ -246,8 +246,12 @@ class Cluster:
                     except psycopg.Error:
                         backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
                     continue
-                try:  # a check that does not answer in time counts as a lost connection
-                    await asyncio.wait_for(self._conn.execute("SELECT 1"), self.check_seconds)
+                # a check that does not answer in time counts as a lost connection. asyncio.timeout,
+                # not wait_for: Python 3.11's wait_for drops a cancellation that comes as the
+                # SELECT answers, and close() then waited for ever on this loop
+                try:
+                    async with asyncio.timeout(self.check_seconds):
+                        await self._conn.execute("SELECT 1")
                 except (psycopg.Error, TimeoutError) as exc:
                     await self._lost(exc)
 
