@@ -186,7 +186,8 @@ async def test_a_run_a_stopped_node_left_running_is_failed_by_a_live_node(
     again = await two.post(f"{A}/sources/vendor/sync", headers=admin)
     assert again.status == 202, await again.text()
     await service(two).wait("vendor")
-    assert (await runs_of(two, admin))[0]["status"] == "ok"
+    ran = {r["id"]: r["status"] for r in await runs_of(two, admin)}
+    assert ran[(await again.json())["run"]["id"]] == "ok"
 
 
 async def test_sync_now_of_an_inactive_source_runs_once_and_leaves_no_schedule(
