@@ -529,6 +529,11 @@ class IndexService:
         state = IndexState(SCHEMA_VERSION, content_version, len(aids))
         self._write_state(tmp, state)
         os.replace(tmp, target)
+        return self._go_live(target, state)
+
+    def _go_live(self, target: Path, state: IndexState) -> IndexState:
+        """Make the complete generation directory `target` the live index (a rebuild or an
+        installed snapshot): point CURRENT at it (the atomic swap), open it, drop the others."""
         pointer_tmp = self.index_dir / "CURRENT.tmp"
         pointer_tmp.write_text(target.name, encoding="utf-8")
         os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
@@ -602,22 +607,7 @@ class IndexService:
         except OSError:  # another file system
             shutil.copytree(source, tmp)
         os.replace(tmp, target)
-        pointer_tmp = self.index_dir / "CURRENT.tmp"
-        pointer_tmp.write_text(target.name, encoding="utf-8")
-        os.replace(pointer_tmp, self.index_dir / "CURRENT")  # the atomic swap
-        old_ix = self._ix
-        self._ix = _storage(target, self.mmap).open_index()
-        self.state = state
-        self.segments = len(self._ix._segments())
-        self._epoch += 1
-        self.generation += 1
-        self.health, self.problem = "ok", ""
-        if old_ix is not None:
-            old_ix.close()
-        for stale in self.index_dir.glob("gen-*"):
-            if stale != target:
-                shutil.rmtree(stale, ignore_errors=True)
-        return state
+        return self._go_live(target, state)
 
     # -- incremental writes -----------------------------------------------------------------
     async def apply(
