@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -167,6 +167,25 @@ class Cluster:
         (not its life) to notice it (one check, answered or timed out) and stop between batches.
         0 on SQLite."""
         return 3 * self.check_seconds if self.shared else 0.0
+
+    async def work_if_free(
+        self,
+        name: str,
+        work: Callable[[Hold], Awaitable[None]],
+        logger: logging.Logger,
+        what: str,
+    ) -> None:
+        """One turn of a one-node-at-a-time loop (the xAPI forwarder, the mail sender): take
+        `name` if it is free, wait `takeover_seconds` (a previous holder stops first), then
+        run `work(hold)` (it checks the hold between batches); the lock goes when it returns.
+        Does nothing when another node holds `name`. `logger` and `what` name the worker in
+        the log line that says this node took over."""
+        async with self.exclusive(name) as hold:
+            if hold:  # a holder that lost its connection stops first
+                await asyncio.sleep(self.takeover_seconds)
+            if hold:
+                logger.info("%s: this node (%s) sends the outbox", what, self.node)
+                await work(hold)
 
     def holds(self, name: str) -> bool:
         """True while this node holds `name`."""

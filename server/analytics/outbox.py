@@ -145,12 +145,7 @@ class Forwarder:
             await self._work(None)
             return
         while True:
-            async with cluster.exclusive(LOCK) as hold:
-                if hold:  # a holder that lost its connection stops first
-                    await asyncio.sleep(cluster.takeover_seconds)
-                if hold:
-                    log.info("xAPI forwarder: this node (%s) sends the outbox", cluster.node)
-                    await self._work(hold)
+            await cluster.work_if_free(LOCK, self._work, log, "xAPI forwarder")
             await asyncio.sleep(cluster.check_seconds)
 
     async def _work(self, hold: Hold | None) -> None:

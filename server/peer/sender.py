@@ -177,12 +177,7 @@ class MailSender:
             await self._send_while(None)
             return
         while not self._stopping:
-            async with cluster.exclusive(LOCK) as hold:
-                if hold:  # a holder that lost its connection stops first
-                    await asyncio.sleep(cluster.takeover_seconds)
-                if hold:
-                    log.info("e-mail: this node (%s) sends the outbox", cluster.node)
-                    await self._send_while(hold)
+            await cluster.work_if_free(LOCK, self._send_while, log, "e-mail")
             if self._stopping:
                 return
             self._wakeup.clear()
