@@ -45,6 +45,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve(port: int, env: dict[str, str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start `python -m server serve` on 127.0.0.1:`port` from the repository root, with `env`
+    (the whole environment) and its output into `out`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def node_env(
     *,
     jwks_file: Path,
@@ -105,22 +117,7 @@ class Node:
             **self.env,
         }
         self._out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = serve(self.port, env, self._out)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Poll /readyz until it answers 200; fail the test (with the log's tail) if the process

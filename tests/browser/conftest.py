@@ -21,7 +21,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +32,8 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+
+from tests.nodes import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 EXTENSION = Path(os.environ.get("INFLOW_TEST_EXTENSION_DIR", ROOT / "extension"))
@@ -99,22 +100,7 @@ class Backend:
             "INFLOW_SEARCH_THREADS": "2",
         }
         self.out = (self.data_dir / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = serve(self.port, env, self.out)
         try:
             wait_http(f"{self.url}/readyz", 90)
         except TimeoutError:
