@@ -5,10 +5,8 @@ feedback and tips; a damaged backup and a running server are refused with one li
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,10 @@ from server import keys
 from server.app import create_app
 from server.cli import main as inflow
 from server.settings import Settings
+from tests.backups import A, ok, view, write_some
 from tests.tokens import TokenMaker
 
-A = "/api/v1/admin"
 PAGE = "http://127.0.0.1:8080/demo/crm/opportunities/new"
-RATED = "crm-create-opportunity"
 
 
 @pytest.fixture
@@ -32,41 +29,19 @@ def author(tokens: TokenMaker) -> dict[str, str]:
     return tokens.auth(sub="author-1", roles=("learner", "author"), groups=("sales",))
 
 
-def _event(type_: str, **fields: Any) -> dict[str, Any]:
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"id": str(uuid.uuid4()), "type": type_, "at": at, **fields}
-
-
 def _aid(aid_id: str, title: str) -> dict[str, Any]:
     return {"id": aid_id, "title": title, "summary": "s", "body": "b", "apps": ["crm"]}
-
-
-async def _ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status == status, await resp.text()
-    return await resp.json()
 
 
 async def _all_aids(client: TestClient, who: dict[str, str]) -> dict[str, tuple[int, str]]:
     aids: dict[str, tuple[int, str]] = {}
     cursor = ""
     while True:
-        body = await _ok(await client.get(f"{A}/aids?limit=50&cursor={cursor}", headers=who))
+        body = await ok(await client.get(f"{A}/aids?limit=50&cursor={cursor}", headers=who))
         aids.update({a["id"]: (a["version"], a["title"]) for a in body["aids"]})
         if not body["next_cursor"]:
             return aids
         cursor = body["next_cursor"]
-
-
-async def _view(
-    client: TestClient, author: dict[str, str], admin: dict[str, str], learner: dict[str, str]
-) -> dict[str, Any]:
-    """What an author, an admin and a learner see of the things the backup must keep."""
-    return {
-        "versions": await _ok(await client.get(f"{A}/aids/bk-edited/versions", headers=author)),
-        "usage": await _ok(await client.get(f"{A}/aids/{RATED}/usage", headers=admin)),
-        "content": await _ok(await client.get(f"{A}/analytics/content", headers=admin)),
-        "tips": await _ok(await client.get("/api/v1/peer/tips/mine", headers=learner)),
-    }
 
 
 def _data_dir_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
@@ -90,23 +65,8 @@ async def test_a_backup_taken_while_the_server_writes_restores_the_same_content(
     missing in between (one consistent copy, not tables read at different times)."""
     settings = make_settings()
     one = await aiohttp_client(create_app(settings))
-    await _ok(
-        await one.post(f"{A}/aids", json=_aid("bk-edited", "First words"), headers=author), 201
-    )
-    resp = await one.get(f"{A}/aids/bk-edited", headers=author)
-    headers = {**author, "If-Match": resp.headers["ETag"]}
-    await _ok(await one.patch(f"{A}/aids/bk-edited", json={"title": "Second"}, headers=headers))
-    events = [
-        _event("panel_opened", app="crm", context="crm-opportunity-new"),
-        _event("aid_opened", app="crm", aid=RATED),
-        _event("search", query="discount approval", result_count=0),
-    ]
-    await _ok(await one.post("/api/v1/events", json={"events": events}, headers=learner))
-    feedback = {"aid_id": RATED, "helpful": True, "url": PAGE, "comment": "Clear"}
-    await _ok(await one.post("/api/v1/feedback", json=feedback, headers=learner), 201)
-    tip = {"url": PAGE, "title": "", "body": "Set the close date before the stage."}
-    await _ok(await one.post("/api/v1/peer/tips", json=tip, headers=learner), 201)
-    before = await _view(one, author, admin, learner)
+    await write_some(one, author, learner, PAGE)
+    before = await view(one, author, admin, learner)
     aids_before = await _all_aids(one, author)
 
     stop = asyncio.Event()
@@ -115,7 +75,7 @@ async def test_a_backup_taken_while_the_server_writes_restores_the_same_content(
     async def keep_writing() -> None:
         while not stop.is_set():
             aid_id = f"bk-live-{len(created):03d}"
-            await _ok(await one.post(f"{A}/aids", json=_aid(aid_id, "Live"), headers=author), 201)
+            await ok(await one.post(f"{A}/aids", json=_aid(aid_id, "Live"), headers=author), 201)
             created.append(aid_id)
 
     writer = asyncio.create_task(keep_writing())
@@ -145,7 +105,7 @@ async def test_a_backup_taken_while_the_server_writes_restores_the_same_content(
     assert live == created[: len(live)] and len(live) >= 3  # a prefix: nothing missing between
     assert {a: v for a, v in aids.items() if a not in live} == aids_before
     assert aids["bk-edited"] == (2, "Second")
-    assert await _view(two, author, admin, learner) == before
+    assert await view(two, author, admin, learner) == before
     resp = await two.get(f"{A}/aids/{created[len(live)]}", headers=author)
     assert resp.status == 404  # written after the backup's moment
     # the restored server is at the backup's content version, its index rebuilt to agree
@@ -236,11 +196,11 @@ async def test_a_restore_over_a_crashed_servers_folder_serves_the_backup_not_its
     has; the restore removes the log and empties the index, so the server serves the backup."""
     settings = make_settings()
     one = await aiohttp_client(create_app(settings))
-    await _ok(await one.post(f"{A}/aids", json=_aid("bk-kept", "Kept"), headers=author), 201)
+    await ok(await one.post(f"{A}/aids", json=_aid("bk-kept", "Kept"), headers=author), 201)
     _data_dir_env(monkeypatch, settings.data_dir)
     assert inflow(["backup", str(tmp_path / "backups")]) == 0
     (backup,) = (tmp_path / "backups").iterdir()
-    await _ok(await one.post(f"{A}/aids", json=_aid("bk-after", "After"), headers=author), 201)
+    await ok(await one.post(f"{A}/aids", json=_aid("bk-after", "After"), headers=author), 201)
     # a crash: a write still in the -wal file when the process dies (kept aside, put back after
     # the clean close removed it)
     db = sqlite3.connect(settings.db_path)
@@ -257,7 +217,7 @@ async def test_a_restore_over_a_crashed_servers_folder_serves_the_backup_not_its
     assert inflow(["restore", str(backup)]) == 0
     assert not wal.exists()
     two = await aiohttp_client(create_app(make_settings(content_dir=None)))
-    kept = await _ok(await two.get(f"{A}/aids/bk-kept", headers=author))
+    kept = await ok(await two.get(f"{A}/aids/bk-kept", headers=author))
     assert kept["title"] == "Kept"
     assert (await two.get(f"{A}/aids/bk-after", headers=author)).status == 404
     ready = await two.get("/readyz")

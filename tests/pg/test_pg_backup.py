@@ -5,10 +5,8 @@ suggestions, and new writes there get fresh ids."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,31 +19,20 @@ from server.app import create_app
 from server.cli import main as inflow
 from server.db.engine import database_engine, sqlite_engine
 from server.settings import Settings
+from tests.backups import RATED, A, ok, view, write_some
 from tests.pg.conftest import Databases
 from tests.tokens import TokenMaker
 
-A = "/api/v1/admin"
 PAGES = [
     "http://127.0.0.1:8080/demo/crm/opportunities/new",
     "http://127.0.0.1:8080/demo/expenses/reports/new",
     "http://127.0.0.1:8080/demo/hr/timeoff",
 ]
-RATED = "crm-create-opportunity"
 
 
 @pytest.fixture
 def author(tokens: TokenMaker) -> dict[str, str]:
     return tokens.auth(sub="author-1", roles=("learner", "author"), groups=("sales",))
-
-
-def _event(type_: str, **fields: Any) -> dict[str, Any]:
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"id": str(uuid.uuid4()), "type": type_, "at": at, **fields}
-
-
-async def _ok(resp: Any, status: int = 200) -> Any:
-    assert resp.status == status, await resp.text()
-    return await resp.json()
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, content: str, events: str) -> None:
@@ -54,42 +41,18 @@ def _env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, content: str, events: 
     monkeypatch.setenv("INFLOW_EVENTS_DATABASE_URL", events)
 
 
-async def _write_some(client: TestClient, author: dict[str, str], learner: dict[str, str]) -> int:
-    """An edited aid, events, feedback and a tip; returns the feedback's id."""
-    aid = {"id": "bk-edited", "title": "First", "summary": "s", "body": "b", "apps": ["crm"]}
-    await _ok(await client.post(f"{A}/aids", json=aid, headers=author), 201)
-    resp = await client.get(f"{A}/aids/bk-edited", headers=author)
-    headers = {**author, "If-Match": resp.headers["ETag"]}
-    await _ok(await client.patch(f"{A}/aids/bk-edited", json={"title": "Second"}, headers=headers))
-    events = [
-        _event("panel_opened", app="crm", context="crm-opportunity-new"),
-        _event("aid_opened", app="crm", aid=RATED),
-        _event("search", query="discount approval", result_count=0),
-    ]
-    await _ok(await client.post("/api/v1/events", json={"events": events}, headers=learner))
-    feedback = {"aid_id": RATED, "helpful": True, "url": PAGES[0], "comment": "Clear"}
-    body = await _ok(await client.post("/api/v1/feedback", json=feedback, headers=learner), 201)
-    tip = {"url": PAGES[0], "title": "", "body": "Set the close date before the stage."}
-    await _ok(await client.post("/api/v1/peer/tips", json=tip, headers=learner), 201)
-    return int(body["id"])
-
-
 async def _view(
     client: TestClient, author: dict[str, str], admin: dict[str, str], learner: dict[str, str]
 ) -> dict[str, Any]:
-    """What people see: suggestions on three pages, an aid's history, its usage (events and
-    feedback), the content report, the learner's tips."""
+    """What people see: suggestions on three pages, the edited aid's title, and `view`."""
     suggest = {}
     for page in PAGES:
-        body = await _ok(await client.post("/api/v1/suggest", json={"url": page}, headers=learner))
+        body = await ok(await client.post("/api/v1/suggest", json={"url": page}, headers=learner))
         suggest[page] = [a["id"] for a in body["aids"]]
     return {
         "suggest": suggest,
-        "aid": (await _ok(await client.get(f"{A}/aids/bk-edited", headers=author)))["title"],
-        "versions": await _ok(await client.get(f"{A}/aids/bk-edited/versions", headers=author)),
-        "usage": await _ok(await client.get(f"{A}/aids/{RATED}/usage", headers=admin)),
-        "content": await _ok(await client.get(f"{A}/analytics/content", headers=admin)),
-        "tips": await _ok(await client.get("/api/v1/peer/tips/mine", headers=learner)),
+        "aid": (await ok(await client.get(f"{A}/aids/bk-edited", headers=author)))["title"],
+        **await view(client, author, admin, learner),
     }
 
 
@@ -110,7 +73,7 @@ async def test_pg_dump_restored_into_new_databases_serves_the_same_content(
     is refused (one line, exit 2), and nothing changes for that node."""
     settings = make_settings(events_database_url=pg.new("events"))
     one = await aiohttp_client(create_app(settings))
-    await _write_some(one, author, learner)
+    await write_some(one, author, learner, PAGES[0])
     before = await _view(one, author, admin, learner)
     _env(monkeypatch, settings.data_dir, settings.database_url, settings.events_database_url)
     assert inflow(["backup", str(tmp_path / "backups")]) == 0
@@ -193,7 +156,7 @@ async def test_copy_to_postgres_serves_the_same_answers_and_new_ids_follow_the_c
     feedback gets the next id (the sequences moved past the copied ids: no duplicate-key 500)."""
     lite = make_settings(database_url="", data_dir=tmp_path / "lite")
     one = await aiohttp_client(create_app(lite))
-    last_feedback = await _write_some(one, author, learner)
+    last_feedback = await write_some(one, author, learner, PAGES[0])
     before = await _view(one, author, admin, learner)
     await one.close()  # the copy refuses while a server uses the data folder
 
@@ -224,10 +187,10 @@ async def test_copy_to_postgres_serves_the_same_answers_and_new_ids_follow_the_c
     two = await aiohttp_client(create_app(settings))
     assert await _view(two, author, admin, learner) == before
     feedback = {"aid_id": RATED, "helpful": False, "url": PAGES[0]}
-    body = await _ok(await two.post("/api/v1/feedback", json=feedback, headers=learner), 201)
+    body = await ok(await two.post("/api/v1/feedback", json=feedback, headers=learner), 201)
     assert body["id"] == last_feedback + 1
     tip = {"url": PAGES[1], "title": "", "body": "Attach the receipt first."}
-    await _ok(await two.post("/api/v1/peer/tips", json=tip, headers=learner), 201)
+    await ok(await two.post("/api/v1/peer/tips", json=tip, headers=learner), 201)
 
     # a database that holds rows is never written into; a wrong URL is one line
     for bad, says in (
