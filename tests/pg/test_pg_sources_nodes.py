@@ -85,6 +85,26 @@ async def runs_of(client: TestClient, admin: dict[str, str]) -> list[dict[str, A
     return runs
 
 
+async def sync_after_node_one(
+    two: TestClient, admin: dict[str, str], upstream: Upstream, stopped: str
+) -> None:
+    """Once node one has stopped during its run `stopped`, node two syncs the source (from the
+    real feed): its run adds the feed's 3 entries, and the stopped run is failed with nothing
+    added (it stopped with node one, so it wrote nothing)."""
+    serve(upstream, "vendor-notes.rss")
+    source = await (await two.get(f"{A}/sources/vendor", headers=admin)).json()
+    source["url"] = upstream.url(FEED_PATH)
+    assert (await two.put(f"{A}/sources/vendor", json=source, headers=admin)).status == 200
+    again = await two.post(f"{A}/sources/vendor/sync", headers=admin)
+    assert again.status == 202, await again.text()
+    await service(two).wait("vendor")
+    runs = await runs_of(two, admin)
+    assert {r["id"]: (r["status"], r["added"]) for r in runs} == {
+        stopped: ("failed", 0),
+        (await again.json())["run"]["id"]: ("ok", 3),
+    }
+
+
 async def test_sync_now_on_a_second_node_is_refused_while_the_first_syncs(
     make_node: MakeNode, admin: dict[str, str], upstream: Upstream, tokens: TokenMaker
 ) -> None:
@@ -117,18 +137,7 @@ async def test_sync_now_on_a_second_node_is_refused_while_the_first_syncs(
 
     # node one shuts down (its run is stopped, its lock goes): node two may sync now
     await one.close()
-    serve(upstream, "vendor-notes.rss")
-    source = await (await two.get(f"{A}/sources/vendor", headers=admin)).json()
-    source["url"] = upstream.url(FEED_PATH)
-    assert (await two.put(f"{A}/sources/vendor", json=source, headers=admin)).status == 200
-    again = await two.post(f"{A}/sources/vendor/sync", headers=admin)
-    assert again.status == 202, await again.text()
-    await service(two).wait("vendor")
-    runs = await runs_of(two, admin)
-    assert {r["id"]: (r["status"], r["added"]) for r in runs} == {
-        run["id"]: ("failed", 0),  # stopped with node one: it wrote nothing
-        (await again.json())["run"]["id"]: ("ok", 3),
-    }
+    await sync_after_node_one(two, admin, upstream, run["id"])
 
 
 async def test_a_node_that_starts_leaves_the_sync_another_node_runs(
@@ -207,16 +216,5 @@ async def test_sync_now_of_an_inactive_source_runs_once_and_leaves_no_schedule(
     assert second.status == 409 and (await second.json())["node"] == "node-1"
     await one.close()  # node one stops during its run: the run ends, failed, and so does the job
 
-    serve(upstream, "vendor-notes.rss")
-    source = await (await two.get(f"{A}/sources/vendor", headers=admin)).json()
-    source["url"] = upstream.url(FEED_PATH)
-    assert (await two.put(f"{A}/sources/vendor", json=source, headers=admin)).status == 200
-    again = await two.post(f"{A}/sources/vendor/sync", headers=admin)
-    assert again.status == 202, await again.text()
-    await service(two).wait("vendor")
-    runs = await runs_of(two, admin)
-    assert {r["id"]: (r["status"], r["added"]) for r in runs} == {
-        run["id"]: ("failed", 0),
-        (await again.json())["run"]["id"]: ("ok", 3),
-    }
+    await sync_after_node_one(two, admin, upstream, run["id"])
     assert "source:vendor" not in jobs_of(two).names()
