@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -32,38 +31,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
 from bench.corpus import make_aids, make_apps
+from bench.pg import bench_database
 from server import keys
 from server.app import create_app
-from server.db import migrate
-from server.db.engine import database_engine
 from server.settings import AuthSettings, Settings
 from server.storage import Changes, Storage
 from tests.tokens import ISSUER, TokenMaker
 
-DEFAULT_URL = "postgresql+psycopg://inflow_test:inflow_test@127.0.0.1:5433/inflow_test"
 A = "/api/v1/admin"
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
-def new_database(admin: sa.Engine, base: str) -> tuple[str, str]:
-    name = f"bench_follow_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    url = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    engine = database_engine(url)
-    try:
-        migrate.upgrade(engine, "content", pseudonymize=lambda issuer, subject: "")
-    finally:
-        engine.dispose()
-    return name, url
 
 
 def seed(url: str, n_aids: int) -> None:
@@ -176,24 +159,11 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--behind", type=int, default=500)
     args = parser.parse_args()
-    base = os.environ.get("INFLOW_TEST_PG_URL", DEFAULT_URL)
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except sa.exc.OperationalError as exc:
-        msg = f"PostgreSQL does not answer ({exc.orig}): run `make postgres` first"
-        raise SystemExit(msg) from None
-    name, url = new_database(admin, base)
-    try:
+    with bench_database("bench_follow") as url:
         seed(url, args.aids)
         print(f"two nodes on PostgreSQL, {args.aids} aids")
         with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
             asyncio.run(run(url, Path(tmp), args.edits, args.behind))
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 if __name__ == "__main__":
