@@ -23,19 +23,13 @@ from server.db.content_tables import meta
 from server.library import Library
 from server.settings import Settings
 from tests.smtp import SmtpServer
+from tests.test_change_log import APP, ORDERS  # the same brewery app
 from tests.test_peer_questions import TRIPS, Q, answered, write_library
 from tests.test_peer_questions import learner as asker
 from tests.test_peer_recommendations import NORTH, panel_recs, recommend, write_content
 from tests.tokens import TokenMaker
 
 A = "/api/v1/admin"
-ORDERS = "https://orders.hopfield-brewing.test"
-APP: dict[str, Any] = {
-    "id": "orders",
-    "name": "Hopfield orders",
-    "rules": [f"{ORDERS}/**"],
-    "contexts": [{"id": "orders-kegs", "name": "Keg returns", "rules": [f"{ORDERS}/kegs/**"]}],
-}
 DEADLINE = 10.0  # seconds a change may take to show on the other node in these tests
 T = TypeVar("T")
 
