@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.wrk_suggest import lua_script
 from tests.nodes import Node, free_port
 from tests.pg.conftest import PG_URL, Databases, _admin
-from tests.proxy.nginx import Nginx, render_site, self_signed
+from tests.proxy.nginx import Nginx, render_site, self_signed, start_two_nodes, stop_all
 from tests.tokens import ISSUER, TokenMaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,11 +100,7 @@ def main() -> None:
         }
         https_port = free_port()
         env["INFLOW_BASE_URL"] = f"https://127.0.0.1:{https_port}"
-        for name in ("one", "two"):  # one at a time: the first imports the demo content
-            node = Node(name, free_port(), work / name, env)
-            nodes.append(node)
-            node.start()
-            node.wait_ready()
+        start_two_nodes(nodes, work, env)
         cert, key = self_signed(work / "tls")
 
         def proxy(upstreams: list[Node]) -> Nginx:
@@ -141,11 +137,7 @@ def main() -> None:
                 nginx.stop()
                 nginx = None
     finally:
-        if nginx is not None:
-            nginx.stop()
-        for node in nodes:
-            node.stop()
-        dbs.drop_all()
+        stop_all(nginx, nodes, dbs)
         admin.dispose()
         shutil.rmtree(work, ignore_errors=True)
     print(f"(database: a new one on {PG_URL.rsplit('@', 1)[-1]}, dropped)")

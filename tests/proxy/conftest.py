@@ -23,7 +23,14 @@ from tests.browser.conftest import EXT_ID
 from tests.keycloak import REALM_FILE, admin
 from tests.nodes import Node, free_port
 from tests.pg.conftest import Databases, _admin
-from tests.proxy.nginx import Nginx, port_answers, render_site, self_signed
+from tests.proxy.nginx import (
+    Nginx,
+    port_answers,
+    render_site,
+    self_signed,
+    start_two_nodes,
+    stop_all,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_PORT = int(os.environ.get("INFLOW_TEST_PROXY_PORT", "8443"))
@@ -89,11 +96,7 @@ def site(
             "INFLOW_SEARCH_THREADS": "1",
             "INFLOW_FETCH_ALLOW_PRIVATE": "1",
         }
-        for name in ("one", "two"):  # one at a time: the first imports the demo content
-            node = Node(name, free_port(), tmp / name, env)
-            nodes.append(node)
-            node.start()
-            node.wait_ready()
+        start_two_nodes(nodes, tmp, env)
         cert, key = self_signed(tmp / "tls")
         http_port = free_port()
         text = render_site(
@@ -108,9 +111,5 @@ def site(
         nginx.start()
         yield Site(nginx, nodes, cert, http_port)
     finally:
-        if nginx is not None:
-            nginx.stop()
-        for node in nodes:
-            node.stop()
-        dbs.drop_all()
+        stop_all(nginx, nodes, dbs)
         engine.dispose()

@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tests.nodes import Node, free_port
+from tests.pg.conftest import Databases
+
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx" / "inflow.conf"
 NGINX = Path("/usr/sbin/nginx")
@@ -172,3 +175,23 @@ class Nginx:
     def access_log(self) -> list[str]:
         path = self.prefix / "access.log"
         return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def start_two_nodes(nodes: list[Node], root: Path, env: dict[str, str]) -> None:
+    """Start nodes "one" and "two" under `root` with `env`, one at a time (the first migrates
+    and imports the content), each ready before the next. Each joins `nodes` as it starts, so
+    the caller's `stop_all` stops those that started when a later one fails."""
+    for name in ("one", "two"):
+        node = Node(name, free_port(), root / name, env)
+        nodes.append(node)
+        node.start()
+        node.wait_ready()
+
+
+def stop_all(nginx: Nginx | None, nodes: list[Node], dbs: Databases) -> None:
+    """The end of a site of nodes behind nginx: nginx, then the nodes, then their databases."""
+    if nginx is not None:
+        nginx.stop()
+    for node in nodes:
+        node.stop()
+    dbs.drop_all()
