@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp.test_utils import TestClient, TestServer
 
 from bench.corpus import make_aids, make_apps
-from bench.pg import bench_database
+from bench.pg import bench_database, node_settings
 from server import keys
 from server.app import create_app
 from server.settings import AuthSettings, Settings
@@ -71,13 +71,11 @@ async def run(url: str, data: Path, edits: int, behind: int) -> None:
     author = tokens.auth(sub="bench", roles=("learner", "author", "admin"))
 
     def settings(node: str) -> Settings:
-        return Settings(
-            data_dir=data / node,
-            content_dir=None,
-            auth=auth,
-            database_url=url,
-            serve_demo=False,
-            jobs=False,
+        return node_settings(
+            url,
+            data,
+            auth,
+            node,
             rate_limit_subject_per_second=0.0,  # the bench polls search every 2 ms
             rate_limit_address_per_second=0.0,
         )

@@ -36,7 +36,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bench.corpus import make_aids, make_apps
-from bench.pg import bench_database
+from bench.pg import bench_database, node_settings
 from server import keys
 from server.app import create_app
 from server.models import Aid
@@ -118,14 +118,7 @@ async def run(url: str, data: Path, behind: int) -> None:
     auth = AuthSettings(jwks_file=tokens.write_jwks(data / "jwks.json"), issuer=ISSUER)
 
     def settings(node: str) -> Settings:
-        return Settings(
-            data_dir=data / node,
-            content_dir=None,
-            auth=auth,
-            database_url=url,
-            serve_demo=False,
-            jobs=False,
-        )
+        return node_settings(url, data, auth, node)
 
     start = time.perf_counter()
     async with TestClient(TestServer(create_app(settings("one")))) as one:

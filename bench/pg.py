@@ -8,11 +8,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from server.db import migrate
 from server.db.engine import database_engine
+from server.settings import AuthSettings, Settings
 
 DEFAULT_URL = "postgresql+psycopg://inflow_test:inflow_test@127.0.0.1:5433/inflow_test"
 
@@ -50,3 +53,17 @@ def bench_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def node_settings(url: str, data: Path, auth: AuthSettings, node: str, **extra: Any) -> Settings:
+    """The settings of a bench node `node` on the database `url`: its own data folder under
+    `data`, the content in the database only (no content folder, no demo), no jobs."""
+    return Settings(
+        data_dir=data / node,
+        content_dir=None,
+        auth=auth,
+        database_url=url,
+        serve_demo=False,
+        jobs=False,
+        **extra,
+    )
