@@ -169,7 +169,8 @@ async def test_when_the_node_holding_a_job_dies_the_other_runs_it(
         with engine.connect() as conn:
             ended = conn.exec_driver_sql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'inflow-cluster:node-1'"
+                "WHERE application_name = 'inflow-cluster:node-1' "
+                "AND datname = current_database()"  # not another test's node-1
             ).all()
         assert ended == [(True,)]
     finally:

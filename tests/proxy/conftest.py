@@ -10,8 +10,10 @@ proxy: the client is the address nginx names in X-Forwarded-For.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,16 @@ def site(
     tmp_path_factory: pytest.TempPathFactory,
     keycloak: Any,
 ) -> Iterator[Site]:
+    # One site at a time on the fixed port, across processes: pytest-xdist may run this folder's
+    # tests on both workers, and a second nginx then found 8443 taken while the first one
+    # answered for it (CI: the learner, admin and forwarded tests reached another site's nodes).
+    # The other worker waits here until this module's site is torn down.
+    with (Path(tempfile.gettempdir()) / f"inflow-proxy-{PROXY_PORT}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _site(tmp_path_factory)
+
+
+def _site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if port_answers(PROXY_PORT):
         pytest.fail(f"port {PROXY_PORT} is taken: free it or set INFLOW_TEST_PROXY_PORT")
     _allow_callbacks()
