@@ -38,14 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from whoosh import collectors, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh import scoring
 from whoosh.filedb.filestore import FileStorage
 from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 
+from index import postings
 from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
 from index.query import (
@@ -64,6 +65,7 @@ from index.schema import (
     TEXT_ANALYZER,
     build_schema,
 )
+from index.scoped import leaves_of, score_scoped
 from index.transcripts import Cue, best_cue, load_cues
 
 log = logging.getLogger(__name__)
@@ -231,6 +233,7 @@ class IndexService:
         build_procs: int = 2,
         spelling: SpellingLimits = SpellingLimits(),
     ) -> None:
+        postings.install()  # long posting lists skipped by block directory (index/postings.py)
         self.index_dir = index_dir
         self.spelling_limits = spelling
         self.spelling_lookups = 0  # words handed to the corrector, ever (tests and bench read it)
@@ -919,10 +922,26 @@ class IndexService:
     def _top_sync(
         self, q: wq.Query, scope: Scope, limit: int, exclude: frozenset[str]
     ) -> list[Hit]:
+        results = self._scoped_search(q, scope, limit, exclude)
+        return [Hit(r["id"], float(r.score)) for r in results]
+
+    def _scoped_search(self, q: wq.Query, scope: Scope, limit: int, exclude: frozenset[str]) -> Any:
+        """The top `limit` hits of `q` in `scope`, minus the aids `exclude`s.
+
+        Narrowed to apps (a page's app: a few hundred aids, numbered together), the search runs
+        without Whoosh's block-quality machinery: it re-plans the matcher tree every 10 hits and
+        sums the best possible score of every block of its 50-odd term matchers, to skip blocks
+        that cannot reach the top. Over a few hundred candidates that costs more than scoring
+        them all (half of a related query's time at 100k aids). Unnarrowed searches keep it."""
         s = self._searcher()
         mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
-        results = s.search(scope.narrow(q), filter=self._filter(scope), mask=mask, limit=limit)
-        return [Hit(r["id"], float(r.score)) for r in results]
+        allowed = self._filter(scope)
+        if scope.apps is None:
+            return s.search(q, filter=allowed, mask=mask, limit=limit)
+        collector: Any = collectors.TopCollector(limit, usequality=False, replace=0)
+        collector = collectors.FilterCollector(collector, allowed, mask)
+        s.search_with_collector(scope.narrow(q), collector)
+        return collector.results()
 
     async def top(
         self, q: wq.Query, scope: Scope, limit: int, exclude: frozenset[str] = frozenset()
@@ -940,17 +959,9 @@ class IndexService:
         rq = self.related_query_sync(texts, scope, ignore)
         if rq is None:
             return []
-        s = self._searcher()
-        mask = wq.Or([wq.Term("id", i) for i in exclude]) if exclude else None
-        # No terms=True: recording matched terms for every matching document costs the
-        # searcher its block skipping (tens of ms); the few hits are checked afterwards.
-        results = s.search(
-            scope.narrow(rq.query), filter=self._filter(scope), mask=mask, limit=limit
-        )
-        reader = s.reader()
-        matched = self._matched(reader, [r.docnum for r in results], rq.weights)
-        hits = [(r["id"], float(r.score), matched[r.docnum]) for r in results]
-        docnums = {r["id"]: r.docnum for r in results}
+        hits, docnums = self._related_hits(rq, scope, limit, exclude)
+        reader = self._searcher().reader()
+        matched = {docnums[aid_id]: pairs for aid_id, _, pairs in hits}
 
         def near(aid_id: str, first: str, second: str) -> bool:
             """Whether the two stems occur within NEAR_WORDS of each other in the aid's body
@@ -970,6 +981,33 @@ class IndexService:
                 cue = _cue(reader.stored_fields(docnums[hit.id]).get("cues", ""), said)
                 out[i] = dataclasses.replace(hit, cue=cue)
         return out
+
+    def _related_hits(
+        self, rq: RelatedQuery, scope: Scope, limit: int, exclude: frozenset[str]
+    ) -> tuple[list[tuple[str, float, list[tuple[str, str]]]], dict[str, int]]:
+        """The best `limit` aids for a related query: (id, score, the (field, stem) pairs it
+        matched) each, and their document numbers by id. A page's app's aids are scored by
+        index/scoped.py; an unnarrowed scope goes through Whoosh's searcher."""
+        s = self._searcher()
+        reader = s.reader()
+        leaves = leaves_of(rq.query) if scope.apps is not None else None
+        if leaves is not None:
+            docs = set(self._scope_docs(scope))
+            for aid_id in exclude:
+                docs -= self._postings(reader, "id", aid_id) or frozenset()
+            # 1.0 each: what Whoosh adds for the app clause of `Scope.narrow` (a constant-score
+            # query of score 0.0 matches with weight 1), so scores, and the relative cut-off
+            # in `relevant`, are those of the unnarrowed path.
+            scored = score_scoped(s, WEIGHTING, leaves, docs, limit, base=1.0)
+            ids = [reader.stored_fields(d)["id"] for d in (x.docnum for x in scored)]
+            hits = [(i, x.score, list(x.matched)) for i, x in zip(ids, scored, strict=True)]
+            return hits, {i: x.docnum for i, x in zip(ids, scored, strict=True)}
+        # No terms=True: recording matched terms for every matching document costs a
+        # TermsCollector call per match; the few hits are checked afterwards.
+        results = self._scoped_search(rq.query, scope, limit, exclude)
+        matched = self._matched(reader, [r.docnum for r in results], rq.weights)
+        hits = [(r["id"], float(r.score), matched[r.docnum]) for r in results]
+        return hits, {r["id"]: r.docnum for r in results}
 
     def _postings(self, reader: Any, field: str, stem: str) -> frozenset[int] | None:
         """The documents holding `stem` in `field`, cached per searcher, when the posting list
@@ -1037,7 +1075,9 @@ class IndexService:
                 for app in scope.apps:
                     with contextlib.suppress(TermNotFound):
                         found.update(reader.postings("apps", app).all_ids())
-                docs = frozenset(found.intersection(allowed))
+                # `allowed` is a Whoosh id set: test the few found in it (intersecting it
+                # with a Python set iterates all of it, 85k ids at 100k aids).
+                docs = frozenset(d for d in found if d in allowed)
             cache[key] = docs
         return frozenset(docs)
 

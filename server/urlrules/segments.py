@@ -214,10 +214,34 @@ class SegmentPattern:
     tail: Group = field(init=False)
     deep: bool = field(init=False)
     min_len: int = field(init=False)
+    # Counted once here (rule ranking reads them per rule; compiled routes are shared between
+    # rules with the same path, see syntax.py `_parse_route`).
+    literal_count: int = field(init=False)
+    # Segments with a placeholder (`{digits}`...): more specific than `*`, less than text.
+    typed_count: int = field(init=False)
+    # `*` and `**` segments count one each; a glob or typed segment counts each `*`.
+    wildcard_count: int = field(init=False)
+    prefix: tuple[str, ...] = field(init=False)  # the literal segments before any pattern
 
     def __post_init__(self) -> None:
         groups: list[list[str | Glob | Typed]] = [[]]
+        literal = typed = wildcards = 0
+        prefix: list[str] = []
+        open_prefix = True
         for t in self.tokens:
+            if type(t) is str:
+                literal += 1
+                if open_prefix:
+                    prefix.append(t)
+            else:
+                open_prefix = False
+                if isinstance(t, Glob):
+                    wildcards += 1 if t is ANY_SEGMENT else len(t.middles) + 1
+                elif isinstance(t, Typed):
+                    typed += 1
+                    wildcards += t.stars
+                elif isinstance(t, _Deep):
+                    wildcards += 1
             if isinstance(t, _Deep):
                 groups.append([])
             else:
@@ -227,36 +251,13 @@ class SegmentPattern:
         object.__setattr__(self, "tail", tuple(groups[-1]) if len(groups) > 1 else ())
         object.__setattr__(self, "middles", tuple(tuple(g) for g in groups[1:-1] if g))
         object.__setattr__(self, "min_len", sum(len(g) for g in groups))
-
-    @property
-    def literal_count(self) -> int:
-        return sum(1 for t in self.tokens if type(t) is str)
-
-    @property
-    def typed_count(self) -> int:
-        """Segments with a placeholder (`{digits}`...): more specific than `*`, less than text."""
-        return sum(1 for t in self.tokens if isinstance(t, Typed))
-
-    @property
-    def wildcard_count(self) -> int:
-        """`*` and `**` segments count one each; a glob or typed segment counts each `*`."""
-        count = 0
-        for t in self.tokens:
-            if isinstance(t, Glob):
-                count += 1 if t is ANY_SEGMENT else len(t.middles) + 1
-            elif isinstance(t, Typed):
-                count += t.stars
-            elif isinstance(t, _Deep):
-                count += 1
-        return count
+        object.__setattr__(self, "literal_count", literal)
+        object.__setattr__(self, "typed_count", typed)
+        object.__setattr__(self, "wildcard_count", wildcards)
+        object.__setattr__(self, "prefix", tuple(prefix))
 
     def literal_prefix(self) -> tuple[str, ...]:
-        prefix: list[str] = []
-        for t in self.tokens:
-            if type(t) is not str:
-                break
-            prefix.append(t)
-        return tuple(prefix)
+        return self.prefix
 
     def matches(self, segs: Sequence[str]) -> bool:
         n = len(segs)
