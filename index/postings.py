@@ -16,6 +16,8 @@ id, so the name, offset and length of a posting list identify it for the life of
 
 from __future__ import annotations
 
+import io
+import pickle
 import threading
 from array import array
 from bisect import bisect_left
@@ -23,14 +25,32 @@ from typing import Any
 
 from whoosh.codec import whoosh3
 from whoosh.matching import ReadTooFar
+from whoosh.system import unpack_int
+from whoosh.util.numeric import byte_to_length
 
 # Posting lists shorter than this (bytes) are walked as before: a few blocks at most.
 MIN_BYTES = 16 * 1024
 MAX_LISTS = 20_000  # directories kept (a few KB each for the longest lists)
 _INT_SIZE = whoosh3._INT_SIZE
+_HEAD_BYTES = 128  # a block's length and pickled info tuple (about 40 bytes) in one read
 
 _directories: dict[tuple[str, int, int], tuple[array[int], array[int]]] = {}
 _lock = threading.Lock()
+
+
+def _header(postfile: Any, position: int) -> tuple[int, tuple[Any, ...], int]:
+    """The block at `position`: its signed length (negative: the last block), its info tuple
+    and where its data starts, in one read (Whoosh reads the pickle a few bytes at a time)."""
+    head = postfile.get(position, _HEAD_BYTES)
+    buf = io.BytesIO(head)
+    buf.seek(_INT_SIZE)
+    try:
+        info = pickle.load(buf)  # noqa: S301 (our own index files, which Whoosh unpickles too)
+    except (EOFError, pickle.UnpicklingError):  # an info tuple longer than _HEAD_BYTES
+        postfile.seek(position + _INT_SIZE)
+        info = postfile.read_pickle()
+        return unpack_int(head[:_INT_SIZE])[0], info, postfile.tell()
+    return unpack_int(head[:_INT_SIZE])[0], info, position + buf.tell()
 
 
 def _directory(m: Any) -> tuple[array[int], array[int]] | None:
@@ -47,22 +67,16 @@ def _directory(m: Any) -> tuple[array[int], array[int]] | None:
     if found is not None:
         return found
     postfile = m._postfile
-    here = postfile.tell()
     maxids: array[int] = array("q")
     offsets: array[int] = array("q")
     position = m._baseoffset
-    try:
-        while True:
-            postfile.seek(position)
-            length = postfile.read_int()
-            info = postfile.read_pickle()
-            maxids.append(info[1])
-            offsets.append(position)
-            if length < 0:
-                break
-            position += _INT_SIZE + length
-    finally:
-        postfile.seek(here)
+    while True:
+        length, info, _ = _header(postfile, position)
+        maxids.append(info[1])
+        offsets.append(position)
+        if length < 0:
+            break
+        position += _INT_SIZE + length
     with _lock:
         if len(_directories) >= MAX_LISTS:
             _directories.clear()
@@ -71,7 +85,25 @@ def _directory(m: Any) -> tuple[array[int], array[int]] | None:
 
 
 class BlockMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
-    """A W3 leaf matcher whose `skip_to` jumps to the target's block (see the module doc)."""
+    """A W3 leaf matcher whose `skip_to` jumps to the target's block (see the module doc), and
+    which reads a block's header in one read."""
+
+    _data: Any
+    _ids: Any
+    _weights: Any
+    _values: Any
+
+    def _goto(self, position: int) -> None:
+        self._data = self._ids = self._weights = self._values = None
+        self._i = 0
+        length, info, self._dataoffset = _header(self._postfile, position)
+        if length < 0:
+            self._lastblock = True
+            length = -length
+        self._nextoffset = position + _INT_SIZE + length
+        (self._blocklength, self._maxid, self._maxweight, self._compression, mnlen, mxlen) = info
+        self._minlength = byte_to_length(mnlen)
+        self._maxlength = byte_to_length(mxlen)
 
     def skip_to(self, targetid: int) -> None:
         if not self.is_active():
@@ -89,10 +121,37 @@ class BlockMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
                     self._atend = True
                     return
                 self._goto(offsets[i])
-        while self.is_active() and self.id() < targetid:
-            self.next()
+        if not self.is_active():
+            return
+        # Within the block: a bisection over its ids (Whoosh steps through them one by one).
+        if self._ids is None:
+            self._read_ids()
+        ids = self._ids
+        if ids[self._i] < targetid:
+            self._i = bisect_left(ids, targetid, self._i)
+            if self._i >= len(ids):  # only when the directory was not used: read on
+                self._i = len(ids) - 1
+                self.next()
+                while self.is_active() and self.id() < targetid:
+                    self.next()
 
 
 def install() -> None:
     """Make Whoosh's W3 codec read long posting lists through `BlockMatcher` (idempotent)."""
     whoosh3.W3LeafMatcher = BlockMatcher
+
+
+def all_ids(m: Any) -> list[int]:
+    """Every document id of matcher `m` from where it is: a block's ids at a time for an
+    on-disk posting list, one by one through any wrapper (deletions, several segments)."""
+    if type(m) is not BlockMatcher:
+        return list(m.all_ids())
+    out: list[int] = []
+    while m.is_active():
+        if m._ids is None:
+            m._read_ids()
+        out.extend(m._ids[m._i :])
+        if m._lastblock:
+            break
+        m._next_block()
+    return out

@@ -908,8 +908,7 @@ class IndexService:
         key = scope.filter_key()
         docs = cache.get(key)
         if docs is None:
-            if len(cache) >= 256:
-                cache.clear()
+            _trim(cache)
             docs = searcher._filter_to_comb(scope.filter_query())
             if not docs:
                 # Whoosh takes an empty allow set for "no filter" (collectors.py: `if allow`):
@@ -1017,17 +1016,30 @@ class IndexService:
         )
         key = (field, stem)
         if key not in memo:
-            count = reader.doc_frequency(field, stem)
+            count = self._doc_frequency(reader, field, stem)
             if count == 0:
                 found: frozenset[int] | None = frozenset()
             elif count <= SMALL_POSTINGS:
-                found = frozenset(reader.postings(field, stem).all_ids())
+                found = frozenset(postings.all_ids(reader.postings(field, stem)))
             else:
                 found = None
             if len(memo) >= 50_000:
                 memo.clear()
             memo[key] = found
         return memo[key]
+
+    def _doc_frequency(self, reader: Any, field: str, stem: str) -> int:
+        """`reader.doc_frequency`, cached per searcher: a related query asks for each page
+        word in every field several times (scope frequency, index frequency, postings), and
+        each look-up reads the term table's hash buckets from disk."""
+        memo: dict[tuple[str, str], int] = self._local.filters.setdefault(("df",), {})
+        key = (field, stem)
+        count = memo.get(key)
+        if count is None:
+            if len(memo) >= 100_000:
+                memo.clear()
+            count = memo[key] = int(reader.doc_frequency(field, stem))
+        return count
 
     def _matched(
         self, reader: Any, docnums: list[int], stems: Iterable[str]
@@ -1063,8 +1075,7 @@ class IndexService:
         docs = cache.get(key)
         if docs is None:
             allowed = self._filter(scope)
-            if len(cache) >= 256:
-                cache.clear()
+            _trim(cache)
             if scope.apps is None:
                 docs = frozenset(allowed) - {-1}
             else:
@@ -1098,7 +1109,7 @@ class IndexService:
             for name in FIELD_BOOSTS:
                 ids = self._postings(reader, name, stem)
                 if ids is None:
-                    longest = max(longest, reader.doc_frequency(name, stem))
+                    longest = max(longest, self._doc_frequency(reader, name, stem))
                 else:
                     found |= ids
             exact = len(found & docs)
@@ -1110,7 +1121,7 @@ class IndexService:
             return self._suggest_words_sync(tuple(words))
 
         def index_df(stem: str) -> int:
-            return max(int(reader.doc_frequency(name, stem)) for name in FIELD_BOOSTS)
+            return max(self._doc_frequency(reader, name, stem) for name in FIELD_BOOSTS)
 
         return related_query(
             texts,
@@ -1195,6 +1206,18 @@ class IndexService:
         start = time.perf_counter()
         hits = self._top_sync(q, scope, limit, frozenset())
         return time.perf_counter() - start, len(hits)
+
+
+_MEMOS = (("postings",), ("df",))  # per-searcher term caches, bounded on their own
+
+
+def _trim(cache: dict[tuple[Any, ...], Any], most: int = 256) -> None:
+    """Empty a searcher's cache of filters and scope documents once it holds `most` entries,
+    keeping its term memos (`_postings`, `_doc_frequency`)."""
+    if len(cache) >= most:
+        kept = {k: cache[k] for k in _MEMOS if k in cache}
+        cache.clear()
+        cache.update(kept)
 
 
 def _locality(aid: IndexableAid) -> str:
