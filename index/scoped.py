@@ -1,4 +1,4 @@
-"""BM25F over one scope's documents, reading postings block by block.
+"""BM25F over a scope's documents, reading postings block by block.
 
 A related query is an OR of up to 10 page words over 5 fields: some 50 term matchers. Whoosh
 scores it through a tree of union matchers, where every candidate document costs a walk of the
@@ -9,54 +9,85 @@ block), a block's ids and weights at a time, and the documents' scores are summe
 the same BM25F as `WEIGHTING` (same idf, average lengths, per-field B), the same order
 (score, then document number), and, for free, which (field, word) pairs each document matched.
 
-Only ORs of terms are scored here (`leaves_of` says None for anything else: phrases, ANDs); the
-caller then runs the query through Whoosh as before.
+Search-box queries (an AND of ORs, index/query.py) are scored the same way over the whole index:
+two words found in nearly every aid ("expense approval" at 100k aids) took Whoosh 11 s, walking
+its matcher tree for 90k documents. Leaves other than terms (phrases) are scored by their own
+Whoosh matcher, and `groups_of` says None for shapes it does not know (the caller then runs the
+query through Whoosh as before).
 """
 
 from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from whoosh import query as wq
 from whoosh.codec import whoosh3
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.matching import WrappingMatcher
 from whoosh.reading import TermNotFound
 from whoosh.scoring import BM25F
+from whoosh.util.numeric import byte_to_length
 
 RUN_GAP = 1024  # documents this far apart are read as two runs (skipping the postings between)
 
 
 @dataclass(frozen=True)
 class Leaf:
-    field: str
-    text: str
-    boost: float
+    query: wq.Query  # a Term (read block by block) or any query Whoosh scores (a Phrase)
+    boost: float  # the boosts of the ORs above it (a Term's own boost included)
+
+    @property
+    def pair(self) -> tuple[str, str] | None:
+        q = self.query
+        return (q.fieldname, q.text) if isinstance(q, wq.Term) else None
 
 
 @dataclass(frozen=True)
 class ScoredDoc:
     docnum: int
     score: float
-    matched: tuple[tuple[str, str], ...]  # (field, word) pairs the document holds
+    matched: tuple[tuple[str, str], ...]  # (field, word) pairs of term leaves the document holds
 
 
-def leaves_of(q: wq.Query, boost: float = 1.0) -> list[Leaf] | None:
-    """The terms of an OR-of-terms query with their effective boosts; None for other shapes."""
+_LENGTHS = [byte_to_length(i) for i in range(256)]
+
+
+def _leaves(q: wq.Query, boost: float) -> list[Leaf] | None:
     if isinstance(q, wq.Term):
-        return [Leaf(q.fieldname, q.text, boost * q.boost)]
-    if type(q) is wq.Or and getattr(q, "scale", None) is None and not getattr(q, "minmatch", 0):
+        return [Leaf(q, boost * q.boost)]
+    if type(q) is wq.Or:
+        if getattr(q, "scale", None) is not None or bool(getattr(q, "minmatch", None)):
+            return None
         out: list[Leaf] = []
         for sub in q.subqueries:
-            found = leaves_of(sub, boost * q.boost)
+            found = _leaves(sub, boost * q.boost)
             if found is None:
                 return None
             out += found
         return out
+    if isinstance(q, wq.Phrase):
+        return [Leaf(q, boost)]
     return None
+
+
+def groups_of(q: wq.Query) -> list[list[Leaf]] | None:
+    """An AND of ORs as groups of leaves (a document must match a leaf of every group); a
+    single OR is one group. None for any other shape."""
+    subs = list(q.subqueries) if type(q) is wq.And and q.boost == 1.0 else [q]
+    groups = [_leaves(sub, 1.0) for sub in subs]
+    if not groups or any(g is None for g in groups):
+        return None
+    return [g for g in groups if g is not None]
+
+
+def leaves_of(q: wq.Query) -> list[Leaf] | None:
+    """The leaves of an OR query (a related query); None for other shapes."""
+    groups = groups_of(q)
+    return groups[0] if groups is not None and len(groups) == 1 else None
 
 
 def runs(docs: Sequence[int], gap: int = RUN_GAP) -> list[tuple[int, int]]:
@@ -111,58 +142,104 @@ def postings_between(m: Any, lo: int, hi: int) -> Iterator[tuple[Sequence[int], 
         yield ids_out, weights_out
 
 
-def score_scoped(
+_length_cache: dict[tuple[str, str, int], bytes] = {}
+_norm_cache: dict[tuple[float, float, float], list[float]] = {}
+
+
+def _norms(k1: float, b: float, avgfl: float) -> list[float]:
+    """BM25's length normalisation, K1 * (1 - B + B * length / average), for each length byte."""
+    key = (k1, b, avgfl)
+    found = _norm_cache.get(key)
+    if found is None:
+        if len(_norm_cache) >= 1024:
+            _norm_cache.clear()
+        found = _norm_cache[key] = [k1 * ((1 - b) + b * n / avgfl) for n in _LENGTHS]
+    return found
+
+
+def _lengths(reader: Any, field: str, count: int) -> bytes:
+    """A segment's length bytes of `field`, one per document of its `count` (Whoosh reads one
+    per call), kept per segment: a segment's lengths never change (deletions live apart)."""
+    key = (str(reader._segment.segment_id()), field, count)
+    found = _length_cache.get(key)
+    if found is None:
+        column = reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
+        raw = b"" if column is None else bytes(column._dbfile.get(column._basepos, column._count))
+        found = raw + bytes(max(0, count - len(raw)))
+        if len(_length_cache) >= 256:
+            _length_cache.clear()
+        _length_cache[key] = found
+    return found
+
+
+def score(
     searcher: Any,
     weighting: BM25F,
-    leaves: Iterable[Leaf],
-    docs: Iterable[int],
+    groups: list[list[Leaf]],
+    docs: Container[int],
     limit: int,
+    *,
+    within: Sequence[int] | None = None,
     base: float = 0.0,
-) -> list[ScoredDoc]:
-    """The `limit` best of `docs` (top-level document numbers) for the OR of `leaves`, scored
-    as Whoosh scores the same query with `weighting`, plus `base` each; documents matching no
-    leaf are left out."""
-    leaves = list(leaves)
-    wanted_all = sorted(set(docs))
+) -> tuple[list[ScoredDoc], int]:
+    """The `limit` best documents matching a leaf of every group, among `docs` (top-level
+    document numbers, a set or a Whoosh id set), and how many match. Scored as Whoosh scores
+    the same query with `weighting` (plus `base` each). `within`: the sorted documents of a
+    small scope, whose postings alone are read (None: every posting of each leaf)."""
     scores: dict[int, float] = {}
+    masks: dict[int, int] = {}
     matched: dict[int, list[tuple[str, str]]] = {}
+    full = (1 << len(groups)) - 1
     k1 = weighting.K1
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()
         count = reader.doc_count_all()
-        local = [d - offset for d in wanted_all if offset <= d < offset + count]
-        if not local:
-            continue
-        wanted = set(local)
-        spans = runs(local)
-        lengths: dict[tuple[str, int], int] = {}
-        for leaf in leaves:
-            field, text = leaf.field, leaf.text
-            try:
-                m = _leaf_matcher(reader.postings(field, text))
-            except TermNotFound:
+        if within is not None:
+            local = [d - offset for d in within if offset <= d < offset + count]
+            if not local:
                 continue
-            idf = searcher.idf(field, text)
-            avgfl = searcher.avg_field_length(field) or 1
-            b = weighting._field_B.get(field, weighting.B)
-            boost = leaf.boost
-            pair = (field, text)
-            for lo, hi in spans:
-                for ids, weights in postings_between(m, lo, hi):
-                    for d, tf in zip(ids, weights, strict=True):
-                        if d > hi:
-                            break
-                        if d not in wanted:
-                            continue
-                        key = (field, d)
-                        fl = lengths.get(key)
-                        if fl is None:
-                            fl = lengths[key] = reader.doc_field_length(d, field, 1)
-                        s = boost * (
-                            idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
-                        )
-                        g = d + offset
-                        scores[g] = scores.get(g, base) + s
-                        matched.setdefault(g, []).append(pair)
-    best = heapq.nsmallest(limit, scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [ScoredDoc(d, s, tuple(matched[d])) for d, s in best]
+            spans = runs(local)
+        else:
+            spans = [(0, count - 1)]
+        for bit, group in enumerate(groups):
+            flag = 1 << bit
+            for leaf in group:
+                pair = leaf.pair
+                if pair is None:  # a phrase: its own matcher scores it
+                    m = leaf.query.matcher(sub)
+                    for lo, hi in spans:
+                        if m.is_active() and m.id() < lo:
+                            m.skip_to(lo)
+                        while m.is_active() and m.id() <= hi:
+                            g = m.id() + offset
+                            if g in docs:
+                                scores[g] = scores.get(g, base) + leaf.boost * m.score()
+                                masks[g] = masks.get(g, 0) | flag
+                            m.next()
+                    continue
+                field, text = pair
+                try:
+                    m = _leaf_matcher(reader.postings(field, text))
+                except TermNotFound:
+                    continue
+                idf = searcher.idf(field, text)
+                avgfl = searcher.avg_field_length(field) or 1
+                b = weighting._field_B.get(field, weighting.B)
+                boost = leaf.boost
+                lengths = _lengths(reader, field, count)
+                norm = _norms(k1, b, avgfl)
+                for lo, hi in spans:
+                    for ids, weights in postings_between(m, lo, hi):
+                        for d, tf in zip(ids, weights, strict=True):
+                            if d > hi:
+                                break
+                            g = d + offset
+                            if g not in docs:
+                                continue
+                            s = boost * idf * (tf * (k1 + 1)) / (tf + norm[lengths[d]])
+                            scores[g] = scores.get(g, base) + s
+                            masks[g] = masks.get(g, 0) | flag
+                            matched.setdefault(g, []).append(pair)
+    hits = [(g, s) for g, s in scores.items() if masks[g] == full]
+    best = heapq.nsmallest(limit, hits, key=lambda kv: (-kv[1], kv[0]))
+    return [ScoredDoc(d, s, tuple(matched.get(d, ()))) for d, s in best], len(hits)

@@ -46,7 +46,7 @@ from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 
-from index import postings
+from index import postings, scoped
 from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
 from index.query import (
@@ -65,7 +65,6 @@ from index.schema import (
     TEXT_ANALYZER,
     build_schema,
 )
-from index.scoped import leaves_of, score_scoped
 from index.transcripts import Cue, best_cue, load_cues
 
 log = logging.getLogger(__name__)
@@ -989,15 +988,16 @@ class IndexService:
         index/scoped.py; an unnarrowed scope goes through Whoosh's searcher."""
         s = self._searcher()
         reader = s.reader()
-        leaves = leaves_of(rq.query) if scope.apps is not None else None
+        leaves = scoped.leaves_of(rq.query) if scope.apps is not None else None
         if leaves is not None:
             docs = set(self._scope_docs(scope))
             for aid_id in exclude:
                 docs -= self._postings(reader, "id", aid_id) or frozenset()
+            within = sorted(docs)
             # 1.0 each: what Whoosh adds for the app clause of `Scope.narrow` (a constant-score
             # query of score 0.0 matches with weight 1), so scores, and the relative cut-off
             # in `relevant`, are those of the unnarrowed path.
-            scored = score_scoped(s, WEIGHTING, leaves, docs, limit, base=1.0)
+            scored, _ = scoped.score(s, WEIGHTING, [leaves], docs, limit, within=within, base=1.0)
             ids = [reader.stored_fields(d)["id"] for d in (x.docnum for x in scored)]
             hits = [(i, x.score, list(x.matched)) for i, x in zip(ids, scored, strict=True)]
             return hits, {i: x.docnum for i, x in zip(ids, scored, strict=True)}
@@ -1150,20 +1150,45 @@ class IndexService:
         self, q: wq.Query, scope: Scope, offset: int, limit: int, snippet_terms: Any
     ) -> HitPage:
         s = self._searcher()
-        results = s.search(
-            scope.narrow(q), filter=self._filter(scope), limit=offset + limit, terms=True
+        groups = scoped.groups_of(q)
+        if groups is None:  # a shape index/scoped.py does not score: Whoosh's own search
+            results = s.search(
+                scope.narrow(q), filter=self._filter(scope), limit=offset + limit, terms=True
+            )
+            hits = [self._hit(r, r["id"], float(r.score)) for r in results[offset:]]
+            return HitPage(hits, len(results))
+        docs = self._scope_docs(scope)  # a frozenset (cached): fast membership tests
+        within = sorted(docs) if scope.apps is not None else None
+        # base: the app clause's 1.0 that Whoosh adds to a narrowed query (see _related_hits)
+        base = 1.0 if scope.apps is not None else 0.0
+        scored, total = scoped.score(
+            s, WEIGHTING, groups, docs, offset + limit, within=within, base=base
         )
-        results.fragmenter = ContextFragmenter(maxchars=180, surround=40)
-        results.formatter = MatchFormatter()
+        page = scored[offset:]
+        if not page:
+            return HitPage([], total)
+        reader = s.reader()
+        ids = [reader.stored_fields(x.docnum)["id"] for x in page]
+        # Whoosh's hits for the snippets and cues: the same query narrowed to these aids.
+        only = wq.ConstantScoreQuery(wq.Or([wq.Term("id", i) for i in ids]), 0.0)
+        found = {r.docnum: r for r in s.search(wq.And([only, q]), limit=len(ids), terms=True)}
         hits = []
-        for r in results[offset : offset + limit]:
-            # The matched words in context: from the body, else the summary (a hit on the
-            # title alone has no snippet; the panel shows the summary as it is).
-            snippet = r.highlights("body", top=2) or r.highlights("summary", top=1) or ""
-            said = {_text(t): 1.0 for f, t in r.matched_terms() if f == "transcript"}
-            cue = _cue(r.get("cues", ""), said) if said else None
-            hits.append(Hit(r["id"], float(r.score), snippet, cue))
-        return HitPage(hits, len(results))
+        for x, aid_id in zip(page, ids, strict=True):
+            r = found.get(x.docnum)
+            hits.append(self._hit(r, aid_id, x.score) if r is not None else Hit(aid_id, x.score))
+        return HitPage(hits, total)
+
+    @staticmethod
+    def _hit(r: Any, aid_id: str, score: float) -> Hit:
+        """A search hit with its snippet and, for a video, the cue where its words are said."""
+        r.results.fragmenter = ContextFragmenter(maxchars=180, surround=40)
+        r.results.formatter = MatchFormatter()
+        # The matched words in context: from the body, else the summary (a hit on the
+        # title alone has no snippet; the panel shows the summary as it is).
+        snippet = r.highlights("body", top=2) or r.highlights("summary", top=1) or ""
+        said = {_text(t): 1.0 for f, t in r.matched_terms() if f == "transcript"}
+        cue = _cue(r.get("cues", ""), said) if said else None
+        return Hit(aid_id, score, snippet, cue)
 
     async def page(self, q: wq.Query, scope: Scope, offset: int, limit: int) -> HitPage:
         return await self._run_search(self._page_sync, q, scope, offset, limit, None)
