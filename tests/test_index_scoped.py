@@ -91,12 +91,14 @@ def _whoosh_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scoped, "groups_of", lambda q: None)
 
 
-def _related(index: IndexService, texts: list[str], scope: object, exclude: frozenset[str]):
+def _related(
+    index: IndexService, texts: list[str], scope: Scope, exclude: frozenset[str]
+) -> list[tuple[str, float, list[tuple[str, str]]]]:
     page = [PageText(t, 1.0 if i == 0 else 0.6) for i, t in enumerate(texts)]
-    rq = index.related_query_sync(page, scope)  # type: ignore[arg-type]
+    rq = index.related_query_sync(page, scope)
     if rq is None:  # nothing telling on the page
         return []
-    hits, _ = index._related_hits(rq, scope, 10, exclude)  # type: ignore[arg-type]
+    hits, _ = index._related_hits(rq, scope, 10, exclude)
     return [(i, round(s, 6), sorted(m)) for i, s, m in hits]
 
 
@@ -112,9 +114,12 @@ async def test_related_aids_are_whooshs_own(
     assert ours == theirs
 
 
-def _page(index: IndexService, text: str, scope: object, offset: int) -> tuple[list, int]:
+def _page(
+    index: IndexService, text: str, scope: Scope, offset: int
+) -> tuple[list[tuple[str, float, str, object]], int]:
     q = parse_user_query(text, max_chars=100, max_terms=8).query
-    page = index._page_sync(q, scope, offset, 10, None)  # type: ignore[arg-type]
+    assert q is not None
+    page = index._page_sync(q, scope, offset, 10, None)
     return [(h.id, round(h.score, 6), h.snippet_html, h.cue) for h in page.hits], page.total
 
 
@@ -126,7 +131,9 @@ SEARCH_SCOPES = [
 ]
 
 
-def _whoosh_page(index: IndexService, text: str, scope: Scope, offset: int) -> list:
+def _whoosh_page(
+    index: IndexService, text: str, scope: Scope, offset: int
+) -> list[tuple[str, float]]:
     """Whoosh's ranking of every match of the same query and filter, then the page. (Its
     top-N search is not exact over several segments: pruning by the best score a branch could
     reach dropped an aid that ranks second here.)"""
