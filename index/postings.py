@@ -25,6 +25,7 @@ from typing import Any
 
 from whoosh.codec import whoosh3
 from whoosh.matching import ReadTooFar
+from whoosh.matching.wrappers import FilterMatcher, MultiMatcher
 from whoosh.system import unpack_int
 from whoosh.util.numeric import byte_to_length
 
@@ -142,16 +143,28 @@ def install() -> None:
 
 
 def all_ids(m: Any) -> list[int]:
-    """Every document id of matcher `m` from where it is: a block's ids at a time for an
-    on-disk posting list, one by one through any wrapper (deletions, several segments)."""
+    """Every document id of matcher `m` from where it is, a block's ids at a time for on-disk
+    posting lists: under a segment's deletions (ids left out) and across segments (offset);
+    any other matcher one id at a time."""
+    if isinstance(m, FilterMatcher):
+        inner = all_ids(m.child)
+        if m._exclude:
+            return [d for d in inner if d not in m._ids]
+        return [d for d in inner if d in m._ids]
+    if isinstance(m, MultiMatcher):
+        out: list[int] = []
+        for i in range(m.current, len(m.matchers)):
+            offset = m.offsets[i]
+            out += [d + offset for d in all_ids(m.matchers[i])]
+        return out
     if type(m) is not BlockMatcher:
         return list(m.all_ids())
-    out: list[int] = []
+    ids: list[int] = []
     while m.is_active():
         if m._ids is None:
             m._read_ids()
-        out.extend(m._ids[m._i :])
+        ids.extend(m._ids[m._i :])
         if m._lastblock:
             break
         m._next_block()
-    return out
+    return ids
