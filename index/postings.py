@@ -35,7 +35,39 @@ MAX_LISTS = 20_000  # directories kept (a few KB each for the longest lists)
 _INT_SIZE = whoosh3._INT_SIZE
 _HEAD_BYTES = 128  # a block's length and pickled info tuple (about 40 bytes) in one read
 
-_directories: dict[tuple[str, int, int], tuple[array[int], array[int]]] = {}
+
+class _Directory:
+    """The (highest id, offset) of a posting list's blocks, read as far as skips have needed:
+    a first skip reads no more headers than Whoosh's walk would."""
+
+    __slots__ = ("complete", "maxids", "next_offset", "offsets")
+
+    def __init__(self, first: int) -> None:
+        self.maxids: array[int] = array("q")
+        self.offsets: array[int] = array("q")
+        self.next_offset = first  # the first block header not read yet
+        self.complete = False
+
+    def block_for(self, postfile: Any, target: int) -> int | None:
+        """The offset of the first block whose highest id is at least `target`; None when
+        every block is below it."""
+        i = bisect_left(self.maxids, target)
+        if i < len(self.maxids):
+            return int(self.offsets[i])
+        with _lock:  # one thread extends a directory at a time
+            while not self.complete:
+                position = self.next_offset
+                length, info, _ = _header(postfile, position)
+                self.maxids.append(info[1])
+                self.offsets.append(position)
+                self.complete = length < 0
+                self.next_offset = position + _INT_SIZE + abs(length)
+                if info[1] >= target:
+                    return position
+        return None
+
+
+_directories: dict[tuple[str, int, int], _Directory] = {}
 _lock = threading.Lock()
 
 
@@ -54,9 +86,9 @@ def _header(postfile: Any, position: int) -> tuple[int, tuple[Any, ...], int]:
     return unpack_int(head[:_INT_SIZE])[0], info, position + buf.tell()
 
 
-def _directory(m: Any) -> tuple[array[int], array[int]] | None:
-    """The (highest id, offset) of each block of matcher `m`'s posting list, or None when the
-    list is short or its file has no name to key it by."""
+def _directory(m: Any) -> _Directory | None:
+    """Matcher `m`'s posting list's block directory, or None when the list is short or its
+    file has no name to key it by."""
     name = getattr(m._postfile, "_name", None)
     length = m._length
     if isinstance(length, tuple):  # W3TermInfo decodes its length as a 1-tuple
@@ -65,24 +97,12 @@ def _directory(m: Any) -> tuple[array[int], array[int]] | None:
         return None
     key = (name, m._startoffset, length)
     found = _directories.get(key)
-    if found is not None:
-        return found
-    postfile = m._postfile
-    maxids: array[int] = array("q")
-    offsets: array[int] = array("q")
-    position = m._baseoffset
-    while True:
-        length, info, _ = _header(postfile, position)
-        maxids.append(info[1])
-        offsets.append(position)
-        if length < 0:
-            break
-        position += _INT_SIZE + length
-    with _lock:
-        if len(_directories) >= MAX_LISTS:
-            _directories.clear()
-        _directories[key] = (maxids, offsets)
-    return maxids, offsets
+    if found is None:
+        with _lock:
+            if len(_directories) >= MAX_LISTS:
+                _directories.clear()
+            found = _directories.setdefault(key, _Directory(m._baseoffset))
+    return found
 
 
 class BlockMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
@@ -116,12 +136,11 @@ class BlockMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
                 block_max_id = self.block_max_id
                 self._skip_to_block(lambda: targetid > block_max_id())
             else:
-                maxids, offsets = directory
-                i = bisect_left(maxids, targetid)
-                if i >= len(maxids):
+                offset = directory.block_for(self._postfile, targetid)
+                if offset is None:
                     self._atend = True
                     return
-                self._goto(offsets[i])
+                self._goto(offset)
         if not self.is_active():
             return
         # Within the block: a bisection over its ids (Whoosh steps through them one by one).
