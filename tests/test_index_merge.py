@@ -4,12 +4,12 @@ index/service.py). The library is a small one of a shipping company's own apps, 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 from index import service as service_module
 from index.query import parse_user_query, scope_filter
 from index.service import MAX_SEGMENTS, IndexService
+from tests.index_aids import PlainAid
 
 TOPICS = [
     ("Book a container slot", "Reserve a container slot at the terminal before the cut-off."),
@@ -21,21 +21,14 @@ TOPICS = [
 ]
 
 
-@dataclass(frozen=True)
-class ShippingAid:
-    id: str
-    title: str
-    summary: str
-    body: str
-    type: str = "howto"
-    status: str = "published"
-    tags: tuple[str, ...] = ()
-    apps: tuple[str, ...] = ("portside",)
-    audience: tuple[str, ...] = ()
-    transcript: str = ""
+def ShippingAid(
+    id: str, title: str, summary: str, body: str, tags: tuple[str, ...] = ()
+) -> PlainAid:
+    """An aid of Portside, the shipping company's booking app."""
+    return PlainAid(id, title, summary, body, tags=tags, apps=("portside",))
 
 
-def library(n: int) -> list[ShippingAid]:
+def library(n: int) -> list[PlainAid]:
     """`n` aids: the topics above, then filler steps about the yard (no topic words)."""
     aids = []
     for i in range(n):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,33 +16,20 @@ import pytest
 from index import postings, scoped
 from index.query import PageText, Scope, parse_user_query, scope_filter
 from index.service import IndexService
+from tests.index_aids import PlainAid
 
 APPS = ("pickpack", "dockyard", "stockroom")
 COMMON = ["pallet", "scanner", "shift", "order", "label", "forklift", "bin", "count"]
 RARE = ["hazmat", "reefer", "cycle", "rma", "kitting", "crossdock", "putaway", "tote"]
 
 
-@dataclass(frozen=True)
-class WarehouseAid:
-    id: str
-    title: str
-    summary: str
-    body: str
-    type: str = "howto"
-    status: str = "published"
-    tags: tuple[str, ...] = ()
-    apps: tuple[str, ...] = ()
-    audience: tuple[str, ...] = ()
-    transcript: str = ""
-
-
-def library(n: int, rng: random.Random) -> list[WarehouseAid]:
+def library(n: int, rng: random.Random) -> list[PlainAid]:
     out = []
     for i in range(n):
         words = [rng.choice(COMMON if rng.random() < 0.97 else RARE) for _ in range(60)]
         title = " ".join(rng.choice(COMMON + RARE) for _ in range(3)).capitalize()
         out.append(
-            WarehouseAid(
+            PlainAid(
                 id=f"wh-{i}",
                 title=title,
                 summary=" ".join(words[:8]).capitalize() + ".",
@@ -159,7 +146,7 @@ async def test_search_total_counts_only_what_the_caller_may_see(
     admin's (drafts, every audience), all of them."""
     aids = library(1200, random.Random(5))
 
-    def says(a: WarehouseAid) -> bool:
+    def says(a: PlainAid) -> bool:
         return "hazmat" in f"{a.title} {a.summary} {a.body} {' '.join(a.tags)}".lower()
 
     everyone = [a for a in aids if says(a) and a.status == "published" and not a.audience]
