@@ -59,8 +59,8 @@ class Settings:
     # Thread pool for Whoosh searches (one searcher per thread).
     search_threads: int = 2
     # Memory-map index files: about 20% faster searches for about 100-150 MB more resident
-    # memory at 10k aids (see index/service.py and the figures in make bench). Off by default
-    # so a 10k-aid server stays under 300 MB.
+    # memory at 10k aids, ~650 MB more at 100k (each search thread maps the index again; see
+    # index/service.py and docs/scale-out.md). Off by default: 335 MB at 100k without it.
     index_mmap: bool = False
     # Quiet seconds after the last index write before its segments are merged into one, in a
     # child process (each extra segment costs every search a few ms); negative: never merge.
