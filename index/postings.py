@@ -58,8 +58,10 @@ class _Directory:
             while not self.complete:
                 position = self.next_offset
                 length, info, _ = _header(postfile, position)
-                self.maxids.append(info[1])
+                # offsets first: a reader bisecting `maxids` without the lock then always
+                # finds the offset of the block it lands on
                 self.offsets.append(position)
+                self.maxids.append(info[1])
                 self.complete = length < 0
                 self.next_offset = position + _INT_SIZE + abs(length)
                 if info[1] >= target:
