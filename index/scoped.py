@@ -160,7 +160,10 @@ def _norms(k1: float, b: float, avgfl: float) -> list[float]:
 def _lengths(reader: Any, field: str, count: int) -> bytes:
     """A segment's length bytes of `field`, one per document of its `count` (Whoosh reads one
     per call), kept per segment: a segment's lengths never change (deletions live apart)."""
-    key = (str(reader._segment.segment_id()), field, count)
+    segment = getattr(reader, "_segment", None)  # an empty index's reader has none
+    if segment is None:
+        return bytes(count)
+    key = (str(segment.segment_id()), field, count)
     found = _length_cache.get(key)
     if found is None:
         column = reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)

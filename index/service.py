@@ -1247,7 +1247,11 @@ def _docs_of(searcher: Searcher, q: wq.Query) -> frozenset[int]:
     parts = []
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()
-        key = (str(reader._segment.segment_id()), int(reader.doc_count()), repr(q))
+        segment = getattr(reader, "_segment", None)  # an empty index's reader has none
+        if segment is None:
+            parts.append(_segment_docs(reader, q))
+            continue
+        key = (str(segment.segment_id()), int(reader.doc_count()), repr(q))
         local = _segment_filters.get(key)
         if local is None:
             local = _segment_docs(reader, q)

@@ -179,3 +179,20 @@ async def test_block_directory_skips_to_the_same_postings(tmp_path: Path) -> Non
         assert postings.all_ids(reader.postings("body", "pallet")) == every
     finally:
         await index.close()
+
+
+async def test_an_empty_index_finds_nothing_without_failing(tmp_path: Path) -> None:
+    """A library with no aid yet (Whoosh's reader of no segment): search and related aids
+    answer empty, as a new node before its first import does."""
+    index = IndexService(tmp_path / "index", search_threads=1, build_procs=1, merge_delay=-1)
+    await index.open()
+    try:
+        await index.rebuild([], 1)
+        q = parse_user_query("deposit", max_chars=100, max_terms=8).query
+        assert q is not None
+        page = await index.page(q, scope_filter(apps=None, audience=frozenset()), 0, 10)
+        assert (page.hits, page.total) == ([], 0)
+        scope = scope_filter(apps=["dockyard"], audience=frozenset(), include_global=True)
+        assert await index.related([PageText("Deposit form", 1.0)], scope, 5) == []
+    finally:
+        await index.close()
