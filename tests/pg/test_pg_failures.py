@@ -139,10 +139,18 @@ def _rows(url: str, sql: str) -> list[Any]:
 async def _search_ids(
     http: aiohttp.ClientSession, node: Node, q: str, h: dict[str, str]
 ) -> set[str]:
+    """Every aid the node's search finds for q, following next_cursor over all pages (a slow
+    machine acknowledges more than one page of writes before the kill lands)."""
+    found: set[str] = set()
     params = {"q": q, "app": APP, "limit": "50"}
-    async with http.get(f"{node.url}/api/v1/search", params=params, headers=h) as resp:
-        assert resp.status == 200, await resp.text()
-        return {r["id"] for r in (await resp.json())["results"]}
+    while True:
+        async with http.get(f"{node.url}/api/v1/search", params=params, headers=h) as resp:
+            assert resp.status == 200, await resp.text()
+            body = await resp.json()
+        found |= {r["id"] for r in body["results"]}
+        if not body["next_cursor"]:
+            return found
+        params = {**params, "cursor": body["next_cursor"]}
 
 
 async def test_a_node_killed_while_writing_loses_no_acknowledged_aid(
