@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import groupby
 from typing import Any
 
 from whoosh.analysis import Analyzer, Token
@@ -38,6 +39,14 @@ _DERIVATIONS: tuple[tuple[str, str, int], ...] = (
     ("anc", "ant", 5),  # pregnanc (pregnancy) -> pregnant, absenc -> absent
     ("enc", "ent", 5),  # urgenc (urgency) -> urgent, frequenc -> frequent
 )
+
+
+_ASCII_SEPARATORS = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) in "_.")}
+
+
+def _dotted(chunk: str) -> list[str] | tuple[str]:
+    """The words of an ASCII chunk of word characters and dots."""
+    return WORD_RE.findall(chunk) if "." in chunk else (chunk,)
 
 
 def derive(stem: str) -> str:
@@ -94,6 +103,44 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
             if len(memo) < _MAX_MEMO:
                 memo[word] = out
         return out
+
+    def positions(self, value: str) -> dict[str, list[int]]:
+        """Each token of `value` with its positions (ascending; tokens in no particular
+        order): what iterating `self(value, positions=True)` gives, grouped by text. Index
+        builds call it (index/bulk.py).
+
+        Text with no compound to join (join off; a body without a hyphen) takes a path of
+        list comprehensions and a sort, several times faster than a Token per word; anything
+        else is read from the tokens, so compounds keep their one definition in `__call__`."""
+        if self.short_codes_only or self.join is True or (self.join and "-" in value):
+            out: dict[str, list[int]] = {}
+            for t in self(value, positions=True):
+                seen = out.get(t.text)
+                if seen is None:
+                    out[t.text] = [t.pos]
+                else:
+                    seen.append(t.pos)
+            return out
+        if value.isascii():
+            # ASCII: every character but a letter, digit, "_" or "." is a separator, and a
+            # "." joins words only between two word characters ("3.5", "U.S.A")
+            words = value.lower().translate(_ASCII_SEPARATORS).split()
+            if "." in value:
+                words = [w for chunk in words for w in _dotted(chunk)]
+        else:
+            words = [w.lower() for w in WORD_RE.findall(value)]
+        lo, hi, stoplist = self.minsize, self.maxsize, self.stoplist
+        # stopped words are dropped and the positions renumbered, as in __call__
+        kept = [w for w in words if lo <= len(w) <= hi and w not in stoplist]
+        texts: list[str] = kept
+        if self.stem:
+            texts = list(map(self._memo.get, kept))  # type: ignore[arg-type]
+            if None in texts:
+                stemmed = self._stemmed
+                pairs = zip(texts, kept, strict=True)
+                texts = [t if t is not None else stemmed(w) for t, w in pairs]
+        order = sorted(range(len(texts)), key=texts.__getitem__)  # stable: positions ascend
+        return {text: list(group) for text, group in groupby(order, texts.__getitem__)}
 
     def __call__(
         self,

@@ -46,7 +46,7 @@ from whoosh.highlight import ContextFragmenter, Formatter, get_text, htmlescape
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Searcher
 
-from index import postings, scoped
+from index import bulk, postings, scoped
 from index.documents import IndexableAid, aid_document
 from index.errors import IndexCorrupt, IndexUnavailable
 from index.query import (
@@ -504,22 +504,11 @@ class IndexService:
         ix = _storage(tmp, self.mmap).create_index(build_schema())
         aids = sorted(aids, key=_locality)
         procs = self.build_procs if len(aids) >= self.build_procs_min_docs else 1
-        if procs > 1:
-            # Children forked by Whoosh each analyse and write a share of the aids as their own
-            # segment (multisegment: no serial merge of their postings in this process).
-            writer = ix.writer(
-                timeout=self.writer_timeout, procs=procs, multisegment=True, limitmb=128
-            )
-        else:
-            writer = ix.writer(timeout=self.writer_timeout, limitmb=128)
         try:
-            for i, aid in enumerate(aids, 1):
-                writer.add_document(**aid_document(aid))
-                if progress and (i % 1000 == 0 or i == len(aids)):
-                    progress(i, len(aids))
-            writer.commit(optimize=procs == 1)
+            # Forked children each analyse and write a contiguous share of the aids as their
+            # own segments, whole posting lists at a time (index/bulk.py).
+            bulk.build(ix, aids, aid_document, procs, progress, timeout=self.writer_timeout)
         except BaseException:
-            writer.cancel()
             ix.close()
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -1,0 +1,336 @@
+"""Index builds that write each posting list whole, in several processes.
+
+Whoosh's writer sends every posting of a build through a sorting pool and then through a chain
+of per-posting calls (the codec reads each document's field length back from its column, checks
+types, updates block statistics one posting at a time). At 300 words an aid that was most of a
+build's time. `BulkWriter` keeps a segment's postings in memory as arrays per term, documents
+being added in order, and hands the codec whole blocks: the files it writes are the ones Whoosh's
+writer writes for the same documents, byte for byte (tests/test_index_bulk.py). Analysis takes
+`FastAnalyzer.positions`, a loop without a Token per word.
+
+`build` splits the aids into one contiguous share per process (so an app's aids, which a
+rebuild numbers side by side, stay together), forks a child per share, and commits the segments
+they write in share order. The parent only waits and reports progress, so the server it runs in
+keeps its event loop. A child that dies or fails fails the build: nothing half-built goes live.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import pickle
+import traceback
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any, cast
+
+from whoosh.fields import FieldType
+from whoosh.filedb.structfile import StructFile
+from whoosh.formats import Frequency, Positions
+from whoosh.system import IS_LITTLE, pack_uint
+from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import SegmentWriter
+
+from index.analysis import FastAnalyzer
+from index.errors import IndexUnavailable
+
+# A segment's postings live in memory until it is written (~25 bytes a posting, ~150 postings
+# an aid of 300 words): a share larger than this is written as several segments.
+MAX_SEGMENT_DOCS = 40_000
+_PROGRESS_EVERY = 500
+
+# Per term: document numbers, weights and encoded values (a word's single position is one
+# shared bytes object, see encode_positions).
+_Postings = tuple["array[int]", "array[float]", list[bytes]]
+Document = dict[str, Any]
+
+
+def field_items(field: FieldType, value: Any) -> Iterable[tuple[bytes, int, float, bytes]]:
+    """What `field.index(value)` gives (term bytes, frequency, weight, encoded value), the fast
+    way for our analysers' text; anything else through Whoosh."""
+    fmt, analyzer = field.format, field.analyzer
+    kind = type(fmt)
+    if not (isinstance(analyzer, FastAnalyzer) and isinstance(value, str)) or kind not in (
+        Positions,
+        Frequency,
+    ):
+        return field.index(value)  # type: ignore[no-any-return]
+    boost = fmt.field_boost
+    positions = analyzer.positions(value)
+    if kind is Positions:
+        return [
+            (text.encode("utf-8"), len(seen), len(seen) * boost, encode_positions(seen))
+            for text, seen in positions.items()
+        ]
+    return [
+        (text.encode("utf-8"), len(seen), len(seen) * boost, pack_uint(len(seen)))
+        for text, seen in positions.items()
+    ]
+
+
+_ONE_POSITION: dict[int, bytes] = {}
+
+
+def encode_positions(seen: list[int]) -> bytes:
+    """`Positions.encode`: the count, then the pickled gaps between ascending positions. A word
+    said once (most of them) is looked up: the same few hundred values recur in every body."""
+    if len(seen) == 1:
+        pos = seen[0]
+        value = _ONE_POSITION.get(pos)
+        if value is None:
+            value = bytes(pack_uint(1)) + pickle.dumps([pos], 2)
+            if len(_ONE_POSITION) < 100_000:
+                _ONE_POSITION[pos] = value
+        return value
+    gaps = [b - a for a, b in zip([0, *seen[:-1]], seen, strict=True)]
+    count: bytes = pack_uint(len(seen))
+    return count + pickle.dumps(gaps, 2)
+
+
+class _CountedFile(StructFile):  # type: ignore[misc]
+    """A file being written that knows its position: `BufferedWriter.tell()` is a system call,
+    and the codec asks for it twice a term (a singleton term cost more in `tell` than in its
+    own pickling)."""
+
+    def __init__(self, inner: StructFile) -> None:
+        super().__init__(inner.file, inner._name, inner.onclose)
+        self._position = int(inner.tell())
+
+    def write(self, data: bytes) -> int:
+        n: int = self.file.write(data)
+        self._position += n
+        return n
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, *args: Any) -> int:
+        moved: int = self.file.seek(*args)
+        self._position = self.file.tell()
+        return moved
+
+    # StructFile's two writers that go to the file past `write`
+    def write_pickle(self, obj: Any, protocol: int = -1) -> None:
+        self.write(pickle.dumps(obj, protocol))
+
+    def write_array(self, arry: Any) -> None:
+        if IS_LITTLE:  # big-endian on disk
+            arry = copy.copy(arry)
+            arry.byteswap()
+        self.write(arry.tobytes())
+
+
+class BulkWriter(SegmentWriter):  # type: ignore[misc]
+    """A segment writer for documents added once, in order, then written whole (no deletions,
+    no merging, no `_boost`/`_stored_` arguments, no spelling or vector fields)."""
+
+    def __init__(self, ix: Any, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        fw = self.fieldwriter
+        fw._postfile = _CountedFile(fw._postfile)
+        fw._tindex.dbfile = _CountedFile(fw._tindex.dbfile)
+        self._postings: dict[str, dict[bytes, _Postings]] = {}
+        self._length_bytes: dict[str, bytearray] = {}  # per indexed field: a byte per document
+        for name, field in self.schema.items():
+            if field.separate_spelling() or field.vector:
+                raise ValueError(f"the bulk writer cannot write field {name!r}")
+
+    def add_document(self, **fields: Any) -> None:
+        self._check_state()
+        schema, docnum, pdw = self.schema, self.docnum, self.perdocwriter
+        names = sorted(fields)
+        self._check_fields(schema, names)
+        if any(name.startswith("_") for name in names):
+            raise ValueError("the bulk writer takes no _boost or _stored_ arguments")
+        pdw.start_doc(docnum)
+        for name in names:
+            value = fields[name]
+            if value is None:
+                continue
+            field = schema[name]
+            length = 0
+            if field.indexed:
+                terms = self._postings.setdefault(name, {})
+                scorable = field.scorable
+                for text, freq, weight, vbytes in field_items(field, value):
+                    p = terms.get(text)
+                    if p is None:
+                        p = terms[text] = (array("I"), array("f"), [])
+                    p[0].append(docnum)
+                    p[1].append(weight)
+                    p[2].append(vbytes)
+                    if scorable:
+                        length += freq
+                lengths = self._length_bytes.setdefault(name, bytearray())
+                lengths.extend(bytes(docnum - len(lengths)))  # documents without the field
+                lengths.append(length_to_byte(length) if length else 0)
+            pdw.add_field(name, field, value if field.stored else None, length)
+            column = field.column_type
+            if column:
+                pdw.add_column_value(name, column, field.to_column_value(value))
+        pdw.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    def _flush_segment(self) -> None:
+        """Write the postings, field by field and term by term in byte order, a block at a time
+        (Whoosh's `FieldWriter.add_postings` does it a posting at a time)."""
+        self.perdocwriter.close()
+        fw = self.fieldwriter
+        for name in sorted(self._postings):
+            field = self.schema[name]
+            terms = self._postings.pop(name)
+            lengths = self._length_bytes.get(name, bytearray())
+            has_values = field.format.fixed_value_size() != 0
+            fw.start_field(name, field)
+            pw = fw._postwriter
+            limit = pw._blocklimit
+            for text in sorted(terms):
+                ids, weights, values = terms[text]
+                fw.start_term(text)
+                n = len(ids)
+                for start in range(0, n, limit):
+                    end = min(start + limit, n)
+                    block_ids = ids[start:end]
+                    block_weights = weights[start:end]
+                    pw._ids = block_ids
+                    pw._weights = block_weights
+                    pw._maxweight = max(0, max(block_weights))
+                    pw._values = values[start:end] if has_values else []
+                    # Whoosh reads each posting's length back from the column (a byte, so
+                    # rounded); a zero length (a field that is not scored) is no minimum
+                    held = bytes(map(lengths.__getitem__, block_ids)).replace(b"\0", b"")
+                    pw._minlength = byte_to_length(min(held)) if held else None
+                    pw._maxlength = byte_to_length(max(held)) if held else 0
+                    if end < n:
+                        pw._write_block()
+                fw.finish_term()
+            fw.finish_field()
+        fw.close()
+
+
+def write_segments(
+    ix: Any, docs: Iterable[Document], report: Callable[[int], None] | None = None
+) -> list[Any]:
+    """Write `docs` as new segments of `ix` (not committed: the caller lists them in a TOC), a
+    segment per MAX_SEGMENT_DOCS. `report(n)` is called with the count added so far."""
+    segments: list[Any] = []
+    writer: BulkWriter | None = None
+    added = 0
+    for doc in docs:
+        if writer is None:
+            writer = BulkWriter(ix, _lk=False)
+        writer.add_document(**doc)
+        added += 1
+        if report and added % _PROGRESS_EVERY == 0:
+            report(added)
+        if writer.doc_count() >= MAX_SEGMENT_DOCS:
+            segments.append(writer._finalize_segment())
+            writer = None
+    if writer is not None:
+        segments.append(writer._finalize_segment())
+    if report:
+        report(added)
+    return segments
+
+
+def build(
+    ix: Any,
+    items: Sequence[Any],
+    to_document: Callable[[Any], Document],
+    procs: int,
+    progress: Callable[[int, int], None] | None = None,
+    timeout: float = 0.0,
+) -> None:
+    """Index `items` (documents made by `to_document`, in the child that writes them) into the
+    empty index `ix`, in `procs` forked processes (1: in this one), and commit the segments in
+    the items' order. Raises IndexUnavailable when a share fails; the index is then unchanged."""
+    total = len(items)
+    lock_holder = ix.writer(timeout=timeout)  # the index's write lock, and the TOC it commits
+    try:
+        if procs <= 1 or total < procs:
+            segments = write_segments(
+                ix,
+                (to_document(item) for item in items),
+                (lambda n: progress(n, total)) if progress else None,
+            )
+        else:
+            segments = _forked(ix, items, to_document, procs, progress)
+    except BaseException:
+        lock_holder.cancel()
+        raise
+    lock_holder._close_segment()
+    lock_holder._commit_toc(segments)  # also deletes the files of the unused writer's segment
+    lock_holder._finish()
+
+
+def _forked(
+    ix: Any,
+    items: Sequence[Any],
+    to_document: Callable[[Any], Document],
+    procs: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[Any]:
+    total = len(items)
+    bounds = [total * k // procs for k in range(procs + 1)]
+    ctx = multiprocessing.get_context("fork")
+    children: list[tuple[Any, Connection]] = []
+    for k in range(procs):
+        receive, send = ctx.Pipe(duplex=False)
+        share = items[bounds[k] : bounds[k + 1]]
+        child = ctx.Process(
+            target=_child, args=(ix, share, to_document, send), name=f"inflow-build-{k}"
+        )
+        child.start()
+        send.close()
+        children.append((child, receive))
+    done = [0] * procs
+    results: list[list[Any] | None] = [None] * procs
+    problem = ""
+    open_conns = {conn: k for k, (_, conn) in enumerate(children)}
+    try:
+        while open_conns:
+            for conn in cast(list[Connection], wait(list(open_conns))):
+                k = open_conns[conn]
+                try:
+                    message: tuple[str, Any] = conn.recv()
+                except EOFError:
+                    del open_conns[conn]
+                    if results[k] is None and not problem:
+                        problem = f"index build process {k} ended without its segments"
+                    continue
+                kind, payload = message
+                if kind == "progress":
+                    done[k] = payload
+                    if progress:
+                        progress(sum(done), total)
+                elif kind == "segments":
+                    results[k] = payload
+                else:
+                    problem = problem or f"index build process {k} failed: {payload}"
+    finally:
+        for child, conn in children:
+            child.join()
+            conn.close()
+    if problem or any(r is None for r in results):
+        raise IndexUnavailable(problem or "an index build process gave no segments")
+    return [segment for share in results for segment in share or []]
+
+
+def _child(ix: Any, share: Sequence[Any], to_document: Callable[[Any], Document], out: Any) -> None:
+    try:
+        segments = write_segments(
+            ix, _documents(share, to_document), lambda n: out.send(("progress", n))
+        )
+        out.send(("segments", segments))
+    except BaseException as e:  # reported to the parent, which fails the build
+        traceback.print_exc()  # the whole story on the server's stderr
+        out.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        out.close()
+
+
+def _documents(share: Sequence[Any], to_document: Callable[[Any], Document]) -> Iterator[Document]:
+    for item in share:
+        yield to_document(item)
