@@ -74,9 +74,24 @@ def _leaves(q: wq.Query, boost: float) -> list[Leaf] | None:
     return None
 
 
+def coordination(q: wq.Query) -> float | None:
+    """The scale of an OR's coordination bonus (index/query.py `any_of`), else None."""
+    scale = getattr(q, "scale", None) if type(q) is wq.Or else None
+    return float(scale) if scale else None
+
+
 def groups_of(q: wq.Query) -> list[list[Leaf]] | None:
     """An AND of ORs as groups of leaves (a document must match a leaf of every group); a
-    single OR is one group. None for any other shape."""
+    single OR is one group, and so is an OR with a coordination bonus (score it with
+    `coord=coordination(q)`). None for any other shape."""
+    if coordination(q) is not None and q.boost == 1.0 and not getattr(q, "minmatch", None):
+        leaves: list[Leaf] = []
+        for sub in q.subqueries:
+            found = _leaves(sub, 1.0)
+            if found is None:
+                return None
+            leaves += found
+        return [leaves]
     subs = list(q.subqueries) if type(q) is wq.And and q.boost == 1.0 else [q]
     groups = [_leaves(sub, 1.0) for sub in subs]
     if not groups or any(g is None for g in groups):
@@ -184,13 +199,21 @@ def score(
     *,
     within: Sequence[int] | None = None,
     base: float = 0.0,
+    coord: float | None = None,
 ) -> tuple[list[ScoredDoc], int]:
     """The `limit` best documents matching a leaf of every group, among `docs` (top-level
     document numbers, a set or a Whoosh id set), and how many match. Scored as Whoosh scores
     the same query with `weighting` (plus `base` each). `within`: the sorted documents of a
-    small scope, whose postings alone are read (None: every posting of each leaf)."""
+    small scope, whose postings alone are read (None: every posting of each leaf).
+
+    `coord`: Whoosh's coordination bonus for an OR with a scale (its "SQR": a document that
+    matches more of the query's leaves gains). Whoosh counts the leaves per segment, and fewer
+    as its matcher tree drops exhausted branches, so the same document scored differently by
+    segment and by how far the search had gone; here every document is scored against all the
+    query's leaves."""
     scores: dict[int, float] = {}
     masks: dict[int, int] = {}
+    counts: dict[int, int] = {}  # phrase words each document matched (for `coord`)
     matched: dict[int, list[tuple[str, str]]] = {}
     full = (1 << len(groups)) - 1
     k1 = weighting.K1
@@ -218,6 +241,8 @@ def score(
                             if g in docs:
                                 scores[g] = scores.get(g, base) + leaf.boost * m.score()
                                 masks[g] = masks.get(g, 0) | flag
+                                # Whoosh counts a phrase's words as its terms
+                                counts[g] = counts.get(g, 0) + len(leaf.query.words)
                             m.next()
                     continue
                 field, text = pair
@@ -243,6 +268,31 @@ def score(
                             scores[g] = scores.get(g, base) + s
                             masks[g] = masks.get(g, 0) | flag
                             matched.setdefault(g, []).append(pair)
+    if coord is not None:
+        n = sum(_coord_terms(searcher, leaf) for group in groups for leaf in group)
+        for g, s in scores.items():
+            leaves_matched = len(matched.get(g, ())) + counts.get(g, 0)
+            # `base` (a narrowed query's app clause) sits outside the OR, so outside its bonus
+            scores[g] = base + _coordinated(s - base, leaves_matched, n, coord)
     hits = [(g, s) for g, s in scores.items() if masks[g] == full]
     best = heapq.nsmallest(limit, hits, key=lambda kv: (-kv[1], kv[0]))
     return [ScoredDoc(d, s, tuple(matched.get(d, ()))) for d, s in best], len(hits)
+
+
+def _coord_terms(searcher: Any, leaf: Leaf) -> int:
+    """The terms a leaf adds to the coordination count: as Whoosh counts its term matchers, a
+    word the index has (here: anywhere in the index, so every segment counts alike) and each
+    word of a phrase whose words it all has."""
+    q = leaf.query
+    if isinstance(q, wq.Term):
+        return 1 if searcher.doc_frequency(q.fieldname, q.text) > 0 else 0
+    words = list(getattr(q, "words", ()))
+    field = getattr(q, "fieldname", "")
+    return len(words) if all(searcher.doc_frequency(field, w) > 0 for w in words) else 0
+
+
+def _coordinated(score: float, matching: int, leaves: int, scale: float) -> float:
+    """Whoosh's `CoordMatcher._sqr` (Short Query Ranking) with a fixed count of leaves."""
+    if leaves == 0 or leaves == scale:
+        return 0.0
+    return (score + (matching - 1) / (leaves - scale) ** 2) * ((leaves - 1) / leaves)

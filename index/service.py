@@ -1153,7 +1153,14 @@ class IndexService:
         # base: the app clause's 1.0 that Whoosh adds to a narrowed query (see _related_hits)
         base = 1.0 if scope.apps is not None else 0.0
         scored, total = scoped.score(
-            s, WEIGHTING, groups, docs, offset + limit, within=within, base=base
+            s,
+            WEIGHTING,
+            groups,
+            docs,
+            offset + limit,
+            within=within,
+            base=base,
+            coord=scoped.coordination(q),
         )
         page = scored[offset:]
         if not page:

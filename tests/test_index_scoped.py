@@ -10,11 +10,12 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index import postings, scoped
-from index.query import PageText, Scope, parse_user_query, scope_filter
+from index.query import PageText, Scope, any_of, parse_user_query, scope_filter
 from index.service import IndexService
 from tests.index_aids import PlainAid
 
@@ -196,3 +197,63 @@ async def test_an_empty_index_finds_nothing_without_failing(tmp_path: Path) -> N
         assert await index.related([PageText("Deposit form", 1.0)], scope, 5) == []
     finally:
         await index.close()
+
+
+ANY_WORDS = ["hazmat zzunknown", "pallet reefer", "kitting putaway tote", '"forklift order" rma']
+
+
+def _any(text: str) -> Any:
+    q = any_of(parse_user_query(text, max_chars=100, max_terms=8))
+    assert q is not None
+    return q
+
+
+async def test_any_word_totals_count_only_what_the_caller_may_see(
+    warehouse: IndexService,
+) -> None:
+    """The "any word" retry (when no aid has every word): a learner's total is the number of
+    published, unrestricted aids with one of the words; hidden aids used to be counted."""
+    aids = library(1200, random.Random(5))
+
+    def says_one(a: PlainAid) -> bool:
+        text = f"{a.title} {a.summary} {a.body} {' '.join(a.tags)}".lower()
+        return "hazmat" in text or "reefer" in text
+
+    visible = [a for a in aids if says_one(a) and a.status == "published" and not a.audience]
+    learner = scope_filter(apps=None, audience=frozenset())
+    page = warehouse._page_sync(_any("hazmat reefer"), learner, 0, 10, None)
+    assert page.total == len(visible) > 10
+    assert [h.score for h in page.hits] == sorted((h.score for h in page.hits), reverse=True)
+
+
+async def test_any_word_ranking_is_the_same_however_the_index_is_split(tmp_path: Path) -> None:
+    """One library in one segment or in two: the same aids, scores and totals for the "any
+    word" retry. Whoosh counted the query's terms per segment (a word missing from one segment
+    changed every score there) and added no bonus at all for matching more of them."""
+    aids = library(900, random.Random(8))
+    one = IndexService(tmp_path / "one", search_threads=1, build_procs=1, merge_delay=-1)
+    two = IndexService(tmp_path / "two", search_threads=1, build_procs=1, merge_delay=-1)
+    for index in (one, two):
+        await index.open()
+    await one.rebuild(aids, 1)
+    await two.rebuild(aids[:450], 1)
+    await two.apply(aids[450:], content_version=2)  # no update: the same statistics
+    try:
+        assert two.segments == 2
+        for text in ANY_WORDS:
+            for scope in SEARCH_SCOPES:
+                # every hit (ties fall in document order, which a rebuild sets by app)
+                a, b = (index._page_sync(_any(text), scope, 0, 1000, None) for index in (one, two))
+                assert a.total == b.total == len(a.hits) > 0, (text, scope)
+                assert sorted((-round(h.score, 6), h.id) for h in a.hits) == sorted(
+                    (-round(h.score, 6), h.id) for h in b.hits
+                )
+    finally:
+        await one.close()
+        await two.close()
+
+
+def test_matching_more_of_the_words_earns_the_coordination_bonus() -> None:
+    """Whoosh's Short Query Ranking, with the count of matched terms it never passed."""
+    assert scoped._coordinated(10.0, 3, 8, 0.9) > scoped._coordinated(10.0, 1, 8, 0.9)
+    assert scoped._coordinated(10.0, 1, 8, 0.9) == pytest.approx(10.0 * 7 / 8)
