@@ -17,27 +17,33 @@ keeps its event loop. A child that dies or fails fails the build: nothing half-b
 from __future__ import annotations
 
 import copy
+import heapq
 import multiprocessing
 import pickle
 import traceback
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby
 from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
+from whoosh.codec import whoosh3
 from whoosh.fields import FieldType
 from whoosh.filedb.structfile import StructFile
 from whoosh.formats import Frequency, Positions
+from whoosh.matching import WrappingMatcher
+from whoosh.reading import TermNotFound
 from whoosh.system import IS_LITTLE, pack_uint
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
+from index import scoped
 from index.analysis import FastAnalyzer
 from index.errors import IndexUnavailable
 
 # A segment's postings live in memory until it is written (~25 bytes a posting, ~150 postings
 # an aid of 300 words): a share larger than this is written as several segments.
-MAX_SEGMENT_DOCS = 40_000
+MAX_SEGMENT_DOCS = 60_000
 _PROGRESS_EVERY = 500
 
 # Per term: document numbers, weights and encoded values (a word's single position is one
@@ -131,6 +137,9 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
         fw._postfile = _CountedFile(fw._postfile)
         fw._tindex.dbfile = _CountedFile(fw._tindex.dbfile)
         self._postings: dict[str, dict[bytes, _Postings]] = {}
+        # segments being merged in (add_reader): a reader, its old -> new document numbers
+        # (None: no deletions, numbers shift by the base) and that base
+        self._sources: list[tuple[Any, dict[int, int] | None, int]] = []
         self._length_bytes: dict[str, bytearray] = {}  # per indexed field: a byte per document
         for name, field in self.schema.items():
             if field.separate_spelling() or field.vector:
@@ -173,41 +182,148 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
         self._added = True
         self.docnum += 1
 
+    def add_reader(self, reader: Any) -> None:
+        """Merge in a segment's live documents: their stored fields and lengths now (Whoosh's
+        own per-document copy), their postings when the segment is written, a term at a time
+        from every source, block by block (Whoosh pooled and sorted every posting)."""
+        self._check_state()
+        if self._postings:
+            raise ValueError("the bulk writer merges segments before it adds documents")
+        base = self.docnum
+        names = set(self.schema.names()) | {
+            n for n in reader.indexed_field_names() if n in self.schema
+        }
+        docmap = self.write_per_doc(names, reader)
+        count = reader.doc_count_all()
+        live = None if docmap is None else sorted(docmap)
+        for name, field in self.schema.items():
+            if not field.indexed:
+                continue
+            raw = scoped.length_bytes(reader, name, count)
+            lengths = self._length_bytes.setdefault(name, bytearray())
+            lengths.extend(bytes(base - len(lengths)))
+            lengths.extend(raw if live is None else bytes(map(raw.__getitem__, live)))
+        self._sources.append((reader, docmap, base))
+        self._added = True
+
     def _flush_segment(self) -> None:
         """Write the postings, field by field and term by term in byte order, a block at a time
         (Whoosh's `FieldWriter.add_postings` does it a posting at a time)."""
         self.perdocwriter.close()
         fw = self.fieldwriter
-        for name in sorted(self._postings):
+        names = set(self._postings)
+        for reader, _, _ in self._sources:
+            names |= {n for n in reader.indexed_field_names() if n in self.schema}
+        for name in sorted(names):
             field = self.schema[name]
-            terms = self._postings.pop(name)
+            mine = self._postings.pop(name, {})
+            sources = [src for src in self._sources if name in src[0].indexed_field_names()]
             lengths = self._length_bytes.get(name, bytearray())
             has_values = field.format.fixed_value_size() != 0
-            fw.start_field(name, field)
-            pw = fw._postwriter
-            limit = pw._blocklimit
-            for text in sorted(terms):
-                ids, weights, values = terms[text]
+            texts = heapq.merge(*(src[0].lexicon(name) for src in sources), sorted(mine))
+            started = False
+            for text, _ in groupby(texts):
+                if sources:
+                    ids: array[int] = array("I")
+                    weights: array[float] = array("f")
+                    values: list[bytes] = []
+                    for src in sources:
+                        _read_postings(src, name, text, has_values, ids, weights, values)
+                    if text in mine:
+                        more = mine[text]
+                        ids.extend(more[0])
+                        weights.extend(more[1])
+                        values.extend(more[2])
+                    if not ids:  # every document that had it was deleted
+                        continue
+                else:
+                    ids, weights, values = mine[text]
+                if not started:  # a field gets its number with its first term, as in Whoosh
+                    fw.start_field(name, field)
+                    started = True
                 fw.start_term(text)
-                n = len(ids)
-                for start in range(0, n, limit):
-                    end = min(start + limit, n)
-                    block_ids = ids[start:end]
-                    block_weights = weights[start:end]
-                    pw._ids = block_ids
-                    pw._weights = block_weights
-                    pw._maxweight = max(0, max(block_weights))
-                    pw._values = values[start:end] if has_values else []
-                    # Whoosh reads each posting's length back from the column (a byte, so
-                    # rounded); a zero length (a field that is not scored) is no minimum
-                    held = bytes(map(lengths.__getitem__, block_ids)).replace(b"\0", b"")
-                    pw._minlength = byte_to_length(min(held)) if held else None
-                    pw._maxlength = byte_to_length(max(held)) if held else 0
-                    if end < n:
-                        pw._write_block()
+                _write_blocks(fw._postwriter, ids, weights, values, lengths, has_values)
                 fw.finish_term()
-            fw.finish_field()
+            if started:
+                fw.finish_field()
         fw.close()
+
+
+def _write_blocks(
+    pw: Any,
+    ids: array[int],
+    weights: array[float],
+    values: list[bytes],
+    lengths: bytearray,
+    has_values: bool,
+) -> None:
+    """Hand a term's postings to the codec's postings writer a block at a time, leaving the
+    last block buffered (`finish_term` writes it, marked as the last)."""
+    limit = pw._blocklimit
+    n = len(ids)
+    for start in range(0, n, limit):
+        end = min(start + limit, n)
+        block_ids = ids[start:end]
+        block_weights = weights[start:end]
+        pw._ids = block_ids
+        pw._weights = block_weights
+        pw._maxweight = max(0, max(block_weights))
+        pw._values = values[start:end] if has_values else []
+        # Whoosh reads each posting's length back from the column (a byte, so rounded); a zero
+        # length (a field that is not scored) is no minimum
+        held = bytes(map(lengths.__getitem__, block_ids)).replace(b"\0", b"")
+        pw._minlength = byte_to_length(min(held)) if held else None
+        pw._maxlength = byte_to_length(max(held)) if held else 0
+        if end < n:
+            pw._write_block()
+
+
+def _read_postings(
+    source: tuple[Any, dict[int, int] | None, int],
+    field: str,
+    text: bytes,
+    has_values: bool,
+    ids: array[int],
+    weights: array[float],
+    values: list[bytes],
+) -> None:
+    """Append a source segment's live postings of a term, renumbered, a block at a time."""
+    reader, docmap, base = source
+    try:
+        m = reader.postings(field, text)
+    except TermNotFound:
+        return
+    while isinstance(m, WrappingMatcher):  # deletions: filtered below, through the docmap
+        m = m.child
+    if not isinstance(m, whoosh3.W3LeafMatcher):  # an inlined list: a posting at a time
+        while m.is_active():
+            d = m.id()
+            if docmap is None or d in docmap:
+                ids.append(docmap[d] if docmap is not None else d + base)
+                weights.append(m.weight())
+                if has_values:
+                    values.append(m.value())
+            m.next()
+        return
+    while m.is_active():
+        m._read_ids()
+        m._read_weights()
+        if has_values:
+            m._read_values()
+        block_ids, block_weights = m._ids, m._weights
+        if docmap is None:
+            ids.extend([d + base for d in block_ids])
+            weights.extend(block_weights)
+            if has_values:
+                values.extend(m._values)
+        else:
+            keep = [i for i, d in enumerate(block_ids) if d in docmap]
+            ids.extend([docmap[block_ids[i]] for i in keep])
+            weights.extend([block_weights[i] for i in keep])
+            if has_values:
+                block_values = m._values
+                values.extend([block_values[i] for i in keep])
+        m._next_block()
 
 
 def write_segments(

@@ -22,17 +22,20 @@ from pathlib import Path
 
 from whoosh.filedb.filestore import FileStorage
 
+from index.bulk import BulkWriter
+
 NICE = 10  # below the server's threads: a merge may take longer, a search should not
 
 
-def merge_copy(source: Path, target: Path, limitmb: int = 256) -> int:
+def merge_copy(source: Path, target: Path) -> int:
     """One segment in `target` with the live documents of `source`; returns their count."""
     src = FileStorage(str(source)).open_index()
     try:
         dst = FileStorage(str(target)).create_index(src.schema)
         reader = src.reader()
         try:
-            writer = dst.writer(limitmb=limitmb)
+            # postings merged a term at a time, a block at a time (index/bulk.py)
+            writer = BulkWriter(dst)
             try:
                 for leaf, _offset in reader.leaf_readers():
                     writer.add_reader(leaf)

@@ -172,7 +172,7 @@ def _norms(k1: float, b: float, avgfl: float) -> list[float]:
     return found
 
 
-def _lengths(reader: Any, field: str, count: int) -> bytes:
+def length_bytes(reader: Any, field: str, count: int) -> bytes:
     """A segment's length bytes of `field`, one per document of its `count` (Whoosh reads one
     per call), kept per segment: a segment's lengths never change (deletions live apart)."""
     segment = getattr(reader, "_segment", None)  # an empty index's reader has none
@@ -254,7 +254,7 @@ def score(
                 avgfl = searcher.avg_field_length(field) or 1
                 b = weighting._field_B.get(field, weighting.B)
                 boost = leaf.boost
-                lengths = _lengths(reader, field, count)
+                lengths = length_bytes(reader, field, count)
                 norm = _norms(k1, b, avgfl)
                 for lo, hi in spans:
                     for ids, weights in postings_between(m, lo, hi):

@@ -201,3 +201,56 @@ async def test_a_share_that_fails_fails_the_build_and_keeps_the_live_index(
         assert not list((tmp_path / "index").glob(".building-*"))
     finally:
         await index.close()
+
+
+def _same_index(a_ix: Any, b_ix: Any) -> None:
+    with a_ix.reader() as a, b_ix.reader() as b:
+        assert a.doc_count() == b.doc_count() and not b.has_deletions()
+        terms = list(a.all_terms())
+        assert terms == list(b.all_terms())
+        for field, text in terms:
+            assert _term_stats(a.term_info(field, text)) == _term_stats(b.term_info(field, text))
+            assert _postings(a, field, text) == _postings(b, field, text), (field, text)
+        for field in ("title", "summary", "body", "tags", "words", "transcript"):
+            assert a.field_length(field) == b.field_length(field) > 0
+        assert list(a.all_stored_fields()) == list(b.all_stored_fields())
+
+
+async def test_a_bulk_merge_holds_what_whooshs_merge_writes(tmp_path: Path) -> None:
+    """Three segments, some documents updated (deleted in their old segment) and a term left
+    only in deleted documents: merged into one, the same terms, postings, statistics and
+    stored fields as Whoosh's own merge, the deleted documents gone."""
+    from dataclasses import replace
+
+    from index.merge import merge_copy
+
+    aids = hr_library(600)
+    index = IndexService(tmp_path / "live", search_threads=1, build_procs=1, merge_delay=-1)
+    await index.open()
+    await index.rebuild(aids[:400], 1)
+    await index.apply(aids[400:500], content_version=2)
+    changed = [replace(a, title="Zzvanishing word", body=a.body + " again") for a in aids[::50]]
+    await index.apply(changed + aids[500:], content_version=3)
+    await index.apply([replace(a, title="Renamed") for a in changed], content_version=4)
+    assert index.segments >= 3
+    source = index._current_dir()
+    assert source is not None
+    await index.close()
+
+    merged = tmp_path / "bulk"
+    merged.mkdir()
+    assert merge_copy(source, merged) == 600
+    whoosh = tmp_path / "whoosh"
+    whoosh.mkdir()
+    src = FileStorage(str(source)).open_index()
+    dst = FileStorage(str(whoosh)).create_index(src.schema)
+    with src.reader() as reader:
+        writer = dst.writer()
+        for leaf, _ in reader.leaf_readers():
+            writer.add_reader(leaf)
+        writer.commit()
+    ours = FileStorage(str(merged)).open_index()
+    assert len(ours._segments()) == 1
+    with ours.reader() as r:
+        assert b"zzvanish" not in set(r.lexicon("title"))  # only deleted documents said it
+    _same_index(dst, ours)
