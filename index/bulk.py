@@ -37,7 +37,7 @@ from whoosh.system import IS_LITTLE, pack_uint
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
-from index import scoped
+from index import postings, scoped
 from index.analysis import FastAnalyzer
 from index.errors import IndexUnavailable
 
@@ -52,27 +52,13 @@ _Postings = tuple["array[int]", "array[float]", list[bytes]]
 Document = dict[str, Any]
 
 
-def field_items(field: FieldType, value: Any) -> Iterable[tuple[bytes, int, float, bytes]]:
-    """What `field.index(value)` gives (term bytes, frequency, weight, encoded value), the fast
-    way for our analysers' text; anything else through Whoosh."""
-    fmt, analyzer = field.format, field.analyzer
-    kind = type(fmt)
-    if not (isinstance(analyzer, FastAnalyzer) and isinstance(value, str)) or kind not in (
-        Positions,
-        Frequency,
-    ):
-        return field.index(value)  # type: ignore[no-any-return]
-    boost = fmt.field_boost
-    positions = analyzer.positions(value)
-    if kind is Positions:
-        return [
-            (text.encode("utf-8"), len(seen), len(seen) * boost, encode_positions(seen))
-            for text, seen in positions.items()
-        ]
-    return [
-        (text.encode("utf-8"), len(seen), len(seen) * boost, pack_uint(len(seen)))
-        for text, seen in positions.items()
-    ]
+def _fast_field(field: FieldType) -> tuple[FastAnalyzer, bool, float] | None:
+    """(analyser, positions?, boost) of a field whose postings the bulk writer makes itself
+    (our analysers' text with positions or frequencies); None: through `field.index`."""
+    kind = type(field.format)
+    if isinstance(field.analyzer, FastAnalyzer) and kind in (Positions, Frequency):
+        return field.analyzer, kind is Positions, float(field.format.field_boost)
+    return None
 
 
 _ONE_POSITION: dict[int, bytes] = {}
@@ -132,6 +118,7 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
     no merging, no `_boost`/`_stored_` arguments, no spelling or vector fields)."""
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
+        postings.install()  # blocks pickled compactly (also in `python -m index.merge`)
         super().__init__(ix, **kwargs)
         fw = self.fieldwriter
         fw._postfile = _CountedFile(fw._postfile)
@@ -141,6 +128,9 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
         # (None: no deletions, numbers shift by the base) and that base
         self._sources: list[tuple[Any, dict[int, int] | None, int]] = []
         self._length_bytes: dict[str, bytearray] = {}  # per indexed field: a byte per document
+        self._fast = {name: _fast_field(field) for name, field in self.schema.items()}
+        # the postings of values that recur (a status, a type, an app): made once
+        self._items: dict[tuple[str, Any], list[tuple[bytes, int, float, bytes]]] = {}
         for name, field in self.schema.items():
             if field.separate_spelling() or field.vector:
                 raise ValueError(f"the bulk writer cannot write field {name!r}")
@@ -161,16 +151,32 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
             length = 0
             if field.indexed:
                 terms = self._postings.setdefault(name, {})
-                scorable = field.scorable
-                for text, freq, weight, vbytes in field_items(field, value):
-                    p = terms.get(text)
-                    if p is None:
-                        p = terms[text] = (array("I"), array("f"), [])
-                    p[0].append(docnum)
-                    p[1].append(weight)
-                    p[2].append(vbytes)
-                    if scorable:
+                fast = self._fast[name]
+                if fast is not None and isinstance(value, str):
+                    # what Positions/Frequency.word_values make of the tokens, without them
+                    analyzer, positional, boost = fast
+                    for word, seen in analyzer.positions(value).items():
+                        text = word.encode("utf-8")
+                        p = terms.get(text)
+                        if p is None:
+                            p = terms[text] = (array("I"), array("f"), [])
+                        freq = len(seen)
+                        p[0].append(docnum)
+                        p[1].append(freq * boost)
+                        p[2].append(encode_positions(seen) if positional else pack_uint(freq))
                         length += freq
+                    if not field.scorable:
+                        length = 0
+                else:
+                    for text, freq, weight, vbytes in self._field_items(name, field, value):
+                        p = terms.get(text)
+                        if p is None:
+                            p = terms[text] = (array("I"), array("f"), [])
+                        p[0].append(docnum)
+                        p[1].append(weight)
+                        p[2].append(vbytes)
+                        if field.scorable:
+                            length += freq
                 lengths = self._length_bytes.setdefault(name, bytearray())
                 lengths.extend(bytes(docnum - len(lengths)))  # documents without the field
                 lengths.append(length_to_byte(length) if length else 0)
@@ -181,6 +187,20 @@ class BulkWriter(SegmentWriter):  # type: ignore[misc]
         pdw.finish_doc()
         self._added = True
         self.docnum += 1
+
+    def _field_items(
+        self, name: str, field: FieldType, value: Any
+    ) -> list[tuple[bytes, int, float, bytes]]:
+        """`field.index(value)`, remembered for short values of fields that are not unique."""
+        if field.unique or not isinstance(value, str) or len(value) > 64:
+            return list(field.index(value))
+        key = (name, value)
+        items = self._items.get(key)
+        if items is None:
+            items = list(field.index(value))
+            if len(self._items) < 10_000:
+                self._items[key] = items
+        return items
 
     def add_reader(self, reader: Any) -> None:
         """Merge in a segment's live documents: their stored fields and lengths now (Whoosh's

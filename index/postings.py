@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import pickle
 import threading
+import zlib
 from array import array
 from bisect import bisect_left
 from typing import Any
@@ -27,7 +28,7 @@ from whoosh.codec import whoosh3
 from whoosh.matching import ReadTooFar
 from whoosh.matching.wrappers import FilterMatcher, MultiMatcher
 from whoosh.system import unpack_int
-from whoosh.util.numeric import byte_to_length
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 # Posting lists shorter than this (bytes) are walked as before: a few blocks at most.
 MIN_BYTES = 16 * 1024
@@ -158,9 +159,49 @@ class BlockMatcher(whoosh3.W3LeafMatcher):  # type: ignore[misc]
                     self.next()
 
 
+# A block's data (ids, weights, values) is pickled with this protocol. Whoosh used 2, where a
+# bytes value (a posting's positions) is pickled as a call to codecs.encode: a block of body
+# postings took 130 us to pickle and 180 us to read back, 5.8 KB before compression. With 4:
+# 13 us, 34 us, 3.6 KB (and 0.9 KB compressed, against 1.9). Readers take any protocol, so old
+# segments and new ones mix.
+DATA_PROTOCOL = 4
+MIN_COMPRESS = 64  # bytes of pickled data: zlib makes less of them bigger, not smaller
+
+
+def _write_block(self: Any, last: bool = False) -> None:
+    """`W3PostingsWriter._write_block` with the block data pickled by DATA_PROTOCOL, and small
+    blocks left uncompressed (Whoosh meant to: its check for under 20 bytes was overwritten)."""
+    if not self._blockcount:
+        self._postfile.write(whoosh3.WHOOSH3_HEADER_MAGIC)
+    self._terminfo.add_block(self)
+    data = (self._mini_ids(), self._mini_weights(), self._mini_values())
+    databytes = pickle.dumps(data, DATA_PROTOCOL)
+    comp = self._compression if len(databytes) >= MIN_COMPRESS else 0
+    if comp:
+        databytes = zlib.compress(databytes, comp)
+    ids = self._ids
+    info = (
+        len(ids),
+        ids[-1],
+        self._maxweight,
+        comp,
+        length_to_byte(self._minlength),
+        length_to_byte(self._maxlength),
+    )
+    infobytes = pickle.dumps(info, 2)  # block headers as before (read by `_header`)
+    length = len(infobytes) + len(databytes)
+    self._postfile.write_int(-length if last else length)  # negative: the last block
+    self._postfile.write(infobytes)
+    self._postfile.write(databytes)
+    self._blockcount += 1
+    self._new_block()
+
+
 def install() -> None:
-    """Make Whoosh's W3 codec read long posting lists through `BlockMatcher` (idempotent)."""
+    """Make Whoosh's W3 codec read long posting lists through `BlockMatcher` and write blocks
+    with `_write_block` (idempotent)."""
     whoosh3.W3LeafMatcher = BlockMatcher
+    whoosh3.W3PostingsWriter._write_block = _write_block
 
 
 def all_ids(m: Any) -> list[int]:
