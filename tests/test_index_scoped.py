@@ -111,7 +111,16 @@ def _page(
     return [(h.id, round(h.score, 6), h.snippet_html, h.cue) for h in page.hits], page.total
 
 
-SEARCHES = ["pallet scanner", "hazmat", "cycle count bin", '"forklift order"', "kitting tote"]
+SEARCHES = [
+    "pallet scanner",
+    "hazmat",
+    "cycle count bin",
+    '"forklift order"',
+    "kitting tote",
+    '"pallet scanner shift" bin',
+    '"bin bin"',
+    '"label count" "order pallet"',
+]
 SEARCH_SCOPES = [
     scope_filter(apps=None, audience=frozenset()),
     scope_filter(apps=None, audience=None, statuses=("published", "draft")),
