@@ -41,6 +41,7 @@ _DERIVATIONS: tuple[tuple[str, str, int], ...] = (
 )
 
 
+_WORDS_AND_GAPS = re.compile(f"({WORD_RE.pattern})")
 _ASCII_SEPARATORS = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i) in "_.")}
 
 
@@ -110,17 +111,16 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
         builds call it (index/bulk.py).
 
         Text with no compound to join (join off; a body without a hyphen) takes a path of
-        list comprehensions and a sort, several times faster than a Token per word; anything
-        else is read from the tokens, so compounds keep their one definition in `__call__`."""
-        if self.short_codes_only or self.join is True or (self.join and "-" in value):
+        list comprehensions and a sort, several times faster than a Token per word; text with
+        compounds a loop over the words and the gaps between them (`_joined` decides, as for
+        `__call__`)."""
+        if self.short_codes_only:  # page text (queries): the tokens themselves
             out: dict[str, list[int]] = {}
             for t in self(value, positions=True):
-                seen = out.get(t.text)
-                if seen is None:
-                    out[t.text] = [t.pos]
-                else:
-                    seen.append(t.pos)
+                out.setdefault(t.text, []).append(t.pos)
             return out
+        if self.join is True or (self.join and "-" in value):
+            return self._joined_positions(value)
         if value.isascii():
             # ASCII: every character but a letter, digit, "_" or "." is a separator, and a
             # "." joins words only between two word characters ("3.5", "U.S.A")
@@ -141,6 +141,27 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
                 texts = [t if t is not None else stemmed(w) for t, w in pairs]
         order = sorted(range(len(texts)), key=texts.__getitem__)  # stable: positions ascend
         return {text: list(group) for text, group in groupby(order, texts.__getitem__)}
+
+    def _joined_positions(self, value: str) -> dict[str, list[int]]:
+        parts = _WORDS_AND_GAPS.split(value)  # gap, word, gap, word, ..., gap
+        lo, hi, stoplist, stem = self.minsize, self.maxsize, self.stoplist, self.stem
+        stemmed = self._stemmed
+        out: dict[str, list[int]] = {}
+        pos = 0
+        before, before_stopped = "", True
+        for i in range(1, len(parts), 2):
+            word = parts[i].lower()
+            stopped = len(word) < lo or len(word) > hi or word in stoplist
+            if i > 1:
+                joined = self._joined(before, before_stopped, parts[i - 1], word, stopped)
+                if joined:
+                    out.setdefault(stemmed(joined) if stem else joined, []).append(pos)
+            before, before_stopped = word, stopped
+            if stopped:
+                continue
+            out.setdefault(stemmed(word) if stem else word, []).append(pos)
+            pos += 1
+        return out
 
     def __call__(
         self,
@@ -176,7 +197,8 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
             if not stopped and codes_only and len(word) == 2:
                 stopped = not (raw.isupper() or any(c.isdigit() for c in raw))
             if join and prev is not None:
-                joined = self._joined(value, prev, m.start(), word, stopped)
+                gap = value[prev[2] : m.start()]
+                joined = self._joined(prev[0], prev[3], gap, word, stopped)
                 if joined:
                     t.stopped = False
                     t.boost = 1.0
@@ -205,12 +227,9 @@ class FastAnalyzer(Analyzer):  # type: ignore[misc]
                 t.endchar = start_char + m.end()
             yield t
 
-    def _joined(
-        self, value: str, prev: tuple[str, int, int, bool], start: int, word: str, stopped: bool
-    ) -> str:
-        """The compound of the previous word and this one, or "" when they do not make one."""
-        before, _, end, prev_stopped = prev
-        gap = value[end:start]
+    def _joined(self, before: str, prev_stopped: bool, gap: str, word: str, stopped: bool) -> str:
+        """The compound of the previous word and this one (lowercased; `gap`: the text between
+        them), or "" when they do not make one."""
         if gap == "-":  # "W-2", "e-mail", "follow-up": joined whatever the parts' lengths
             if not any(c.isalpha() for c in before + word):
                 return ""  # "2026-10": a date or number, not a word
