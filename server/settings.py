@@ -65,8 +65,8 @@ class Settings:
     # Quiet seconds after the last index write before its segments are merged into one, in a
     # child process (each extra segment costs every search a few ms); negative: never merge.
     index_merge_delay_seconds: float = 10.0
-    # Processes an index rebuild writes with (one segment each, merged afterwards); 1: in the
-    # server's process only.
+    # Processes an index rebuild writes with (forked, each writing a contiguous share of the
+    # aids as its own segments, merged afterwards: index/bulk.py); 1: in the server's process.
     index_build_procs: int = 2
     writer_timeout_seconds: float = 10.0
     cache_entries: int = 10_000
