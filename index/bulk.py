@@ -4,9 +4,11 @@ Whoosh's writer sends every posting of a build through a sorting pool and then t
 of per-posting calls (the codec reads each document's field length back from its column, checks
 types, updates block statistics one posting at a time). At 300 words an aid that was most of a
 build's time. `BulkWriter` keeps a segment's postings in memory as arrays per term, documents
-being added in order, and hands the codec whole blocks: the files it writes are the ones Whoosh's
-writer writes for the same documents, byte for byte (tests/test_index_bulk.py). Analysis takes
-`FastAnalyzer.positions`, a loop without a Token per word.
+being added in order, and hands the codec whole blocks. The segment holds what Whoosh's writer
+writes for the same documents: every term, posting, block statistic and stored field
+(tests/test_index_bulk.py; the posting files differ in bytes only because a word's single
+position is one shared value, which a block's pickle writes once). Analysis takes
+`FastAnalyzer.positions`, without a Token per word. `add_reader` merges segments the same way.
 
 `build` splits the aids into one contiguous share per process (so an app's aids, which a
 rebuild numbers side by side, stay together), forks a child per share, and commits the segments
@@ -425,8 +427,9 @@ def _forked(
     results: list[list[Any] | None] = [None] * procs
     problem = ""
     open_conns = {conn: k for k, (_, conn) in enumerate(children)}
+    finished = False
     try:
-        while open_conns:
+        while open_conns and not problem:
             for conn in cast(list[Connection], wait(list(open_conns))):
                 k = open_conns[conn]
                 try:
@@ -445,8 +448,11 @@ def _forked(
                     results[k] = payload
                 else:
                     problem = problem or f"index build process {k} failed: {payload}"
+        finished = not problem
     finally:
         for child, conn in children:
+            if not finished:  # a share failed (or this thread was interrupted): stop the rest
+                child.terminate()
             child.join()
             conn.close()
     if problem or any(r is None for r in results):
