@@ -197,6 +197,12 @@ def _write_block(self: Any, last: bool = False) -> None:
     self._new_block()
 
 
+def forget() -> None:
+    """Drop every directory: a new generation replaced the segments they describe."""
+    with _lock:
+        _directories.clear()
+
+
 def install() -> None:
     """Make Whoosh's W3 codec read long posting lists through `BlockMatcher` and write blocks
     with `_write_block` (idempotent)."""

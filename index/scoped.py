@@ -271,6 +271,13 @@ def _postings_with_values(
 
 
 _length_cache: dict[tuple[str, str, int], bytes] = {}
+
+
+def forget() -> None:
+    """Drop the cached lengths: a new generation replaced the segments they belong to."""
+    _length_cache.clear()
+
+
 _norm_cache: dict[tuple[float, float, float], list[float]] = {}
 
 

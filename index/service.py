@@ -537,6 +537,7 @@ class IndexService:
         self.health, self.problem = "ok", ""
         if old_ix is not None:
             old_ix.close()
+            _forget_segment_caches()
         for stale in self.index_dir.glob("gen-*"):
             if stale != target:
                 shutil.rmtree(stale, ignore_errors=True)
@@ -834,6 +835,7 @@ class IndexService:
         self.segments = len(ix._segments())
         self.merges += 1
         old_ix.close()
+        _forget_segment_caches()
         self._discard_merge()
         for stale in self.index_dir.glob("gen-*"):
             if stale != target:
@@ -1232,6 +1234,15 @@ class IndexService:
 
 
 _segment_filters: dict[tuple[str, int, str], frozenset[int]] = {}
+
+
+def _forget_segment_caches() -> None:
+    """After a generation swap: the process-wide caches keyed by segment (block directories,
+    length bytes, filters) describe segments no search will open again; without this they
+    stayed until each cache filled."""
+    postings.forget()
+    scoped.forget()
+    _segment_filters.clear()
 
 
 def _docs_of(searcher: Searcher, q: wq.Query) -> frozenset[int]:
