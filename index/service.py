@@ -244,8 +244,8 @@ class IndexService:
         # (minutes of CPU at 100k aids), which in the writer thread held the GIL against every
         # search. Negative: never merge.
         self.merge_delay = merge_delay
-        # Processes a rebuild writes segments with (Whoosh's MpWriter, one segment each; the
-        # merge above folds them into one afterwards). 1: in this process, one segment.
+        # Processes a rebuild writes segments with (index/bulk.py: forked, a share of the aids
+        # each; the merge above folds their segments into one afterwards). 1: in this process.
         self.build_procs = build_procs
         self.build_procs_min_docs = BUILD_PROCS_MIN_DOCS
         self.segments = 0
